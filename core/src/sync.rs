@@ -1,0 +1,55 @@
+//! The one place that switches between `std` and `no_std`: a blocking mutex and a cheap
+//! identity for the calling thread.
+//!
+//! Under `std`, threads block on `std::sync::Mutex` (never spin) and each thread has a
+//! distinct non-zero token, which lets the store refuse a same-thread re-entrant call
+//! instead of deadlocking. Without `std`, the lock is `spin::Mutex` and the token is `0`
+//! ("unknown"), which disables that check (see `Error::Reentrant`).
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "std")]
+extern crate std;
+
+/// A mutex that ignores poisoning: every critical section of this crate leaves its data
+/// consistent before anything that can panic runs.
+pub(crate) struct Mutex<T>(
+    #[cfg(feature = "std")] std::sync::Mutex<T>,
+    #[cfg(not(feature = "std"))] spin::Mutex<T>,
+);
+
+#[cfg(feature = "std")]
+pub(crate) type MutexGuard<'a, T> = std::sync::MutexGuard<'a, T>;
+#[cfg(not(feature = "std"))]
+pub(crate) type MutexGuard<'a, T> = spin::MutexGuard<'a, T>;
+
+impl<T> Mutex<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        #[cfg(feature = "std")]
+        return Mutex(std::sync::Mutex::new(value));
+        #[cfg(not(feature = "std"))]
+        return Mutex(spin::Mutex::new(value));
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+        #[cfg(feature = "std")]
+        return self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        #[cfg(not(feature = "std"))]
+        return self.0.lock();
+    }
+}
+
+/// A token naming the calling thread: non-zero and distinct per live thread under `std`,
+/// `0` (unknown) without it.
+pub(crate) fn thread_token() -> u64 {
+    #[cfg(feature = "std")]
+    {
+        use core::sync::atomic::{AtomicU64, Ordering};
+        static NEXT: AtomicU64 = AtomicU64::new(1);
+        std::thread_local!(static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
+        TOKEN.with(|t| *t)
+    }
+    #[cfg(not(feature = "std"))]
+    {
+        0
+    }
+}

@@ -1,0 +1,2 @@
+//! microkv facade.
+pub use microkv_core::*;

@@ -1,0 +1,1 @@
+//! std platform layer of microkv.
