@@ -1,2 +1,75 @@
-//! microkv facade.
-pub use microkv_core::*;
+//! microkv: a small encrypted key-value store for secrets.
+//!
+//! Values are sealed with XChaCha20-Poly1305 under a random data key; the data key, the
+//! credential while it is stretched, and every plaintext the store handles live only in a
+//! locked, guard-paged arena that is excluded from core dumps and wiped in forked
+//! children. See the README for the threat model: what this does and does not defend.
+//!
+//! ```
+//! use microkv::{MicroKV, Credential};
+//! let db = MicroKV::in_memory(Credential::password("p@ssw0rd"))?;
+//! db.put("name", &"test".to_string())?;
+//! let name: String = db.require("name")?;
+//! assert_eq!(name, "test");
+//! # Ok::<(), microkv::Error>(())
+//! ```
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+use core::ops::Deref;
+
+pub use microkv_core::{
+    AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, KdfParams, LockMode,
+    ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource, Region, Result, Storage,
+    Store, Tree, Txn, MAGIC, VERSION,
+};
+#[cfg(feature = "std")]
+pub use microkv_std::SystemClock;
+
+/// An encrypted key-value store. Derefs to [`Store`] (and through it to the default
+/// namespace, a [`Tree`]), so `db.put(..)` and `db.namespace("").put(..)` are the same.
+#[derive(Debug)]
+pub struct MicroKV {
+    store: Store,
+}
+
+impl Deref for MicroKV {
+    type Target = Store;
+    fn deref(&self) -> &Store {
+        &self.store
+    }
+}
+
+/// Fills in what the platform provides when the caller left it unset.
+fn with_platform(mut config: Config) -> Config {
+    #[cfg(feature = "std")]
+    if config.clock.is_none() {
+        config.clock = Some(std::sync::Arc::new(SystemClock));
+    }
+    config
+}
+
+impl MicroKV {
+    /// An ephemeral store that never touches disk.
+    pub fn in_memory(credential: Credential) -> Result<Self> {
+        Self::in_memory_with(credential, Config::default())
+    }
+
+    /// An ephemeral store with options.
+    pub fn in_memory_with(credential: Credential, config: Config) -> Result<Self> {
+        Ok(MicroKV {
+            store: Store::in_memory_with(credential, with_platform(config))?,
+        })
+    }
+
+    /// Opens the store held by any [`Storage`], or creates one there.
+    pub fn with_storage(
+        storage: impl Storage + 'static,
+        credential: Credential,
+        config: Config,
+    ) -> Result<Self> {
+        Ok(MicroKV {
+            store: Store::with_storage(storage, credential, with_platform(config))?,
+        })
+    }
+}

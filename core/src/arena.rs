@@ -62,6 +62,17 @@ pub unsafe trait PageSource: Send + Sync {
 #[derive(Debug, Default, Clone, Copy)]
 pub struct HeapPages;
 
+// SAFETY: placeholder; never maps (the placeholder arena allocates from Vec).
+unsafe impl PageSource for HeapPages {
+    fn page_size(&self) -> usize {
+        4096
+    }
+    fn map(&self, _len: usize) -> Option<Region> {
+        None
+    }
+    unsafe fn unmap(&self, _region: &Region) {}
+}
+
 /// The arena.
 pub struct Arena {
     _policy: MemoryPolicy,
@@ -73,7 +84,9 @@ impl Arena {
     }
 
     pub fn alloc(self: &Arc<Self>, len: usize) -> Result<SecretBuf> {
-        Ok(SecretBuf { bytes: alloc::vec![0; len] })
+        Ok(SecretBuf {
+            bytes: alloc::vec![0; len],
+        })
     }
 
     pub fn report(&self) -> MemoryReport {

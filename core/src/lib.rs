@@ -1,4 +1,8 @@
-//! `no_std + alloc` core of microkv.
+//! `no_std + alloc` core of microkv: the secure arena, sealing, and the store engine.
+//!
+//! Most users want the `microkv` crate, which adds files, locking, the system clock and
+//! locked OS pages on top of this one. This crate runs anywhere with an allocator: pages
+//! come from a [`PageSource`], time from a [`Clock`], snapshots go to a [`Storage`].
 #![no_std]
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
@@ -6,8 +10,25 @@
 extern crate alloc;
 
 pub mod arena;
-pub mod error;
+mod clock;
+mod config;
+mod crypto;
+mod error;
+mod format;
+mod kdf;
+mod storage;
+mod store;
 mod sync;
+mod tree;
+mod txn;
 
 pub use arena::{Arena, HeapPages, MemoryPolicy, MemoryReport, PageSource, Region, SecretBuf};
+pub use clock::{Clock, ManualClock};
+pub use config::{AutoSave, Config, LockMode};
 pub use error::{AllocFailure, Error, Result};
+pub use format::{MAGIC, VERSION};
+pub use kdf::{Credential, KdfParams, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
+pub use storage::{MemoryStorage, Storage};
+pub use store::Store;
+pub use tree::Tree;
+pub use txn::Txn;

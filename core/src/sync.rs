@@ -32,9 +32,18 @@ impl<T> Mutex<T> {
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         #[cfg(feature = "std")]
-        return self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        return self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         #[cfg(not(feature = "std"))]
         return self.0.lock();
+    }
+}
+
+impl<T: Default> Default for Mutex<T> {
+    fn default() -> Self {
+        Mutex::new(T::default())
     }
 }
 

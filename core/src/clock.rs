@@ -1,0 +1,59 @@
+//! Time for TTLs: the [`Clock`] seam and [`ManualClock`] for tests.
+#![forbid(unsafe_code)]
+
+use alloc::sync::Arc;
+use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
+
+/// A source of wall-clock time, read once per store operation.
+///
+/// `microkv` uses `SystemClock` (from `microkv-std`) by default under `std`; inject your
+/// own through `Config::clock`.
+pub trait Clock: Send + Sync {
+    /// Time since the Unix epoch.
+    fn now(&self) -> Duration;
+}
+
+/// A clock that moves only when told to; clones share one time.
+///
+/// ```
+/// use core::time::Duration;
+/// use microkv_core::{Clock, ManualClock};
+/// let clock = ManualClock::new(Duration::from_secs(100));
+/// let view = clock.clone();
+/// clock.advance(Duration::from_secs(5));
+/// assert_eq!(view.now(), Duration::from_secs(105));
+/// ```
+#[derive(Debug, Clone, Default)]
+pub struct ManualClock {
+    nanos: Arc<AtomicU64>,
+}
+
+impl ManualClock {
+    /// A clock reading `start` (since the Unix epoch).
+    pub fn new(start: Duration) -> Self {
+        let clock = ManualClock::default();
+        clock.set(start);
+        clock
+    }
+
+    /// Moves the clock forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        self.nanos.fetch_add(as_nanos(by), Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `to`, forwards or backwards.
+    pub fn set(&self, to: Duration) {
+        self.nanos.store(as_nanos(to), Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
+
+fn as_nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
+}

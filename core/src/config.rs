@@ -1,0 +1,78 @@
+//! Store configuration: [`Config`], [`AutoSave`], [`LockMode`].
+#![forbid(unsafe_code)]
+
+use alloc::sync::Arc;
+use core::fmt;
+use core::time::Duration;
+
+use crate::arena::{MemoryPolicy, PageSource};
+use crate::clock::Clock;
+use crate::kdf::KdfParams;
+
+/// When the store writes itself to its storage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum AutoSave {
+    /// Only on [`crate::Store::save`].
+    #[default]
+    Manual,
+    /// After every successful write; a write whose save fails is undone in memory too
+    /// and returns the error.
+    OnEveryWrite,
+    /// After a write, when at least this long has passed since the last save.
+    Periodic(Duration),
+    /// When the store is dropped (errors at that point cannot be reported).
+    OnDrop,
+}
+
+/// The cross-process lock taken on a file store (on `<file>.lock`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LockMode {
+    /// No lock.
+    None,
+    /// A shared lock: other shared holders may open too, an exclusive one may not.
+    Shared,
+    /// An exclusive lock: a second opener gets `Error::Locked` at once. The default for
+    /// writable stores; read-only opens never lock.
+    #[default]
+    Exclusive,
+}
+
+/// Options for the `*_with` constructors. Use struct-update syntax:
+///
+/// ```
+/// use microkv_core::{AutoSave, Config, KdfParams};
+/// let config = Config { autosave: AutoSave::OnEveryWrite, kdf: KdfParams::interactive(), ..Default::default() };
+/// assert!(!config.read_only);
+/// ```
+#[derive(Clone, Default)]
+pub struct Config {
+    /// KDF for a new store made with a password (an existing store keeps its own).
+    pub kdf: KdfParams,
+    /// When to save.
+    pub autosave: AutoSave,
+    /// Cross-process lock for file stores.
+    pub lock_mode: LockMode,
+    /// Refuse every write (`Error::ReadOnly`); never lock or touch the file.
+    pub read_only: bool,
+    /// Time source for TTLs; `None` means the system clock under `std`, none without.
+    pub clock: Option<Arc<dyn Clock>>,
+    /// What to do when memory cannot be locked or guarded.
+    pub memory: MemoryPolicy,
+    /// Where arena pages come from; `None` means locked OS pages under `std`, the heap
+    /// without.
+    pub pages: Option<Arc<dyn PageSource>>,
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("kdf", &self.kdf)
+            .field("autosave", &self.autosave)
+            .field("lock_mode", &self.lock_mode)
+            .field("read_only", &self.read_only)
+            .field("clock", &self.clock.as_ref().map(|_| "custom"))
+            .field("memory", &self.memory)
+            .field("pages", &self.pages.as_ref().map(|_| "custom"))
+            .finish()
+    }
+}

@@ -1,0 +1,256 @@
+//! File format v1, explicit little-endian. `docs/FORMAT.md` documents every byte.
+//!
+//! ```text
+//! off  len  field
+//!   0    8  magic "MICROKV\0"
+//!   8    2  format version (u16) = 1
+//!  10    1  KDF id: 0 raw key, 1 Argon2id, 2 scrypt
+//!  11    1  reserved, 0
+//!  12   12  KDF parameters, three u32: Argon2id (m KiB, t, p); scrypt (log_n, r, p); raw: 0
+//!  24   16  salt
+//!  40   32  key commitment
+//!  --- 72 bytes: associated data of the key wrap
+//!  72   72  wrapped data key: nonce (24) || ciphertext (32) || tag (16)
+//! 144   24  body nonce
+//! 168    8  body length (u64): ciphertext + tag
+//!  --- 176 bytes: the header, associated data of the body
+//! 176    n  body ciphertext || tag
+//! ```
+#![forbid(unsafe_code)]
+
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use hashbrown::HashMap;
+
+use crate::arena::Arena;
+use crate::crypto::{Keyring, KEY_LEN, TAG_LEN, WRAPPED_LEN};
+use crate::error::{Error, Result};
+use crate::kdf::{Credential, Kdf, KdfParams};
+use crate::store::{Entry, Space};
+
+/// The magic bytes every store file starts with.
+pub const MAGIC: [u8; 8] = *b"MICROKV\0";
+/// The format version this build writes.
+pub const VERSION: u16 = 1;
+/// Length of the part of the header the key wrap authenticates.
+pub(crate) const KEY_AAD_LEN: usize = 72;
+
+/// Everything about the store's keys that is public: how to derive the key-encryption
+/// key, the commitment that tells a wrong credential from a tampered file, and the
+/// wrapped data key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct KeyHeader {
+    /// `None` for a store opened by a raw key.
+    pub(crate) kdf: Option<KdfParams>,
+    pub(crate) salt: [u8; 16],
+    pub(crate) commitment: [u8; KEY_LEN],
+    pub(crate) wrapped: [u8; WRAPPED_LEN],
+}
+
+impl KeyHeader {
+    /// Bytes 0..72 of the header: the key wrap's associated data.
+    pub(crate) fn key_aad(
+        kdf: Option<&KdfParams>,
+        salt: &[u8; 16],
+        commitment: &[u8; KEY_LEN],
+    ) -> [u8; KEY_AAD_LEN] {
+        let mut out = [0u8; KEY_AAD_LEN];
+        out[..8].copy_from_slice(&MAGIC);
+        out[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        let (id, a, b, c) = match kdf.map(|k| k.0) {
+            None => (0u8, 0, 0, 0),
+            Some(Kdf::Argon2id { m_kib, t, p }) => (1, m_kib, t, p),
+            Some(Kdf::Scrypt { log_n, r, p }) => (2, u32::from(log_n), r, p),
+        };
+        out[10] = id;
+        out[12..16].copy_from_slice(&a.to_le_bytes());
+        out[16..20].copy_from_slice(&b.to_le_bytes());
+        out[20..24].copy_from_slice(&c.to_le_bytes());
+        out[24..40].copy_from_slice(salt);
+        out[40..72].copy_from_slice(commitment);
+        out
+    }
+
+    /// This header's key-wrap associated data.
+    pub(crate) fn aad(&self) -> [u8; KEY_AAD_LEN] {
+        Self::key_aad(self.kdf.as_ref(), &self.salt, &self.commitment)
+    }
+}
+
+/// Length of the whole header: the associated data of the body.
+pub(crate) const HEADER_LEN: usize = 176;
+
+/// The body, before sealing: namespaces, key names, and each entry's sealed value and
+/// expiry. Values stay sealed under their own nonces inside it.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Body<'a> {
+    #[serde(borrow)]
+    spaces: Vec<SpaceRecord<'a>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SpaceRecord<'a> {
+    name: &'a str,
+    #[serde(borrow)]
+    entries: Vec<EntryRecord<'a>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct EntryRecord<'a> {
+    key: &'a str,
+    expires_at: Option<u64>,
+    sealed: &'a [u8],
+}
+
+fn corrupt(why: impl Into<String>) -> Error {
+    Error::CorruptStore(why.into())
+}
+
+/// The v1 bytes of a store: the header, then the body sealed under the data key with the
+/// whole header as associated data. Entries already expired at `now` are left out.
+pub(crate) fn encode(
+    header: &KeyHeader,
+    keyring: &Keyring,
+    spaces: &HashMap<String, Space>,
+    now: Option<u64>,
+) -> Result<Vec<u8>> {
+    let body = Body {
+        spaces: spaces
+            .iter()
+            .map(|(name, space)| SpaceRecord {
+                name,
+                entries: space
+                    .iter()
+                    .filter(|(_, e)| e.is_live(now))
+                    .map(|(key, e)| EntryRecord {
+                        key,
+                        expires_at: e.expires_at,
+                        sealed: &e.sealed,
+                    })
+                    .collect(),
+            })
+            .filter(|s| !s.entries.is_empty())
+            .collect(),
+    };
+    let plain = postcard::to_allocvec(&body).map_err(|e| Error::Serialization(format!("{e}")))?;
+    let mut out = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
+    out.extend_from_slice(&header.aad());
+    out.extend_from_slice(&header.wrapped);
+    let nonce = keyring.next_nonce()?;
+    out.extend_from_slice(&nonce);
+    out.extend_from_slice(&((plain.len() + TAG_LEN) as u64).to_le_bytes());
+    out.resize(HEADER_LEN + plain.len(), 0);
+    let (head, body_out) = out.split_at_mut(HEADER_LEN);
+    let tag = keyring.seal_detached(&nonce, head, &plain, body_out)?;
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// Parses the 72-byte key part of a header; checks magic, version and KDF bounds.
+fn parse_key_header(bytes: &[u8]) -> Result<KeyHeader> {
+    if bytes.is_empty() {
+        return Err(corrupt("empty file"));
+    }
+    if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+        return Err(corrupt("not a microkv store (bad magic)"));
+    }
+    if bytes.len() < 10 {
+        return Err(corrupt("truncated header"));
+    }
+    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
+    if version != VERSION {
+        return Err(Error::UnsupportedStoreVersion(version));
+    }
+    if bytes.len() < HEADER_LEN {
+        return Err(corrupt("truncated header"));
+    }
+    let word =
+        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
+    let (a, b, c) = (word(12), word(16), word(20));
+    if bytes[11] != 0 {
+        return Err(corrupt("reserved header byte is not zero"));
+    }
+    let kdf = match bytes[10] {
+        0 if (a, b, c) == (0, 0, 0) => None,
+        0 => return Err(corrupt("raw-key store with KDF parameters")),
+        1 => Some(KdfParams::argon2id(a, b, c)),
+        2 => {
+            let log_n = u8::try_from(a)
+                .map_err(|_| Error::InvalidKdfParams(format!("scrypt log_n={a}")))?;
+            Some(KdfParams::scrypt(log_n, b, c))
+        }
+        id => return Err(corrupt(format!("unknown KDF id {id}"))),
+    };
+    if let Some(kdf) = &kdf {
+        kdf.check()?;
+    }
+    let mut salt = [0u8; 16];
+    salt.copy_from_slice(&bytes[24..40]);
+    let mut commitment = [0u8; KEY_LEN];
+    commitment.copy_from_slice(&bytes[40..72]);
+    let mut wrapped = [0u8; WRAPPED_LEN];
+    wrapped.copy_from_slice(&bytes[72..144]);
+    Ok(KeyHeader {
+        kdf,
+        salt,
+        commitment,
+        wrapped,
+    })
+}
+
+/// Opens the v1 bytes of a store with `credential`: the header's structure and bounds
+/// first, then the credential against the commitment (`WrongPassword`), then the key
+/// wrap and the body (`Tampered`), then the body's structure.
+pub(crate) fn decode(
+    arena: &Arc<Arena>,
+    credential: &Credential,
+    bytes: &[u8],
+) -> Result<(KeyHeader, Keyring, HashMap<String, Space>)> {
+    let header = parse_key_header(bytes)?;
+    let mut len = [0u8; 8];
+    len.copy_from_slice(&bytes[168..176]);
+    let body_len = u64::from_le_bytes(len);
+    let actual = (bytes.len() - HEADER_LEN) as u64;
+    if body_len != actual || body_len < TAG_LEN as u64 {
+        return Err(corrupt(format!(
+            "body length {body_len} disagrees with the file ({actual} bytes)"
+        )));
+    }
+    let keyring = crate::store::unlock(arena, credential, &header)?;
+    let (head, sealed) = bytes.split_at(HEADER_LEN);
+    let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+    let mut plain = ciphertext.to_vec();
+    keyring.open_in_place(&head[144..168], head, &mut plain, tag)?;
+    let spaces = parse_body(&plain)?;
+    Ok((header, keyring, spaces))
+}
+
+fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {
+    let (body, rest) =
+        postcard::take_from_bytes::<Body<'_>>(plain).map_err(|e| corrupt(format!("body: {e}")))?;
+    if !rest.is_empty() {
+        return Err(corrupt("trailing bytes in body"));
+    }
+    let mut spaces: HashMap<String, Space> = HashMap::with_capacity(body.spaces.len());
+    for record in body.spaces {
+        let mut space = Space::with_capacity(record.entries.len());
+        for e in record.entries {
+            if e.sealed.len() < crate::crypto::SEAL_OVERHEAD {
+                return Err(corrupt("sealed value shorter than nonce and tag"));
+            }
+            let entry = Entry {
+                sealed: e.sealed.into(),
+                expires_at: e.expires_at,
+            };
+            if space.insert(String::from(e.key), entry).is_some() {
+                return Err(corrupt("duplicate key in body"));
+            }
+        }
+        if spaces.insert(String::from(record.name), space).is_some() {
+            return Err(corrupt("duplicate namespace in body"));
+        }
+    }
+    Ok(spaces)
+}

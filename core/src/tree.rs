@@ -1,0 +1,335 @@
+//! [`Tree`]: one namespace of a store, and the typed read/write API.
+#![forbid(unsafe_code)]
+
+use alloc::format;
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use core::ops::ControlFlow;
+use core::time::Duration;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::arena::{Arena, SecretBuf};
+use crate::crypto::{value_aad, Keyring};
+use crate::error::{Error, Result};
+use crate::store::{Change, Entry, Shared};
+
+/// Serializes `value` straight into an arena buffer of exactly the right size.
+pub(crate) fn encode<V: Serialize + ?Sized>(arena: &Arc<Arena>, value: &V) -> Result<SecretBuf> {
+    let size = postcard::ser_flavors::Size::default();
+    let len = postcard::serialize_with_flavor::<V, _, usize>(value, size)
+        .map_err(|e| Error::Serialization(format!("{e}")))?;
+    let mut buf = arena.alloc(len)?;
+    postcard::to_slice(value, &mut buf).map_err(|e| Error::Serialization(format!("{e}")))?;
+    Ok(buf)
+}
+
+/// Deserializes a plaintext as a `V`, which must use every byte: a value stored as
+/// another type is an error, never a silently truncated reading.
+pub(crate) fn decode<V: DeserializeOwned>(plain: &[u8]) -> Result<V> {
+    let mismatch = || {
+        Error::Serialization(format!(
+            "stored value is not a {}",
+            core::any::type_name::<V>()
+        ))
+    };
+    match postcard::take_from_bytes::<V>(plain) {
+        Ok((value, rest)) if rest.is_empty() => Ok(value),
+        _ => Err(mismatch()),
+    }
+}
+
+/// One namespace of a store. Cheap to clone; shares the store.
+///
+/// ```
+/// use microkv_core::{Credential, Store};
+/// let db = Store::in_memory(Credential::key([3; 32]))?;
+/// let users = db.namespace("users");
+/// users.put("alice", &42u32)?;
+/// db.put("alice", "default namespace")?;
+/// assert_eq!(users.get::<u32>("alice")?, Some(42));
+/// assert_eq!(users.name(), "users");
+/// # Ok::<(), microkv_core::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Tree {
+    shared: Arc<Shared>,
+    name: Arc<str>,
+}
+
+impl core::fmt::Debug for Tree {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Tree")
+            .field("name", &self.name)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Tree {
+    pub(crate) fn new(shared: Arc<Shared>, name: &str) -> Self {
+        Tree {
+            shared,
+            name: name.into(),
+        }
+    }
+
+    /// This namespace's name (`""` for the default one).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn change(&self, key: &str, entry: Option<Entry>) -> Change {
+        Change {
+            ns: String::from(&*self.name),
+            key: String::from(key),
+            entry,
+        }
+    }
+
+    /// The value under `key`, or `None` if absent or expired. `Error::Serialization` if
+    /// it was stored as another type.
+    pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
+        let g = self.shared.lock()?;
+        match g.live(&self.name, key, g.now) {
+            Some(entry) => decode(&g.open(&self.name, key, entry)?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The value under `key`; `Error::KeyNotFound` if absent or expired.
+    pub fn require<V: DeserializeOwned>(&self, key: &str) -> Result<V> {
+        self.get(key)?
+            .ok_or_else(|| Error::KeyNotFound(String::from(key)))
+    }
+
+    /// Whether a live entry exists under `key` (decrypts nothing).
+    pub fn contains(&self, key: &str) -> Result<bool> {
+        let g = self.shared.lock()?;
+        Ok(g.live(&self.name, key, g.now).is_some())
+    }
+
+    /// Stores `value` under `key`, replacing any value and TTL.
+    pub fn put<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<()> {
+        self.put_entry(key, value, None)
+    }
+
+    /// Stores `value` under `key`, to expire `ttl` from now (by the store's clock).
+    pub fn put_with_ttl<V: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &V,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.put_entry(key, value, Some(ttl))
+    }
+
+    fn put_entry<V: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        value: &V,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let plain = encode(&self.shared.arena, value)?;
+        let mut g = self.shared.lock_write()?;
+        let expires_at = ttl.map(|ttl| self.shared.expiry(g.now, ttl)).transpose()?;
+        let entry = g.seal(&self.name, key, &plain, expires_at)?;
+        g.apply(vec![self.change(key, Some(entry))])
+    }
+
+    /// Removes `key`; returns whether a live entry was there.
+    pub fn remove(&self, key: &str) -> Result<bool> {
+        let mut g = self.shared.lock_write()?;
+        if g.live(&self.name, key, g.now).is_none() {
+            return Ok(false);
+        }
+        g.apply(vec![self.change(key, None)])?;
+        Ok(true)
+    }
+
+    /// Removes every entry of this namespace.
+    pub fn clear(&self) -> Result<()> {
+        let mut g = self.shared.lock_write()?;
+        let changes = match g.spaces.get(&*self.name) {
+            Some(space) => space.keys().map(|k| self.change(k, None)).collect(),
+            None => Vec::new(),
+        };
+        g.apply(changes)
+    }
+
+    /// The number of live entries (decrypts nothing).
+    pub fn len(&self) -> Result<usize> {
+        let g = self.shared.lock()?;
+        Ok(g.spaces
+            .get(&*self.name)
+            .map_or(0, |s| s.values().filter(|e| e.is_live(g.now)).count()))
+    }
+
+    /// Whether this namespace has no live entry.
+    pub fn is_empty(&self) -> Result<bool> {
+        Ok(self.len()? == 0)
+    }
+
+    /// The names of the live entries, in no particular order (decrypts nothing).
+    pub fn keys(&self) -> Result<Vec<String>> {
+        let g = self.shared.lock()?;
+        Ok(match g.spaces.get(&*self.name) {
+            Some(space) => space
+                .iter()
+                .filter(|(_, e)| e.is_live(g.now))
+                .map(|(k, _)| k.clone())
+                .collect(),
+            None => Vec::new(),
+        })
+    }
+
+    /// The names of the live entries, sorted.
+    pub fn keys_sorted(&self) -> Result<Vec<String>> {
+        let mut keys = self.keys()?;
+        keys.sort_unstable();
+        Ok(keys)
+    }
+
+    /// Copies out the live entries whose names pass `keep`, with the keyring to open
+    /// them, so that they can be decrypted without holding the lock.
+    fn snapshot(
+        &self,
+        keep: impl Fn(&str) -> bool,
+    ) -> Result<(Arc<Keyring>, Vec<(String, Entry)>)> {
+        let g = self.shared.lock()?;
+        let entries = match g.spaces.get(&*self.name) {
+            Some(space) => space
+                .iter()
+                .filter(|(k, e)| e.is_live(g.now) && keep(k))
+                .map(|(k, e)| (k.clone(), e.clone()))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok((g.keyring.clone(), entries))
+    }
+
+    fn open_as<V: DeserializeOwned>(
+        &self,
+        keyring: &Keyring,
+        key: &str,
+        entry: &Entry,
+    ) -> Result<V> {
+        decode(&keyring.open(
+            &self.shared.arena,
+            &value_aad(&self.name, key),
+            &entry.sealed,
+        )?)
+    }
+
+    /// Decrypts every live entry whose name starts with `prefix`, sorted by name.
+    pub fn prefix<V: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, V)>> {
+        let (keyring, mut entries) = self.snapshot(|k| k.starts_with(prefix))?;
+        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+        entries
+            .into_iter()
+            .map(|(k, e)| {
+                let v = self.open_as(&keyring, &k, &e)?;
+                Ok((k, v))
+            })
+            .collect()
+    }
+
+    /// Calls `f` with each live entry (a snapshot taken at the call) until it returns
+    /// `ControlFlow::Break`. The store is not locked while `f` runs, so `f` may use it.
+    pub fn for_each<V, F>(&self, mut f: F) -> Result<()>
+    where
+        V: DeserializeOwned,
+        F: FnMut(&str, V) -> ControlFlow<()>,
+    {
+        let (keyring, entries) = self.snapshot(|_| true)?;
+        for (k, e) in entries {
+            if f(&k, self.open_as(&keyring, &k, &e)?).is_break() {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Read-modify-write under the store's lock: `f` gets the current value (`None` if
+    /// absent) and returns the new one (`None` removes the key). An existing TTL is kept.
+    /// `f` runs once; a store call from inside it returns `Error::Reentrant`.
+    pub fn update<V, F>(&self, key: &str, f: F) -> Result<()>
+    where
+        V: Serialize + DeserializeOwned,
+        F: FnOnce(Option<V>) -> Option<V>,
+    {
+        let mut g = self.shared.lock_write()?;
+        let (current, expires_at) = match g.live(&self.name, key, g.now) {
+            Some(entry) => (
+                Some(decode::<V>(&g.open(&self.name, key, entry)?)?),
+                entry.expires_at,
+            ),
+            None => (None, None),
+        };
+        let existed = current.is_some();
+        let change = match f(current) {
+            Some(value) => {
+                let plain = encode(&self.shared.arena, &value)?;
+                self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
+            }
+            None if existed => self.change(key, None),
+            None => return Ok(()),
+        };
+        g.apply(vec![change])
+    }
+
+    /// The value under `key`; if absent, stores `f()` and returns it, atomically.
+    pub fn get_or_insert_with<V, F>(&self, key: &str, f: F) -> Result<V>
+    where
+        V: Serialize + DeserializeOwned,
+        F: FnOnce() -> V,
+    {
+        let mut g = self.shared.lock()?;
+        if let Some(entry) = g.live(&self.name, key, g.now) {
+            return decode(&g.open(&self.name, key, entry)?);
+        }
+        if self.shared.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let value = f();
+        let plain = encode(&self.shared.arena, &value)?;
+        let entry = g.seal(&self.name, key, &plain, None)?;
+        g.apply(vec![self.change(key, Some(entry))])?;
+        Ok(value)
+    }
+
+    /// If the current value equals `expected` (`None`: absent), replaces it with `new`
+    /// (`None`: remove) and returns `true`; otherwise changes nothing and returns `false`.
+    /// Values are compared by their serialized bytes, in constant time.
+    pub fn compare_and_swap<V: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        expected: Option<&V>,
+        new: Option<&V>,
+    ) -> Result<bool> {
+        use subtle::ConstantTimeEq;
+        let mut g = self.shared.lock_write()?;
+        let live = g.live(&self.name, key, g.now);
+        let expires_at = live.and_then(|e| e.expires_at);
+        let current = live.map(|e| g.open(&self.name, key, e)).transpose()?;
+        let matches = match (&current, expected) {
+            (None, None) => true,
+            (Some(cur), Some(exp)) => bool::from(cur.ct_eq(&encode(&self.shared.arena, exp)?)),
+            _ => false,
+        };
+        if !matches {
+            return Ok(false);
+        }
+        let change = match new {
+            Some(value) => {
+                let plain = encode(&self.shared.arena, value)?;
+                self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
+            }
+            None if current.is_some() => self.change(key, None),
+            None => return Ok(true),
+        };
+        g.apply(vec![change])?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,120 @@
+//! [`Txn`]: the handle a transaction's closure works through.
+#![forbid(unsafe_code)]
+
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::time::Duration;
+use hashbrown::HashMap;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::error::{Error, Result};
+use crate::store::{Change, Entry, Locked};
+use crate::tree::{decode, encode};
+
+/// A transaction in progress. Namespaces are named explicitly (`""` is the default).
+/// Writes are sealed at once and kept aside; they reach the store together when the
+/// transaction's closure returns `Ok`, so the cost is in proportion to what the
+/// transaction touches, never to the store's size.
+pub struct Txn<'a> {
+    g: &'a Locked<'a>,
+    /// namespace -> key -> pending write (`None`: removal).
+    writes: HashMap<String, HashMap<String, Option<Entry>>>,
+}
+
+impl<'a> Txn<'a> {
+    pub(crate) fn new(g: &'a Locked<'a>) -> Self {
+        Txn {
+            g,
+            writes: HashMap::new(),
+        }
+    }
+
+    pub(crate) fn into_changes(self) -> Vec<Change> {
+        self.writes
+            .into_iter()
+            .flat_map(|(ns, keys)| {
+                keys.into_iter().map(move |(key, entry)| Change {
+                    ns: ns.clone(),
+                    key,
+                    entry,
+                })
+            })
+            .collect()
+    }
+
+    /// The live entry as this transaction sees it: its own writes first.
+    fn entry(&self, ns: &str, key: &str) -> Option<&Entry> {
+        match self.writes.get(ns).and_then(|w| w.get(key)) {
+            Some(pending) => pending.as_ref(),
+            None => self.g.live(ns, key, self.g.now),
+        }
+    }
+
+    fn write(&mut self, ns: &str, key: &str, entry: Option<Entry>) {
+        self.writes
+            .entry(String::from(ns))
+            .or_default()
+            .insert(String::from(key), entry);
+    }
+
+    /// The value of `ns`/`key`, including this transaction's own writes.
+    pub fn get<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
+        match self.entry(ns, key) {
+            Some(entry) => decode(&self.g.open(ns, key, entry)?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The value of `ns`/`key`; `Error::KeyNotFound` if absent.
+    pub fn require<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<V> {
+        self.get(ns, key)?
+            .ok_or_else(|| Error::KeyNotFound(String::from(key)))
+    }
+
+    /// Whether `ns`/`key` has a live entry.
+    pub fn contains(&self, ns: &str, key: &str) -> bool {
+        self.entry(ns, key).is_some()
+    }
+
+    /// Stores `value` under `ns`/`key` when the transaction commits.
+    pub fn put<V: Serialize + ?Sized>(&mut self, ns: &str, key: &str, value: &V) -> Result<()> {
+        self.put_entry(ns, key, value, None)
+    }
+
+    /// Stores `value` under `ns`/`key`, expiring `ttl` after the transaction's time.
+    pub fn put_with_ttl<V: Serialize + ?Sized>(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &V,
+        ttl: Duration,
+    ) -> Result<()> {
+        self.put_entry(ns, key, value, Some(ttl))
+    }
+
+    fn put_entry<V: Serialize + ?Sized>(
+        &mut self,
+        ns: &str,
+        key: &str,
+        value: &V,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
+        let expires_at = ttl
+            .map(|ttl| self.g.shared().expiry(self.g.now, ttl))
+            .transpose()?;
+        let plain = encode(self.g.arena(), value)?;
+        let entry = self.g.seal(ns, key, &plain, expires_at)?;
+        self.write(ns, key, Some(entry));
+        Ok(())
+    }
+
+    /// Removes `ns`/`key` when the transaction commits; returns whether it was there.
+    pub fn remove(&mut self, ns: &str, key: &str) -> Result<bool> {
+        let existed = self.entry(ns, key).is_some();
+        if existed {
+            self.write(ns, key, None);
+        }
+        Ok(existed)
+    }
+}
