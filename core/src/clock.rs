@@ -2,8 +2,10 @@
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use core::time::Duration;
+
+use crate::sync::AtomicU64;
 
 /// A source of wall-clock time, read once per store operation.
 ///

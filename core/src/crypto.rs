@@ -13,11 +13,12 @@ use alloc::vec::Vec;
 use blake2::{Blake2b512, Digest};
 use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use zeroize::Zeroize;
 
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
+use crate::sync::AtomicU64;
 
 /// Length of a data key, a key-encryption key, and a key commitment.
 pub(crate) const KEY_LEN: usize = 32;

@@ -6,7 +6,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::Ordering;
 use core::time::Duration;
 use hashbrown::HashMap;
 
@@ -18,6 +18,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, KeyHeader};
 use crate::kdf::{derive_root, Credential, KdfParams};
 use crate::storage::Storage;
+use crate::sync::AtomicU64;
 use crate::sync::{thread_token, Mutex, MutexGuard};
 use crate::tree::Tree;
 
@@ -563,3 +564,6 @@ impl Drop for Store {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -10,6 +10,10 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+/// 64-bit atomics on every target: native where the hardware has them, a lock-based
+/// fallback on 32-bit targets that do not.
+pub(crate) use portable_atomic::AtomicU64;
+
 /// A mutex that ignores poisoning: every critical section of this crate leaves its data
 /// consistent before anything that can panic runs.
 pub(crate) struct Mutex<T>(
@@ -52,7 +56,7 @@ impl<T: Default> Default for Mutex<T> {
 pub(crate) fn thread_token() -> u64 {
     #[cfg(feature = "std")]
     {
-        use core::sync::atomic::{AtomicU64, Ordering};
+        use core::sync::atomic::Ordering;
         static NEXT: AtomicU64 = AtomicU64::new(1);
         std::thread_local!(static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
         TOKEN.with(|t| *t)

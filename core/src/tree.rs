@@ -36,10 +36,13 @@ pub(crate) fn decode<V: DeserializeOwned>(plain: &[u8]) -> Result<V> {
         ))
     };
     match postcard::take_from_bytes::<V>(plain) {
-        Ok((value, rest)) if rest.is_empty() => Ok(value),
+        Ok((value, [])) => Ok(value),
         _ => Err(mismatch()),
     }
 }
+
+/// Live entries copied out under the lock, with the keyring that opens them.
+type Snapshot = (Arc<Keyring>, Vec<(String, Entry)>);
 
 /// One namespace of a store. Cheap to clone; shares the store.
 ///
@@ -88,8 +91,12 @@ impl Tree {
         }
     }
 
-    /// The value under `key`, or `None` if absent or expired. `Error::Serialization` if
-    /// it was stored as another type.
+    /// The value under `key`, or `None` if absent or expired.
+    ///
+    /// `Error::Serialization` if the stored bytes do not decode as a `V` exactly (a
+    /// `String` read as a `u32`, say). The check is structural: values carry no type tag,
+    /// so types with the same encoding (`u32` and `u64`, or `u32` and `i32` with
+    /// reinterpreted bits) are not told apart.
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
         let g = self.shared.lock()?;
         match g.live(&self.name, key, g.now) {
@@ -193,10 +200,7 @@ impl Tree {
 
     /// Copies out the live entries whose names pass `keep`, with the keyring to open
     /// them, so that they can be decrypted without holding the lock.
-    fn snapshot(
-        &self,
-        keep: impl Fn(&str) -> bool,
-    ) -> Result<(Arc<Keyring>, Vec<(String, Entry)>)> {
+    fn snapshot(&self, keep: impl Fn(&str) -> bool) -> Result<Snapshot> {
         let g = self.shared.lock()?;
         let entries = match g.spaces.get(&*self.name) {
             Some(space) => space

@@ -1,0 +1,124 @@
+//! Crypto properties seen through the engine: a value cannot be altered, moved to another
+//! name, or opened under another data key without an error.
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::*;
+
+fn store() -> Store {
+    Store::in_memory(Credential::key([5; 32])).unwrap()
+}
+
+fn sealed(db: &Store, ns: &str, key: &str) -> Box<[u8]> {
+    db.shared.lock().unwrap().spaces[ns][key].sealed.clone()
+}
+
+fn plant(db: &Store, ns: &str, key: &str, sealed: Box<[u8]>) {
+    let mut g = db.shared.lock().unwrap();
+    g.replace(
+        String::from(ns),
+        String::from(key),
+        Some(Entry {
+            sealed,
+            expires_at: None,
+        }),
+    );
+}
+
+#[test]
+fn every_flipped_ciphertext_byte_is_an_error() {
+    let db = store();
+    db.put("k", "a secret value").unwrap();
+    let original = sealed(&db, "", "k");
+    for i in 0..original.len() {
+        for bit in [0, 7] {
+            let mut bad = original.clone();
+            bad[i] ^= 1 << bit;
+            plant(&db, "", "k", bad);
+            assert!(
+                matches!(db.get::<String>("k"), Err(Error::Crypto)),
+                "byte {i} bit {bit}"
+            );
+        }
+    }
+    for len in 0..original.len() {
+        plant(&db, "", "k", original[..len].into());
+        assert!(
+            matches!(db.get::<String>("k"), Err(Error::Crypto)),
+            "truncated to {len}"
+        );
+    }
+    plant(&db, "", "k", original);
+    assert_eq!(
+        db.get::<String>("k").unwrap().as_deref(),
+        Some("a secret value")
+    );
+}
+
+#[test]
+fn a_ciphertext_moved_to_another_key_or_namespace_is_an_error() {
+    let db = store();
+    db.put("k", "v").unwrap();
+    let s = sealed(&db, "", "k");
+    plant(&db, "", "other", s.clone());
+    assert!(matches!(db.get::<String>("other"), Err(Error::Crypto)));
+    plant(&db, "ns", "k", s.clone());
+    assert!(matches!(
+        db.namespace("ns").get::<String>("k"),
+        Err(Error::Crypto)
+    ));
+    // The length prefix keeps ("ab", "c") and ("a", "bc") apart.
+    db.namespace("ab").put("c", "v").unwrap();
+    plant(&db, "a", "bc", sealed(&db, "ab", "c"));
+    assert!(matches!(
+        db.namespace("a").get::<String>("bc"),
+        Err(Error::Crypto)
+    ));
+}
+
+#[test]
+fn a_ciphertext_under_another_data_key_is_an_error() {
+    let a = store();
+    let b = store(); // same credential, but its own random data key
+    a.put("k", "v").unwrap();
+    plant(&b, "", "k", sealed(&a, "", "k"));
+    assert!(matches!(b.get::<String>("k"), Err(Error::Crypto)));
+}
+
+#[test]
+fn nonces_never_repeat() {
+    let db = store();
+    let mut nonces: Vec<Vec<u8>> = Vec::new();
+    for i in 0..1000u32 {
+        db.put("k", &i).unwrap();
+        nonces.push(sealed(&db, "", "k")[..crate::crypto::NONCE_LEN].to_vec());
+    }
+    let other = store();
+    other.put("k", &0u32).unwrap();
+    nonces.push(sealed(&other, "", "k")[..crate::crypto::NONCE_LEN].to_vec());
+    let n = nonces.len();
+    nonces.sort();
+    nonces.dedup();
+    assert_eq!(nonces.len(), n);
+}
+
+#[test]
+fn rekey_failing_midway_keeps_the_old_key_and_every_entry() {
+    let db = store();
+    for i in 0..20u32 {
+        db.put(&alloc::format!("k{i}"), &i).unwrap();
+    }
+    // Corrupt one entry: re-encryption hits it midway and must give up cleanly.
+    let mut bad = sealed(&db, "", "k7");
+    bad[30] ^= 1;
+    plant(&db, "", "k7", bad);
+    let before = db.shared.lock().unwrap().header.clone();
+    assert!(matches!(
+        db.rekey(Credential::key([6; 32])),
+        Err(Error::Crypto)
+    ));
+    assert_eq!(db.shared.lock().unwrap().header, before);
+    for i in (0..20u32).filter(|&i| i != 7) {
+        assert_eq!(db.get::<u32>(&alloc::format!("k{i}")).unwrap(), Some(i));
+    }
+}
