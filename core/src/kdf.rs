@@ -31,9 +31,10 @@ pub const MAX_KDF_PARALLELISM: u32 = 16;
 /// ```
 pub struct Credential(Secret);
 
+/// Both kinds sit on the heap behind a pointer, so moving a `Credential` copies no secret.
 enum Secret {
     Password(Zeroizing<Vec<u8>>),
-    Key(Zeroizing<[u8; 32]>),
+    Key(Zeroizing<Vec<u8>>),
 }
 
 impl Credential {
@@ -47,7 +48,8 @@ impl Credential {
     /// A raw 256-bit key, used without stretching (no KDF cost).
     pub fn key(key: [u8; 32]) -> Self {
         let mut key = key;
-        let held = Zeroizing::new(key);
+        let mut held = Zeroizing::new(Vec::with_capacity(key.len()));
+        held.extend_from_slice(&key);
         key.zeroize();
         Credential(Secret::Key(held))
     }
@@ -163,7 +165,9 @@ pub(crate) fn derive_root(
             params.check()?;
             let mut password = arena.alloc(pw.len())?;
             password.copy_from_slice(pw);
-            stretch(params, &password, salt, &mut root)?;
+            let stretched = stretch(params, &password, salt, &mut root);
+            crate::crypto::scrub_stack();
+            stretched?;
         }
         (Secret::Password(_), None) => {
             return Err(Error::InvalidKdfParams(
