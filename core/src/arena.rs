@@ -10,7 +10,9 @@
 //!
 //! Every block carries a canary word before and after its payload (a per-arena random
 //! secret keyed by the word's address); it is checked when the block is freed, and a
-//! mismatch panics (the memory was corrupted). Every block is wiped with volatile writes
+//! mismatch panics (the memory was corrupted). Canaries that read as zero are accepted:
+//! that is how a block looks in a forked child after `MADV_WIPEONFORK`, and dropping a
+//! store there must not panic. Every block is wiped with volatile writes
 //! when freed, so a reused block reads as zeros. All slabs are unmapped when the arena is
 //! dropped, which happens after the last [`SecretBuf`] (each holds an `Arc<Arena>`).
 //!
@@ -35,7 +37,7 @@ use crate::error::{AllocFailure, Error, Result};
 use crate::sync::Mutex;
 pub use heap_pages::HeapPages;
 use layout::{
-    canary_intact, class_of, class_size, stride, wipe, write_canary, CANARY, LARGE_ALIGN,
+    check_canary, class_of, class_size, stride, wipe, write_canary, Canary, CANARY, LARGE_ALIGN,
     MAX_CLASS, NUM_CLASSES,
 };
 
@@ -44,7 +46,7 @@ use layout::{
 /// Slabs start at 64 KiB, the smallest `RLIMIT_MEMLOCK` still found in the wild, so a
 /// small store fits in locked memory even there, and double with every new slab up to
 /// [`MAX_SLAB`], so a store holding many values needs few mappings (100,000 live 64-byte
-/// values take 13 slabs), far from `vm.max_map_count`.
+/// values take 11 slabs), far from `vm.max_map_count`.
 const FIRST_SLAB: usize = 64 * 1024;
 /// Largest slab size: 1 MiB bounds the memory a new slab commits and locks at once.
 const MAX_SLAB: usize = 1024 * 1024;
@@ -357,21 +359,34 @@ impl Arena {
         // SAFETY: `p .. p + cap` is the buffer's block payload, owned by the buffer being
         // released; for small blocks a canary word sits right before and right after it,
         // for large ones right before it, all inside the mapping.
-        let intact = unsafe {
-            let head = canary_intact(secret, p.sub(CANARY));
+        let (head, tail) = unsafe {
+            let head = check_canary(secret, p.sub(CANARY));
             let tail = match kind {
-                Kind::Small(_) => canary_intact(secret, p.add(cap)),
-                Kind::Large(_) => true,
+                Kind::Small(_) => check_canary(secret, p.add(cap)),
+                Kind::Large(_) => head,
             };
             // Bytes past `len` are zero by the buffer's invariant.
             wipe(p, len);
-            head && tail
+            (head, tail)
         };
-        assert!(
-            intact,
-            "microkv arena: memory corruption detected: the canary of the {cap}-byte block \
-             at {p:p} was overwritten (a write outside a SecretBuf's bounds)"
-        );
+        match (head, tail) {
+            (Canary::Intact, Canary::Intact) => {}
+            // In a forked child, MADV_WIPEONFORK zeroed the whole block, canaries included:
+            // not corruption. Restore the canaries so the block can be reused.
+            (Canary::Wiped, Canary::Wiped) => {
+                if let Kind::Small(_) = kind {
+                    // SAFETY: the canary words around the payload, as above.
+                    unsafe {
+                        write_canary(secret, p.sub(CANARY));
+                        write_canary(secret, p.add(cap));
+                    }
+                }
+            }
+            _ => panic!(
+                "microkv arena: memory corruption detected: the canary of the {cap}-byte \
+                 block at {p:p} was overwritten (a write outside a SecretBuf's bounds)"
+            ),
+        }
         match kind {
             Kind::Small(class) => {
                 let mut st = self.state.lock();

@@ -291,3 +291,30 @@ fn lock_limit_fails_strict_and_degrades_best_effort() {
          101: panic)"
     );
 }
+
+#[test]
+fn forked_child_sees_wiped_secrets_and_drops_them_quietly() {
+    let arena = os_arena(MemoryPolicy::BestEffort);
+    let mut small = arena.alloc(64).unwrap();
+    let mut large = arena.alloc(10_000).unwrap();
+    small.fill(0xC3);
+    large.fill(0xC3);
+    assert!(arena.report().wipe_on_fork, "{:?}", arena.report());
+    let status = in_child(move || {
+        if !small.iter().all(|&b| b == 0) || !large.iter().all(|&b| b == 0) {
+            return 30;
+        }
+        // Zeroed canaries are not corruption: dropping must not panic (101).
+        drop((small, large));
+        match arena.alloc(64) {
+            Ok(buf) if buf.iter().all(|&b| b == 0) => 0,
+            _ => 31,
+        }
+    });
+    assert!(libc::WIFEXITED(status), "child died (status {status:#x})");
+    assert_eq!(
+        libc::WEXITSTATUS(status),
+        0,
+        "30: not wiped, 31: no reuse, 101: panic"
+    );
+}

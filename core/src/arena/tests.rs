@@ -4,7 +4,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::sync::atomic::{AtomicUsize, Ordering};
 
-use super::layout::{class_size, stride, CANARY};
+use super::layout::{class_size, stride, Canary, CANARY};
 use super::*;
 
 /// Heap pages that claim whichever protections the test asks for, counting maps.
@@ -218,9 +218,21 @@ fn blocks_carry_canaries_around_the_payload() {
     let p = buf.ptr.as_ptr();
     // SAFETY: a 32-byte class block has canary words right before and after its payload.
     unsafe {
-        assert!(layout::canary_intact(secret, p.sub(CANARY)));
-        assert!(layout::canary_intact(secret, p.add(class_size(1))));
+        assert_eq!(layout::check_canary(secret, p.sub(CANARY)), Canary::Intact);
+        assert_eq!(
+            layout::check_canary(secret, p.add(class_size(1))),
+            Canary::Intact
+        );
     }
+}
+
+/// Flips every bit of the byte at `p` (a plain write could happen to store the same value).
+///
+/// # Safety
+/// `p` is valid for reads and writes.
+unsafe fn flip(p: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { p.write(!p.read()) }
 }
 
 #[test]
@@ -229,7 +241,7 @@ fn overwritten_head_canary_panics_on_free() {
     let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
     let buf = arena.alloc(64).unwrap();
     // SAFETY: deliberately corrupts the head canary, which lies inside the slab.
-    unsafe { buf.ptr.as_ptr().sub(1).write(0x5A) };
+    unsafe { flip(buf.ptr.as_ptr().sub(1)) };
     drop(buf);
 }
 
@@ -240,7 +252,7 @@ fn overwritten_tail_canary_panics_on_free() {
     let mut buf = arena.alloc(10).unwrap();
     buf.resize(16).unwrap();
     // SAFETY: deliberately corrupts the tail canary, right after the 16-byte payload.
-    unsafe { buf.ptr.as_ptr().add(16).write(0x5A) };
+    unsafe { flip(buf.ptr.as_ptr().add(16)) };
     drop(buf);
 }
 
@@ -250,7 +262,7 @@ fn overwritten_large_canary_panics_on_free() {
     let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
     let buf = arena.alloc(5_000).unwrap();
     // SAFETY: deliberately corrupts the canary before the large payload, inside its region.
-    unsafe { buf.ptr.as_ptr().sub(CANARY).write(0x5A) };
+    unsafe { flip(buf.ptr.as_ptr().sub(CANARY)) };
     drop(buf);
 }
 
@@ -263,4 +275,37 @@ fn large_payload_ends_at_its_mapping_end() {
     };
     let end = region.ptr.as_ptr().addr() + region.len;
     assert_eq!(buf.as_ptr().addr() + buf.len(), end);
+}
+
+#[test]
+fn blocks_wiped_by_the_kernel_are_released_quietly_and_reused() {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let secret = arena.secret.unwrap();
+    for len in [40, 10_000] {
+        let mut buf = arena.alloc(len).unwrap();
+        buf.fill(0x77);
+        let p = buf.ptr.as_ptr();
+        let block_len = CANARY + buf.cap + if len < 4096 { CANARY } else { 0 };
+        // SAFETY: zeroes the whole block, canaries included, as MADV_WIPEONFORK does in
+        // a forked child; the block stays inside its slab or mapping.
+        unsafe { core::ptr::write_bytes(p.sub(CANARY), 0, block_len) };
+        drop(buf);
+    }
+    let again = arena.alloc(40).unwrap();
+    let p = again.ptr.as_ptr();
+    // SAFETY: the canary words around a 64-byte class payload.
+    unsafe {
+        assert_eq!(layout::check_canary(secret, p.sub(CANARY)), Canary::Intact);
+        assert_eq!(layout::check_canary(secret, p.add(64)), Canary::Intact);
+    }
+}
+
+#[test]
+#[should_panic(expected = "memory corruption detected")]
+fn one_wiped_canary_is_still_corruption() {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let buf = arena.alloc(64).unwrap();
+    // SAFETY: deliberately zeroes only the head canary, inside the slab.
+    unsafe { core::ptr::write_bytes(buf.ptr.as_ptr().sub(CANARY), 0, CANARY) };
+    drop(buf);
 }
