@@ -483,8 +483,14 @@ impl SecretBuf {
             // `len .. cap` is already zero.
             self.len = new_len;
         } else {
-            // Doubling keeps repeated small extensions of large buffers amortised O(1).
-            let mut bigger = self.arena.alloc(new_len.max(self.cap.saturating_mul(2)))?;
+            // Doubling keeps repeated small extensions of large buffers amortised O(1);
+            // if the doubled size cannot be had (a tight lock limit), try the exact size.
+            let doubled = new_len.max(self.cap.saturating_mul(2));
+            let mut bigger = match self.arena.alloc(doubled) {
+                Ok(buf) => buf,
+                Err(_) if doubled > new_len => self.arena.alloc(new_len)?,
+                Err(e) => return Err(e),
+            };
             // SAFETY: both blocks are valid for `self.len` bytes and distinct.
             unsafe { ptr::copy_nonoverlapping(self.ptr.as_ptr(), bigger.ptr.as_ptr(), self.len) };
             // `new_len .. bigger.len` of the fresh block is zero: shortening keeps the

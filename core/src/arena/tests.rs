@@ -309,3 +309,33 @@ fn one_wiped_canary_is_still_corruption() {
     unsafe { core::ptr::write_bytes(buf.ptr.as_ptr().sub(CANARY), 0, CANARY) };
     drop(buf);
 }
+
+/// Heap pages that refuse mappings larger than a limit.
+struct LimitedPages(usize);
+
+// SAFETY: delegates memory to `HeapPages`, claiming every protection (harmless in tests).
+unsafe impl PageSource for LimitedPages {
+    fn page_size(&self) -> usize {
+        HeapPages.page_size()
+    }
+
+    fn map(&self, len: usize) -> Option<Region> {
+        (len <= self.0).then(|| HeapPages.map(len)).flatten()
+    }
+
+    unsafe fn unmap(&self, region: &Region) {
+        // SAFETY: the region came from `HeapPages::map` via our `map`.
+        unsafe { HeapPages.unmap(region) }
+    }
+}
+
+#[test]
+fn growth_falls_back_to_the_exact_size_when_doubling_fails() {
+    let arena = Arena::new(Arc::new(LimitedPages(128 * 1024)), MemoryPolicy::BestEffort);
+    let mut buf = arena.alloc(80_000).unwrap();
+    buf[79_999] = 9;
+    buf.resize(100_000).unwrap();
+    assert_eq!(buf[79_999], 9);
+    assert!(buf.resize(200_000).is_err());
+    assert_eq!(buf.len(), 100_000);
+}
