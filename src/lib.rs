@@ -23,6 +23,8 @@ pub use microkv_core::{
     ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource, Region, Result, Storage,
     Store, Tree, Txn, MAGIC, VERSION,
 };
+#[cfg(all(feature = "std", unix))]
+pub use microkv_std::OsPages;
 #[cfg(feature = "std")]
 pub use microkv_std::SystemClock;
 
@@ -45,6 +47,10 @@ fn with_platform(mut config: Config) -> Config {
     #[cfg(feature = "std")]
     if config.clock.is_none() {
         config.clock = Some(std::sync::Arc::new(SystemClock));
+    }
+    #[cfg(all(feature = "std", unix))]
+    if config.pages.is_none() {
+        config.pages = Some(std::sync::Arc::new(OsPages::new()));
     }
     config
 }

@@ -100,8 +100,14 @@ impl Scanner {
     fn read_smaps(&mut self) {
         let mut len = 0;
         loop {
-            assert!(len < self.smaps_text.len(), "smaps larger than the scanner's buffer");
-            let n = self.smaps.read_at(&mut self.smaps_text[len..], len as u64).unwrap();
+            assert!(
+                len < self.smaps_text.len(),
+                "smaps larger than the scanner's buffer"
+            );
+            let n = self
+                .smaps
+                .read_at(&mut self.smaps_text[len..], len as u64)
+                .unwrap();
             if n == 0 {
                 break;
             }
@@ -117,14 +123,20 @@ impl Scanner {
                     let name = fields.nth(4).unwrap_or(b"");
                     let skip = name.starts_with(b"[vvar") || name == b"[vsyscall]";
                     assert!(self.maps.len() < self.maps.capacity());
-                    self.maps.push(Mapping { start, end, locked_and_undumpable: false, skip });
+                    self.maps.push(Mapping {
+                        start,
+                        end,
+                        locked_and_undumpable: false,
+                        skip,
+                    });
                     continue;
                 }
             }
             if first == b"VmFlags:" {
                 let flags: Vec<&[u8]> = fields.collect();
                 if let Some(m) = self.maps.last_mut() {
-                    m.locked_and_undumpable = flags.contains(&&b"lo"[..]) && flags.contains(&&b"dd"[..]);
+                    m.locked_and_undumpable =
+                        flags.contains(&&b"lo"[..]) && flags.contains(&&b"dd"[..]);
                 }
             }
         }
@@ -177,7 +189,10 @@ impl Scanner {
                     continue;
                 }
                 let first = self.pieces.partition_point(|p| (p.0, p.1) < (lo, hi));
-                for p in self.pieces[first..].iter().take_while(|p| (p.0, p.1) == (lo, hi)) {
+                for p in self.pieces[first..]
+                    .iter()
+                    .take_while(|p| (p.0, p.1) == (lo, hi))
+                {
                     let addr = base + i as u64;
                     let c = &mut self.counts[p.2];
                     if m.start <= sp && sp < m.end && addr < sp {
@@ -198,7 +213,10 @@ fn random_text(len: usize) -> String {
     const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
     let mut bytes = vec![0u8; len];
     getrandom::fill(&mut bytes).unwrap();
-    bytes.iter().map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char).collect()
+    bytes
+        .iter()
+        .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
+        .collect()
 }
 
 const CONTROL: usize = 0;
@@ -244,7 +262,11 @@ fn exercise(db: &MicroKV, values: &mut [String]) {
 
 #[inline(never)]
 fn open_with_password(storage: &MemoryStorage, password: &mut String) -> MicroKV {
-    let db = MicroKV::with_storage(storage.clone(), Credential::password(password.clone()), Config::default());
+    let db = MicroKV::with_storage(
+        storage.clone(),
+        Credential::password(password.clone()),
+        Config::default(),
+    );
     password.zeroize();
     db.unwrap()
 }
@@ -267,9 +289,15 @@ fn report(stage: &str, counts: &[Counts]) {
 fn assert_clean(stage: &str, counts: &[Counts], raw_key_may_be_locked: bool) {
     report(stage, counts);
     for (id, c) in counts.iter().enumerate().skip(PASSWORD) {
-        assert_eq!(c.exposed, 0, "{stage}: secret #{id} exposed in ordinary memory");
+        assert_eq!(
+            c.exposed, 0,
+            "{stage}: secret #{id} exposed in ordinary memory"
+        );
         if id != RAW_KEY || !raw_key_may_be_locked {
-            assert_eq!(c.locked, 0, "{stage}: secret #{id} left in the arena while idle");
+            assert_eq!(
+                c.locked, 0,
+                "{stage}: secret #{id} left in the arena while idle"
+            );
         }
     }
 }
@@ -282,9 +310,16 @@ fn secrets_leave_no_trace_in_process_memory() {
     let mut control = random_text(48);
     scanner.register(CONTROL, control.as_bytes());
     let seen = scanner.scan()[CONTROL];
-    assert!(seen.exposed >= 1, "scanner did not find a live control secret: {seen:?}");
+    assert!(
+        seen.exposed >= 1,
+        "scanner did not find a live control secret: {seen:?}"
+    );
     control.zeroize();
-    assert_eq!(scanner.scan()[CONTROL].exposed, 0, "control secret survived its wipe");
+    assert_eq!(
+        scanner.scan()[CONTROL].exposed,
+        0,
+        "control secret survived its wipe"
+    );
 
     let mut password = random_text(40);
     let mut values: Vec<String> = (0..N_VALUES).map(|_| random_text(64)).collect();

@@ -1,17 +1,55 @@
 //! The secure arena: every key and every plaintext lives here.
 //!
-//! PLACEHOLDER BODY: the public API below is final; the implementation (slabs from a
-//! [`PageSource`], guard pages, size classes, canaries) replaces this file.
-#![allow(missing_docs)]
+//! An [`Arena`] takes a few large mappings ("slabs") from a [`PageSource`] (in `std`
+//! builds `microkv_std::OsPages`: `mmap` fenced by `PROT_NONE` guard pages, `mlock`ed,
+//! `MADV_DONTDUMP` and `MADV_WIPEONFORK`) and carves them into blocks of nine size classes
+//! (16, 32, ..., 4096 bytes), each with its own free list. Allocations larger than 4096
+//! bytes get their own mapping, with the payload pushed against its end: when the length
+//! is a multiple of 16 and the source guards its mappings, the first byte past the buffer
+//! is a guard page and faults.
+//!
+//! Every block carries a canary word before and after its payload (a per-arena random
+//! secret keyed by the word's address); it is checked when the block is freed, and a
+//! mismatch panics (the memory was corrupted). Canaries that read as zero are accepted:
+//! that is how a block looks in a forked child after `MADV_WIPEONFORK`, and dropping a
+//! store there must not panic. Every block is wiped with volatile writes
+//! when freed, so a reused block reads as zeros. All slabs are unmapped when the arena is
+//! dropped, which happens after the last [`SecretBuf`] (each holds an `Arc<Arena>`).
+//!
+//! What the source could not provide is handled by the [`MemoryPolicy`] and reported in
+//! [`MemoryReport`].
 #![allow(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
 
+mod heap_pages;
+mod layout;
+#[cfg(test)]
+mod tests;
+
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::fmt;
 use core::ops::{Deref, DerefMut};
-use core::ptr::NonNull;
-use zeroize::Zeroize;
+use core::ptr::{self, NonNull};
 
-use crate::error::Result;
+use crate::error::{AllocFailure, Error, Result};
+use crate::sync::Mutex;
+pub use heap_pages::HeapPages;
+use layout::{
+    check_canary, class_of, class_size, stride, wipe, write_canary, Canary, CANARY, LARGE_ALIGN,
+    MAX_CLASS, NUM_CLASSES,
+};
+
+/// Size of the first slab an arena maps.
+///
+/// Slabs start at 64 KiB, the smallest `RLIMIT_MEMLOCK` still found in the wild, so a
+/// small store fits in locked memory even there, and double with every new slab up to
+/// [`MAX_SLAB`], so a store holding many values needs few mappings (100,000 live 64-byte
+/// values take 11 slabs), far from `vm.max_map_count`.
+const FIRST_SLAB: usize = 64 * 1024;
+/// Largest slab size: 1 MiB bounds the memory a new slab commits and locks at once.
+const MAX_SLAB: usize = 1024 * 1024;
 
 /// What to do when the page source cannot lock, guard or advise memory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -27,21 +65,42 @@ pub enum MemoryPolicy {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct MemoryReport {
+    /// Bytes held by live buffers (their capacities: size classes or large mappings'
+    /// payload capacity).
     pub bytes_in_use: usize,
+    /// Bytes currently mapped from the page source (slabs and large allocations, guard
+    /// pages not included).
     pub bytes_mapped: usize,
+    /// Bytes of `bytes_mapped` that the source reported locked in RAM.
     pub bytes_locked: usize,
+    /// Number of mappings currently held (slabs and large allocations).
     pub mappings: usize,
+    /// Some mapping came back without full protection (not locked, not guarded or not
+    /// advised) and was used anyway under [`MemoryPolicy::BestEffort`]. Never cleared:
+    /// secrets may have been held in that memory.
     pub fallback: bool,
+    /// Every mapping made so far was fenced by guard pages (`false` before the first).
+    pub guarded: bool,
+    /// Every mapping made so far was excluded from core dumps (`false` before the first).
+    pub dont_dump: bool,
+    /// Every mapping made so far is wiped in forked children (`false` before the first).
+    pub wipe_on_fork: bool,
 }
 
 /// A mapped region handed out by a [`PageSource`].
 #[derive(Debug)]
 pub struct Region {
+    /// Start of the usable memory.
     pub ptr: NonNull<u8>,
+    /// Usable length in bytes (at least what was asked for).
     pub len: usize,
+    /// The memory is locked in RAM (never swapped out).
     pub locked: bool,
+    /// Inaccessible guard pages sit right before and right after the usable memory.
     pub guarded: bool,
+    /// The memory is excluded from core dumps.
     pub dont_dump: bool,
+    /// The memory reads as zeros in a forked child.
     pub wipe_on_fork: bool,
 }
 
@@ -49,70 +108,411 @@ pub struct Region {
 ///
 /// # Safety
 /// `map` must return zeroed, readable and writable memory of at least `len` bytes that
-/// stays valid until passed to `unmap`.
+/// stays valid until passed to `unmap`, and its flags must not claim a protection the
+/// memory does not have.
 pub unsafe trait PageSource: Send + Sync {
+    /// The granularity of mappings; the arena rounds large allocations up to it.
     fn page_size(&self) -> usize;
+    /// Maps `len` bytes (rounded up as the source needs), or `None` if no memory could be
+    /// mapped at all. Protections that could not be applied are reported as `false`.
     fn map(&self, len: usize) -> Option<Region>;
+    /// Wipes and releases a region.
+    ///
     /// # Safety
     /// `region` came from this source's `map` and is not used afterwards.
     unsafe fn unmap(&self, region: &Region);
 }
 
-/// Pages from the global allocator: no locking, no guards.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct HeapPages;
-
-// SAFETY: placeholder; never maps (the placeholder arena allocates from Vec).
-unsafe impl PageSource for HeapPages {
-    fn page_size(&self) -> usize {
-        4096
-    }
-    fn map(&self, _len: usize) -> Option<Region> {
-        None
-    }
-    unsafe fn unmap(&self, _region: &Region) {}
+/// The arena: slabs of protected pages carved into size-classed blocks.
+///
+/// Created with [`Arena::new`]; buffers come from [`Arena::alloc`]. One mutex guards the
+/// free lists (under `std` it blocks, never spins).
+pub struct Arena {
+    source: Arc<dyn PageSource>,
+    policy: MemoryPolicy,
+    /// Per-arena canary secret; `None` if the OS random number generator failed, in
+    /// which case every allocation fails with [`Error::Random`].
+    secret: Option<u64>,
+    state: Mutex<State>,
 }
 
-/// The arena.
-pub struct Arena {
-    _policy: MemoryPolicy,
+/// Everything the arena's mutex guards.
+struct State {
+    /// Payload pointers of free blocks, per size class.
+    free: [Vec<NonNull<u8>>; NUM_CLASSES],
+    /// Every slab mapped, the newest last.
+    slabs: Vec<Region>,
+    /// Offset of the first uncarved byte of the newest slab.
+    cursor: usize,
+    /// Size of the next slab to map.
+    next_slab: usize,
+    stats: Stats,
+}
+
+// SAFETY: the pointers in `State` point into slabs owned by the arena (not into any
+// thread's data); they are only dereferenced by the owner of the block or under the lock.
+unsafe impl Send for State {}
+
+/// Counters behind [`MemoryReport`].
+#[derive(Default)]
+struct Stats {
+    in_use: usize,
+    mapped: usize,
+    locked: usize,
+    mappings: usize,
+    fallback: bool,
+    made: usize,
+    unguarded: bool,
+    dumpable: bool,
+    kept_on_fork: bool,
+}
+
+impl Stats {
+    fn add(&mut self, region: &Region) {
+        self.mapped += region.len;
+        if region.locked {
+            self.locked += region.len;
+        }
+        self.mappings += 1;
+        self.made += 1;
+        self.unguarded |= !region.guarded;
+        self.dumpable |= !region.dont_dump;
+        self.kept_on_fork |= !region.wipe_on_fork;
+        self.fallback |= missing_protection(region).is_some();
+    }
+
+    fn remove(&mut self, region: &Region) {
+        self.mapped -= region.len;
+        if region.locked {
+            self.locked -= region.len;
+        }
+        self.mappings -= 1;
+    }
+}
+
+/// The first protection `region` lacks, as the error `Strict` returns for it.
+fn missing_protection(region: &Region) -> Option<AllocFailure> {
+    if !region.locked {
+        Some(AllocFailure::LockFailed)
+    } else if !region.guarded {
+        Some(AllocFailure::GuardFailed)
+    } else if !(region.dont_dump && region.wipe_on_fork) {
+        Some(AllocFailure::AdviseFailed)
+    } else {
+        None
+    }
 }
 
 impl Arena {
-    pub fn new(_source: Arc<dyn PageSource>, policy: MemoryPolicy) -> Arc<Arena> {
-        Arc::new(Arena { _policy: policy })
-    }
-
-    pub fn alloc(self: &Arc<Self>, len: usize) -> Result<SecretBuf> {
-        Ok(SecretBuf {
-            bytes: alloc::vec![0; len],
+    /// An arena taking its pages from `source`. Nothing is mapped until the first
+    /// allocation.
+    pub fn new(source: Arc<dyn PageSource>, policy: MemoryPolicy) -> Arc<Arena> {
+        let mut seed = [0u8; 8];
+        let secret = getrandom::fill(&mut seed)
+            .ok()
+            .map(|()| u64::from_ne_bytes(seed));
+        Arc::new(Arena {
+            source,
+            policy,
+            secret,
+            state: Mutex::new(State {
+                free: Default::default(),
+                slabs: Vec::new(),
+                cursor: 0,
+                next_slab: FIRST_SLAB,
+                stats: Stats::default(),
+            }),
         })
     }
 
-    pub fn report(&self) -> MemoryReport {
-        MemoryReport::default()
+    /// A zero-filled buffer of exactly `len` bytes (`len` may be 0).
+    ///
+    /// # Errors
+    /// [`Error::SecureAlloc`] if the source cannot map memory, if `len` is absurdly large,
+    /// or under [`MemoryPolicy::Strict`] if new memory could not be fully protected;
+    /// [`Error::Random`] if the canary secret could not be drawn.
+    pub fn alloc(self: &Arc<Self>, len: usize) -> Result<SecretBuf> {
+        let secret = self.secret.ok_or(Error::Random)?;
+        let (ptr, cap, kind) = if len <= MAX_CLASS {
+            let class = class_of(len);
+            (
+                self.alloc_small(class, secret)?,
+                class_size(class),
+                Kind::Small(class),
+            )
+        } else {
+            let (ptr, cap, region) = self.alloc_large(len, secret)?;
+            (ptr, cap, Kind::Large(Box::new(region)))
+        };
+        Ok(SecretBuf {
+            arena: Arc::clone(self),
+            ptr,
+            len,
+            cap,
+            kind,
+        })
     }
+
+    /// What the arena holds and how well it is protected.
+    pub fn report(&self) -> MemoryReport {
+        let st = self.state.lock();
+        let s = &st.stats;
+        let all = |missing: bool| s.made > 0 && !missing;
+        MemoryReport {
+            bytes_in_use: s.in_use,
+            bytes_mapped: s.mapped,
+            bytes_locked: s.locked,
+            mappings: s.mappings,
+            fallback: s.fallback,
+            guarded: all(s.unguarded),
+            dont_dump: all(s.dumpable),
+            wipe_on_fork: all(s.kept_on_fork),
+        }
+    }
+
+    /// Maps `len` bytes and applies the policy to what came back (not yet counted).
+    fn map_region(&self, len: usize) -> Result<Region> {
+        let region = self
+            .source
+            .map(len)
+            .ok_or(Error::SecureAlloc(AllocFailure::MapFailed))?;
+        let refusal = if region.len < len {
+            Some(AllocFailure::MapFailed)
+        } else if self.policy == MemoryPolicy::Strict {
+            missing_protection(&region)
+        } else {
+            None
+        };
+        if let Some(why) = refusal {
+            // SAFETY: `region` came from this source's `map` and is dropped right here.
+            unsafe { self.source.unmap(&region) };
+            return Err(Error::SecureAlloc(why));
+        }
+        Ok(region)
+    }
+
+    /// Pops a free block of `class`, carving a new one (and mapping a new slab) if needed.
+    fn alloc_small(&self, class: usize, secret: u64) -> Result<NonNull<u8>> {
+        let mut guard = self.state.lock();
+        let st = &mut *guard;
+        if let Some(payload) = st.free[class].pop() {
+            st.stats.in_use += class_size(class);
+            return Ok(payload);
+        }
+        let stride = stride(class);
+        let full = st.slabs.last().is_none_or(|s| s.len - st.cursor < stride);
+        if full {
+            let region = self.map_region(st.next_slab)?;
+            st.stats.add(&region);
+            st.slabs.push(region);
+            st.cursor = 0;
+            st.next_slab = (st.next_slab * 2).min(MAX_SLAB);
+        }
+        let slab = st.slabs.last().expect("a slab was just ensured");
+        // SAFETY: `cursor + stride <= slab.len` (checked above, and FIRST_SLAB exceeds
+        // the largest stride), so the block lies inside the slab, which stays mapped
+        // until the arena drops.
+        let block = unsafe { slab.ptr.as_ptr().add(st.cursor) };
+        st.cursor += stride;
+        st.stats.in_use += class_size(class);
+        drop(guard);
+        // SAFETY: the block (stride bytes from `block`) is inside the slab and carved for
+        // us alone: head canary at 0, payload at CANARY, tail canary after the payload.
+        unsafe {
+            write_canary(secret, block);
+            write_canary(secret, block.add(CANARY + class_size(class)));
+            Ok(NonNull::new_unchecked(block.add(CANARY)))
+        }
+    }
+
+    /// Maps a dedicated region for a large allocation; returns payload, capacity, region.
+    fn alloc_large(&self, len: usize, secret: u64) -> Result<(NonNull<u8>, usize, Region)> {
+        let page = self.source.page_size().max(1);
+        let (cap, map_len) = len
+            .checked_next_multiple_of(LARGE_ALIGN)
+            .and_then(|cap| {
+                Some((
+                    cap,
+                    cap.checked_add(CANARY)?.checked_next_multiple_of(page)?,
+                ))
+            })
+            .ok_or(Error::SecureAlloc(AllocFailure::TooLarge))?;
+        let region = self.map_region(map_len)?;
+        // SAFETY: `region.len >= map_len >= cap + CANARY`, so the payload (the last `cap`
+        // bytes) and the canary before it lie inside the fresh region, which is ours.
+        let payload = unsafe {
+            let payload = region.ptr.as_ptr().add(region.len - cap);
+            write_canary(secret, payload.sub(CANARY));
+            NonNull::new_unchecked(payload)
+        };
+        let mut st = self.state.lock();
+        st.stats.add(&region);
+        st.stats.in_use += cap;
+        Ok((payload, cap, region))
+    }
+
+    /// Checks, wipes and releases a buffer's block.
+    fn release(&self, ptr: NonNull<u8>, len: usize, cap: usize, kind: Kind) {
+        let p = ptr.as_ptr();
+        // A `SecretBuf` only exists if the secret was drawn.
+        let secret = self.secret.unwrap_or_default();
+        // SAFETY: `p .. p + cap` is the buffer's block payload, owned by the buffer being
+        // released; for small blocks a canary word sits right before and right after it,
+        // for large ones right before it, all inside the mapping.
+        let (head, tail) = unsafe {
+            let head = check_canary(secret, p.sub(CANARY));
+            let tail = match kind {
+                Kind::Small(_) => check_canary(secret, p.add(cap)),
+                Kind::Large(_) => head,
+            };
+            // Bytes past `len` are zero by the buffer's invariant.
+            wipe(p, len);
+            (head, tail)
+        };
+        match (head, tail) {
+            (Canary::Intact, Canary::Intact) => {}
+            // In a forked child, MADV_WIPEONFORK zeroed the whole block, canaries included:
+            // not corruption. Restore the canaries so the block can be reused.
+            (Canary::Wiped, Canary::Wiped) => {
+                if let Kind::Small(_) = kind {
+                    // SAFETY: the canary words around the payload, as above.
+                    unsafe {
+                        write_canary(secret, p.sub(CANARY));
+                        write_canary(secret, p.add(cap));
+                    }
+                }
+            }
+            _ => panic!(
+                "microkv arena: memory corruption detected: the canary of the {cap}-byte \
+                 block at {p:p} was overwritten (a write outside a SecretBuf's bounds)"
+            ),
+        }
+        match kind {
+            Kind::Small(class) => {
+                let mut st = self.state.lock();
+                st.stats.in_use -= cap;
+                st.free[class].push(ptr);
+            }
+            Kind::Large(region) => {
+                {
+                    let mut st = self.state.lock();
+                    st.stats.in_use -= cap;
+                    st.stats.remove(&region);
+                }
+                // SAFETY: the region came from this source's `map` for this buffer alone,
+                // which is being dropped.
+                unsafe { self.source.unmap(&region) };
+            }
+        }
+    }
+}
+
+impl fmt::Debug for Arena {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Arena")
+            .field("policy", &self.policy)
+            .field("report", &self.report())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Arena {
+    fn drop(&mut self) {
+        // Every SecretBuf holds an Arc<Arena>, so no block is in use any more.
+        let slabs = core::mem::take(&mut self.state.lock().slabs);
+        for region in &slabs {
+            // SAFETY: each slab came from this source's `map`; no buffer points into it
+            // any more and the arena is going away.
+            unsafe { self.source.unmap(region) };
+        }
+    }
+}
+
+/// Where a buffer's block lives.
+enum Kind {
+    /// A block of this size class inside a slab.
+    Small(usize),
+    /// A dedicated mapping.
+    Large(Box<Region>),
 }
 
 /// A zero-initialised byte buffer in the arena, wiped when dropped or moved.
+///
+/// Its bytes live in the arena's protected pages; growing past the capacity moves them to
+/// a bigger block (the old one is wiped). `Debug` prints the length only.
 pub struct SecretBuf {
-    bytes: Vec<u8>,
+    arena: Arc<Arena>,
+    /// Payload start; `len <= cap` bytes are live, `len .. cap` are always zero.
+    ptr: NonNull<u8>,
+    len: usize,
+    cap: usize,
+    kind: Kind,
 }
 
+// SAFETY: a SecretBuf exclusively owns its block (like a `Box<[u8]>`); shared access only
+// reads it, and the arena it points to is `Send + Sync`.
+unsafe impl Send for SecretBuf {}
+// SAFETY: as above: `&SecretBuf` only allows reading the bytes.
+unsafe impl Sync for SecretBuf {}
+
 impl SecretBuf {
+    /// How many bytes the buffer can hold before [`resize`](Self::resize) moves it.
     pub fn capacity(&self) -> usize {
-        self.bytes.capacity()
+        self.cap
     }
+
+    /// Shortens the buffer to `len` bytes, wiping the cut tail. Does nothing if `len` is
+    /// not shorter.
     pub fn truncate(&mut self, len: usize) {
-        self.bytes[len..].zeroize();
-        self.bytes.truncate(len);
+        if len < self.len {
+            // SAFETY: `len .. self.len` is inside the live part of the payload.
+            unsafe { wipe(self.ptr.as_ptr().add(len), self.len - len) };
+            self.len = len;
+        }
     }
+
+    /// Sets the length to `new_len`, zero-filling new bytes or wiping cut ones. Growing
+    /// past the capacity moves the contents to a bigger block and wipes the old one.
+    ///
+    /// # Errors
+    /// As [`Arena::alloc`] when a bigger block is needed; the buffer is then unchanged.
     pub fn resize(&mut self, new_len: usize) -> Result<()> {
-        self.bytes.resize(new_len, 0);
+        if new_len <= self.len {
+            self.truncate(new_len);
+        } else if new_len <= self.cap {
+            // `len .. cap` is already zero.
+            self.len = new_len;
+        } else {
+            // Doubling keeps repeated small extensions of large buffers amortised O(1);
+            // if the doubled size cannot be had (a tight lock limit), try the exact size.
+            let doubled = new_len.max(self.cap.saturating_mul(2));
+            let mut bigger = match self.arena.alloc(doubled) {
+                Ok(buf) => buf,
+                Err(_) if doubled > new_len => self.arena.alloc(new_len)?,
+                Err(e) => return Err(e),
+            };
+            // SAFETY: both blocks are valid for `self.len` bytes and distinct.
+            unsafe { ptr::copy_nonoverlapping(self.ptr.as_ptr(), bigger.ptr.as_ptr(), self.len) };
+            // `new_len .. bigger.len` of the fresh block is zero: shortening keeps the
+            // invariant.
+            bigger.len = new_len;
+            core::mem::swap(self, &mut bigger);
+            // `bigger` now holds the old block: dropping it wipes and frees it.
+        }
         Ok(())
     }
+
+    /// Appends `data`, growing as [`resize`](Self::resize) does.
+    ///
+    /// # Errors
+    /// As [`resize`](Self::resize); the buffer is then unchanged.
     pub fn extend_from_slice(&mut self, data: &[u8]) -> Result<()> {
-        self.bytes.extend_from_slice(data);
+        let old = self.len;
+        let new_len = old
+            .checked_add(data.len())
+            .ok_or(Error::SecureAlloc(AllocFailure::TooLarge))?;
+        self.resize(new_len)?;
+        self[old..].copy_from_slice(data);
         Ok(())
     }
 }
@@ -120,16 +520,29 @@ impl SecretBuf {
 impl Deref for SecretBuf {
     type Target = [u8];
     fn deref(&self) -> &[u8] {
-        &self.bytes
+        // SAFETY: `ptr` points to `cap >= len` initialised bytes owned by this buffer.
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
     }
 }
+
 impl DerefMut for SecretBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
-        &mut self.bytes
+        // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
+
+impl fmt::Debug for SecretBuf {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SecretBuf")
+            .field("len", &self.len)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Drop for SecretBuf {
     fn drop(&mut self) {
-        self.bytes.zeroize();
+        let kind = core::mem::replace(&mut self.kind, Kind::Small(0));
+        self.arena.release(self.ptr, self.len, self.cap, kind);
     }
 }

@@ -1,0 +1,341 @@
+//! Arena tests that need a fake page source or access to block internals.
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
+
+use super::layout::{class_size, stride, Canary, CANARY};
+use super::*;
+
+/// Heap pages that claim whichever protections the test asks for, counting maps.
+#[derive(Default)]
+struct FakePages {
+    locked: bool,
+    guarded: bool,
+    dont_dump: bool,
+    wipe_on_fork: bool,
+    refuse: bool,
+    maps: AtomicUsize,
+    unmaps: AtomicUsize,
+}
+
+impl FakePages {
+    fn protected() -> Self {
+        FakePages {
+            locked: true,
+            guarded: true,
+            dont_dump: true,
+            wipe_on_fork: true,
+            ..FakePages::default()
+        }
+    }
+}
+
+// SAFETY: delegates memory to `HeapPages`; only the reported flags are made up, which is
+// harmless for heap memory in these tests.
+unsafe impl PageSource for FakePages {
+    fn page_size(&self) -> usize {
+        HeapPages.page_size()
+    }
+
+    fn map(&self, len: usize) -> Option<Region> {
+        if self.refuse {
+            return None;
+        }
+        self.maps.fetch_add(1, Ordering::Relaxed);
+        HeapPages.map(len).map(|r| Region {
+            locked: self.locked,
+            guarded: self.guarded,
+            dont_dump: self.dont_dump,
+            wipe_on_fork: self.wipe_on_fork,
+            ..r
+        })
+    }
+
+    unsafe fn unmap(&self, region: &Region) {
+        self.unmaps.fetch_add(1, Ordering::Relaxed);
+        // SAFETY: the region came from `HeapPages::map` via our `map`.
+        unsafe { HeapPages.unmap(region) }
+    }
+}
+
+fn arena_on(source: &Arc<FakePages>, policy: MemoryPolicy) -> Arc<Arena> {
+    let source: Arc<dyn PageSource> = source.clone();
+    Arena::new(source, policy)
+}
+
+fn expect_err(result: Result<SecretBuf>) -> Error {
+    match result {
+        Ok(buf) => panic!("expected an error, got {buf:?}"),
+        Err(e) => e,
+    }
+}
+
+#[test]
+fn strict_refuses_unlocked_memory_and_unmaps_it() {
+    let fake = Arc::new(FakePages {
+        locked: false,
+        ..FakePages::protected()
+    });
+    let arena = arena_on(&fake, MemoryPolicy::Strict);
+    for len in [64, 10_000] {
+        let err = expect_err(arena.alloc(len));
+        assert!(
+            matches!(err, Error::SecureAlloc(AllocFailure::LockFailed)),
+            "{err:?}"
+        );
+    }
+    assert_eq!(fake.maps.load(Ordering::Relaxed), 2);
+    assert_eq!(fake.unmaps.load(Ordering::Relaxed), 2);
+    let report = arena.report();
+    assert_eq!(report.mappings, 0);
+    assert_eq!(report.bytes_mapped, 0);
+    assert!(!report.fallback);
+}
+
+#[test]
+fn strict_names_the_missing_protection() {
+    let cases = [
+        (
+            FakePages {
+                guarded: false,
+                ..FakePages::protected()
+            },
+            AllocFailure::GuardFailed,
+        ),
+        (
+            FakePages {
+                dont_dump: false,
+                ..FakePages::protected()
+            },
+            AllocFailure::AdviseFailed,
+        ),
+        (
+            FakePages {
+                wipe_on_fork: false,
+                ..FakePages::protected()
+            },
+            AllocFailure::AdviseFailed,
+        ),
+        (
+            FakePages {
+                refuse: true,
+                ..FakePages::protected()
+            },
+            AllocFailure::MapFailed,
+        ),
+    ];
+    for (fake, want) in cases {
+        let arena = arena_on(&Arc::new(fake), MemoryPolicy::Strict);
+        let err = expect_err(arena.alloc(32));
+        assert!(
+            matches!(err, Error::SecureAlloc(got) if got == want),
+            "{err:?} != {want:?}"
+        );
+    }
+}
+
+#[test]
+fn best_effort_keeps_unlocked_memory_and_reports_fallback() {
+    let fake = Arc::new(FakePages {
+        locked: false,
+        ..FakePages::protected()
+    });
+    let arena = arena_on(&fake, MemoryPolicy::BestEffort);
+    let mut buf = arena.alloc(64).expect("best effort allocates");
+    buf.copy_from_slice(&[7; 64]);
+    let report = arena.report();
+    assert!(report.fallback);
+    assert_eq!(report.bytes_locked, 0);
+    assert_eq!(report.bytes_mapped, FIRST_SLAB);
+    assert!(report.guarded && report.dont_dump && report.wipe_on_fork);
+}
+
+#[test]
+fn fully_protected_memory_reports_no_fallback() {
+    let fake = Arc::new(FakePages::protected());
+    let arena = arena_on(&fake, MemoryPolicy::Strict);
+    let a = arena.alloc(64).unwrap();
+    let b = arena.alloc(100_000).unwrap();
+    let report = arena.report();
+    assert!(!report.fallback);
+    assert_eq!(report.mappings, 2);
+    assert_eq!(report.bytes_locked, report.bytes_mapped);
+    assert_eq!(report.bytes_in_use, 64 + 100_000);
+    drop((a, b));
+    assert_eq!(arena.report().bytes_in_use, 0);
+    assert_eq!(
+        arena.report().mappings,
+        1,
+        "the slab stays, the large mapping goes"
+    );
+}
+
+#[test]
+fn report_before_any_mapping_claims_nothing() {
+    let arena = arena_on(&Arc::new(FakePages::protected()), MemoryPolicy::Strict);
+    assert_eq!(arena.report(), MemoryReport::default());
+}
+
+#[test]
+fn dropping_the_arena_unmaps_every_slab() {
+    let fake = Arc::new(FakePages::protected());
+    let arena = arena_on(&fake, MemoryPolicy::Strict);
+    let bufs: Vec<SecretBuf> = (0..5_000).map(|_| arena.alloc(100).unwrap()).collect();
+    let big = arena.alloc(50_000).unwrap();
+    let maps = fake.maps.load(Ordering::Relaxed);
+    assert!(maps >= 4, "5,000 blocks of 144 bytes need several slabs");
+    drop(arena);
+    assert_eq!(
+        fake.unmaps.load(Ordering::Relaxed),
+        0,
+        "buffers keep the arena alive"
+    );
+    drop(big);
+    drop(bufs);
+    assert_eq!(fake.unmaps.load(Ordering::Relaxed), maps);
+}
+
+#[test]
+fn slabs_grow_geometrically() {
+    let fake = Arc::new(FakePages::protected());
+    let arena = arena_on(&fake, MemoryPolicy::Strict);
+    let per_block = stride(layout::class_of(64));
+    let count = 3 * MAX_SLAB / per_block;
+    let bufs: Vec<SecretBuf> = (0..count).map(|_| arena.alloc(64).unwrap()).collect();
+    let report = arena.report();
+    // 64 + 128 + 256 + 512 + 1024 KiB, then 1 MiB slabs.
+    assert!(report.mappings <= 7, "{report:?}");
+    assert_eq!(report.bytes_in_use, count * 64);
+    drop(bufs);
+}
+
+#[test]
+fn blocks_carry_canaries_around_the_payload() {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let secret = arena.secret.unwrap();
+    let buf = arena.alloc(20).unwrap();
+    let p = buf.ptr.as_ptr();
+    // SAFETY: a 32-byte class block has canary words right before and after its payload.
+    unsafe {
+        assert_eq!(layout::check_canary(secret, p.sub(CANARY)), Canary::Intact);
+        assert_eq!(
+            layout::check_canary(secret, p.add(class_size(1))),
+            Canary::Intact
+        );
+    }
+}
+
+/// Flips every bit of the byte at `p` (a plain write could happen to store the same value).
+///
+/// # Safety
+/// `p` is valid for reads and writes.
+unsafe fn flip(p: *mut u8) {
+    // SAFETY: guaranteed by the caller.
+    unsafe { p.write(!p.read()) }
+}
+
+#[test]
+#[should_panic(expected = "memory corruption detected")]
+fn overwritten_head_canary_panics_on_free() {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let buf = arena.alloc(64).unwrap();
+    // SAFETY: deliberately corrupts the head canary, which lies inside the slab.
+    unsafe { flip(buf.ptr.as_ptr().sub(1)) };
+    drop(buf);
+}
+
+#[test]
+#[should_panic(expected = "memory corruption detected")]
+fn overwritten_tail_canary_panics_on_free() {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let mut buf = arena.alloc(10).unwrap();
+    buf.resize(16).unwrap();
+    // SAFETY: deliberately corrupts the tail canary, right after the 16-byte payload.
+    unsafe { flip(buf.ptr.as_ptr().add(16)) };
+    drop(buf);
+}
+
+#[test]
+#[should_panic(expected = "memory corruption detected")]
+fn overwritten_large_canary_panics_on_free() {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let buf = arena.alloc(5_000).unwrap();
+    // SAFETY: deliberately corrupts the canary before the large payload, inside its region.
+    unsafe { flip(buf.ptr.as_ptr().sub(CANARY)) };
+    drop(buf);
+}
+
+#[test]
+fn large_payload_ends_at_its_mapping_end() {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let buf = arena.alloc(8_192).unwrap();
+    let Kind::Large(region) = &buf.kind else {
+        panic!("8 KiB is a large allocation")
+    };
+    let end = region.ptr.as_ptr().addr() + region.len;
+    assert_eq!(buf.as_ptr().addr() + buf.len(), end);
+}
+
+#[test]
+fn blocks_wiped_by_the_kernel_are_released_quietly_and_reused() {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let secret = arena.secret.unwrap();
+    for len in [40, 10_000] {
+        let mut buf = arena.alloc(len).unwrap();
+        buf.fill(0x77);
+        let p = buf.ptr.as_ptr();
+        let block_len = CANARY + buf.cap + if len < 4096 { CANARY } else { 0 };
+        // SAFETY: zeroes the whole block, canaries included, as MADV_WIPEONFORK does in
+        // a forked child; the block stays inside its slab or mapping.
+        unsafe { core::ptr::write_bytes(p.sub(CANARY), 0, block_len) };
+        drop(buf);
+    }
+    let again = arena.alloc(40).unwrap();
+    let p = again.ptr.as_ptr();
+    // SAFETY: the canary words around a 64-byte class payload.
+    unsafe {
+        assert_eq!(layout::check_canary(secret, p.sub(CANARY)), Canary::Intact);
+        assert_eq!(layout::check_canary(secret, p.add(64)), Canary::Intact);
+    }
+}
+
+#[test]
+#[should_panic(expected = "memory corruption detected")]
+fn one_wiped_canary_is_still_corruption() {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let buf = arena.alloc(64).unwrap();
+    // SAFETY: deliberately zeroes only the head canary, inside the slab.
+    unsafe { core::ptr::write_bytes(buf.ptr.as_ptr().sub(CANARY), 0, CANARY) };
+    drop(buf);
+}
+
+/// Heap pages that refuse mappings larger than a limit.
+struct LimitedPages(usize);
+
+// SAFETY: delegates memory to `HeapPages`, claiming every protection (harmless in tests).
+unsafe impl PageSource for LimitedPages {
+    fn page_size(&self) -> usize {
+        HeapPages.page_size()
+    }
+
+    fn map(&self, len: usize) -> Option<Region> {
+        (len <= self.0).then(|| HeapPages.map(len)).flatten()
+    }
+
+    unsafe fn unmap(&self, region: &Region) {
+        // SAFETY: the region came from `HeapPages::map` via our `map`.
+        unsafe { HeapPages.unmap(region) }
+    }
+}
+
+#[test]
+fn growth_falls_back_to_the_exact_size_when_doubling_fails() {
+    let arena = Arena::new(Arc::new(LimitedPages(128 * 1024)), MemoryPolicy::BestEffort);
+    let mut buf = arena.alloc(80_000).unwrap();
+    buf[79_999] = 9;
+    buf.resize(100_000).unwrap();
+    assert_eq!(buf[79_999], 9);
+    assert!(buf.resize(200_000).is_err());
+    assert_eq!(buf.len(), 100_000);
+}
