@@ -255,6 +255,42 @@ impl Locked<'_> {
     }
 }
 
+impl Locked<'_> {
+    /// Draws new keys for `credential` and re-encrypts every entry under them, then saves
+    /// if the store has storage. All-or-nothing: the new state is built aside and swapped
+    /// in; if sealing or the save fails, the old keys and entries stay.
+    fn rekey(&mut self, credential: &Credential, kdf: &KdfParams) -> Result<()> {
+        let arena = self.shared.arena.clone();
+        let (header, keyring) = new_keys(&arena, credential, kdf)?;
+        let mut spaces: HashMap<String, Space> = HashMap::with_capacity(self.spaces.len());
+        for (ns, space) in &self.spaces {
+            let mut fresh = Space::with_capacity(space.len());
+            for (key, entry) in space {
+                let aad = value_aad(ns, key);
+                let plain = self.keyring.open(&arena, &aad, &entry.sealed)?;
+                let sealed = keyring.seal(&aad, &plain)?.into_boxed_slice();
+                let expires_at = entry.expires_at;
+                fresh.insert(key.clone(), Entry { sealed, expires_at });
+            }
+            spaces.insert(ns.clone(), fresh);
+        }
+        let old_spaces = core::mem::replace(&mut self.spaces, spaces);
+        let old_keyring = core::mem::replace(&mut self.keyring, Arc::new(keyring));
+        let old_header = core::mem::replace(&mut self.header, header);
+        let saved = match self.shared.storage {
+            Some(_) => self.save(),
+            None => Ok(()),
+        };
+        if let Err(e) = saved {
+            self.spaces = old_spaces;
+            self.keyring = old_keyring;
+            self.header = old_header;
+            return Err(e);
+        }
+        Ok(())
+    }
+}
+
 /// Derives a new key header and data key for `credential`.
 fn new_keys(
     arena: &Arc<Arena>,
@@ -453,55 +489,26 @@ impl Store {
     /// a new data key, salt and wrapping, and re-encrypts every entry. All-or-nothing: on
     /// any error the store keeps its old key and every entry, in memory and in storage.
     pub fn rekey(&self, credential: Credential) -> Result<()> {
-        let kdf = self.shared.lock()?.header.kdf.unwrap_or_default();
-        self.rekey_with(credential, kdf)
-    }
-
-    /// [`Store::rekey`] with new KDF parameters (used when `credential` is a password).
-    pub fn rekey_with(&self, credential: Credential, kdf: KdfParams) -> Result<()> {
         let mut g = self.shared.lock_write()?;
-        let (header, keyring) = new_keys(&self.shared.arena, &credential, &kdf)?;
-        drop(credential);
-        let mut spaces: HashMap<String, Space> = HashMap::with_capacity(g.spaces.len());
-        for (ns, space) in &g.spaces {
-            let mut fresh = Space::with_capacity(space.len());
-            for (key, entry) in space {
-                let aad = value_aad(ns, key);
-                let plain = g.keyring.open(&self.shared.arena, &aad, &entry.sealed)?;
-                let sealed = keyring.seal(&aad, &plain)?.into_boxed_slice();
-                fresh.insert(
-                    key.clone(),
-                    Entry {
-                        sealed,
-                        expires_at: entry.expires_at,
-                    },
-                );
-            }
-            spaces.insert(ns.clone(), fresh);
-        }
-        let old_spaces = core::mem::replace(&mut g.spaces, spaces);
-        let old_keyring = core::mem::replace(&mut g.keyring, Arc::new(keyring));
-        let old_header = core::mem::replace(&mut g.header, header);
-        let saved = match self.shared.storage {
-            Some(_) => g.save(),
-            None => Ok(()),
-        };
-        if let Err(e) = saved {
-            g.spaces = old_spaces;
-            g.keyring = old_keyring;
-            g.header = old_header;
-            return Err(e);
-        }
-        Ok(())
+        let kdf = g.header.kdf.unwrap_or_default();
+        g.rekey(&credential, &kdf)
     }
 
-    /// Verifies `old`, then re-encrypts everything under `new` (see [`Store::rekey`]).
-    /// `Error::WrongPassword` if `old` does not open this store.
+    /// [`Store::rekey`] with new KDF parameters (used when `credential` is a password):
+    /// the way to raise a store's KDF cost.
+    pub fn rekey_with(&self, credential: Credential, kdf: KdfParams) -> Result<()> {
+        self.shared.lock_write()?.rekey(&credential, &kdf)
+    }
+
+    /// Verifies `old`, then re-encrypts everything under `new` with the store's KDF
+    /// parameters (see [`Store::rekey`]). `Error::WrongPassword` if `old` does not open
+    /// this store. The check and the change happen under one lock, so two concurrent
+    /// rotations cannot both pass a check against the same old password.
     pub fn change_password(&self, old: &str, new: &str) -> Result<()> {
-        let header = self.shared.lock_write()?.header.clone();
-        unlock(&self.shared.arena, &Credential::password(old), &header)?;
-        let kdf = header.kdf.unwrap_or_default();
-        self.rekey_with(Credential::password(new), kdf)
+        let mut g = self.shared.lock_write()?;
+        unlock(&self.shared.arena, &Credential::password(old), &g.header)?;
+        let kdf = g.header.kdf.unwrap_or_default();
+        g.rekey(&Credential::password(new), &kdf)
     }
 
     /// Runs `f` as one transaction: reads see its own writes, and all writes apply

@@ -14,6 +14,7 @@ use serde::Serialize;
 use crate::arena::{Arena, SecretBuf};
 use crate::crypto::{value_aad, Keyring};
 use crate::error::{Error, Result};
+use crate::secret::SecretBytes;
 use crate::store::{Change, Entry, Shared};
 
 /// Serializes `value` straight into an arena buffer of exactly the right size.
@@ -101,6 +102,17 @@ impl Tree {
         let g = self.shared.lock()?;
         match g.live(&self.name, key, g.now) {
             Some(entry) => decode(&g.open(&self.name, key, entry)?).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// The value under `key` as [`SecretBytes`]: decrypted into the locked arena and left
+    /// there, wiped when the handle drops. For values stored as strings or bytes
+    /// (`Error::Serialization` otherwise); `None` if absent or expired.
+    pub fn get_secret(&self, key: &str) -> Result<Option<SecretBytes>> {
+        let g = self.shared.lock()?;
+        match g.live(&self.name, key, g.now) {
+            Some(entry) => SecretBytes::from_plaintext(g.open(&self.name, key, entry)?).map(Some),
             None => Ok(None),
         }
     }
