@@ -19,14 +19,20 @@ fn in_child(child: impl FnOnce() -> i32) -> i32 {
     let mut status = 0;
     // SAFETY: waiting for the child we just made.
     assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(libc::WIFEXITED(status), "child did not exit normally: {status:#x}");
+    assert!(
+        libc::WIFEXITED(status),
+        "child did not exit normally: {status:#x}"
+    );
     libc::WEXITSTATUS(status)
 }
 
 #[test]
 fn a_forked_child_sees_zeros_and_cannot_use_the_store() {
     let db = MicroKV::in_memory(Credential::key([7; 32])).unwrap();
-    assert!(db.memory_report().wipe_on_fork, "this kernel did not accept MADV_WIPEONFORK");
+    assert!(
+        db.memory_report().wipe_on_fork,
+        "this kernel did not accept MADV_WIPEONFORK"
+    );
     db.put("token", &"parent-secret".to_string()).unwrap();
     let held = db.get_secret("token").unwrap().unwrap();
     assert_eq!(held.expose_secret(), b"parent-secret");
@@ -44,7 +50,10 @@ fn a_forked_child_sees_zeros_and_cannot_use_the_store() {
         if db.contains("new").unwrap_or(true) {
             return 4;
         }
-        if !matches!(db.update::<String, _>("token", |v| v), Err(Error::KeysWiped)) {
+        if !matches!(
+            db.update::<String, _>("token", |v| v),
+            Err(Error::KeysWiped)
+        ) {
             return 5;
         }
         0
@@ -53,6 +62,9 @@ fn a_forked_child_sees_zeros_and_cannot_use_the_store() {
 
     // The parent is unaffected.
     assert_eq!(held.expose_secret(), b"parent-secret");
-    assert_eq!(db.get::<String>("token").unwrap().as_deref(), Some("parent-secret"));
+    assert_eq!(
+        db.get::<String>("token").unwrap().as_deref(),
+        Some("parent-secret")
+    );
     db.put("after", &1u8).unwrap();
 }
