@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::Ordering;
 use core::time::Duration;
+use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 
 use crate::arena::{Arena, HeapPages, MemoryReport, SecretBuf};
@@ -41,10 +42,11 @@ impl Entry {
     }
 }
 
-/// A write to apply: `entry: None` removes the key.
-pub(crate) struct Change {
-    pub(crate) ns: String,
-    pub(crate) key: String,
+/// A write to apply: `entry: None` removes the key. Names are borrowed: the maps copy a
+/// name only when it is new to them.
+pub(crate) struct Change<'a> {
+    pub(crate) ns: &'a str,
+    pub(crate) key: &'a str,
     pub(crate) entry: Option<Entry>,
 }
 
@@ -64,14 +66,20 @@ impl State {
     }
 
     /// Sets or removes one entry and returns what was there; drops emptied namespaces.
-    fn replace(&mut self, ns: String, key: String, entry: Option<Entry>) -> Option<Entry> {
+    fn replace(&mut self, ns: &str, key: &str, entry: Option<Entry>) -> Option<Entry> {
         match entry {
-            Some(entry) => self.spaces.entry(ns).or_default().insert(key, entry),
+            Some(entry) => match self.spaces.entry_ref(ns).or_default().entry_ref(key) {
+                EntryRef::Occupied(mut slot) => Some(core::mem::replace(slot.get_mut(), entry)),
+                EntryRef::Vacant(slot) => {
+                    slot.insert(entry);
+                    None
+                }
+            },
             None => {
-                let space = self.spaces.get_mut(&ns)?;
-                let old = space.remove(&key);
+                let space = self.spaces.get_mut(ns)?;
+                let old = space.remove(key);
                 if space.is_empty() {
-                    self.spaces.remove(&ns);
+                    self.spaces.remove(ns);
                 }
                 old
             }
@@ -195,23 +203,28 @@ impl Locked<'_> {
 
     /// Applies writes together, then autosaves. If the autosave fails, every write is
     /// undone and the error returned: a write that returns `Err` did not happen.
-    pub(crate) fn apply(&mut self, changes: Vec<Change>) -> Result<()> {
-        if changes.is_empty() {
+    pub(crate) fn apply<'c>(
+        &mut self,
+        changes: impl IntoIterator<Item = Change<'c>>,
+    ) -> Result<()> {
+        let mut changes = changes.into_iter().peekable();
+        if changes.peek().is_none() {
             return Ok(());
         }
-        let undo: Vec<Change> = changes
-            .into_iter()
-            .map(|c| {
-                let previous = self.replace(c.ns.clone(), c.key.clone(), c.entry);
-                Change {
-                    ns: c.ns,
-                    key: c.key,
-                    entry: previous,
-                }
-            })
-            .collect();
         let was_dirty = self.dirty;
         self.dirty = true;
+        if !self.saves_on_write() {
+            for c in changes {
+                self.replace(c.ns, c.key, c.entry);
+            }
+            return Ok(());
+        }
+        let undo: Vec<Change<'c>> = changes
+            .map(|c| Change {
+                entry: self.replace(c.ns, c.key, c.entry),
+                ..c
+            })
+            .collect();
         if let Err(e) = self.autosave() {
             for c in undo.into_iter().rev() {
                 self.replace(c.ns, c.key, c.entry);
@@ -220,6 +233,14 @@ impl Locked<'_> {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Whether a write may save (and so may fail after changing memory).
+    fn saves_on_write(&self) -> bool {
+        matches!(
+            self.shared.autosave,
+            AutoSave::OnEveryWrite | AutoSave::Periodic(_)
+        )
     }
 
     fn autosave(&mut self) -> Result<()> {
@@ -466,23 +487,22 @@ impl Store {
     pub fn sweep_expired(&self) -> Result<usize> {
         let mut g = self.shared.lock_write()?;
         let now = g.now.ok_or(Error::NoClock)?;
-        let changes: Vec<Change> = g
+        let expired: Vec<(String, String)> = g
             .spaces
             .iter()
             .flat_map(|(ns, space)| {
                 space
                     .iter()
                     .filter(|(_, e)| !e.is_live(Some(now)))
-                    .map(|(key, _)| Change {
-                        ns: ns.clone(),
-                        key: key.clone(),
-                        entry: None,
-                    })
+                    .map(|(key, _)| (ns.clone(), key.clone()))
             })
             .collect();
-        let n = changes.len();
-        g.apply(changes)?;
-        Ok(n)
+        g.apply(expired.iter().map(|(ns, key)| Change {
+            ns,
+            key,
+            entry: None,
+        }))?;
+        Ok(expired.len())
     }
 
     /// Replaces the credential: verifies nothing (the caller holds the open store), draws
@@ -533,12 +553,12 @@ impl Store {
         F: FnOnce(&mut crate::txn::Txn<'_>) -> Result<R>,
     {
         let mut g = self.shared.lock_write()?;
-        let (result, changes) = {
+        let (result, mut writes) = {
             let mut tx = crate::txn::Txn::new(&g);
             let result = f(&mut tx)?;
-            (result, tx.into_changes())
+            (result, tx.into_writes())
         };
-        g.apply(changes)?;
+        g.apply(crate::txn::changes(&mut writes))?;
         Ok(result)
     }
 }

@@ -4,7 +4,6 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::ControlFlow;
 use core::time::Duration;
@@ -84,10 +83,10 @@ impl Tree {
         &self.name
     }
 
-    fn change(&self, key: &str, entry: Option<Entry>) -> Change {
+    fn change<'a>(&'a self, key: &'a str, entry: Option<Entry>) -> Change<'a> {
         Change {
-            ns: String::from(&*self.name),
-            key: String::from(key),
+            ns: &self.name,
+            key,
             entry,
         }
     }
@@ -154,7 +153,7 @@ impl Tree {
         let mut g = self.shared.lock_write()?;
         let expires_at = ttl.map(|ttl| self.shared.expiry(g.now, ttl)).transpose()?;
         let entry = g.seal(&self.name, key, &plain, expires_at)?;
-        g.apply(vec![self.change(key, Some(entry))])
+        g.apply([self.change(key, Some(entry))])
     }
 
     /// Removes `key`; returns whether a live entry was there.
@@ -163,18 +162,18 @@ impl Tree {
         if g.live(&self.name, key, g.now).is_none() {
             return Ok(false);
         }
-        g.apply(vec![self.change(key, None)])?;
+        g.apply([self.change(key, None)])?;
         Ok(true)
     }
 
     /// Removes every entry of this namespace.
     pub fn clear(&self) -> Result<()> {
         let mut g = self.shared.lock_write()?;
-        let changes = match g.spaces.get(&*self.name) {
-            Some(space) => space.keys().map(|k| self.change(k, None)).collect(),
+        let keys: Vec<String> = match g.spaces.get(&*self.name) {
+            Some(space) => space.keys().cloned().collect(),
             None => Vec::new(),
         };
-        g.apply(changes)
+        g.apply(keys.iter().map(|k| self.change(k, None)))
     }
 
     /// The number of live entries (decrypts nothing).
@@ -292,7 +291,7 @@ impl Tree {
             None if existed => self.change(key, None),
             None => return Ok(()),
         };
-        g.apply(vec![change])
+        g.apply([change])
     }
 
     /// The value under `key`; if absent, stores `f()` and returns it, atomically.
@@ -311,7 +310,7 @@ impl Tree {
         let value = f();
         let plain = encode(&self.shared.arena, &value)?;
         let entry = g.seal(&self.name, key, &plain, None)?;
-        g.apply(vec![self.change(key, Some(entry))])?;
+        g.apply([self.change(key, Some(entry))])?;
         Ok(value)
     }
 
@@ -345,7 +344,7 @@ impl Tree {
             None if current.is_some() => self.change(key, None),
             None => return Ok(true),
         };
-        g.apply(vec![change])?;
+        g.apply([change])?;
         Ok(true)
     }
 }

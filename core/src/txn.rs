@@ -2,7 +2,6 @@
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
-use alloc::vec::Vec;
 use core::time::Duration;
 use hashbrown::HashMap;
 use serde::de::DeserializeOwned;
@@ -18,8 +17,21 @@ use crate::tree::{decode, encode};
 /// transaction touches, never to the store's size.
 pub struct Txn<'a> {
     g: &'a Locked<'a>,
-    /// namespace -> key -> pending write (`None`: removal).
-    writes: HashMap<String, HashMap<String, Option<Entry>>>,
+    writes: Writes,
+}
+
+/// A transaction's pending writes: namespace -> key -> entry (`None`: removal).
+pub(crate) type Writes = HashMap<String, HashMap<String, Option<Entry>>>;
+
+/// The writes as changes to apply, borrowing their names.
+pub(crate) fn changes(writes: &mut Writes) -> impl Iterator<Item = Change<'_>> {
+    writes.iter_mut().flat_map(|(ns, keys)| {
+        keys.iter_mut().map(move |(key, entry)| Change {
+            ns,
+            key,
+            entry: entry.take(),
+        })
+    })
 }
 
 impl<'a> Txn<'a> {
@@ -30,17 +42,9 @@ impl<'a> Txn<'a> {
         }
     }
 
-    pub(crate) fn into_changes(self) -> Vec<Change> {
+    /// The pending writes, to be applied once the transaction's borrow of the state ends.
+    pub(crate) fn into_writes(self) -> Writes {
         self.writes
-            .into_iter()
-            .flat_map(|(ns, keys)| {
-                keys.into_iter().map(move |(key, entry)| Change {
-                    ns: ns.clone(),
-                    key,
-                    entry,
-                })
-            })
-            .collect()
     }
 
     /// The live entry as this transaction sees it: its own writes first.

@@ -16,8 +16,8 @@ fn sealed(db: &Store, ns: &str, key: &str) -> Box<[u8]> {
 fn plant(db: &Store, ns: &str, key: &str, sealed: Box<[u8]>) {
     let mut g = db.shared.lock().unwrap();
     g.replace(
-        String::from(ns),
-        String::from(key),
+        ns,
+        key,
         Some(Entry {
             sealed,
             expires_at: None,
