@@ -82,6 +82,39 @@ fn writing_one_byte_before_a_slab_faults() {
     );
 }
 
+#[test]
+fn writing_one_byte_past_a_slab_faults() {
+    // The first slab is 64 KiB, and its first block's head canary is its first byte; the
+    // byte right after the slab is the trailing guard page.
+    let arena = os_arena(MemoryPolicy::BestEffort);
+    let buf = arena.alloc(64).unwrap();
+    let slab_start = buf.as_ptr().wrapping_sub(8);
+    let past_slab = slab_start.wrapping_add(64 * 1024).cast_mut();
+    assert_eq!(arena.report().bytes_mapped, 64 * 1024);
+    let status = in_child(|| {
+        // SAFETY: deliberately unsound: writes the first byte past the slab, into the
+        // guard page; the child is expected to die of SIGSEGV right here.
+        unsafe { past_slab.write_volatile(0x42) };
+        0
+    });
+    assert!(
+        libc::WIFSIGNALED(status) && matches!(libc::WTERMSIG(status), libc::SIGSEGV | libc::SIGBUS),
+        "the child survived an out-of-bounds write (status {status:#x})"
+    );
+    // One byte before it is the slab's own memory: writable.
+    let last = past_slab.wrapping_sub(1);
+    let status = in_child(|| {
+        // SAFETY: the last byte of the slab is mapped and writable (an unused block); the
+        // write happens in the child only.
+        unsafe { last.write_volatile(0x42) };
+        0
+    });
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "last slab byte faulted"
+    );
+}
+
 fn map_lines() -> usize {
     std::fs::read_to_string("/proc/self/maps")
         .unwrap()
