@@ -18,19 +18,27 @@
 
 use core::ops::Deref;
 
+#[cfg(feature = "testing")]
+pub use microkv_core::testing;
 pub use microkv_core::{
     AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, KdfParams, LockMode,
     ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource, Region, Result, Storage,
     Store, Tree, Txn, MAGIC, VERSION,
 };
 #[cfg(feature = "std")]
-pub use microkv_std::SystemClock;
+pub use microkv_std::{FileStorage, SystemClock};
+
+#[cfg(feature = "std")]
+mod file;
 
 /// An encrypted key-value store. Derefs to [`Store`] (and through it to the default
 /// namespace, a [`Tree`]), so `db.put(..)` and `db.namespace("").put(..)` are the same.
 #[derive(Debug)]
 pub struct MicroKV {
     store: Store,
+    /// The file behind a file store (a second handle: the store owns the first).
+    #[cfg(feature = "std")]
+    file: Option<FileStorage>,
 }
 
 impl Deref for MicroKV {
@@ -57,9 +65,10 @@ impl MicroKV {
 
     /// An ephemeral store with options.
     pub fn in_memory_with(credential: Credential, config: Config) -> Result<Self> {
-        Ok(MicroKV {
-            store: Store::in_memory_with(credential, with_platform(config))?,
-        })
+        Ok(MicroKV::wrap(Store::in_memory_with(
+            credential,
+            with_platform(config),
+        )?))
     }
 
     /// Opens the store held by any [`Storage`], or creates one there.
@@ -68,8 +77,18 @@ impl MicroKV {
         credential: Credential,
         config: Config,
     ) -> Result<Self> {
-        Ok(MicroKV {
-            store: Store::with_storage(storage, credential, with_platform(config))?,
-        })
+        Ok(MicroKV::wrap(Store::with_storage(
+            storage,
+            credential,
+            with_platform(config),
+        )?))
+    }
+
+    fn wrap(store: Store) -> Self {
+        MicroKV {
+            store,
+            #[cfg(feature = "std")]
+            file: None,
+        }
     }
 }

@@ -19,6 +19,8 @@ mod kdf;
 mod storage;
 mod store;
 mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tree;
 mod txn;
 

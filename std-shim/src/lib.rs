@@ -2,5 +2,7 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod file_storage;
 
 pub use clock::SystemClock;
+pub use file_storage::{FailPoint, FileStorage};
