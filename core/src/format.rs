@@ -153,7 +153,14 @@ fn parse_key_header(bytes: &[u8]) -> Result<KeyHeader> {
     if bytes.is_empty() {
         return Err(corrupt("empty file"));
     }
-    if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+    if bytes.len() < MAGIC.len() {
+        return Err(corrupt(if MAGIC.starts_with(bytes) {
+            "truncated header"
+        } else {
+            "not a microkv store (bad magic)"
+        }));
+    }
+    if bytes[..MAGIC.len()] != MAGIC {
         return Err(corrupt("not a microkv store (bad magic)"));
     }
     if bytes.len() < 10 {
