@@ -25,6 +25,9 @@ pub use microkv_core::{
     ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource, Region, Result, Storage,
     Store, Tree, Txn, MAGIC, VERSION,
 };
+/// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).
+#[cfg(all(feature = "std", feature = "testing"))]
+pub use microkv_std::FailPoint;
 #[cfg(feature = "std")]
 pub use microkv_std::{FileStorage, SystemClock};
 
