@@ -52,11 +52,15 @@ impl Deref for MicroKV {
 }
 
 /// Fills in what the platform provides when the caller left it unset.
-fn with_platform(mut config: Config) -> Config {
+fn with_platform(config: Config) -> Config {
     #[cfg(feature = "std")]
-    if config.clock.is_none() {
-        config.clock = Some(std::sync::Arc::new(SystemClock));
-    }
+    let config = {
+        let mut config = config;
+        if config.clock.is_none() {
+            config.clock = Some(std::sync::Arc::new(SystemClock));
+        }
+        config
+    };
     config
 }
 

@@ -546,3 +546,52 @@ fn file_storage_keeps_only_the_store_and_its_lock_file() -> microkv::Result<()> 
     assert_eq!(listing(dir.path()), vec!["x.kv", "x.kv.lock"]);
     Ok(())
 }
+
+#[test]
+fn handles_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    send_sync::<MicroKV>();
+    send_sync::<microkv::FileStorage>();
+}
+
+#[cfg(unix)]
+#[test]
+fn a_store_opened_through_a_symlink_saves_to_the_file_it_points_to() -> microkv::Result<()> {
+    let dir = tempfile::tempdir().unwrap();
+    let real = store_path(&dir);
+    let link = dir.path().join("link.kv");
+    drop(MicroKV::open(&real, key())?);
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let db = MicroKV::open(&link, key())?;
+    db.put("a", &1u8)?;
+    db.save()?;
+    assert!(std::fs::symlink_metadata(&link)
+        .unwrap()
+        .file_type()
+        .is_symlink());
+    // One lock for both names.
+    assert!(matches!(MicroKV::open(&real, key()), Err(Error::Locked)));
+    drop(db);
+    assert_eq!(MicroKV::open(&real, key())?.get::<u8>("a")?, Some(1));
+    Ok(())
+}
+
+#[test]
+fn destroy_keeps_a_lock_file_another_shared_holder_uses() -> microkv::Result<()> {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    let shared = || Config {
+        lock_mode: LockMode::Shared,
+        ..Default::default()
+    };
+    let a = MicroKV::open_with(&path, key(), shared())?;
+    let b = MicroKV::open_with(&path, key(), shared())?;
+    a.destroy()?;
+    assert!(!path.exists());
+    assert!(lock_path(&path).exists(), "b still holds it");
+    // A writer is still kept out while b lives.
+    assert!(matches!(MicroKV::open(&path, key()), Err(Error::Locked)));
+    b.destroy()?;
+    assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
+    Ok(())
+}

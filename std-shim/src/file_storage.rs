@@ -145,6 +145,16 @@ impl FileStorage {
     }
 
     fn new(path: &Path, mode: Mode, lock: LockMode) -> Result<Self> {
+        // A save renames a new file over the store: through a symbolic link that would
+        // replace the link, not the file it points to. Work on the file itself (and keep
+        // its lock beside it, shared by every link to it).
+        let path = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                fs::canonicalize(path).map_err(io_error)?
+            }
+            _ => path.to_path_buf(),
+        };
+        let path = path.as_path();
         let lock = match mode {
             Mode::ReadOnly => None,
             _ => acquire(&lock_path(path), lock)?,
@@ -163,7 +173,8 @@ impl FileStorage {
         })
     }
 
-    /// The store file's path.
+    /// The store file's path (if it was opened through a symbolic link, the path of the
+    /// file the link points to).
     pub fn path(&self) -> &Path {
         &self.inner.path
     }
