@@ -3,7 +3,8 @@
 //! A save writes the new snapshot to a fresh temporary file in the same directory
 //! (created exclusively, mode 0600), syncs it, renames it over the store file and syncs
 //! the directory. A crash at any point leaves either the old file or the new one. The
-//! temporary file is removed on every error.
+//! temporary file is removed on every error; one left by a process that died mid-save is
+//! removed by the next exclusive open.
 //!
 //! The cross-process lock is taken on `<file>.lock`, a file that is never renamed (a lock
 //! on the store file itself would be lost at the first save's rename).
@@ -103,7 +104,8 @@ impl fmt::Debug for FileStorage {
 impl FileStorage {
     /// Opens `path` for reading and writing, taking `lock` on `<path>.lock` first
     /// (`Error::Locked` at once if another holder conflicts). If the file does not exist,
-    /// the first save creates it (without replacing a file created meanwhile).
+    /// the first save creates it (without replacing a file created meanwhile). With
+    /// `LockMode::Exclusive`, temporary files of saves whose process died are removed.
     pub fn open(path: impl AsRef<Path>, lock: LockMode) -> Result<Self> {
         Self::new(path.as_ref(), Mode::OpenOrCreate, lock)
     }
@@ -144,7 +146,7 @@ impl FileStorage {
         Self::new(path, Mode::ReadOnly, LockMode::None)
     }
 
-    fn new(path: &Path, mode: Mode, lock: LockMode) -> Result<Self> {
+    fn new(path: &Path, mode: Mode, lock_mode: LockMode) -> Result<Self> {
         // A save renames a new file over the store: through a symbolic link that would
         // replace the link, not the file it points to. Work on the file itself (and keep
         // its lock beside it, shared by every link to it).
@@ -157,8 +159,11 @@ impl FileStorage {
         let path = path.as_path();
         let lock = match mode {
             Mode::ReadOnly => None,
-            _ => acquire(&lock_path(path), lock)?,
+            _ => acquire(&lock_path(path), lock_mode)?,
         };
+        if lock.is_some() && lock_mode == LockMode::Exclusive {
+            remove_stale_temps(path);
+        }
         Ok(FileStorage {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
@@ -277,9 +282,12 @@ impl Storage for FileStorage {
             Replace::Always
         };
         let fault = state.fault.take();
-        write_atomic(&self.inner.path, bytes, replace, fault)?;
-        state.create = false;
-        Ok(())
+        let mut placed = false;
+        let result = write_atomic(&self.inner.path, bytes, replace, fault, &mut placed);
+        if placed {
+            state.create = false;
+        }
+        result
     }
 }
 
@@ -289,7 +297,7 @@ impl Storage for FileStorage {
 pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
     let _lock = acquire(&lock_path(path), LockMode::Exclusive)?;
-    write_atomic(path, bytes, Replace::Always, None)
+    write_atomic(path, bytes, Replace::Always, None, &mut false)
 }
 
 /// Whether a save may replace an existing store file.
@@ -310,11 +318,15 @@ fn check(fault: Option<FailPoint>, point: FailPoint) -> Result<()> {
     Ok(())
 }
 
+/// Writes `bytes` to a temporary file beside `path`, syncs it, puts it in place and syncs
+/// the directory. Sets `placed` once the new file is at `path` (a later step may still
+/// fail: then the new bytes are visible but maybe not durable).
 fn write_atomic(
     path: &Path,
     bytes: &[u8],
     replace: Replace,
     fault: Option<FailPoint>,
+    placed: &mut bool,
 ) -> Result<()> {
     let dir = parent(path);
     let (tmp, mut file) = create_temp(dir, path).map_err(io_error)?;
@@ -329,9 +341,10 @@ fn write_atomic(
             Replace::Always => {
                 fs::rename(&tmp, path).map_err(io_error)?;
                 tmp_exists = false;
+                *placed = true;
             }
             Replace::Never => match fs::hard_link(&tmp, path) {
-                Ok(()) => {}
+                Ok(()) => *placed = true,
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     return Err(Error::AlreadyExists)
                 }
@@ -340,6 +353,7 @@ fn write_atomic(
                 Err(_) if !exists(path)? => {
                     fs::rename(&tmp, path).map_err(io_error)?;
                     tmp_exists = false;
+                    *placed = true;
                 }
                 Err(_) => return Err(Error::AlreadyExists),
             },
@@ -358,13 +372,50 @@ fn write_atomic(
     result
 }
 
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether `candidate` is the name of a temporary file of a save of the store `name`:
+/// `.{name}.{pid}.{counter}.{8 hex digits}.tmp`, as `create_temp` makes them (and not,
+/// say, one of the store `name.1`).
+fn is_temp_of(candidate: &str, name: &str) -> bool {
+    let Some(rest) = candidate
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(name))
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = rest.split('.').collect();
+    matches!(parts[..], [pid, counter, stamp]
+        if digits(pid) && digits(counter)
+            && stamp.len() == 8 && stamp.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Removes temporary files that saves of the store at `path` left behind when their
+/// process died. Only called under the exclusive lock: no save of this store is running.
+/// Best effort: a file that cannot be listed or removed stays.
+fn remove_stale_temps(path: &Path) {
+    let name = file_name(path);
+    let Ok(entries) = fs::read_dir(parent(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if is_temp_of(&entry.file_name().to_string_lossy(), &name) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
 /// Creates a fresh temporary file beside `path`, exclusively, mode 0600.
 fn create_temp(dir: &Path, path: &Path) -> io::Result<(PathBuf, File)> {
     static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+    let name = file_name(path);
     let mut attempts = 0;
     loop {
         let nanos = std::time::SystemTime::now()
