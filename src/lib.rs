@@ -18,21 +18,32 @@
 
 use core::ops::Deref;
 
+#[cfg(feature = "testing")]
+pub use microkv_core::testing;
 pub use microkv_core::{
     AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, KdfParams, LockMode,
-    ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource, Region, Result, Storage,
-    Store, Tree, Txn, MAGIC, VERSION,
+    ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource, Region, Result,
+    SecretBytes, Storage, Store, Tree, Txn, MAGIC, VERSION,
 };
+/// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).
+#[cfg(all(feature = "std", feature = "testing"))]
+pub use microkv_std::FailPoint;
 #[cfg(all(feature = "std", unix))]
 pub use microkv_std::OsPages;
 #[cfg(feature = "std")]
-pub use microkv_std::SystemClock;
+pub use microkv_std::{FileStorage, SystemClock};
+
+#[cfg(feature = "std")]
+mod file;
 
 /// An encrypted key-value store. Derefs to [`Store`] (and through it to the default
 /// namespace, a [`Tree`]), so `db.put(..)` and `db.namespace("").put(..)` are the same.
 #[derive(Debug)]
 pub struct MicroKV {
     store: Store,
+    /// The file behind a file store (a second handle: the store owns the first).
+    #[cfg(feature = "std")]
+    file: Option<FileStorage>,
 }
 
 impl Deref for MicroKV {
@@ -43,15 +54,19 @@ impl Deref for MicroKV {
 }
 
 /// Fills in what the platform provides when the caller left it unset.
-fn with_platform(mut config: Config) -> Config {
+fn with_platform(config: Config) -> Config {
     #[cfg(feature = "std")]
-    if config.clock.is_none() {
-        config.clock = Some(std::sync::Arc::new(SystemClock));
-    }
-    #[cfg(all(feature = "std", unix))]
-    if config.pages.is_none() {
-        config.pages = Some(std::sync::Arc::new(OsPages::new()));
-    }
+    let config = {
+        let mut config = config;
+        if config.clock.is_none() {
+            config.clock = Some(std::sync::Arc::new(SystemClock));
+        }
+        #[cfg(unix)]
+        if config.pages.is_none() {
+            config.pages = Some(std::sync::Arc::new(OsPages::new()));
+        }
+        config
+    };
     config
 }
 
@@ -63,9 +78,10 @@ impl MicroKV {
 
     /// An ephemeral store with options.
     pub fn in_memory_with(credential: Credential, config: Config) -> Result<Self> {
-        Ok(MicroKV {
-            store: Store::in_memory_with(credential, with_platform(config))?,
-        })
+        Ok(MicroKV::wrap(Store::in_memory_with(
+            credential,
+            with_platform(config),
+        )?))
     }
 
     /// Opens the store held by any [`Storage`], or creates one there.
@@ -74,8 +90,18 @@ impl MicroKV {
         credential: Credential,
         config: Config,
     ) -> Result<Self> {
-        Ok(MicroKV {
-            store: Store::with_storage(storage, credential, with_platform(config))?,
-        })
+        Ok(MicroKV::wrap(Store::with_storage(
+            storage,
+            credential,
+            with_platform(config),
+        )?))
+    }
+
+    fn wrap(store: Store) -> Self {
+        MicroKV {
+            store,
+            #[cfg(feature = "std")]
+            file: None,
+        }
     }
 }

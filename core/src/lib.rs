@@ -20,6 +20,8 @@ mod secret;
 mod storage;
 mod store;
 mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tree;
 mod txn;
 

@@ -6,9 +6,11 @@
 #![warn(missing_docs)]
 
 pub mod clock;
+pub mod file_storage;
 #[cfg(unix)]
 pub mod os_pages;
 
 pub use clock::SystemClock;
+pub use file_storage::{FailPoint, FileStorage};
 #[cfg(unix)]
 pub use os_pages::OsPages;

@@ -1,0 +1,538 @@
+//! [`FileStorage`]: a store file on disk, replaced atomically, with a lock file beside it.
+//!
+//! A save writes the new snapshot to a fresh temporary file in the same directory
+//! (created exclusively, mode 0600), syncs it, renames it over the store file and syncs
+//! the directory. A crash at any point leaves either the old file or the new one. The
+//! temporary file is removed on every error; one left by a process that died mid-save is
+//! removed by the next exclusive open.
+//!
+//! The cross-process lock is taken on `<file>.lock`, a file that is never renamed (a lock
+//! on the store file itself would be lost at the first save's rename).
+#![forbid(unsafe_code)]
+
+use std::fmt;
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use microkv_core::{Error, LockMode, Result, Storage};
+
+/// Maps an I/O error to microkv's [`Error::Io`].
+pub fn io_error(e: io::Error) -> Error {
+    Error::Io(Box::new(e))
+}
+
+/// How a [`FileStorage`] treats the file it is opened on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// Loads the file if it exists; the first save creates it otherwise.
+    OpenOrCreate,
+    /// The file must exist; nothing is created.
+    OpenExisting,
+    /// The file must not exist; the first save creates it without replacing anything.
+    CreateNew,
+    /// Loads only: never locks, never creates or writes a file.
+    ReadOnly,
+}
+
+/// A point inside [`FileStorage`]'s save where a fault can be injected with
+/// `FileStorage::fail_next_save` (the `testing` feature; semver-exempt).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailPoint {
+    /// Writing the bytes to the temporary file.
+    Write,
+    /// Syncing the temporary file.
+    Sync,
+    /// Renaming (or linking) the temporary file over the store file.
+    Rename,
+    /// Syncing the directory after the rename: the new file is in place, but not known
+    /// to be durable.
+    SyncDir,
+}
+
+struct State {
+    /// No store file was found (or none may exist): the next save must not replace one.
+    create: bool,
+    /// `destroy` ran: every later save fails.
+    destroyed: bool,
+    /// A fault to inject into the next save (only ever set by the `testing` feature).
+    fault: Option<FailPoint>,
+}
+
+struct Inner {
+    path: PathBuf,
+    mode: Mode,
+    /// The open lock file while the lock is held; `None` when no lock is held.
+    lock: Option<File>,
+    state: Mutex<State>,
+}
+
+/// A store snapshot in a file: atomic saves, a cross-process lock on `<file>.lock`.
+///
+/// Clones share the file and the lock, which is held until the last clone is dropped.
+///
+/// ```
+/// use microkv_core::{LockMode, Storage};
+/// use microkv_std::FileStorage;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("doc.kv");
+/// let storage = FileStorage::open(&path, LockMode::Exclusive)?;
+/// assert!(storage.load()?.is_none());
+/// storage.store(b"snapshot")?;
+/// assert_eq!(std::fs::read(&path)?, b"snapshot");
+/// // A second writer is refused at once.
+/// assert!(matches!(FileStorage::open(&path, LockMode::Exclusive), Err(microkv_core::Error::Locked)));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct FileStorage {
+    inner: Arc<Inner>,
+}
+
+impl fmt::Debug for FileStorage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FileStorage")
+            .field("path", &self.inner.path)
+            .field("mode", &self.inner.mode)
+            .field("locked", &self.inner.lock.is_some())
+            .finish()
+    }
+}
+
+impl FileStorage {
+    /// Opens `path` for reading and writing, taking `lock` on `<path>.lock` first
+    /// (`Error::Locked` at once if another holder conflicts). If the file does not exist,
+    /// the first save creates it (without replacing a file created meanwhile). With
+    /// `LockMode::Exclusive`, temporary files of saves whose process died are removed.
+    pub fn open(path: impl AsRef<Path>, lock: LockMode) -> Result<Self> {
+        Self::new(path.as_ref(), Mode::OpenOrCreate, lock)
+    }
+
+    /// Like [`FileStorage::open`], but the file must exist: `Error::NotFound` otherwise,
+    /// and then nothing (not even the lock file) is created.
+    pub fn open_existing(path: impl AsRef<Path>, lock: LockMode) -> Result<Self> {
+        let path = path.as_ref();
+        if !exists(path)? {
+            return Err(Error::NotFound);
+        }
+        Self::new(path, Mode::OpenExisting, lock)
+    }
+
+    /// A storage for a new store at `path`: `Error::AlreadyExists` if the file exists.
+    /// The first save creates the file without replacing anything, so two racing
+    /// creators cannot both succeed.
+    pub fn create_new(path: impl AsRef<Path>, lock: LockMode) -> Result<Self> {
+        let path = path.as_ref();
+        if exists(path)? {
+            return Err(Error::AlreadyExists);
+        }
+        let storage = Self::new(path, Mode::CreateNew, lock)?;
+        if exists(path)? {
+            return Err(Error::AlreadyExists);
+        }
+        Ok(storage)
+    }
+
+    /// Opens an existing file read-only: never locks, never creates or writes a file.
+    /// Saves fail with `Error::ReadOnly`; a missing file is `Error::NotFound`. Saves of
+    /// other handles are atomic renames, so a reader sees the old file or the new one.
+    pub fn read_only(path: impl AsRef<Path>) -> Result<Self> {
+        let path = path.as_ref();
+        if !exists(path)? {
+            return Err(Error::NotFound);
+        }
+        Self::new(path, Mode::ReadOnly, LockMode::None)
+    }
+
+    fn new(path: &Path, mode: Mode, lock_mode: LockMode) -> Result<Self> {
+        // A save renames a new file over the store: through a symbolic link that would
+        // replace the link, not the file it points to. Work on the file itself (and keep
+        // its lock beside it, shared by every link to it).
+        let path = match fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_symlink() => {
+                fs::canonicalize(path).map_err(io_error)?
+            }
+            _ => path.to_path_buf(),
+        };
+        let path = path.as_path();
+        let lock = match mode {
+            Mode::ReadOnly => None,
+            _ => acquire(&lock_path(path), lock_mode)?,
+        };
+        if lock.is_some() && lock_mode == LockMode::Exclusive {
+            remove_stale_temps(path);
+        }
+        Ok(FileStorage {
+            inner: Arc::new(Inner {
+                path: path.to_path_buf(),
+                mode,
+                lock,
+                state: Mutex::new(State {
+                    create: mode == Mode::CreateNew,
+                    destroyed: false,
+                    fault: None,
+                }),
+            }),
+        })
+    }
+
+    /// The store file's path (if it was opened through a symbolic link, the path of the
+    /// file the link points to).
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The lock file's path: `<file>.lock`.
+    pub fn lock_path(&self) -> PathBuf {
+        lock_path(&self.inner.path)
+    }
+
+    /// Whether this storage refuses every write.
+    pub fn is_read_only(&self) -> bool {
+        self.inner.mode == Mode::ReadOnly
+    }
+
+    /// Removes the store file and, when no other handle holds it, the lock file; every
+    /// later save through any clone fails with `Error::NotFound`.
+    /// `Error::ReadOnly` on a read-only storage.
+    pub fn destroy(&self) -> Result<()> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let mut state = self.state();
+        state.destroyed = true;
+        remove_if_present(&self.inner.path)?;
+        sync_dir(parent(&self.inner.path)).map_err(io_error)?;
+        // The lock file goes only if it can be held exclusively: a file that another
+        // process holds a (shared) lock on must stay, or a later opener would lock a new
+        // file while that holder still writes. `acquire` re-checks the file after locking,
+        // so an opener racing with this removal retries on the new lock file.
+        let lock_path = lock_path(&self.inner.path);
+        let own;
+        let file = match &self.inner.lock {
+            Some(file) => file,
+            None => match OpenOptions::new().read(true).write(true).open(&lock_path) {
+                Ok(file) => {
+                    own = file;
+                    &own
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io_error(e)),
+            },
+        };
+        match file.try_lock() {
+            Ok(()) => remove_if_present(&lock_path),
+            Err(TryLockError::WouldBlock) => Ok(()),
+            Err(TryLockError::Error(e)) => Err(io_error(e)),
+        }
+    }
+
+    /// Makes the next save fail at `point` with an injected I/O error (the `testing`
+    /// feature; semver-exempt).
+    #[cfg(feature = "testing")]
+    pub fn fail_next_save(&self, point: FailPoint) {
+        self.state().fault = Some(point);
+    }
+
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.inner
+            .state
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Storage for FileStorage {
+    fn load(&self) -> Result<Option<Vec<u8>>> {
+        let mut state = self.state();
+        if self.inner.mode == Mode::CreateNew && state.create {
+            // A file that appeared since the constructor's check is someone else's: the
+            // first save fails with `AlreadyExists` instead of opening it.
+            return Ok(None);
+        }
+        match fs::read(&self.inner.path) {
+            Ok(bytes) => {
+                state.create = false;
+                Ok(Some(bytes))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.inner.mode {
+                Mode::OpenExisting | Mode::ReadOnly => Err(Error::NotFound),
+                Mode::OpenOrCreate | Mode::CreateNew => {
+                    state.create = true;
+                    Ok(None)
+                }
+            },
+            Err(e) => Err(io_error(e)),
+        }
+    }
+
+    fn store(&self, bytes: &[u8]) -> Result<()> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let mut state = self.state();
+        if state.destroyed {
+            return Err(Error::NotFound);
+        }
+        let replace = if state.create {
+            Replace::Never
+        } else {
+            Replace::Always
+        };
+        let fault = state.fault.take();
+        let mut placed = false;
+        let result = write_atomic(&self.inner.path, bytes, replace, fault, &mut placed);
+        if placed {
+            state.create = false;
+        }
+        result
+    }
+}
+
+/// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
+/// holding an exclusive lock on `<path>.lock` meanwhile: `Error::Locked` if a store is
+/// open there. Used for `save_as`.
+pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
+    let _lock = acquire(&lock_path(path), LockMode::Exclusive)?;
+    write_atomic(path, bytes, Replace::Always, None, &mut false)
+}
+
+/// Whether a save may replace an existing store file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Replace {
+    Always,
+    /// Fail with `AlreadyExists` if the file exists (a new store).
+    Never,
+}
+
+/// An injected I/O error when `fault` is at `point`.
+fn check(fault: Option<FailPoint>, point: FailPoint) -> Result<()> {
+    if fault == Some(point) {
+        return Err(io_error(io::Error::other(format!(
+            "injected fault at {point:?}"
+        ))));
+    }
+    Ok(())
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, puts it in place and syncs
+/// the directory. Sets `placed` once the new file is at `path` (a later step may still
+/// fail: then the new bytes are visible but maybe not durable).
+fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    replace: Replace,
+    fault: Option<FailPoint>,
+    placed: &mut bool,
+) -> Result<()> {
+    let dir = parent(path);
+    let (tmp, mut file) = create_temp(dir, path).map_err(io_error)?;
+    let mut tmp_exists = true;
+    let result = (|| -> Result<()> {
+        check(fault, FailPoint::Write)?;
+        file.write_all(bytes).map_err(io_error)?;
+        check(fault, FailPoint::Sync)?;
+        file.sync_all().map_err(io_error)?;
+        check(fault, FailPoint::Rename)?;
+        match replace {
+            Replace::Always => {
+                fs::rename(&tmp, path).map_err(io_error)?;
+                tmp_exists = false;
+                *placed = true;
+            }
+            Replace::Never => match fs::hard_link(&tmp, path) {
+                Ok(()) => *placed = true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(Error::AlreadyExists)
+                }
+                // A file system without hard links: the caller holds the lock, so a
+                // check and a rename are as good as it gets there.
+                Err(_) if !exists(path)? => {
+                    fs::rename(&tmp, path).map_err(io_error)?;
+                    tmp_exists = false;
+                    *placed = true;
+                }
+                Err(_) => return Err(Error::AlreadyExists),
+            },
+        }
+        if tmp_exists {
+            fs::remove_file(&tmp).map_err(io_error)?;
+            tmp_exists = false;
+        }
+        check(fault, FailPoint::SyncDir)?;
+        sync_dir(dir).map_err(io_error)
+    })();
+    drop(file);
+    if result.is_err() && tmp_exists {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+/// Whether `candidate` is the name of a temporary file of a save of the store `name`:
+/// `.{name}.{pid}.{counter}.{8 hex digits}.tmp`, as `create_temp` makes them (and not,
+/// say, one of the store `name.1`).
+fn is_temp_of(candidate: &str, name: &str) -> bool {
+    let Some(rest) = candidate
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(name))
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = rest.split('.').collect();
+    matches!(parts[..], [pid, counter, stamp]
+        if digits(pid) && digits(counter)
+            && stamp.len() == 8 && stamp.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Removes temporary files that saves of the store at `path` left behind when their
+/// process died. Only called under the exclusive lock: no save of this store is running.
+/// Best effort: a file that cannot be listed or removed stays.
+fn remove_stale_temps(path: &Path) {
+    let name = file_name(path);
+    let Ok(entries) = fs::read_dir(parent(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if is_temp_of(&entry.file_name().to_string_lossy(), &name) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Creates a fresh temporary file beside `path`, exclusively, mode 0600.
+fn create_temp(dir: &Path, path: &Path) -> io::Result<(PathBuf, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = file_name(path);
+    let mut attempts = 0;
+    loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let tmp = dir.join(format!(
+            ".{name}.{}.{}.{nanos:08x}.tmp",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        match private_options().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
+                attempts += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Open options that create files readable and writable by the owner only.
+fn private_options() -> OpenOptions {
+    let mut options = OpenOptions::new();
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options
+}
+
+/// Takes `mode` on the lock file at `lock_path`, creating it if needed.
+fn acquire(lock_path: &Path, mode: LockMode) -> Result<Option<File>> {
+    let shared = match mode {
+        LockMode::None => return Ok(None),
+        LockMode::Shared => true,
+        LockMode::Exclusive => false,
+    };
+    // A `destroy` may remove the lock file between our open and our lock; then the lock
+    // we got is on a file nobody else will open, so open the new one and try again.
+    for _ in 0..16 {
+        let file = private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path)
+            .map_err(io_error)?;
+        let locked = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match locked {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(Error::Locked),
+            Err(TryLockError::Error(e)) => return Err(io_error(e)),
+        }
+        if is_current(&file, lock_path)? {
+            return Ok(Some(file));
+        }
+    }
+    Err(Error::Locked)
+}
+
+/// Whether `file` is still the file at `path`.
+#[cfg(unix)]
+fn is_current(file: &File, path: &Path) -> Result<bool> {
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata().map_err(io_error)?;
+    match fs::metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+#[cfg(not(unix))]
+fn is_current(_file: &File, path: &Path) -> Result<bool> {
+    exists(path)
+}
+
+/// `<file>.lock` beside `path`.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+fn parent(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+fn exists(path: &Path) -> Result<bool> {
+    fs::symlink_metadata(path)
+        .map(|_| true)
+        .or_else(|e| match e.kind() {
+            io::ErrorKind::NotFound => Ok(false),
+            _ => Err(io_error(e)),
+        })
+}
+
+fn remove_if_present(path: &Path) -> Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(e)),
+        _ => Ok(()),
+    }
+}
+
+/// Makes a rename in `dir` durable.
+#[cfg(unix)]
+fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) -> io::Result<()> {
+    Ok(())
+}

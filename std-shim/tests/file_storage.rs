@@ -1,0 +1,128 @@
+//! `FileStorage` on its own: stale temporary files, first saves, locks.
+#![forbid(unsafe_code)]
+
+use std::path::Path;
+
+use microkv_core::{Error, LockMode, Storage};
+use microkv_std::FileStorage;
+
+fn names(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn an_exclusive_open_removes_temporary_files_of_dead_saves_and_nothing_else() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.kv");
+    let stale = [
+        ".s.kv.123.0.0abcdef9.tmp",
+        ".s.kv.4294967295.17.ffffffff.tmp",
+    ];
+    let others = [
+        ".s.kv.1.123.0.0abcdef9.tmp", // a temporary file of the store "s.kv.1"
+        ".s.kv.123.0.0abcdef.tmp",    // stamp too short
+        ".s.kv.x.0.0abcdef9.tmp",     // not a pid
+        "s.kv.123.0.0abcdef9.tmp",    // no leading dot
+        ".s.kv.123.0.0abcdef9.tmp.keep",
+        "other.kv",
+    ];
+    for name in stale.iter().chain(&others) {
+        std::fs::write(dir.path().join(name), b"x").unwrap();
+    }
+    let shared = FileStorage::open(&path, LockMode::Shared).unwrap();
+    assert_eq!(
+        names(dir.path()).len(),
+        stale.len() + others.len() + 1,
+        "shared opens leave them"
+    );
+    drop(shared);
+    let none = FileStorage::open(&path, LockMode::None).unwrap();
+    drop(none);
+    assert_eq!(names(dir.path()).len(), stale.len() + others.len() + 1);
+
+    let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
+    let mut want: Vec<String> = others.iter().map(|s| s.to_string()).collect();
+    want.push("s.kv.lock".into());
+    want.sort();
+    assert_eq!(names(dir.path()), want);
+    storage.store(b"bytes").unwrap();
+    assert!(names(dir.path()).contains(&"s.kv".to_string()));
+}
+
+#[test]
+fn read_only_storage_never_writes_and_needs_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.kv");
+    assert!(matches!(
+        FileStorage::read_only(&path),
+        Err(Error::NotFound)
+    ));
+    std::fs::write(&path, b"old").unwrap();
+    let ro = FileStorage::read_only(&path).unwrap();
+    assert!(ro.is_read_only());
+    assert!(matches!(ro.store(b"new"), Err(Error::ReadOnly)));
+    assert!(matches!(ro.destroy(), Err(Error::ReadOnly)));
+    assert_eq!(ro.load().unwrap().as_deref(), Some(&b"old"[..]));
+    assert_eq!(names(dir.path()), ["s.kv"]);
+    // It takes no lock: an exclusive writer opens beside it.
+    let writer = FileStorage::open(&path, LockMode::Exclusive).unwrap();
+    writer.store(b"new").unwrap();
+    assert_eq!(ro.load().unwrap().as_deref(), Some(&b"new"[..]));
+}
+
+#[test]
+fn open_existing_and_create_new_check_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.kv");
+    assert!(matches!(
+        FileStorage::open_existing(&path, LockMode::Exclusive),
+        Err(Error::NotFound)
+    ));
+    assert!(names(dir.path()).is_empty());
+    let new = FileStorage::create_new(&path, LockMode::None).unwrap();
+    assert!(new.load().unwrap().is_none());
+    // Someone else creates the file before the first save: it is not replaced.
+    std::fs::write(&path, b"theirs").unwrap();
+    assert!(
+        new.load().unwrap().is_none(),
+        "a new store does not read another's file"
+    );
+    assert!(matches!(new.store(b"mine"), Err(Error::AlreadyExists)));
+    assert_eq!(std::fs::read(&path).unwrap(), b"theirs");
+    assert!(matches!(
+        FileStorage::create_new(&path, LockMode::None),
+        Err(Error::AlreadyExists)
+    ));
+    let existing = FileStorage::open_existing(&path, LockMode::Exclusive).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(existing.load(), Err(Error::NotFound)));
+}
+
+#[cfg(feature = "testing")]
+#[test]
+fn a_first_save_that_fails_after_its_file_is_in_place_does_not_block_later_saves() {
+    use microkv_std::FailPoint;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.kv");
+    let storage = FileStorage::create_new(&path, LockMode::Exclusive).unwrap();
+    storage.fail_next_save(FailPoint::SyncDir);
+    assert!(matches!(storage.store(b"one"), Err(Error::Io(_))));
+    assert_eq!(std::fs::read(&path).unwrap(), b"one");
+    storage.store(b"two").unwrap();
+    assert_eq!(storage.load().unwrap().as_deref(), Some(&b"two"[..]));
+    assert_eq!(names(dir.path()), ["s.kv", "s.kv.lock"]);
+
+    // Before the file is in place, a failed first save leaves the next one a first save.
+    let path = dir.path().join("t.kv");
+    let storage = FileStorage::create_new(&path, LockMode::Exclusive).unwrap();
+    storage.fail_next_save(FailPoint::Rename);
+    assert!(storage.store(b"one").is_err());
+    assert!(!path.exists());
+    std::fs::write(&path, b"theirs").unwrap();
+    assert!(matches!(storage.store(b"two"), Err(Error::AlreadyExists)));
+}

@@ -1,0 +1,343 @@
+//! The committed v1 test vector (`tests/vectors/v1.kv`) and `docs/FORMAT.md`, checked
+//! against each other and against the store:
+//! - every later version of microkv must open the committed file and read its values;
+//! - the file is rebuilt here byte for byte from FORMAT.md alone, with a fixed key, salt,
+//!   data key and nonces, by code that shares nothing with the store's encoder;
+//! - a file the current build writes parses by FORMAT.md alone too.
+//!
+//! `MICROKV_WRITE_VECTORS=1 cargo test --test format_vector` rewrites the file (only ever
+//! needed when the vector is first made: it must never change afterwards).
+#![forbid(unsafe_code)]
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use blake2::{Blake2b512, Digest};
+use chacha20poly1305::aead::inout::InOutBuf;
+use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
+use microkv::{Config, Credential, ManualClock, MicroKV};
+
+/// The vector's raw key: bytes 0x00..=0x1f.
+const KEY: [u8; 32] = {
+    let mut k = [0u8; 32];
+    let mut i = 0;
+    while i < 32 {
+        k[i] = i as u8;
+        i += 1;
+    }
+    k
+};
+const SALT: [u8; 16] = [0xa5; 16];
+const DATA_KEY: [u8; 32] = [0xd0; 32];
+const WRAP_NONCE: [u8; 24] = [0x11; 24];
+const BODY_NONCE: [u8; 24] = [0x22; 24];
+/// Expiry of the vector's TTL entry, ms since the epoch (2027-01-15T08:00:00Z).
+const EXPIRES_AT: u64 = 1_800_000_000_000;
+
+/// The vector's entries: namespace, key, postcard bytes of the value, expiry, and the
+/// value's nonce.
+/// (namespace, key, plaintext, expiry, nonce) of each entry of the vector.
+type VectorEntry = (&'static str, &'static str, Vec<u8>, Option<u64>, [u8; 24]);
+
+fn entries() -> Vec<VectorEntry> {
+    vec![
+        ("", "name", postcard_str("test"), None, [0x31; 24]),
+        (
+            "",
+            "otp",
+            postcard_str("123456"),
+            Some(EXPIRES_AT),
+            [0x32; 24],
+        ),
+        (
+            "sessions",
+            "alice",
+            postcard_str("token-xyz"),
+            None,
+            [0x33; 24],
+        ),
+        ("users", "alice", vec![42], None, [0x34; 24]), // u32 42: varint 0x2a
+        ("users", "bob", vec![0x87, 0x01], None, [0x35; 24]), // u32 135: varint
+    ]
+}
+
+fn vector_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/v1.kv")
+}
+
+fn varint(mut n: u64, out: &mut Vec<u8>) {
+    while n >= 0x80 {
+        out.push((n as u8) | 0x80);
+        n >>= 7;
+    }
+    out.push(n as u8);
+}
+
+fn postcard_str(s: &str) -> Vec<u8> {
+    let mut out = Vec::new();
+    varint(s.len() as u64, &mut out);
+    out.extend_from_slice(s.as_bytes());
+    out
+}
+
+fn cipher(key: &[u8]) -> XChaCha20Poly1305 {
+    XChaCha20Poly1305::new_from_slice(key).unwrap()
+}
+
+/// `ciphertext || tag` of `plain`.
+fn seal(key: &[u8], nonce: &[u8; 24], aad: &[u8], plain: &[u8]) -> Vec<u8> {
+    let mut buf = plain.to_vec();
+    let nonce = XNonce::try_from(&nonce[..]).unwrap();
+    let tag = cipher(key)
+        .encrypt_inout_detached(&nonce, aad, InOutBuf::from(&mut buf[..]))
+        .unwrap();
+    buf.extend_from_slice(&tag);
+    buf
+}
+
+/// The plaintext of `ciphertext || tag`, or `None` if it is not authentic.
+fn open(key: &[u8], nonce: &[u8], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    let (ct, tag) = sealed.split_at(sealed.len().checked_sub(16)?);
+    let mut buf = ct.to_vec();
+    let nonce = XNonce::try_from(nonce).ok()?;
+    let tag = Tag::try_from(tag).ok()?;
+    cipher(key)
+        .decrypt_inout_detached(&nonce, aad, InOutBuf::from(&mut buf[..]), &tag)
+        .ok()?;
+    Some(buf)
+}
+
+/// FORMAT.md, "Key schedule": (key-encryption key, commitment).
+fn key_schedule(root: &[u8; 32], salt: &[u8; 16]) -> ([u8; 32], [u8; 32]) {
+    let mut h = Blake2b512::new();
+    h.update(b"microkv v1 key schedule\0");
+    h.update(salt);
+    h.update(root);
+    let out = h.finalize();
+    (out[..32].try_into().unwrap(), out[32..].try_into().unwrap())
+}
+
+/// FORMAT.md, "Values": the associated data of a value.
+fn value_aad(ns: &str, key: &str) -> Vec<u8> {
+    let mut aad = vec![1u8];
+    aad.extend_from_slice(&(ns.len() as u32).to_le_bytes());
+    aad.extend_from_slice(ns.as_bytes());
+    aad.extend_from_slice(key.as_bytes());
+    aad
+}
+
+/// Builds the vector from FORMAT.md alone.
+fn build_vector() -> Vec<u8> {
+    let (kek, commitment) = key_schedule(&KEY, &SALT);
+    let mut out = Vec::new();
+    out.extend_from_slice(b"MICROKV\0");
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.push(0); // KDF id: raw key
+    out.push(0); // reserved
+    out.extend_from_slice(&[0; 12]); // KDF parameters: none
+    out.extend_from_slice(&SALT);
+    out.extend_from_slice(&commitment);
+    assert_eq!(out.len(), 72);
+    let wrapped = seal(&kek, &WRAP_NONCE, &out, &DATA_KEY);
+    out.extend_from_slice(&WRAP_NONCE);
+    out.extend_from_slice(&wrapped);
+    out.extend_from_slice(&BODY_NONCE);
+
+    // The body: postcard of Vec<(name, Vec<(key, Option<u64>, sealed bytes)>)>.
+    let mut spaces: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
+    for (ns, key, value, expires, nonce) in entries() {
+        let mut record = Vec::new();
+        varint(key.len() as u64, &mut record);
+        record.extend_from_slice(key.as_bytes());
+        match expires {
+            None => record.push(0),
+            Some(at) => {
+                record.push(1);
+                varint(at, &mut record);
+            }
+        }
+        let mut sealed = nonce.to_vec();
+        sealed.extend(seal(&DATA_KEY, &nonce, &value_aad(ns, key), &value));
+        varint(sealed.len() as u64, &mut record);
+        record.extend(sealed);
+        match spaces.last_mut() {
+            Some((name, records)) if *name == ns => records.push(record),
+            _ => spaces.push((ns, vec![record])),
+        }
+    }
+    let mut body = Vec::new();
+    varint(spaces.len() as u64, &mut body);
+    for (name, records) in spaces {
+        body.extend(postcard_str(name));
+        varint(records.len() as u64, &mut body);
+        for r in records {
+            body.extend(r);
+        }
+    }
+    out.extend_from_slice(&((body.len() + 16) as u64).to_le_bytes());
+    assert_eq!(out.len(), 176);
+    let sealed_body = seal(&DATA_KEY, &BODY_NONCE, &out, &body);
+    out.extend(sealed_body);
+    out
+}
+
+fn read_only_at(ms: u64) -> Config {
+    Config {
+        read_only: true,
+        clock: Some(Arc::new(ManualClock::new(Duration::from_millis(ms)))),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn the_committed_v1_vector_opens_and_reads_its_values() {
+    let path = vector_path();
+    let db = MicroKV::open_existing_with(&path, Credential::key(KEY), read_only_at(EXPIRES_AT - 1))
+        .expect("every version of microkv opens tests/vectors/v1.kv");
+    assert_eq!(db.require::<String>("name").unwrap(), "test");
+    assert_eq!(db.require::<String>("otp").unwrap(), "123456");
+    let users = db.namespace("users");
+    assert_eq!(users.get::<u32>("alice").unwrap(), Some(42));
+    assert_eq!(users.get::<u32>("bob").unwrap(), Some(135));
+    assert_eq!(
+        db.namespace("sessions").require::<String>("alice").unwrap(),
+        "token-xyz"
+    );
+    assert_eq!(db.tree_names().unwrap(), ["", "sessions", "users"]);
+    assert_eq!(db.keys_sorted().unwrap(), ["name", "otp"]);
+    assert_eq!(db.kdf_params().unwrap(), None);
+    drop(db);
+
+    let db =
+        MicroKV::open_existing_with(&path, Credential::key(KEY), read_only_at(EXPIRES_AT)).unwrap();
+    assert_eq!(db.get::<String>("otp").unwrap(), None, "expired");
+    assert_eq!(db.keys_sorted().unwrap(), ["name"]);
+
+    let mut wrong = KEY;
+    wrong[31] ^= 1;
+    let err = MicroKV::open_existing_with(&path, Credential::key(wrong), read_only_at(0));
+    assert!(matches!(err, Err(microkv::Error::WrongPassword)), "{err:?}");
+}
+
+#[test]
+fn the_committed_v1_vector_is_what_format_md_describes() {
+    let built = build_vector();
+    if std::env::var_os("MICROKV_WRITE_VECTORS").is_some() {
+        std::fs::create_dir_all(vector_path().parent().unwrap()).unwrap();
+        std::fs::write(vector_path(), &built).unwrap();
+    }
+    let committed = std::fs::read(vector_path()).unwrap();
+    assert_eq!(committed.len(), built.len());
+    assert!(
+        committed == built,
+        "tests/vectors/v1.kv differs from FORMAT.md"
+    );
+}
+
+/// Parses a v1 file of a raw-key store by FORMAT.md alone: every entry as (namespace,
+/// key, value plaintext, expiry).
+fn parse_by_the_doc(file: &[u8], key: &[u8; 32]) -> Vec<(String, String, Vec<u8>, Option<u64>)> {
+    assert_eq!(&file[..8], b"MICROKV\0");
+    assert_eq!(u16::from_le_bytes([file[8], file[9]]), 1);
+    assert_eq!(
+        &file[10..24],
+        &[0; 14],
+        "raw key: id 0, reserved 0, no parameters"
+    );
+    let salt: [u8; 16] = file[24..40].try_into().unwrap();
+    let (kek, commitment) = key_schedule(key, &salt);
+    assert_eq!(&file[40..72], &commitment);
+    let data_key = open(&kek, &file[72..96], &file[..72], &file[96..144]).expect("key wrap");
+    let body_len = u64::from_le_bytes(file[168..176].try_into().unwrap()) as usize;
+    assert_eq!(body_len, file.len() - 176);
+    let body = open(&data_key, &file[144..168], &file[..176], &file[176..]).expect("body");
+
+    let mut out = Vec::new();
+    let mut cursor = Cursor { body: &body, at: 0 };
+    for _ in 0..cursor.varint() {
+        let ns = String::from_utf8(cursor.bytes().to_vec()).unwrap();
+        for _ in 0..cursor.varint() {
+            let key = String::from_utf8(cursor.bytes().to_vec()).unwrap();
+            let expires = match cursor.byte() {
+                0 => None,
+                1 => Some(cursor.varint()),
+                t => panic!("option tag {t}"),
+            };
+            let sealed = cursor.bytes();
+            let value = open(
+                &data_key,
+                &sealed[..24],
+                &value_aad(&ns, &key),
+                &sealed[24..],
+            )
+            .expect("value");
+            out.push((ns.clone(), key, value, expires));
+        }
+    }
+    assert_eq!(cursor.at, body.len(), "nothing after the last namespace");
+    out.sort();
+    out
+}
+
+struct Cursor<'a> {
+    body: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    fn byte(&mut self) -> u8 {
+        self.at += 1;
+        self.body[self.at - 1]
+    }
+
+    fn varint(&mut self) -> u64 {
+        let (mut n, mut shift) = (0u64, 0);
+        loop {
+            let b = self.byte();
+            n |= u64::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                return n;
+            }
+            shift += 7;
+        }
+    }
+
+    fn bytes(&mut self) -> &'a [u8] {
+        let len = self.varint() as usize;
+        self.at += len;
+        &self.body[self.at - len..self.at]
+    }
+}
+
+#[test]
+fn files_the_current_build_writes_follow_format_md() {
+    let parsed = parse_by_the_doc(&std::fs::read(vector_path()).unwrap(), &KEY);
+    let mut want: Vec<_> = entries()
+        .into_iter()
+        .map(|(ns, k, v, e, _)| (ns.to_string(), k.to_string(), v, e))
+        .collect();
+    want.sort();
+    assert_eq!(parsed, want);
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("now.kv");
+    let clock = ManualClock::new(Duration::from_millis(EXPIRES_AT - 60_000));
+    let db = MicroKV::create_new_with(
+        &path,
+        Credential::key(KEY),
+        Config {
+            clock: Some(Arc::new(clock)),
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    db.put("name", "test").unwrap();
+    db.put_with_ttl("otp", "123456", Duration::from_secs(60))
+        .unwrap();
+    db.namespace("sessions").put("alice", "token-xyz").unwrap();
+    db.namespace("users").put("alice", &42u32).unwrap();
+    db.namespace("users").put("bob", &135u32).unwrap();
+    db.save().unwrap();
+    assert_eq!(parse_by_the_doc(&std::fs::read(&path).unwrap(), &KEY), want);
+}

@@ -1,0 +1,411 @@
+//! Crash safety by fault injection: for every failure point of `save` and of
+//! `AutoSave::OnEveryWrite` writes, the store reopens to exactly the old contents or
+//! exactly the new ones; after a failed save the store is still usable and a retry
+//! succeeds. Needs the `testing` feature.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use microkv::testing::{Fault, FaultyStorage, Step};
+use microkv::{
+    AutoSave, Config, Credential, Error, FailPoint, FileStorage, KdfParams, LockMode, ManualClock,
+    MicroKV, Storage,
+};
+
+const KEY: [u8; 32] = [0x11; 32];
+
+/// Every (step, fault) pair a save can meet, with what a reopen must find: `true` for the
+/// new image, `false` for the old one.
+fn fault_points() -> Vec<(Step, Fault, bool)> {
+    let mut points = Vec::new();
+    for step in Step::ALL {
+        points.push((step, Fault::Error, step == Step::SyncDir));
+        points.push((step, Fault::Crash, false));
+    }
+    points.push((Step::SyncDir, Fault::CrashAfterRenameKeepsNew, true));
+    points
+}
+
+type Contents = BTreeMap<(String, String), u32>;
+
+/// Every live entry of the store (all values in these tests are `u32`).
+fn contents(db: &MicroKV) -> Contents {
+    let mut out = Contents::new();
+    for ns in db.tree_names().unwrap() {
+        let tree = db.namespace(&ns);
+        for key in tree.keys().unwrap() {
+            if let Some(v) = tree.get::<u32>(&key).unwrap() {
+                out.insert((ns.clone(), key), v);
+            }
+        }
+    }
+    out
+}
+
+fn config(clock: &ManualClock, autosave: AutoSave) -> Config {
+    Config {
+        autosave,
+        clock: Some(Arc::new(clock.clone())),
+        ..Default::default()
+    }
+}
+
+fn reopen(storage: &FaultyStorage, clock: &ManualClock) -> MicroKV {
+    MicroKV::with_storage(
+        storage.restart(),
+        Credential::key(KEY),
+        config(clock, AutoSave::Manual),
+    )
+    .unwrap()
+}
+
+/// The writes of the scenario; each calls `store` once under `OnEveryWrite`.
+const OPS: usize = 10;
+
+fn op(db: &MicroKV, i: usize) -> microkv::Result<()> {
+    match i {
+        0 => db.put("a", &1u32),
+        1 => db.namespace("users").put("alice", &42u32),
+        2 => db.put_with_ttl("otp", &7u32, Duration::from_secs(60)),
+        3 => db.update::<u32, _>("a", |v| v.map(|v| v + 1)),
+        4 => db.transaction(|tx| {
+            tx.put("", "a", &10u32)?;
+            tx.put("audit", "last", &1u32)?;
+            tx.remove("users", "alice")?;
+            Ok(())
+        }),
+        5 => db
+            .compare_and_swap("a", Some(&10u32), Some(&11u32))
+            .map(|swapped| assert!(swapped)),
+        6 => db.get_or_insert_with("seed", || 5u32).map(drop),
+        7 => db.remove("a").map(|removed| assert!(removed)),
+        8 => db.namespace("audit").clear(),
+        9 => db.sweep_expired().map(|n| assert_eq!(n, 1)),
+        _ => unreachable!(),
+    }
+}
+
+/// Runs before write `i` (and before the contents it starts from are taken): the sweep
+/// runs once the TTL entry has expired.
+fn prepare(clock: &ManualClock, i: usize) {
+    if i == 9 {
+        clock.set(Duration::from_secs(2_000));
+    }
+}
+
+/// What a reader sees around each write, from a run without faults: `before[i]` just
+/// before write `i` (after `prepare`), `after[i]` just after it.
+struct States {
+    before: Vec<Contents>,
+    after: Vec<Contents>,
+}
+
+impl States {
+    fn old_or_new(&self, i: usize, new: bool) -> &Contents {
+        if new {
+            &self.after[i]
+        } else {
+            &self.before[i]
+        }
+    }
+
+    fn last(&self) -> &Contents {
+        &self.after[OPS - 1]
+    }
+}
+
+fn states() -> States {
+    let clock = ManualClock::new(Duration::from_secs(1_000));
+    let db =
+        MicroKV::in_memory_with(Credential::key(KEY), config(&clock, AutoSave::Manual)).unwrap();
+    let (mut before, mut after) = (Vec::new(), Vec::new());
+    for i in 0..OPS {
+        prepare(&clock, i);
+        before.push(contents(&db));
+        op(&db, i).unwrap();
+        after.push(contents(&db));
+    }
+    // Each write changes what a reader sees (but the sweep: expired entries are
+    // invisible already), so "old" and "new" below are told apart.
+    for i in 0..OPS - 1 {
+        assert_ne!(before[i], after[i], "write #{i}");
+    }
+    States { before, after }
+}
+
+#[test]
+fn every_failure_point_of_every_autosaved_write_keeps_old_or_new() {
+    let states = states();
+    let mut cases = 0;
+    for i in 0..OPS {
+        for (step, fault, keeps_new) in fault_points() {
+            let what = format!("write #{i}, {fault:?} at {step:?}");
+            let clock = ManualClock::new(Duration::from_secs(1_000));
+            let storage = FaultyStorage::new();
+            let db = MicroKV::with_storage(
+                storage.clone(),
+                Credential::key(KEY),
+                config(&clock, AutoSave::OnEveryWrite),
+            )
+            .unwrap();
+            for j in 0..i {
+                prepare(&clock, j);
+                op(&db, j).unwrap();
+            }
+            prepare(&clock, i);
+            let stores = storage.stores();
+            storage.fail_store(stores + 1, step, fault);
+            let err = op(&db, i).unwrap_err();
+            assert!(matches!(err, Error::Io(_)), "{what}: {err:?}");
+            assert_eq!(storage.stores(), stores + 1, "{what}: one store per write");
+            // The failed write did not happen, in memory.
+            assert_eq!(contents(&db), states.before[i], "{what}: in memory");
+
+            let expected = states.old_or_new(i, keeps_new);
+            assert_eq!(
+                &contents(&reopen(&storage, &clock)),
+                expected,
+                "{what}: reopened"
+            );
+
+            if fault == Fault::Error {
+                // Still usable: the retry succeeds, and so does the rest.
+                for j in i..OPS {
+                    prepare(&clock, j);
+                    op(&db, j).unwrap_or_else(|e| panic!("{what}: retry #{j}: {e:?}"));
+                }
+                assert_eq!(&contents(&db), states.last(), "{what}: after the retry");
+                assert_eq!(
+                    &contents(&reopen(&storage, &clock)),
+                    states.last(),
+                    "{what}: reopened after the retry"
+                );
+            } else {
+                assert!(storage.crashed());
+            }
+            cases += 1;
+        }
+    }
+    assert_eq!(cases, OPS * 9);
+}
+
+#[test]
+fn every_failure_point_of_save_keeps_old_or_new() {
+    let states = states();
+    for (step, fault, keeps_new) in fault_points() {
+        let what = format!("{fault:?} at {step:?}");
+        let clock = ManualClock::new(Duration::from_secs(1_000));
+        let storage = FaultyStorage::new();
+        let db = MicroKV::with_storage(
+            storage.clone(),
+            Credential::key(KEY),
+            config(&clock, AutoSave::Manual),
+        )
+        .unwrap();
+        for j in 0..5 {
+            op(&db, j).unwrap();
+        }
+        db.save().unwrap();
+        for j in 5..OPS {
+            prepare(&clock, j);
+            op(&db, j).unwrap();
+        }
+        storage.fail_store(storage.stores() + 1, step, fault);
+        let err = db.save().unwrap_err();
+        assert!(matches!(err, Error::Io(_)), "{what}: {err:?}");
+        assert_eq!(
+            &contents(&db),
+            states.last(),
+            "{what}: memory keeps every write"
+        );
+        // Reopen at the time the old image was written, when its TTL entry was live.
+        clock.set(Duration::from_secs(1_000));
+
+        let expected = if keeps_new {
+            states.last()
+        } else {
+            &states.before[5]
+        };
+        assert_eq!(&contents(&reopen(&storage, &clock)), expected, "{what}");
+
+        if fault == Fault::Error {
+            db.put("after", &99u32).unwrap();
+            db.save().unwrap();
+            let mut want = states.last().clone();
+            want.insert((String::new(), "after".into()), 99);
+            assert_eq!(contents(&reopen(&storage, &clock)), want, "{what}: retry");
+        }
+    }
+}
+
+#[test]
+fn every_failure_point_of_creation_leaves_nothing_or_a_whole_store() {
+    for (step, fault, keeps_new) in fault_points() {
+        let storage = FaultyStorage::new();
+        storage.fail_store(1, step, fault);
+        let err = MicroKV::with_storage(storage.clone(), Credential::key(KEY), Config::default())
+            .unwrap_err();
+        assert!(matches!(err, Error::Io(_)), "{err:?}");
+        let after = storage.restart();
+        assert_eq!(
+            after.load().unwrap().is_some(),
+            keeps_new,
+            "{fault:?} at {step:?}"
+        );
+        if keeps_new {
+            MicroKV::with_storage(after, Credential::key(KEY), Config::default()).unwrap();
+        }
+    }
+}
+
+#[test]
+fn every_failure_point_of_a_password_change_keeps_exactly_one_password() {
+    let tiny = KdfParams::argon2id(64, 1, 1);
+    for (step, fault, keeps_new) in fault_points() {
+        let what = format!("{fault:?} at {step:?}");
+        let storage = FaultyStorage::new();
+        let config = || Config {
+            kdf: tiny,
+            ..Default::default()
+        };
+        let db =
+            MicroKV::with_storage(storage.clone(), Credential::password("old"), config()).unwrap();
+        db.put("k", &1u32).unwrap();
+        db.save().unwrap();
+        storage.fail_store(storage.stores() + 1, step, fault);
+        assert!(db.change_password("old", "new").is_err(), "{what}");
+
+        let open =
+            |pw: &str| MicroKV::with_storage(storage.restart(), Credential::password(pw), config());
+        let (good, bad) = if keeps_new {
+            ("new", "old")
+        } else {
+            ("old", "new")
+        };
+        assert_eq!(
+            open(good).unwrap().get::<u32>("k").unwrap(),
+            Some(1),
+            "{what}"
+        );
+        assert!(matches!(open(bad), Err(Error::WrongPassword)), "{what}");
+
+        if fault == Fault::Error {
+            // The store kept its old key: the old password still changes it.
+            db.change_password("old", "new").unwrap();
+            db.put("k", &2u32).unwrap();
+            db.save().unwrap();
+            assert_eq!(open("new").unwrap().get::<u32>("k").unwrap(), Some(2));
+        }
+    }
+}
+
+/// Files in `dir` other than the store and its lock file.
+fn strays(dir: &Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n != "store.kv" && n != "store.kv.lock")
+        .collect()
+}
+
+#[test]
+fn a_failed_file_save_keeps_the_old_file_and_no_temporary_file() {
+    for point in [
+        FailPoint::Write,
+        FailPoint::Sync,
+        FailPoint::Rename,
+        FailPoint::SyncDir,
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.kv");
+        let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
+        let db = MicroKV::with_storage(storage.clone(), Credential::key(KEY), Config::default())
+            .unwrap();
+        db.put("k", &1u32).unwrap();
+        db.save().unwrap();
+        let old = std::fs::read(&path).unwrap();
+
+        db.put("k", &2u32).unwrap();
+        storage.fail_next_save(point);
+        let err = db.save().unwrap_err();
+        assert!(matches!(err, Error::Io(_)), "{point:?}: {err:?}");
+        assert!(
+            strays(dir.path()).is_empty(),
+            "{point:?}: {:?}",
+            strays(dir.path())
+        );
+        let now = std::fs::read(&path).unwrap();
+        if point == FailPoint::SyncDir {
+            assert_ne!(now, old, "the rename happened, only its sync failed");
+        } else {
+            assert_eq!(now, old, "{point:?}");
+        }
+        assert_eq!(db.get::<u32>("k").unwrap(), Some(2), "{point:?}: memory");
+        db.save().unwrap();
+        drop(db);
+        drop(storage);
+        let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
+        assert_eq!(db.get::<u32>("k").unwrap(), Some(2), "{point:?}: retried");
+        assert!(strays(dir.path()).is_empty());
+    }
+}
+
+#[test]
+fn a_failed_autosaved_file_write_is_undone_and_leaves_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.kv");
+    let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
+    let config = Config {
+        autosave: AutoSave::OnEveryWrite,
+        ..Default::default()
+    };
+    let db = MicroKV::with_storage(storage.clone(), Credential::key(KEY), config).unwrap();
+    db.put("k", &1u32).unwrap();
+    let old = std::fs::read(&path).unwrap();
+    storage.fail_next_save(FailPoint::Sync);
+    assert!(db.put("k", &2u32).is_err());
+    assert_eq!(db.get::<u32>("k").unwrap(), Some(1));
+    assert_eq!(std::fs::read(&path).unwrap(), old);
+    assert!(strays(dir.path()).is_empty());
+    db.put("k", &3u32).unwrap();
+    drop(db);
+    drop(storage);
+    let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
+    assert_eq!(db.get::<u32>("k").unwrap(), Some(3));
+}
+
+#[test]
+fn real_os_failures_leave_no_temporary_file() {
+    let dir = tempfile::tempdir().unwrap();
+    // A parent that is a file: nothing can be created.
+    let file = dir.path().join("plain");
+    std::fs::write(&file, b"x").unwrap();
+    let err = MicroKV::open(file.join("store.kv"), Credential::key(KEY)).unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    let mem = MicroKV::in_memory(Credential::key(KEY)).unwrap();
+    let err = mem.save_as(file.join("copy.kv")).unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+
+    // The rename fails (the store's name is taken by a non-empty directory): the
+    // temporary file, written and synced by then, is removed.
+    let path = dir.path().join("store.kv");
+    let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
+    let db =
+        MicroKV::with_storage(storage.clone(), Credential::key(KEY), Config::default()).unwrap();
+    db.put("k", &1u32).unwrap();
+    let old = std::fs::read(&path).unwrap();
+    std::fs::remove_file(&path).unwrap();
+    std::fs::create_dir(&path).unwrap();
+    std::fs::write(path.join("inside"), b"y").unwrap();
+    let err = db.save().unwrap_err();
+    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert_eq!(strays(dir.path()), vec!["plain".to_string()]);
+    // Put the old file back: the store is still usable.
+    std::fs::remove_dir_all(&path).unwrap();
+    std::fs::write(&path, &old).unwrap();
+    db.save().unwrap();
+    assert_eq!(strays(dir.path()), vec!["plain".to_string()]);
+}
