@@ -6,13 +6,19 @@
 //! 1 - 2^-128 per pair. The prefix lives in the arena beside the key; after a fork the
 //! child's copy reads as zeros (`MADV_WIPEONFORK`), and every operation refuses to run
 //! ([`Error::KeysWiped`]) rather than encrypt under a zeroed key.
+//!
+//! Two implementations of the same AEAD (identical bytes) are chosen by message length:
+//! orion's for messages up to [`SHORT_MAX`] bytes, RustCrypto's `chacha20poly1305` for
+//! longer ones. On x86, RustCrypto's poly1305 picks its AVX2 backend at run time, whose
+//! per-message setup makes a 64-byte seal cost about four times orion's scalar one, while
+//! its SIMD pays off on long messages; no Cargo feature of a current poly1305 selects the
+//! scalar backend. BENCHMARKS.md has the measurements behind the threshold.
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use blake2::{Blake2b512, Digest};
-use chacha20poly1305::aead::inout::InOutBuf;
-use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
+use chacha20poly1305::{Tag, XNonce};
 use core::sync::atomic::Ordering;
 use zeroize::Zeroize;
 
@@ -30,6 +36,214 @@ pub(crate) const TAG_LEN: usize = 16;
 pub(crate) const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 
 const PREFIX_LEN: usize = 16;
+
+/// Messages up to this length (plaintext bytes) go through orion; longer ones through
+/// RustCrypto. Both sides of the crossover were measured (benches/peers, `aead`).
+const SHORT_MAX: usize = 512;
+
+/// XChaCha20-Poly1305 by orion: scalar, with a cheap per-message setup.
+mod short {
+    use super::{Error, Result, Tag, XNonce};
+    use orion::hazardous::aead::xchacha20poly1305 as x;
+
+    fn key_nonce(key: &[u8], nonce: &XNonce) -> Result<(x::SecretKey, x::Nonce)> {
+        // `SecretKey` wipes its copy of the key as it drops.
+        let sk = x::SecretKey::try_from(key).map_err(|_| Error::Crypto)?;
+        let n = x::Nonce::try_from(nonce.as_slice()).map_err(|_| Error::Crypto)?;
+        Ok((sk, n))
+    }
+
+    /// `out` (`plaintext.len() + TAG_LEN` bytes) receives `ciphertext || tag`.
+    pub(super) fn seal(
+        key: &[u8],
+        nonce: &XNonce,
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let (sk, n) = key_nonce(key, nonce)?;
+        x::XChaCha20Poly1305::seal(&sk, &n, plaintext, Some(aad), out).map_err(|_| Error::Crypto)
+    }
+
+    /// Encrypts into `out` (same length as `plaintext`) and returns the tag.
+    pub(super) fn seal_detached(
+        key: &[u8],
+        nonce: &XNonce,
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<Tag> {
+        let (sk, n) = key_nonce(key, nonce)?;
+        if out.len() != plaintext.len() {
+            return Err(Error::Crypto);
+        }
+        // Orion encrypts in place; its out-of-place seal likewise passes each block of
+        // plaintext through the output before XOR-ing the keystream over it.
+        out.copy_from_slice(plaintext);
+        match x::XChaCha20Poly1305::seal_inplace(&sk, &n, Some(aad), out) {
+            Ok(tag) => Tag::try_from(tag.unprotected_as_ref()).map_err(|_| Error::Crypto),
+            Err(_) => {
+                zeroize::Zeroize::zeroize(out);
+                Err(Error::Crypto)
+            }
+        }
+    }
+
+    /// Verifies `sealed` (`ciphertext || tag`), then decrypts it into `out`.
+    pub(super) fn open(
+        key: &[u8],
+        nonce: &XNonce,
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let (sk, n) = key_nonce(key, nonce)?;
+        x::XChaCha20Poly1305::open(&sk, &n, sealed, Some(aad), out).map_err(|_| Error::Crypto)
+    }
+
+    /// Verifies `buf` against `tag`, then decrypts it in place.
+    pub(super) fn open_in_place(
+        key: &[u8],
+        nonce: &XNonce,
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &Tag,
+    ) -> Result<()> {
+        let (sk, n) = key_nonce(key, nonce)?;
+        let tag = x::Tag::try_from(tag.as_slice()).map_err(|_| Error::Crypto)?;
+        x::XChaCha20Poly1305::open_inplace(&sk, &n, &tag, Some(aad), buf).map_err(|_| Error::Crypto)
+    }
+}
+
+/// XChaCha20-Poly1305 by RustCrypto: SIMD where the CPU has it, fastest on long messages.
+mod long {
+    use super::{Error, Result, Tag, XNonce};
+    use chacha20poly1305::aead::inout::InOutBuf;
+    use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305};
+
+    /// The cipher wipes its copy of the key as it drops (the `zeroize` feature).
+    fn cipher(key: &[u8]) -> Result<XChaCha20Poly1305> {
+        XChaCha20Poly1305::new_from_slice(key).map_err(|_| Error::Crypto)
+    }
+
+    /// `out` (`plaintext.len() + TAG_LEN` bytes) receives `ciphertext || tag`.
+    pub(super) fn seal(
+        key: &[u8],
+        nonce: &XNonce,
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        if out.len() != plaintext.len() + super::TAG_LEN {
+            return Err(Error::Crypto);
+        }
+        let (body, tag_out) = out.split_at_mut(plaintext.len());
+        let tag = seal_detached(key, nonce, aad, plaintext, body)?;
+        tag_out.copy_from_slice(&tag);
+        Ok(())
+    }
+
+    /// Encrypts into `out` (same length as `plaintext`) and returns the tag.
+    pub(super) fn seal_detached(
+        key: &[u8],
+        nonce: &XNonce,
+        aad: &[u8],
+        plaintext: &[u8],
+        out: &mut [u8],
+    ) -> Result<Tag> {
+        let buf = InOutBuf::new(plaintext, out).map_err(|_| Error::Crypto)?;
+        cipher(key)?
+            .encrypt_inout_detached(nonce, aad, buf)
+            .map_err(|_| Error::Crypto)
+    }
+
+    /// Verifies `sealed` (`ciphertext || tag`), then decrypts it into `out`.
+    pub(super) fn open(
+        key: &[u8],
+        nonce: &XNonce,
+        aad: &[u8],
+        sealed: &[u8],
+        out: &mut [u8],
+    ) -> Result<()> {
+        let len = sealed
+            .len()
+            .checked_sub(super::TAG_LEN)
+            .ok_or(Error::Crypto)?;
+        let (body, tag) = sealed.split_at(len);
+        let tag = Tag::try_from(tag).map_err(|_| Error::Crypto)?;
+        let buf = InOutBuf::new(body, out).map_err(|_| Error::Crypto)?;
+        cipher(key)?
+            .decrypt_inout_detached(nonce, aad, buf, &tag)
+            .map_err(|_| Error::Crypto)
+    }
+
+    /// Verifies `buf` against `tag`, then decrypts it in place.
+    pub(super) fn open_in_place(
+        key: &[u8],
+        nonce: &XNonce,
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &Tag,
+    ) -> Result<()> {
+        cipher(key)?
+            .decrypt_inout_detached(nonce, aad, InOutBuf::from(buf), tag)
+            .map_err(|_| Error::Crypto)
+    }
+}
+
+/// Seals `plaintext` into `out = ciphertext || tag` with the implementation for its length.
+fn seal_joined(
+    key: &[u8],
+    nonce: &XNonce,
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    if plaintext.len() <= SHORT_MAX {
+        short::seal(key, nonce, aad, plaintext, out)
+    } else {
+        long::seal(key, nonce, aad, plaintext, out)
+    }
+}
+
+/// Encrypts `plaintext` into `out` (same length) and returns the tag.
+fn seal_split(
+    key: &[u8],
+    nonce: &XNonce,
+    aad: &[u8],
+    plaintext: &[u8],
+    out: &mut [u8],
+) -> Result<Tag> {
+    if plaintext.len() <= SHORT_MAX {
+        short::seal_detached(key, nonce, aad, plaintext, out)
+    } else {
+        long::seal_detached(key, nonce, aad, plaintext, out)
+    }
+}
+
+/// Opens `sealed = ciphertext || tag` into `out`; `Error::Crypto` if it is not authentic.
+fn open_joined(
+    key: &[u8],
+    nonce: &XNonce,
+    aad: &[u8],
+    sealed: &[u8],
+    out: &mut [u8],
+) -> Result<()> {
+    if sealed.len() <= SHORT_MAX + TAG_LEN {
+        short::open(key, nonce, aad, sealed, out)
+    } else {
+        long::open(key, nonce, aad, sealed, out)
+    }
+}
+
+/// Decrypts `buf` in place if `tag` authenticates it; `Error::Crypto` if not.
+fn open_split(key: &[u8], nonce: &XNonce, aad: &[u8], buf: &mut [u8], tag: &Tag) -> Result<()> {
+    if buf.len() <= SHORT_MAX {
+        short::open_in_place(key, nonce, aad, buf, tag)
+    } else {
+        long::open_in_place(key, nonce, aad, buf, tag)
+    }
+}
 
 /// Fills `buf` from the operating system's random number generator.
 pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
@@ -79,11 +293,12 @@ impl Keyring {
         &self.secret[..KEY_LEN]
     }
 
-    fn cipher(&self) -> Result<XChaCha20Poly1305> {
+    /// The data key, unless the arena was wiped (in a forked child).
+    fn key(&self) -> Result<&[u8]> {
         if self.secret[KEY_LEN..].iter().all(|&b| b == 0) {
             return Err(Error::KeysWiped);
         }
-        XChaCha20Poly1305::new_from_slice(self.data_key()).map_err(|_| Error::Crypto)
+        Ok(self.data_key())
     }
 
     /// The next nonce of this keyring: never repeats.
@@ -106,9 +321,11 @@ impl Keyring {
         let nonce = self.next_nonce()?;
         let (head, rest) = out.split_at_mut(NONCE_LEN);
         head.copy_from_slice(&nonce);
-        let tag = self.seal_detached(&nonce, aad, plaintext, &mut rest[..plaintext.len()])?;
-        rest[plaintext.len()..].copy_from_slice(&tag);
-        Ok(out)
+        let result = self
+            .key()
+            .and_then(|key| seal_joined(key, &nonce, aad, plaintext, rest));
+        scrub_stack();
+        result.map(|()| out)
     }
 
     /// Encrypts `plaintext` into `out` (same length) and returns the tag.
@@ -119,12 +336,9 @@ impl Keyring {
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<Tag> {
-        let result = (|| {
-            let buf = InOutBuf::new(plaintext, out).map_err(|_| Error::Crypto)?;
-            self.cipher()?
-                .encrypt_inout_detached(nonce, aad, buf)
-                .map_err(|_| Error::Crypto)
-        })();
+        let result = self
+            .key()
+            .and_then(|key| seal_split(key, nonce, aad, plaintext, out));
         scrub_stack();
         result
     }
@@ -137,15 +351,10 @@ impl Keyring {
             .checked_sub(SEAL_OVERHEAD)
             .ok_or(Error::Crypto)?;
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
-        let (body, tag) = rest.split_at(len);
         let mut plain = arena.alloc(len)?;
         let result = (|| {
             let nonce = XNonce::try_from(nonce).map_err(|_| Error::Crypto)?;
-            let tag = Tag::try_from(tag).map_err(|_| Error::Crypto)?;
-            let buf = InOutBuf::new(body, &mut plain).map_err(|_| Error::Crypto)?;
-            self.cipher()?
-                .decrypt_inout_detached(&nonce, aad, buf, &tag)
-                .map_err(|_| Error::Crypto)
+            open_joined(self.key()?, &nonce, aad, rest, &mut plain)
         })();
         scrub_stack();
         result.map(|()| plain)
@@ -163,10 +372,7 @@ impl Keyring {
         let result = (|| {
             let nonce = XNonce::try_from(nonce).map_err(|_| Error::Tampered)?;
             let tag = Tag::try_from(tag).map_err(|_| Error::Tampered)?;
-            let cipher = self.cipher()?;
-            cipher
-                .decrypt_inout_detached(&nonce, aad, InOutBuf::from(buf), &tag)
-                .map_err(|_| Error::Tampered)
+            open_split(self.key()?, &nonce, aad, buf, &tag).map_err(|_| Error::Tampered)
         })();
         scrub_stack();
         result
@@ -207,8 +413,8 @@ impl KeySchedule {
         self.secret[KEY_LEN..].ct_eq(commitment).into()
     }
 
-    fn kek(&self) -> Result<XChaCha20Poly1305> {
-        XChaCha20Poly1305::new_from_slice(&self.secret[..KEY_LEN]).map_err(|_| Error::Crypto)
+    fn kek(&self) -> &[u8] {
+        &self.secret[..KEY_LEN]
     }
 
     /// Wraps the data key: returns `nonce || wrapped key || tag`.
@@ -218,15 +424,11 @@ impl KeySchedule {
         random(&mut nonce)?;
         let result = (|| {
             let (head, rest) = out.split_at_mut(NONCE_LEN);
-            let (body, tag_out) = rest.split_at_mut(KEY_LEN);
             head.copy_from_slice(&nonce);
-            let buf = InOutBuf::new(data_key, body).map_err(|_| Error::Crypto)?;
-            let tag = self
-                .kek()?
-                .encrypt_inout_detached(&nonce, aad, buf)
-                .map_err(|_| Error::Crypto)?;
-            tag_out.copy_from_slice(&tag);
-            Ok(())
+            if data_key.len() != KEY_LEN {
+                return Err(Error::Crypto);
+            }
+            seal_joined(self.kek(), &nonce, aad, data_key, rest)
         })();
         scrub_stack();
         result.map(|()| out)
@@ -243,13 +445,8 @@ impl KeySchedule {
         let mut key = arena.alloc(KEY_LEN)?;
         let result = (|| {
             let (nonce, rest) = wrapped.split_at(NONCE_LEN);
-            let (body, tag) = rest.split_at(KEY_LEN);
             let nonce = XNonce::try_from(nonce).map_err(|_| Error::Tampered)?;
-            let tag = Tag::try_from(tag).map_err(|_| Error::Tampered)?;
-            let buf = InOutBuf::new(body, &mut key).map_err(|_| Error::Tampered)?;
-            self.kek()?
-                .decrypt_inout_detached(&nonce, aad, buf, &tag)
-                .map_err(|_| Error::Tampered)
+            open_joined(self.kek(), &nonce, aad, rest, &mut key).map_err(|_| Error::Tampered)
         })();
         scrub_stack();
         result?;
@@ -269,4 +466,239 @@ pub(crate) fn value_aad(namespace: &str, key: &str) -> Vec<u8> {
     aad.extend_from_slice(namespace.as_bytes());
     aad.extend_from_slice(key.as_bytes());
     aad
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arena::{HeapPages, MemoryPolicy};
+    use alloc::vec;
+    use chacha20poly1305::aead::inout::InOutBuf;
+    use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305};
+
+    type Seal = fn(&[u8], &XNonce, &[u8], &[u8], &mut [u8]) -> Result<()>;
+    type SealDetached = fn(&[u8], &XNonce, &[u8], &[u8], &mut [u8]) -> Result<Tag>;
+    type Open = fn(&[u8], &XNonce, &[u8], &[u8], &mut [u8]) -> Result<()>;
+    type OpenInPlace = fn(&[u8], &XNonce, &[u8], &mut [u8], &Tag) -> Result<()>;
+
+    /// Each implementation, and the dispatch by length that the keyring uses.
+    const PATHS: [(&str, Seal, SealDetached, Open, OpenInPlace); 3] = [
+        (
+            "orion",
+            short::seal,
+            short::seal_detached,
+            short::open,
+            short::open_in_place,
+        ),
+        (
+            "rustcrypto",
+            long::seal,
+            long::seal_detached,
+            long::open,
+            long::open_in_place,
+        ),
+        ("chosen", seal_joined, seal_split, open_joined, open_split),
+    ];
+
+    fn arena() -> Arc<Arena> {
+        Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort)
+    }
+
+    fn hex(s: &str) -> Vec<u8> {
+        let s: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+        s.chunks(2)
+            .map(|p| u8::from_str_radix(core::str::from_utf8(p).unwrap(), 16).unwrap())
+            .collect()
+    }
+
+    /// RustCrypto's XChaCha20-Poly1305 used directly: `ciphertext || tag`.
+    fn reference_seal(key: &[u8], nonce: &XNonce, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut out = plaintext.to_vec();
+        let tag = XChaCha20Poly1305::new_from_slice(key)
+            .unwrap()
+            .encrypt_inout_detached(nonce, aad, InOutBuf::from(&mut out[..]))
+            .unwrap();
+        out.extend_from_slice(&tag);
+        out
+    }
+
+    /// Every path seals `plaintext` to `expected` and opens it back, both directions.
+    fn check_paths(key: &[u8], nonce: &XNonce, aad: &[u8], plaintext: &[u8], expected: &[u8]) {
+        let len = plaintext.len();
+        for (name, seal, seal_detached, open, open_in_place) in PATHS {
+            let mut joined = vec![0u8; len + TAG_LEN];
+            seal(key, nonce, aad, plaintext, &mut joined).unwrap();
+            assert_eq!(joined, expected, "{name} seal, length {len}");
+
+            let mut body = vec![0u8; len];
+            let tag = seal_detached(key, nonce, aad, plaintext, &mut body).unwrap();
+            assert_eq!(body, expected[..len], "{name} seal_detached, length {len}");
+            assert_eq!(tag[..], expected[len..], "{name} tag, length {len}");
+
+            let mut plain = vec![0u8; len];
+            open(key, nonce, aad, expected, &mut plain).unwrap();
+            assert_eq!(plain, plaintext, "{name} open, length {len}");
+
+            let mut buf = expected[..len].to_vec();
+            let tag = Tag::try_from(&expected[len..]).unwrap();
+            open_in_place(key, nonce, aad, &mut buf, &tag).unwrap();
+            assert_eq!(buf, plaintext, "{name} open_in_place, length {len}");
+        }
+    }
+
+    /// draft-irtf-cfrg-xchacha-03, appendix A.3.1.
+    #[test]
+    fn xchacha20_poly1305_test_vector() {
+        let key: Vec<u8> = (0x80..=0x9f).collect();
+        let nonce = XNonce::try_from(&(0x40..=0x57).collect::<Vec<u8>>()[..]).unwrap();
+        let aad = hex("50515253c0c1c2c3c4c5c6c7");
+        let plaintext = b"Ladies and Gentlemen of the class of '99: If I could offer you \
+only one tip for the future, sunscreen would be it.";
+        let mut expected = hex(
+            "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb\
+             731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452\
+             2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9\
+             21f9664c97637da9768812f615c68b13b52e",
+        );
+        expected.extend_from_slice(&hex("c0875924c1c7987947deafd8780acf49"));
+        assert_eq!(reference_seal(&key, &nonce, &aad, plaintext), expected);
+        check_paths(&key, &nonce, &aad, plaintext, &expected);
+
+        // Through the keyring, as the store and the file format call it.
+        let arena = arena();
+        let ring = Keyring::with_key(&arena, &key).unwrap();
+        let mut body = vec![0u8; plaintext.len()];
+        let tag = ring
+            .seal_detached(&nonce, &aad, plaintext, &mut body)
+            .unwrap();
+        assert_eq!(body, expected[..plaintext.len()]);
+        assert_eq!(tag[..], expected[plaintext.len()..]);
+        let mut sealed = nonce.to_vec();
+        sealed.extend_from_slice(&expected);
+        assert_eq!(&ring.open(&arena, &aad, &sealed).unwrap()[..], plaintext);
+        let (ct, tag) = expected.split_at(plaintext.len());
+        let mut buf = ct.to_vec();
+        ring.open_in_place(&nonce, &aad, &mut buf, tag).unwrap();
+        assert_eq!(buf, plaintext);
+    }
+
+    /// Random keys, nonces, associated data and plaintexts: every length up to 1100 (both
+    /// neighbours of the threshold and then some), then every seventh up to 5000 (the
+    /// unoptimised test build makes all 5001 slow): all paths agree with RustCrypto.
+    #[test]
+    fn every_path_matches_rustcrypto_on_random_inputs() {
+        let arena = arena();
+        let mut key = [0u8; KEY_LEN];
+        random(&mut key).unwrap();
+        let ring = Keyring::with_key(&arena, &key).unwrap();
+        let mut nonce = XNonce::default();
+        let mut data = vec![0u8; 5000 + 64];
+        let lengths = (0..=1100).chain((1101..5000).step_by(7)).chain([5000]);
+        const _: () = assert!(SHORT_MAX < 1100);
+        for len in lengths {
+            random(&mut key).unwrap();
+            random(&mut nonce).unwrap();
+            random(&mut data).unwrap();
+            let (plaintext, rest) = data.split_at(len);
+            let aad = &rest[..len % 61];
+            let expected = reference_seal(&key, &nonce, aad, plaintext);
+            check_paths(&key, &nonce, aad, plaintext, &expected);
+
+            // The keyring's own nonces and key.
+            let sealed = ring.seal(aad, plaintext).unwrap();
+            let (n, body) = sealed.split_at(NONCE_LEN);
+            let n = XNonce::try_from(n).unwrap();
+            assert_eq!(
+                body,
+                reference_seal(ring.data_key(), &n, aad, plaintext),
+                "keyring seal, length {len}"
+            );
+            assert_eq!(&ring.open(&arena, aad, &sealed).unwrap()[..], plaintext);
+        }
+    }
+
+    #[test]
+    fn tampering_is_rejected_on_both_sides_of_the_threshold() {
+        let arena = arena();
+        let mut key = [0u8; KEY_LEN];
+        random(&mut key).unwrap();
+        let ring = Keyring::with_key(&arena, &key).unwrap();
+        let aad = b"\x01\x00\x00\x00\x00name";
+        for len in [0, 1, 63, 64, SHORT_MAX - 1, SHORT_MAX, SHORT_MAX + 1, 4096] {
+            let plaintext = vec![0x5a; len];
+            let sealed = ring.seal(aad, &plaintext).unwrap();
+            assert_eq!(
+                &ring.open(&arena, aad, &sealed).unwrap()[..],
+                &plaintext[..]
+            );
+            // Every byte position: nonce, ciphertext, tag.
+            for i in 0..sealed.len() {
+                let mut bad = sealed.clone();
+                bad[i] ^= 0x01;
+                assert!(
+                    matches!(ring.open(&arena, aad, &bad), Err(Error::Crypto)),
+                    "length {len}, byte {i} flipped"
+                );
+            }
+            assert!(matches!(
+                ring.open(&arena, b"\x01\x00\x00\x00\x00other", &sealed),
+                Err(Error::Crypto)
+            ));
+            assert!(matches!(
+                ring.open(&arena, aad, &sealed[..sealed.len() - 1]),
+                Err(Error::Crypto)
+            ));
+
+            // In place, detached: ciphertext, tag and associated data.
+            let (nonce, rest) = sealed.split_at(NONCE_LEN);
+            let (ct, tag) = rest.split_at(len);
+            let mut bad_tag = tag.to_vec();
+            bad_tag[15] ^= 0x80;
+            let mut buf = ct.to_vec();
+            assert!(matches!(
+                ring.open_in_place(nonce, aad, &mut buf, &bad_tag),
+                Err(Error::Tampered)
+            ));
+            assert!(matches!(
+                ring.open_in_place(nonce, b"", &mut buf, tag),
+                Err(Error::Tampered)
+            ));
+            if len > 0 {
+                buf[len / 2] ^= 0x04;
+                assert!(matches!(
+                    ring.open_in_place(nonce, aad, &mut buf, tag),
+                    Err(Error::Tampered)
+                ));
+                buf[len / 2] ^= 0x04;
+            }
+            ring.open_in_place(nonce, aad, &mut buf, tag).unwrap();
+            assert_eq!(buf, plaintext);
+        }
+        assert!(matches!(
+            ring.open(&arena, aad, &[0u8; SEAL_OVERHEAD - 1]),
+            Err(Error::Crypto)
+        ));
+    }
+
+    #[test]
+    fn wrapped_data_key_round_trips_and_rejects_tampering() {
+        let arena = arena();
+        let schedule = KeySchedule::derive(&arena, b"root secret", b"salt").unwrap();
+        let ring = Keyring::generate(&arena).unwrap();
+        let wrapped = schedule.wrap(ring.data_key(), b"header").unwrap();
+        let back = schedule.unwrap(&arena, &wrapped, b"header").unwrap();
+        assert_eq!(back.data_key(), ring.data_key());
+        for i in 0..WRAPPED_LEN {
+            let mut bad = wrapped;
+            bad[i] ^= 0x10;
+            assert!(matches!(
+                schedule.unwrap(&arena, &bad, b"header"),
+                Err(Error::Tampered)
+            ));
+        }
+        assert!(matches!(
+            schedule.unwrap(&arena, &wrapped, b"other"),
+            Err(Error::Tampered)
+        ));
+    }
 }

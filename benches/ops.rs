@@ -1,0 +1,86 @@
+//! Our store's in-memory operations: put, get, overwrite, update, transaction, keys and
+//! prefix, at 10k and 100k entries of 64 B and 4 KiB values. `cargo bench --bench ops`.
+//! (The comparison with microkv 0.3.0 lives in benches/peers, outside the workspace.)
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use microkv::{Credential, MicroKV};
+use std::hint::black_box;
+use std::time::Duration;
+
+fn key(i: usize) -> String {
+    format!("k{i:07}")
+}
+
+fn value(i: usize, len: usize) -> String {
+    let mut v = format!("{i:016x}");
+    while v.len() < len {
+        v.push((b'a' + (v.len() % 26) as u8) as char);
+    }
+    v
+}
+
+/// A pseudo-random walk over `0..n`.
+fn scatter(i: usize, n: usize) -> usize {
+    (i.wrapping_mul(2_654_435_761) ^ (i >> 3)) % n
+}
+
+fn ops(c: &mut Criterion) {
+    for (n, len) in [(10_000, 64), (10_000, 4096), (100_000, 64), (100_000, 4096)] {
+        let db = MicroKV::in_memory(Credential::key([0x42; 32])).unwrap();
+        let keys: Vec<String> = (0..n).map(key).collect();
+        for (i, k) in keys.iter().enumerate() {
+            db.put(k, &value(i, len)).unwrap();
+        }
+        let fresh = value(n + 1, len);
+        let id = |w: &str| BenchmarkId::new(w, format!("{n}x{len}B"));
+        let mut g = c.benchmark_group("ops");
+        g.sample_size(20)
+            .warm_up_time(Duration::from_millis(500))
+            .measurement_time(Duration::from_secs(2));
+        let mut next = n;
+        g.bench_function(id("put"), |b| {
+            b.iter(|| {
+                next += 1;
+                db.put(&key(next), &fresh).unwrap()
+            })
+        });
+        let mut i = 0;
+        g.bench_function(id("get"), |b| {
+            b.iter(|| {
+                i += 1;
+                black_box(db.get::<String>(&keys[scatter(i, n)]).unwrap())
+            })
+        });
+        g.bench_function(id("overwrite"), |b| {
+            b.iter(|| {
+                i += 1;
+                db.put(&keys[scatter(i, n)], &fresh).unwrap()
+            })
+        });
+        g.bench_function(id("update"), |b| {
+            b.iter(|| {
+                db.update::<u64, _>("counter", |c| Some(c.unwrap_or(0) + 1))
+                    .unwrap()
+            })
+        });
+        g.bench_function(id("transaction"), |b| {
+            b.iter(|| {
+                i += 1;
+                let (a, z) = (&keys[scatter(i, n)], &keys[scatter(i + 7, n)]);
+                db.transaction(|tx| {
+                    tx.put("", a, &fresh)?;
+                    tx.put("", z, &fresh)?;
+                    Ok(())
+                })
+                .unwrap()
+            })
+        });
+        g.bench_function(id("keys"), |b| b.iter(|| black_box(db.keys().unwrap())));
+        g.bench_function(id("prefix"), |b| {
+            b.iter(|| black_box(db.prefix::<String>("k00001").unwrap()))
+        });
+        g.finish();
+    }
+}
+
+criterion_group!(benches, ops);
+criterion_main!(benches);

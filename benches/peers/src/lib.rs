@@ -1,0 +1,353 @@
+//! The workloads of the speed issue, over three stores behind one trait: our `microkv`,
+//! the published `microkv` 0.3.0, and a floor (a hash map of XChaCha20-Poly1305-sealed
+//! values with nothing else), the floor in two AEAD flavours.
+use std::cell::{Cell, RefCell};
+use std::collections::HashMap;
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+/// A raw 256-bit key, so no KDF runs while a store is built.
+pub const KEY: [u8; 32] = [0x42; 32];
+
+/// The key of entry `i`: 7 digits, so `k00001` selects 100 entries.
+pub fn key(i: usize) -> String {
+    format!("k{i:07}")
+}
+
+/// The prefix the `prefix` workload asks for: 100 entries.
+pub const PREFIX: &str = "k00001";
+
+/// A value of `len` bytes, distinct per `i`.
+pub fn value(i: usize, len: usize) -> String {
+    let mut v = format!("{i:016x}");
+    while v.len() < len {
+        v.push((b'a' + (v.len() % 26) as u8) as char);
+    }
+    v
+}
+
+/// One store under test.
+pub trait Kv {
+    /// The name in tables.
+    const NAME: &'static str;
+    /// An empty in-memory store.
+    fn new() -> Self;
+    /// Put `value` under `key`.
+    fn put(&self, key: &str, value: &String);
+    /// The value under `key`.
+    fn get(&self, key: &str) -> Option<String>;
+    /// Increment the `u64` counter under `key`.
+    fn bump(&self, key: &str);
+    /// Put two values in one transaction.
+    fn txn2(&self, a: &str, b: &str, value: &String);
+    /// All key names.
+    fn keys(&self) -> Vec<String>;
+    /// Every entry whose key starts with `prefix`, decrypted.
+    fn prefix(&self, prefix: &str) -> Vec<(String, String)>;
+}
+
+/// Our store.
+pub struct Ours(microkv::MicroKV);
+
+impl Kv for Ours {
+    const NAME: &'static str = "ours";
+    fn new() -> Self {
+        Ours(microkv::MicroKV::in_memory(microkv::Credential::key(KEY)).unwrap())
+    }
+    fn put(&self, key: &str, value: &String) {
+        self.0.put(key, value).unwrap();
+    }
+    fn get(&self, key: &str) -> Option<String> {
+        self.0.get(key).unwrap()
+    }
+    fn bump(&self, key: &str) {
+        self.0
+            .update::<u64, _>(key, |c| Some(c.unwrap_or(0) + 1))
+            .unwrap();
+    }
+    fn txn2(&self, a: &str, b: &str, value: &String) {
+        self.0
+            .transaction(|tx| {
+                tx.put("", a, value)?;
+                tx.put("", b, value)?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    fn keys(&self) -> Vec<String> {
+        self.0.keys().unwrap()
+    }
+    fn prefix(&self, prefix: &str) -> Vec<(String, String)> {
+        self.0.prefix(prefix).unwrap()
+    }
+}
+
+/// The published microkv 0.3.0.
+pub struct V03(microkv03::MicroKV);
+
+impl Kv for V03 {
+    const NAME: &'static str = "0.3.0";
+    fn new() -> Self {
+        V03(microkv03::MicroKV::in_memory(microkv03::Credential::key(KEY)).unwrap())
+    }
+    fn put(&self, key: &str, value: &String) {
+        self.0.put(key, value).unwrap();
+    }
+    fn get(&self, key: &str) -> Option<String> {
+        self.0.get(key).unwrap()
+    }
+    fn bump(&self, key: &str) {
+        let _ = self
+            .0
+            .update::<u64, _>(key, |c| Some(c.unwrap_or(0) + 1))
+            .unwrap();
+    }
+    fn txn2(&self, a: &str, b: &str, value: &String) {
+        self.0
+            .transaction(|tx| {
+                tx.put("", a, value)?;
+                tx.put("", b, value)?;
+                Ok(())
+            })
+            .unwrap();
+    }
+    fn keys(&self) -> Vec<String> {
+        self.0.keys().unwrap()
+    }
+    fn prefix(&self, prefix: &str) -> Vec<(String, String)> {
+        self.0.prefix(prefix).unwrap()
+    }
+}
+
+/// An XChaCha20-Poly1305 implementation for the floor.
+pub trait Aead {
+    /// The name in tables.
+    const NAME: &'static str;
+    /// `nonce || ciphertext || tag`.
+    fn seal(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8>;
+    /// The plaintext, if authentic.
+    fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>>;
+}
+
+/// RustCrypto chacha20poly1305 0.11 on default flags.
+pub struct RustCrypto;
+
+impl Aead for RustCrypto {
+    const NAME: &'static str = "floor (RustCrypto)";
+    fn seal(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        use chacha20poly1305::aead::inout::InOutBuf;
+        use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305, XNonce};
+        let mut out = vec![0u8; 24 + plaintext.len() + 16];
+        out[..24].copy_from_slice(nonce);
+        let (body, tag_out) = out[24..].split_at_mut(plaintext.len());
+        let tag = XChaCha20Poly1305::new_from_slice(key)
+            .unwrap()
+            .encrypt_inout_detached(
+                &XNonce::from(*nonce),
+                aad,
+                InOutBuf::new(plaintext, body).unwrap(),
+            )
+            .unwrap();
+        tag_out.copy_from_slice(&tag);
+        out
+    }
+    fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        use chacha20poly1305::aead::inout::InOutBuf;
+        use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
+        let (nonce, rest) = sealed.split_at(24);
+        let (body, tag) = rest.split_at(rest.len() - 16);
+        let mut out = vec![0u8; body.len()];
+        XChaCha20Poly1305::new_from_slice(key)
+            .unwrap()
+            .decrypt_inout_detached(
+                &XNonce::try_from(nonce).unwrap(),
+                aad,
+                InOutBuf::new(body, &mut out).unwrap(),
+                &Tag::try_from(tag).unwrap(),
+            )
+            .ok()?;
+        Some(out)
+    }
+}
+
+/// orion 0.18, the short-message path our keyring takes.
+pub struct Orion;
+
+impl Aead for Orion {
+    const NAME: &'static str = "floor (orion)";
+    fn seal(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        use orion::hazardous::aead::xchacha20poly1305::{Nonce, SecretKey, XChaCha20Poly1305};
+        let mut out = vec![0u8; 24 + plaintext.len() + 16];
+        out[..24].copy_from_slice(nonce);
+        let sk = SecretKey::try_from(&key[..]).unwrap();
+        let n = Nonce::try_from(&nonce[..]).unwrap();
+        XChaCha20Poly1305::seal(&sk, &n, plaintext, Some(aad), &mut out[24..]).unwrap();
+        out
+    }
+    fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        use orion::hazardous::aead::xchacha20poly1305::{Nonce, SecretKey, XChaCha20Poly1305};
+        let (nonce, rest) = sealed.split_at(24);
+        let mut out = vec![0u8; rest.len() - 16];
+        let sk = SecretKey::try_from(&key[..]).unwrap();
+        let n = Nonce::try_from(nonce).unwrap();
+        XChaCha20Poly1305::open(&sk, &n, rest, Some(aad), &mut out).ok()?;
+        Some(out)
+    }
+}
+
+/// The floor: a hash map of sealed values (AAD = key name, counter nonces), nothing else.
+pub struct Floor<A: Aead> {
+    map: RefCell<HashMap<String, Vec<u8>>>,
+    counter: Cell<u64>,
+    _aead: std::marker::PhantomData<A>,
+}
+
+impl<A: Aead> Floor<A> {
+    fn nonce(&self) -> [u8; 24] {
+        let n = self.counter.get();
+        self.counter.set(n + 1);
+        let mut nonce = [7u8; 24];
+        nonce[16..].copy_from_slice(&n.to_le_bytes());
+        nonce
+    }
+    fn seal(&self, key: &str, plain: &[u8]) -> Vec<u8> {
+        A::seal(&KEY, &self.nonce(), key.as_bytes(), plain)
+    }
+}
+
+impl<A: Aead> Kv for Floor<A> {
+    const NAME: &'static str = A::NAME;
+    fn new() -> Self {
+        Floor {
+            map: RefCell::new(HashMap::new()),
+            counter: Cell::new(0),
+            _aead: std::marker::PhantomData,
+        }
+    }
+    fn put(&self, key: &str, value: &String) {
+        let sealed = self.seal(key, value.as_bytes());
+        self.map.borrow_mut().insert(key.to_owned(), sealed);
+    }
+    fn get(&self, key: &str) -> Option<String> {
+        let map = self.map.borrow();
+        let plain = A::open(&KEY, key.as_bytes(), map.get(key)?)?;
+        Some(String::from_utf8(plain).unwrap())
+    }
+    fn bump(&self, key: &str) {
+        let mut map = self.map.borrow_mut();
+        let n = match map.get(key) {
+            Some(s) => u64::from_le_bytes(
+                A::open(&KEY, key.as_bytes(), s)
+                    .unwrap()
+                    .try_into()
+                    .unwrap(),
+            ),
+            None => 0,
+        };
+        let sealed = self.seal(key, &(n + 1).to_le_bytes());
+        map.insert(key.to_owned(), sealed);
+    }
+    fn txn2(&self, a: &str, b: &str, value: &String) {
+        let sa = self.seal(a, value.as_bytes());
+        let sb = self.seal(b, value.as_bytes());
+        let mut map = self.map.borrow_mut();
+        map.insert(a.to_owned(), sa);
+        map.insert(b.to_owned(), sb);
+    }
+    fn keys(&self) -> Vec<String> {
+        self.map.borrow().keys().cloned().collect()
+    }
+    fn prefix(&self, prefix: &str) -> Vec<(String, String)> {
+        self.map
+            .borrow()
+            .iter()
+            .filter(|(k, _)| k.starts_with(prefix))
+            .map(|(k, s)| {
+                let plain = A::open(&KEY, k.as_bytes(), s).unwrap();
+                (k.clone(), String::from_utf8(plain).unwrap())
+            })
+            .collect()
+    }
+}
+
+/// The workloads of the issue's table that need no file.
+pub const WORKLOADS: [&str; 7] = [
+    "put",
+    "get",
+    "overwrite",
+    "update",
+    "txn2",
+    "keys",
+    "prefix",
+];
+
+/// Runs `op(i)` for i = 0, 1, .. until at least `min_ops` ran and `min_time` passed (or
+/// `max_ops` ran); returns the mean time per call.
+pub fn per_op(
+    min_ops: usize,
+    max_ops: usize,
+    min_time: Duration,
+    mut op: impl FnMut(usize),
+) -> Duration {
+    let start = Instant::now();
+    let mut i = 0;
+    while i < max_ops && (i < min_ops || start.elapsed() < min_time) {
+        op(i);
+        i += 1;
+    }
+    start.elapsed() / i as u32
+}
+
+/// A store of `n` entries of `len`-byte values, filled through its public API; returns the
+/// store and the time per put (the `put` workload: fresh keys into a growing store).
+pub fn filled<S: Kv>(n: usize, len: usize) -> (S, Duration) {
+    let store = S::new();
+    let values: Vec<String> = (0..n).map(|i| value(i, len)).collect();
+    let keys: Vec<String> = (0..n).map(key).collect();
+    let start = Instant::now();
+    for i in 0..n {
+        store.put(&keys[i], &values[i]);
+    }
+    (store, start.elapsed() / n as u32)
+}
+
+/// A cheap pseudo-random walk over `0..n` (so gets do not follow insertion order).
+pub fn scatter(i: usize, n: usize) -> usize {
+    (i.wrapping_mul(2_654_435_761) ^ (i >> 3)) % n
+}
+
+/// Time per call of `workload` on `store` (of `n` entries of `len` bytes), already filled.
+pub fn run<S: Kv>(store: &S, workload: &str, n: usize, len: usize) -> Duration {
+    let min = Duration::from_millis(30);
+    let keys: Vec<String> = (0..n).map(key).collect();
+    let fresh = value(n + 1, len);
+    match workload {
+        "get" => per_op(10_000, 10_000, min, |i| {
+            black_box(store.get(&keys[scatter(i, n)]));
+        }),
+        "overwrite" => per_op(10_000, 10_000, min, |i| {
+            store.put(&keys[scatter(i, n)], &fresh);
+        }),
+        "update" => per_op(10_000, 10_000, min, |_| store.bump("counter")),
+        "txn2" => per_op(5, 10_000, min, |i| {
+            store.txn2(&keys[scatter(i, n)], &keys[scatter(i + 7, n)], &fresh)
+        }),
+        "keys" => per_op(3, 1_000, min, |_| {
+            black_box(store.keys());
+        }),
+        "prefix" => per_op(3, 10_000, min, |_| {
+            assert_eq!(black_box(store.prefix(PREFIX)).len(), 100);
+        }),
+        other => panic!("unknown workload {other}"),
+    }
+}
+
+/// Fills a store and runs every workload on it: `(workload, time per call)`.
+pub fn all_workloads<S: Kv>(n: usize, len: usize) -> Vec<(&'static str, Duration)> {
+    let (store, put) = filled::<S>(n, len);
+    let mut out = vec![("put", put)];
+    for w in &WORKLOADS[1..] {
+        out.push((w, run(&store, w, n, len)));
+    }
+    out
+}
