@@ -166,9 +166,50 @@ fn fully_protected_memory_reports_no_fallback() {
     assert_eq!(arena.report().bytes_in_use, 0);
     assert_eq!(
         arena.report().mappings,
-        1,
-        "the slab stays, the large mapping goes"
+        2,
+        "the slab stays, the large mapping is kept for reuse"
     );
+}
+
+#[test]
+fn released_large_regions_are_reused_zeroed_and_bounded() {
+    let fake = Arc::new(FakePages::protected());
+    let arena = arena_on(&fake, MemoryPolicy::Strict);
+    let mut a = arena.alloc(4098).unwrap();
+    a.fill(0xAB);
+    drop(a);
+    let mapped = arena.report().mappings;
+    for len in [4098, 4097, 5000, 8000] {
+        let b = arena.alloc(len).unwrap();
+        assert!(
+            b.iter().all(|&x| x == 0),
+            "a reused region is not zeroed ({len})"
+        );
+        assert_eq!(
+            arena.report().mappings,
+            mapped,
+            "a fitting cached region was not reused"
+        );
+    }
+    // A region much larger than the need is not used for it.
+    let big = arena.alloc(200_000).unwrap();
+    drop(big);
+    let small = arena.alloc(5000).unwrap();
+    assert!(small.capacity() < 8192);
+    drop(small);
+    // Past the cache's budget, released regions are unmapped.
+    let many: Vec<_> = (0..LARGE_CACHE_COUNT + 4)
+        .map(|_| arena.alloc(100_000).unwrap())
+        .collect();
+    drop(many);
+    let report = arena.report();
+    let cached_bytes = report.bytes_mapped - FIRST_SLAB;
+    assert!(
+        cached_bytes <= LARGE_CACHE_BYTES,
+        "cache holds {cached_bytes} bytes"
+    );
+    assert!(report.mappings <= 1 + LARGE_CACHE_COUNT);
+    assert_eq!(report.bytes_in_use, 0);
 }
 
 #[test]
