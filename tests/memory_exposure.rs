@@ -260,6 +260,17 @@ fn exercise(db: &MicroKV, values: &mut [String]) {
     }
 }
 
+/// Runs `f` 32 KiB deeper in the stack than the scanner's own calls ever reach, so that
+/// whatever the store's calls leave in dead stack is still there when the scan reads it.
+#[inline(never)]
+fn deep<R>(f: impl FnOnce() -> R) -> R {
+    let mut pad = [0u8; 32 * 1024];
+    std::hint::black_box(&mut pad);
+    let r = f();
+    std::hint::black_box(&pad);
+    r
+}
+
 #[inline(never)]
 fn open_with_password(storage: &MemoryStorage, password: &mut String) -> MicroKV {
     let db = MicroKV::with_storage(
@@ -331,11 +342,11 @@ fn secrets_leave_no_trace_in_process_memory() {
     // Password store: created, saved, dropped, then opened again from its snapshot.
     let storage = MemoryStorage::default();
     let mut first = password.clone();
-    drop(open_with_password(&storage, &mut first));
+    drop(deep(|| open_with_password(&storage, &mut first)));
     let mut again = password.clone();
     password.zeroize();
-    let db = open_with_password(&storage, &mut again);
-    exercise(&db, &mut values);
+    let db = deep(|| open_with_password(&storage, &mut again));
+    deep(|| exercise(&db, &mut values));
     assert_clean("password store idle", &scanner.scan(), false);
     drop(db);
     assert_clean("password store dropped", &scanner.scan(), false);
@@ -348,8 +359,8 @@ fn secrets_leave_no_trace_in_process_memory() {
     for (i, v) in values.iter().enumerate() {
         scanner.register(VALUES + i, v.as_bytes());
     }
-    let db = open_with_key(&mut key);
-    exercise(&db, &mut values);
+    let db = deep(|| open_with_key(&mut key));
+    deep(|| exercise(&db, &mut values));
     assert_clean("raw-key store idle", &scanner.scan(), true);
     drop(db);
     assert_clean("raw-key store dropped", &scanner.scan(), false);
