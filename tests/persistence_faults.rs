@@ -261,11 +261,37 @@ fn every_failure_point_of_creation_leaves_nothing_or_a_whole_store() {
     }
 }
 
-#[test]
-fn every_failure_point_of_a_password_change_keeps_exactly_one_password() {
+/// How a rotation test changes the credential, and the credential it moves to.
+#[derive(Clone, Copy, Debug)]
+enum Rotation {
+    /// `change_password("old", "new")`.
+    Password,
+    /// `rekey(Credential::key(..))`: from a password to a raw key.
+    RawKey,
+}
+
+impl Rotation {
+    fn run(self, db: &MicroKV) -> microkv::Result<()> {
+        match self {
+            Rotation::Password => db.change_password("old", "new"),
+            Rotation::RawKey => db.rekey(Credential::key(KEY)),
+        }
+    }
+
+    fn new_credential(self) -> Credential {
+        match self {
+            Rotation::Password => Credential::password("new"),
+            Rotation::RawKey => Credential::key(KEY),
+        }
+    }
+}
+
+/// For every failure point of a rotation's save: the storage opens, with all data, under
+/// exactly one of the two credentials; after an error the store still has its old key.
+fn rotation_keeps_exactly_one_credential(rotation: Rotation) {
     let tiny = KdfParams::argon2id(64, 1, 1);
     for (step, fault, keeps_new) in fault_points() {
-        let what = format!("{fault:?} at {step:?}");
+        let what = format!("{rotation:?}: {fault:?} at {step:?}");
         let storage = FaultyStorage::new();
         let config = || Config {
             kdf: tiny,
@@ -276,14 +302,14 @@ fn every_failure_point_of_a_password_change_keeps_exactly_one_password() {
         db.put("k", &1u32).unwrap();
         db.save().unwrap();
         storage.fail_store(storage.stores() + 1, step, fault);
-        assert!(db.change_password("old", "new").is_err(), "{what}");
+        assert!(rotation.run(&db).is_err(), "{what}");
 
-        let open =
-            |pw: &str| MicroKV::with_storage(storage.restart(), Credential::password(pw), config());
+        let open = |c: Credential| MicroKV::with_storage(storage.restart(), c, config());
+        let old = || Credential::password("old");
         let (good, bad) = if keeps_new {
-            ("new", "old")
+            (rotation.new_credential(), old())
         } else {
-            ("old", "new")
+            (old(), rotation.new_credential())
         };
         assert_eq!(
             open(good).unwrap().get::<u32>("k").unwrap(),
@@ -293,13 +319,24 @@ fn every_failure_point_of_a_password_change_keeps_exactly_one_password() {
         assert!(matches!(open(bad), Err(Error::WrongPassword)), "{what}");
 
         if fault == Fault::Error {
-            // The store kept its old key: the old password still changes it.
-            db.change_password("old", "new").unwrap();
+            // The store kept its old key: the old password still rotates it.
+            rotation.run(&db).unwrap();
             db.put("k", &2u32).unwrap();
             db.save().unwrap();
-            assert_eq!(open("new").unwrap().get::<u32>("k").unwrap(), Some(2));
+            let reopened = open(rotation.new_credential()).unwrap();
+            assert_eq!(reopened.get::<u32>("k").unwrap(), Some(2), "{what}");
         }
     }
+}
+
+#[test]
+fn every_failure_point_of_a_password_change_keeps_exactly_one_password() {
+    rotation_keeps_exactly_one_credential(Rotation::Password);
+}
+
+#[test]
+fn every_failure_point_of_a_rekey_to_a_raw_key_keeps_exactly_one_credential() {
+    rotation_keeps_exactly_one_credential(Rotation::RawKey);
 }
 
 /// Files in `dir` other than the store and its lock file.
