@@ -11,6 +11,13 @@ use crate::sync::AtomicU64;
 ///
 /// `microkv` uses `SystemClock` (from `microkv-std`) by default under `std`; inject your
 /// own through `Config::clock`.
+///
+/// The rule for clocks that misbehave: a store's time never goes backwards. Each
+/// operation uses the later of the clock's reading and the latest reading the store has
+/// seen, so a clock stepping back never brings an expired entry back, and a TTL set
+/// meanwhile counts from the store's latest time. A clock jumping forward expires entries
+/// early: the store honours it. An entry is expired once `now >= written + ttl`
+/// (millisecond resolution).
 pub trait Clock: Send + Sync {
     /// Time since the Unix epoch.
     fn now(&self) -> Duration;
