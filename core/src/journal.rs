@@ -4,7 +4,9 @@
 //!
 //! ```text
 //! header = "MKVJRNL\0" (8) || version u16 = 1 || reserved u16 = 0 || snapshot body nonce (24)
-//! record = u32 len || nonce (24) || ciphertext || tag (16)      len = 24 + ciphertext + 16
+//! record = u32 len || u32 !len || nonce (24) || ciphertext || tag (16)
+//!          len = 24 + ciphertext + 16; !len, its complement, tells a damaged length from
+//!          a torn one
 //! aad(i) = "microkv journal v1" || snapshot body nonce || u64 i || tag of record i-1
 //!          (record 0: the snapshot's body tag)
 //! ```
@@ -29,8 +31,8 @@ const MAGIC: [u8; 8] = *b"MKVJRNL\0";
 const VERSION: u16 = 1;
 /// Length of the journal header.
 pub(crate) const HEADER_LEN: usize = 36;
-/// Length of a record's length field.
-const LEN_LEN: usize = 4;
+/// Length of a record's length field: the length and its complement.
+const LEN_LEN: usize = 8;
 /// First bytes of every record's associated data.
 const LABEL: &[u8; 18] = b"microkv journal v1";
 /// Where the body nonce sits in a v1 snapshot.
@@ -135,6 +137,7 @@ pub(crate) fn encode(
         out.extend_from_slice(&at.header());
     }
     out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
     let nonce = keyring.next_nonce()?;
     out.extend_from_slice(&nonce);
     let start = out.len();
@@ -195,19 +198,21 @@ pub(crate) fn replay(
     };
     let mut rest = &journal[HEADER_LEN..];
     while !rest.is_empty() {
-        let Some((len, body)) = rest.split_first_chunk::<LEN_LEN>() else {
+        if rest.iter().all(|&b| b == 0) {
+            break; // space the file system allocated for a write that never landed
+        }
+        let Some((field, body)) = rest.split_first_chunk::<LEN_LEN>() else {
             break; // a torn length field
         };
-        let len = u32::from_le_bytes(*len) as usize;
-        if len < SEAL_OVERHEAD {
-            if rest.iter().all(|&b| b == 0) {
-                break; // space the file system allocated for a write that never landed
-            }
+        let len = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
+        let check = u32::from_le_bytes([field[4], field[5], field[6], field[7]]);
+        if check != !len || (len as usize) < SEAL_OVERHEAD {
             return Err(corrupt(format!(
-                "journal: record {} has length {len}",
+                "journal: record {} has a bad length",
                 at.index
             )));
         }
+        let len = len as usize;
         if len > body.len() {
             break; // a torn record
         }
