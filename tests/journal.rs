@@ -35,7 +35,10 @@ fn contents(db: &MicroKV) -> Contents {
 /// A storage holding given images: `store` replaces the snapshot and leaves the journal
 /// (as a crash between a save's rename and the journal's reset would).
 #[derive(Clone, Default)]
-struct Images(Arc<Mutex<(Option<Vec<u8>>, Vec<u8>)>>);
+struct Images(Arc<Mutex<Pair>>);
+
+/// A snapshot (if any) and a journal.
+type Pair = (Option<Vec<u8>>, Vec<u8>);
 
 impl Images {
     fn new(snapshot: &[u8], journal: &[u8]) -> Self {
