@@ -237,6 +237,12 @@ fn every_bit_flip_fails_or_is_a_torn_tail() {
         }
     }
     assert!(failed > 0 && torn > 0);
+    // A last record that does not authenticate, with nothing after it, is a torn tail.
+    for byte in last.0 + 8..last.1 {
+        let mut bad = j.journal.clone();
+        bad[byte] ^= 1;
+        assert_eq!(j.check(&bad, "last").ok(), Some(WRITES - 1), "byte {byte}");
+    }
     // Every flip outside the header's nonce and the last record fails.
     assert!(failed >= 8 * (last.0 - 24), "{failed}");
 }
