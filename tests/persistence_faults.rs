@@ -1,6 +1,7 @@
-//! Crash safety by fault injection: for every failure point of `save` and of
-//! `AutoSave::OnEveryWrite` writes, the store reopens to exactly the old contents or
-//! exactly the new ones; after a failed save the store is still usable and a retry
+//! Crash safety by fault injection: for every failure point of `save`, of
+//! `AutoSave::OnEveryWrite` writes (journal appends, and snapshots over a storage without a
+//! journal) and of the journal's compaction, the store reopens to exactly the old contents
+//! or exactly the new ones; after a failed save the store is still usable and a retry
 //! succeeds. Needs the `testing` feature.
 #![forbid(unsafe_code)]
 
@@ -9,7 +10,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use microkv::testing::{Fault, FaultyStorage, Step};
+use microkv::testing::{AppendFault, Fault, FaultyStorage, Step};
 use microkv::{
     AutoSave, Config, Credential, Error, FailPoint, FileStorage, KdfParams, LockMode, ManualClock,
     MicroKV, Storage,
@@ -62,7 +63,8 @@ fn reopen(storage: &FaultyStorage, clock: &ManualClock) -> MicroKV {
     .unwrap()
 }
 
-/// The writes of the scenario; each calls `store` once under `OnEveryWrite`.
+/// The writes of the scenario; under `OnEveryWrite` each appends one journal record (or,
+/// without a journal, stores one snapshot).
 const OPS: usize = 10;
 
 fn op(db: &MicroKV, i: usize) -> microkv::Result<()> {
@@ -136,15 +138,70 @@ fn states() -> States {
     States { before, after }
 }
 
-#[test]
-fn every_failure_point_of_every_autosaved_write_keeps_old_or_new() {
+/// How an autosaved write is made to fail: its snapshot's store (a storage without a
+/// journal) or its journal append.
+#[derive(Clone, Copy, Debug)]
+enum WriteFault {
+    Store(Step, Fault, bool),
+    Append(AppendFault),
+}
+
+impl WriteFault {
+    /// A storage the write goes to as this fault expects.
+    fn storage(self) -> FaultyStorage {
+        match self {
+            WriteFault::Store(..) => FaultyStorage::without_journal(),
+            WriteFault::Append(_) => FaultyStorage::new(),
+        }
+    }
+
+    /// How many calls of the faulty kind the storage saw.
+    fn calls(self, storage: &FaultyStorage) -> u64 {
+        match self {
+            WriteFault::Store(..) => storage.stores(),
+            WriteFault::Append(_) => storage.appends(),
+        }
+    }
+
+    /// Arms the fault for the next call of its kind.
+    fn arm(self, storage: &FaultyStorage) {
+        match self {
+            WriteFault::Store(step, fault, _) => {
+                storage.fail_store(storage.stores() + 1, step, fault)
+            }
+            WriteFault::Append(fault) => storage.fail_append(storage.appends() + 1, fault),
+        }
+    }
+
+    /// Whether a reopen finds the write.
+    fn keeps_new(self) -> bool {
+        match self {
+            WriteFault::Store(_, _, keeps_new) => keeps_new,
+            WriteFault::Append(fault) => fault.keeps_record(),
+        }
+    }
+
+    /// Whether the storage keeps working after the fault.
+    fn recovers(self) -> bool {
+        matches!(
+            self,
+            WriteFault::Store(_, Fault::Error, _)
+                | WriteFault::Append(AppendFault::ErrorBeforeWrite | AppendFault::ErrorAfterWrite)
+        )
+    }
+}
+
+/// For every write of the scenario and every fault: the write fails and is undone in
+/// memory; a reopen finds exactly the state before it or after it; after an error the
+/// store goes on (the retry and the rest of the writes succeed and are found on reopen).
+fn every_autosaved_write_keeps_old_or_new(faults: &[WriteFault]) {
     let states = states();
     let mut cases = 0;
     for i in 0..OPS {
-        for (step, fault, keeps_new) in fault_points() {
-            let what = format!("write #{i}, {fault:?} at {step:?}");
+        for &fault in faults {
+            let what = format!("write #{i}, {fault:?}");
             let clock = ManualClock::new(Duration::from_secs(1_000));
-            let storage = FaultyStorage::new();
+            let storage = fault.storage();
             let db = MicroKV::with_storage(
                 storage.clone(),
                 Credential::key(KEY),
@@ -156,22 +213,26 @@ fn every_failure_point_of_every_autosaved_write_keeps_old_or_new() {
                 op(&db, j).unwrap();
             }
             prepare(&clock, i);
-            let stores = storage.stores();
-            storage.fail_store(stores + 1, step, fault);
+            let calls = fault.calls(&storage);
+            fault.arm(&storage);
             let err = op(&db, i).unwrap_err();
             assert!(matches!(err, Error::Io(_)), "{what}: {err:?}");
-            assert_eq!(storage.stores(), stores + 1, "{what}: one store per write");
+            assert_eq!(
+                fault.calls(&storage),
+                calls + 1,
+                "{what}: one call per write"
+            );
             // The failed write did not happen, in memory.
             assert_eq!(contents(&db), states.before[i], "{what}: in memory");
 
-            let expected = states.old_or_new(i, keeps_new);
+            let expected = states.old_or_new(i, fault.keeps_new());
             assert_eq!(
                 &contents(&reopen(&storage, &clock)),
                 expected,
                 "{what}: reopened"
             );
 
-            if fault == Fault::Error {
+            if fault.recovers() {
                 // Still usable: the retry succeeds, and so does the rest.
                 for j in i..OPS {
                     prepare(&clock, j);
@@ -189,7 +250,110 @@ fn every_failure_point_of_every_autosaved_write_keeps_old_or_new() {
             cases += 1;
         }
     }
-    assert_eq!(cases, OPS * 9);
+    assert_eq!(cases, OPS * faults.len());
+}
+
+#[test]
+fn every_failure_point_of_every_journaled_write_keeps_old_or_new() {
+    let faults: Vec<WriteFault> = AppendFault::ALL.map(WriteFault::Append).to_vec();
+    every_autosaved_write_keeps_old_or_new(&faults);
+}
+
+#[test]
+fn every_failure_point_of_every_autosaved_write_without_a_journal_keeps_old_or_new() {
+    let faults: Vec<WriteFault> = fault_points()
+        .into_iter()
+        .map(|(step, fault, keeps_new)| WriteFault::Store(step, fault, keeps_new))
+        .collect();
+    every_autosaved_write_keeps_old_or_new(&faults);
+}
+
+type Strings = BTreeMap<String, String>;
+
+fn strings(db: &MicroKV) -> Strings {
+    let tree = db.namespace("big");
+    tree.keys()
+        .unwrap()
+        .into_iter()
+        .map(|k| {
+            let v = tree.require::<String>(&k).unwrap();
+            (k, v)
+        })
+        .collect()
+}
+
+/// Write `i` of the compaction scenario: 3 KiB values, so the journal passes its 64 KiB
+/// bound after about twenty writes.
+fn big_put(db: &MicroKV, i: usize) -> microkv::Result<()> {
+    let value = format!("{i:04}").repeat(768);
+    db.namespace("big").put(&format!("k{}", i % 7), &value)
+}
+
+fn journaled(storage: &FaultyStorage) -> MicroKV {
+    let config = Config {
+        autosave: AutoSave::OnEveryWrite,
+        ..Default::default()
+    };
+    MicroKV::with_storage(storage.clone(), Credential::key(KEY), config).unwrap()
+}
+
+fn reopen_strings(storage: &FaultyStorage) -> Strings {
+    strings(
+        &MicroKV::with_storage(storage.restart(), Credential::key(KEY), Config::default()).unwrap(),
+    )
+}
+
+#[test]
+fn every_failure_point_of_a_compaction_keeps_the_committed_write() {
+    // A run without faults finds the write whose append passes the bound.
+    let storage = FaultyStorage::new();
+    let db = journaled(&storage);
+    let (mut expected, mut compacting) = (Vec::new(), None);
+    for i in 0..200 {
+        let stores = storage.stores();
+        big_put(&db, i).unwrap();
+        expected.push(strings(&db));
+        assert_eq!(storage.appends(), i as u64 + 1, "one append per write");
+        if storage.stores() > stores {
+            compacting = Some(i);
+            break;
+        }
+    }
+    let k = compacting.expect("the journal is compacted");
+    assert!(k > 3, "compaction after {k} writes");
+    assert_eq!(reopen_strings(&storage), expected[k]);
+
+    for (step, fault, _) in fault_points() {
+        let what = format!("{fault:?} at {step:?} of the compaction");
+        let storage = FaultyStorage::new();
+        let db = journaled(&storage);
+        for i in 0..k {
+            big_put(&db, i).unwrap();
+        }
+        storage.fail_store(storage.stores() + 1, step, fault);
+        // The record was committed before the compaction: the write succeeded.
+        big_put(&db, k).unwrap_or_else(|e| panic!("{what}: {e:?}"));
+        assert_eq!(strings(&db), expected[k], "{what}: in memory");
+        if fault == Fault::CrashAfterRenameKeepsNew {
+            // The new snapshot is durable and the journal of the old one still there: a
+            // reopen must ignore it.
+            assert!(!storage.durable_journal().is_empty(), "{what}");
+        }
+        assert_eq!(reopen_strings(&storage), expected[k], "{what}: reopened");
+
+        if fault == Fault::Error {
+            // The next write stores a snapshot (the journal's state is unknown), the one
+            // after it appends again.
+            let (stores, appends) = (storage.stores(), storage.appends());
+            big_put(&db, k + 1).unwrap();
+            assert_eq!(storage.stores(), stores + 1, "{what}");
+            big_put(&db, k + 2).unwrap();
+            assert_eq!(storage.appends(), appends + 1, "{what}");
+            assert_eq!(strings(&db), reopen_strings(&storage), "{what}: retried");
+        } else {
+            assert!(storage.crashed(), "{what}");
+        }
+    }
 }
 
 #[test]
@@ -344,7 +508,7 @@ fn strays(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "store.kv" && n != "store.kv.lock")
+        .filter(|n| n != "store.kv" && n != "store.kv.lock" && n != "store.kv.journal")
         .collect()
 }
 
@@ -392,26 +556,35 @@ fn a_failed_file_save_keeps_the_old_file_and_no_temporary_file() {
 
 #[test]
 fn a_failed_autosaved_file_write_is_undone_and_leaves_no_temporary_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
-    let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
-    let config = Config {
-        autosave: AutoSave::OnEveryWrite,
-        ..Default::default()
-    };
-    let db = MicroKV::with_storage(storage.clone(), Credential::key(KEY), config).unwrap();
-    db.put("k", &1u32).unwrap();
-    let old = std::fs::read(&path).unwrap();
-    storage.fail_next_save(FailPoint::Sync);
-    assert!(db.put("k", &2u32).is_err());
-    assert_eq!(db.get::<u32>("k").unwrap(), Some(1));
-    assert_eq!(std::fs::read(&path).unwrap(), old);
-    assert!(strays(dir.path()).is_empty());
-    db.put("k", &3u32).unwrap();
-    drop(db);
-    drop(storage);
-    let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
-    assert_eq!(db.get::<u32>("k").unwrap(), Some(3));
+    // Exclusive: the write is a journal append; shared: a snapshot (no journal).
+    for (lock, point) in [
+        (LockMode::Exclusive, FailPoint::JournalWrite),
+        (LockMode::Exclusive, FailPoint::JournalSync),
+        (LockMode::Shared, FailPoint::Sync),
+    ] {
+        let what = format!("{lock:?}, {point:?}");
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.kv");
+        let storage = FileStorage::open(&path, lock).unwrap();
+        let config = Config {
+            autosave: AutoSave::OnEveryWrite,
+            lock_mode: lock,
+            ..Default::default()
+        };
+        let db = MicroKV::with_storage(storage.clone(), Credential::key(KEY), config).unwrap();
+        db.put("k", &1u32).unwrap();
+        let old = std::fs::read(&path).unwrap();
+        storage.fail_next_save(point);
+        assert!(db.put("k", &2u32).is_err(), "{what}");
+        assert_eq!(db.get::<u32>("k").unwrap(), Some(1), "{what}");
+        assert_eq!(std::fs::read(&path).unwrap(), old, "{what}");
+        assert!(strays(dir.path()).is_empty(), "{what}");
+        db.put("k", &3u32).unwrap();
+        drop(db);
+        drop(storage);
+        let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
+        assert_eq!(db.get::<u32>("k").unwrap(), Some(3), "{what}");
+    }
 }
 
 #[test]

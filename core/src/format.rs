@@ -114,7 +114,7 @@ struct EntryRecord<'a> {
 /// of `u8`, one call per byte; postcard encodes both as `varint(len) || bytes`, so the
 /// file is the same, made several times faster. (Deserializing `&[u8]` already reads a
 /// borrowed byte string.)
-fn as_bytes<S: Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
+pub(crate) fn as_bytes<S: Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
     serializer.serialize_bytes(bytes)
 }
 
@@ -200,7 +200,7 @@ impl Serialize for EntriesOut<'_> {
     }
 }
 
-fn corrupt(why: impl Into<String>) -> Error {
+pub(crate) fn corrupt(why: impl Into<String>) -> Error {
     Error::CorruptStore(why.into())
 }
 
@@ -331,13 +331,7 @@ fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {
     for record in body.spaces {
         let mut space = Space::with_capacity(record.entries.len());
         for e in record.entries {
-            if e.sealed.len() < crate::crypto::SEAL_OVERHEAD {
-                return Err(corrupt("sealed value shorter than nonce and tag"));
-            }
-            let entry = Entry {
-                sealed: e.sealed.into(),
-                expires_at: e.expires_at,
-            };
+            let entry = entry(e.sealed, e.expires_at)?;
             if space.insert(String::from(e.key), entry).is_some() {
                 return Err(corrupt("duplicate key in body"));
             }
@@ -347,4 +341,15 @@ fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {
         }
     }
     Ok(spaces)
+}
+
+/// An entry read from a file: a sealed value must hold at least a nonce and a tag.
+pub(crate) fn entry(sealed: &[u8], expires_at: Option<u64>) -> Result<Entry> {
+    if sealed.len() < crate::crypto::SEAL_OVERHEAD {
+        return Err(corrupt("sealed value shorter than nonce and tag"));
+    }
+    Ok(Entry {
+        sealed: sealed.into(),
+        expires_at,
+    })
 }

@@ -15,6 +15,7 @@ mod config;
 mod crypto;
 mod error;
 mod format;
+mod journal;
 mod kdf;
 mod secret;
 mod storage;

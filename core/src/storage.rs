@@ -1,26 +1,48 @@
-//! Where snapshots live: the [`Storage`] seam and [`MemoryStorage`].
+//! Where snapshots and their journals live: the [`Storage`] seam and [`MemoryStorage`].
 #![forbid(unsafe_code)]
 
+use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::sync::Mutex;
 
-/// A place that holds one store snapshot.
+/// A place that holds one store snapshot and, optionally, a journal of the writes since.
 ///
 /// Contract: [`Storage::store`] is all-or-nothing. After it returns `Ok`, `load` returns the
 /// new bytes; after it fails, or after a crash at any point inside it, `load` returns
 /// either the previous bytes or the new ones, never a mix.
+///
+/// The journal is a byte string the store appends to (it names the snapshot it extends,
+/// so a journal left over from an older snapshot is recognised and ignored). A storage
+/// that keeps no journal leaves the two journal methods at their defaults; the store then
+/// rewrites the whole snapshot on every autosaved write.
 pub trait Storage: Send + Sync {
     /// The bytes of the last complete `store`, or `None` if nothing was ever stored.
     fn load(&self) -> Result<Option<Vec<u8>>>;
-    /// Atomically replaces the stored bytes.
+    /// Atomically replaces the stored bytes. The journal may be emptied (it should be,
+    /// so that old records do not linger), or left as it is.
     fn store(&self, bytes: &[u8]) -> Result<()>;
+    /// Cuts the journal to its first `keep` bytes (never more than it holds), appends
+    /// `bytes`, and returns once all of that is durable: `Ok(true)`. `Ok(false)` (the
+    /// default) means this storage keeps no journal, and nothing was written.
+    ///
+    /// After an error, or a crash inside the call, the journal holds its first `keep`
+    /// bytes followed by any prefix of `bytes` (what was there after `keep` may be
+    /// partly left too); the store treats an incomplete tail as not committed.
+    fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
+        let _ = (keep, bytes);
+        Ok(false)
+    }
+    /// Every byte of the journal; empty if there is none (the default).
+    fn load_journal(&self) -> Result<Vec<u8>> {
+        Ok(Vec::new())
+    }
 }
 
-/// Storage in ordinary memory. Clones share the same snapshot, so a test can keep one
-/// and reopen a store from it.
+/// Storage in ordinary memory, with a journal. Clones share the same snapshot and
+/// journal, so a test can keep one and reopen a store from it.
 ///
 /// ```
 /// use microkv_core::{MemoryStorage, Storage};
@@ -32,23 +54,51 @@ pub trait Storage: Send + Sync {
 /// ```
 #[derive(Clone, Default)]
 pub struct MemoryStorage {
-    bytes: Arc<Mutex<Option<Vec<u8>>>>,
+    images: Arc<Mutex<Images>>,
+}
+
+#[derive(Default)]
+struct Images {
+    snapshot: Option<Vec<u8>>,
+    journal: Vec<u8>,
 }
 
 impl core::fmt::Debug for MemoryStorage {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let len = self.bytes.lock().as_ref().map(Vec::len);
-        f.debug_struct("MemoryStorage").field("len", &len).finish()
+        let images = self.images.lock();
+        f.debug_struct("MemoryStorage")
+            .field("len", &images.snapshot.as_ref().map(Vec::len))
+            .field("journal_len", &images.journal.len())
+            .finish()
     }
 }
 
 impl Storage for MemoryStorage {
     fn load(&self) -> Result<Option<Vec<u8>>> {
-        Ok(self.bytes.lock().clone())
+        Ok(self.images.lock().snapshot.clone())
     }
 
     fn store(&self, bytes: &[u8]) -> Result<()> {
-        *self.bytes.lock() = Some(bytes.to_vec());
+        let mut images = self.images.lock();
+        images.snapshot = Some(bytes.to_vec());
+        images.journal.clear();
         Ok(())
+    }
+
+    fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
+        let mut images = self.images.lock();
+        let keep = usize::try_from(keep)
+            .ok()
+            .filter(|&keep| keep <= images.journal.len())
+            .ok_or(Error::CorruptStore(String::from(
+                "journal shorter than expected",
+            )))?;
+        images.journal.truncate(keep);
+        images.journal.extend_from_slice(bytes);
+        Ok(true)
+    }
+
+    fn load_journal(&self) -> Result<Vec<u8>> {
+        Ok(self.images.lock().journal.clone())
     }
 }

@@ -17,6 +17,7 @@ use crate::config::{AutoSave, Config};
 use crate::crypto::{random, value_aad, KeySchedule, Keyring};
 use crate::error::{Error, Result};
 use crate::format::{self, KeyHeader};
+use crate::journal::{self, Cursor};
 use crate::kdf::{derive_root, Credential, KdfParams};
 use crate::storage::Storage;
 use crate::sync::AtomicU64;
@@ -57,6 +58,25 @@ pub(crate) struct State {
     pub(crate) spaces: HashMap<String, Space>,
     dirty: bool,
     last_save: Option<u64>,
+    /// Where the next journal record goes. `None` until this handle knows which snapshot
+    /// the storage holds (after a failed `store` it may hold either) or the journal's
+    /// state (after a failed append): the next autosaved write then saves a snapshot.
+    journal: Option<Cursor>,
+    /// Whether the storage keeps a journal (until it says it does not).
+    journaling: bool,
+    /// Length of the last snapshot written or loaded: the journal is compacted into a new
+    /// snapshot once it is half as long (see [`compaction_limit`]).
+    snapshot_len: usize,
+}
+
+/// The journal length past which an `OnEveryWrite` store writes a new snapshot: half the
+/// snapshot, at least 64 KiB, at most 8 MiB. Opening reads the journal after the snapshot,
+/// so this bounds the extra work of an open to about half of it; a record larger than
+/// this is not journaled at all (the write saves a snapshot).
+fn compaction_limit(snapshot_len: usize) -> u64 {
+    const MIN: usize = 64 << 10;
+    const MAX: usize = 8 << 20;
+    (snapshot_len / 2).clamp(MIN, MAX) as u64
 }
 
 impl State {
@@ -201,8 +221,10 @@ impl Locked<'_> {
             .open(self.arena(), &value_aad(ns, key), &entry.sealed)
     }
 
-    /// Applies writes together, then autosaves. If the autosave fails, every write is
-    /// undone and the error returned: a write that returns `Err` did not happen.
+    /// Applies writes together, then autosaves: with `OnEveryWrite`, one journal record
+    /// for all of them when the storage keeps a journal, a snapshot otherwise. If that
+    /// fails, every write is undone and the error returned: a write that returns `Err`
+    /// did not happen.
     pub(crate) fn apply<'c>(
         &mut self,
         changes: impl IntoIterator<Item = Change<'c>>,
@@ -211,21 +233,29 @@ impl Locked<'_> {
         if changes.peek().is_none() {
             return Ok(());
         }
-        let was_dirty = self.dirty;
-        self.dirty = true;
         if !self.saves_on_write() {
+            self.dirty = true;
             for c in changes {
                 self.replace(c.ns, c.key, c.entry);
             }
             return Ok(());
         }
+        let changes: Vec<Change<'c>> = changes.collect();
+        let record = self.journal_record(&changes)?;
+        let was_dirty = self.dirty;
+        self.dirty = true;
         let undo: Vec<Change<'c>> = changes
+            .into_iter()
             .map(|c| Change {
                 entry: self.replace(c.ns, c.key, c.entry),
                 ..c
             })
             .collect();
-        if let Err(e) = self.autosave() {
+        let saved = match record {
+            Some((bytes, next)) => self.append(&bytes, next),
+            None => self.autosave(),
+        };
+        if let Err(e) = saved {
             for c in undo.into_iter().rev() {
                 self.replace(c.ns, c.key, c.entry);
             }
@@ -241,6 +271,40 @@ impl Locked<'_> {
             self.shared.autosave,
             AutoSave::OnEveryWrite | AutoSave::Periodic(_)
         )
+    }
+
+    /// The journal record of `changes` and the cursor after it, when this write goes to
+    /// the journal: `OnEveryWrite`, a storage that keeps a journal, a known position in
+    /// it, and a record that is not too large.
+    fn journal_record(&self, changes: &[Change<'_>]) -> Result<Option<(Vec<u8>, Cursor)>> {
+        let at = match self.journal {
+            Some(at) if self.journaling && self.shared.autosave == AutoSave::OnEveryWrite => at,
+            _ => return Ok(None),
+        };
+        let (bytes, next) = journal::encode(&self.keyring, &at, changes)?;
+        let limit = compaction_limit(self.snapshot_len);
+        Ok((bytes.len() as u64 <= limit).then_some((bytes, next)))
+    }
+
+    /// Appends a record durably; compacts the journal into a snapshot once it is long.
+    /// `Err` only if the record is not committed.
+    fn append(&mut self, record: &[u8], next: Cursor) -> Result<()> {
+        let storage = self.shared.storage.as_ref().ok_or(Error::NoPath)?;
+        let keep = self.journal.map_or(0, |at| at.len);
+        // Until the append is known to have committed or not, the journal's end is not.
+        self.journal = None;
+        if !storage.append(keep, record)? {
+            self.journaling = false;
+            return self.save();
+        }
+        self.journal = Some(next);
+        self.dirty = false;
+        if next.len > compaction_limit(self.snapshot_len) {
+            // The write is committed: a failed compaction must not report it as failed.
+            // It leaves `journal` unknown, so the next write saves a snapshot instead.
+            let _ = self.save();
+        }
+        Ok(())
     }
 
     fn autosave(&mut self) -> Result<()> {
@@ -262,14 +326,19 @@ impl Locked<'_> {
         format::encode(&self.header, &self.keyring, &self.spaces, self.now)
     }
 
-    /// Writes a snapshot to the storage.
+    /// Writes a snapshot to the storage; the journal starts afresh after it.
     pub(crate) fn save(&mut self) -> Result<()> {
         if self.shared.read_only {
             return Err(Error::ReadOnly);
         }
         let storage = self.shared.storage.as_ref().ok_or(Error::NoPath)?;
         let bytes = self.snapshot()?;
+        // If the store fails, the storage may hold either snapshot: no journal until the
+        // next successful one.
+        self.journal = None;
         storage.store(&bytes)?;
+        self.journal = Some(Cursor::after(&bytes));
+        self.snapshot_len = bytes.len();
         self.dirty = false;
         self.last_save = self.now;
         Ok(())
@@ -408,8 +477,8 @@ impl Store {
             None => None,
         };
         let fresh = existing.is_none();
-        let (header, keyring, spaces) = match existing {
-            Some(bytes) => format::decode(&arena, &credential, &bytes)?,
+        let (header, keyring, spaces) = match &existing {
+            Some(bytes) => format::decode(&arena, &credential, bytes)?,
             None if config.read_only && storage.is_some() => return Err(Error::NotFound),
             None => {
                 let (header, keyring) = new_keys(&arena, &credential, &config.kdf)?;
@@ -417,13 +486,25 @@ impl Store {
             }
         };
         drop(credential);
-        let state = State {
-            keyring: Arc::new(keyring),
+        let keyring = Arc::new(keyring);
+        let mut state = State {
+            keyring: keyring.clone(),
             header,
             spaces,
             dirty: false,
             last_save: None,
+            journal: None,
+            journaling: true,
+            snapshot_len: existing.as_ref().map_or(0, Vec::len),
         };
+        if let (Some(storage), Some(snapshot)) = (&storage, &existing) {
+            // The writes committed since the snapshot (read-only opens see them too).
+            let log = storage.load_journal()?;
+            let at = journal::replay(&keyring, Cursor::after(snapshot), &log, |ns, key, e| {
+                state.replace(ns, key, e);
+            })?;
+            state.journal = Some(at);
+        }
         let shared = Arc::new(Shared {
             arena,
             state: Mutex::new(state),

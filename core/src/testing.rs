@@ -3,8 +3,13 @@
 //!
 //! [`FaultyStorage`] models a rename-based file storage (write a temporary file, sync it,
 //! rename it over the store file, sync the directory) as a *durable image*, what a reboot
-//! would find, and a *visible image*, what `load` returns now. Faults fail a chosen
-//! `store` at a chosen step, with an error or with a simulated crash.
+//! would find, and a *visible image*, what `load` returns now, for the snapshot and for the
+//! journal. Faults fail a chosen `store` at a chosen step, or a chosen `append`, with an
+//! error or with a simulated crash.
+//!
+//! The journal is modelled as a file that `store` empties after its rename without
+//! syncing it: the visible journal is empty, the durable one is left as it was (a journal
+//! of the old snapshot, which a reopen must ignore).
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
@@ -52,16 +57,65 @@ pub enum Fault {
     CrashAfterRenameKeepsNew,
 }
 
+/// What happens to a faulty `append`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AppendFault {
+    /// Fails before anything is written; the storage keeps working.
+    ErrorBeforeWrite,
+    /// The bytes are written (visible, and in this model durable) but the sync fails;
+    /// the storage keeps working.
+    ErrorAfterWrite,
+    /// A crash that keeps only the first `n` appended bytes (at most all but one: a torn
+    /// record). Every later call fails until [`FaultyStorage::restart`].
+    CrashTorn(usize),
+    /// A crash after every appended byte reached the disk, before the call returned.
+    CrashKeepsAll,
+}
+
+impl AppendFault {
+    /// Representative faults: both errors, both crashes, and torn prefixes of 0, 1, 3,
+    /// 4 (the length field), 30, 60 and all but one byte.
+    pub const ALL: [AppendFault; 10] = [
+        AppendFault::ErrorBeforeWrite,
+        AppendFault::ErrorAfterWrite,
+        AppendFault::CrashTorn(0),
+        AppendFault::CrashTorn(1),
+        AppendFault::CrashTorn(3),
+        AppendFault::CrashTorn(4),
+        AppendFault::CrashTorn(30),
+        AppendFault::CrashTorn(60),
+        AppendFault::CrashTorn(usize::MAX),
+        AppendFault::CrashKeepsAll,
+    ];
+
+    /// Whether a reopen after this fault finds the appended record.
+    pub fn keeps_record(self) -> bool {
+        matches!(
+            self,
+            AppendFault::ErrorAfterWrite | AppendFault::CrashKeepsAll
+        )
+    }
+}
+
 #[derive(Default)]
 struct State {
     /// What a reboot finds.
     durable: Option<Vec<u8>>,
     /// What `load` returns now.
     visible: Option<Vec<u8>>,
+    /// The journal a reboot finds.
+    durable_journal: Vec<u8>,
+    /// What `load_journal` returns now.
+    visible_journal: Vec<u8>,
     stores: u64,
+    appends: u64,
     loads: u64,
     /// `(n, step, fault)`: the `n`th store (1-based, over this storage's life) fails.
     armed: Vec<(u64, Step, Fault)>,
+    /// `(n, fault)`: the `n`th append (1-based) fails.
+    armed_appends: Vec<(u64, AppendFault)>,
+    /// `append` answers `Ok(false)`, as a storage without a journal.
+    no_journal: bool,
     crashed: bool,
 }
 
@@ -121,15 +175,46 @@ impl FaultyStorage {
         Self::default()
     }
 
-    /// A storage holding `bytes` (durable and visible).
+    /// A storage holding `bytes` (durable and visible) and no journal.
     pub fn with_image(bytes: Vec<u8>) -> Self {
+        Self::with_images(Some(bytes), Vec::new())
+    }
+
+    /// A storage holding `snapshot` and `journal` (durable and visible).
+    pub fn with_images(snapshot: Option<Vec<u8>>, journal: Vec<u8>) -> Self {
         let storage = Self::default();
         {
             let mut s = storage.state.lock();
-            s.durable = Some(bytes.clone());
-            s.visible = Some(bytes);
+            s.durable = snapshot.clone();
+            s.visible = snapshot;
+            s.durable_journal = journal.clone();
+            s.visible_journal = journal;
         }
         storage
+    }
+
+    /// An empty storage that keeps no journal (`append` answers `Ok(false)`), like a
+    /// storage written before journals: every autosaved write stores a snapshot.
+    pub fn without_journal() -> Self {
+        let storage = Self::default();
+        storage.state.lock().no_journal = true;
+        storage
+    }
+
+    /// Arms a fault: the `n`th call of `append` over this storage's life (1-based; see
+    /// [`FaultyStorage::appends`]) fails with `fault`.
+    pub fn fail_append(&self, n: u64, fault: AppendFault) {
+        self.state.lock().armed_appends.push((n, fault));
+    }
+
+    /// How many times `append` was called (including failed calls).
+    pub fn appends(&self) -> u64 {
+        self.state.lock().appends
+    }
+
+    /// The journal a reboot would find now.
+    pub fn durable_journal(&self) -> Vec<u8> {
+        self.state.lock().durable_journal.clone()
     }
 
     /// Arms a fault: the `n`th call of `store` over this storage's life (1-based; see
@@ -140,7 +225,9 @@ impl FaultyStorage {
 
     /// Disarms every fault not yet triggered.
     pub fn clear_faults(&self) {
-        self.state.lock().armed.clear();
+        let mut s = self.state.lock();
+        s.armed.clear();
+        s.armed_appends.clear();
     }
 
     /// How many times `store` was called (including failed calls).
@@ -163,14 +250,14 @@ impl FaultyStorage {
         self.state.lock().durable.clone()
     }
 
-    /// A fresh storage, as after a reboot: the durable image, no faults, counters at 0.
-    /// This handle (and its clones) stay as they are.
+    /// A fresh storage, as after a reboot: the durable images, no faults, counters at 0
+    /// (and a journal if this one keeps one). This handle (and its clones) stay as they
+    /// are.
     pub fn restart(&self) -> FaultyStorage {
-        let durable = self.durable();
-        match durable {
-            Some(bytes) => Self::with_image(bytes),
-            None => Self::new(),
-        }
+        let s = self.state.lock();
+        let storage = Self::with_images(s.durable.clone(), s.durable_journal.clone());
+        storage.state.lock().no_journal = s.no_journal;
+        storage
     }
 }
 
@@ -194,6 +281,7 @@ impl Storage for FaultyStorage {
         let Some(i) = s.armed.iter().position(|&(at, _, _)| at == n) else {
             s.visible = Some(bytes.to_vec());
             s.durable = Some(bytes.to_vec());
+            s.visible_journal.clear();
             return Ok(());
         };
         let (_, step, fault) = s.armed.swap_remove(i);
@@ -203,6 +291,7 @@ impl Storage for FaultyStorage {
                 if renamed {
                     s.visible = Some(bytes.to_vec());
                     s.durable = Some(bytes.to_vec());
+                    s.visible_journal.clear();
                 }
             }
             Fault::Crash => s.crashed = true,
@@ -212,5 +301,53 @@ impl Storage for FaultyStorage {
             }
         }
         Err(injected(&format!("{fault:?} at {step:?} of store #{n}")))
+    }
+
+    fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
+        let mut s = self.state.lock();
+        if s.crashed {
+            return Err(injected("append after a crash"));
+        }
+        if s.no_journal {
+            return Ok(false);
+        }
+        s.appends += 1;
+        let n = s.appends;
+        let keep = usize::try_from(keep)
+            .ok()
+            .filter(|&keep| keep <= s.visible_journal.len())
+            .ok_or_else(|| injected("append past the end of the journal"))?;
+        let fault = match s.armed_appends.iter().position(|&(at, _)| at == n) {
+            Some(i) => s.armed_appends.swap_remove(i).1,
+            None => {
+                s.visible_journal.truncate(keep);
+                s.visible_journal.extend_from_slice(bytes);
+                s.durable_journal = s.visible_journal.clone();
+                return Ok(true);
+            }
+        };
+        let kept = match fault {
+            AppendFault::ErrorBeforeWrite => None,
+            AppendFault::ErrorAfterWrite | AppendFault::CrashKeepsAll => Some(bytes.len()),
+            AppendFault::CrashTorn(n) => Some(n.min(bytes.len().saturating_sub(1))),
+        };
+        if let Some(kept) = kept {
+            s.visible_journal.truncate(keep);
+            s.visible_journal.extend_from_slice(&bytes[..kept]);
+            s.durable_journal = s.visible_journal.clone();
+        }
+        s.crashed = !matches!(
+            fault,
+            AppendFault::ErrorBeforeWrite | AppendFault::ErrorAfterWrite
+        );
+        Err(injected(&format!("{fault:?} at append #{n}")))
+    }
+
+    fn load_journal(&self) -> Result<Vec<u8>> {
+        let s = self.state.lock();
+        if s.crashed {
+            return Err(injected("load after a crash"));
+        }
+        Ok(s.visible_journal.clone())
     }
 }

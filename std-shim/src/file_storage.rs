@@ -8,6 +8,13 @@
 //!
 //! The cross-process lock is taken on `<file>.lock`, a file that is never renamed (a lock
 //! on the store file itself would be lost at the first save's rename).
+//!
+//! The journal of autosaved writes is `<file>.journal` (mode 0600): each append writes its
+//! record at the end and `fdatasync`s the file. Only a storage holding the exclusive lock
+//! appends (two writers appending to one journal would break its chain); others rewrite
+//! the snapshot on every autosaved write. A save empties the journal after its rename;
+//! the next append makes that cut durable before it writes, so a crash never leaves new
+//! records after old ones.
 #![forbid(unsafe_code)]
 
 use std::fmt;
@@ -50,6 +57,16 @@ pub enum FailPoint {
     /// Syncing the directory after the rename: the new file is in place, but not known
     /// to be durable.
     SyncDir,
+    /// Writing a record to the journal (an append; nothing is written).
+    JournalWrite,
+    /// Syncing the journal after the record was written.
+    JournalSync,
+}
+
+impl FailPoint {
+    fn in_journal(self) -> bool {
+        matches!(self, FailPoint::JournalWrite | FailPoint::JournalSync)
+    }
 }
 
 struct State {
@@ -57,8 +74,21 @@ struct State {
     create: bool,
     /// `destroy` ran: every later save fails.
     destroyed: bool,
-    /// A fault to inject into the next save (only ever set by the `testing` feature).
+    /// A fault to inject into the next save or append (only ever set by the `testing`
+    /// feature).
     fault: Option<FailPoint>,
+    /// The journal, open for appending, once this handle appended to it.
+    journal: Option<File>,
+    /// The journal was cut and the cut is not known to be durable: the next append syncs
+    /// it before writing.
+    cut_pending: bool,
+}
+
+impl State {
+    /// The armed fault, if it is one of a save (`journal == false`) or of an append.
+    fn take_fault(&mut self, journal: bool) -> Option<FailPoint> {
+        self.fault.take_if(|point| point.in_journal() == journal)
+    }
 }
 
 struct Inner {
@@ -66,6 +96,9 @@ struct Inner {
     mode: Mode,
     /// The open lock file while the lock is held; `None` when no lock is held.
     lock: Option<File>,
+    /// Whether the lock held is exclusive: only then does this storage append to the
+    /// journal.
+    exclusive: bool,
     state: Mutex<State>,
 }
 
@@ -168,11 +201,14 @@ impl FileStorage {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 mode,
+                exclusive: lock.is_some() && lock_mode == LockMode::Exclusive,
                 lock,
                 state: Mutex::new(State {
                     create: mode == Mode::CreateNew,
                     destroyed: false,
                     fault: None,
+                    journal: None,
+                    cut_pending: false,
                 }),
             }),
         })
@@ -189,12 +225,18 @@ impl FileStorage {
         lock_path(&self.inner.path)
     }
 
+    /// The journal's path: `<file>.journal`.
+    pub fn journal_path(&self) -> PathBuf {
+        sibling(&self.inner.path, ".journal")
+    }
+
     /// Whether this storage refuses every write.
     pub fn is_read_only(&self) -> bool {
         self.inner.mode == Mode::ReadOnly
     }
 
-    /// Removes the store file and, when no other handle holds it, the lock file; every
+    /// Removes the store file, its journal and, when no other handle holds it, the lock
+    /// file; every
     /// later save through any clone fails with `Error::NotFound`.
     /// `Error::ReadOnly` on a read-only storage.
     pub fn destroy(&self) -> Result<()> {
@@ -203,7 +245,9 @@ impl FileStorage {
         }
         let mut state = self.state();
         state.destroyed = true;
+        state.journal = None;
         remove_if_present(&self.inner.path)?;
+        remove_if_present(&self.journal_path())?;
         sync_dir(parent(&self.inner.path)).map_err(io_error)?;
         // The lock file goes only if it can be held exclusively: a file that another
         // process holds a (shared) lock on must stay, or a later opener would lock a new
@@ -229,8 +273,8 @@ impl FileStorage {
         }
     }
 
-    /// Makes the next save fail at `point` with an injected I/O error (the `testing`
-    /// feature; semver-exempt).
+    /// Makes the next save (or, for a journal point, the next append) fail at `point`
+    /// with an injected I/O error (the `testing` feature; semver-exempt).
     #[cfg(feature = "testing")]
     pub fn fail_next_save(&self, point: FailPoint) {
         self.state().fault = Some(point);
@@ -281,13 +325,72 @@ impl Storage for FileStorage {
         } else {
             Replace::Always
         };
-        let fault = state.fault.take();
+        let fault = state.take_fault(false);
         let mut placed = false;
         let result = write_atomic(&self.inner.path, bytes, replace, fault, &mut placed);
         if placed {
             state.create = false;
         }
-        result
+        result?;
+        // The journal belongs to the old snapshot now: empty it (a crash before this
+        // reaches the disk leaves it whole, and a reader ignores it as another snapshot's).
+        match &state.journal {
+            Some(file) => file.set_len(0).map_err(io_error)?,
+            None => match OpenOptions::new().write(true).open(self.journal_path()) {
+                Ok(file) => file.set_len(0).map_err(io_error)?,
+                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(io_error(e)),
+            },
+        }
+        state.cut_pending = true;
+        Ok(())
+    }
+
+    fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        if !self.inner.exclusive {
+            return Ok(false);
+        }
+        let mut state = self.state();
+        if state.destroyed {
+            return Err(Error::NotFound);
+        }
+        let fault = state.take_fault(true);
+        let journal_path = self.journal_path();
+        let state = &mut *state;
+        let file = match &mut state.journal {
+            Some(file) => file,
+            slot => slot.insert(open_journal(&journal_path).map_err(io_error)?),
+        };
+        let len = file.metadata().map_err(io_error)?.len();
+        if len < keep {
+            return Err(Error::CorruptStore(format!(
+                "journal is {len} bytes, {keep} expected"
+            )));
+        }
+        if len > keep {
+            file.set_len(keep).map_err(io_error)?;
+            state.cut_pending = true;
+        }
+        if state.cut_pending {
+            file.sync_data().map_err(io_error)?;
+            state.cut_pending = false;
+        }
+        check(fault, FailPoint::JournalWrite)?;
+        file.write_all(bytes).map_err(io_error)?;
+        check(fault, FailPoint::JournalSync)?;
+        file.sync_data().map_err(io_error)?;
+        Ok(true)
+    }
+
+    fn load_journal(&self) -> Result<Vec<u8>> {
+        match fs::read(self.journal_path()) {
+            Ok(bytes) => Ok(bytes),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
+            Err(e) => Err(io_error(e)),
+        }
     }
 }
 
@@ -498,9 +601,29 @@ fn is_current(_file: &File, path: &Path) -> Result<bool> {
 
 /// `<file>.lock` beside `path`.
 fn lock_path(path: &Path) -> PathBuf {
+    sibling(path, ".lock")
+}
+
+/// `path` with `suffix` appended to its name.
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
+    name.push(suffix);
     PathBuf::from(name)
+}
+
+/// Opens the journal at `path` for appending, creating it (mode 0600) if needed; a new
+/// journal's directory entry is made durable before anything is written to it.
+fn open_journal(path: &Path) -> io::Result<File> {
+    match private_options().append(true).create_new(true).open(path) {
+        Ok(file) => {
+            sync_dir(parent(path))?;
+            Ok(file)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+            OpenOptions::new().append(true).open(path)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 fn parent(path: &Path) -> &Path {

@@ -4,6 +4,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 /// A raw 256-bit key, so no KDF runs while a store is built.
@@ -117,6 +118,101 @@ impl Kv for V03 {
     fn prefix(&self, prefix: &str) -> Vec<(String, String)> {
         self.0.prefix(prefix).unwrap()
     }
+}
+
+/// A store on disk (ours and 0.3.0; the floor has no file).
+pub trait Disk: Kv {
+    /// A new store at `path` (raw key), saving on every write when `on_every_write`.
+    fn create(path: &Path, on_every_write: bool) -> Self;
+    /// Opens the store at `path` (raw key), saving on every write when `on_every_write`.
+    fn open(path: &Path, on_every_write: bool) -> Self;
+    /// Writes the whole store to its file.
+    fn save(&self);
+}
+
+fn ours_config(on_every_write: bool) -> microkv::Config {
+    microkv::Config {
+        autosave: if on_every_write {
+            microkv::AutoSave::OnEveryWrite
+        } else {
+            microkv::AutoSave::Manual
+        },
+        ..Default::default()
+    }
+}
+
+fn v03_config(on_every_write: bool) -> microkv03::Config {
+    microkv03::Config {
+        autosave: if on_every_write {
+            microkv03::AutoSave::OnEveryWrite
+        } else {
+            microkv03::AutoSave::Manual
+        },
+        ..Default::default()
+    }
+}
+
+impl Disk for Ours {
+    fn create(path: &Path, on_every_write: bool) -> Self {
+        let (key, config) = (microkv::Credential::key(KEY), ours_config(on_every_write));
+        Ours(microkv::MicroKV::create_new_with(path, key, config).unwrap())
+    }
+    fn open(path: &Path, on_every_write: bool) -> Self {
+        let (key, config) = (microkv::Credential::key(KEY), ours_config(on_every_write));
+        Ours(microkv::MicroKV::open_existing_with(path, key, config).unwrap())
+    }
+    fn save(&self) {
+        self.0.save().unwrap();
+    }
+}
+
+impl Disk for V03 {
+    fn create(path: &Path, on_every_write: bool) -> Self {
+        let (key, config) = (microkv03::Credential::key(KEY), v03_config(on_every_write));
+        V03(microkv03::MicroKV::create_new_with(path, key, config).unwrap())
+    }
+    fn open(path: &Path, on_every_write: bool) -> Self {
+        let (key, config) = (microkv03::Credential::key(KEY), v03_config(on_every_write));
+        V03(microkv03::MicroKV::open_existing_with(path, key, config).unwrap())
+    }
+    fn save(&self) {
+        self.0.save().unwrap();
+    }
+}
+
+/// The file workloads of the table, on a store of `n` entries of `len`-byte
+/// values in `dir`: `save` (the whole store, fsync), `open` (raw key), and a `put` with
+/// `OnEveryWrite` (fresh keys, durable before it returns). `(workload, time per call)`.
+pub fn disk_workloads<S: Disk>(dir: &Path, n: usize, len: usize) -> Vec<(&'static str, Duration)> {
+    let path = dir.join(format!("{}-{n}x{len}.kv", S::NAME));
+    for stale in [".lock", ".journal", ""] {
+        let mut name = path.clone().into_os_string();
+        name.push(stale);
+        let _ = std::fs::remove_file(name);
+    }
+    let store = S::create(&path, false);
+    for i in 0..n {
+        store.put(&key(i), &value(i, len));
+    }
+    let min = Duration::from_millis(300);
+    let save = per_op(10, 1_000, min, |_| store.save());
+    drop(store);
+    // Only the open is timed, not the drop of the opened store.
+    let (mut open, mut opens, started) = (Duration::ZERO, 0, Instant::now());
+    while opens < 10 || started.elapsed() < min {
+        let t = Instant::now();
+        let store = black_box(S::open(&path, false));
+        open += t.elapsed();
+        drop(store);
+        opens += 1;
+    }
+    let open = open / opens;
+    let store = S::open(&path, true);
+    let fresh = value(n + 1, len);
+    let put = per_op(50, 100_000, Duration::from_millis(600), |i| {
+        store.put(&key(n + i), &fresh)
+    });
+    vec![("save", save), ("open", open), ("put (OnEveryWrite)", put)]
 }
 
 /// An XChaCha20-Poly1305 implementation for the floor.

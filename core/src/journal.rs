@@ -1,0 +1,246 @@
+//! The write-ahead journal: one sealed record per write, appended after a snapshot, so an
+//! autosaved write costs one small durable append instead of a rewrite of the store.
+//! `docs/FORMAT.md` ("Journal") documents every byte.
+//!
+//! ```text
+//! header = "MKVJRNL\0" (8) || version u16 = 1 || reserved u16 = 0 || snapshot body nonce (24)
+//! record = u32 len || u32 !len || nonce (24) || ciphertext || tag (16)
+//!          len = 24 + ciphertext + 16; !len, its complement, tells a damaged length from
+//!          a torn one
+//! aad(i) = "microkv journal v1" || snapshot body nonce || u64 i || tag of record i-1
+//!          (record 0: the snapshot's body tag)
+//! ```
+//!
+//! The chain (index and previous tag in the associated data) makes a reordered, removed or
+//! replayed record fail authentication. Only the tail is forgiving: a last record that is
+//! incomplete or does not authenticate, with nothing after it, is a write that never
+//! committed (a crash tore it) and is dropped.
+#![forbid(unsafe_code)]
+
+use alloc::format;
+use alloc::vec::Vec;
+
+use crate::crypto::{Keyring, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
+use crate::error::{Error, Result};
+use crate::format::{as_bytes, corrupt, entry};
+use crate::store::{Change, Entry};
+
+/// The magic bytes a journal starts with.
+const MAGIC: [u8; 8] = *b"MKVJRNL\0";
+/// The journal version this build writes and reads.
+const VERSION: u16 = 1;
+/// Length of the journal header.
+pub(crate) const HEADER_LEN: usize = 36;
+/// Length of a record's length field: the length and its complement.
+const LEN_LEN: usize = 8;
+/// First bytes of every record's associated data.
+const LABEL: &[u8; 18] = b"microkv journal v1";
+/// Where the body nonce sits in a v1 snapshot.
+const SNAPSHOT_NONCE: core::ops::Range<usize> = 144..168;
+
+/// A position in the journal of one snapshot: where the next record goes and what it
+/// chains to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Cursor {
+    /// The body nonce of the snapshot the journal extends (unique per save).
+    snapshot: [u8; NONCE_LEN],
+    /// Bytes of the journal that belong to this snapshot and committed; `0` when it holds
+    /// nothing of it yet (not even the header): the next append then replaces whatever
+    /// the journal holds.
+    pub(crate) len: u64,
+    /// Index of the next record.
+    index: u64,
+    /// Tag of the last record (the snapshot's body tag before the first one).
+    prev: [u8; TAG_LEN],
+}
+
+impl Cursor {
+    /// The start of the journal of `snapshot`, the bytes of a v1 store file (valid: just
+    /// written or just decoded).
+    pub(crate) fn after(snapshot: &[u8]) -> Cursor {
+        let mut nonce = [0u8; NONCE_LEN];
+        nonce.copy_from_slice(&snapshot[SNAPSHOT_NONCE]);
+        let mut prev = [0u8; TAG_LEN];
+        prev.copy_from_slice(&snapshot[snapshot.len() - TAG_LEN..]);
+        Cursor {
+            snapshot: nonce,
+            len: 0,
+            index: 0,
+            prev,
+        }
+    }
+
+    fn aad(&self) -> [u8; LABEL.len() + NONCE_LEN + 8 + TAG_LEN] {
+        let mut aad = [0u8; LABEL.len() + NONCE_LEN + 8 + TAG_LEN];
+        let (label, rest) = aad.split_at_mut(LABEL.len());
+        label.copy_from_slice(LABEL);
+        let (nonce, rest) = rest.split_at_mut(NONCE_LEN);
+        nonce.copy_from_slice(&self.snapshot);
+        let (index, prev) = rest.split_at_mut(8);
+        index.copy_from_slice(&self.index.to_le_bytes());
+        prev.copy_from_slice(&self.prev);
+        aad
+    }
+
+    fn header(&self) -> [u8; HEADER_LEN] {
+        let mut header = [0u8; HEADER_LEN];
+        header[..8].copy_from_slice(&MAGIC);
+        header[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        header[12..].copy_from_slice(&self.snapshot);
+        header
+    }
+}
+
+/// One change of a record, as written and read.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ChangeRecord<'a> {
+    ns: &'a str,
+    key: &'a str,
+    #[serde(borrow)]
+    value: Option<ValueRecord<'a>>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ValueRecord<'a> {
+    expires_at: Option<u64>,
+    #[serde(serialize_with = "as_bytes")]
+    sealed: &'a [u8],
+}
+
+/// The bytes to append for one write (`changes`, applied together) at `at`, and the
+/// cursor after them. At the start of a journal (`at.len == 0`) they begin with the
+/// header.
+pub(crate) fn encode(
+    keyring: &Keyring,
+    at: &Cursor,
+    changes: &[Change<'_>],
+) -> Result<(Vec<u8>, Cursor)> {
+    let records: Vec<ChangeRecord<'_>> = changes
+        .iter()
+        .map(|c| ChangeRecord {
+            ns: c.ns,
+            key: c.key,
+            value: c.entry.as_ref().map(|e| ValueRecord {
+                expires_at: e.expires_at,
+                sealed: &e.sealed,
+            }),
+        })
+        .collect();
+    let plain =
+        postcard::to_allocvec(&records).map_err(|e| Error::Serialization(format!("{e}")))?;
+    let sealed_len = SEAL_OVERHEAD + plain.len();
+    let len = u32::try_from(sealed_len)
+        .map_err(|_| Error::Serialization(format!("journal record of {sealed_len} bytes")))?;
+    let head = if at.len == 0 { HEADER_LEN } else { 0 };
+    let mut out = Vec::with_capacity(head + LEN_LEN + sealed_len);
+    if head > 0 {
+        out.extend_from_slice(&at.header());
+    }
+    out.extend_from_slice(&len.to_le_bytes());
+    out.extend_from_slice(&(!len).to_le_bytes());
+    let nonce = keyring.next_nonce()?;
+    out.extend_from_slice(&nonce);
+    let start = out.len();
+    out.resize(start + plain.len(), 0);
+    let tag = keyring.seal_detached(&nonce, &at.aad(), &plain, &mut out[start..])?;
+    out.extend_from_slice(&tag);
+    let mut prev = [0u8; TAG_LEN];
+    prev.copy_from_slice(&tag);
+    let next = Cursor {
+        len: at.len + out.len() as u64,
+        index: at.index + 1,
+        prev,
+        ..*at
+    };
+    Ok((out, next))
+}
+
+/// Applies the committed records of `journal` to the snapshot that `start` begins, in
+/// order, through `apply`, and returns the cursor after the last of them.
+///
+/// A journal of another snapshot (left by a crash between a save's rename and the reset
+/// of the journal) is ignored. A torn tail (an incomplete header, an incomplete last
+/// record, a last record that does not authenticate, or zeros where a record would
+/// start) is dropped; the cursor's `len` then points before it, so the next append cuts
+/// it off. A record that does not authenticate with bytes after it is `Error::Tampered`;
+/// a malformed header or record is `Error::CorruptStore`.
+pub(crate) fn replay(
+    keyring: &Keyring,
+    start: Cursor,
+    journal: &[u8],
+    mut apply: impl FnMut(&str, &str, Option<Entry>),
+) -> Result<Cursor> {
+    if journal.len() < HEADER_LEN {
+        let magic = &journal[..journal.len().min(MAGIC.len())];
+        return if MAGIC.starts_with(magic) {
+            Ok(start)
+        } else {
+            Err(corrupt("journal: bad magic"))
+        };
+    }
+    if journal[..8] != MAGIC {
+        return Err(corrupt("journal: bad magic"));
+    }
+    let version = u16::from_le_bytes([journal[8], journal[9]]);
+    if version != VERSION {
+        return Err(Error::UnsupportedStoreVersion(version));
+    }
+    if journal[10..12] != [0, 0] {
+        return Err(corrupt("journal: reserved header bytes are not zero"));
+    }
+    if journal[12..HEADER_LEN] != start.snapshot {
+        // The journal of an older snapshot: nothing in it belongs to this one.
+        return Ok(start);
+    }
+    let mut at = Cursor {
+        len: HEADER_LEN as u64,
+        ..start
+    };
+    let mut rest = &journal[HEADER_LEN..];
+    while !rest.is_empty() {
+        if rest.iter().all(|&b| b == 0) {
+            break; // space the file system allocated for a write that never landed
+        }
+        let Some((field, body)) = rest.split_first_chunk::<LEN_LEN>() else {
+            break; // a torn length field
+        };
+        let len = u32::from_le_bytes([field[0], field[1], field[2], field[3]]);
+        let check = u32::from_le_bytes([field[4], field[5], field[6], field[7]]);
+        if check != !len || (len as usize) < SEAL_OVERHEAD {
+            return Err(corrupt(format!(
+                "journal: record {} has a bad length",
+                at.index
+            )));
+        }
+        let len = len as usize;
+        if len > body.len() {
+            break; // a torn record
+        }
+        let (record, after) = body.split_at(len);
+        let (nonce, sealed) = record.split_at(NONCE_LEN);
+        let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG_LEN);
+        let mut plain = ciphertext.to_vec();
+        if let Err(e) = keyring.open_in_place(nonce, &at.aad(), &mut plain, tag) {
+            if after.is_empty() {
+                break; // the last record, torn
+            }
+            return Err(e);
+        }
+        let malformed =
+            |why: &dyn core::fmt::Display| corrupt(format!("journal: record {}: {why}", at.index));
+        let (changes, trailing) = postcard::take_from_bytes::<Vec<ChangeRecord<'_>>>(&plain)
+            .map_err(|e| malformed(&e))?;
+        if !trailing.is_empty() {
+            return Err(malformed(&"trailing bytes"));
+        }
+        for c in changes {
+            let value = c.value.map(|v| entry(v.sealed, v.expires_at)).transpose()?;
+            apply(c.ns, c.key, value);
+        }
+        at.len += (LEN_LEN + len) as u64;
+        at.index += 1;
+        at.prev.copy_from_slice(tag);
+        rest = after;
+    }
+    Ok(at)
+}

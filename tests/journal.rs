@@ -1,0 +1,532 @@
+//! The write-ahead journal (`AutoSave::OnEveryWrite`): bad journals get a typed error or,
+//! only for a torn tail, open to the state of a committed prefix of the writes; never a
+//! panic, never other data. A stale journal (another snapshot's) is ignored and replaced;
+//! a torn tail is cut before the next append. File journals: mode 0600, read-only opens
+//! see them and never write them, saves empty them.
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use microkv::{
+    AutoSave, Config, Credential, Error, LockMode, ManualClock, MemoryStorage, MicroKV, Storage,
+};
+
+const KEY: [u8; 32] = [0x5c; 32];
+/// Length of the journal header (docs/FORMAT.md, "Journal").
+const HEADER: usize = 36;
+
+type Contents = BTreeMap<(String, String), u32>;
+
+fn contents(db: &MicroKV) -> Contents {
+    let mut out = Contents::new();
+    for ns in db.tree_names().unwrap() {
+        let tree = db.namespace(&ns);
+        for key in tree.keys().unwrap() {
+            if let Some(v) = tree.get::<u32>(&key).unwrap() {
+                out.insert((ns.clone(), key), v);
+            }
+        }
+    }
+    out
+}
+
+/// A storage holding given images: `store` replaces the snapshot and leaves the journal
+/// (as a crash between a save's rename and the journal's reset would).
+#[derive(Clone, Default)]
+struct Images(Arc<Mutex<Pair>>);
+
+/// A snapshot (if any) and a journal.
+type Pair = (Option<Vec<u8>>, Vec<u8>);
+
+impl Images {
+    fn new(snapshot: &[u8], journal: &[u8]) -> Self {
+        Images(Arc::new(Mutex::new((
+            Some(snapshot.to_vec()),
+            journal.to_vec(),
+        ))))
+    }
+
+    fn journal(&self) -> Vec<u8> {
+        self.0.lock().unwrap().1.clone()
+    }
+}
+
+impl Storage for Images {
+    fn load(&self) -> microkv::Result<Option<Vec<u8>>> {
+        Ok(self.0.lock().unwrap().0.clone())
+    }
+    fn store(&self, bytes: &[u8]) -> microkv::Result<()> {
+        self.0.lock().unwrap().0 = Some(bytes.to_vec());
+        Ok(())
+    }
+    fn append(&self, keep: u64, bytes: &[u8]) -> microkv::Result<bool> {
+        let mut images = self.0.lock().unwrap();
+        assert!(keep as usize <= images.1.len(), "append past the end");
+        images.1.truncate(keep as usize);
+        images.1.extend_from_slice(bytes);
+        Ok(true)
+    }
+    fn load_journal(&self) -> microkv::Result<Vec<u8>> {
+        Ok(self.0.lock().unwrap().1.clone())
+    }
+}
+
+fn clock() -> ManualClock {
+    ManualClock::new(Duration::from_secs(1_000))
+}
+
+fn config(autosave: AutoSave) -> Config {
+    Config {
+        autosave,
+        clock: Some(Arc::new(clock())),
+        ..Default::default()
+    }
+}
+
+fn open(storage: impl Storage + 'static) -> microkv::Result<MicroKV> {
+    MicroKV::with_storage(storage, Credential::key(KEY), config(AutoSave::Manual))
+}
+
+/// A saved store and the journal of six writes after it.
+struct Journal {
+    snapshot: Vec<u8>,
+    journal: Vec<u8>,
+    /// `states[k]`: the contents after the first `k` records.
+    states: Vec<Contents>,
+    /// `(start, end)` of each record (its length field included).
+    records: Vec<(usize, usize)>,
+}
+
+fn writes(db: &MicroKV, i: usize) {
+    match i {
+        0 => db.put("a", &1u32).unwrap(),
+        1 => db.namespace("users").put("alice", &42u32).unwrap(),
+        2 => db
+            .put_with_ttl("otp", &7u32, Duration::from_secs(60))
+            .unwrap(),
+        3 => db
+            .transaction(|tx| {
+                tx.put("", "a", &10u32)?;
+                tx.put("audit", "last", &1u32)?;
+                tx.remove("users", "alice")?;
+                Ok(())
+            })
+            .unwrap(),
+        4 => assert!(db.remove("otp").unwrap()),
+        5 => db.namespace("users").put("bob", &135u32).unwrap(),
+        _ => unreachable!(),
+    }
+}
+
+const WRITES: usize = 6;
+
+/// Parses the record boundaries by docs/FORMAT.md alone.
+fn records(journal: &[u8]) -> Vec<(usize, usize)> {
+    let mut out = Vec::new();
+    let mut at = HEADER;
+    while at < journal.len() {
+        let len = u32::from_le_bytes(journal[at..at + 4].try_into().unwrap());
+        let check = u32::from_le_bytes(journal[at + 4..at + 8].try_into().unwrap());
+        assert_eq!(check, !len);
+        let len = len as usize;
+        out.push((at, at + 8 + len));
+        at += 8 + len;
+    }
+    assert_eq!(at, journal.len());
+    out
+}
+
+fn journal() -> Journal {
+    let storage = MemoryStorage::default();
+    let db = MicroKV::with_storage(
+        storage.clone(),
+        Credential::key(KEY),
+        config(AutoSave::OnEveryWrite),
+    )
+    .unwrap();
+    db.put("seed", &5u32).unwrap();
+    db.save().unwrap();
+    let snapshot = storage.load().unwrap().unwrap();
+    assert!(
+        storage.load_journal().unwrap().is_empty(),
+        "a save empties the journal"
+    );
+    let mut states = vec![contents(&db)];
+    for i in 0..WRITES {
+        writes(&db, i);
+        states.push(contents(&db));
+        // A write appends; the snapshot stays.
+        assert_eq!(storage.load().unwrap().unwrap(), snapshot, "write #{i}");
+    }
+    let journal = storage.load_journal().unwrap();
+    let records = records(&journal);
+    assert_eq!(records.len(), WRITES);
+    for (k, state) in states.iter().enumerate() {
+        let end = if k == 0 { HEADER } else { records[k - 1].1 };
+        let db = open(Images::new(&snapshot, &journal[..end])).unwrap();
+        assert_eq!(&contents(&db), state, "prefix of {k} records");
+    }
+    Journal {
+        snapshot,
+        journal,
+        states,
+        records,
+    }
+}
+
+impl Journal {
+    /// Opens the snapshot with `journal`: a typed error, or the state of a committed
+    /// prefix (returned as its number of records).
+    fn check(&self, journal: &[u8], what: &str) -> Result<usize, Error> {
+        match open(Images::new(&self.snapshot, journal)) {
+            Ok(db) => {
+                let got = contents(&db);
+                let k = self.states.iter().position(|s| *s == got);
+                Ok(k.unwrap_or_else(|| panic!("{what}: opened to other data: {got:?}")))
+            }
+            Err(
+                e @ (Error::Tampered | Error::CorruptStore(_) | Error::UnsupportedStoreVersion(_)),
+            ) => Err(e),
+            Err(e) => panic!("{what}: unexpected error {e:?}"),
+        }
+    }
+
+    fn without(&self, i: usize) -> Vec<u8> {
+        let (start, end) = self.records[i];
+        [&self.journal[..start], &self.journal[end..]].concat()
+    }
+}
+
+#[test]
+fn every_truncation_opens_to_the_committed_prefix() {
+    let j = journal();
+    for len in 0..=j.journal.len() {
+        let complete = j.records.iter().filter(|&&(_, end)| end <= len).count();
+        let k = j.check(&j.journal[..len], &format!("truncated to {len}"));
+        assert_eq!(k.ok(), Some(complete), "truncated to {len}");
+    }
+}
+
+#[test]
+fn every_bit_flip_fails_or_is_a_torn_tail() {
+    let j = journal();
+    let last = j.records[WRITES - 1];
+    let (mut failed, mut torn) = (0, 0);
+    for byte in 0..j.journal.len() {
+        for bit in 0..8 {
+            let mut bad = j.journal.clone();
+            bad[byte] ^= 1 << bit;
+            let what = format!("bit {bit} of byte {byte}");
+            match j.check(&bad, &what) {
+                Err(_) => failed += 1,
+                Ok(k) if (12..HEADER).contains(&byte) => {
+                    // The snapshot nonce: the journal reads as another snapshot's, which
+                    // is the same as losing all of it (as truncating it would).
+                    assert_eq!(k, 0, "{what}");
+                    torn += 1;
+                }
+                Ok(k) => {
+                    // Only a flip in the last record may leave it as a torn tail.
+                    assert!(byte >= last.0, "{what}: opened with {k} records");
+                    assert_eq!(k, WRITES - 1, "{what}");
+                    torn += 1;
+                }
+            }
+        }
+    }
+    assert!(failed > 0 && torn > 0);
+    // A last record that does not authenticate, with nothing after it, is a torn tail.
+    for byte in last.0 + 8..last.1 {
+        let mut bad = j.journal.clone();
+        bad[byte] ^= 1;
+        assert_eq!(j.check(&bad, "last").ok(), Some(WRITES - 1), "byte {byte}");
+    }
+    // Every flip outside the header's nonce and the last record fails.
+    assert!(failed >= 8 * (last.0 - 24), "{failed}");
+}
+
+#[test]
+fn reordered_removed_and_replayed_records_fail_or_are_a_torn_tail() {
+    let j = journal();
+    for i in 0..WRITES - 1 {
+        let (a, b) = (j.records[i], j.records[i + 1]);
+        let swapped = [
+            &j.journal[..a.0],
+            &j.journal[b.0..b.1],
+            &j.journal[a.0..a.1],
+            &j.journal[b.1..],
+        ]
+        .concat();
+        assert!(j.check(&swapped, &format!("swap {i}")).is_err(), "swap {i}");
+    }
+    for i in 0..WRITES {
+        let k = j.check(&j.without(i), &format!("remove {i}"));
+        match i {
+            // The last record after the removed one reads as a torn tail: the state is
+            // that of the records before it, as a truncation there would give.
+            _ if i == WRITES - 2 => assert_eq!(k.ok(), Some(WRITES - 2)),
+            // Removing the last record is a truncation.
+            _ if i == WRITES - 1 => assert_eq!(k.ok(), Some(WRITES - 1)),
+            _ => assert!(k.is_err(), "remove {i}: {k:?}"),
+        }
+    }
+    for i in 0..WRITES {
+        let (start, end) = j.records[i];
+        let replayed = [&j.journal[..end], &j.journal[start..]].concat();
+        let k = j.check(&replayed, &format!("replay {i}"));
+        if i == WRITES - 1 {
+            assert_eq!(
+                k.ok(),
+                Some(WRITES),
+                "a replayed last record is a torn tail"
+            );
+        } else {
+            assert!(k.is_err(), "replay {i}: {k:?}");
+        }
+    }
+}
+
+#[test]
+fn appended_garbage_is_a_torn_tail_or_an_error() {
+    let j = journal();
+    let record0 = &j.journal[j.records[0].0..j.records[0].1];
+    let mut tails: Vec<Vec<u8>> = vec![
+        vec![0; 1],
+        vec![0; 4],
+        vec![0; 100],
+        vec![0xff; 3],
+        vec![0xff; 200],
+        vec![1, 0, 0, 0, 9],
+        vec![40, 0, 0, 0, 0xd7, 0xff, 0xff, 0xff],
+        vec![200, 0, 0, 0, 0x37, 0xff, 0xff, 0xff, 1],
+        record0.to_vec(),
+        [record0, b"x"].concat(),
+    ];
+    let mut x = 0x9e37_79b9_u32;
+    for len in [1, 5, 41, 64, 300] {
+        tails.push(
+            (0..len)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect(),
+        );
+    }
+    for tail in tails {
+        let what = format!("tail {tail:?}");
+        let k = j.check(&[&j.journal[..], &tail].concat(), &what);
+        assert!(matches!(k, Ok(WRITES) | Err(_)), "{what}: {k:?}");
+    }
+    // Bytes that cannot start a record: a length whose complement disagrees, or one
+    // below nonce + tag.
+    for bad in [
+        &[1, 0, 0, 0, 9, 9, 9, 9][..],
+        &[1, 0, 0, 0, 0xfe, 0xff, 0xff, 0xff],
+    ] {
+        let k = j.check(&[&j.journal[..], bad].concat(), "bad length");
+        assert!(matches!(k, Err(Error::CorruptStore(_))), "{k:?}");
+    }
+}
+
+#[test]
+fn bad_headers_get_typed_errors() {
+    let j = journal();
+    let mut magic = j.journal.clone();
+    magic[0] ^= 1;
+    assert!(matches!(
+        j.check(&magic, "magic"),
+        Err(Error::CorruptStore(_))
+    ));
+    assert!(matches!(
+        j.check(b"not a journal", "short"),
+        Err(Error::CorruptStore(_))
+    ));
+    let mut version = j.journal.clone();
+    version[8] = 2;
+    assert!(matches!(
+        j.check(&version, "version"),
+        Err(Error::UnsupportedStoreVersion(2))
+    ));
+    let mut reserved = j.journal.clone();
+    reserved[11] = 1;
+    assert!(matches!(
+        j.check(&reserved, "reserved"),
+        Err(Error::CorruptStore(_))
+    ));
+    // A wrong key is told before the journal is read.
+    let err = MicroKV::with_storage(
+        Images::new(&j.snapshot, &j.journal),
+        Credential::key([0; 32]),
+        Config::default(),
+    )
+    .unwrap_err();
+    assert!(matches!(err, Error::WrongPassword), "{err:?}");
+}
+
+#[test]
+fn a_torn_tail_is_cut_before_the_next_append() {
+    let j = journal();
+    let (start, end) = j.records[WRITES - 1];
+    for len in [start + 1, start + 4, start + 8, start + 50, end - 1] {
+        let storage = Images::new(&j.snapshot, &j.journal[..len]);
+        let db = MicroKV::with_storage(
+            storage.clone(),
+            Credential::key(KEY),
+            config(AutoSave::OnEveryWrite),
+        )
+        .unwrap();
+        assert_eq!(contents(&db), j.states[WRITES - 1], "torn at {len}");
+        db.put("after", &9u32).unwrap();
+        let mut want = j.states[WRITES - 1].clone();
+        want.insert((String::new(), "after".into()), 9);
+        assert_eq!(records(&storage.journal()).len(), WRITES, "torn at {len}");
+        assert_eq!(contents(&open(storage).unwrap()), want, "torn at {len}");
+    }
+}
+
+#[test]
+fn a_stale_journal_is_ignored_and_replaced() {
+    let j = journal();
+    // A new snapshot of everything, and the old snapshot's journal left beside it.
+    let db = open(Images::new(&j.snapshot, &j.journal)).unwrap();
+    let newer = db.snapshot().unwrap();
+    drop(db);
+    let last = &j.states[WRITES];
+    assert_eq!(
+        &contents(&open(Images::new(&newer, &j.journal)).unwrap()),
+        last
+    );
+    // A journal of another store is another snapshot's too.
+    let other = journal_of_other_store();
+    assert_eq!(&contents(&open(Images::new(&newer, &other)).unwrap()), last);
+
+    let storage = Images::new(&newer, &j.journal);
+    let db = MicroKV::with_storage(
+        storage.clone(),
+        Credential::key(KEY),
+        config(AutoSave::OnEveryWrite),
+    )
+    .unwrap();
+    db.put("after", &9u32).unwrap();
+    let journal = storage.journal();
+    assert_eq!(records(&journal).len(), 1, "the stale journal was replaced");
+    let mut want = last.clone();
+    want.insert((String::new(), "after".into()), 9);
+    assert_eq!(contents(&open(storage).unwrap()), want);
+}
+
+fn journal_of_other_store() -> Vec<u8> {
+    let storage = MemoryStorage::default();
+    let db = MicroKV::with_storage(
+        storage.clone(),
+        Credential::key(KEY),
+        config(AutoSave::OnEveryWrite),
+    )
+    .unwrap();
+    db.put("x", &1u32).unwrap();
+    storage.load_journal().unwrap()
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[test]
+fn file_journal_appends_and_saves_empty_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.kv");
+    let journal = dir.path().join("store.kv.journal");
+    let on_write = Config {
+        autosave: AutoSave::OnEveryWrite,
+        ..Default::default()
+    };
+    let db = MicroKV::open_with(&path, Credential::key(KEY), on_write.clone()).unwrap();
+    let created = std::fs::read(&path).unwrap();
+    for i in 0..20u32 {
+        db.put(&format!("k{i}"), &i).unwrap();
+    }
+    assert_eq!(std::fs::read(&path).unwrap(), created, "writes append only");
+    assert_eq!(mode(&journal), 0o600);
+    let appended = std::fs::read(&journal).unwrap();
+    assert_eq!(records(&appended).len(), 20);
+
+    // A reader sees every acknowledged write and writes nothing.
+    let read_only = Config {
+        read_only: true,
+        ..Default::default()
+    };
+    let reader = MicroKV::open_with(&path, Credential::key(KEY), read_only).unwrap();
+    assert_eq!(reader.get::<u32>("k19").unwrap(), Some(19));
+    assert!(matches!(reader.put("x", &1u32), Err(Error::ReadOnly)));
+    drop(reader);
+    assert_eq!(std::fs::read(&journal).unwrap(), appended);
+    assert_eq!(std::fs::read(&path).unwrap(), created);
+
+    db.save().unwrap();
+    assert!(
+        std::fs::read(&journal).unwrap().is_empty(),
+        "a save empties it"
+    );
+    db.put("after", &1u32).unwrap();
+    drop(db);
+    let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
+    assert_eq!(db.len().unwrap(), 21);
+    assert_eq!(db.get::<u32>("after").unwrap(), Some(1));
+
+    // A torn tail on disk: dropped at open, cut at the next append.
+    drop(db);
+    let bytes = std::fs::read(&journal).unwrap();
+    std::fs::write(&journal, &bytes[..bytes.len() - 3]).unwrap();
+    let db = MicroKV::open_with(&path, Credential::key(KEY), on_write).unwrap();
+    assert_eq!(db.get::<u32>("after").unwrap(), None);
+    db.put("again", &2u32).unwrap();
+    drop(db);
+    let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
+    assert_eq!(db.get::<u32>("again").unwrap(), Some(2));
+    assert_eq!(db.len().unwrap(), 21);
+}
+
+#[test]
+fn without_the_exclusive_lock_writes_rewrite_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.kv");
+    let config = Config {
+        autosave: AutoSave::OnEveryWrite,
+        lock_mode: LockMode::Shared,
+        ..Default::default()
+    };
+    let db = MicroKV::open_with(&path, Credential::key(KEY), config).unwrap();
+    let created = std::fs::read(&path).unwrap();
+    db.put("k", &1u32).unwrap();
+    assert_ne!(std::fs::read(&path).unwrap(), created);
+    assert!(!dir.path().join("store.kv.journal").exists());
+    drop(db);
+    let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
+    assert_eq!(db.get::<u32>("k").unwrap(), Some(1));
+}
+
+#[test]
+fn the_journal_is_compacted_into_the_snapshot() {
+    let storage = MemoryStorage::default();
+    let db = MicroKV::with_storage(
+        storage.clone(),
+        Credential::key(KEY),
+        config(AutoSave::OnEveryWrite),
+    )
+    .unwrap();
+    let mut longest = 0;
+    for i in 0..3_000u32 {
+        db.put(&format!("k{}", i % 50), &i).unwrap();
+        longest = longest.max(storage.load_journal().unwrap().len());
+    }
+    assert!(longest <= 64 << 10, "{longest}");
+    assert!(storage.load_journal().unwrap().len() < longest);
+    let db = open(storage).unwrap();
+    assert_eq!(db.get::<u32>("k49").unwrap(), Some(2_999));
+}
