@@ -11,10 +11,12 @@
 //! Nothing else.
 //!
 //! `MICROKV_KILL_LOOPS` sets the number of kills (default 200).
+#![cfg(unix)]
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -139,6 +141,15 @@ fn child_config() -> Config {
 
 /// The child: writes until killed, acknowledging each write after it returns.
 fn child(path: &Path, seed: u64) -> ! {
+    // A failing child reports on the ack pipe and exits at once (the parent checks both).
+    std::panic::set_hook(Box::new(|info| {
+        let _ = writeln!(
+            std::io::stdout(),
+            "FAIL {}",
+            info.to_string().replace('\n', " ")
+        );
+        std::process::exit(3);
+    }));
     let db = MicroKV::open_with(path, Credential::key(KEY), child_config())
         .unwrap_or_else(|e| panic!("child open: {e:?}"));
     let mut rng = Rng::new(seed);
@@ -190,17 +201,22 @@ fn run_child(path: &Path, seed: u64, delay: Duration) -> u64 {
                 let n: u64 = std::str::from_utf8(n).unwrap().parse().unwrap();
                 assert_eq!(n, acked, "acks out of order");
                 acked += 1;
+            } else if line.starts_with(b"FAIL ") {
+                panic!("the child failed: {}", String::from_utf8_lossy(&line));
             }
         }
         acked
     });
     std::thread::sleep(delay);
     // `Child::kill` sends SIGKILL on Unix.
-    let killed = child.kill();
+    child.kill().unwrap();
     let status = child.wait().unwrap();
-    let acked = reader.join().unwrap();
-    assert!(
-        killed.is_ok(),
+    let acked = reader
+        .join()
+        .unwrap_or_else(|_| panic!("the child failed ({status:?}); see its message above"));
+    assert_eq!(
+        status.signal(),
+        Some(libc::SIGKILL),
         "the child ended before the kill ({status:?}) after {acked} acks"
     );
     acked
