@@ -1,5 +1,6 @@
 //! The fuzz targets' code, shared by the `cargo fuzz` targets (`fuzz_targets/*.rs`) and
-//! by this package's ordinary tests (`tests/corpus.rs`, which CI runs).
+//! by the ordinary test `fuzz/tests/corpus.rs` (the root package's `fuzz_corpus`, which
+//! CI runs with the rest of the suite).
 //!
 //! - [`open_bytes`]: arbitrary bytes as a store file, opened with a raw key and with a
 //!   password under tiny KDF parameters. Never panics; what opens must read, save and
@@ -537,7 +538,7 @@ pub fn ops_model(data: &[u8]) {
 }
 
 /// Seed inputs for `target` (written to `fuzz/corpus/<target>/` by
-/// `scripts/fuzz-seeds.sh`; run by this package's tests).
+/// `scripts/fuzz-seeds.sh`; run by `fuzz/tests/corpus.rs`).
 pub fn seeds(target: &str) -> Vec<Vec<u8>> {
     match target {
         "open_bytes" => {

@@ -1,10 +1,17 @@
-//! The fuzz targets as ordinary tests (CI runs these: `scripts/fuzz-smoke.sh`): each
-//! target over its seeds, the committed regression inputs in `fuzz/regressions/<target>/`
-//! (inputs that once failed), mutations of the seeds, and random inputs.
+//! The fuzz targets as ordinary tests: each target over its seeds, the committed
+//! regression inputs in `fuzz/regressions/<target>/` (inputs that once failed), mutations
+//! of the seeds, and random inputs. Built twice: as the root package's test `fuzz_corpus`
+//! (a `[[test]]` entry in the root `Cargo.toml`, so `cargo test --workspace
+//! --all-features` and CI run it in the dev profile), and as this fuzz package's own test.
 //! `MICROKV_FUZZ_CASES` sets the number of mutated and random inputs per target
 //! (default 3,000). Pass rule: no panic, every model check holds.
 
 use std::path::Path;
+
+// The targets' code, included as a module so that the root package can build this file.
+#[allow(dead_code)]
+#[path = "../src/lib.rs"]
+mod microkv_fuzz;
 
 /// xorshift64*.
 struct Rng(u64);
@@ -91,4 +98,22 @@ fn open_body() {
 #[test]
 fn ops_model() {
     run_target("ops_model", microkv_fuzz::ops_model);
+}
+
+/// Every target has seeds; with `MICROKV_FUZZ_SEEDS_DIR` set, writes them to
+/// `<dir>/<target>/seed-<n>` (what `scripts/fuzz-seeds.sh` does for `cargo fuzz`).
+#[test]
+fn seeds() {
+    let dir = std::env::var_os("MICROKV_FUZZ_SEEDS_DIR");
+    for (target, _) in microkv_fuzz::TARGETS {
+        let seeds = microkv_fuzz::seeds(target);
+        assert!(!seeds.is_empty(), "{target} has no seeds");
+        if let Some(dir) = &dir {
+            let out = Path::new(dir).join(target);
+            std::fs::create_dir_all(&out).unwrap();
+            for (i, seed) in seeds.iter().enumerate() {
+                std::fs::write(out.join(format!("seed-{i}")), seed).unwrap();
+            }
+        }
+    }
 }
