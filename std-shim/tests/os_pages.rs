@@ -10,27 +10,12 @@ use std::sync::Arc;
 use microkv_core::{AllocFailure, Arena, Error, MemoryPolicy, PageSource, SecretBuf};
 use microkv_std::OsPages;
 
+#[path = "../../tests/support/child.rs"]
+mod child;
+use child::{drop_lock_privilege, in_child};
+
 fn os_arena(policy: MemoryPolicy) -> Arc<Arena> {
     Arena::new(Arc::new(OsPages::new()), policy)
-}
-
-/// Forks; the child runs `child` (catching panics) and exits with its code. Returns the
-/// child's raw wait status.
-fn in_child(child: impl FnOnce() -> i32) -> libc::c_int {
-    // SAFETY: fork itself has no memory-safety preconditions; the child only runs `child`
-    // (simple code: no locks held by other threads are needed) and then `_exit`s.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(101);
-        // SAFETY: `_exit` ends the child at once, running nothing of the parent's state.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: waits for our own child, writing its status into a local.
-    let waited = unsafe { libc::waitpid(pid, &mut status, 0) };
-    assert_eq!(waited, pid, "waitpid failed");
-    status
 }
 
 #[test]
@@ -206,58 +191,11 @@ fn root_process_locks_everything_it_maps() {
     assert!(report.guarded && report.dont_dump && report.wipe_on_fork);
 }
 
-/// `struct __user_cap_header_struct`.
-#[repr(C)]
-struct CapHeader {
-    version: u32,
-    pid: libc::c_int,
-}
-
-/// `struct __user_cap_data_struct`.
-#[repr(C)]
-#[derive(Clone, Copy, Default)]
-struct CapData {
-    effective: u32,
-    permitted: u32,
-    inheritable: u32,
-}
-
-const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-const CAP_IPC_LOCK: u32 = 14;
 const MEMLOCK_LIMIT: libc::rlim_t = 64 * 1024;
-
-/// In the child: drops CAP_IPC_LOCK from this (only) thread and caps locked memory.
-fn drop_lock_privilege() -> Result<(), i32> {
-    let mut header = CapHeader {
-        version: LINUX_CAPABILITY_VERSION_3,
-        pid: 0,
-    };
-    let mut data = [CapData::default(); 2];
-    // SAFETY: capget writes a version-3 header and two data structs, which we provide.
-    if unsafe { libc::syscall(libc::SYS_capget, &mut header, data.as_mut_ptr()) } != 0 {
-        return Err(10);
-    }
-    data[0].effective &= !(1 << CAP_IPC_LOCK);
-    data[0].permitted &= !(1 << CAP_IPC_LOCK);
-    // SAFETY: capset reads the header and two data structs; dropping a capability is
-    // always allowed.
-    if unsafe { libc::syscall(libc::SYS_capset, &mut header, data.as_ptr()) } != 0 {
-        return Err(11);
-    }
-    let limit = libc::rlimit {
-        rlim_cur: MEMLOCK_LIMIT,
-        rlim_max: MEMLOCK_LIMIT,
-    };
-    // SAFETY: setrlimit reads the struct we pass.
-    if unsafe { libc::setrlimit(libc::RLIMIT_MEMLOCK, &limit) } != 0 {
-        return Err(12);
-    }
-    Ok(())
-}
 
 /// In the child: the two policies past RLIMIT_MEMLOCK. Returns 0 or a failure code.
 fn policies_past_the_lock_limit() -> i32 {
-    if let Err(code) = drop_lock_privilege() {
+    if let Err(code) = drop_lock_privilege(MEMLOCK_LIMIT) {
         return code;
     }
     let target = 1 << 20;
