@@ -5,7 +5,6 @@
 //! see them and never write them, saves empty them.
 #![forbid(unsafe_code)]
 
-use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -17,20 +16,9 @@ const KEY: [u8; 32] = [0x5c; 32];
 /// Length of the journal header (docs/FORMAT.md, "Journal").
 const HEADER: usize = 36;
 
-type Contents = BTreeMap<(String, String), u32>;
-
-fn contents(db: &MicroKV) -> Contents {
-    let mut out = Contents::new();
-    for ns in db.tree_names().unwrap() {
-        let tree = db.namespace(&ns);
-        for key in tree.keys().unwrap() {
-            if let Some(v) = tree.get::<u32>(&key).unwrap() {
-                out.insert((ns.clone(), key), v);
-            }
-        }
-    }
-    out
-}
+#[path = "support/contents.rs"]
+mod support_contents;
+use support_contents::{contents, Contents};
 
 /// A storage holding given images: `store` replaces the snapshot and leaves the journal
 /// (as a crash between a save's rename and the journal's reset would).

@@ -30,21 +30,9 @@ fn fault_points() -> Vec<(Step, Fault, bool)> {
     points
 }
 
-type Contents = BTreeMap<(String, String), u32>;
-
-/// Every live entry of the store (all values in these tests are `u32`).
-fn contents(db: &MicroKV) -> Contents {
-    let mut out = Contents::new();
-    for ns in db.tree_names().unwrap() {
-        let tree = db.namespace(&ns);
-        for key in tree.keys().unwrap() {
-            if let Some(v) = tree.get::<u32>(&key).unwrap() {
-                out.insert((ns.clone(), key), v);
-            }
-        }
-    }
-    out
-}
+#[path = "support/contents.rs"]
+mod support_contents;
+use support_contents::{contents, Contents};
 
 fn config(clock: &ManualClock, autosave: AutoSave) -> Config {
     Config {
