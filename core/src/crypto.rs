@@ -464,17 +464,65 @@ pub(crate) const WRAPPED_LEN: usize = NONCE_LEN + KEY_LEN + TAG_LEN;
 
 /// The associated data that binds a value to its place: format version, namespace, key.
 /// The namespace is length-prefixed, so `("ab", "c")` and `("a", "bc")` differ.
-pub(crate) fn value_aad(namespace: &str, key: &str) -> Vec<u8> {
-    let mut aad = Vec::with_capacity(5 + namespace.len() + key.len());
-    aad.push(crate::format::VERSION as u8);
-    aad.extend_from_slice(&(namespace.len() as u32).to_le_bytes());
-    aad.extend_from_slice(namespace.as_bytes());
-    aad.extend_from_slice(key.as_bytes());
-    aad
+/// Built on the stack when short (every get and put needs one), on the heap otherwise.
+pub(crate) fn value_aad(namespace: &str, key: &str) -> ValueAad {
+    let len = 5 + namespace.len() + key.len();
+    let parts: [&[u8]; 4] = [
+        &[crate::format::VERSION as u8],
+        &(namespace.len() as u32).to_le_bytes(),
+        namespace.as_bytes(),
+        key.as_bytes(),
+    ];
+    if len > INLINE_AAD {
+        return ValueAad::Heap(parts.concat());
+    }
+    let mut bytes = [0u8; INLINE_AAD];
+    let mut at = 0;
+    for part in parts {
+        bytes[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    ValueAad::Inline { bytes, len }
+}
+
+/// Longest value AAD kept on the stack: namespace and key names of up to 123 bytes together.
+const INLINE_AAD: usize = 128;
+
+/// A value's associated data (names only: nothing secret), read as `&[u8]`.
+pub(crate) enum ValueAad {
+    Inline { bytes: [u8; INLINE_AAD], len: usize },
+    Heap(Vec<u8>),
+}
+
+impl core::ops::Deref for ValueAad {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            ValueAad::Inline { bytes, len } => &bytes[..*len],
+            ValueAad::Heap(bytes) => bytes,
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn value_aad_is_the_same_bytes_inline_and_on_the_heap() {
+        for ns_len in [0usize, 1, 60, 122, 123, 124, 200] {
+            for key_len in [0usize, 1, 5, 6, 64] {
+                let (ns, key) = ("n".repeat(ns_len), "k".repeat(key_len));
+                let mut expected = alloc::vec![crate::format::VERSION as u8];
+                expected.extend_from_slice(&(ns_len as u32).to_le_bytes());
+                expected.extend_from_slice(ns.as_bytes());
+                expected.extend_from_slice(key.as_bytes());
+                let aad = super::value_aad(&ns, &key);
+                assert_eq!(&*aad, &expected[..], "ns {ns_len} key {key_len}");
+                let inline = matches!(aad, super::ValueAad::Inline { .. });
+                assert_eq!(inline, expected.len() <= super::INLINE_AAD);
+            }
+        }
+    }
+
     use super::*;
     use crate::arena::{HeapPages, MemoryPolicy};
     use alloc::vec;
