@@ -7,12 +7,20 @@
 //! child's copy reads as zeros (`MADV_WIPEONFORK`), and every operation refuses to run
 //! ([`Error::KeysWiped`]) rather than encrypt under a zeroed key.
 //!
-//! Two implementations of the same AEAD (identical bytes) are chosen by message length:
-//! orion's for messages up to [`SHORT_MAX`] bytes, RustCrypto's `chacha20poly1305` for
-//! longer ones. On x86, RustCrypto's poly1305 picks its AVX2 backend at run time, whose
-//! per-message setup makes a 64-byte seal cost about four times orion's scalar one, while
-//! its SIMD pays off on long messages; no Cargo feature of a current poly1305 selects the
-//! scalar backend. BENCHMARKS.md has the measurements behind the threshold.
+//! XChaCha20-Poly1305 is ChaCha20-Poly1305 (RFC 8439) under a subkey: HChaCha20 of the
+//! key and the nonce's first 16 bytes, with four zero bytes and the nonce's last 8 bytes
+//! as the 12-byte nonce (draft-irtf-cfrg-xchacha-03, section 2.3). Every nonce a keyring
+//! draws starts with its prefix, so the keyring derives that subkey once, keeps it in the
+//! arena beside the key, and spends no HChaCha20 on its own messages; a message under
+//! another prefix (written by an earlier session) gets its subkey derived for the call.
+//!
+//! Two implementations of ChaCha20-Poly1305 (identical bytes) are chosen by message
+//! length: orion's for messages up to [`SHORT_MAX`] bytes, RustCrypto's
+//! `chacha20poly1305` for longer ones. On x86, RustCrypto's poly1305 picks its AVX2
+//! backend at run time, whose per-message setup makes a 64-byte seal cost about four
+//! times orion's scalar one, while its SIMD pays off on long messages; no Cargo feature of
+//! a current poly1305 selects the scalar backend. BENCHMARKS.md has the measurements
+//! behind the threshold.
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -20,7 +28,7 @@ use alloc::vec::Vec;
 use blake2::{Blake2b512, Digest};
 use chacha20poly1305::{Tag, XNonce};
 use core::sync::atomic::Ordering;
-use zeroize::Zeroize;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
@@ -35,55 +43,51 @@ pub(crate) const TAG_LEN: usize = 16;
 /// Bytes a sealed message adds to its plaintext: the nonce in front, the tag behind.
 pub(crate) const SEAL_OVERHEAD: usize = NONCE_LEN + TAG_LEN;
 
+/// The part of an XChaCha20 nonce that goes into HChaCha20 (and the keyring's prefix).
 const PREFIX_LEN: usize = 16;
+
+/// The 12-byte ChaCha20-Poly1305 nonce of an XChaCha20-Poly1305 message.
+type IetfNonce = [u8; 12];
 
 /// Messages up to this length (plaintext bytes) go through orion; longer ones through
 /// RustCrypto. Both sides of the crossover were measured (benches/peers, `aead`).
 const SHORT_MAX: usize = 512;
 
-/// XChaCha20-Poly1305 by orion: scalar, with a cheap per-message setup.
+/// ChaCha20-Poly1305 by orion: scalar, with a cheap per-message setup.
 mod short {
-    use super::{Error, Result, Tag, XNonce};
-    use orion::hazardous::aead::xchacha20poly1305 as x;
+    use super::{Error, IetfNonce, Result, Tag};
+    use orion::hazardous::aead::chacha20poly1305 as c;
 
-    fn key_nonce(key: &[u8], nonce: &XNonce) -> Result<(x::SecretKey, x::Nonce)> {
+    fn key_nonce(key: &[u8], nonce: &IetfNonce) -> Result<(c::SecretKey, c::Nonce)> {
         // `SecretKey` wipes its copy of the key as it drops.
-        let sk = x::SecretKey::try_from(key).map_err(|_| Error::Crypto)?;
-        let n = x::Nonce::try_from(nonce.as_slice()).map_err(|_| Error::Crypto)?;
-        Ok((sk, n))
+        let sk = c::SecretKey::try_from(key).map_err(|_| Error::Crypto)?;
+        Ok((sk, c::Nonce::from(*nonce)))
     }
 
     /// `out` (`plaintext.len() + TAG_LEN` bytes) receives `ciphertext || tag`.
     pub(super) fn seal(
         key: &[u8],
-        nonce: &XNonce,
+        nonce: &IetfNonce,
         aad: &[u8],
         plaintext: &[u8],
         out: &mut [u8],
     ) -> Result<()> {
         let (sk, n) = key_nonce(key, nonce)?;
-        x::XChaCha20Poly1305::seal(&sk, &n, plaintext, Some(aad), out).map_err(|_| Error::Crypto)
+        c::ChaCha20Poly1305::seal(&sk, &n, plaintext, Some(aad), out).map_err(|_| Error::Crypto)
     }
 
-    /// Encrypts into `out` (same length as `plaintext`) and returns the tag.
-    pub(super) fn seal_detached(
+    /// Encrypts `buf` in place and returns the tag.
+    pub(super) fn seal_in_place(
         key: &[u8],
-        nonce: &XNonce,
+        nonce: &IetfNonce,
         aad: &[u8],
-        plaintext: &[u8],
-        out: &mut [u8],
+        buf: &mut [u8],
     ) -> Result<Tag> {
         let (sk, n) = key_nonce(key, nonce)?;
-        if out.len() != plaintext.len() {
-            return Err(Error::Crypto);
-        }
-        // Orion encrypts in place; its out-of-place seal likewise passes each block of
-        // plaintext through the output before XOR-ing the keystream over it.
-        out.copy_from_slice(plaintext);
-        match x::XChaCha20Poly1305::seal_inplace(&sk, &n, Some(aad), out) {
+        match c::ChaCha20Poly1305::seal_inplace(&sk, &n, Some(aad), buf) {
             Ok(tag) => Tag::try_from(tag.unprotected_as_ref()).map_err(|_| Error::Crypto),
             Err(_) => {
-                zeroize::Zeroize::zeroize(out);
+                zeroize::Zeroize::zeroize(buf);
                 Err(Error::Crypto)
             }
         }
@@ -92,44 +96,44 @@ mod short {
     /// Verifies `sealed` (`ciphertext || tag`), then decrypts it into `out`.
     pub(super) fn open(
         key: &[u8],
-        nonce: &XNonce,
+        nonce: &IetfNonce,
         aad: &[u8],
         sealed: &[u8],
         out: &mut [u8],
     ) -> Result<()> {
         let (sk, n) = key_nonce(key, nonce)?;
-        x::XChaCha20Poly1305::open(&sk, &n, sealed, Some(aad), out).map_err(|_| Error::Crypto)
+        c::ChaCha20Poly1305::open(&sk, &n, sealed, Some(aad), out).map_err(|_| Error::Crypto)
     }
 
     /// Verifies `buf` against `tag`, then decrypts it in place.
     pub(super) fn open_in_place(
         key: &[u8],
-        nonce: &XNonce,
+        nonce: &IetfNonce,
         aad: &[u8],
         buf: &mut [u8],
         tag: &Tag,
     ) -> Result<()> {
         let (sk, n) = key_nonce(key, nonce)?;
-        let tag = x::Tag::try_from(tag.as_slice()).map_err(|_| Error::Crypto)?;
-        x::XChaCha20Poly1305::open_inplace(&sk, &n, &tag, Some(aad), buf).map_err(|_| Error::Crypto)
+        let tag = c::Tag::try_from(tag.as_slice()).map_err(|_| Error::Crypto)?;
+        c::ChaCha20Poly1305::open_inplace(&sk, &n, &tag, Some(aad), buf).map_err(|_| Error::Crypto)
     }
 }
 
-/// XChaCha20-Poly1305 by RustCrypto: SIMD where the CPU has it, fastest on long messages.
+/// ChaCha20-Poly1305 by RustCrypto: SIMD where the CPU has it, fastest on long messages.
 mod long {
-    use super::{Error, Result, Tag, XNonce};
+    use super::{Error, IetfNonce, Result, Tag};
     use chacha20poly1305::aead::inout::InOutBuf;
-    use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305};
+    use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce};
 
     /// The cipher wipes its copy of the key as it drops (the `zeroize` feature).
-    fn cipher(key: &[u8]) -> Result<XChaCha20Poly1305> {
-        XChaCha20Poly1305::new_from_slice(key).map_err(|_| Error::Crypto)
+    fn cipher(key: &[u8]) -> Result<ChaCha20Poly1305> {
+        ChaCha20Poly1305::new_from_slice(key).map_err(|_| Error::Crypto)
     }
 
     /// `out` (`plaintext.len() + TAG_LEN` bytes) receives `ciphertext || tag`.
     pub(super) fn seal(
         key: &[u8],
-        nonce: &XNonce,
+        nonce: &IetfNonce,
         aad: &[u8],
         plaintext: &[u8],
         out: &mut [u8],
@@ -138,29 +142,30 @@ mod long {
             return Err(Error::Crypto);
         }
         let (body, tag_out) = out.split_at_mut(plaintext.len());
-        let tag = seal_detached(key, nonce, aad, plaintext, body)?;
+        let buf = InOutBuf::new(plaintext, body).map_err(|_| Error::Crypto)?;
+        let tag = cipher(key)?
+            .encrypt_inout_detached(&Nonce::from(*nonce), aad, buf)
+            .map_err(|_| Error::Crypto)?;
         tag_out.copy_from_slice(&tag);
         Ok(())
     }
 
-    /// Encrypts into `out` (same length as `plaintext`) and returns the tag.
-    pub(super) fn seal_detached(
+    /// Encrypts `buf` in place and returns the tag.
+    pub(super) fn seal_in_place(
         key: &[u8],
-        nonce: &XNonce,
+        nonce: &IetfNonce,
         aad: &[u8],
-        plaintext: &[u8],
-        out: &mut [u8],
+        buf: &mut [u8],
     ) -> Result<Tag> {
-        let buf = InOutBuf::new(plaintext, out).map_err(|_| Error::Crypto)?;
         cipher(key)?
-            .encrypt_inout_detached(nonce, aad, buf)
+            .encrypt_inout_detached(&Nonce::from(*nonce), aad, InOutBuf::from(buf))
             .map_err(|_| Error::Crypto)
     }
 
     /// Verifies `sealed` (`ciphertext || tag`), then decrypts it into `out`.
     pub(super) fn open(
         key: &[u8],
-        nonce: &XNonce,
+        nonce: &IetfNonce,
         aad: &[u8],
         sealed: &[u8],
         out: &mut [u8],
@@ -173,20 +178,20 @@ mod long {
         let tag = Tag::try_from(tag).map_err(|_| Error::Crypto)?;
         let buf = InOutBuf::new(body, out).map_err(|_| Error::Crypto)?;
         cipher(key)?
-            .decrypt_inout_detached(nonce, aad, buf, &tag)
+            .decrypt_inout_detached(&Nonce::from(*nonce), aad, buf, &tag)
             .map_err(|_| Error::Crypto)
     }
 
     /// Verifies `buf` against `tag`, then decrypts it in place.
     pub(super) fn open_in_place(
         key: &[u8],
-        nonce: &XNonce,
+        nonce: &IetfNonce,
         aad: &[u8],
         buf: &mut [u8],
         tag: &Tag,
     ) -> Result<()> {
         cipher(key)?
-            .decrypt_inout_detached(nonce, aad, InOutBuf::from(buf), tag)
+            .decrypt_inout_detached(&Nonce::from(*nonce), aad, InOutBuf::from(buf), tag)
             .map_err(|_| Error::Crypto)
     }
 }
@@ -194,7 +199,7 @@ mod long {
 /// Seals `plaintext` into `out = ciphertext || tag` with the implementation for its length.
 fn seal_joined(
     key: &[u8],
-    nonce: &XNonce,
+    nonce: &IetfNonce,
     aad: &[u8],
     plaintext: &[u8],
     out: &mut [u8],
@@ -206,25 +211,19 @@ fn seal_joined(
     }
 }
 
-/// Encrypts `plaintext` into `out` (same length) and returns the tag.
-fn seal_split(
-    key: &[u8],
-    nonce: &XNonce,
-    aad: &[u8],
-    plaintext: &[u8],
-    out: &mut [u8],
-) -> Result<Tag> {
-    if plaintext.len() <= SHORT_MAX {
-        short::seal_detached(key, nonce, aad, plaintext, out)
+/// Encrypts `buf` in place and returns the tag.
+fn seal_split(key: &[u8], nonce: &IetfNonce, aad: &[u8], buf: &mut [u8]) -> Result<Tag> {
+    if buf.len() <= SHORT_MAX {
+        short::seal_in_place(key, nonce, aad, buf)
     } else {
-        long::seal_detached(key, nonce, aad, plaintext, out)
+        long::seal_in_place(key, nonce, aad, buf)
     }
 }
 
 /// Opens `sealed = ciphertext || tag` into `out`; `Error::Crypto` if it is not authentic.
 fn open_joined(
     key: &[u8],
-    nonce: &XNonce,
+    nonce: &IetfNonce,
     aad: &[u8],
     sealed: &[u8],
     out: &mut [u8],
@@ -237,12 +236,43 @@ fn open_joined(
 }
 
 /// Decrypts `buf` in place if `tag` authenticates it; `Error::Crypto` if not.
-fn open_split(key: &[u8], nonce: &XNonce, aad: &[u8], buf: &mut [u8], tag: &Tag) -> Result<()> {
+fn open_split(key: &[u8], nonce: &IetfNonce, aad: &[u8], buf: &mut [u8], tag: &Tag) -> Result<()> {
     if buf.len() <= SHORT_MAX {
         short::open_in_place(key, nonce, aad, buf, tag)
     } else {
         long::open_in_place(key, nonce, aad, buf, tag)
     }
+}
+
+/// Writes XChaCha20's subkey for `key` and a nonce's first 16 bytes into `out`.
+fn hchacha(key: &[u8], prefix: &[u8], out: &mut [u8]) -> Result<()> {
+    use chacha20::cipher::array::Array;
+    let mut k: chacha20::Key = Array::try_from(key).map_err(|_| Error::Crypto)?;
+    let input = Array::try_from(prefix).map_err(|_| Error::Crypto)?;
+    let mut sub = chacha20::hchacha::<chacha20::R20>(&k, &input);
+    out.copy_from_slice(&sub);
+    sub.as_mut_slice().zeroize();
+    k.as_mut_slice().zeroize();
+    Ok(())
+}
+
+/// The ChaCha20-Poly1305 nonce of an XChaCha20-Poly1305 nonce.
+fn ietf_nonce(nonce: &XNonce) -> IetfNonce {
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&nonce[PREFIX_LEN..]);
+    n
+}
+
+/// Runs `f` with the ChaCha20-Poly1305 key and nonce of an XChaCha20-Poly1305 message
+/// under `key`; the derived subkey is wiped after.
+fn xchacha<T>(
+    key: &[u8],
+    nonce: &XNonce,
+    f: impl FnOnce(&[u8], &IetfNonce) -> Result<T>,
+) -> Result<T> {
+    let mut sub = Zeroizing::new([0u8; KEY_LEN]);
+    hchacha(key, &nonce[..PREFIX_LEN], &mut sub[..])?;
+    f(&sub[..], &ietf_nonce(nonce))
 }
 
 /// Fills `buf` from the operating system's random number generator.
@@ -263,7 +293,13 @@ pub(crate) fn scrub_stack() {
     core::hint::black_box(&mut pad);
 }
 
-/// The store's data key and nonce state. Key and nonce prefix live in the arena.
+/// Where the parts of a keyring's secret sit: data key, nonce prefix, and the XChaCha20
+/// subkey of that prefix.
+const PREFIX_AT: usize = KEY_LEN;
+const SUBKEY_AT: usize = PREFIX_AT + PREFIX_LEN;
+const KEYRING_LEN: usize = SUBKEY_AT + KEY_LEN;
+
+/// The store's data key and nonce state. Key, nonce prefix and subkey live in the arena.
 pub(crate) struct Keyring {
     secret: SecretBuf,
     counter: AtomicU64,
@@ -279,14 +315,18 @@ impl Keyring {
 
     /// A keyring for an existing data key, with a fresh nonce prefix.
     pub(crate) fn with_key(arena: &Arc<Arena>, key: &[u8]) -> Result<Self> {
-        let mut secret = arena.alloc(KEY_LEN + PREFIX_LEN)?;
+        let mut secret = arena.alloc(KEYRING_LEN)?;
         secret[..KEY_LEN].copy_from_slice(key);
         loop {
-            random(&mut secret[KEY_LEN..])?;
-            if secret[KEY_LEN..].iter().any(|&b| b != 0) {
+            random(&mut secret[PREFIX_AT..SUBKEY_AT])?;
+            if secret[PREFIX_AT..SUBKEY_AT].iter().any(|&b| b != 0) {
                 break;
             }
         }
+        let (head, subkey) = secret.split_at_mut(SUBKEY_AT);
+        let result = hchacha(&head[..KEY_LEN], &head[PREFIX_AT..], subkey);
+        scrub_stack();
+        result?;
         Ok(Keyring {
             secret,
             counter: AtomicU64::new(0),
@@ -298,12 +338,23 @@ impl Keyring {
         &self.secret[..KEY_LEN]
     }
 
-    /// The data key, unless the arena was wiped (in a forked child).
-    fn key(&self) -> Result<&[u8]> {
-        if self.secret[KEY_LEN..].iter().all(|&b| b == 0) {
+    /// Runs `f` with the ChaCha20-Poly1305 key and nonce of a message under `nonce`: the
+    /// cached subkey when the nonce carries this keyring's prefix, a derived one
+    /// otherwise; `KeysWiped` if the arena was wiped (in a forked child).
+    fn with_subkey<T>(
+        &self,
+        nonce: &XNonce,
+        f: impl FnOnce(&[u8], &IetfNonce) -> Result<T>,
+    ) -> Result<T> {
+        let prefix = &self.secret[PREFIX_AT..SUBKEY_AT];
+        if prefix.iter().all(|&b| b == 0) {
             return Err(Error::KeysWiped);
         }
-        Ok(self.data_key())
+        if nonce[..PREFIX_LEN] == *prefix {
+            f(&self.secret[SUBKEY_AT..], &ietf_nonce(nonce))
+        } else {
+            xchacha(self.data_key(), nonce, f)
+        }
     }
 
     /// The next nonce of this keyring: never repeats.
@@ -314,7 +365,7 @@ impl Keyring {
             return Err(Error::Crypto);
         }
         let mut nonce = XNonce::default();
-        nonce[..PREFIX_LEN].copy_from_slice(&self.secret[KEY_LEN..]);
+        nonce[..PREFIX_LEN].copy_from_slice(&self.secret[PREFIX_AT..SUBKEY_AT]);
         nonce[PREFIX_LEN..].copy_from_slice(&n.to_le_bytes());
         Ok(nonce)
     }
@@ -326,24 +377,15 @@ impl Keyring {
         let nonce = self.next_nonce()?;
         let (head, rest) = out.split_at_mut(NONCE_LEN);
         head.copy_from_slice(&nonce);
-        let result = self
-            .key()
-            .and_then(|key| seal_joined(key, &nonce, aad, plaintext, rest));
+        let result = self.with_subkey(&nonce, |key, n| seal_joined(key, n, aad, plaintext, rest));
         scrub_stack();
         result.map(|()| out)
     }
 
-    /// Encrypts `plaintext` into `out` (same length) and returns the tag.
-    pub(crate) fn seal_detached(
-        &self,
-        nonce: &XNonce,
-        aad: &[u8],
-        plaintext: &[u8],
-        out: &mut [u8],
-    ) -> Result<Tag> {
-        let result = self
-            .key()
-            .and_then(|key| seal_split(key, nonce, aad, plaintext, out));
+    /// Encrypts `buf` in place under `nonce` and returns the tag (for data that is not
+    /// secret, such as a snapshot body of key names and sealed values).
+    pub(crate) fn seal_in_place(&self, nonce: &XNonce, aad: &[u8], buf: &mut [u8]) -> Result<Tag> {
+        let result = self.with_subkey(nonce, |key, n| seal_split(key, n, aad, buf));
         scrub_stack();
         result
     }
@@ -357,10 +399,11 @@ impl Keyring {
             .ok_or(Error::Crypto)?;
         let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let mut plain = arena.alloc(len)?;
-        let result = (|| {
-            let nonce = XNonce::try_from(nonce).map_err(|_| Error::Crypto)?;
-            open_joined(self.key()?, &nonce, aad, rest, &mut plain)
-        })();
+        let result = XNonce::try_from(nonce)
+            .map_err(|_| Error::Crypto)
+            .and_then(|nonce| {
+                self.with_subkey(&nonce, |key, n| open_joined(key, n, aad, rest, &mut plain))
+            });
         scrub_stack();
         result.map(|()| plain)
     }
@@ -377,7 +420,11 @@ impl Keyring {
         let result = (|| {
             let nonce = XNonce::try_from(nonce).map_err(|_| Error::Tampered)?;
             let tag = Tag::try_from(tag).map_err(|_| Error::Tampered)?;
-            open_split(self.key()?, &nonce, aad, buf, &tag).map_err(|_| Error::Tampered)
+            self.with_subkey(&nonce, |key, n| open_split(key, n, aad, buf, &tag))
+                .map_err(|e| match e {
+                    Error::KeysWiped => e,
+                    _ => Error::Tampered,
+                })
         })();
         scrub_stack();
         result
@@ -433,7 +480,9 @@ impl KeySchedule {
             if data_key.len() != KEY_LEN {
                 return Err(Error::Crypto);
             }
-            seal_joined(self.kek(), &nonce, aad, data_key, rest)
+            xchacha(self.kek(), &nonce, |key, n| {
+                seal_joined(key, n, aad, data_key, rest)
+            })
         })();
         scrub_stack();
         result.map(|()| out)
@@ -451,7 +500,10 @@ impl KeySchedule {
         let result = (|| {
             let (nonce, rest) = wrapped.split_at(NONCE_LEN);
             let nonce = XNonce::try_from(nonce).map_err(|_| Error::Tampered)?;
-            open_joined(self.kek(), &nonce, aad, rest, &mut key).map_err(|_| Error::Tampered)
+            xchacha(self.kek(), &nonce, |k, n| {
+                open_joined(k, n, aad, rest, &mut key)
+            })
+            .map_err(|_| Error::Tampered)
         })();
         scrub_stack();
         result?;
@@ -529,24 +581,24 @@ mod tests {
     use chacha20poly1305::aead::inout::InOutBuf;
     use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305};
 
-    type Seal = fn(&[u8], &XNonce, &[u8], &[u8], &mut [u8]) -> Result<()>;
-    type SealDetached = fn(&[u8], &XNonce, &[u8], &[u8], &mut [u8]) -> Result<Tag>;
-    type Open = fn(&[u8], &XNonce, &[u8], &[u8], &mut [u8]) -> Result<()>;
-    type OpenInPlace = fn(&[u8], &XNonce, &[u8], &mut [u8], &Tag) -> Result<()>;
+    type Seal = fn(&[u8], &IetfNonce, &[u8], &[u8], &mut [u8]) -> Result<()>;
+    type SealInPlace = fn(&[u8], &IetfNonce, &[u8], &mut [u8]) -> Result<Tag>;
+    type Open = fn(&[u8], &IetfNonce, &[u8], &[u8], &mut [u8]) -> Result<()>;
+    type OpenInPlace = fn(&[u8], &IetfNonce, &[u8], &mut [u8], &Tag) -> Result<()>;
 
     /// Each implementation, and the dispatch by length that the keyring uses.
-    const PATHS: [(&str, Seal, SealDetached, Open, OpenInPlace); 3] = [
+    const PATHS: [(&str, Seal, SealInPlace, Open, OpenInPlace); 3] = [
         (
             "orion",
             short::seal,
-            short::seal_detached,
+            short::seal_in_place,
             short::open,
             short::open_in_place,
         ),
         (
             "rustcrypto",
             long::seal,
-            long::seal_detached,
+            long::seal_in_place,
             long::open,
             long::open_in_place,
         ),
@@ -575,26 +627,27 @@ mod tests {
         out
     }
 
-    /// Every path seals `plaintext` to `expected` and opens it back, both directions.
+    /// Every path, under the subkey and nonce that [`xchacha`] derives, seals `plaintext`
+    /// to `expected` (XChaCha20-Poly1305 by the reference) and opens it back, both ways.
     fn check_paths(key: &[u8], nonce: &XNonce, aad: &[u8], plaintext: &[u8], expected: &[u8]) {
         let len = plaintext.len();
-        for (name, seal, seal_detached, open, open_in_place) in PATHS {
+        for (name, seal, seal_in_place, open, open_in_place) in PATHS {
             let mut joined = vec![0u8; len + TAG_LEN];
-            seal(key, nonce, aad, plaintext, &mut joined).unwrap();
+            xchacha(key, nonce, |k, n| seal(k, n, aad, plaintext, &mut joined)).unwrap();
             assert_eq!(joined, expected, "{name} seal, length {len}");
 
-            let mut body = vec![0u8; len];
-            let tag = seal_detached(key, nonce, aad, plaintext, &mut body).unwrap();
-            assert_eq!(body, expected[..len], "{name} seal_detached, length {len}");
+            let mut body = plaintext.to_vec();
+            let tag = xchacha(key, nonce, |k, n| seal_in_place(k, n, aad, &mut body)).unwrap();
+            assert_eq!(body, expected[..len], "{name} seal_in_place, length {len}");
             assert_eq!(tag[..], expected[len..], "{name} tag, length {len}");
 
             let mut plain = vec![0u8; len];
-            open(key, nonce, aad, expected, &mut plain).unwrap();
+            xchacha(key, nonce, |k, n| open(k, n, aad, expected, &mut plain)).unwrap();
             assert_eq!(plain, plaintext, "{name} open, length {len}");
 
             let mut buf = expected[..len].to_vec();
             let tag = Tag::try_from(&expected[len..]).unwrap();
-            open_in_place(key, nonce, aad, &mut buf, &tag).unwrap();
+            xchacha(key, nonce, |k, n| open_in_place(k, n, aad, &mut buf, &tag)).unwrap();
             assert_eq!(buf, plaintext, "{name} open_in_place, length {len}");
         }
     }
@@ -620,10 +673,8 @@ only one tip for the future, sunscreen would be it.";
         // Through the keyring, as the store and the file format call it.
         let arena = arena();
         let ring = Keyring::with_key(&arena, &key).unwrap();
-        let mut body = vec![0u8; plaintext.len()];
-        let tag = ring
-            .seal_detached(&nonce, &aad, plaintext, &mut body)
-            .unwrap();
+        let mut body = plaintext.to_vec();
+        let tag = ring.seal_in_place(&nonce, &aad, &mut body).unwrap();
         assert_eq!(body, expected[..plaintext.len()]);
         assert_eq!(tag[..], expected[plaintext.len()..]);
         let mut sealed = nonce.to_vec();
@@ -667,6 +718,12 @@ only one tip for the future, sunscreen would be it.";
                 "keyring seal, length {len}"
             );
             assert_eq!(&ring.open(&arena, aad, &sealed).unwrap()[..], plaintext);
+
+            // A message under another prefix (an earlier session's): the subkey derived
+            // for the call instead of the cached one.
+            let mut foreign = nonce.to_vec();
+            foreign.extend_from_slice(&reference_seal(ring.data_key(), &nonce, aad, plaintext));
+            assert_eq!(&ring.open(&arena, aad, &foreign).unwrap()[..], plaintext);
         }
     }
 

@@ -220,17 +220,22 @@ pub(crate) fn encode(
         postcard::ser_flavors::Size::default(),
     )
     .map_err(serialization)?;
-    let mut plain = alloc::vec![0u8; len];
-    postcard::to_slice(&body, &mut plain).map_err(serialization)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + plain.len() + TAG_LEN);
+    let mut out = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
     out.extend_from_slice(&header.aad());
     out.extend_from_slice(&header.wrapped);
     let nonce = keyring.next_nonce()?;
     out.extend_from_slice(&nonce);
-    out.extend_from_slice(&((plain.len() + TAG_LEN) as u64).to_le_bytes());
-    out.resize(HEADER_LEN + plain.len(), 0);
+    out.extend_from_slice(&((len + TAG_LEN) as u64).to_le_bytes());
+    // The body is serialized straight behind the header and encrypted where it lies.
+    let mut out = postcard::to_extend(&body, out).map_err(serialization)?;
+    if out.len() != HEADER_LEN + len {
+        return Err(Error::Serialization(format!(
+            "body changed size: {} bytes, {len} expected",
+            out.len() - HEADER_LEN
+        )));
+    }
     let (head, body_out) = out.split_at_mut(HEADER_LEN);
-    let tag = keyring.seal_detached(&nonce, head, &plain, body_out)?;
+    let tag = keyring.seal_in_place(&nonce, head, body_out)?;
     out.extend_from_slice(&tag);
     Ok(out)
 }

@@ -126,9 +126,13 @@ pub(crate) fn encode(
             }),
         })
         .collect();
-    let plain =
-        postcard::to_allocvec(&records).map_err(|e| Error::Serialization(format!("{e}")))?;
-    let sealed_len = SEAL_OVERHEAD + plain.len();
+    let serialization = |e: postcard::Error| Error::Serialization(format!("{e}"));
+    let plain_len = postcard::serialize_with_flavor::<_, _, usize>(
+        &records,
+        postcard::ser_flavors::Size::default(),
+    )
+    .map_err(serialization)?;
+    let sealed_len = SEAL_OVERHEAD + plain_len;
     let len = u32::try_from(sealed_len)
         .map_err(|_| Error::Serialization(format!("journal record of {sealed_len} bytes")))?;
     let head = if at.len == 0 { HEADER_LEN } else { 0 };
@@ -141,8 +145,12 @@ pub(crate) fn encode(
     let nonce = keyring.next_nonce()?;
     out.extend_from_slice(&nonce);
     let start = out.len();
-    out.resize(start + plain.len(), 0);
-    let tag = keyring.seal_detached(&nonce, &at.aad(), &plain, &mut out[start..])?;
+    // Serialized in place behind the nonce, then encrypted where it lies.
+    let mut out = postcard::to_extend(&records, out).map_err(serialization)?;
+    if out.len() != start + plain_len {
+        return Err(Error::Serialization("journal record changed size".into()));
+    }
+    let tag = keyring.seal_in_place(&nonce, &at.aad(), &mut out[start..])?;
     out.extend_from_slice(&tag);
     let mut prev = [0u8; TAG_LEN];
     prev.copy_from_slice(&tag);
