@@ -200,6 +200,52 @@ impl Serialize for EntriesOut<'_> {
     }
 }
 
+/// The length of `value` in postcard.
+pub(crate) fn serialized_len<T: Serialize + ?Sized>(value: &T) -> Result<usize> {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
+        .map_err(|e| Error::Serialization(format!("{e}")))
+}
+
+/// `out` with `value` (of `len` bytes in postcard, from [`serialized_len`]) serialized
+/// behind what it holds, so that it can be encrypted where it lies.
+pub(crate) fn append_serialized<T: Serialize + ?Sized>(
+    value: &T,
+    out: Vec<u8>,
+    len: usize,
+) -> Result<Vec<u8>> {
+    let expected = out.len() + len;
+    let out = postcard::serialize_with_flavor(value, Append(out))
+        .map_err(|e| Error::Serialization(format!("{e}")))?;
+    if out.len() != expected {
+        return Err(Error::Serialization(format!(
+            "serialized to {} bytes, {len} expected",
+            out.len() + len - expected
+        )));
+    }
+    Ok(out)
+}
+
+/// A postcard flavor that appends to a vector, copying byte strings whole.
+struct Append(Vec<u8>);
+
+impl postcard::ser_flavors::Flavor for Append {
+    type Output = Vec<u8>;
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        self.0.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
+        self.0.push(data);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<Vec<u8>> {
+        Ok(self.0)
+    }
+}
+
 pub(crate) fn corrupt(why: impl Into<String>) -> Error {
     Error::CorruptStore(why.into())
 }
@@ -213,27 +259,15 @@ pub(crate) fn encode(
     now: Option<u64>,
 ) -> Result<Vec<u8>> {
     let body = BodyOut { spaces, now };
-    let serialization = |e: postcard::Error| Error::Serialization(format!("{e}"));
-    // Sized first, then written once: no reallocation and copying of a growing buffer.
-    let len = postcard::serialize_with_flavor::<BodyOut<'_>, _, usize>(
-        &body,
-        postcard::ser_flavors::Size::default(),
-    )
-    .map_err(serialization)?;
+    // Sized first, then written once behind the header: no reallocation, no second buffer.
+    let len = serialized_len(&body)?;
     let mut out = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
     out.extend_from_slice(&header.aad());
     out.extend_from_slice(&header.wrapped);
     let nonce = keyring.next_nonce()?;
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&((len + TAG_LEN) as u64).to_le_bytes());
-    // The body is serialized straight behind the header and encrypted where it lies.
-    let mut out = postcard::to_extend(&body, out).map_err(serialization)?;
-    if out.len() != HEADER_LEN + len {
-        return Err(Error::Serialization(format!(
-            "body changed size: {} bytes, {len} expected",
-            out.len() - HEADER_LEN
-        )));
-    }
+    let mut out = append_serialized(&body, out, len)?;
     let (head, body_out) = out.split_at_mut(HEADER_LEN);
     let tag = keyring.seal_in_place(&nonce, head, body_out)?;
     out.extend_from_slice(&tag);

@@ -22,7 +22,7 @@ use alloc::vec::Vec;
 
 use crate::crypto::{Keyring, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
 use crate::error::{Error, Result};
-use crate::format::{as_bytes, corrupt, entry};
+use crate::format::{append_serialized, as_bytes, corrupt, entry, serialized_len};
 use crate::store::{Change, Entry};
 
 /// The magic bytes a journal starts with.
@@ -126,12 +126,7 @@ pub(crate) fn encode(
             }),
         })
         .collect();
-    let serialization = |e: postcard::Error| Error::Serialization(format!("{e}"));
-    let plain_len = postcard::serialize_with_flavor::<_, _, usize>(
-        &records,
-        postcard::ser_flavors::Size::default(),
-    )
-    .map_err(serialization)?;
+    let plain_len = serialized_len(&records)?;
     let sealed_len = SEAL_OVERHEAD + plain_len;
     let len = u32::try_from(sealed_len)
         .map_err(|_| Error::Serialization(format!("journal record of {sealed_len} bytes")))?;
@@ -145,11 +140,7 @@ pub(crate) fn encode(
     let nonce = keyring.next_nonce()?;
     out.extend_from_slice(&nonce);
     let start = out.len();
-    // Serialized in place behind the nonce, then encrypted where it lies.
-    let mut out = postcard::to_extend(&records, out).map_err(serialization)?;
-    if out.len() != start + plain_len {
-        return Err(Error::Serialization("journal record changed size".into()));
-    }
+    let mut out = append_serialized(&records, out, plain_len)?;
     let tag = keyring.seal_in_place(&nonce, &at.aad(), &mut out[start..])?;
     out.extend_from_slice(&tag);
     let mut prev = [0u8; TAG_LEN];
