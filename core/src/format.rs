@@ -335,11 +335,13 @@ fn parse_key_header(bytes: &[u8]) -> Result<KeyHeader> {
 
 /// Opens the v1 bytes of a store with `credential`: the header's structure and bounds
 /// first, then the credential against the commitment (`WrongPassword`), then the key
-/// wrap and the body (`Tampered`), then the body's structure.
+/// wrap and the body (`Tampered`), then the body's structure. The body is decrypted where
+/// it lies (it holds names and sealed values, nothing secret); the header and the tag are
+/// left as they were.
 pub(crate) fn decode(
     arena: &Arc<Arena>,
     credential: &Credential,
-    bytes: &[u8],
+    bytes: &mut [u8],
 ) -> Result<(KeyHeader, Keyring, HashMap<String, Space>)> {
     let header = parse_key_header(bytes)?;
     let mut len = [0u8; 8];
@@ -352,11 +354,10 @@ pub(crate) fn decode(
         )));
     }
     let keyring = crate::store::unlock(arena, credential, &header)?;
-    let (head, sealed) = bytes.split_at(HEADER_LEN);
-    let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG_LEN);
-    let mut plain = ciphertext.to_vec();
-    keyring.open_in_place(&head[144..168], head, &mut plain, tag)?;
-    let spaces = parse_body(&plain)?;
+    let (head, sealed) = bytes.split_at_mut(HEADER_LEN);
+    let (plain, tag) = sealed.split_at_mut(sealed.len() - TAG_LEN);
+    keyring.open_in_place(&head[144..168], head, plain, tag)?;
+    let spaces = parse_body(plain)?;
     Ok((header, keyring, spaces))
 }
 

@@ -472,12 +472,14 @@ impl Store {
     ) -> Result<Self> {
         let pages = config.pages.clone().unwrap_or_else(|| Arc::new(HeapPages));
         let arena = Arena::new(pages, config.memory);
-        let existing = match &storage {
+        let mut existing = match &storage {
             Some(s) => s.load()?,
             None => None,
         };
         let fresh = existing.is_none();
-        let (header, keyring, spaces) = match &existing {
+        // Decoding decrypts the body in place; the header and tag that the journal's
+        // cursor reads below stay as they were.
+        let (header, keyring, spaces) = match &mut existing {
             Some(bytes) => format::decode(&arena, &credential, bytes)?,
             None if config.read_only && storage.is_some() => return Err(Error::NotFound),
             None => {
