@@ -7,7 +7,8 @@ use core::time::Duration;
 
 use crate::sync::AtomicU64;
 
-/// A source of wall-clock time, read once per store operation.
+/// A source of wall-clock time, read at most once per store operation (and not at all by
+/// an operation that needs no time, such as a read of an entry without a TTL).
 ///
 /// `microkv` uses `SystemClock` (from `microkv-std`) by default under `std`; inject your
 /// own through `Config::clock`.

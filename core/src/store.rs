@@ -5,6 +5,7 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::cell::Cell;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::Ordering;
 use core::time::Duration;
@@ -80,11 +81,6 @@ fn compaction_limit(snapshot_len: usize) -> u64 {
 }
 
 impl State {
-    /// The live entry under `ns`/`key`, if any.
-    pub(crate) fn live(&self, ns: &str, key: &str, now: Option<u64>) -> Option<&Entry> {
-        self.spaces.get(ns)?.get(key).filter(|e| e.is_live(now))
-    }
-
     /// Sets or removes one entry and returns what was there; drops emptied namespaces.
     fn replace(&mut self, ns: &str, key: &str, entry: Option<Entry>) -> Option<Entry> {
         match entry {
@@ -121,11 +117,12 @@ pub(crate) struct Shared {
     storage: Option<Box<dyn Storage>>,
 }
 
-/// The locked state, with the time of the operation read once.
+/// The locked state, with the time of the operation: read from the clock when first
+/// needed (a read of an entry without a TTL never needs it), then fixed for the operation.
 pub(crate) struct Locked<'a> {
     shared: &'a Shared,
     guard: MutexGuard<'a, State>,
-    pub(crate) now: Option<u64>,
+    now: Cell<Option<Option<u64>>>,
 }
 
 impl Deref for Locked<'_> {
@@ -160,7 +157,7 @@ impl Shared {
         Ok(Locked {
             shared: self,
             guard,
-            now: self.now(),
+            now: Cell::new(None),
         })
     }
 
@@ -192,6 +189,23 @@ impl Shared {
 }
 
 impl Locked<'_> {
+    /// The store's time for this operation, in ms since the epoch (`None` without a
+    /// clock): read once, on first use.
+    pub(crate) fn now(&self) -> Option<u64> {
+        if let Some(now) = self.now.get() {
+            return now;
+        }
+        let now = self.shared.now();
+        self.now.set(Some(now));
+        now
+    }
+
+    /// The live entry under `ns`/`key`, if any.
+    pub(crate) fn live(&self, ns: &str, key: &str) -> Option<&Entry> {
+        let entry = self.spaces.get(ns)?.get(key)?;
+        (entry.expires_at.is_none() || entry.is_live(self.now())).then_some(entry)
+    }
+
     pub(crate) fn arena(&self) -> &Arc<Arena> {
         &self.shared.arena
     }
@@ -312,7 +326,7 @@ impl Locked<'_> {
             AutoSave::OnEveryWrite => self.save(),
             AutoSave::Periodic(every) => {
                 let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
-                match (self.now, self.last_save) {
+                match (self.now(), self.last_save) {
                     (Some(now), Some(last)) if now.saturating_sub(last) < every => Ok(()),
                     _ => self.save(),
                 }
@@ -323,7 +337,7 @@ impl Locked<'_> {
 
     /// The store as the bytes of a v1 file.
     pub(crate) fn snapshot(&self) -> Result<Vec<u8>> {
-        format::encode(&self.header, &self.keyring, &self.spaces, self.now)
+        format::encode(&self.header, &self.keyring, &self.spaces, self.now())
     }
 
     /// Writes a snapshot to the storage; the journal starts afresh after it.
@@ -340,7 +354,7 @@ impl Locked<'_> {
         self.journal = Some(Cursor::after(&bytes));
         self.snapshot_len = bytes.len();
         self.dirty = false;
-        self.last_save = self.now;
+        self.last_save = self.now();
         Ok(())
     }
 }
@@ -535,10 +549,11 @@ impl Store {
     /// Names of the namespaces holding at least one live entry, sorted.
     pub fn tree_names(&self) -> Result<Vec<String>> {
         let g = self.shared.lock()?;
+        let now = g.now();
         let mut names: Vec<String> = g
             .spaces
             .iter()
-            .filter(|(_, space)| space.values().any(|e| e.is_live(g.now)))
+            .filter(|(_, space)| space.values().any(|e| e.is_live(now)))
             .map(|(name, _)| name.clone())
             .collect();
         names.sort_unstable();
@@ -569,7 +584,7 @@ impl Store {
     /// Drops every expired entry and returns how many there were.
     pub fn sweep_expired(&self) -> Result<usize> {
         let mut g = self.shared.lock_write()?;
-        let now = g.now.ok_or(Error::NoClock)?;
+        let now = g.now().ok_or(Error::NoClock)?;
         let expired: Vec<(String, String)> = g
             .spaces
             .iter()

@@ -99,7 +99,7 @@ impl Tree {
     /// reinterpreted bits) are not told apart.
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
         let g = self.shared.lock()?;
-        match g.live(&self.name, key, g.now) {
+        match g.live(&self.name, key) {
             Some(entry) => decode(&g.open(&self.name, key, entry)?).map(Some),
             None => Ok(None),
         }
@@ -110,7 +110,7 @@ impl Tree {
     /// (`Error::Serialization` otherwise); `None` if absent or expired.
     pub fn get_secret(&self, key: &str) -> Result<Option<SecretBytes>> {
         let g = self.shared.lock()?;
-        match g.live(&self.name, key, g.now) {
+        match g.live(&self.name, key) {
             Some(entry) => SecretBytes::from_plaintext(g.open(&self.name, key, entry)?).map(Some),
             None => Ok(None),
         }
@@ -125,7 +125,7 @@ impl Tree {
     /// Whether a live entry exists under `key` (decrypts nothing).
     pub fn contains(&self, key: &str) -> Result<bool> {
         let g = self.shared.lock()?;
-        Ok(g.live(&self.name, key, g.now).is_some())
+        Ok(g.live(&self.name, key).is_some())
     }
 
     /// Stores `value` under `key`, replacing any value and TTL.
@@ -151,7 +151,9 @@ impl Tree {
     ) -> Result<()> {
         let plain = encode(&self.shared.arena, value)?;
         let mut g = self.shared.lock_write()?;
-        let expires_at = ttl.map(|ttl| self.shared.expiry(g.now, ttl)).transpose()?;
+        let expires_at = ttl
+            .map(|ttl| self.shared.expiry(g.now(), ttl))
+            .transpose()?;
         let entry = g.seal(&self.name, key, &plain, expires_at)?;
         g.apply([self.change(key, Some(entry))])
     }
@@ -159,7 +161,7 @@ impl Tree {
     /// Removes `key`; returns whether a live entry was there.
     pub fn remove(&self, key: &str) -> Result<bool> {
         let mut g = self.shared.lock_write()?;
-        if g.live(&self.name, key, g.now).is_none() {
+        if g.live(&self.name, key).is_none() {
             return Ok(false);
         }
         g.apply([self.change(key, None)])?;
@@ -181,7 +183,7 @@ impl Tree {
         let g = self.shared.lock()?;
         Ok(g.spaces
             .get(&*self.name)
-            .map_or(0, |s| s.values().filter(|e| e.is_live(g.now)).count()))
+            .map_or(0, |s| s.values().filter(|e| e.is_live(g.now())).count()))
     }
 
     /// Whether this namespace has no live entry.
@@ -195,7 +197,7 @@ impl Tree {
         Ok(match g.spaces.get(&*self.name) {
             Some(space) => space
                 .iter()
-                .filter(|(_, e)| e.is_live(g.now))
+                .filter(|(_, e)| e.is_live(g.now()))
                 .map(|(k, _)| k.clone())
                 .collect(),
             None => Vec::new(),
@@ -216,7 +218,7 @@ impl Tree {
         let entries = match g.spaces.get(&*self.name) {
             Some(space) => space
                 .iter()
-                .filter(|(k, e)| e.is_live(g.now) && keep(k))
+                .filter(|(k, e)| e.is_live(g.now()) && keep(k))
                 .map(|(k, e)| (k.clone(), e.clone()))
                 .collect(),
             None => Vec::new(),
@@ -275,7 +277,7 @@ impl Tree {
         F: FnOnce(Option<V>) -> Option<V>,
     {
         let mut g = self.shared.lock_write()?;
-        let (current, expires_at) = match g.live(&self.name, key, g.now) {
+        let (current, expires_at) = match g.live(&self.name, key) {
             Some(entry) => (
                 Some(decode::<V>(&g.open(&self.name, key, entry)?)?),
                 entry.expires_at,
@@ -301,7 +303,7 @@ impl Tree {
         F: FnOnce() -> V,
     {
         let mut g = self.shared.lock()?;
-        if let Some(entry) = g.live(&self.name, key, g.now) {
+        if let Some(entry) = g.live(&self.name, key) {
             return decode(&g.open(&self.name, key, entry)?);
         }
         if self.shared.is_read_only() {
@@ -325,7 +327,7 @@ impl Tree {
     ) -> Result<bool> {
         use subtle::ConstantTimeEq;
         let mut g = self.shared.lock_write()?;
-        let live = g.live(&self.name, key, g.now);
+        let live = g.live(&self.name, key);
         let expires_at = live.and_then(|e| e.expires_at);
         let current = live.map(|e| g.open(&self.name, key, e)).transpose()?;
         let matches = match (&current, expected) {

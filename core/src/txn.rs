@@ -51,7 +51,7 @@ impl<'a> Txn<'a> {
     fn entry(&self, ns: &str, key: &str) -> Option<&Entry> {
         match self.writes.get(ns).and_then(|w| w.get(key)) {
             Some(pending) => pending.as_ref(),
-            None => self.g.live(ns, key, self.g.now),
+            None => self.g.live(ns, key),
         }
     }
 
@@ -105,7 +105,7 @@ impl<'a> Txn<'a> {
         ttl: Option<Duration>,
     ) -> Result<()> {
         let expires_at = ttl
-            .map(|ttl| self.g.shared().expiry(self.g.now, ttl))
+            .map(|ttl| self.g.shared().expiry(self.g.now(), ttl))
             .transpose()?;
         let plain = encode(self.g.arena(), value)?;
         let entry = self.g.seal(ns, key, &plain, expires_at)?;

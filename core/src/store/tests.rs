@@ -122,3 +122,41 @@ fn rekey_failing_midway_keeps_the_old_key_and_every_entry() {
         assert_eq!(db.get::<u32>(&alloc::format!("k{i}")).unwrap(), Some(i));
     }
 }
+
+/// A clock that counts its readings.
+struct Counting(core::sync::atomic::AtomicUsize);
+
+impl crate::clock::Clock for Counting {
+    fn now(&self) -> Duration {
+        self.0.fetch_add(1, Ordering::Relaxed);
+        Duration::from_secs(1_700_000_000)
+    }
+}
+
+#[test]
+fn the_clock_is_read_only_when_a_ttl_needs_it_and_once_per_operation() {
+    let clock = Arc::new(Counting(Default::default()));
+    let config = Config {
+        clock: Some(clock.clone()),
+        ..Config::default()
+    };
+    let db = Store::in_memory_with(Credential::key([5; 32]), config).unwrap();
+    let reads = || clock.0.load(Ordering::Relaxed);
+    db.put("plain", "no ttl").unwrap();
+    db.get::<String>("plain").unwrap();
+    db.update::<String, _>("plain", |v| v).unwrap();
+    assert_eq!(reads(), 0, "no entry has a TTL: no reading");
+    db.put_with_ttl("t", "ttl", Duration::from_secs(60))
+        .unwrap();
+    assert_eq!(reads(), 1);
+    db.get::<String>("t").unwrap();
+    assert_eq!(reads(), 2);
+    // A transaction that reads a TTL entry twice and writes one more: one reading.
+    db.transaction(|tx| {
+        tx.get::<String>("", "t")?;
+        tx.get::<String>("", "t")?;
+        tx.put_with_ttl("", "u", "ttl", Duration::from_secs(60))
+    })
+    .unwrap();
+    assert_eq!(reads(), 3);
+}
