@@ -413,38 +413,83 @@ pub fn scatter(i: usize, n: usize) -> usize {
     (i.wrapping_mul(2_654_435_761) ^ (i >> 3)) % n
 }
 
-/// Time per call of `workload` on `store` (of `n` entries of `len` bytes), already filled.
-pub fn run<S: Kv>(store: &S, workload: &str, n: usize, len: usize) -> Duration {
-    let min = Duration::from_millis(30);
-    let keys: Vec<String> = (0..n).map(key).collect();
-    let fresh = value(n + 1, len);
-    match workload {
-        "get" => per_op(10_000, 10_000, min, |i| {
-            black_box(store.get(&keys[scatter(i, n)]));
-        }),
-        "overwrite" => per_op(10_000, 10_000, min, |i| {
-            store.put(&keys[scatter(i, n)], &fresh);
-        }),
-        "update" => per_op(10_000, 10_000, min, |_| store.bump("counter")),
-        "txn2" => per_op(5, 10_000, min, |i| {
-            store.txn2(&keys[scatter(i, n)], &keys[scatter(i + 7, n)], &fresh)
-        }),
-        "keys" => per_op(3, 1_000, min, |_| {
-            black_box(store.keys());
-        }),
-        "prefix" => per_op(3, 10_000, min, |_| {
-            assert_eq!(black_box(store.prefix(PREFIX)).len(), 100);
-        }),
-        other => panic!("unknown workload {other}"),
-    }
+/// A store under test, filled and run in batches: the stores of a table take turns every
+/// few milliseconds, so that a busy host (this one is shared) slows them all alike.
+pub trait Contender {
+    /// The name in tables.
+    fn name(&self) -> &'static str;
+    /// Puts the fresh entries `from..to`; returns the time it took.
+    fn fill(&mut self, from: usize, to: usize) -> Duration;
+    /// One batch of `workload`: calls for `min / 4` to warm up, then calls until `min`
+    /// has passed (at least one), carrying on from where the last batch of that workload
+    /// stopped; returns the time per measured call.
+    fn batch(&mut self, workload: &'static str, min: Duration) -> Duration;
 }
 
-/// Fills a store and runs every workload on it: `(workload, time per call)`.
-pub fn all_workloads<S: Kv>(n: usize, len: usize) -> Vec<(&'static str, Duration)> {
-    let (store, put) = filled::<S>(n, len);
-    let mut out = vec![("put", put)];
-    for w in &WORKLOADS[1..] {
-        out.push((w, run(&store, w, n, len)));
+/// A [`Contender`]: a store of `n` entries of `len`-byte values, and its workload state.
+pub struct Runner<S: Kv> {
+    store: S,
+    n: usize,
+    keys: Vec<String>,
+    values: Vec<String>,
+    fresh: String,
+    next: HashMap<&'static str, usize>,
+}
+
+/// An empty store of type `S` for `n` entries of `len`-byte values.
+pub fn contender<S: Kv + 'static>(n: usize, len: usize) -> Box<dyn Contender> {
+    Box::new(Runner {
+        store: S::new(),
+        n,
+        keys: (0..n).map(key).collect(),
+        values: (0..n).map(|i| value(i, len)).collect(),
+        fresh: value(n + 1, len),
+        next: HashMap::new(),
+    })
+}
+
+impl<S: Kv> Contender for Runner<S> {
+    fn name(&self) -> &'static str {
+        S::NAME
     }
-    out
+
+    fn fill(&mut self, from: usize, to: usize) -> Duration {
+        let start = Instant::now();
+        for i in from..to {
+            self.store.put(&self.keys[i], &self.values[i]);
+        }
+        start.elapsed()
+    }
+
+    fn batch(&mut self, workload: &'static str, min: Duration) -> Duration {
+        let (store, keys, fresh, n) = (&self.store, &self.keys, &self.fresh, self.n);
+        let op = |i: usize| match workload {
+            "get" => {
+                black_box(store.get(&keys[scatter(i, n)]));
+            }
+            "overwrite" => store.put(&keys[scatter(i, n)], fresh),
+            "update" => store.bump("counter"),
+            "txn2" => store.txn2(&keys[scatter(i, n)], &keys[scatter(i + 7, n)], fresh),
+            "keys" => {
+                black_box(store.keys());
+            }
+            "prefix" => assert_eq!(black_box(store.prefix(PREFIX)).len(), 100),
+            other => panic!("unknown workload {other}"),
+        };
+        let mut i = self.next.get(workload).copied().unwrap_or(0);
+        let mut timed = |min: Duration| {
+            let (first, start) = (i, Instant::now());
+            loop {
+                op(i);
+                i += 1;
+                if start.elapsed() >= min {
+                    break start.elapsed() / (i - first) as u32;
+                }
+            }
+        };
+        timed(min / 4);
+        let per_call = timed(min);
+        self.next.insert(workload, i);
+        per_call
+    }
 }

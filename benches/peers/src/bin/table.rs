@@ -1,18 +1,19 @@
-//! The peer table: every workload, for our store, microkv 0.3.0 and the floors, in
-//! alternating rounds in one process; prints medians and ratios as Markdown.
+//! The peer table: every workload, for our store, microkv 0.3.0 and the floors, in one
+//! process. `put` fills a new store of each kind whole, the kinds taking turns, over
+//! `PUT_ROUNDS` rounds. The stores of the last round then stay side by side and take turns
+//! in short batches of every other workload (`rounds` batches each: 5 ms of warm-up, then
+//! at least 20 ms or one call measured), so that a busy host (this one is shared) slows
+//! them all alike. Each cell is the median over rounds or batches. Prints Markdown.
 //! `cargo run --release --bin table [rounds]` in benches/peers; `table [rounds] disk` for
 //! the file workloads (save, open, put with `OnEveryWrite`).
 use microkv_peers::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-type Times = BTreeMap<(usize, usize, &'static str, &'static str), Vec<Duration>>;
+/// Rounds of the put workload (each fills four stores whole).
+const PUT_ROUNDS: usize = 5;
 
-fn round<S: Kv>(times: &mut Times, n: usize, len: usize) {
-    for (w, t) in all_workloads::<S>(n, len) {
-        times.entry((n, len, w, S::NAME)).or_default().push(t);
-    }
-}
+type Times = BTreeMap<(usize, usize, &'static str, &'static str), Vec<Duration>>;
 
 fn median(v: &[Duration]) -> Duration {
     let mut v = v.to_vec();
@@ -83,20 +84,41 @@ fn main() {
     }
     let configs = [(10_000, 64), (10_000, 4096), (100_000, 64), (100_000, 4096)];
     let mut times = Times::new();
-    for r in 0..rounds {
-        eprintln!("round {}/{rounds}", r + 1);
-        for &(n, len) in &configs {
-            // Alternate which store goes first.
-            if r % 2 == 0 {
-                round::<Ours>(&mut times, n, len);
-                round::<V03>(&mut times, n, len);
-                round::<Floor<RustCrypto>>(&mut times, n, len);
-                round::<Floor<Orion>>(&mut times, n, len);
-            } else {
-                round::<Floor<Orion>>(&mut times, n, len);
-                round::<Floor<RustCrypto>>(&mut times, n, len);
-                round::<V03>(&mut times, n, len);
-                round::<Ours>(&mut times, n, len);
+    // Each batch runs for at least this long (or one call).
+    let min = Duration::from_millis(20);
+    for &(n, len) in &configs {
+        eprintln!("{n} x {len} B: {rounds} rounds");
+        let make = [
+            contender::<Ours>,
+            contender::<V03>,
+            contender::<Floor<RustCrypto>>,
+            contender::<Floor<Orion>>,
+        ];
+        let k = make.len();
+        // Round r starts with store r % k, so that no store always goes first.
+        let turns = |r: usize| (0..k).map(move |j| (r + j) % k);
+        // put: n fresh keys into a new store, each store filled whole in its turn; the
+        // stores of the last round stay for the other workloads.
+        let mut stores: Vec<Option<Box<dyn Contender>>> = (0..k).map(|_| None).collect();
+        for r in 0..PUT_ROUNDS {
+            for s in turns(r) {
+                stores[s] = None;
+                let mut store = make[s](n, len);
+                let t = store.fill(0, n) / n as u32;
+                times.entry((n, len, "put", store.name())).or_default().push(t);
+                stores[s] = Some(store);
+            }
+        }
+        let mut stores: Vec<Box<dyn Contender>> = stores.into_iter().flatten().collect();
+        for w in &WORKLOADS[1..] {
+            for r in 0..rounds {
+                for s in turns(r) {
+                    let t = stores[s].batch(w, min);
+                    times
+                        .entry((n, len, w, stores[s].name()))
+                        .or_default()
+                        .push(t);
+                }
             }
         }
     }
