@@ -30,7 +30,7 @@ use crate::arena::Arena;
 use crate::crypto::{Keyring, KEY_LEN, TAG_LEN, WRAPPED_LEN};
 use crate::error::{Error, Result};
 use crate::kdf::{Credential, Kdf, KdfParams};
-use crate::store::{Entry, Space};
+use crate::store::{Entry, Name, Space};
 
 /// The magic bytes every store file starts with.
 pub const MAGIC: [u8; 8] = *b"MICROKV\0";
@@ -372,7 +372,7 @@ fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {
         let mut space = Space::with_capacity(record.entries.len());
         for e in record.entries {
             let entry = entry(e.sealed, e.expires_at)?;
-            if space.insert(String::from(e.key), entry).is_some() {
+            if space.insert(Name::from(e.key), entry).is_some() {
                 return Err(corrupt("duplicate key in body"));
             }
         }

@@ -26,7 +26,12 @@ use crate::sync::{thread_token, Mutex, MutexGuard};
 use crate::tree::Tree;
 
 /// One namespace: key name -> sealed entry.
-pub(crate) type Space = HashMap<String, Entry>;
+pub(crate) type Space = HashMap<Name, Entry>;
+
+/// A key name as a map holds it: up to 24 bytes inline in the bucket (12 on 32-bit
+/// targets), so a lookup compares names without a pointer chase, and a short name costs
+/// no allocation of its own.
+pub(crate) type Name = compact_str::CompactString;
 
 /// A sealed value: `nonce || ciphertext || tag`, and its expiry in ms since the epoch.
 #[derive(Clone)]
@@ -585,7 +590,7 @@ impl Store {
     pub fn sweep_expired(&self) -> Result<usize> {
         let mut g = self.shared.lock_write()?;
         let now = g.now().ok_or(Error::NoClock)?;
-        let expired: Vec<(String, String)> = g
+        let expired: Vec<(String, Name)> = g
             .spaces
             .iter()
             .flat_map(|(ns, space)| {

@@ -14,7 +14,7 @@ use crate::arena::{Arena, SecretBuf};
 use crate::crypto::{value_aad, Keyring};
 use crate::error::{Error, Result};
 use crate::secret::SecretBytes;
-use crate::store::{Change, Entry, Shared};
+use crate::store::{Change, Entry, Name, Shared};
 
 /// Serializes `value` straight into an arena buffer of exactly the right size.
 pub(crate) fn encode<V: Serialize + ?Sized>(arena: &Arc<Arena>, value: &V) -> Result<SecretBuf> {
@@ -171,7 +171,7 @@ impl Tree {
     /// Removes every entry of this namespace.
     pub fn clear(&self) -> Result<()> {
         let mut g = self.shared.lock_write()?;
-        let keys: Vec<String> = match g.spaces.get(&*self.name) {
+        let keys: Vec<Name> = match g.spaces.get(&*self.name) {
             Some(space) => space.keys().cloned().collect(),
             None => Vec::new(),
         };
@@ -198,7 +198,7 @@ impl Tree {
             Some(space) => space
                 .iter()
                 .filter(|(_, e)| e.is_live(g.now()))
-                .map(|(k, _)| k.clone())
+                .map(|(k, _)| String::from(k.as_str()))
                 .collect(),
             None => Vec::new(),
         })
@@ -219,7 +219,7 @@ impl Tree {
             Some(space) => space
                 .iter()
                 .filter(|(k, e)| e.is_live(g.now()) && keep(k))
-                .map(|(k, e)| (k.clone(), e.clone()))
+                .map(|(k, e)| (String::from(k.as_str()), e.clone()))
                 .collect(),
             None => Vec::new(),
         };
