@@ -3,7 +3,8 @@
 # Rust, installing cargo-fuzz first when it is missing. Usage:
 #   scripts/fuzz-long.sh [target...]          (default: all three targets)
 #   FUZZ_RUNS=10000000 FUZZ_JOBS=2 scripts/fuzz-long.sh ops_model
-# FUZZ_JOBS > 1 runs that many libFuzzer workers; the executions are split between them.
+# FUZZ_JOBS > 1 runs that many libFuzzer workers (`-fork`); FUZZ_RUNS counts the
+# executions of all of them together (libFuzzer sums its workers' runs in fork mode).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v cargo-fuzz >/dev/null 2>&1 || cargo install cargo-fuzz --locked
@@ -17,7 +18,7 @@ for target in "${targets[@]}"; do
     echo "== $target: $runs executions, $jobs job(s)"
     start=$(date +%s)
     if [ "$jobs" -gt 1 ]; then
-        cargo fuzz run -s none -j "$jobs" "$target" -- -runs=$((runs / jobs)) -print_final_stats=1
+        cargo fuzz run -s none -j "$jobs" "$target" -- -runs="$runs" -print_final_stats=1
     else
         cargo fuzz run -s none "$target" -- -runs="$runs" -print_final_stats=1
     fi
