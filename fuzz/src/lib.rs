@@ -22,7 +22,8 @@ use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305, XNonce};
 use microkv::testing::{Fault, FaultyStorage, Step};
 use microkv::{
-    AutoSave, Config, Credential, Error, KdfParams, ManualClock, MemoryStorage, MicroKV, Storage,
+    AutoSave, Config, Credential, Error, HeapPages, KdfParams, ManualClock, MemoryStorage, MicroKV,
+    Storage,
 };
 
 /// The raw key every target opens with (seeds are made with it too).
@@ -270,9 +271,12 @@ struct Harness {
 
 impl Harness {
     fn config(clock: &ManualClock, autosave: AutoSave) -> Config {
+        // The arena on the heap: the OS page source (mmap, mlock, guard pages) has its own
+        // tests, and its system calls would cost this target a third of its speed.
         Config {
             autosave,
             clock: Some(Arc::new(clock.clone())),
+            pages: Some(Arc::new(HeapPages)),
             ..Default::default()
         }
     }
