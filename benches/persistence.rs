@@ -1,22 +1,23 @@
-//! Save (with fsync), open, and a put with `AutoSave::OnEveryWrite` (one journal append
-//! and `fdatasync`) of a file store of 10,000 entries of 64 bytes, raw key.
-//! `cargo bench --bench persistence`.
+//! Snapshot encoding, save (with fsync) and open of a file store at 10k and 100k entries of
+//! 64-byte and 4 KiB values, raw key; and a put with `AutoSave::OnEveryWrite` (one journal
+//! append and `fdatasync`) into the 10k x 64 B store. `cargo bench --bench persistence`
+//! (the 100k x 4 KiB store is a 420 MB file: that part takes a few minutes).
 #![forbid(unsafe_code)]
 
 use std::hint::black_box;
+use std::path::Path;
 use std::time::{Duration, Instant};
 
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use microkv::{AutoSave, Config, Credential, MicroKV};
 
-const ENTRIES: usize = 10_000;
 const KEY: [u8; 32] = [0x42; 32];
 
-fn filled(path: &std::path::Path) -> MicroKV {
+fn filled(path: &Path, n: usize, len: usize) -> MicroKV {
     let db = MicroKV::create_new_with(path, Credential::key(KEY), Config::default()).unwrap();
-    let value = [0xabu8; 64];
-    for i in 0..ENTRIES {
-        db.put(&format!("key-{i:05}"), &value[..]).unwrap();
+    let value = vec![0xabu8; len];
+    for i in 0..n {
+        db.put(&format!("key-{i:06}"), &value[..]).unwrap();
     }
     db.save().unwrap();
     db
@@ -25,50 +26,55 @@ fn filled(path: &std::path::Path) -> MicroKV {
 fn persistence(c: &mut Criterion) {
     let dir = tempfile::tempdir().unwrap();
     let mut group = c.benchmark_group("persistence");
-    group.measurement_time(Duration::from_secs(5));
-
-    let db = filled(&dir.path().join("save.kv"));
-    let bytes = db.snapshot().unwrap().len();
-    eprintln!("{ENTRIES} entries of 64 bytes: a {bytes}-byte file");
-    group.bench_function("snapshot 10k x 64 B (encode only)", |b| {
-        b.iter(|| db.snapshot().unwrap())
-    });
-    group.bench_function("save 10k x 64 B (fsync)", |b| b.iter(|| db.save().unwrap()));
-    drop(db);
-
-    let path = dir.path().join("open.kv");
-    drop(filled(&path));
-    // Each opened store takes the exclusive lock, so it is dropped (outside the timing)
-    // before the next open.
-    group.bench_function("open 10k x 64 B", |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let started = Instant::now();
-                let db = MicroKV::open_existing(black_box(&path), Credential::key(KEY)).unwrap();
-                total += started.elapsed();
-                drop(db);
-            }
-            total
-        })
-    });
-
-    // Fresh keys into the 10k-entry store, each put durable before it returns; the
-    // journal is compacted into a new snapshot whenever it passes half the snapshot, so
-    // the mean includes that rewrite's share.
-    let config = Config {
-        autosave: AutoSave::OnEveryWrite,
-        ..Default::default()
-    };
-    let db = MicroKV::open_existing_with(&path, Credential::key(KEY), config).unwrap();
-    let value = [0xcdu8; 64];
-    let mut next = ENTRIES;
-    group.bench_function("put OnEveryWrite 10k x 64 B", |b| {
-        b.iter(|| {
-            next += 1;
-            db.put(&format!("key-{next:05}"), &value[..]).unwrap()
-        })
-    });
+    group
+        .sample_size(10)
+        .measurement_time(Duration::from_secs(5));
+    for (n, len) in [(10_000, 64), (10_000, 4096), (100_000, 64), (100_000, 4096)] {
+        let id = |w: &str| BenchmarkId::new(w, format!("{n}x{len}B"));
+        let path = dir.path().join(format!("{n}x{len}.kv"));
+        let db = filled(&path, n, len);
+        let bytes = db.snapshot().unwrap().len();
+        eprintln!("{n} entries of {len} bytes: a {bytes}-byte file");
+        group.bench_function(id("snapshot (encode only)"), |b| {
+            b.iter(|| db.snapshot().unwrap())
+        });
+        group.bench_function(id("save (fsync)"), |b| b.iter(|| db.save().unwrap()));
+        drop(db);
+        // Each opened store takes the exclusive lock, so it is dropped (outside the
+        // timing) before the next open.
+        group.bench_function(id("open"), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let started = Instant::now();
+                    let db = MicroKV::open_existing(black_box(&path), Credential::key(KEY));
+                    total += started.elapsed();
+                    drop(db.unwrap());
+                }
+                total
+            })
+        });
+        if (n, len) != (10_000, 64) {
+            std::fs::remove_file(&path).unwrap();
+            continue;
+        }
+        // Fresh keys into the 10k-entry store, each put durable before it returns; the
+        // journal is compacted into a new snapshot whenever it passes half the
+        // snapshot, so the mean includes that rewrite's share.
+        let config = Config {
+            autosave: AutoSave::OnEveryWrite,
+            ..Default::default()
+        };
+        let db = MicroKV::open_existing_with(&path, Credential::key(KEY), config).unwrap();
+        let value = [0xcdu8; 64];
+        let mut next = n;
+        group.bench_function(id("put OnEveryWrite"), |b| {
+            b.iter(|| {
+                next += 1;
+                db.put(&format!("key-{next:06}"), &value[..]).unwrap()
+            })
+        });
+    }
     group.finish();
 }
 
