@@ -247,8 +247,9 @@ fn open_split(key: &[u8], nonce: &IetfNonce, aad: &[u8], buf: &mut [u8], tag: &T
 /// Writes XChaCha20's subkey for `key` and a nonce's first 16 bytes into `out`.
 fn hchacha(key: &[u8], prefix: &[u8], out: &mut [u8]) -> Result<()> {
     use chacha20::cipher::array::Array;
-    let mut k: chacha20::Key = Array::try_from(key).map_err(|_| Error::Crypto)?;
+    // The prefix first: once the key is copied, no early return may skip its wipe.
     let input = Array::try_from(prefix).map_err(|_| Error::Crypto)?;
+    let mut k: chacha20::Key = Array::try_from(key).map_err(|_| Error::Crypto)?;
     let mut sub = chacha20::hchacha::<chacha20::R20>(&k, &input);
     out.copy_from_slice(&sub);
     sub.as_mut_slice().zeroize();
