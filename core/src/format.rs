@@ -213,13 +213,13 @@ pub(crate) fn append_serialized<T: Serialize + ?Sized>(
     out: Vec<u8>,
     len: usize,
 ) -> Result<Vec<u8>> {
-    let expected = out.len() + len;
+    let start = out.len();
     let out = postcard::serialize_with_flavor(value, Append(out))
         .map_err(|e| Error::Serialization(format!("{e}")))?;
-    if out.len() != expected {
+    let written = out.len() - start;
+    if written != len {
         return Err(Error::Serialization(format!(
-            "serialized to {} bytes, {len} expected",
-            out.len() + len - expected
+            "serialized to {written} bytes, {len} expected"
         )));
     }
     Ok(out)

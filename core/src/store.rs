@@ -205,10 +205,15 @@ impl Locked<'_> {
         now
     }
 
+    /// Whether `entry` is live now; reads the clock only for an entry with a TTL.
+    pub(crate) fn is_live(&self, entry: &Entry) -> bool {
+        entry.expires_at.is_none() || entry.is_live(self.now())
+    }
+
     /// The live entry under `ns`/`key`, if any.
     pub(crate) fn live(&self, ns: &str, key: &str) -> Option<&Entry> {
         let entry = self.spaces.get(ns)?.get(key)?;
-        (entry.expires_at.is_none() || entry.is_live(self.now())).then_some(entry)
+        self.is_live(entry).then_some(entry)
     }
 
     pub(crate) fn arena(&self) -> &Arc<Arena> {
@@ -554,11 +559,10 @@ impl Store {
     /// Names of the namespaces holding at least one live entry, sorted.
     pub fn tree_names(&self) -> Result<Vec<String>> {
         let g = self.shared.lock()?;
-        let now = g.now();
         let mut names: Vec<String> = g
             .spaces
             .iter()
-            .filter(|(_, space)| space.values().any(|e| e.is_live(now)))
+            .filter(|(_, space)| space.values().any(|e| g.is_live(e)))
             .map(|(name, _)| name.clone())
             .collect();
         names.sort_unstable();

@@ -183,7 +183,7 @@ impl Tree {
         let g = self.shared.lock()?;
         Ok(g.spaces
             .get(&*self.name)
-            .map_or(0, |s| s.values().filter(|e| e.is_live(g.now())).count()))
+            .map_or(0, |s| s.values().filter(|e| g.is_live(e)).count()))
     }
 
     /// Whether this namespace has no live entry.
@@ -197,7 +197,7 @@ impl Tree {
         Ok(match g.spaces.get(&*self.name) {
             Some(space) => space
                 .iter()
-                .filter(|(_, e)| e.is_live(g.now()))
+                .filter(|(_, e)| g.is_live(e))
                 .map(|(k, _)| String::from(k.as_str()))
                 .collect(),
             None => Vec::new(),
@@ -218,7 +218,7 @@ impl Tree {
         let entries = match g.spaces.get(&*self.name) {
             Some(space) => space
                 .iter()
-                .filter(|(k, e)| e.is_live(g.now()) && keep(k))
+                .filter(|(k, e)| g.is_live(e) && keep(k))
                 .map(|(k, e)| (String::from(k.as_str()), e.clone()))
                 .collect(),
             None => Vec::new(),

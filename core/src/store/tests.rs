@@ -145,6 +145,9 @@ fn the_clock_is_read_only_when_a_ttl_needs_it_and_once_per_operation() {
     db.put("plain", "no ttl").unwrap();
     db.get::<String>("plain").unwrap();
     db.update::<String, _>("plain", |v| v).unwrap();
+    assert_eq!(db.keys().unwrap().len(), 1);
+    assert_eq!(db.len().unwrap(), 1);
+    assert_eq!(db.tree_names().unwrap().len(), 1);
     assert_eq!(reads(), 0, "no entry has a TTL: no reading");
     db.put_with_ttl("t", "ttl", Duration::from_secs(60))
         .unwrap();
