@@ -45,6 +45,34 @@ pub enum Error {
     /// KDF parameters read from a store are outside the accepted bounds (a forged header
     /// must not make the KDF allocate gigabytes), or were rejected by the KDF.
     InvalidKdfParams(String),
+    /// The store's KDF parameters demand more work than this open allows
+    /// (`Config::kdf_limit`): refused before the KDF runs, so a forged header cannot make
+    /// an open take minutes or gigabytes. `cost` and `limit` are in KiB × passes (see
+    /// `KdfParams::cost`).
+    KdfLimitExceeded {
+        /// What the parameters cost.
+        cost: u64,
+        /// The most this open accepts.
+        limit: u64,
+    },
+    /// A store file or journal is longer than the format allows (or than its snapshot
+    /// allows, for a journal), or a snapshot to be written would be: refused before
+    /// anything is read into memory, or before anything is written.
+    TooLarge {
+        /// The length found, or that would be written, in bytes.
+        len: u64,
+        /// The largest length allowed, in bytes.
+        max: u64,
+    },
+    /// Another handle changed the store's credential (`change_password`, `rekey`) since
+    /// this handle loaded it. Saving would put the revoked credential back, so the save is
+    /// refused and nothing is written; reopen the store with the new credential.
+    CredentialChanged,
+    /// The new snapshot is in place (a reopen reads it), but it could not be made durable
+    /// (for a file: the directory sync after the rename failed). A crash before the next
+    /// successful save may bring back the previous snapshot. A rotation that meets this
+    /// counts as done and returns `Ok`.
+    NotDurable(Box<dyn core::error::Error + Send + Sync + 'static>),
     /// An AEAD operation failed: a value's ciphertext failed authentication.
     Crypto,
     /// The operating system's random number generator failed.
@@ -102,6 +130,19 @@ impl fmt::Display for Error {
             Error::Tampered => f.write_str("store was modified: authentication failed"),
             Error::UnsupportedStoreVersion(v) => write!(f, "unsupported store format version {v}"),
             Error::InvalidKdfParams(why) => write!(f, "invalid KDF parameters: {why}"),
+            Error::KdfLimitExceeded { cost, limit } => write!(
+                f,
+                "KDF cost {cost} KiB x passes is above this open's limit {limit} (Config::kdf_limit)"
+            ),
+            Error::TooLarge { len, max } => {
+                write!(f, "{len} bytes, more than the {max} bytes allowed")
+            }
+            Error::CredentialChanged => f.write_str(
+                "another handle changed the store's credential: reopen with the new one",
+            ),
+            Error::NotDurable(e) => {
+                write!(f, "snapshot written but not known to be durable: {e}")
+            }
             Error::Crypto => f.write_str("decryption failed: ciphertext is not authentic"),
             Error::Random => f.write_str("the OS random number generator failed"),
             Error::SecureAlloc(why) => write!(f, "secure memory unavailable: {why:?}"),
@@ -127,7 +168,7 @@ impl fmt::Display for Error {
 impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(&**e),
+            Error::Io(e) | Error::NotDurable(e) => Some(&**e),
             _ => None,
         }
     }
