@@ -191,6 +191,28 @@ fn a_file_that_is_not_a_store_or_is_empty_gets_its_own_error() {
     assert_eq!(std::fs::read(&path).unwrap(), b"hello");
 }
 
+/// The first bytes of a file written by microkv 0.3.0 (a MessagePack array: the string
+/// "microkv", the format version 3, then the KDF), as `tests/compat` checks on real ones.
+const V03_PREFIX: &[u8] = b"\x96\xa7microkv\x03\x81\xa6Scrypt\x93\x0f\x08\x01";
+
+#[test]
+fn a_microkv_0_3_store_is_named_as_such_and_left_alone() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.kv");
+    let err = open_err(&path, V03_PREFIX, Credential::password("pw"));
+    assert!(matches!(err, Error::LegacyStore { version: 3 }), "{err:?}");
+    assert!(err.to_string().contains("microkv 0.3"), "{err}");
+    // A writable open refuses it too, and leaves the file as it was.
+    let err = MicroKV::open(&path, Credential::password("pw")).unwrap_err();
+    assert!(matches!(err, Error::LegacyStore { version: 3 }), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), V03_PREFIX);
+    // Control: the same bytes with another name at the start are just not a store.
+    let mut other = V03_PREFIX.to_vec();
+    other[2] = b'n';
+    let err = open_err(&path, &other, Credential::password("pw"));
+    assert!(matches!(err, Error::CorruptStore(_)), "{err:?}");
+}
+
 #[test]
 fn an_unknown_version_is_reported_as_such() {
     let dir = tempfile::tempdir().unwrap();
@@ -200,12 +222,15 @@ fn an_unknown_version_is_reported_as_such() {
         bytes[8..10].copy_from_slice(&version.to_le_bytes());
         let err = open_err(&path, &bytes, Credential::key(KEY));
         assert!(
-            matches!(err, Error::UnsupportedStoreVersion(v) if v == version),
+            matches!(err, Error::UnsupportedStoreVersion { found, expected: 1 } if found == version),
             "{err:?}"
         );
         // A future version's header may be any length: the version decides first.
         let err = open_err(&path, &bytes[..10], Credential::key(KEY));
-        assert!(matches!(err, Error::UnsupportedStoreVersion(_)), "{err:?}");
+        assert!(
+            matches!(err, Error::UnsupportedStoreVersion { .. }),
+            "{err:?}"
+        );
     }
 }
 

@@ -175,7 +175,9 @@ impl Journal {
                 Ok(k.unwrap_or_else(|| panic!("{what}: opened to other data: {got:?}")))
             }
             Err(
-                e @ (Error::Tampered | Error::CorruptStore(_) | Error::UnsupportedStoreVersion(_)),
+                e @ (Error::Tampered
+                | Error::CorruptStore(_)
+                | Error::UnsupportedStoreVersion { .. }),
             ) => Err(e),
             Err(e) => panic!("{what}: unexpected error {e:?}"),
         }
@@ -338,7 +340,10 @@ fn bad_headers_get_typed_errors() {
     version[8] = 2;
     assert!(matches!(
         j.check(&version, "version"),
-        Err(Error::UnsupportedStoreVersion(2))
+        Err(Error::UnsupportedStoreVersion {
+            found: 2,
+            expected: 1
+        })
     ));
     let mut reserved = j.journal.clone();
     reserved[11] = 1;

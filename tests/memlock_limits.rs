@@ -7,7 +7,7 @@
 //! Pass rule, after every call: either `fallback == false` and every mapped byte is
 //! locked, within the limit; or `fallback == true`, under `BestEffort` only, and it
 //! turned true at the call that took the mapped total past the limit. `Strict` fails with
-//! `Error::SecureAlloc(AllocFailure::LockFailed)` (at 0: at open), within one slab (1 MiB)
+//! `Error::SecureAlloc`, with `MemoryReport::last_failure` `LockFailed` (at 0: at open), within one slab (1 MiB)
 //! of the limit, and the store keeps working once handles are dropped. `BestEffort`
 //! never fails and ends with `fallback == true` (every limit here is exceeded).
 //!
@@ -84,8 +84,8 @@ fn run(limit: usize, policy: MemoryPolicy, figures: &mut String) -> Result<(), i
         ..Default::default()
     };
     let db = match MicroKV::in_memory_with(Credential::key([9; 32]), config) {
-        Err(Error::SecureAlloc(AllocFailure::LockFailed)) if strict && limit == 0 => {
-            figures.push_str(" open refused with LockFailed");
+        Err(Error::SecureAlloc) if strict && limit == 0 => {
+            figures.push_str(" open refused (SecureAlloc)");
             return Ok(());
         }
         Err(e) => {
@@ -108,7 +108,9 @@ fn run(limit: usize, policy: MemoryPolicy, figures: &mut String) -> Result<(), i
     for i in 0..VALUES {
         match db.put(&format!("v{i}"), &value(i)) {
             Ok(()) => {}
-            Err(Error::SecureAlloc(AllocFailure::LockFailed)) if strict => {
+            Err(Error::SecureAlloc)
+                if strict && db.memory_report().last_failure == Some(AllocFailure::LockFailed) =>
+            {
                 figures.push_str(&format!("\n  put #{i} refused with LockFailed"));
                 break;
             }
@@ -130,7 +132,9 @@ fn run(limit: usize, policy: MemoryPolicy, figures: &mut String) -> Result<(), i
         match db.get_secret(&format!("v{i}")) {
             Ok(Some(h)) if h.expose_secret() == value(i).as_bytes() => handles.push(h),
             Ok(_) => return Err(41),
-            Err(Error::SecureAlloc(AllocFailure::LockFailed)) if strict => {
+            Err(Error::SecureAlloc)
+                if strict && db.memory_report().last_failure == Some(AllocFailure::LockFailed) =>
+            {
                 refused = Some(i);
                 break;
             }

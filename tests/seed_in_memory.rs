@@ -17,7 +17,7 @@ fn basic_usage_without_disk() -> Result<(), Box<dyn std::error::Error>> {
     assert_eq!(maybe, None);
     assert!(matches!(
         db.require::<String>("name"),
-        Err(microkv::Error::KeyNotFound(_))
+        Err(microkv::Error::KeyNotFound)
     ));
     Ok(())
 }

@@ -91,6 +91,9 @@ pub struct MemoryReport {
     pub dont_dump: bool,
     /// Every mapping made so far is wiped in forked children (`false` before the first).
     pub wipe_on_fork: bool,
+    /// Why the arena last failed to provide memory ([`crate::Error::SecureAlloc`]), if it
+    /// ever did.
+    pub last_failure: Option<AllocFailure>,
 }
 
 /// A mapped region handed out by a [`PageSource`].
@@ -173,9 +176,16 @@ struct Stats {
     unguarded: bool,
     dumpable: bool,
     kept_on_fork: bool,
+    last_failure: Option<AllocFailure>,
 }
 
 impl Stats {
+    /// Records why an allocation failed and returns the error for it.
+    fn fail(&mut self, why: AllocFailure) -> Error {
+        self.last_failure = Some(why);
+        Error::SecureAlloc
+    }
+
     fn add(&mut self, region: &Region) {
         self.mapped += region.len;
         if region.locked {
@@ -276,15 +286,13 @@ impl Arena {
             guarded: all(s.unguarded),
             dont_dump: all(s.dumpable),
             wipe_on_fork: all(s.kept_on_fork),
+            last_failure: s.last_failure,
         }
     }
 
     /// Maps `len` bytes and applies the policy to what came back (not yet counted).
-    fn map_region(&self, len: usize) -> Result<Region> {
-        let region = self
-            .source
-            .map(len)
-            .ok_or(Error::SecureAlloc(AllocFailure::MapFailed))?;
+    fn map_region(&self, len: usize) -> core::result::Result<Region, AllocFailure> {
+        let region = self.source.map(len).ok_or(AllocFailure::MapFailed)?;
         let refusal = if region.len < len {
             Some(AllocFailure::MapFailed)
         } else if self.policy == MemoryPolicy::Strict {
@@ -295,7 +303,7 @@ impl Arena {
         if let Some(why) = refusal {
             // SAFETY: `region` came from this source's `map` and is dropped right here.
             unsafe { self.source.unmap(&region) };
-            return Err(Error::SecureAlloc(why));
+            return Err(why);
         }
         Ok(region)
     }
@@ -311,7 +319,9 @@ impl Arena {
         let stride = stride(class);
         let full = st.slabs.last().is_none_or(|s| s.len - st.cursor < stride);
         if full {
-            let region = self.map_region(st.next_slab)?;
+            let region = self
+                .map_region(st.next_slab)
+                .map_err(|why| st.stats.fail(why))?;
             st.stats.add(&region);
             st.slabs.push(region);
             st.cursor = 0;
@@ -345,7 +355,7 @@ impl Arena {
                     cap.checked_add(CANARY)?.checked_next_multiple_of(page)?,
                 ))
             })
-            .ok_or(Error::SecureAlloc(AllocFailure::TooLarge))?;
+            .ok_or_else(|| self.state.lock().stats.fail(AllocFailure::TooLarge))?;
         let cached = {
             let mut st = self.state.lock();
             // The smallest cached region that fits, if it is at most twice the need.
@@ -358,7 +368,9 @@ impl Arena {
         let fresh = cached.is_none();
         let region = match cached {
             Some(region) => region,
-            None => self.map_region(map_len)?,
+            None => self
+                .map_region(map_len)
+                .map_err(|why| self.state.lock().stats.fail(why))?,
         };
         // SAFETY: `region.len >= map_len >= cap + CANARY`, so the payload (the last `cap`
         // bytes) and the canary before it lie inside the region, which is ours alone: fresh
@@ -551,7 +563,7 @@ impl SecretBuf {
         let old = self.len;
         let new_len = old
             .checked_add(data.len())
-            .ok_or(Error::SecureAlloc(AllocFailure::TooLarge))?;
+            .ok_or_else(|| self.arena.state.lock().stats.fail(AllocFailure::TooLarge))?;
         self.resize(new_len)?;
         self[old..].copy_from_slice(data);
         Ok(())

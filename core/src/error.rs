@@ -5,7 +5,40 @@ use alloc::boxed::Box;
 use alloc::string::String;
 use core::fmt;
 
-/// Why the secure arena could not provide memory.
+#[cfg(feature = "std")]
+extern crate std;
+
+/// The payload of [`Error::Io`]: `std::io::Error` under the `std` feature (as in microkv
+/// 0.3, so `e.kind()` works and `?` converts an `io::Error`), an opaque boxed error
+/// without it.
+///
+/// A [`crate::Storage`] written for both configurations makes its errors with
+/// [`Error::io`], which builds the right payload in either.
+#[cfg(feature = "std")]
+pub type IoError = std::io::Error;
+
+/// The payload of [`Error::Io`]: `std::io::Error` under the `std` feature, this opaque
+/// boxed error without it. Made by [`Error::io`].
+#[cfg(not(feature = "std"))]
+#[derive(Debug)]
+pub struct IoError(Box<dyn core::error::Error + Send + Sync + 'static>);
+
+#[cfg(not(feature = "std"))]
+impl fmt::Display for IoError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+#[cfg(not(feature = "std"))]
+impl core::error::Error for IoError {
+    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+        Some(&*self.0)
+    }
+}
+
+/// Why the secure arena could not provide memory: the detail behind
+/// [`Error::SecureAlloc`], kept in [`crate::MemoryReport::last_failure`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum AllocFailure {
@@ -30,7 +63,9 @@ pub enum AllocFailure {
 #[non_exhaustive]
 pub enum Error {
     /// `require` (or a transaction's `require`) found no live entry under this key.
-    KeyNotFound(String),
+    /// The key is not in the error: an error that ends up in a log must not leak key
+    /// names, which are metadata.
+    KeyNotFound,
     /// The credential does not open this store (checked against the header's key
     /// commitment before anything is decrypted).
     WrongPassword,
@@ -40,8 +75,21 @@ pub enum Error {
     /// The credential is right but an authenticated part of the store (header or body)
     /// was modified.
     Tampered,
-    /// The store was written by a format version this build does not read.
-    UnsupportedStoreVersion(u16),
+    /// The store (or its journal) was written by a format version this build does not
+    /// read.
+    UnsupportedStoreVersion {
+        /// The version in the file.
+        found: u16,
+        /// The version this build reads.
+        expected: u16,
+    },
+    /// The file is a store written by microkv 0.3, whose format this version does not
+    /// open directly: copy it into a new store with `microkv::migrate` (the `migrate`
+    /// feature; see docs/MIGRATING.md).
+    LegacyStore {
+        /// The 0.3 format version found in the file.
+        version: u8,
+    },
     /// KDF parameters read from a store are outside the accepted bounds (a forged header
     /// must not make the KDF allocate gigabytes), or were rejected by the KDF.
     InvalidKdfParams(String),
@@ -77,8 +125,10 @@ pub enum Error {
     Crypto,
     /// The operating system's random number generator failed.
     Random,
-    /// The secure arena could not provide (locked) memory.
-    SecureAlloc(AllocFailure),
+    /// The secure arena could not provide (locked) memory. Why (mapping, locking,
+    /// guarding or advising failed) is in the store's or arena's
+    /// [`crate::MemoryReport::last_failure`].
+    SecureAlloc,
     /// The store's secure memory no longer holds its keys: the process was forked, and
     /// the child's copy of the arena was wiped. The store cannot be used in the child.
     KeysWiped,
@@ -86,7 +136,7 @@ pub enum Error {
     /// (for example `get::<u32>` of a value stored as a `String`).
     Serialization(String),
     /// An I/O error from the storage backend.
-    Io(Box<dyn core::error::Error + Send + Sync + 'static>),
+    Io(IoError),
     /// The store is locked by another handle or process.
     Locked,
     /// `create_new` found an existing store.
@@ -105,6 +155,10 @@ pub enum Error {
     NoClock,
     /// A transaction was aborted by its closure with [`Error::abort`].
     Aborted(String),
+    /// Declared for source compatibility with microkv 0.3, which declares it too; like
+    /// 0.3, this version never returns it: an expired entry reads as absent (`None`, or
+    /// `KeyNotFound` from `require`).
+    Expired,
 }
 
 impl Error {
@@ -119,16 +173,67 @@ impl Error {
     pub fn abort(reason: impl Into<String>) -> Self {
         Error::Aborted(reason.into())
     }
+
+    /// An [`Error::Io`] from any error: how a [`crate::Storage`] reports a failure, with
+    /// or without `std` (under `std` the error is wrapped with `std::io::Error::other`,
+    /// unless it is one already).
+    ///
+    /// ```
+    /// # use microkv_core::Error;
+    /// #[derive(Debug)]
+    /// struct Flash;
+    /// impl core::fmt::Display for Flash {
+    ///     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+    ///         f.write_str("flash write failed")
+    ///     }
+    /// }
+    /// impl core::error::Error for Flash {}
+    /// let e = Error::io(Flash);
+    /// assert!(matches!(e, Error::Io(_)));
+    /// assert_eq!(e.to_string(), "I/O error: flash write failed");
+    /// ```
+    pub fn io(error: impl core::error::Error + Send + Sync + 'static) -> Self {
+        #[cfg(feature = "std")]
+        {
+            let error: Box<dyn core::error::Error + Send + Sync> = Box::new(error);
+            match error.downcast::<std::io::Error>() {
+                Ok(io) => Error::Io(*io),
+                Err(other) => Error::Io(std::io::Error::other(other)),
+            }
+        }
+        #[cfg(not(feature = "std"))]
+        {
+            Error::Io(IoError(Box::new(error)))
+        }
+    }
+}
+
+/// `?` on an `std::io::Error` inside a function returning microkv's `Result`.
+#[cfg(feature = "std")]
+impl From<std::io::Error> for Error {
+    fn from(error: std::io::Error) -> Self {
+        Error::Io(error)
+    }
 }
 
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::KeyNotFound(k) => write!(f, "key not found: {k:?}"),
+            Error::KeyNotFound => f.write_str("key not found"),
             Error::WrongPassword => f.write_str("wrong password or key for this store"),
             Error::CorruptStore(why) => write!(f, "corrupt store: {why}"),
             Error::Tampered => f.write_str("store was modified: authentication failed"),
-            Error::UnsupportedStoreVersion(v) => write!(f, "unsupported store format version {v}"),
+            Error::UnsupportedStoreVersion { found, expected } => {
+                write!(
+                    f,
+                    "unsupported store format version {found} (this build reads {expected})"
+                )
+            }
+            Error::LegacyStore { version } => write!(
+                f,
+                "this is a microkv 0.3 store (format {version}): copy it into a new store with \
+                 microkv::migrate (docs/MIGRATING.md)"
+            ),
             Error::InvalidKdfParams(why) => write!(f, "invalid KDF parameters: {why}"),
             Error::KdfLimitExceeded { cost, limit } => write!(
                 f,
@@ -145,7 +250,9 @@ impl fmt::Display for Error {
             }
             Error::Crypto => f.write_str("decryption failed: ciphertext is not authentic"),
             Error::Random => f.write_str("the OS random number generator failed"),
-            Error::SecureAlloc(why) => write!(f, "secure memory unavailable: {why:?}"),
+            Error::SecureAlloc => {
+                f.write_str("secure memory unavailable (see MemoryReport::last_failure)")
+            }
             Error::KeysWiped => {
                 f.write_str("store keys were wiped (forked process): the store is unusable here")
             }
@@ -161,6 +268,7 @@ impl fmt::Display for Error {
             }
             Error::NoClock => f.write_str("no clock configured for TTL operations"),
             Error::Aborted(why) => write!(f, "transaction aborted: {why}"),
+            Error::Expired => f.write_str("entry expired"),
         }
     }
 }
@@ -168,7 +276,8 @@ impl fmt::Display for Error {
 impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Error::Io(e) | Error::NotDurable(e) => Some(&**e),
+            Error::Io(e) => Some(e),
+            Error::NotDurable(e) => Some(&**e),
             _ => None,
         }
     }

@@ -274,6 +274,15 @@ pub(crate) fn encode(
     Ok(out)
 }
 
+/// The format version of a store written by microkv 0.3, if `bytes` start like one: a
+/// MessagePack array whose first items are the string `"microkv"` and a small integer.
+fn legacy_version(bytes: &[u8]) -> Option<u8> {
+    match bytes {
+        [0x90..=0x9f, 0xa7, b'm', b'i', b'c', b'r', b'o', b'k', b'v', v @ 0..=0x7f, ..] => Some(*v),
+        _ => None,
+    }
+}
+
 /// Parses the 72-byte key part of a header; checks magic, version and KDF bounds.
 fn parse_key_header(bytes: &[u8]) -> Result<KeyHeader> {
     if bytes.is_empty() {
@@ -287,6 +296,9 @@ fn parse_key_header(bytes: &[u8]) -> Result<KeyHeader> {
         }));
     }
     if bytes[..MAGIC.len()] != MAGIC {
+        if let Some(version) = legacy_version(bytes) {
+            return Err(Error::LegacyStore { version });
+        }
         return Err(corrupt("not a microkv store (bad magic)"));
     }
     if bytes.len() < 10 {
@@ -294,7 +306,10 @@ fn parse_key_header(bytes: &[u8]) -> Result<KeyHeader> {
     }
     let version = u16::from_le_bytes([bytes[8], bytes[9]]);
     if version != VERSION {
-        return Err(Error::UnsupportedStoreVersion(version));
+        return Err(Error::UnsupportedStoreVersion {
+            found: version,
+            expected: VERSION,
+        });
     }
     if bytes.len() < HEADER_LEN {
         return Err(corrupt("truncated header"));

@@ -182,7 +182,10 @@ pub(crate) fn replay(
     }
     let version = u16::from_le_bytes([journal[8], journal[9]]);
     if version != VERSION {
-        return Err(Error::UnsupportedStoreVersion(version));
+        return Err(Error::UnsupportedStoreVersion {
+            found: version,
+            expected: VERSION,
+        });
     }
     if journal[10..12] != [0, 0] {
         return Err(corrupt("journal: reserved header bytes are not zero"));

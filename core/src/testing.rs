@@ -12,7 +12,6 @@
 //! of the old snapshot, which a reopen must ignore).
 #![forbid(unsafe_code)]
 
-use alloc::boxed::Box;
 use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -154,7 +153,7 @@ impl core::fmt::Debug for FaultyStorage {
 }
 
 fn injected(what: &str) -> Error {
-    Error::Io(Box::new(Injected(format!("injected fault: {what}"))))
+    Error::io(Injected(format!("injected fault: {what}")))
 }
 
 /// The I/O error an injected fault reports.

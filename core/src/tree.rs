@@ -118,8 +118,7 @@ impl Tree {
 
     /// The value under `key`; `Error::KeyNotFound` if absent or expired.
     pub fn require<V: DeserializeOwned>(&self, key: &str) -> Result<V> {
-        self.get(key)?
-            .ok_or_else(|| Error::KeyNotFound(String::from(key)))
+        self.get(key)?.ok_or(Error::KeyNotFound)
     }
 
     /// Whether a live entry exists under `key` (decrypts nothing).

@@ -72,8 +72,7 @@ impl<'a> Txn<'a> {
 
     /// The value of `ns`/`key`; `Error::KeyNotFound` if absent.
     pub fn require<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<V> {
-        self.get(ns, key)?
-            .ok_or_else(|| Error::KeyNotFound(String::from(key)))
+        self.get(ns, key)?.ok_or(Error::KeyNotFound)
     }
 
     /// Whether `ns`/`key` has a live entry.

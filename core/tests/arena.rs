@@ -80,12 +80,16 @@ fn absurd_sizes_fail_cleanly() {
     let arena = heap_arena();
     for len in [usize::MAX, usize::MAX - 4096] {
         match arena.alloc(len) {
-            Err(Error::SecureAlloc(AllocFailure::TooLarge)) => {}
+            Err(Error::SecureAlloc) => {
+                assert_eq!(arena.report().last_failure, Some(AllocFailure::TooLarge))
+            }
             other => panic!("len {len}: {other:?}"),
         }
     }
     match arena.alloc(isize::MAX as usize / 2) {
-        Err(Error::SecureAlloc(AllocFailure::MapFailed)) => {}
+        Err(Error::SecureAlloc) => {
+            assert_eq!(arena.report().last_failure, Some(AllocFailure::MapFailed))
+        }
         other => panic!("{other:?}"),
     }
     let mut buf = arena.alloc(3).unwrap();
@@ -186,7 +190,9 @@ fn report_tracks_use_and_heap_pages_fallback() {
 fn strict_policy_refuses_heap_pages() {
     let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::Strict);
     match arena.alloc(64) {
-        Err(Error::SecureAlloc(AllocFailure::LockFailed)) => {}
+        Err(Error::SecureAlloc) => {
+            assert_eq!(arena.report().last_failure, Some(AllocFailure::LockFailed))
+        }
         other => panic!("{other:?}"),
     }
     assert_eq!(arena.report().mappings, 0);

@@ -28,7 +28,7 @@ use microkv_core::{Error, LockMode, Result, Storage};
 
 /// Maps an I/O error to microkv's [`Error::Io`].
 pub fn io_error(e: io::Error) -> Error {
-    Error::Io(Box::new(e))
+    Error::Io(e)
 }
 
 /// How a [`FileStorage`] treats the file it is opened on.

@@ -207,7 +207,9 @@ fn policies_past_the_lock_limit() -> i32 {
     while held.len() * 64 < target {
         match strict.alloc(64) {
             Ok(buf) => held.push(buf),
-            Err(Error::SecureAlloc(AllocFailure::LockFailed)) => {
+            Err(Error::SecureAlloc)
+                if strict.report().last_failure == Some(AllocFailure::LockFailed) =>
+            {
                 refused = true;
                 break;
             }
@@ -217,10 +219,9 @@ fn policies_past_the_lock_limit() -> i32 {
     if !refused {
         return 14;
     }
-    if !matches!(
-        strict.alloc(256 * 1024),
-        Err(Error::SecureAlloc(AllocFailure::LockFailed))
-    ) {
+    if !matches!(strict.alloc(256 * 1024), Err(Error::SecureAlloc))
+        || strict.report().last_failure != Some(AllocFailure::LockFailed)
+    {
         return 15;
     }
     let report = strict.report();
