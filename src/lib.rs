@@ -21,9 +21,9 @@ use core::ops::Deref;
 #[cfg(feature = "testing")]
 pub use microkv_core::testing;
 pub use microkv_core::{
-    AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, KdfParams, LockMode,
-    ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource, Region, Result,
-    SecretBytes, Storage, Store, Tree, Txn, MAGIC, VERSION,
+    AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, KdfLimit, KdfParams,
+    LockMode, ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource, Region, Result,
+    SecretBytes, Storage, Store, Tree, Txn, MAGIC, MAX_JOURNAL_LEN, MAX_STORE_LEN, VERSION,
 };
 /// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).
 #[cfg(all(feature = "std", feature = "testing"))]

@@ -7,7 +7,7 @@ use core::time::Duration;
 
 use crate::arena::{MemoryPolicy, PageSource};
 use crate::clock::Clock;
-use crate::kdf::KdfParams;
+use crate::kdf::{KdfLimit, KdfParams};
 
 /// When the store writes itself to its storage.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -48,6 +48,10 @@ pub enum LockMode {
 pub struct Config {
     /// KDF for a new store made with a password (an existing store keeps its own).
     pub kdf: KdfParams,
+    /// The most KDF work an open may demand (and a new key may use); a store whose header
+    /// asks for more is refused with `Error::KdfLimitExceeded` before the KDF runs. The
+    /// default admits `KdfParams::sensitive()` and nothing costlier.
+    pub kdf_limit: KdfLimit,
     /// When to save.
     pub autosave: AutoSave,
     /// Cross-process lock for file stores.
@@ -67,6 +71,7 @@ impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")
             .field("kdf", &self.kdf)
+            .field("kdf_limit", &self.kdf_limit)
             .field("autosave", &self.autosave)
             .field("lock_mode", &self.lock_mode)
             .field("read_only", &self.read_only)

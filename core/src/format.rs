@@ -29,13 +29,16 @@ use serde::{Serialize, Serializer};
 use crate::arena::Arena;
 use crate::crypto::{Keyring, KEY_LEN, TAG_LEN, WRAPPED_LEN};
 use crate::error::{Error, Result};
-use crate::kdf::{Credential, Kdf, KdfParams};
+use crate::kdf::{Credential, Kdf, KdfLimit, KdfParams};
 use crate::store::{Entry, Name, Space};
 
 /// The magic bytes every store file starts with.
 pub const MAGIC: [u8; 8] = *b"MICROKV\0";
 /// The format version this build writes.
 pub const VERSION: u16 = 1;
+/// The longest store file this build reads or writes (1 GiB): a longer one is
+/// `Error::TooLarge`, refused before it is read (a store lives in memory whole).
+pub const MAX_STORE_LEN: u64 = 1 << 30;
 /// Length of the part of the header the key wrap authenticates.
 pub(crate) const KEY_AAD_LEN: usize = 72;
 
@@ -261,6 +264,7 @@ pub(crate) fn encode(
     let body = BodyOut { spaces, now };
     // Sized first, then written once behind the header: no reallocation, no second buffer.
     let len = serialized_len(&body)?;
+    crate::storage::check_len((HEADER_LEN + len + TAG_LEN) as u64, MAX_STORE_LEN)?;
     let mut out = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
     out.extend_from_slice(&header.aad());
     out.extend_from_slice(&header.wrapped);
@@ -349,7 +353,7 @@ fn parse_key_header(bytes: &[u8]) -> Result<KeyHeader> {
 }
 
 /// Opens the v1 bytes of a store with `credential`: the header's structure and bounds
-/// first, then the credential against the commitment (`WrongPassword`), then the key
+/// first, then the KDF's cost against `limit`, then the credential against the commitment (`WrongPassword`), then the key
 /// wrap and the body (`Tampered`), then the body's structure. The body is decrypted where
 /// it lies (it holds names and sealed values, nothing secret); the header and the tag are
 /// left as they were.
@@ -357,8 +361,12 @@ pub(crate) fn decode(
     arena: &Arc<Arena>,
     credential: &Credential,
     bytes: &mut [u8],
+    limit: KdfLimit,
 ) -> Result<(KeyHeader, Keyring, HashMap<String, Space>)> {
     let header = parse_key_header(bytes)?;
+    if let Some(kdf) = &header.kdf {
+        limit.admit(kdf)?;
+    }
     let mut len = [0u8; 8];
     len.copy_from_slice(&bytes[168..176]);
     let body_len = u64::from_le_bytes(len);

@@ -31,6 +31,13 @@ const MAGIC: [u8; 8] = *b"MKVJRNL\0";
 const VERSION: u16 = 1;
 /// Length of the journal header.
 pub(crate) const HEADER_LEN: usize = 36;
+/// The most bytes a journal may hold before a writer compacts it into a snapshot (the
+/// bound itself is half the snapshot, at least 64 KiB: see the store's compaction).
+pub(crate) const MAX_COMPACTION_BOUND: u64 = 8 << 20;
+/// The longest journal a writer leaves: the committed records stay within the compaction
+/// bound, and one more record (itself within it) may pass it before the compaction. A
+/// longer journal is `Error::TooLarge`, refused before it is read.
+pub const MAX_JOURNAL_LEN: u64 = 2 * MAX_COMPACTION_BOUND;
 /// Length of a record's length field: the length and its complement.
 const LEN_LEN: usize = 8;
 /// First bytes of every record's associated data.

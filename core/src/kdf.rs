@@ -107,6 +107,35 @@ impl KdfParams {
         Self::argon2id(1024 * 1024, 4, 1)
     }
 
+    /// The work these parameters demand, in KiB of memory × passes over it, the unit of
+    /// [`KdfLimit`]:
+    ///
+    /// - Argon2id: `m_kib × t` (the lanes share the `m_kib`; this build fills them one
+    ///   after the other, so `p` adds no work);
+    /// - scrypt: its memory `128·r·2^log_n` bytes (in KiB), times 2 passes (`ROMix` fills it,
+    ///   then reads it back once in random order), times `p` (each lane runs in turn).
+    ///
+    /// Saturates at `u64::MAX` for parameters far outside the bounds.
+    ///
+    /// ```
+    /// use microkv_core::KdfParams;
+    /// assert_eq!(KdfParams::sensitive().cost(), (1 << 20) * 4);
+    /// assert_eq!(KdfParams::scrypt(20, 8, 1).cost(), (1 << 20) * 2);
+    /// ```
+    pub const fn cost(&self) -> u64 {
+        match self.0 {
+            Kdf::Argon2id { m_kib, t, .. } => m_kib as u64 * t as u64,
+            Kdf::Scrypt { log_n, r, p } => {
+                // KiB of V: 128 · r · 2^log_n / 1024 = r · 2^log_n / 8; two passes, p lanes.
+                if log_n >= 64 {
+                    return u64::MAX;
+                }
+                let block = (r as u64).saturating_mul(1 << log_n);
+                (block / 4).saturating_mul(p as u64)
+            }
+        }
+    }
+
     /// Rejects parameters outside the accepted bounds, before anything is allocated.
     pub(crate) fn check(&self) -> Result<()> {
         let bad = |why: String| Err(Error::InvalidKdfParams(why));
@@ -129,17 +158,98 @@ impl KdfParams {
                 if !(1..=MAX_KDF_PARALLELISM).contains(&p) || r == 0 || !(1..=30).contains(&log_n) {
                     return bad(format!("scrypt log_n={log_n} r={r} p={p} out of range"));
                 }
-                // scrypt uses 128 * r * 2^log_n bytes for V, plus 128 * r * p for B.
-                let kib = (128u64 * u64::from(r)) << log_n;
-                let kib = (kib + 128 * u64::from(r) * u64::from(p)) / 1024;
-                if kib > u64::from(MAX_KDF_MEMORY_KIB) {
-                    return bad(format!(
-                        "scrypt needs {kib} KiB, more than {MAX_KDF_MEMORY_KIB}"
-                    ));
+                // scrypt uses 128 * r * 2^log_n bytes for V, plus 128 * r * p for B: in
+                // bytes, exactly as docs/FORMAT.md states the bound.
+                let bytes = (128u64 * u64::from(r)) << log_n;
+                let bytes = bytes + 128 * u64::from(r) * u64::from(p);
+                let max = u64::from(MAX_KDF_MEMORY_KIB) * 1024;
+                if bytes > max {
+                    return bad(format!("scrypt needs {bytes} bytes, more than {max}"));
                 }
             }
         }
         Ok(())
+    }
+
+    /// [`KdfParams::check`], plus what parameters for a *new* key must meet so that other
+    /// implementations can read the file: scrypt's `log_n < 16·r` (OpenSSL, Python's
+    /// `hashlib` and libsodium refuse larger `N`). Files outside it are still read.
+    pub(crate) fn check_new(&self) -> Result<()> {
+        self.check()?;
+        if let Kdf::Scrypt { log_n, r, .. } = self.0 {
+            if u64::from(log_n) >= 16 * u64::from(r) {
+                return Err(Error::InvalidKdfParams(format!(
+                    "scrypt log_n={log_n} with r={r}: new keys need log_n < 16·r \
+                     (OpenSSL, hashlib and libsodium refuse more)"
+                )));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The most KDF work an open may demand, in KiB × passes ([`KdfParams::cost`]); set in
+/// `Config::kdf_limit`. A store whose header asks for more is refused with
+/// `Error::KdfLimitExceeded` before the KDF runs, so a forged header cannot make an open
+/// take a minute and a gigabyte. New keys (creation, `rekey_with`) must keep within it too,
+/// so that the same configuration reopens what it wrote.
+///
+/// The default admits [`KdfParams::sensitive`] (1 GiB × 4 passes, about 5 s here) and
+/// nothing costlier.
+///
+/// ```
+/// use microkv_core::{Config, KdfLimit, KdfParams};
+/// assert_eq!(KdfLimit::default(), KdfLimit::of(KdfParams::sensitive()));
+/// // An application that only ever makes interactive stores can refuse anything costlier:
+/// let config = Config { kdf_limit: KdfLimit::of(KdfParams::interactive()), ..Default::default() };
+/// assert!(KdfLimit::of(KdfParams::interactive()) < KdfLimit::default());
+/// // Or raise it to open stores made with more passes:
+/// let slow = KdfLimit::of(KdfParams::argon2id(1 << 20, 8, 1));
+/// assert!(slow > KdfLimit::default());
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KdfLimit(u64);
+
+impl KdfLimit {
+    /// Admits `params` and every parameter set that costs no more.
+    pub const fn of(params: KdfParams) -> Self {
+        KdfLimit(params.cost())
+    }
+
+    /// A limit of `kib_passes` KiB × passes.
+    pub const fn kib_passes(kib_passes: u64) -> Self {
+        KdfLimit(kib_passes)
+    }
+
+    /// Admits everything within the hard bounds ([`MAX_KDF_MEMORY_KIB`] ×
+    /// [`MAX_ARGON2_PASSES`]: about a minute per open here). Only for stores whose files
+    /// nobody untrusted can write.
+    pub const fn bounds_only() -> Self {
+        KdfLimit(u64::MAX)
+    }
+
+    /// The limit in KiB × passes.
+    pub const fn get(self) -> u64 {
+        self.0
+    }
+
+    /// `Error::KdfLimitExceeded` if `params` cost more than this limit.
+    pub(crate) fn admit(self, params: &KdfParams) -> Result<()> {
+        let cost = params.cost();
+        if cost > self.0 {
+            return Err(Error::KdfLimitExceeded {
+                cost,
+                limit: self.0,
+            });
+        }
+        Ok(())
+    }
+}
+
+impl Default for KdfLimit {
+    /// [`KdfLimit::of`] [`KdfParams::sensitive`].
+    fn default() -> Self {
+        KdfLimit::of(KdfParams::sensitive())
     }
 }
 
@@ -191,5 +301,52 @@ fn stretch(params: &KdfParams, password: &[u8], salt: &[u8], out: &mut [u8]) -> 
             let p = scrypt::Params::new(log_n, r, p).map_err(|e| rejected(&e))?;
             scrypt::scrypt(password, salt, &p, out).map_err(|e| rejected(&e))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::arena::{HeapPages, MemoryPolicy};
+
+    #[test]
+    fn scrypt_past_16_r_is_refused_for_new_keys_and_still_read() {
+        let legacy = KdfParams::scrypt(16, 1, 1);
+        assert!(matches!(
+            legacy.check_new(),
+            Err(Error::InvalidKdfParams(_))
+        ));
+        KdfParams::scrypt(15, 1, 1).check_new().unwrap();
+        // A file made with it (by an older build) still opens: reading runs `check`.
+        legacy.check().unwrap();
+        let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+        let root = derive_root(&arena, &Credential::password("pw"), Some(&legacy), &[7; 16]);
+        assert_eq!(root.unwrap().len(), 32);
+    }
+
+    #[test]
+    fn the_scrypt_memory_bound_counts_bytes() {
+        // 128 · r · 2^log_n + 128 · r · p, against exactly 2^30 bytes.
+        assert!(KdfParams::scrypt(22, 2, 1).check().is_err()); // 1 GiB + 256 B
+        assert!(KdfParams::scrypt(22, 1, 1).check().is_ok()); // 512 MiB + 128 B
+        assert!(KdfParams::scrypt(21, 4, 1).check().is_err()); // 1 GiB + 512 B
+    }
+
+    #[test]
+    fn costs_are_kib_times_passes() {
+        assert_eq!(KdfParams::argon2id(1 << 20, 64, 16).cost(), 1 << 26);
+        assert_eq!(KdfParams::scrypt(20, 8, 1).cost(), 1 << 21);
+        assert_eq!(KdfParams::scrypt(20, 8, 3).cost(), 3 << 21);
+        assert_eq!(KdfParams::scrypt(255, u32::MAX, 16).cost(), u64::MAX);
+        let limit = KdfLimit::default();
+        limit.admit(&KdfParams::sensitive()).unwrap();
+        assert!(limit.admit(&KdfParams::argon2id(1 << 20, 5, 1)).is_err());
+        KdfLimit::bounds_only()
+            .admit(&KdfParams::argon2id(
+                MAX_KDF_MEMORY_KIB,
+                MAX_ARGON2_PASSES,
+                16,
+            ))
+            .unwrap();
     }
 }

@@ -30,8 +30,11 @@ pub use arena::{Arena, HeapPages, MemoryPolicy, MemoryReport, PageSource, Region
 pub use clock::{Clock, ManualClock};
 pub use config::{AutoSave, Config, LockMode};
 pub use error::{AllocFailure, Error, Result};
-pub use format::{MAGIC, VERSION};
-pub use kdf::{Credential, KdfParams, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
+pub use format::{MAGIC, MAX_STORE_LEN, VERSION};
+pub use journal::MAX_JOURNAL_LEN;
+pub use kdf::{
+    Credential, KdfLimit, KdfParams, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM,
+};
 pub use secret::SecretBytes;
 pub use storage::{MemoryStorage, Storage};
 pub use store::Store;

@@ -39,6 +39,33 @@ pub trait Storage: Send + Sync {
     fn load_journal(&self) -> Result<Vec<u8>> {
         Ok(Vec::new())
     }
+    /// [`Storage::load`], but `Error::TooLarge` when the snapshot is longer than `max`
+    /// bytes. The store opens through this with the format's bound
+    /// ([`crate::MAX_STORE_LEN`]). The default loads, then checks; a storage whose
+    /// snapshot's length is known before reading it (a file) should check first, so that a
+    /// file grown to gigabytes (even of holes) never reaches memory.
+    fn load_at_most(&self, max: u64) -> Result<Option<Vec<u8>>> {
+        let bytes = self.load()?;
+        match &bytes {
+            Some(b) => check_len(b.len() as u64, max).map(|()| bytes),
+            None => Ok(None),
+        }
+    }
+    /// [`Storage::load_journal`], but `Error::TooLarge` when the journal is longer than
+    /// `max` bytes ([`crate::MAX_JOURNAL_LEN`] when a store opens), checked first where
+    /// it can be (see [`Storage::load_at_most`]).
+    fn load_journal_at_most(&self, max: u64) -> Result<Vec<u8>> {
+        let bytes = self.load_journal()?;
+        check_len(bytes.len() as u64, max).map(|()| bytes)
+    }
+}
+
+/// `Error::TooLarge` when `len` is above `max`.
+pub(crate) fn check_len(len: u64, max: u64) -> Result<()> {
+    if len > max {
+        return Err(Error::TooLarge { len, max });
+    }
+    Ok(())
 }
 
 /// Storage in ordinary memory, with a journal. Clones share the same snapshot and

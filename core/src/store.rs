@@ -19,7 +19,7 @@ use crate::crypto::{random, value_aad, KeySchedule, Keyring};
 use crate::error::{Error, Result};
 use crate::format::{self, KeyHeader};
 use crate::journal::{self, Cursor};
-use crate::kdf::{derive_root, Credential, KdfParams};
+use crate::kdf::{derive_root, Credential, KdfLimit, KdfParams};
 use crate::storage::Storage;
 use crate::sync::AtomicU64;
 use crate::sync::{thread_token, Mutex, MutexGuard};
@@ -81,7 +81,7 @@ pub(crate) struct State {
 /// this is not journaled at all (the write saves a snapshot).
 fn compaction_limit(snapshot_len: usize) -> u64 {
     const MIN: usize = 64 << 10;
-    const MAX: usize = 8 << 20;
+    const MAX: usize = journal::MAX_COMPACTION_BOUND as usize;
     (snapshot_len / 2).clamp(MIN, MAX) as u64
 }
 
@@ -119,6 +119,8 @@ pub(crate) struct Shared {
     high_water: AtomicU64,
     read_only: bool,
     autosave: AutoSave,
+    /// The most KDF work a new key of this store may use.
+    kdf_limit: KdfLimit,
     storage: Option<Box<dyn Storage>>,
 }
 
@@ -375,7 +377,7 @@ impl Locked<'_> {
     /// in; if sealing or the save fails, the old keys and entries stay.
     fn rekey(&mut self, credential: &Credential, kdf: &KdfParams) -> Result<()> {
         let arena = self.shared.arena.clone();
-        let (header, keyring) = new_keys(&arena, credential, kdf)?;
+        let (header, keyring) = new_keys(&arena, credential, kdf, self.shared.kdf_limit)?;
         let mut spaces: HashMap<String, Space> = HashMap::with_capacity(self.spaces.len());
         for (ns, space) in &self.spaces {
             let mut fresh = Space::with_capacity(space.len());
@@ -405,13 +407,19 @@ impl Locked<'_> {
     }
 }
 
-/// Derives a new key header and data key for `credential`.
+/// Derives a new key header and data key for `credential`. A password's KDF parameters
+/// must be fit for a new key and within `limit`, so that the store reopens with them.
 fn new_keys(
     arena: &Arc<Arena>,
     credential: &Credential,
     kdf: &KdfParams,
+    limit: KdfLimit,
 ) -> Result<(KeyHeader, Keyring)> {
     let kdf = (!credential.is_raw_key()).then_some(*kdf);
+    if let Some(kdf) = &kdf {
+        kdf.check_new()?;
+        limit.admit(kdf)?;
+    }
     let mut salt = [0u8; 16];
     random(&mut salt)?;
     let root = derive_root(arena, credential, kdf.as_ref(), &salt)?;
@@ -497,17 +505,18 @@ impl Store {
         let pages = config.pages.clone().unwrap_or_else(|| Arc::new(HeapPages));
         let arena = Arena::new(pages, config.memory);
         let mut existing = match &storage {
-            Some(s) => s.load()?,
+            Some(s) => s.load_at_most(format::MAX_STORE_LEN)?,
             None => None,
         };
         let fresh = existing.is_none();
         // Decoding decrypts the body in place; the header and tag that the journal's
         // cursor reads below stay as they were.
         let (header, keyring, spaces) = match &mut existing {
-            Some(bytes) => format::decode(&arena, &credential, bytes)?,
+            Some(bytes) => format::decode(&arena, &credential, bytes, config.kdf_limit)?,
             None if config.read_only && storage.is_some() => return Err(Error::NotFound),
             None => {
-                let (header, keyring) = new_keys(&arena, &credential, &config.kdf)?;
+                let (header, keyring) =
+                    new_keys(&arena, &credential, &config.kdf, config.kdf_limit)?;
                 (header, keyring, HashMap::new())
             }
         };
@@ -525,7 +534,7 @@ impl Store {
         };
         if let (Some(storage), Some(snapshot)) = (&storage, &existing) {
             // The writes committed since the snapshot (read-only opens see them too).
-            let log = storage.load_journal()?;
+            let log = storage.load_journal_at_most(journal::MAX_JOURNAL_LEN)?;
             let at = journal::replay(&keyring, Cursor::after(snapshot), &log, |ns, key, e| {
                 state.replace(ns, key, e);
             })?;
@@ -539,6 +548,7 @@ impl Store {
             high_water: AtomicU64::new(0),
             read_only: config.read_only,
             autosave: config.autosave,
+            kdf_limit: config.kdf_limit,
             storage,
         });
         let store = Store {

@@ -19,12 +19,12 @@
 
 use std::fmt;
 use std::fs::{self, File, OpenOptions, TryLockError};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use microkv_core::{Error, LockMode, Result, Storage};
+use microkv_core::{Error, LockMode, Result, Storage, MAX_JOURNAL_LEN, MAX_STORE_LEN};
 
 /// Maps an I/O error to microkv's [`Error::Io`].
 pub fn io_error(e: io::Error) -> Error {
@@ -289,17 +289,24 @@ impl FileStorage {
 }
 
 impl Storage for FileStorage {
+    /// [`Storage::load_at_most`] with the format's bound, [`microkv_core::MAX_STORE_LEN`].
     fn load(&self) -> Result<Option<Vec<u8>>> {
+        self.load_at_most(MAX_STORE_LEN)
+    }
+
+    /// Reads the file only if its length is within `max` (a longer one is
+    /// `Error::TooLarge`, and nothing of it is read).
+    fn load_at_most(&self, max: u64) -> Result<Option<Vec<u8>>> {
         let mut state = self.state();
         if self.inner.mode == Mode::CreateNew && state.create {
             // A file that appeared since the constructor's check is someone else's: the
             // first save fails with `AlreadyExists` instead of opening it.
             return Ok(None);
         }
-        match fs::read(&self.inner.path) {
+        match read_at_most(&self.inner.path, max) {
             Ok(bytes) => {
                 state.create = false;
-                Ok(Some(bytes))
+                Ok(Some(bytes?))
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => match self.inner.mode {
                 Mode::OpenExisting | Mode::ReadOnly => Err(Error::NotFound),
@@ -385,13 +392,41 @@ impl Storage for FileStorage {
         Ok(true)
     }
 
+    /// [`Storage::load_journal_at_most`] with the format's bound,
+    /// [`microkv_core::MAX_JOURNAL_LEN`].
     fn load_journal(&self) -> Result<Vec<u8>> {
-        match fs::read(self.journal_path()) {
-            Ok(bytes) => Ok(bytes),
+        self.load_journal_at_most(MAX_JOURNAL_LEN)
+    }
+
+    /// Reads the journal only if its length is within `max` (a longer one is
+    /// `Error::TooLarge`, and nothing of it is read).
+    fn load_journal_at_most(&self, max: u64) -> Result<Vec<u8>> {
+        match read_at_most(&self.journal_path(), max) {
+            Ok(bytes) => bytes,
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
             Err(e) => Err(io_error(e)),
         }
     }
+}
+
+/// The bytes of the file at `path` if it holds at most `max` of them, else
+/// `Error::TooLarge`: the length is checked before anything is read, and the read stops
+/// past `max` should the file grow meanwhile. The outer error is the file's opening.
+fn read_at_most(path: &Path, max: u64) -> io::Result<Result<Vec<u8>>> {
+    let file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if len > max {
+        return Ok(Err(Error::TooLarge { len, max }));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    if let Err(e) = file.take(max.saturating_add(1)).read_to_end(&mut bytes) {
+        return Ok(Err(io_error(e)));
+    }
+    let len = bytes.len() as u64;
+    if len > max {
+        return Ok(Err(Error::TooLarge { len, max }));
+    }
+    Ok(Ok(bytes))
 }
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
