@@ -120,7 +120,7 @@ pub enum Error {
     /// (for a file: the directory sync after the rename failed). A crash before the next
     /// successful save may bring back the previous snapshot. A rotation that meets this
     /// counts as done and returns `Ok`.
-    NotDurable(Box<dyn core::error::Error + Send + Sync + 'static>),
+    NotDurable(IoError),
     /// An AEAD operation failed: a value's ciphertext failed authentication.
     Crypto,
     /// The operating system's random number generator failed.
@@ -206,6 +206,22 @@ impl Error {
             Error::Io(IoError(Box::new(error)))
         }
     }
+
+    /// [`Error::NotDurable`] from the error that kept the new snapshot from being made
+    /// durable: what a [`crate::Storage`] returns when its `store` failed after the new
+    /// bytes were put in place.
+    ///
+    /// ```
+    /// # use microkv_core::Error;
+    /// let e = Error::not_durable(core::fmt::Error);
+    /// assert!(matches!(e, Error::NotDurable(_)));
+    /// ```
+    pub fn not_durable(error: impl core::error::Error + Send + Sync + 'static) -> Self {
+        match Error::io(error) {
+            Error::Io(e) => Error::NotDurable(e),
+            other => other,
+        }
+    }
 }
 
 /// `?` on an `std::io::Error` inside a function returning microkv's `Result`.
@@ -277,7 +293,7 @@ impl core::error::Error for Error {
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
             Error::Io(e) => Some(e),
-            Error::NotDurable(e) => Some(&**e),
+            Error::NotDurable(e) => Some(e),
             _ => None,
         }
     }

@@ -12,7 +12,10 @@ use crate::sync::Mutex;
 ///
 /// Contract: [`Storage::store`] is all-or-nothing. After it returns `Ok`, `load` returns the
 /// new bytes; after it fails, or after a crash at any point inside it, `load` returns
-/// either the previous bytes or the new ones, never a mix.
+/// either the previous bytes or the new ones, never a mix. Which one an error means is
+/// part of the contract: `Error::NotDurable` means the new bytes are in place (`load`
+/// returns them) but are not known to survive a crash; any other error means `load` still
+/// returns the previous bytes. (A crash, which returns nothing, may leave either.)
 ///
 /// The journal is a byte string the store appends to (it names the snapshot it extends,
 /// so a journal left over from an older snapshot is recognised and ignored). A storage
@@ -24,6 +27,23 @@ pub trait Storage: Send + Sync {
     /// Atomically replaces the stored bytes. The journal may be emptied (it should be,
     /// so that old records do not linger), or left as it is.
     fn store(&self, bytes: &[u8]) -> Result<()>;
+    /// [`Storage::store`], only if the stored snapshot still begins with `expected`:
+    /// otherwise `Error::CredentialChanged`, and nothing is written. If nothing is stored,
+    /// it stores.
+    ///
+    /// A store saves through this with the key part of the header it loaded or last
+    /// wrote (bytes `0..144`: KDF, salt, commitment, wrapped data key), so that a handle
+    /// never puts back a credential that another handle rotated away. The check and the
+    /// replacement must be one step for every writer of this storage, across handles and
+    /// processes ([`MemoryStorage`] compares under its lock; a file storage locks the file
+    /// it replaces). The default loads, compares, then stores: another writer may slip in
+    /// between, so a storage shared by several writers should override it.
+    fn store_replacing(&self, expected: &[u8], bytes: &[u8]) -> Result<()> {
+        match self.load()? {
+            Some(current) if !current.starts_with(expected) => Err(Error::CredentialChanged),
+            _ => self.store(bytes),
+        }
+    }
     /// Cuts the journal to its first `keep` bytes (never more than it holds), appends
     /// `bytes`, and returns once all of that is durable: `Ok(true)`. `Ok(false)` (the
     /// default) means this storage keeps no journal, and nothing was written.
@@ -107,6 +127,18 @@ impl Storage for MemoryStorage {
 
     fn store(&self, bytes: &[u8]) -> Result<()> {
         let mut images = self.images.lock();
+        images.snapshot = Some(bytes.to_vec());
+        images.journal.clear();
+        Ok(())
+    }
+
+    fn store_replacing(&self, expected: &[u8], bytes: &[u8]) -> Result<()> {
+        let mut images = self.images.lock();
+        if let Some(current) = &images.snapshot {
+            if !current.starts_with(expected) {
+                return Err(Error::CredentialChanged);
+            }
+        }
         images.snapshot = Some(bytes.to_vec());
         images.journal.clear();
         Ok(())

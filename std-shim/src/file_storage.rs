@@ -353,6 +353,19 @@ impl Storage for FileStorage {
         Ok(())
     }
 
+    /// Locks the store file as it is now (exclusively, waiting for another writer's save
+    /// to end), checks that it begins with `expected` (`Error::CredentialChanged` if not),
+    /// and replaces it while the lock is held. A writer that waited on a file that was
+    /// replaced meanwhile locks the new one and checks that: the check and the rename are
+    /// one step for every writer, in this process or another.
+    fn store_replacing(&self, expected: &[u8], bytes: &[u8]) -> Result<()> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let _held = lock_current(&self.inner.path, expected)?;
+        self.store(bytes)
+    }
+
     fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
@@ -438,6 +451,33 @@ pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     write_atomic(path, bytes, Replace::Always, None, &mut false)
 }
 
+/// Opens the store file at `path` as it is now and takes an exclusive lock on it
+/// (waiting: another writer holds it only for its save), then checks that it begins with
+/// `expected`. `None` if there is no file. Saves rename a new file over the store, so the
+/// lock is on the file a save replaces, and a lock on a file already replaced is dropped
+/// and taken again on the new one.
+fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>> {
+    for _ in 0..64 {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(e)),
+        };
+        file.lock().map_err(io_error)?;
+        if !is_current(&file, path)? {
+            continue;
+        }
+        let mut head = vec![0u8; expected.len()];
+        return match file.read_exact(&mut head) {
+            Ok(()) if head == expected => Ok(Some(file)),
+            Ok(()) => Err(Error::CredentialChanged),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::CredentialChanged),
+            Err(e) => Err(io_error(e)),
+        };
+    }
+    Err(Error::Locked)
+}
+
 /// Whether a save may replace an existing store file.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Replace {
@@ -457,8 +497,9 @@ fn check(fault: Option<FailPoint>, point: FailPoint) -> Result<()> {
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, puts it in place and syncs
-/// the directory. Sets `placed` once the new file is at `path` (a later step may still
-/// fail: then the new bytes are visible but maybe not durable).
+/// the directory. Sets `placed` once the new file is at `path`; a later step may still
+/// fail: then the new bytes are visible but maybe not durable, and the error is
+/// `Error::NotDurable`.
 fn write_atomic(
     path: &Path,
     bytes: &[u8],
@@ -507,7 +548,10 @@ fn write_atomic(
     if result.is_err() && tmp_exists {
         let _ = fs::remove_file(&tmp);
     }
-    result
+    match result {
+        Err(Error::Io(e)) if *placed => Err(Error::NotDurable(e)),
+        other => other,
+    }
 }
 
 fn file_name(path: &Path) -> String {

@@ -111,7 +111,7 @@ fn a_first_save_that_fails_after_its_file_is_in_place_does_not_block_later_saves
     let path = dir.path().join("s.kv");
     let storage = FileStorage::create_new(&path, LockMode::Exclusive).unwrap();
     storage.fail_next_save(FailPoint::SyncDir);
-    assert!(matches!(storage.store(b"one"), Err(Error::Io(_))));
+    assert!(matches!(storage.store(b"one"), Err(Error::NotDurable(_))));
     assert_eq!(std::fs::read(&path).unwrap(), b"one");
     storage.store(b"two").unwrap();
     assert_eq!(storage.load().unwrap().as_deref(), Some(&b"two"[..]));
@@ -125,4 +125,74 @@ fn a_first_save_that_fails_after_its_file_is_in_place_does_not_block_later_saves
     assert!(!path.exists());
     std::fs::write(&path, b"theirs").unwrap();
     assert!(matches!(storage.store(b"two"), Err(Error::AlreadyExists)));
+}
+
+/// `store_replacing` replaces the file only while it still begins with what the caller
+/// expects: a writer whose view is stale (another writer rotated the credential) is
+/// refused and writes nothing; a missing file is simply stored.
+#[test]
+fn store_replacing_refuses_a_file_another_writer_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.kv");
+    let a = FileStorage::open(&path, LockMode::Shared).unwrap();
+    let b = FileStorage::open(&path, LockMode::Shared).unwrap();
+    a.store(b"HEAD-1 body").unwrap();
+    b.store_replacing(b"HEAD-1", b"HEAD-1 body b").unwrap();
+    a.store_replacing(b"HEAD-1", b"HEAD-2 rotated").unwrap();
+    let err = b.store_replacing(b"HEAD-1", b"HEAD-1 stale").unwrap_err();
+    assert!(matches!(err, Error::CredentialChanged), "{err:?}");
+    assert_eq!(std::fs::read(&path).unwrap(), b"HEAD-2 rotated");
+    // A file shorter than the expected prefix is not the one expected either.
+    std::fs::write(&path, b"HEAD").unwrap();
+    let err = b.store_replacing(b"HEAD-2", b"HEAD-2 x").unwrap_err();
+    assert!(matches!(err, Error::CredentialChanged), "{err:?}");
+    std::fs::remove_file(&path).unwrap();
+    b.store_replacing(b"HEAD-2", b"HEAD-2 again").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"HEAD-2 again");
+    let ro = FileStorage::read_only(&path).unwrap();
+    assert!(matches!(
+        ro.store_replacing(b"", b"x"),
+        Err(Error::ReadOnly)
+    ));
+}
+
+/// Writers in threads, each with its own storage, each replacing the file only if it
+/// still holds what that writer read: every successful replacement saw the file it
+/// replaced, so the generations form one chain with no lost or doubled link.
+#[test]
+fn concurrent_store_replacing_forms_one_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.kv");
+    FileStorage::open(&path, LockMode::None)
+        .unwrap()
+        .store(b"gen00000")
+        .unwrap();
+    let wins: usize = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                s.spawn(|| {
+                    let storage = FileStorage::open(&path, LockMode::None).unwrap();
+                    let mut wins = 0;
+                    for _ in 0..25 {
+                        let seen = storage.load().unwrap().unwrap();
+                        let gen: u32 = std::str::from_utf8(&seen[3..]).unwrap().parse().unwrap();
+                        let next = format!("gen{:05}", gen + 1);
+                        match storage.store_replacing(&seen, next.as_bytes()) {
+                            Ok(()) => wins += 1,
+                            Err(Error::CredentialChanged) => {}
+                            Err(e) => panic!("{e:?}"),
+                        }
+                    }
+                    wins
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum()
+    });
+    let last = std::fs::read(&path).unwrap();
+    assert_eq!(
+        last,
+        format!("gen{wins:05}").as_bytes(),
+        "{wins} replacements"
+    );
 }
