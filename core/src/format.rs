@@ -27,65 +27,20 @@ use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use crate::arena::Arena;
-use crate::crypto::{Keyring, KEY_LEN, TAG_LEN, WRAPPED_LEN};
+use crate::crypto::{Keyring, TAG_LEN};
+use crate::entry::{Entry, Name, Space};
 use crate::error::{Error, Result};
-use crate::kdf::{Credential, Kdf, KdfLimit, KdfParams};
-use crate::store::{Entry, Name, Space};
+use crate::kdf::{Credential, KdfLimit};
+pub(crate) use crate::keys::corrupt;
+pub(crate) use crate::keys::HEADER_LEN;
+use crate::keys::{unlock, KeyHeader};
 
-/// The magic bytes every store file starts with.
-pub const MAGIC: [u8; 8] = *b"MICROKV\0";
-/// The format version this build writes.
-pub const VERSION: u16 = 1;
+pub use crate::entry::VERSION;
+pub use crate::keys::MAGIC;
+
 /// The longest store file this build reads or writes (1 GiB): a longer one is
 /// `Error::TooLarge`, refused before it is read (a store lives in memory whole).
 pub const MAX_STORE_LEN: u64 = 1 << 30;
-/// Length of the part of the header the key wrap authenticates.
-pub(crate) const KEY_AAD_LEN: usize = 72;
-
-/// Everything about the store's keys that is public: how to derive the key-encryption
-/// key, the commitment that tells a wrong credential from a tampered file, and the
-/// wrapped data key.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct KeyHeader {
-    /// `None` for a store opened by a raw key.
-    pub(crate) kdf: Option<KdfParams>,
-    pub(crate) salt: [u8; 16],
-    pub(crate) commitment: [u8; KEY_LEN],
-    pub(crate) wrapped: [u8; WRAPPED_LEN],
-}
-
-impl KeyHeader {
-    /// Bytes 0..72 of the header: the key wrap's associated data.
-    pub(crate) fn key_aad(
-        kdf: Option<&KdfParams>,
-        salt: &[u8; 16],
-        commitment: &[u8; KEY_LEN],
-    ) -> [u8; KEY_AAD_LEN] {
-        let mut out = [0u8; KEY_AAD_LEN];
-        out[..8].copy_from_slice(&MAGIC);
-        out[8..10].copy_from_slice(&VERSION.to_le_bytes());
-        let (id, a, b, c) = match kdf.map(|k| k.0) {
-            None => (0u8, 0, 0, 0),
-            Some(Kdf::Argon2id { m_kib, t, p }) => (1, m_kib, t, p),
-            Some(Kdf::Scrypt { log_n, r, p }) => (2, u32::from(log_n), r, p),
-        };
-        out[10] = id;
-        out[12..16].copy_from_slice(&a.to_le_bytes());
-        out[16..20].copy_from_slice(&b.to_le_bytes());
-        out[20..24].copy_from_slice(&c.to_le_bytes());
-        out[24..40].copy_from_slice(salt);
-        out[40..72].copy_from_slice(commitment);
-        out
-    }
-
-    /// This header's key-wrap associated data.
-    pub(crate) fn aad(&self) -> [u8; KEY_AAD_LEN] {
-        Self::key_aad(self.kdf.as_ref(), &self.salt, &self.commitment)
-    }
-}
-
-/// Length of the whole header: the associated data of the body.
-pub(crate) const HEADER_LEN: usize = 176;
 
 /// The body as read: namespaces, key names, and each entry's sealed value and expiry.
 /// Values stay sealed under their own nonces inside it. The writer serializes
@@ -249,10 +204,6 @@ impl postcard::ser_flavors::Flavor for Append {
     }
 }
 
-pub(crate) fn corrupt(why: impl Into<String>) -> Error {
-    Error::CorruptStore(why.into())
-}
-
 /// The v1 bytes of a store: the header, then the body sealed under the data key with the
 /// whole header as associated data. Entries already expired at `now` are left out.
 pub(crate) fn encode(
@@ -278,82 +229,9 @@ pub(crate) fn encode(
     Ok(out)
 }
 
-/// The format version of a store written by microkv 0.3, if `bytes` start like one: a
-/// MessagePack array whose first items are the string `"microkv"` and a small integer.
-fn legacy_version(bytes: &[u8]) -> Option<u8> {
-    match bytes {
-        [0x90..=0x9f, 0xa7, b'm', b'i', b'c', b'r', b'o', b'k', b'v', v @ 0..=0x7f, ..] => Some(*v),
-        _ => None,
-    }
-}
-
-/// Parses the 72-byte key part of a header; checks magic, version and KDF bounds.
-fn parse_key_header(bytes: &[u8]) -> Result<KeyHeader> {
-    if bytes.is_empty() {
-        return Err(corrupt("empty file"));
-    }
-    if bytes.len() < MAGIC.len() {
-        return Err(corrupt(if MAGIC.starts_with(bytes) {
-            "truncated header"
-        } else {
-            "not a microkv store (bad magic)"
-        }));
-    }
-    if bytes[..MAGIC.len()] != MAGIC {
-        if let Some(version) = legacy_version(bytes) {
-            return Err(Error::LegacyStore { version });
-        }
-        return Err(corrupt("not a microkv store (bad magic)"));
-    }
-    if bytes.len() < 10 {
-        return Err(corrupt("truncated header"));
-    }
-    let version = u16::from_le_bytes([bytes[8], bytes[9]]);
-    if version != VERSION {
-        return Err(Error::UnsupportedStoreVersion {
-            found: version,
-            expected: VERSION,
-        });
-    }
-    if bytes.len() < HEADER_LEN {
-        return Err(corrupt("truncated header"));
-    }
-    let word =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    let (a, b, c) = (word(12), word(16), word(20));
-    if bytes[11] != 0 {
-        return Err(corrupt("reserved header byte is not zero"));
-    }
-    let kdf = match bytes[10] {
-        0 if (a, b, c) == (0, 0, 0) => None,
-        0 => return Err(corrupt("raw-key store with KDF parameters")),
-        1 => Some(KdfParams::argon2id(a, b, c)),
-        2 => {
-            let log_n = u8::try_from(a)
-                .map_err(|_| Error::InvalidKdfParams(format!("scrypt log_n={a}")))?;
-            Some(KdfParams::scrypt(log_n, b, c))
-        }
-        id => return Err(corrupt(format!("unknown KDF id {id}"))),
-    };
-    if let Some(kdf) = &kdf {
-        kdf.check()?;
-    }
-    let mut salt = [0u8; 16];
-    salt.copy_from_slice(&bytes[24..40]);
-    let mut commitment = [0u8; KEY_LEN];
-    commitment.copy_from_slice(&bytes[40..72]);
-    let mut wrapped = [0u8; WRAPPED_LEN];
-    wrapped.copy_from_slice(&bytes[72..144]);
-    Ok(KeyHeader {
-        kdf,
-        salt,
-        commitment,
-        wrapped,
-    })
-}
-
 /// Opens the v1 bytes of a store with `credential`: the header's structure and bounds
-/// first, then the KDF's cost against `limit`, then the credential against the commitment (`WrongPassword`), then the key
+/// first, then the KDF's cost against `limit`, then the credential against the
+/// commitment (`WrongPassword`), then the key
 /// wrap and the body (`Tampered`), then the body's structure. The body is decrypted where
 /// it lies (it holds names and sealed values, nothing secret); the header and the tag are
 /// left as they were.
@@ -363,7 +241,7 @@ pub(crate) fn decode(
     bytes: &mut [u8],
     limit: KdfLimit,
 ) -> Result<(KeyHeader, Keyring, HashMap<String, Space>)> {
-    let header = parse_key_header(bytes)?;
+    let header = KeyHeader::parse(bytes)?;
     if let Some(kdf) = &header.kdf {
         limit.admit(kdf)?;
     }
@@ -376,7 +254,7 @@ pub(crate) fn decode(
             "body length {body_len} disagrees with the file ({actual} bytes)"
         )));
     }
-    let keyring = crate::store::unlock(arena, credential, &header)?;
+    let keyring = unlock(arena, credential, &header)?;
     let (head, sealed) = bytes.split_at_mut(HEADER_LEN);
     let (plain, tag) = sealed.split_at_mut(sealed.len() - TAG_LEN);
     keyring.open_in_place(&head[144..168], head, plain, tag)?;
@@ -394,7 +272,7 @@ fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {
     for record in body.spaces {
         let mut space = Space::with_capacity(record.entries.len());
         for e in record.entries {
-            let entry = entry(e.sealed, e.expires_at)?;
+            let entry = Entry::from_sealed(e.sealed, e.expires_at)?;
             if space.insert(Name::from(e.key), entry).is_some() {
                 return Err(corrupt("duplicate key in body"));
             }
@@ -404,15 +282,4 @@ fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {
         }
     }
     Ok(spaces)
-}
-
-/// An entry read from a file: a sealed value must hold at least a nonce and a tag.
-pub(crate) fn entry(sealed: &[u8], expires_at: Option<u64>) -> Result<Entry> {
-    if sealed.len() < crate::crypto::SEAL_OVERHEAD {
-        return Err(corrupt("sealed value shorter than nonce and tag"));
-    }
-    Ok(Entry {
-        sealed: sealed.into(),
-        expires_at,
-    })
 }

@@ -21,9 +21,9 @@ use alloc::format;
 use alloc::vec::Vec;
 
 use crate::crypto::{Keyring, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
+use crate::entry::{Change, Entry};
 use crate::error::{Error, Result};
-use crate::format::{append_serialized, as_bytes, corrupt, entry, serialized_len};
-use crate::store::{Change, Entry};
+use crate::format::{append_serialized, as_bytes, corrupt, serialized_len};
 
 /// The magic bytes a journal starts with.
 const MAGIC: [u8; 8] = *b"MKVJRNL\0";
@@ -243,7 +243,10 @@ pub(crate) fn replay(
             return Err(malformed(&"trailing bytes"));
         }
         for c in changes {
-            let value = c.value.map(|v| entry(v.sealed, v.expires_at)).transpose()?;
+            let value = c
+                .value
+                .map(|v| Entry::from_sealed(v.sealed, v.expires_at))
+                .transpose()?;
             apply(c.ns, c.key, value);
         }
         at.len += (LEN_LEN + len) as u64;

@@ -14,6 +14,10 @@ extern crate std;
 /// fallback on 32-bit targets that do not.
 pub(crate) use portable_atomic::AtomicU64;
 
+/// A value computed once, on first use, by whichever thread gets there first (a spin
+/// `Once` everywhere: it is only ever contended by one operation's own calls).
+pub(crate) use spin::Once;
+
 /// A mutex that ignores poisoning: every critical section of this crate leaves its data
 /// consistent before anything that can panic runs.
 pub(crate) struct Mutex<T>(

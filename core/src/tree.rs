@@ -1,7 +1,6 @@
 //! [`Tree`]: one namespace of a store, and the typed read/write API.
 #![forbid(unsafe_code)]
 
-use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -10,39 +9,10 @@ use core::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
-use crate::arena::{Arena, SecretBuf};
-use crate::crypto::{value_aad, Keyring};
+use crate::engine::Engine;
+use crate::entry::{decode, encode, Change, Entry};
 use crate::error::{Error, Result};
 use crate::secret::SecretBytes;
-use crate::store::{Change, Entry, Name, Shared};
-
-/// Serializes `value` straight into an arena buffer of exactly the right size.
-pub(crate) fn encode<V: Serialize + ?Sized>(arena: &Arc<Arena>, value: &V) -> Result<SecretBuf> {
-    let size = postcard::ser_flavors::Size::default();
-    let len = postcard::serialize_with_flavor::<V, _, usize>(value, size)
-        .map_err(|e| Error::Serialization(format!("{e}")))?;
-    let mut buf = arena.alloc(len)?;
-    postcard::to_slice(value, &mut buf).map_err(|e| Error::Serialization(format!("{e}")))?;
-    Ok(buf)
-}
-
-/// Deserializes a plaintext as a `V`, which must use every byte: a value stored as
-/// another type is an error, never a silently truncated reading.
-pub(crate) fn decode<V: DeserializeOwned>(plain: &[u8]) -> Result<V> {
-    let mismatch = || {
-        Error::Serialization(format!(
-            "stored value is not a {}",
-            core::any::type_name::<V>()
-        ))
-    };
-    match postcard::take_from_bytes::<V>(plain) {
-        Ok((value, [])) => Ok(value),
-        _ => Err(mismatch()),
-    }
-}
-
-/// Live entries copied out under the lock, with the keyring that opens them.
-type Snapshot = (Arc<Keyring>, Vec<(String, Entry)>);
 
 /// One namespace of a store. Cheap to clone; shares the store.
 ///
@@ -58,7 +28,7 @@ type Snapshot = (Arc<Keyring>, Vec<(String, Entry)>);
 /// ```
 #[derive(Clone)]
 pub struct Tree {
-    shared: Arc<Shared>,
+    engine: Arc<Engine>,
     name: Arc<str>,
 }
 
@@ -71,9 +41,9 @@ impl core::fmt::Debug for Tree {
 }
 
 impl Tree {
-    pub(crate) fn new(shared: Arc<Shared>, name: &str) -> Self {
+    pub(crate) fn new(engine: Arc<Engine>, name: &str) -> Self {
         Tree {
-            shared,
+            engine,
             name: name.into(),
         }
     }
@@ -98,9 +68,8 @@ impl Tree {
     /// so types with the same encoding (`u32` and `u64`, or `u32` and `i32` with
     /// reinterpreted bits) are not told apart.
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
-        let g = self.shared.lock()?;
-        match g.live(&self.name, key) {
-            Some(entry) => decode(&g.open(&self.name, key, entry)?).map(Some),
+        match self.engine.open_live(&self.name, key)? {
+            Some(plain) => decode(&plain).map(Some),
             None => Ok(None),
         }
     }
@@ -109,9 +78,8 @@ impl Tree {
     /// there, wiped when the handle drops. For values stored as strings or bytes
     /// (`Error::Serialization` otherwise); `None` if absent or expired.
     pub fn get_secret(&self, key: &str) -> Result<Option<SecretBytes>> {
-        let g = self.shared.lock()?;
-        match g.live(&self.name, key) {
-            Some(entry) => SecretBytes::from_plaintext(g.open(&self.name, key, entry)?).map(Some),
+        match self.engine.open_live(&self.name, key)? {
+            Some(plain) => SecretBytes::from_plaintext(plain).map(Some),
             None => Ok(None),
         }
     }
@@ -123,8 +91,7 @@ impl Tree {
 
     /// Whether a live entry exists under `key` (decrypts nothing).
     pub fn contains(&self, key: &str) -> Result<bool> {
-        let g = self.shared.lock()?;
-        Ok(g.live(&self.name, key).is_some())
+        self.engine.contains(&self.name, key)
     }
 
     /// Stores `value` under `key`, replacing any value and TTL.
@@ -148,18 +115,15 @@ impl Tree {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        let plain = encode(&self.shared.arena, value)?;
-        let mut g = self.shared.lock_write()?;
-        let expires_at = ttl
-            .map(|ttl| self.shared.expiry(g.now(), ttl))
-            .transpose()?;
-        let entry = g.seal(&self.name, key, &plain, expires_at)?;
+        let plain = encode(&self.engine.arena, value)?;
+        let mut g = self.engine.lock_write()?;
+        let entry = g.seal(&self.name, key, &plain, g.expiry(ttl)?)?;
         g.apply([self.change(key, Some(entry))])
     }
 
     /// Removes `key`; returns whether a live entry was there.
     pub fn remove(&self, key: &str) -> Result<bool> {
-        let mut g = self.shared.lock_write()?;
+        let mut g = self.engine.lock_write()?;
         if g.live(&self.name, key).is_none() {
             return Ok(false);
         }
@@ -169,20 +133,14 @@ impl Tree {
 
     /// Removes every entry of this namespace.
     pub fn clear(&self) -> Result<()> {
-        let mut g = self.shared.lock_write()?;
-        let keys: Vec<Name> = match g.spaces.get(&*self.name) {
-            Some(space) => space.keys().cloned().collect(),
-            None => Vec::new(),
-        };
+        let mut g = self.engine.lock_write()?;
+        let keys = g.keys_of(&self.name);
         g.apply(keys.iter().map(|k| self.change(k, None)))
     }
 
     /// The number of live entries (decrypts nothing).
     pub fn len(&self) -> Result<usize> {
-        let g = self.shared.lock()?;
-        Ok(g.spaces
-            .get(&*self.name)
-            .map_or(0, |s| s.values().filter(|e| g.is_live(e)).count()))
+        self.engine.count_live(&self.name)
     }
 
     /// Whether this namespace has no live entry.
@@ -192,15 +150,7 @@ impl Tree {
 
     /// The names of the live entries, in no particular order (decrypts nothing).
     pub fn keys(&self) -> Result<Vec<String>> {
-        let g = self.shared.lock()?;
-        Ok(match g.spaces.get(&*self.name) {
-            Some(space) => space
-                .iter()
-                .filter(|(_, e)| g.is_live(e))
-                .map(|(k, _)| String::from(k.as_str()))
-                .collect(),
-            None => Vec::new(),
-        })
+        self.engine.live_keys(&self.name)
     }
 
     /// The names of the live entries, sorted.
@@ -210,42 +160,16 @@ impl Tree {
         Ok(keys)
     }
 
-    /// Copies out the live entries whose names pass `keep`, with the keyring to open
-    /// them, so that they can be decrypted without holding the lock.
-    fn snapshot(&self, keep: impl Fn(&str) -> bool) -> Result<Snapshot> {
-        let g = self.shared.lock()?;
-        let entries = match g.spaces.get(&*self.name) {
-            Some(space) => space
-                .iter()
-                .filter(|(k, e)| g.is_live(e) && keep(k))
-                .map(|(k, e)| (String::from(k.as_str()), e.clone()))
-                .collect(),
-            None => Vec::new(),
-        };
-        Ok((g.keyring.clone(), entries))
-    }
-
-    fn open_as<V: DeserializeOwned>(
-        &self,
-        keyring: &Keyring,
-        key: &str,
-        entry: &Entry,
-    ) -> Result<V> {
-        decode(&keyring.open(
-            &self.shared.arena,
-            &value_aad(&self.name, key),
-            &entry.sealed,
-        )?)
-    }
-
     /// Decrypts every live entry whose name starts with `prefix`, sorted by name.
     pub fn prefix<V: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, V)>> {
-        let (keyring, mut entries) = self.snapshot(|k| k.starts_with(prefix))?;
+        let (keyring, mut entries) = self
+            .engine
+            .live_entries(&self.name, |k| k.starts_with(prefix))?;
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         entries
             .into_iter()
             .map(|(k, e)| {
-                let v = self.open_as(&keyring, &k, &e)?;
+                let v = e.read(&keyring, &self.engine.arena, &self.name, &k)?;
                 Ok((k, v))
             })
             .collect()
@@ -258,9 +182,10 @@ impl Tree {
         V: DeserializeOwned,
         F: FnMut(&str, V) -> ControlFlow<()>,
     {
-        let (keyring, entries) = self.snapshot(|_| true)?;
+        let (keyring, entries) = self.engine.live_entries(&self.name, |_| true)?;
         for (k, e) in entries {
-            if f(&k, self.open_as(&keyring, &k, &e)?).is_break() {
+            let value = e.read(&keyring, &self.engine.arena, &self.name, &k)?;
+            if f(&k, value).is_break() {
                 break;
             }
         }
@@ -275,18 +200,15 @@ impl Tree {
         V: Serialize + DeserializeOwned,
         F: FnOnce(Option<V>) -> Option<V>,
     {
-        let mut g = self.shared.lock_write()?;
+        let mut g = self.engine.lock_write()?;
         let (current, expires_at) = match g.live(&self.name, key) {
-            Some(entry) => (
-                Some(decode::<V>(&g.open(&self.name, key, entry)?)?),
-                entry.expires_at,
-            ),
+            Some(entry) => (Some(g.read::<V>(&self.name, key, entry)?), entry.expires_at),
             None => (None, None),
         };
         let existed = current.is_some();
         let change = match f(current) {
             Some(value) => {
-                let plain = encode(&self.shared.arena, &value)?;
+                let plain = encode(&self.engine.arena, &value)?;
                 self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
             }
             None if existed => self.change(key, None),
@@ -301,15 +223,15 @@ impl Tree {
         V: Serialize + DeserializeOwned,
         F: FnOnce() -> V,
     {
-        let mut g = self.shared.lock()?;
+        let mut g = self.engine.lock()?;
         if let Some(entry) = g.live(&self.name, key) {
-            return decode(&g.open(&self.name, key, entry)?);
+            return g.read(&self.name, key, entry);
         }
-        if self.shared.is_read_only() {
+        if self.engine.is_read_only() {
             return Err(Error::ReadOnly);
         }
         let value = f();
-        let plain = encode(&self.shared.arena, &value)?;
+        let plain = encode(&self.engine.arena, &value)?;
         let entry = g.seal(&self.name, key, &plain, None)?;
         g.apply([self.change(key, Some(entry))])?;
         Ok(value)
@@ -325,13 +247,13 @@ impl Tree {
         new: Option<&V>,
     ) -> Result<bool> {
         use subtle::ConstantTimeEq;
-        let mut g = self.shared.lock_write()?;
+        let mut g = self.engine.lock_write()?;
         let live = g.live(&self.name, key);
         let expires_at = live.and_then(|e| e.expires_at);
         let current = live.map(|e| g.open(&self.name, key, e)).transpose()?;
         let matches = match (&current, expected) {
             (None, None) => true,
-            (Some(cur), Some(exp)) => bool::from(cur.ct_eq(&encode(&self.shared.arena, exp)?)),
+            (Some(cur), Some(exp)) => bool::from(cur.ct_eq(&encode(&self.engine.arena, exp)?)),
             _ => false,
         };
         if !matches {
@@ -339,7 +261,7 @@ impl Tree {
         }
         let change = match new {
             Some(value) => {
-                let plain = encode(&self.shared.arena, value)?;
+                let plain = encode(&self.engine.arena, value)?;
                 self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
             }
             None if current.is_some() => self.change(key, None),

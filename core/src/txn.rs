@@ -7,16 +7,16 @@ use hashbrown::HashMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::engine::Exclusive;
+use crate::entry::{encode, Change, Entry};
 use crate::error::{Error, Result};
-use crate::store::{Change, Entry, Locked};
-use crate::tree::{decode, encode};
 
 /// A transaction in progress. Namespaces are named explicitly (`""` is the default).
 /// Writes are sealed at once and kept aside; they reach the store together when the
 /// transaction's closure returns `Ok`, so the cost is in proportion to what the
 /// transaction touches, never to the store's size.
 pub struct Txn<'a> {
-    g: &'a Locked<'a>,
+    g: &'a Exclusive<'a>,
     writes: Writes,
 }
 
@@ -35,7 +35,7 @@ pub(crate) fn changes(writes: &mut Writes) -> impl Iterator<Item = Change<'_>> {
 }
 
 impl<'a> Txn<'a> {
-    pub(crate) fn new(g: &'a Locked<'a>) -> Self {
+    pub(crate) fn new(g: &'a Exclusive<'a>) -> Self {
         Txn {
             g,
             writes: HashMap::new(),
@@ -65,7 +65,7 @@ impl<'a> Txn<'a> {
     /// The value of `ns`/`key`, including this transaction's own writes.
     pub fn get<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
         match self.entry(ns, key) {
-            Some(entry) => decode(&self.g.open(ns, key, entry)?).map(Some),
+            Some(entry) => self.g.read(ns, key, entry).map(Some),
             None => Ok(None),
         }
     }
@@ -103,11 +103,8 @@ impl<'a> Txn<'a> {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        let expires_at = ttl
-            .map(|ttl| self.g.shared().expiry(self.g.now(), ttl))
-            .transpose()?;
         let plain = encode(self.g.arena(), value)?;
-        let entry = self.g.seal(ns, key, &plain, expires_at)?;
+        let entry = self.g.seal(ns, key, &plain, self.g.expiry(ttl)?)?;
         self.write(ns, key, Some(entry));
         Ok(())
     }

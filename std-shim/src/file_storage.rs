@@ -44,24 +44,34 @@ enum Mode {
     ReadOnly,
 }
 
-/// A point inside [`FileStorage`]'s save where a fault can be injected with
-/// `FileStorage::fail_next_save` (the `testing` feature; semver-exempt).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailPoint {
-    /// Writing the bytes to the temporary file.
-    Write,
-    /// Syncing the temporary file.
-    Sync,
-    /// Renaming (or linking) the temporary file over the store file.
-    Rename,
-    /// Syncing the directory after the rename: the new file is in place, but not known
-    /// to be durable.
-    SyncDir,
-    /// Writing a record to the journal (an append; nothing is written).
-    JournalWrite,
-    /// Syncing the journal after the record was written.
-    JournalSync,
+/// Declares [`FailPoint`]: public under the `testing` feature, private to this crate
+/// without it (where nothing can arm a fault and every check is a no-op).
+macro_rules! fail_point {
+    ($vis:vis) => {
+        /// A point inside [`FileStorage`]'s save where a fault can be injected with
+        /// `FileStorage::fail_next_save` (the `testing` feature; semver-exempt).
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        $vis enum FailPoint {
+            /// Writing the bytes to the temporary file.
+            Write,
+            /// Syncing the temporary file.
+            Sync,
+            /// Renaming (or linking) the temporary file over the store file.
+            Rename,
+            /// Syncing the directory after the rename: the new file is in place, but not known
+            /// to be durable.
+            SyncDir,
+            /// Writing a record to the journal (an append; nothing is written).
+            JournalWrite,
+            /// Syncing the journal after the record was written.
+            JournalSync,
+        }
+    };
 }
+#[cfg(feature = "testing")]
+fail_point!(pub);
+#[cfg(not(feature = "testing"))]
+fail_point!(pub(crate));
 
 impl FailPoint {
     fn in_journal(self) -> bool {
@@ -487,12 +497,20 @@ enum Replace {
 }
 
 /// An injected I/O error when `fault` is at `point`.
+#[cfg(feature = "testing")]
 fn check(fault: Option<FailPoint>, point: FailPoint) -> Result<()> {
     if fault == Some(point) {
         return Err(io_error(io::Error::other(format!(
             "injected fault at {point:?}"
         ))));
     }
+    Ok(())
+}
+
+/// Without the `testing` feature no fault can be armed: nothing to check.
+#[cfg(not(feature = "testing"))]
+#[inline(always)]
+fn check(_: Option<FailPoint>, _: FailPoint) -> Result<()> {
     Ok(())
 }
 

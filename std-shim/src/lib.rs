@@ -11,6 +11,8 @@ pub mod file_storage;
 pub mod os_pages;
 
 pub use clock::SystemClock;
-pub use file_storage::{FailPoint, FileStorage};
+#[cfg(feature = "testing")]
+pub use file_storage::FailPoint;
+pub use file_storage::FileStorage;
 #[cfg(unix)]
 pub use os_pages::OsPages;

@@ -4,17 +4,27 @@ use alloc::string::String;
 use alloc::vec::Vec;
 
 use super::*;
+use crate::entry::Entry;
+use crate::error::Error;
+use core::sync::atomic::Ordering;
+use core::time::Duration;
 
 fn store() -> Store {
     Store::in_memory(Credential::key([5; 32])).unwrap()
 }
 
 fn sealed(db: &Store, ns: &str, key: &str) -> Box<[u8]> {
-    db.shared.lock().unwrap().spaces[ns][key].sealed.clone()
+    db.engine
+        .lock()
+        .unwrap()
+        .raw(ns, key)
+        .unwrap()
+        .sealed
+        .clone()
 }
 
 fn plant(db: &Store, ns: &str, key: &str, sealed: Box<[u8]>) {
-    let mut g = db.shared.lock().unwrap();
+    let mut g = db.engine.lock().unwrap();
     g.replace(
         ns,
         key,
@@ -112,12 +122,12 @@ fn rekey_failing_midway_keeps_the_old_key_and_every_entry() {
     let mut bad = sealed(&db, "", "k7");
     bad[30] ^= 1;
     plant(&db, "", "k7", bad);
-    let before = db.shared.lock().unwrap().header.clone();
+    let before = db.engine.lock().unwrap().header.clone();
     assert!(matches!(
         db.rekey(Credential::key([6; 32])),
         Err(Error::Crypto)
     ));
-    assert_eq!(db.shared.lock().unwrap().header, before);
+    assert_eq!(db.engine.lock().unwrap().header, before);
     for i in (0..20u32).filter(|&i| i != 7) {
         assert_eq!(db.get::<u32>(&alloc::format!("k{i}")).unwrap(), Some(i));
     }

@@ -1,0 +1,160 @@
+//! [`Keyring`]: the store's data key, its nonce prefix and counter, and the cached
+//! XChaCha20 subkey, all in the arena.
+#![forbid(unsafe_code)]
+
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use chacha20poly1305::{Tag, XNonce};
+use core::sync::atomic::Ordering;
+
+use super::{aead, hchacha, ietf_nonce, random, scrub_stack, xchacha, IetfNonce};
+use super::{KEY_LEN, NONCE_LEN, PREFIX_LEN, SEAL_OVERHEAD};
+use crate::arena::{Arena, SecretBuf};
+use crate::error::{Error, Result};
+use crate::sync::AtomicU64;
+
+/// Where the parts of a keyring's secret sit: data key, nonce prefix, and the XChaCha20
+/// subkey of that prefix.
+const PREFIX_AT: usize = KEY_LEN;
+const SUBKEY_AT: usize = PREFIX_AT + PREFIX_LEN;
+const KEYRING_LEN: usize = SUBKEY_AT + KEY_LEN;
+
+/// The store's data key and nonce state. Key, nonce prefix and subkey live in the arena.
+pub(crate) struct Keyring {
+    secret: SecretBuf,
+    counter: AtomicU64,
+}
+
+impl Keyring {
+    /// A fresh random data key.
+    pub(crate) fn generate(arena: &Arc<Arena>) -> Result<Self> {
+        let mut key = arena.alloc(KEY_LEN)?;
+        random(&mut key)?;
+        Self::with_key(arena, &key)
+    }
+
+    /// A keyring for an existing data key, with a fresh nonce prefix.
+    pub(crate) fn with_key(arena: &Arc<Arena>, key: &[u8]) -> Result<Self> {
+        let mut secret = arena.alloc(KEYRING_LEN)?;
+        secret[..KEY_LEN].copy_from_slice(key);
+        loop {
+            random(&mut secret[PREFIX_AT..SUBKEY_AT])?;
+            if secret[PREFIX_AT..SUBKEY_AT].iter().any(|&b| b != 0) {
+                break;
+            }
+        }
+        let (head, subkey) = secret.split_at_mut(SUBKEY_AT);
+        let result = hchacha(&head[..KEY_LEN], &head[PREFIX_AT..], subkey);
+        scrub_stack();
+        result?;
+        Ok(Keyring {
+            secret,
+            counter: AtomicU64::new(0),
+        })
+    }
+
+    /// The raw data key (for wrapping it under a key-encryption key).
+    pub(crate) fn data_key(&self) -> &[u8] {
+        &self.secret[..KEY_LEN]
+    }
+
+    /// Runs `f` with the ChaCha20-Poly1305 key and nonce of a message under `nonce`: the
+    /// cached subkey when the nonce carries this keyring's prefix, a derived one
+    /// otherwise; `KeysWiped` if the arena was wiped (in a forked child).
+    fn with_subkey<T>(
+        &self,
+        nonce: &XNonce,
+        f: impl FnOnce(&[u8], &IetfNonce) -> Result<T>,
+    ) -> Result<T> {
+        let prefix = &self.secret[PREFIX_AT..SUBKEY_AT];
+        if prefix.iter().all(|&b| b == 0) {
+            return Err(Error::KeysWiped);
+        }
+        if nonce[..PREFIX_LEN] == *prefix {
+            f(&self.secret[SUBKEY_AT..], &ietf_nonce(nonce))
+        } else {
+            xchacha(self.data_key(), nonce, f)
+        }
+    }
+
+    /// The next nonce of this keyring: never repeats.
+    pub(crate) fn next_nonce(&self) -> Result<XNonce> {
+        let n = self.counter.fetch_add(1, Ordering::Relaxed);
+        if n == u64::MAX {
+            // 2^64 messages under one prefix: refuse rather than repeat a nonce.
+            return Err(Error::Crypto);
+        }
+        let mut nonce = XNonce::default();
+        nonce[..PREFIX_LEN].copy_from_slice(&self.secret[PREFIX_AT..SUBKEY_AT]);
+        nonce[PREFIX_LEN..].copy_from_slice(&n.to_le_bytes());
+        Ok(nonce)
+    }
+
+    /// Seals `plaintext` (normally an arena buffer) into `nonce || ciphertext || tag`.
+    /// The plaintext is read in place; only ciphertext is written to the returned vector.
+    pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+        let mut out = alloc::vec![0u8; plaintext.len() + SEAL_OVERHEAD];
+        let nonce = self.next_nonce()?;
+        let (head, rest) = out.split_at_mut(NONCE_LEN);
+        head.copy_from_slice(&nonce);
+        let result = self.with_subkey(&nonce, |key, n| {
+            aead::for_len(plaintext.len()).seal(key, n, aad, plaintext, rest)
+        });
+        scrub_stack();
+        result.map(|()| out)
+    }
+
+    /// Encrypts `buf` in place under `nonce` and returns the tag (for data that is not
+    /// secret, such as a snapshot body of key names and sealed values).
+    pub(crate) fn seal_in_place(&self, nonce: &XNonce, aad: &[u8], buf: &mut [u8]) -> Result<Tag> {
+        let result = self.with_subkey(nonce, |key, n| {
+            aead::for_len(buf.len()).seal_in_place(key, n, aad, buf)
+        });
+        scrub_stack();
+        result
+    }
+
+    /// Opens `nonce || ciphertext || tag` into a fresh arena buffer. On failure nothing
+    /// of the plaintext survives (the buffer is wiped as it drops).
+    pub(crate) fn open(&self, arena: &Arc<Arena>, aad: &[u8], sealed: &[u8]) -> Result<SecretBuf> {
+        let len = sealed
+            .len()
+            .checked_sub(SEAL_OVERHEAD)
+            .ok_or(Error::Crypto)?;
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let mut plain = arena.alloc(len)?;
+        let result = XNonce::try_from(nonce)
+            .map_err(|_| Error::Crypto)
+            .and_then(|nonce| {
+                self.with_subkey(&nonce, |key, n| {
+                    aead::for_len(len).open(key, n, aad, rest, &mut plain)
+                })
+            });
+        scrub_stack();
+        result.map(|()| plain)
+    }
+
+    /// Decrypts `buf` in place (for data that is not secret, such as a snapshot body of
+    /// key names and sealed values); `Error::Tampered` if it is not authentic.
+    pub(crate) fn open_in_place(
+        &self,
+        nonce: &[u8],
+        aad: &[u8],
+        buf: &mut [u8],
+        tag: &[u8],
+    ) -> Result<()> {
+        let result = (|| {
+            let nonce = XNonce::try_from(nonce).map_err(|_| Error::Tampered)?;
+            let tag = Tag::try_from(tag).map_err(|_| Error::Tampered)?;
+            self.with_subkey(&nonce, |key, n| {
+                aead::for_len(buf.len()).open_in_place(key, n, aad, buf, &tag)
+            })
+            .map_err(|e| match e {
+                Error::KeysWiped => e,
+                _ => Error::Tampered,
+            })
+        })();
+        scrub_stack();
+        result
+    }
+}

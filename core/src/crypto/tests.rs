@@ -1,0 +1,260 @@
+//! The AEAD backends against RustCrypto's XChaCha20-Poly1305 and a published test
+//! vector; the keyring and the key wrap against tampering.
+use super::aead::{self, Aead, SHORT_MAX};
+use super::*;
+use crate::arena::{Arena, HeapPages, MemoryPolicy};
+use crate::error::Error;
+use alloc::sync::Arc;
+use alloc::vec;
+use alloc::vec::Vec;
+use chacha20poly1305::aead::inout::InOutBuf;
+use chacha20poly1305::Tag;
+use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305};
+
+/// The dispatch by length that the keyring uses, as an implementation of its own.
+struct Chosen;
+
+impl Aead for Chosen {
+    fn seal(&self, k: &[u8], n: &IetfNonce, aad: &[u8], p: &[u8], out: &mut [u8]) -> Result<()> {
+        aead::for_len(p.len()).seal(k, n, aad, p, out)
+    }
+    fn seal_in_place(&self, k: &[u8], n: &IetfNonce, aad: &[u8], buf: &mut [u8]) -> Result<Tag> {
+        aead::for_len(buf.len()).seal_in_place(k, n, aad, buf)
+    }
+    fn open(&self, k: &[u8], n: &IetfNonce, aad: &[u8], s: &[u8], out: &mut [u8]) -> Result<()> {
+        aead::for_len(s.len().saturating_sub(TAG_LEN)).open(k, n, aad, s, out)
+    }
+    fn open_in_place(
+        &self,
+        k: &[u8],
+        n: &IetfNonce,
+        aad: &[u8],
+        b: &mut [u8],
+        t: &Tag,
+    ) -> Result<()> {
+        aead::for_len(b.len()).open_in_place(k, n, aad, b, t)
+    }
+}
+
+/// Each implementation, and the dispatch by length that the keyring uses.
+const PATHS: [(&str, &dyn Aead); 3] = [
+    ("orion", &aead::Orion),
+    ("rustcrypto", &aead::RustCrypto),
+    ("chosen", &Chosen),
+];
+
+fn arena() -> Arc<Arena> {
+    Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort)
+}
+
+fn hex(s: &str) -> Vec<u8> {
+    let s: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
+    s.chunks(2)
+        .map(|p| u8::from_str_radix(core::str::from_utf8(p).unwrap(), 16).unwrap())
+        .collect()
+}
+
+/// RustCrypto's XChaCha20-Poly1305 used directly: `ciphertext || tag`.
+fn reference_seal(key: &[u8], nonce: &XNonce, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut out = plaintext.to_vec();
+    let tag = XChaCha20Poly1305::new_from_slice(key)
+        .unwrap()
+        .encrypt_inout_detached(nonce, aad, InOutBuf::from(&mut out[..]))
+        .unwrap();
+    out.extend_from_slice(&tag);
+    out
+}
+
+/// Every path, under the subkey and nonce that [`xchacha`] derives, seals `plaintext`
+/// to `expected` (XChaCha20-Poly1305 by the reference) and opens it back, both ways.
+fn check_paths(key: &[u8], nonce: &XNonce, aad: &[u8], plaintext: &[u8], expected: &[u8]) {
+    let len = plaintext.len();
+    for (name, aead) in PATHS {
+        let mut joined = vec![0u8; len + TAG_LEN];
+        xchacha(key, nonce, |k, n| {
+            aead.seal(k, n, aad, plaintext, &mut joined)
+        })
+        .unwrap();
+        assert_eq!(joined, expected, "{name} seal, length {len}");
+
+        let mut body = plaintext.to_vec();
+        let tag = xchacha(key, nonce, |k, n| aead.seal_in_place(k, n, aad, &mut body)).unwrap();
+        assert_eq!(body, expected[..len], "{name} seal_in_place, length {len}");
+        assert_eq!(tag[..], expected[len..], "{name} tag, length {len}");
+
+        let mut plain = vec![0u8; len];
+        xchacha(key, nonce, |k, n| {
+            aead.open(k, n, aad, expected, &mut plain)
+        })
+        .unwrap();
+        assert_eq!(plain, plaintext, "{name} open, length {len}");
+
+        let mut buf = expected[..len].to_vec();
+        let tag = Tag::try_from(&expected[len..]).unwrap();
+        xchacha(key, nonce, |k, n| {
+            aead.open_in_place(k, n, aad, &mut buf, &tag)
+        })
+        .unwrap();
+        assert_eq!(buf, plaintext, "{name} open_in_place, length {len}");
+    }
+}
+
+/// draft-irtf-cfrg-xchacha-03, appendix A.3.1.
+#[test]
+fn xchacha20_poly1305_test_vector() {
+    let key: Vec<u8> = (0x80..=0x9f).collect();
+    let nonce = XNonce::try_from(&(0x40..=0x57).collect::<Vec<u8>>()[..]).unwrap();
+    let aad = hex("50515253c0c1c2c3c4c5c6c7");
+    let plaintext = b"Ladies and Gentlemen of the class of '99: If I could offer you \
+only one tip for the future, sunscreen would be it.";
+    let mut expected = hex(
+        "bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb\
+         731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b452\
+         2f8c9ba40db5d945b11b69b982c1bb9e3f3fac2bc369488f76b2383565d3fff9\
+         21f9664c97637da9768812f615c68b13b52e",
+    );
+    expected.extend_from_slice(&hex("c0875924c1c7987947deafd8780acf49"));
+    assert_eq!(reference_seal(&key, &nonce, &aad, plaintext), expected);
+    check_paths(&key, &nonce, &aad, plaintext, &expected);
+
+    // Through the keyring, as the store and the file format call it.
+    let arena = arena();
+    let ring = Keyring::with_key(&arena, &key).unwrap();
+    let mut body = plaintext.to_vec();
+    let tag = ring.seal_in_place(&nonce, &aad, &mut body).unwrap();
+    assert_eq!(body, expected[..plaintext.len()]);
+    assert_eq!(tag[..], expected[plaintext.len()..]);
+    let mut sealed = nonce.to_vec();
+    sealed.extend_from_slice(&expected);
+    assert_eq!(&ring.open(&arena, &aad, &sealed).unwrap()[..], plaintext);
+    let (ct, tag) = expected.split_at(plaintext.len());
+    let mut buf = ct.to_vec();
+    ring.open_in_place(&nonce, &aad, &mut buf, tag).unwrap();
+    assert_eq!(buf, plaintext);
+}
+
+/// Random keys, nonces, associated data and plaintexts: every length up to 1100 (both
+/// neighbours of the threshold and then some), then every seventh up to 5000 (the
+/// unoptimised test build makes all 5001 slow): all paths agree with RustCrypto.
+#[test]
+fn every_path_matches_rustcrypto_on_random_inputs() {
+    let arena = arena();
+    let mut key = [0u8; KEY_LEN];
+    random(&mut key).unwrap();
+    let ring = Keyring::with_key(&arena, &key).unwrap();
+    let mut nonce = XNonce::default();
+    let mut data = vec![0u8; 5000 + 64];
+    let lengths = (0..=1100).chain((1101..5000).step_by(7)).chain([5000]);
+    const _: () = assert!(SHORT_MAX < 1100);
+    for len in lengths {
+        random(&mut key).unwrap();
+        random(&mut nonce).unwrap();
+        random(&mut data).unwrap();
+        let (plaintext, rest) = data.split_at(len);
+        let aad = &rest[..len % 61];
+        let expected = reference_seal(&key, &nonce, aad, plaintext);
+        check_paths(&key, &nonce, aad, plaintext, &expected);
+
+        // The keyring's own nonces and key.
+        let sealed = ring.seal(aad, plaintext).unwrap();
+        let (n, body) = sealed.split_at(NONCE_LEN);
+        let n = XNonce::try_from(n).unwrap();
+        assert_eq!(
+            body,
+            reference_seal(ring.data_key(), &n, aad, plaintext),
+            "keyring seal, length {len}"
+        );
+        assert_eq!(&ring.open(&arena, aad, &sealed).unwrap()[..], plaintext);
+
+        // A message under another prefix (an earlier session's): the subkey derived
+        // for the call instead of the cached one.
+        let mut foreign = nonce.to_vec();
+        foreign.extend_from_slice(&reference_seal(ring.data_key(), &nonce, aad, plaintext));
+        assert_eq!(&ring.open(&arena, aad, &foreign).unwrap()[..], plaintext);
+    }
+}
+
+#[test]
+fn tampering_is_rejected_on_both_sides_of_the_threshold() {
+    let arena = arena();
+    let mut key = [0u8; KEY_LEN];
+    random(&mut key).unwrap();
+    let ring = Keyring::with_key(&arena, &key).unwrap();
+    let aad = b"\x01\x00\x00\x00\x00name";
+    for len in [0, 1, 63, 64, SHORT_MAX - 1, SHORT_MAX, SHORT_MAX + 1, 4096] {
+        let plaintext = vec![0x5a; len];
+        let sealed = ring.seal(aad, &plaintext).unwrap();
+        assert_eq!(
+            &ring.open(&arena, aad, &sealed).unwrap()[..],
+            &plaintext[..]
+        );
+        // Every byte position: nonce, ciphertext, tag.
+        for i in 0..sealed.len() {
+            let mut bad = sealed.clone();
+            bad[i] ^= 0x01;
+            assert!(
+                matches!(ring.open(&arena, aad, &bad), Err(Error::Crypto)),
+                "length {len}, byte {i} flipped"
+            );
+        }
+        assert!(matches!(
+            ring.open(&arena, b"\x01\x00\x00\x00\x00other", &sealed),
+            Err(Error::Crypto)
+        ));
+        assert!(matches!(
+            ring.open(&arena, aad, &sealed[..sealed.len() - 1]),
+            Err(Error::Crypto)
+        ));
+
+        // In place, detached: ciphertext, tag and associated data.
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
+        let (ct, tag) = rest.split_at(len);
+        let mut bad_tag = tag.to_vec();
+        bad_tag[15] ^= 0x80;
+        let mut buf = ct.to_vec();
+        assert!(matches!(
+            ring.open_in_place(nonce, aad, &mut buf, &bad_tag),
+            Err(Error::Tampered)
+        ));
+        assert!(matches!(
+            ring.open_in_place(nonce, b"", &mut buf, tag),
+            Err(Error::Tampered)
+        ));
+        if len > 0 {
+            buf[len / 2] ^= 0x04;
+            assert!(matches!(
+                ring.open_in_place(nonce, aad, &mut buf, tag),
+                Err(Error::Tampered)
+            ));
+            buf[len / 2] ^= 0x04;
+        }
+        ring.open_in_place(nonce, aad, &mut buf, tag).unwrap();
+        assert_eq!(buf, plaintext);
+    }
+    assert!(matches!(
+        ring.open(&arena, aad, &[0u8; SEAL_OVERHEAD - 1]),
+        Err(Error::Crypto)
+    ));
+}
+
+#[test]
+fn wrapped_data_key_round_trips_and_rejects_tampering() {
+    let arena = arena();
+    let schedule = KeySchedule::derive(&arena, b"root secret", b"salt").unwrap();
+    let ring = Keyring::generate(&arena).unwrap();
+    let wrapped = schedule.wrap(ring.data_key(), b"header").unwrap();
+    let back = schedule.unwrap(&arena, &wrapped, b"header").unwrap();
+    assert_eq!(back.data_key(), ring.data_key());
+    for i in 0..WRAPPED_LEN {
+        let mut bad = wrapped;
+        bad[i] ^= 0x10;
+        assert!(matches!(
+            schedule.unwrap(&arena, &bad, b"header"),
+            Err(Error::Tampered)
+        ));
+    }
+    assert!(matches!(
+        schedule.unwrap(&arena, &wrapped, b"other"),
+        Err(Error::Tampered)
+    ));
+}

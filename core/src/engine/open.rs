@@ -1,0 +1,80 @@
+//! Opening an engine: loading a storage's snapshot and journal, or creating new keys.
+#![forbid(unsafe_code)]
+
+use alloc::boxed::Box;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use hashbrown::HashMap;
+
+use super::{Contents, Engine};
+use crate::arena::{Arena, HeapPages};
+use crate::config::Config;
+use crate::error::{Error, Result};
+use crate::format;
+use crate::journal::{self, Cursor};
+use crate::kdf::Credential;
+use crate::keys::new_keys;
+use crate::storage::Storage;
+use crate::sync::{AtomicU64, Mutex};
+
+impl Engine {
+    /// Opens the store held by `storage` (or a new one, when it holds nothing or there
+    /// is no storage), and says whether it is new and must be saved once.
+    pub(crate) fn open(
+        storage: Option<Box<dyn Storage>>,
+        credential: Credential,
+        config: Config,
+    ) -> Result<(Engine, bool)> {
+        let pages = config.pages.clone().unwrap_or_else(|| Arc::new(HeapPages));
+        let arena = Arena::new(pages, config.memory);
+        let mut existing = match &storage {
+            Some(s) => s.load_at_most(format::MAX_STORE_LEN)?,
+            None => None,
+        };
+        let fresh = existing.is_none();
+        // Decoding decrypts the body in place; the header and tag that the journal's
+        // cursor reads below stay as they were.
+        let (header, keyring, spaces) = match &mut existing {
+            Some(bytes) => format::decode(&arena, &credential, bytes, config.kdf_limit)?,
+            None if config.read_only && storage.is_some() => return Err(Error::NotFound),
+            None => {
+                let (header, keyring) =
+                    new_keys(&arena, &credential, &config.kdf, config.kdf_limit)?;
+                (header, keyring, HashMap::new())
+            }
+        };
+        drop(credential);
+        let keyring = Arc::new(keyring);
+        let mut contents = Contents {
+            keyring: keyring.clone(),
+            header,
+            spaces,
+            dirty: false,
+            last_save: None,
+            journal: None,
+            journaling: true,
+            snapshot_len: existing.as_ref().map_or(0, Vec::len),
+        };
+        if let (Some(storage), Some(snapshot)) = (&storage, &existing) {
+            // The writes committed since the snapshot (read-only opens see them too).
+            let log = storage.load_journal_at_most(journal::MAX_JOURNAL_LEN)?;
+            let at = journal::replay(&keyring, Cursor::after(snapshot), &log, |ns, key, e| {
+                contents.replace(ns, key, e);
+            })?;
+            contents.journal = Some(at);
+        }
+        let must_save = fresh && storage.is_some();
+        let engine = Engine {
+            arena,
+            contents: Mutex::new(contents),
+            owner: AtomicU64::new(0),
+            clock: config.clock,
+            high_water: AtomicU64::new(0),
+            read_only: config.read_only,
+            autosave: config.autosave,
+            kdf_limit: config.kdf_limit,
+            storage,
+        };
+        Ok((engine, must_save))
+    }
+}
