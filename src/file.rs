@@ -6,7 +6,7 @@ use std::path::Path;
 
 use microkv_std::file_storage::{io_error, write_copy};
 
-use crate::{with_platform, Config, Credential, Error, FileStorage, MicroKV, Result, Store};
+use crate::{Config, Credential, Error, FileStorage, MicroKV, Result, Store};
 
 /// How a path constructor treats the file.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -85,7 +85,7 @@ impl MicroKV {
             (false, Open::Existing) => FileStorage::open_existing(path, lock)?,
             (false, Open::New) => FileStorage::create_new(path, lock)?,
         };
-        let store = Store::with_storage(storage.clone(), credential, with_platform(config))?;
+        let store = Store::with_storage(storage.clone(), credential, config)?;
         Ok(MicroKV {
             store,
             file: Some(storage),

@@ -29,7 +29,7 @@ pub use microkv_core::{
 #[cfg(all(feature = "std", feature = "testing"))]
 pub use microkv_std::FailPoint;
 #[cfg(all(feature = "std", unix))]
-pub use microkv_std::OsPages;
+pub use microkv_std::{harden_process, OsPages};
 #[cfg(feature = "std")]
 pub use microkv_std::{FileStorage, SystemClock};
 
@@ -53,23 +53,6 @@ impl Deref for MicroKV {
     }
 }
 
-/// Fills in what the platform provides when the caller left it unset.
-fn with_platform(config: Config) -> Config {
-    #[cfg(feature = "std")]
-    let config = {
-        let mut config = config;
-        if config.clock.is_none() {
-            config.clock = Some(std::sync::Arc::new(SystemClock));
-        }
-        #[cfg(unix)]
-        if config.pages.is_none() {
-            config.pages = Some(std::sync::Arc::new(OsPages::new()));
-        }
-        config
-    };
-    config
-}
-
 impl MicroKV {
     /// An ephemeral store that never touches disk.
     pub fn in_memory(credential: Credential) -> Result<Self> {
@@ -78,10 +61,7 @@ impl MicroKV {
 
     /// An ephemeral store with options.
     pub fn in_memory_with(credential: Credential, config: Config) -> Result<Self> {
-        Ok(MicroKV::wrap(Store::in_memory_with(
-            credential,
-            with_platform(config),
-        )?))
+        Ok(MicroKV::wrap(Store::in_memory_with(credential, config)?))
     }
 
     /// Opens the store held by any [`Storage`], or creates one there.
@@ -91,9 +71,7 @@ impl MicroKV {
         config: Config,
     ) -> Result<Self> {
         Ok(MicroKV::wrap(Store::with_storage(
-            storage,
-            credential,
-            with_platform(config),
+            storage, credential, config,
         )?))
     }
 

@@ -118,14 +118,15 @@ fn expiry_survives_save_and_reopen() {
     assert!(db.contains("plain").unwrap());
 }
 
+/// The core's own constructors (re-exported as `microkv::Store`) under `std` take the
+/// system clock and OS pages when the config names none: no silent fallback to "no clock"
+/// (TTL calls failing with `NoClock`) or to heap pages that a forked child can read.
 #[test]
-fn without_a_clock_ttl_calls_fail_clearly() {
-    let db = Store::in_memory(Credential::key([1; 32])).unwrap(); // the core: no clock
-    assert!(matches!(
-        db.put_with_ttl("k", &1u8, Duration::from_secs(1)),
-        Err(Error::NoClock)
-    ));
-    assert!(matches!(db.sweep_expired(), Err(Error::NoClock)));
-    db.put("k", &1u8).unwrap();
+fn core_constructors_under_std_have_a_clock_and_os_pages() {
+    let db = Store::in_memory(Credential::key([1; 32])).unwrap();
+    db.put_with_ttl("k", &1u8, Duration::from_secs(60)).unwrap();
     assert_eq!(db.get::<u8>("k").unwrap(), Some(1));
+    assert_eq!(db.sweep_expired().unwrap(), 0);
+    let report = db.memory_report();
+    assert!(report.guarded && report.hidden_from_fork, "{report:?}");
 }

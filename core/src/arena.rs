@@ -1,8 +1,10 @@
 //! The secure arena: every key and every plaintext lives here.
 //!
-//! An [`Arena`] takes a few large mappings ("slabs") from a [`PageSource`] (in `std`
-//! builds `microkv_std::OsPages`: `mmap` fenced by `PROT_NONE` guard pages, `mlock`ed,
-//! `MADV_DONTDUMP` and `MADV_WIPEONFORK`) and carves them into blocks of nine size classes
+//! An [`Arena`] takes a few large mappings ("slabs") from a [`PageSource`] (through the
+//! `microkv` facade `microkv_std::OsPages`: Linux secret memory from `memfd_secret(2)`,
+//! which no other process can read, fenced by `PROT_NONE` guard pages; or, where the kernel
+//! refuses that, anonymous pages `mlock`ed and advised `MADV_DONTDUMP` and
+//! `MADV_WIPEONFORK`) and carves them into blocks of nine size classes
 //! (16, 32, ..., 4096 bytes), each with its own free list. Allocations larger than 4096
 //! bytes get their own mapping, with the payload pushed against its end: when the length
 //! is a multiple of 16 and the source guards its mappings, the first byte past the buffer
@@ -10,11 +12,15 @@
 //!
 //! Every block carries a canary word before and after its payload (a per-arena random
 //! secret keyed by the word's address); it is checked when the block is freed, and a
-//! mismatch panics (the memory was corrupted). Canaries that read as zero are accepted:
-//! that is how a block looks in a forked child after `MADV_WIPEONFORK`, and dropping a
-//! store there must not panic. Every block is wiped with volatile writes
+//! mismatch panics (the memory was corrupted). Every block is wiped with volatile writes
 //! when freed, so a reused block reads as zeros. All slabs are unmapped when the arena is
 //! dropped, which happens after the last [`SecretBuf`] (each holds an `Arc<Arena>`).
+//!
+//! The arena records the process it was made in. In a child forked from it, its memory may
+//! not be mapped at all (`MADV_DONTFORK`) or may be zeros, so there it never touches that
+//! memory: allocation fails with [`Error::Forked`], a [`SecretBuf`] reads as empty, and
+//! freeing or dropping leaves the child's copy alone. This does not depend on what the page
+//! source did (see `process`).
 //!
 //! What the source could not provide is handled by the [`MemoryPolicy`] and reported in
 //! [`MemoryReport`].
@@ -23,6 +29,9 @@
 
 mod heap_pages;
 mod layout;
+#[cfg(all(feature = "std", unix))]
+mod os_pages;
+pub(crate) mod process;
 #[cfg(test)]
 mod tests;
 
@@ -37,9 +46,12 @@ use crate::error::{AllocFailure, Error, Result};
 use crate::sync::Mutex;
 pub use heap_pages::HeapPages;
 use layout::{
-    check_canary, class_of, class_size, stride, wipe, write_canary, Canary, CANARY, LARGE_ALIGN,
-    MAX_CLASS, NUM_CLASSES,
+    check_canary, class_of, class_size, stride, wipe, write_canary, CANARY, LARGE_ALIGN, MAX_CLASS,
+    NUM_CLASSES,
 };
+#[cfg(all(feature = "std", unix))]
+pub use os_pages::{harden_process, OsPages};
+use process::Process;
 
 /// Size of the first slab an arena maps.
 ///
@@ -63,8 +75,15 @@ pub enum MemoryPolicy {
     /// Keep going with what could be had, and say so in [`MemoryReport::fallback`].
     #[default]
     BestEffort,
-    /// Fail with [`crate::Error::SecureAlloc`].
+    /// Fail with [`crate::Error::SecureAlloc`] unless every mapping is locked, guarded,
+    /// excluded from core dumps and hidden from forked children.
     Strict,
+    /// Everything [`Strict`](Self::Strict) demands, and every mapping in secret memory
+    /// ([`Region::secret`]: Linux `memfd_secret`), which no other process can read, root
+    /// included. Fails with `SecureAlloc(AllocFailure::NotSecret)` where the kernel lacks
+    /// it (before 5.14), a seccomp filter forbids it (`EPERM`, as container defaults do) or
+    /// `RLIMIT_MEMLOCK` is spent.
+    RequireSecretMemory,
 }
 
 /// What the arena holds and how well it is protected.
@@ -89,11 +108,47 @@ pub struct MemoryReport {
     pub guarded: bool,
     /// Every mapping made so far was excluded from core dumps (`false` before the first).
     pub dont_dump: bool,
-    /// Every mapping made so far is wiped in forked children (`false` before the first).
-    pub wipe_on_fork: bool,
+    /// Every mapping made so far is hidden from forked children: not mapped there, or
+    /// zeros (`false` before the first).
+    pub hidden_from_fork: bool,
+    /// Every mapping made so far is secret memory ([`Region::secret`]): no other process,
+    /// root included, can read it (`false` before the first).
+    pub secret_memory: bool,
+    /// Whether other processes of the same user may attach to or read this process
+    /// (`/proc/PID/mem`, ptrace, core dumps), as the page source reports it: Linux's
+    /// `PR_GET_DUMPABLE`. `None` where the source cannot tell (heap pages, other systems).
+    pub process_dumpable: Option<bool>,
     /// Why the arena last failed to provide memory ([`crate::Error::SecureAlloc`]), if it
     /// ever did.
     pub last_failure: Option<AllocFailure>,
+}
+
+impl MemoryReport {
+    /// What another process could still get at, in one sentence, or `None` when the keys
+    /// are out of reach of every other process (all of the arena in secret memory).
+    ///
+    /// ```
+    /// use microkv_core::MemoryReport;
+    /// let nothing_mapped = MemoryReport::default();
+    /// assert!(nothing_mapped.warning().is_some());
+    /// ```
+    pub fn warning(&self) -> Option<&'static str> {
+        if self.secret_memory {
+            None
+        } else if self.process_dumpable == Some(false) {
+            Some(
+                "the arena is not in secret memory: root can read the keys through \
+                 /proc/PID/mem or ptrace (the process is non-dumpable, so other users and \
+                 the same user cannot)",
+            )
+        } else {
+            Some(
+                "the arena is not in secret memory and the process is dumpable: any process \
+                 of the same user (and root) can read the keys through /proc/PID/mem or \
+                 ptrace; call microkv::harden_process() to refuse the same user",
+            )
+        }
+    }
 }
 
 /// A mapped region handed out by a [`PageSource`].
@@ -109,8 +164,14 @@ pub struct Region {
     pub guarded: bool,
     /// The memory is excluded from core dumps.
     pub dont_dump: bool,
-    /// The memory reads as zeros in a forked child.
-    pub wipe_on_fork: bool,
+    /// A forked child cannot read the memory: it is not mapped there (`MADV_DONTFORK`) or
+    /// reads as zeros (`MADV_WIPEONFORK`).
+    pub hidden_from_fork: bool,
+    /// The memory is secret memory: removed from the kernel's direct map (Linux
+    /// `memfd_secret`), so no other process, root included, can read it through
+    /// `/proc/PID/mem` or ptrace; never swapped, never in a core dump. The kernel cannot
+    /// read it either: no system call may be given a pointer into it.
+    pub secret: bool,
 }
 
 /// Where arena pages come from.
@@ -130,6 +191,11 @@ pub unsafe trait PageSource: Send + Sync {
     /// # Safety
     /// `region` came from this source's `map` and is not used afterwards.
     unsafe fn unmap(&self, region: &Region);
+    /// Whether other processes of the same user may read this process's memory, if the
+    /// source can tell ([`MemoryReport::process_dumpable`]). `None` by default.
+    fn process_dumpable(&self) -> Option<bool> {
+        None
+    }
 }
 
 /// The arena: slabs of protected pages carved into size-classed blocks.
@@ -139,6 +205,8 @@ pub unsafe trait PageSource: Send + Sync {
 pub struct Arena {
     source: Arc<dyn PageSource>,
     policy: MemoryPolicy,
+    /// The process the arena was made in: the only one that may touch its memory.
+    owner: Process,
     /// Per-arena canary secret; `None` if the OS random number generator failed, in
     /// which case every allocation fails with [`Error::Random`].
     secret: Option<u64>,
@@ -177,6 +245,7 @@ struct Stats {
     dumpable: bool,
     kept_on_fork: bool,
     last_failure: Option<AllocFailure>,
+    not_secret: bool,
 }
 
 impl Stats {
@@ -195,8 +264,9 @@ impl Stats {
         self.made += 1;
         self.unguarded |= !region.guarded;
         self.dumpable |= !region.dont_dump;
-        self.kept_on_fork |= !region.wipe_on_fork;
-        self.fallback |= missing_protection(region).is_some();
+        self.kept_on_fork |= !region.hidden_from_fork;
+        self.not_secret |= !region.secret;
+        self.fallback |= missing_protection(region, MemoryPolicy::Strict).is_some();
     }
 
     fn remove(&mut self, region: &Region) {
@@ -208,13 +278,17 @@ impl Stats {
     }
 }
 
-/// The first protection `region` lacks, as the error `Strict` returns for it.
-fn missing_protection(region: &Region) -> Option<AllocFailure> {
-    if !region.locked {
+/// The first protection `region` lacks that `policy` demands, as the error it returns.
+fn missing_protection(region: &Region, policy: MemoryPolicy) -> Option<AllocFailure> {
+    if policy == MemoryPolicy::BestEffort {
+        None
+    } else if policy == MemoryPolicy::RequireSecretMemory && !region.secret {
+        Some(AllocFailure::NotSecret)
+    } else if !region.locked {
         Some(AllocFailure::LockFailed)
     } else if !region.guarded {
         Some(AllocFailure::GuardFailed)
-    } else if !(region.dont_dump && region.wipe_on_fork) {
+    } else if !(region.dont_dump && region.hidden_from_fork) {
         Some(AllocFailure::AdviseFailed)
     } else {
         None
@@ -232,6 +306,7 @@ impl Arena {
         Arc::new(Arena {
             source,
             policy,
+            owner: Process::current(),
             secret,
             state: Mutex::new(State {
                 free: Default::default(),
@@ -248,9 +323,14 @@ impl Arena {
     ///
     /// # Errors
     /// [`Error::SecureAlloc`] if the source cannot map memory, if `len` is absurdly large,
-    /// or under [`MemoryPolicy::Strict`] if new memory could not be fully protected;
-    /// [`Error::Random`] if the canary secret could not be drawn.
+    /// or under [`MemoryPolicy::Strict`] (or `RequireSecretMemory`) if new memory could not
+    /// be protected as the policy demands; [`Error::Random`] if the canary secret could
+    /// not be drawn; [`Error::Forked`] in a child process forked from the one that made the
+    /// arena.
     pub fn alloc(self: &Arc<Self>, len: usize) -> Result<SecretBuf> {
+        if !self.owner.is_current() {
+            return Err(Error::Forked);
+        }
         let secret = self.secret.ok_or(Error::Random)?;
         let (ptr, cap, kind) = if len <= MAX_CLASS {
             let class = class_of(len);
@@ -285,7 +365,9 @@ impl Arena {
             fallback: s.fallback,
             guarded: all(s.unguarded),
             dont_dump: all(s.dumpable),
-            wipe_on_fork: all(s.kept_on_fork),
+            hidden_from_fork: all(s.kept_on_fork),
+            secret_memory: all(s.not_secret),
+            process_dumpable: self.source.process_dumpable(),
             last_failure: s.last_failure,
         }
     }
@@ -295,10 +377,8 @@ impl Arena {
         let region = self.source.map(len).ok_or(AllocFailure::MapFailed)?;
         let refusal = if region.len < len {
             Some(AllocFailure::MapFailed)
-        } else if self.policy == MemoryPolicy::Strict {
-            missing_protection(&region)
         } else {
-            None
+            missing_protection(&region, self.policy)
         };
         if let Some(why) = refusal {
             // SAFETY: `region` came from this source's `map` and is dropped right here.
@@ -388,8 +468,12 @@ impl Arena {
         Ok((payload, cap, region))
     }
 
-    /// Checks, wipes and releases a buffer's block.
+    /// Checks, wipes and releases a buffer's block. In a forked child it does nothing: the
+    /// block may not be mapped there, and the parent still owns it.
     fn release(&self, ptr: NonNull<u8>, len: usize, cap: usize, kind: Kind) {
+        if !self.owner.is_current() {
+            return;
+        }
         let p = ptr.as_ptr();
         // A `SecretBuf` only exists if the secret was drawn.
         let secret = self.secret.unwrap_or_default();
@@ -406,23 +490,11 @@ impl Arena {
             wipe(p, len);
             (head, tail)
         };
-        match (head, tail) {
-            (Canary::Intact, Canary::Intact) => {}
-            // In a forked child, MADV_WIPEONFORK zeroed the whole block, canaries included:
-            // not corruption. Restore the canaries so the block can be reused.
-            (Canary::Wiped, Canary::Wiped) => {
-                if let Kind::Small(_) = kind {
-                    // SAFETY: the canary words around the payload, as above.
-                    unsafe {
-                        write_canary(secret, p.sub(CANARY));
-                        write_canary(secret, p.add(cap));
-                    }
-                }
-            }
-            _ => panic!(
+        if !(head && tail) {
+            panic!(
                 "microkv arena: memory corruption detected: the canary of the {cap}-byte \
                  block at {p:p} was overwritten (a write outside a SecretBuf's bounds)"
-            ),
+            );
         }
         match kind {
             Kind::Small(class) => {
@@ -465,6 +537,11 @@ impl fmt::Debug for Arena {
 
 impl Drop for Arena {
     fn drop(&mut self) {
+        if !self.owner.is_current() {
+            // A forked child's copy: its pages belong to the parent (or are not mapped
+            // here at all, and their addresses may hold the child's own mappings since).
+            return;
+        }
         // Every SecretBuf holds an Arc<Arena>, so no block is in use any more.
         let (slabs, cached) = {
             let mut st = self.state.lock();
@@ -517,7 +594,10 @@ impl SecretBuf {
     /// Shortens the buffer to `len` bytes, wiping the cut tail. Does nothing if `len` is
     /// not shorter.
     pub fn truncate(&mut self, len: usize) {
-        if len < self.len {
+        if len < self.len && !self.arena.owner.is_current() {
+            // A forked child's copy: the block is not ours to write (see `Deref`).
+            self.len = len;
+        } else if len < self.len {
             // SAFETY: `len .. self.len` is inside the live part of the payload.
             unsafe { wipe(self.ptr.as_ptr().add(len), self.len - len) };
             self.len = len;
@@ -570,18 +650,42 @@ impl SecretBuf {
     }
 }
 
-impl Deref for SecretBuf {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        // SAFETY: `ptr` points to `cap >= len` initialised bytes owned by this buffer.
-        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+impl SecretBuf {
+    /// The live length, or 0 in a process forked from the arena's: there the block may not
+    /// be mapped (touching it would fault), and its bytes are the parent's.
+    #[inline]
+    fn visible_len(&self) -> usize {
+        if self.arena.owner.is_current() {
+            self.len
+        } else {
+            0
+        }
     }
 }
 
+/// The bytes; empty in a child process forked from the one that made the arena.
+impl Deref for SecretBuf {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        let len = self.visible_len();
+        if len == 0 {
+            return &[];
+        }
+        // SAFETY: `ptr` points to `cap >= len` initialised bytes owned by this buffer, in
+        // memory mapped in this process (the arena's own).
+        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), len) }
+    }
+}
+
+/// The bytes, writable; empty in a child process forked from the one that made the arena.
 impl DerefMut for SecretBuf {
     fn deref_mut(&mut self) -> &mut [u8] {
+        let len = self.visible_len();
+        if len == 0 {
+            return &mut [];
+        }
         // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
+        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), len) }
     }
 }
 

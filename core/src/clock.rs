@@ -10,8 +10,8 @@ use crate::sync::AtomicU64;
 /// A source of wall-clock time, read at most once per store operation (and not at all by
 /// an operation that needs no time, such as a read of an entry without a TTL).
 ///
-/// `microkv` uses `SystemClock` (from `microkv-std`) by default under `std`; inject your
-/// own through `Config::clock`.
+/// Under the `std` feature a store uses [`SystemClock`] when `Config::clock` is unset;
+/// without it, TTL operations need a clock injected there (or fail with `Error::NoClock`).
 ///
 /// The rule for clocks that misbehave: a store's time never goes backwards. Each
 /// operation uses the later of the clock's reading and the latest reading the store has
@@ -61,6 +61,26 @@ impl ManualClock {
 impl Clock for ManualClock {
     fn now(&self) -> Duration {
         Duration::from_nanos(self.nanos.load(Ordering::SeqCst))
+    }
+}
+
+/// The system's wall clock (`std` only). A clock set before 1970 reads as the epoch.
+///
+/// ```
+/// use microkv_core::{Clock, SystemClock};
+/// assert!(SystemClock.now().as_secs() > 1_600_000_000);
+/// ```
+#[cfg(feature = "std")]
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+#[cfg(feature = "std")]
+impl Clock for SystemClock {
+    fn now(&self) -> Duration {
+        extern crate std;
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default()
     }
 }
 

@@ -58,13 +58,39 @@ pub struct Config {
     pub lock_mode: LockMode,
     /// Refuse every write (`Error::ReadOnly`); never lock or touch the file.
     pub read_only: bool,
-    /// Time source for TTLs; `None` means the system clock under `std`, none without.
+    /// Time source for TTLs; `None` means [`SystemClock`](crate::SystemClock) under this
+    /// crate's `std` feature, and no clock without it (TTL operations then fail with
+    /// `Error::NoClock`).
     pub clock: Option<Arc<dyn Clock>>,
     /// What to do when memory cannot be locked or guarded.
     pub memory: MemoryPolicy,
-    /// Where arena pages come from; `None` means locked OS pages under `std`, the heap
-    /// without.
+    /// Where arena pages come from; `None` means `OsPages` (secret memory where the
+    /// kernel has it, else locked anonymous pages) under this crate's `std` feature on
+    /// Unix, and [`HeapPages`](crate::HeapPages) otherwise, which the store's `memory_report()` flags as
+    /// `fallback` (and `MemoryPolicy::Strict` refuses).
     pub pages: Option<Arc<dyn PageSource>>,
+}
+
+impl Config {
+    /// The page source to use: the configured one, or the platform's.
+    pub(crate) fn page_source(&self) -> Arc<dyn PageSource> {
+        match &self.pages {
+            Some(pages) => pages.clone(),
+            #[cfg(all(feature = "std", unix))]
+            None => Arc::new(crate::arena::OsPages::new()),
+            #[cfg(not(all(feature = "std", unix)))]
+            None => Arc::new(crate::arena::HeapPages),
+        }
+    }
+
+    /// The clock to use: the configured one, or the platform's.
+    pub(crate) fn time_source(&self) -> Option<Arc<dyn Clock>> {
+        #[cfg(feature = "std")]
+        if self.clock.is_none() {
+            return Some(Arc::new(crate::clock::SystemClock));
+        }
+        self.clock.clone()
+    }
 }
 
 impl fmt::Debug for Config {

@@ -53,6 +53,10 @@ pub enum AllocFailure {
     AdviseFailed,
     /// The requested size overflows the address space.
     TooLarge,
+    /// The pages are not secret memory (Linux `memfd_secret`: missing before 5.14,
+    /// refused by a seccomp filter, or past `RLIMIT_MEMLOCK`), and the policy is
+    /// `RequireSecretMemory`.
+    NotSecret,
 }
 
 /// Errors returned by microkv.
@@ -129,9 +133,11 @@ pub enum Error {
     /// guarding or advising failed) is in the store's or arena's
     /// [`crate::MemoryReport::last_failure`].
     SecureAlloc,
-    /// The store's secure memory no longer holds its keys: the process was forked, and
-    /// the child's copy of the arena was wiped. The store cannot be used in the child.
-    KeysWiped,
+    /// The store (its arena and keyring) belongs to another process: this is a child
+    /// forked from the process that opened it. Its keys are not mapped here, or are
+    /// zeros, and sealing with a copied keyring would repeat the parent's nonces, so the
+    /// store refuses to work in the child. Open the store again in the child.
+    Forked,
     /// A value could not be serialized or deserialized as the requested type
     /// (for example `get::<u32>` of a value stored as a `String`).
     Serialization(String),
@@ -269,9 +275,9 @@ impl fmt::Display for Error {
             Error::SecureAlloc => {
                 f.write_str("secure memory unavailable (see MemoryReport::last_failure)")
             }
-            Error::KeysWiped => {
-                f.write_str("store keys were wiped (forked process): the store is unusable here")
-            }
+            Error::Forked => f.write_str(
+                "store belongs to the process this one was forked from: open it again here",
+            ),
             Error::Serialization(why) => write!(f, "serialization failed: {why}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
             Error::Locked => f.write_str("store is locked by another handle or process"),

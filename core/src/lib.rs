@@ -29,7 +29,11 @@ pub mod testing;
 mod tree;
 mod txn;
 
+#[cfg(all(feature = "std", unix))]
+pub use arena::{harden_process, OsPages};
 pub use arena::{Arena, HeapPages, MemoryPolicy, MemoryReport, PageSource, Region, SecretBuf};
+#[cfg(feature = "std")]
+pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use config::{AutoSave, Config, LockMode};
 pub use error::{AllocFailure, Error, Result};

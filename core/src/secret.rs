@@ -40,13 +40,18 @@ impl SecretBytes {
     }
 
     /// The secret bytes. Copies made from this slice are the caller's to protect.
+    ///
+    /// They live in the arena, which may be secret memory that the kernel cannot read:
+    /// copy them into a buffer of your own before handing them to a system call (`write`
+    /// to a socket or file fails with `EFAULT` otherwise). Empty in a child process forked
+    /// from the one that read them: there the arena is not the child's to read.
     pub fn expose_secret(&self) -> &[u8] {
-        &self.buf[self.start..]
+        self.buf.get(self.start..).unwrap_or_default()
     }
 
     /// The number of bytes.
     pub fn len(&self) -> usize {
-        self.buf.len() - self.start
+        self.expose_secret().len()
     }
 
     /// Whether there are no bytes.

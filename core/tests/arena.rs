@@ -181,7 +181,7 @@ fn report_tracks_use_and_heap_pages_fallback() {
     assert_eq!(report.bytes_locked, 0);
     assert!(report.bytes_mapped >= 64 * 1024);
     assert!(report.fallback, "HeapPages locks nothing");
-    assert!(!report.guarded && !report.dont_dump && !report.wipe_on_fork);
+    assert!(!report.guarded && !report.dont_dump && !report.hidden_from_fork);
     drop((a, b));
     assert_eq!(arena.report().bytes_in_use, 0);
 }

@@ -1,18 +1,4 @@
-//! [`SystemClock`]: wall-clock time for TTLs.
-#![forbid(unsafe_code)]
+//! [`SystemClock`]: wall-clock time for TTLs (it lives in `microkv-core` under its `std`
+//! feature, so that a core store never runs without a clock; re-exported here).
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
-
-use microkv_core::Clock;
-
-/// The system's wall clock. A clock set before 1970 reads as the epoch.
-#[derive(Debug, Clone, Copy, Default)]
-pub struct SystemClock;
-
-impl Clock for SystemClock {
-    fn now(&self) -> Duration {
-        SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-    }
-}
+pub use microkv_core::SystemClock;

@@ -1,18 +1,17 @@
 //! std platform layer of microkv: the pieces the `no_std` core takes through its seams.
 //!
-//! Only [`os_pages`] may contain `unsafe` code; every other module of this crate is
-//! `#![forbid(unsafe_code)]`.
-#![deny(unsafe_code)]
+//! OS pages (secret memory, with locked anonymous pages as the fallback), process
+//! hardening and the system clock live in `microkv-core` under its `std` feature, so that no
+//! core constructor falls back to heap pages or to no clock; they are re-exported here.
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod clock;
 pub mod file_storage;
-#[cfg(unix)]
-pub mod os_pages;
 
 pub use clock::SystemClock;
 #[cfg(feature = "testing")]
 pub use file_storage::FailPoint;
 pub use file_storage::FileStorage;
 #[cfg(unix)]
-pub use os_pages::OsPages;
+pub use microkv_core::{harden_process, OsPages};

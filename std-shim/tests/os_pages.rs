@@ -1,5 +1,7 @@
-//! The arena on real OS pages: guard pages fault, mappings stay few, the kernel shows the
-//! lock and advice flags, and a failed `mlock` is refused or reported.
+//! The arena on real OS pages: secret memory where the kernel has it (this one does: the
+//! tests that need it fail, not skip, without it), anonymous locked pages otherwise. Guard
+//! pages fault, mappings stay few, the kernel shows the lock and advice flags, a failed
+//! `mlock` is refused or reported, and a forked child gets nothing.
 //!
 //! Forked children run only simple code and leave with `libc::_exit`, reporting through
 //! their exit status.
@@ -18,9 +20,15 @@ fn os_arena(policy: MemoryPolicy) -> Arc<Arena> {
     Arena::new(Arc::new(OsPages::new()), policy)
 }
 
+/// The fallback source: the guard-page tests write in a forked child, which has no
+/// mapping at all of secret memory (so any write there faults, proving nothing).
+fn anonymous_arena(policy: MemoryPolicy) -> Arc<Arena> {
+    Arena::new(Arc::new(OsPages::anonymous()), policy)
+}
+
 #[test]
 fn writing_one_byte_past_a_large_allocation_faults() {
-    let arena = os_arena(MemoryPolicy::BestEffort);
+    let arena = anonymous_arena(MemoryPolicy::BestEffort);
     let page = OsPages::new().page_size();
     // A large allocation whose length is a multiple of 16 ends exactly at its mapping's
     // end, which the trailing guard page follows.
@@ -48,7 +56,7 @@ fn writing_one_byte_past_a_large_allocation_faults() {
 fn writing_one_byte_before_a_slab_faults() {
     // The first block carved from a fresh arena's first slab starts 8 bytes (its head
     // canary) after the slab's first byte, which the leading guard page precedes.
-    let arena = os_arena(MemoryPolicy::BestEffort);
+    let arena = anonymous_arena(MemoryPolicy::BestEffort);
     let buf = arena.alloc(64).unwrap();
     let before_slab = buf.as_ptr().wrapping_sub(9).cast_mut();
     assert_eq!(
@@ -71,7 +79,7 @@ fn writing_one_byte_before_a_slab_faults() {
 fn writing_one_byte_past_a_slab_faults() {
     // The first slab is 64 KiB, and its first block's head canary is its first byte; the
     // byte right after the slab is the trailing guard page.
-    let arena = os_arena(MemoryPolicy::BestEffort);
+    let arena = anonymous_arena(MemoryPolicy::BestEffort);
     let buf = arena.alloc(64).unwrap();
     let slab_start = buf.as_ptr().wrapping_sub(8);
     let past_slab = slab_start.wrapping_add(64 * 1024).cast_mut();
@@ -153,7 +161,7 @@ fn vm_flags_at(addr: usize) -> (String, Vec<String>) {
 
 #[test]
 fn kernel_shows_lock_and_advice_flags() {
-    let arena = os_arena(MemoryPolicy::BestEffort);
+    let arena = anonymous_arena(MemoryPolicy::BestEffort);
     let small = arena.alloc(64).unwrap();
     let page = OsPages::new().page_size();
     let large = arena.alloc(4 * page).unwrap();
@@ -166,7 +174,7 @@ fn kernel_shows_lock_and_advice_flags() {
             assert!(flags.iter().any(|f| f == "lo"), "{flags:?}");
         }
         assert!(flags.iter().any(|f| f == "dd"), "{flags:?}");
-        if report.wipe_on_fork {
+        if report.hidden_from_fork {
             assert!(flags.iter().any(|f| f == "wf"), "{flags:?}");
         }
     }
@@ -174,6 +182,56 @@ fn kernel_shows_lock_and_advice_flags() {
     assert_eq!(guard_perms, "---p");
     let (guard_perms, _) = vm_flags_at(large.as_ptr() as usize - 2 * page);
     assert_eq!(guard_perms, "---p");
+}
+
+#[test]
+fn secret_memory_sits_between_guard_pages_and_is_kept_from_children() {
+    OsPages::probe_secret_memory().expect("this kernel has memfd_secret (Linux 5.14+)");
+    let arena = os_arena(MemoryPolicy::RequireSecretMemory);
+    let small = arena.alloc(64).unwrap();
+    let page = OsPages::new().page_size();
+    let large = arena.alloc(4 * page).unwrap();
+    let report = arena.report();
+    assert!(report.secret_memory && !report.fallback, "{report:?}");
+    assert!(report.guarded && report.dont_dump && report.hidden_from_fork);
+    assert_eq!(report.bytes_locked, report.bytes_mapped);
+    for addr in [small.as_ptr() as usize, large.as_ptr() as usize] {
+        let (perms, flags) = vm_flags_at(addr);
+        // Shared (the secretmem file), locked, undumpable, not copied on fork.
+        assert_eq!(perms, "rw-s", "{flags:?}");
+        for flag in ["lo", "dd", "dc"] {
+            assert!(flags.iter().any(|f| f == flag), "{flag} missing: {flags:?}");
+        }
+    }
+    let (guard_perms, _) = vm_flags_at(large.as_ptr() as usize + large.len());
+    assert_eq!(guard_perms, "---p");
+    let (guard_perms, _) = vm_flags_at(large.as_ptr() as usize - 2 * page);
+    assert_eq!(guard_perms, "---p");
+    let slab_start = small.as_ptr() as usize - 8;
+    let (guard_perms, _) = vm_flags_at(slab_start - 1);
+    assert_eq!(guard_perms, "---p");
+}
+
+#[test]
+fn secret_memory_cannot_be_read_through_proc_mem() {
+    use std::os::unix::fs::FileExt;
+    let arena = os_arena(MemoryPolicy::RequireSecretMemory);
+    let mut secret = arena.alloc(64).unwrap();
+    secret.fill(0x5A);
+    let anon = anonymous_arena(MemoryPolicy::BestEffort);
+    let mut plain = anon.alloc(64).unwrap();
+    plain.fill(0x5A);
+    let mem = std::fs::File::open("/proc/self/mem").unwrap();
+    let mut out = [0u8; 64];
+    // Control: the same read of anonymous locked pages succeeds.
+    mem.read_exact_at(&mut out, plain.as_ptr() as u64).unwrap();
+    assert_eq!(out, [0x5A; 64]);
+    let mut out = [0u8; 64];
+    let err = mem
+        .read_exact_at(&mut out, secret.as_ptr() as u64)
+        .expect_err("secret memory read through /proc/self/mem");
+    assert_eq!(err.raw_os_error(), Some(libc::EIO), "{err}");
+    assert_eq!(out, [0; 64]);
 }
 
 #[test]
@@ -188,7 +246,8 @@ fn root_process_locks_everything_it_maps() {
     let report = arena.report();
     assert!(!report.fallback, "{report:?}");
     assert_eq!(report.bytes_locked, report.bytes_mapped);
-    assert!(report.guarded && report.dont_dump && report.wipe_on_fork);
+    assert!(report.guarded && report.dont_dump && report.hidden_from_fork);
+    assert!(report.secret_memory, "{report:?}");
 }
 
 const MEMLOCK_LIMIT: libc::rlim_t = 64 * 1024;
@@ -230,6 +289,28 @@ fn policies_past_the_lock_limit() -> i32 {
     }
     drop(held);
     drop(strict);
+    // RequireSecretMemory: secret memory counts against the same limit, and past it the
+    // anonymous fallback is refused.
+    let secret = os_arena(MemoryPolicy::RequireSecretMemory);
+    let mut held = Vec::new();
+    let mut refused = false;
+    while held.len() * 64 < target {
+        match secret.alloc(64) {
+            Ok(buf) => held.push(buf),
+            Err(Error::SecureAlloc)
+                if secret.report().last_failure == Some(AllocFailure::NotSecret) =>
+            {
+                refused = true;
+                break;
+            }
+            Err(_) => return 21,
+        }
+    }
+    if !refused || held.is_empty() || !secret.report().secret_memory {
+        return 22;
+    }
+    drop(held);
+    drop(secret);
     // BestEffort: everything succeeds, and the report says memory is not all locked.
     let lenient = os_arena(MemoryPolicy::BestEffort);
     let mut held = Vec::new();
@@ -260,33 +341,59 @@ fn lock_limit_fails_strict_and_degrades_best_effort() {
         libc::WEXITSTATUS(status),
         0,
         "child check failed (10-12: privilege drop, 13-16: Strict, 17-20: BestEffort, \
-         101: panic)"
+         21-22: RequireSecretMemory, 101: panic)"
     );
 }
 
-#[test]
-fn forked_child_sees_wiped_secrets_and_drops_them_quietly() {
-    let arena = os_arena(MemoryPolicy::BestEffort);
+/// In a forked child the arena touches none of its memory (which may not be mapped
+/// there): buffers read as empty, dropping them and the arena is quiet, allocation fails.
+/// The raw pages themselves are zeros (anonymous, `MADV_WIPEONFORK`) or absent (secret
+/// memory, `MADV_DONTFORK`: reading them faults).
+fn forked_child_gets_nothing(arena: Arc<Arena>, raw_read_faults: bool) {
     let mut small = arena.alloc(64).unwrap();
     let mut large = arena.alloc(10_000).unwrap();
     small.fill(0xC3);
     large.fill(0xC3);
-    assert!(arena.report().wipe_on_fork, "{:?}", arena.report());
+    assert!(arena.report().hidden_from_fork, "{:?}", arena.report());
+    let raw = small.as_ptr();
     let status = in_child(move || {
-        if !small.iter().all(|&b| b == 0) || !large.iter().all(|&b| b == 0) {
+        if !small.is_empty() || !large.is_empty() {
             return 30;
         }
-        // Zeroed canaries are not corruption: dropping must not panic (101).
         drop((small, large));
-        match arena.alloc(64) {
-            Ok(buf) if buf.iter().all(|&b| b == 0) => 0,
-            _ => 31,
+        if !matches!(arena.alloc(64), Err(Error::Forked)) {
+            return 31;
         }
+        drop(arena);
+        // SAFETY: deliberately reads the parent's block in the child: zeros after
+        // MADV_WIPEONFORK, a fault when the mapping was not inherited.
+        let byte = unsafe { raw.read_volatile() };
+        if byte != 0 {
+            return 32;
+        }
+        0
     });
-    assert!(libc::WIFEXITED(status), "child died (status {status:#x})");
-    assert_eq!(
-        libc::WEXITSTATUS(status),
-        0,
-        "30: not wiped, 31: no reuse, 101: panic"
-    );
+    if raw_read_faults {
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGSEGV,
+            "the child read secret memory (status {status:#x})"
+        );
+    } else {
+        assert!(libc::WIFEXITED(status), "child died (status {status:#x})");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "30: readable, 31: allocates, 32: not wiped, 101: panic"
+        );
+    }
+}
+
+#[test]
+fn forked_child_gets_nothing_from_anonymous_pages() {
+    forked_child_gets_nothing(anonymous_arena(MemoryPolicy::BestEffort), false);
+}
+
+#[test]
+fn forked_child_gets_nothing_from_secret_memory() {
+    forked_child_gets_nothing(os_arena(MemoryPolicy::RequireSecretMemory), true);
 }

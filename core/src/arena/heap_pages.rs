@@ -10,7 +10,7 @@ use super::{PageSource, Region};
 const PAGE: usize = 4096;
 
 /// Pages from the global allocator: page-aligned and zeroed when mapped, wiped when
-/// released, but neither locked, guarded nor advised, and it reports exactly that (so an
+/// released, but neither locked, guarded, advised nor secret, and it reports exactly that (so an
 /// arena on it under [`MemoryPolicy::BestEffort`](super::MemoryPolicy::BestEffort) reports
 /// `fallback`, and under `Strict` refuses to allocate).
 ///
@@ -36,7 +36,8 @@ unsafe impl PageSource for HeapPages {
             locked: false,
             guarded: false,
             dont_dump: false,
-            wipe_on_fork: false,
+            hidden_from_fork: false,
+            secret: false,
         })
     }
 

@@ -52,33 +52,15 @@ pub(super) unsafe fn write_canary(secret: u64, at: *mut u8) {
     unsafe { ptr::write_unaligned(at.cast::<u64>(), canary_for(secret, at)) }
 }
 
-/// What a canary word holds.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Canary {
-    /// The expected value.
-    Intact,
-    /// Zero: the page was wiped by the kernel (`MADV_WIPEONFORK` in a forked child). The
-    /// expected value is zero only if the secret equals the address (chance 2^-64).
-    Wiped,
-    /// Anything else: memory corruption.
-    Corrupt,
-}
-
-/// Reads the canary word at `at`.
+/// Whether the canary word at `at` holds its expected value.
 ///
 /// # Safety
 /// `at .. at + 8` is valid for reads.
-pub(super) unsafe fn check_canary(secret: u64, at: *const u8) -> Canary {
+pub(super) unsafe fn check_canary(secret: u64, at: *const u8) -> bool {
     // SAFETY: the caller guarantees 8 readable bytes at `at`; unaligned read needs no
     // alignment.
     let word = unsafe { ptr::read_unaligned(at.cast::<u64>()) };
-    if word == canary_for(secret, at) {
-        Canary::Intact
-    } else if word == 0 {
-        Canary::Wiped
-    } else {
-        Canary::Corrupt
-    }
+    word == canary_for(secret, at)
 }
 
 /// Overwrites `len` bytes at `ptr` with zeros using volatile writes the compiler cannot

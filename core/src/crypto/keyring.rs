@@ -9,6 +9,7 @@ use core::sync::atomic::Ordering;
 
 use super::{aead, hchacha, ietf_nonce, random, scrub_stack, xchacha, IetfNonce};
 use super::{KEY_LEN, NONCE_LEN, PREFIX_LEN, SEAL_OVERHEAD};
+use crate::arena::process::Process;
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
 use crate::sync::AtomicU64;
@@ -23,6 +24,8 @@ const KEYRING_LEN: usize = SUBKEY_AT + KEY_LEN;
 pub(crate) struct Keyring {
     secret: SecretBuf,
     counter: AtomicU64,
+    /// The process the keyring was made in: the only one it seals or opens in.
+    owner: Process,
 }
 
 impl Keyring {
@@ -50,6 +53,7 @@ impl Keyring {
         Ok(Keyring {
             secret,
             counter: AtomicU64::new(0),
+            owner: Process::current(),
         })
     }
 
@@ -60,16 +64,16 @@ impl Keyring {
 
     /// Runs `f` with the ChaCha20-Poly1305 key and nonce of a message under `nonce`: the
     /// cached subkey when the nonce carries this keyring's prefix, a derived one
-    /// otherwise; `KeysWiped` if the arena was wiped (in a forked child).
+    /// otherwise; `Forked` in a process forked from the keyring's.
     fn with_subkey<T>(
         &self,
         nonce: &XNonce,
         f: impl FnOnce(&[u8], &IetfNonce) -> Result<T>,
     ) -> Result<T> {
-        let prefix = &self.secret[PREFIX_AT..SUBKEY_AT];
-        if prefix.iter().all(|&b| b == 0) {
-            return Err(Error::KeysWiped);
+        if !self.owner.is_current() {
+            return Err(Error::Forked);
         }
+        let prefix = &self.secret[PREFIX_AT..SUBKEY_AT];
         if nonce[..PREFIX_LEN] == *prefix {
             f(&self.secret[SUBKEY_AT..], &ietf_nonce(nonce))
         } else {
@@ -79,6 +83,9 @@ impl Keyring {
 
     /// The next nonce of this keyring: never repeats.
     pub(crate) fn next_nonce(&self) -> Result<XNonce> {
+        if !self.owner.is_current() {
+            return Err(Error::Forked);
+        }
         let n = self.counter.fetch_add(1, Ordering::Relaxed);
         if n == u64::MAX {
             // 2^64 messages under one prefix: refuse rather than repeat a nonce.
@@ -150,7 +157,7 @@ impl Keyring {
                 aead::for_len(buf.len()).open_in_place(key, n, aad, buf, &tag)
             })
             .map_err(|e| match e {
-                Error::KeysWiped => e,
+                Error::Forked => e,
                 _ => Error::Tampered,
             })
         })();

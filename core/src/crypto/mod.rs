@@ -4,9 +4,10 @@
 //! Nonces are `prefix(16 random bytes, drawn per keyring) || counter(u64 LE)`: unique for
 //! every message a keyring seals, with no per-message system call, and unique across
 //! keyrings sharing a data key (each reopen draws a new prefix) with probability
-//! 1 - 2^-128 per pair. The prefix lives in the arena beside the key; after a fork the
-//! child's copy reads as zeros (`MADV_WIPEONFORK`), and every operation refuses to run
-//! ([`Error::KeysWiped`]) rather than encrypt under a zeroed key.
+//! 1 - 2^-128 per pair. The prefix lives in the arena beside the key. A keyring records the
+//! process it was made in, and in a child forked from it every operation refuses to run
+//! ([`Error::Forked`]): the child would draw the parent's next nonces, and two messages
+//! under one nonce give away their XOR. This holds whatever the page source did.
 //!
 //! XChaCha20-Poly1305 is ChaCha20-Poly1305 (RFC 8439) under a subkey: HChaCha20 of the
 //! key and the nonce's first 16 bytes, with four zero bytes and the nonce's last 8 bytes
@@ -78,8 +79,18 @@ fn xchacha<T>(
 }
 
 /// Fills `buf` from the operating system's random number generator.
+///
+/// The kernel cannot write into secret memory (`getrandom` into an arena buffer there
+/// fails with `EFAULT`), so the bytes are drawn into a stack buffer, copied, and the stack
+/// copy is wiped.
 pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
-    getrandom::fill(buf).map_err(|_| Error::Random)
+    let mut chunk = Zeroizing::new([0u8; 64]);
+    for part in buf.chunks_mut(64) {
+        let n = part.len();
+        getrandom::fill(&mut chunk[..n]).map_err(|_| Error::Random)?;
+        part.copy_from_slice(&chunk[..n]);
+    }
+    Ok(())
 }
 
 /// Overwrites the stack area just below the caller's frame, where the cipher's key

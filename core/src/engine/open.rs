@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use hashbrown::HashMap;
 
 use super::{Contents, Engine};
-use crate::arena::{Arena, HeapPages};
+use crate::arena::Arena;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format;
@@ -25,7 +25,7 @@ impl Engine {
         credential: Credential,
         config: Config,
     ) -> Result<(Engine, bool)> {
-        let pages = config.pages.clone().unwrap_or_else(|| Arc::new(HeapPages));
+        let pages = config.page_source();
         let arena = Arena::new(pages, config.memory);
         let mut existing = match &storage {
             Some(s) => s.load_at_most(format::MAX_STORE_LEN)?,
@@ -68,7 +68,7 @@ impl Engine {
             arena,
             contents: Mutex::new(contents),
             owner: AtomicU64::new(0),
-            clock: config.clock,
+            clock: config.time_source(),
             high_water: AtomicU64::new(0),
             read_only: config.read_only,
             autosave: config.autosave,

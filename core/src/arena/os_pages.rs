@@ -1,0 +1,380 @@
+//! [`OsPages`]: arena pages straight from the kernel: secret memory where Linux has it,
+//! locked and advised anonymous pages where it does not, fenced by guard pages either way.
+//!
+//! Built under the `std` feature on Unix; the store uses it when `Config::pages` is unset.
+#![allow(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+extern crate std;
+
+use core::ptr::{self, NonNull};
+use core::sync::atomic::{AtomicBool, Ordering};
+use std::io;
+
+use super::{PageSource, Region};
+use crate::error::{Error, Result};
+
+/// An OS error as the crate's error.
+fn os_error(err: io::Error) -> Error {
+    Error::Io(err)
+}
+
+/// A [`PageSource`] mapping memory from the kernel with `mmap`.
+///
+/// **Secret memory first.** On Linux 5.14+ each mapping is backed by `memfd_secret(2)`:
+/// its pages are removed from the kernel's direct map, so no other process, root included,
+/// can read them through `/proc/PID/mem` or ptrace; they are locked (never swapped) and never
+/// in a core dump. They are mapped `MAP_SHARED` and advised `MADV_DONTFORK`: a forked child
+/// has no mapping there at all. Secret memory counts against `RLIMIT_MEMLOCK`.
+///
+/// **Fallback.** Where the kernel refuses secret memory (`ENOSYS` before 5.14 or when
+/// disabled, `EPERM` under a seccomp filter such as container defaults, `EAGAIN`/`ENOMEM`
+/// past `RLIMIT_MEMLOCK`), the mapping is private anonymous memory, `mlock`ed and advised
+/// `MADV_DONTDUMP` and `MADV_WIPEONFORK`: out of swap and core dumps, zeros in a forked
+/// child, but readable by root and, unless the process is made non-dumpable
+/// (`harden_process` in `microkv-std`), by other processes of the same user. The
+/// [`Region::secret`] flag, and through it `MemoryReport::secret_memory`, says which one a
+/// store got; `MemoryPolicy::RequireSecretMemory` refuses the fallback. `ENOSYS` and
+/// `EPERM` are remembered for the life of the process; a limit is retried at each mapping.
+///
+/// Each mapping is the usable pages between two `PROT_NONE` guard pages. Every system
+/// call's result is checked and reported in the [`Region`] flags. Releasing a region wipes
+/// it and unmaps it with its guard pages.
+///
+/// **The kernel cannot touch secret memory either**: a system call given a pointer into
+/// it (`read`, `write`, `getrandom`) fails with `EFAULT`. The store never does that; if you
+/// pass bytes from a `SecretBytes` to the kernel, copy them out first.
+///
+/// ```
+/// # #[cfg(target_os = "linux")] {
+/// use std::sync::Arc;
+/// use microkv_core::{Arena, MemoryPolicy, OsPages};
+/// let arena = Arena::new(Arc::new(OsPages::new()), MemoryPolicy::BestEffort);
+/// let mut key = arena.alloc(32)?;
+/// key.copy_from_slice(&[7; 32]);
+/// let report = arena.report();
+/// println!("secret memory: {}", report.secret_memory);
+/// assert!(report.guarded);
+/// # }
+/// # Ok::<(), microkv_core::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct OsPages {
+    page: usize,
+    /// Try `memfd_secret` before anonymous pages.
+    secret: bool,
+}
+
+/// `memfd_secret` failed for good in this process (`ENOSYS` or `EPERM`).
+static SECRET_REFUSED: AtomicBool = AtomicBool::new(false);
+
+impl OsPages {
+    /// A page source that maps secret memory where the kernel allows it, and locked
+    /// anonymous pages where it does not.
+    pub fn new() -> Self {
+        OsPages {
+            page: page_size(),
+            secret: cfg!(target_os = "linux"),
+        }
+    }
+
+    /// A page source that never asks for secret memory: locked, advised anonymous pages
+    /// only. For comparisons and for code that must hand arena bytes to system calls
+    /// itself; any process of the same user can read these pages unless the process is
+    /// non-dumpable.
+    pub fn anonymous() -> Self {
+        OsPages {
+            page: page_size(),
+            secret: false,
+        }
+    }
+
+    /// Whether this process can have secret memory now: maps and releases one page of
+    /// it, and returns the kernel's refusal if there is one (`ENOSYS`, `EPERM`, `EAGAIN`
+    /// past `RLIMIT_MEMLOCK`; `Unsupported` off Linux).
+    ///
+    /// ```
+    /// match microkv_core::OsPages::probe_secret_memory() {
+    ///     Ok(()) => println!("arena keys are out of reach of other processes"),
+    ///     Err(why) => println!("no secret memory here: {why}"),
+    /// }
+    /// ```
+    ///
+    /// # Errors
+    /// [`Error::Io`] with the system call's error, as above.
+    pub fn probe_secret_memory() -> Result<()> {
+        let pages = OsPages::new();
+        let region = secret_map(pages.page, pages.page).map_err(os_error)?;
+        // SAFETY: `region` was just mapped by `secret_map` and nothing else uses it.
+        unsafe { pages.unmap(&region) };
+        Ok(())
+    }
+}
+
+impl Default for OsPages {
+    fn default() -> Self {
+        OsPages::new()
+    }
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page)
+        .ok()
+        .filter(|p| p.is_power_of_two())
+        .unwrap_or(4096)
+}
+
+/// `madvise(ptr, len, advice)`, reporting success.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn advise(ptr: *mut u8, len: usize, advice: libc::c_int) -> bool {
+    // SAFETY: the callers pass pages of a mapping they just made; these advices change no
+    // contents of memory in this process.
+    unsafe { libc::madvise(ptr.cast(), len, advice) == 0 }
+}
+
+/// Keeps `len` bytes at `ptr` out of core dumps and out of forked children (zeros there);
+/// reports `(dont_dump, wipe_on_fork)`.
+fn advise_anonymous(ptr: *mut u8, len: usize) -> (bool, bool) {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    return (
+        advise(ptr, len, libc::MADV_DONTDUMP),
+        advise(ptr, len, libc::MADV_WIPEONFORK),
+    );
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    return {
+        let _ = (ptr, len);
+        (false, false)
+    };
+}
+
+/// Reserves `len` bytes between two guard pages, all `PROT_NONE`; returns the base.
+fn reserve(page: usize, len: usize) -> io::Result<*mut u8> {
+    let total = len
+        .checked_add(2 * page)
+        .ok_or_else(|| io::Error::from(io::ErrorKind::OutOfMemory))?;
+    // SAFETY: a new private anonymous mapping at an address of the kernel's choosing
+    // touches no existing memory.
+    let raw = unsafe {
+        libc::mmap(
+            ptr::null_mut(),
+            total,
+            libc::PROT_NONE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    };
+    if raw == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(raw.cast())
+}
+
+/// Releases a reservation made by [`reserve`] (or what replaced its middle).
+///
+/// # Safety
+/// `base` and `len` are a reservation's, and nothing uses any of it any more.
+unsafe fn release(base: *mut u8, page: usize, len: usize) {
+    // SAFETY: the caller's guarantee: the whole reservation is ours and unused.
+    let rc = unsafe { libc::munmap(base.cast(), len + 2 * page) };
+    debug_assert_eq!(rc, 0, "munmap of an arena region failed");
+}
+
+/// Maps `len` bytes (a multiple of `page`) of secret memory between guard pages.
+#[cfg(target_os = "linux")]
+fn secret_map(page: usize, len: usize) -> io::Result<Region> {
+    if SECRET_REFUSED.load(Ordering::Relaxed) {
+        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    }
+    // SAFETY: memfd_secret takes a flags word and returns a new descriptor or -1.
+    let fd = unsafe { libc::syscall(libc::SYS_memfd_secret, libc::O_CLOEXEC) };
+    if fd < 0 {
+        let err = io::Error::last_os_error();
+        if matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
+            SECRET_REFUSED.store(true, Ordering::Relaxed);
+        }
+        return Err(err);
+    }
+    let fd = fd as libc::c_int;
+    let mapped = (|| {
+        let size =
+            libc::off_t::try_from(len).map_err(|_| io::Error::from_raw_os_error(libc::EFBIG))?;
+        // SAFETY: `fd` is the secret-memory descriptor just made; sizing it changes no
+        // memory of this process.
+        if unsafe { libc::ftruncate(fd, size) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        let base = reserve(page, len)?;
+        // SAFETY: `base + page .. base + page + len` lies inside the reservation just made,
+        // which nothing else uses: replacing it with the secret mapping touches nothing.
+        let usable = unsafe {
+            libc::mmap(
+                base.add(page).cast(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED | libc::MAP_FIXED,
+                fd,
+                0,
+            )
+        };
+        if usable == libc::MAP_FAILED {
+            let err = io::Error::last_os_error();
+            // SAFETY: the reservation is ours and unused.
+            unsafe { release(base, page, len) };
+            return Err(err);
+        }
+        Ok(base)
+    })();
+    // SAFETY: closing our own descriptor; the mapping keeps the memory alive.
+    unsafe { libc::close(fd) };
+    let base = mapped?;
+    // The child of a fork gets none of it: not the secret pages (MAP_SHARED would share
+    // them with the parent), not the guard pages.
+    let hidden = advise(base, len + 2 * page, libc::MADV_DONTFORK);
+    // SAFETY: `base + page` is inside the mapping made above.
+    let usable = unsafe { base.add(page) };
+    Ok(Region {
+        ptr: NonNull::new(usable).ok_or_else(|| io::Error::from(io::ErrorKind::Other))?,
+        len,
+        // Secret memory is locked by the kernel (it counts against RLIMIT_MEMLOCK) and
+        // never appears in a core dump.
+        locked: true,
+        guarded: true,
+        dont_dump: true,
+        hidden_from_fork: hidden,
+        secret: true,
+    })
+}
+
+#[cfg(not(target_os = "linux"))]
+fn secret_map(_page: usize, _len: usize) -> io::Result<Region> {
+    Err(io::Error::from(io::ErrorKind::Unsupported))
+}
+
+/// Maps `len` bytes (a multiple of `page`) of locked, advised anonymous memory between
+/// guard pages; `None` if nothing could be mapped.
+fn anonymous_map(page: usize, len: usize) -> Option<Region> {
+    let base = reserve(page, len).ok()?;
+    // SAFETY: `base + page` is inside the reservation of `len + 2 * page` bytes.
+    let usable = unsafe { base.add(page) };
+    // `memsec` has no `mprotect` for memory it did not allocate itself: libc's.
+    // SAFETY: opening up the middle of our own fresh reservation; the guard pages around
+    // it stay PROT_NONE.
+    if unsafe { libc::mprotect(usable.cast(), len, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
+        // SAFETY: the reservation is ours and unused.
+        unsafe { release(base, page, len) };
+        return None;
+    }
+    // SAFETY: locking our own fresh pages changes no contents.
+    let locked = unsafe { memsec::mlock(usable, len) };
+    let (dont_dump, wipe_on_fork) = advise_anonymous(usable, len);
+    Some(Region {
+        ptr: NonNull::new(usable)?,
+        len,
+        locked,
+        guarded: true,
+        dont_dump,
+        hidden_from_fork: wipe_on_fork,
+        secret: false,
+    })
+}
+
+// SAFETY: `map` returns the usable pages of a fresh mapping (zeroed, readable, writable;
+// secret memory is zero-filled on first touch like anonymous memory), which stays mapped
+// until `unmap`; each flag is set only when the corresponding system call succeeded (or,
+// for secret memory, holds by the kernel's definition of it).
+unsafe impl PageSource for OsPages {
+    fn page_size(&self) -> usize {
+        self.page
+    }
+
+    fn map(&self, len: usize) -> Option<Region> {
+        let len = len.max(1).checked_next_multiple_of(self.page)?;
+        len.checked_add(2 * self.page)?;
+        if self.secret {
+            if let Ok(region) = secret_map(self.page, len) {
+                return Some(region);
+            }
+        }
+        anonymous_map(self.page, len)
+    }
+
+    unsafe fn unmap(&self, region: &Region) {
+        let usable = region.ptr.as_ptr();
+        if region.locked && !region.secret {
+            // SAFETY: the caller passes a region from `map`: `region.len` writable bytes,
+            // locked by `map`. memsec wipes them before unlocking.
+            let unlocked = unsafe { memsec::munlock(usable, region.len) };
+            // munmap below releases the lock anyway; a failure here changes nothing.
+            debug_assert!(unlocked, "munlock of an arena region failed");
+        } else {
+            // SAFETY: as above: `region.len` writable bytes of our own.
+            unsafe { memsec::memzero(usable, region.len) };
+        }
+        // SAFETY: `map` reserved one guard page before `usable` and one after its `len`
+        // bytes; the caller no longer uses any of it.
+        unsafe { release(usable.sub(self.page), self.page, region.len) };
+    }
+
+    fn process_dumpable(&self) -> Option<bool> {
+        process_dumpable()
+    }
+}
+
+/// Whether other processes of the same user may read this one (`PR_GET_DUMPABLE`).
+pub(crate) fn process_dumpable() -> Option<bool> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: PR_GET_DUMPABLE reads a flag of this process and takes no pointers.
+        let rc = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
+        (rc >= 0).then_some(rc != 0)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    None
+}
+
+/// Makes this process non-dumpable, as ssh-agent and gpg-agent do: other processes of the
+/// same user can no longer attach with ptrace or read `/proc/PID/mem`, and no core dump is
+/// written (`prctl(PR_SET_DUMPABLE, 0)` and a zero `RLIMIT_CORE`).
+///
+/// Where the arena is not in secret memory (`MemoryReport::secret_memory` is false), this is
+/// the only thing between a same-user attacker and the store's keys. It does not stop root
+/// (`CAP_SYS_PTRACE`); secret memory does.
+///
+/// The costs, for the whole process and for good: debuggers (gdb, strace) and profilers
+/// (perf) can no longer attach without root; `/proc/PID/*` files become owned by root, so
+/// tools of the same user that read them (`ps` details, `/proc/PID/environ`, `fd/`)
+/// see less; no core dump is written on a crash. A `setuid`/`execve` of a set-user-ID
+/// program resets it, like any credential change.
+///
+/// ```
+/// # #[cfg(target_os = "linux")] {
+/// microkv_core::harden_process()?;
+/// # }
+/// # Ok::<(), microkv_core::Error>(())
+/// ```
+///
+/// # Errors
+/// [`Error::Io`] with the system call's error; `Unsupported` off Linux and Android.
+pub fn harden_process() -> Result<()> {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        // SAFETY: PR_SET_DUMPABLE changes a flag of this process and takes no pointers.
+        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
+            return Err(os_error(io::Error::last_os_error()));
+        }
+        let none = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        // SAFETY: `none` is a valid rlimit for the duration of the call.
+        if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) } != 0 {
+            return Err(os_error(io::Error::last_os_error()));
+        }
+        Ok(())
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    Err(os_error(io::Error::from(io::ErrorKind::Unsupported)))
+}
