@@ -78,6 +78,7 @@ fn a_forged_kdf_cost_is_refused_before_the_kdf_runs() {
             );
             // Bounded work, not a speed claim: the KDF alone takes 5 s to a minute.
             assert!(took < Duration::from_secs(1), "{what}: took {took:?}");
+            eprintln!("{what}: refused in {took:?}");
         }
         assert_eq!(
             std::fs::read(&path).unwrap(),

@@ -169,6 +169,12 @@ impl WriteFault {
         }
     }
 
+    /// Whether the write committed all the same: an error after the snapshot's rename
+    /// (`Error::NotDurable`), which a reopen finds.
+    fn commits(self) -> bool {
+        matches!(self, WriteFault::Store(Step::SyncDir, Fault::Error, _))
+    }
+
     /// Whether the storage keeps working after the fault.
     fn recovers(self) -> bool {
         matches!(
@@ -182,6 +188,8 @@ impl WriteFault {
 /// For every write of the scenario and every fault: the write fails and is undone in
 /// memory; a reopen finds exactly the state before it or after it; after an error the
 /// store goes on (the retry and the rest of the writes succeed and are found on reopen).
+/// The one error after which the write is in storage (`NotDurable`, a failed directory
+/// sync) says so, and memory keeps the write: what the call returns is the truth.
 fn every_autosaved_write_keeps_old_or_new(faults: &[WriteFault]) {
     let states = states();
     let mut cases = 0;
@@ -204,14 +212,19 @@ fn every_autosaved_write_keeps_old_or_new(faults: &[WriteFault]) {
             let calls = fault.calls(&storage);
             fault.arm(&storage);
             let err = op(&db, i).unwrap_err();
-            assert!(matches!(err, Error::Io(_)), "{what}: {err:?}");
             assert_eq!(
                 fault.calls(&storage),
                 calls + 1,
                 "{what}: one call per write"
             );
-            // The failed write did not happen, in memory.
-            assert_eq!(contents(&db), states.before[i], "{what}: in memory");
+            if fault.commits() {
+                assert!(matches!(err, Error::NotDurable(_)), "{what}: {err:?}");
+                assert_eq!(contents(&db), states.after[i], "{what}: in memory");
+            } else {
+                assert!(matches!(err, Error::Io(_)), "{what}: {err:?}");
+                // The failed write did not happen, in memory.
+                assert_eq!(contents(&db), states.before[i], "{what}: in memory");
+            }
 
             let expected = states.old_or_new(i, fault.keeps_new());
             assert_eq!(
@@ -222,7 +235,8 @@ fn every_autosaved_write_keeps_old_or_new(faults: &[WriteFault]) {
 
             if fault.recovers() {
                 // Still usable: the retry succeeds, and so does the rest.
-                for j in i..OPS {
+                let next = if fault.commits() { i + 1 } else { i };
+                for j in next..OPS {
                     prepare(&clock, j);
                     op(&db, j).unwrap_or_else(|e| panic!("{what}: retry #{j}: {e:?}"));
                 }
@@ -367,7 +381,11 @@ fn every_failure_point_of_save_keeps_old_or_new() {
         }
         storage.fail_store(storage.stores() + 1, step, fault);
         let err = db.save().unwrap_err();
-        assert!(matches!(err, Error::Io(_)), "{what}: {err:?}");
+        if (step, fault) == (Step::SyncDir, Fault::Error) {
+            assert!(matches!(err, Error::NotDurable(_)), "{what}: {err:?}");
+        } else {
+            assert!(matches!(err, Error::Io(_)), "{what}: {err:?}");
+        }
         assert_eq!(
             &contents(&db),
             states.last(),
@@ -400,7 +418,11 @@ fn every_failure_point_of_creation_leaves_nothing_or_a_whole_store() {
         storage.fail_store(1, step, fault);
         let err = MicroKV::with_storage(storage.clone(), Credential::key(KEY), Config::default())
             .unwrap_err();
-        assert!(matches!(err, Error::Io(_)), "{err:?}");
+        if (step, fault) == (Step::SyncDir, Fault::Error) {
+            assert!(matches!(err, Error::NotDurable(_)), "{err:?}");
+        } else {
+            assert!(matches!(err, Error::Io(_)), "{err:?}");
+        }
         let after = storage.restart();
         assert_eq!(
             after.load().unwrap().is_some(),
@@ -439,7 +461,11 @@ impl Rotation {
 }
 
 /// For every failure point of a rotation's save: the storage opens, with all data, under
-/// exactly one of the two credentials; after an error the store still has its old key.
+/// exactly one of the two credentials, and it is the one the rotation's result names:
+/// `Ok` only the new one, `Err` only the old one (and memory keeps the old key). A
+/// failure after the rename (the directory sync) committed the rotation: `Ok`, with the
+/// new key in memory. (After a simulated crash the result reaches nobody; the reopen finds
+/// what the disk kept.)
 fn rotation_keeps_exactly_one_credential(rotation: Rotation) {
     let tiny = KdfParams::argon2id(64, 1, 1);
     for (step, fault, keeps_new) in fault_points() {
@@ -454,7 +480,12 @@ fn rotation_keeps_exactly_one_credential(rotation: Rotation) {
         db.put("k", &1u32).unwrap();
         db.save().unwrap();
         storage.fail_store(storage.stores() + 1, step, fault);
-        assert!(rotation.run(&db).is_err(), "{what}");
+        let result = rotation.run(&db);
+        if fault == Fault::Error {
+            assert_eq!(result.is_ok(), keeps_new, "{what}: {result:?}");
+        } else {
+            assert!(result.is_err(), "{what}");
+        }
 
         let open = |c: Credential| MicroKV::with_storage(storage.restart(), c, config());
         let old = || Credential::password("old");
@@ -471,8 +502,10 @@ fn rotation_keeps_exactly_one_credential(rotation: Rotation) {
         assert!(matches!(open(bad), Err(Error::WrongPassword)), "{what}");
 
         if fault == Fault::Error {
-            // The store kept its old key: the old password still rotates it.
-            rotation.run(&db).unwrap();
+            if !keeps_new {
+                // The store kept its old key: the old password still rotates it.
+                rotation.run(&db).unwrap();
+            }
             db.put("k", &2u32).unwrap();
             db.save().unwrap();
             let reopened = open(rotation.new_credential()).unwrap();
@@ -611,4 +644,30 @@ fn real_os_failures_leave_no_temporary_file() {
     std::fs::write(&path, &old).unwrap();
     db.save().unwrap();
     assert_eq!(strays(dir.path()), vec!["plain".to_string()]);
+}
+
+/// On a real file: a password change whose directory sync fails after the rename is
+/// committed (`Ok`): the new password opens the file, the old one does not, and the
+/// handle goes on under the new one.
+#[test]
+fn a_rotation_whose_directory_sync_fails_is_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.kv");
+    let config = || Config {
+        kdf: KdfParams::argon2id(64, 1, 1),
+        ..Default::default()
+    };
+    let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
+    let db = MicroKV::with_storage(storage.clone(), Credential::password("old"), config()).unwrap();
+    db.put("k", &1u32).unwrap();
+    db.save().unwrap();
+    storage.fail_next_save(FailPoint::SyncDir);
+    db.change_password("old", "new").unwrap();
+    db.change_password("new", "newer").unwrap();
+    drop(db);
+    drop(storage);
+    let open = |pw: &str| MicroKV::open_with(&path, Credential::password(pw), config());
+    assert!(matches!(open("old"), Err(Error::WrongPassword)));
+    assert!(matches!(open("new"), Err(Error::WrongPassword)));
+    assert_eq!(open("newer").unwrap().get::<u32>("k").unwrap(), Some(1));
 }

@@ -25,7 +25,7 @@ use crate::entry::{expiry, Entry, Name, Space};
 use crate::error::{Error, Result};
 use crate::journal::Cursor;
 use crate::kdf::KdfLimit;
-use crate::keys::KeyHeader;
+use crate::keys::{KeyHeader, KEY_PART_LEN};
 use crate::storage::Storage;
 use crate::sync::{thread_token, AtomicU64, Mutex, MutexGuard, Once};
 
@@ -39,6 +39,10 @@ pub(crate) type LiveEntries = (Arc<Keyring>, Vec<(String, Entry)>);
 pub(crate) struct Contents {
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) header: KeyHeader,
+    /// The key part of the header of the snapshot the storage holds, as this handle last
+    /// loaded or stored it (`None`: none yet). Every save replaces only that snapshot, so
+    /// a credential another handle rotated in is never overwritten with this one's.
+    stored_keys: Option<[u8; KEY_PART_LEN]>,
     spaces: HashMap<String, Space>,
     dirty: bool,
     last_save: Option<u64>,

@@ -217,8 +217,7 @@ pub(crate) fn encode(
     let len = serialized_len(&body)?;
     crate::storage::check_len((HEADER_LEN + len + TAG_LEN) as u64, MAX_STORE_LEN)?;
     let mut out = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
-    out.extend_from_slice(&header.aad());
-    out.extend_from_slice(&header.wrapped);
+    out.extend_from_slice(&header.key_part());
     let nonce = keyring.next_nonce()?;
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&((len + TAG_LEN) as u64).to_le_bytes());

@@ -35,6 +35,8 @@ fn legacy_version(bytes: &[u8]) -> Option<u8> {
 pub const MAGIC: [u8; 8] = *b"MICROKV\0";
 /// Length of the part of the header the key wrap authenticates.
 pub(crate) const KEY_AAD_LEN: usize = 72;
+/// Length of the key part of the header: everything but the body nonce and length.
+pub(crate) const KEY_PART_LEN: usize = KEY_AAD_LEN + WRAPPED_LEN;
 
 /// Everything about the store's keys that is public: how to derive the key-encryption
 /// key, the commitment that tells a wrong credential from a tampered file, and the
@@ -75,6 +77,16 @@ impl KeyHeader {
     /// This header's key-wrap associated data.
     pub(crate) fn aad(&self) -> [u8; KEY_AAD_LEN] {
         Self::key_aad(self.kdf.as_ref(), &self.salt, &self.commitment)
+    }
+
+    /// The first bytes of every snapshot written under this header (`0..144`: the key
+    /// wrap's associated data, then the wrapped data key). Saves compare them with the
+    /// storage's, so that no handle replaces a credential it did not load.
+    pub(crate) fn key_part(&self) -> [u8; KEY_PART_LEN] {
+        let mut out = [0u8; KEY_PART_LEN];
+        out[..KEY_AAD_LEN].copy_from_slice(&self.aad());
+        out[KEY_AAD_LEN..].copy_from_slice(&self.wrapped);
+        out
     }
 
     /// Parses the key part of a file's header (its first 144 bytes, of a file at least

@@ -43,7 +43,8 @@ impl Step {
 pub enum Fault {
     /// The step fails with an I/O error and the storage keeps working. Before the rename
     /// nothing changed; at [`Step::SyncDir`] the new image is visible (and, in this
-    /// model, durable: the next successful sync would make it so).
+    /// model, durable: the next successful sync would make it so), and the error is
+    /// `Error::NotDurable`, as the [`Storage`] contract asks.
     Error,
     /// The process "crashes" at the step: the `store` returns an I/O error and every later
     /// call fails until [`FaultyStorage::restart`], which sees the durable image. Before
@@ -260,6 +261,50 @@ impl FaultyStorage {
     }
 }
 
+impl FaultyStorage {
+    /// `store`, or `store_replacing` when `expected` is given: the comparison is made
+    /// under the lock, before the fault (a refused store writes nothing, and counts).
+    fn store_over(&self, expected: Option<&[u8]>, bytes: &[u8]) -> Result<()> {
+        let mut s = self.state.lock();
+        if s.crashed {
+            return Err(injected("store after a crash"));
+        }
+        s.stores += 1;
+        if let (Some(expected), Some(current)) = (expected, &s.visible) {
+            if !current.starts_with(expected) {
+                return Err(Error::CredentialChanged);
+            }
+        }
+        let n = s.stores;
+        let Some(i) = s.armed.iter().position(|&(at, _, _)| at == n) else {
+            s.visible = Some(bytes.to_vec());
+            s.durable = Some(bytes.to_vec());
+            s.visible_journal.clear();
+            return Ok(());
+        };
+        let (_, step, fault) = s.armed.swap_remove(i);
+        let renamed = step == Step::SyncDir;
+        let what = format!("{fault:?} at {step:?} of store #{n}");
+        match fault {
+            Fault::Error if renamed => {
+                s.visible = Some(bytes.to_vec());
+                s.durable = Some(bytes.to_vec());
+                s.visible_journal.clear();
+                return Err(Error::not_durable(Injected(format!(
+                    "injected fault: {what}"
+                ))));
+            }
+            Fault::Error => {}
+            Fault::Crash => s.crashed = true,
+            Fault::CrashAfterRenameKeepsNew => {
+                s.crashed = true;
+                s.durable = Some(bytes.to_vec());
+            }
+        }
+        Err(injected(&what))
+    }
+}
+
 impl Storage for FaultyStorage {
     fn load(&self) -> Result<Option<Vec<u8>>> {
         let mut s = self.state.lock();
@@ -271,35 +316,11 @@ impl Storage for FaultyStorage {
     }
 
     fn store(&self, bytes: &[u8]) -> Result<()> {
-        let mut s = self.state.lock();
-        if s.crashed {
-            return Err(injected("store after a crash"));
-        }
-        s.stores += 1;
-        let n = s.stores;
-        let Some(i) = s.armed.iter().position(|&(at, _, _)| at == n) else {
-            s.visible = Some(bytes.to_vec());
-            s.durable = Some(bytes.to_vec());
-            s.visible_journal.clear();
-            return Ok(());
-        };
-        let (_, step, fault) = s.armed.swap_remove(i);
-        let renamed = step == Step::SyncDir;
-        match fault {
-            Fault::Error => {
-                if renamed {
-                    s.visible = Some(bytes.to_vec());
-                    s.durable = Some(bytes.to_vec());
-                    s.visible_journal.clear();
-                }
-            }
-            Fault::Crash => s.crashed = true,
-            Fault::CrashAfterRenameKeepsNew => {
-                s.crashed = true;
-                s.durable = Some(bytes.to_vec());
-            }
-        }
-        Err(injected(&format!("{fault:?} at {step:?} of store #{n}")))
+        self.store_over(None, bytes)
+    }
+
+    fn store_replacing(&self, expected: &[u8], bytes: &[u8]) -> Result<()> {
+        self.store_over(Some(expected), bytes)
     }
 
     fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {

@@ -47,6 +47,7 @@ impl Engine {
         let keyring = Arc::new(keyring);
         let mut contents = Contents {
             keyring: keyring.clone(),
+            stored_keys: (!fresh).then(|| header.key_part()),
             header,
             spaces,
             dirty: false,

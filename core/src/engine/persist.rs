@@ -30,7 +30,8 @@ impl Exclusive<'_> {
     /// Applies writes together, then autosaves: with `OnEveryWrite`, one journal record
     /// for all of them when the storage keeps a journal, a snapshot otherwise. If that
     /// fails, every write is undone and the error returned: a write that returns `Err`
-    /// did not happen.
+    /// did not happen. The exception says so itself: `Error::NotDurable` means the
+    /// snapshot holding the writes is in place, and memory keeps them too.
     pub(crate) fn apply<'c>(
         &mut self,
         changes: impl IntoIterator<Item = Change<'c>>,
@@ -62,6 +63,10 @@ impl Exclusive<'_> {
             None => self.autosave(),
         };
         if let Err(e) = saved {
+            if matches!(e, Error::NotDurable(_)) {
+                // The snapshot holding the write is in place: the write happened.
+                return Err(e);
+            }
             for c in undo.into_iter().rev() {
                 self.replace(c.ns, c.key, c.entry);
             }
@@ -140,17 +145,31 @@ impl Exclusive<'_> {
         Ok(())
     }
 
-    /// Writes a snapshot to the storage; the journal starts afresh after it.
+    /// Writes a snapshot to the storage, over the one this handle loaded or last wrote
+    /// (`Error::CredentialChanged` if another handle rotated the credential meanwhile);
+    /// the journal starts afresh after it. `Error::NotDurable`: the snapshot is in place,
+    /// but a crash may still bring back the previous one.
     pub(crate) fn save(&mut self) -> Result<()> {
         if self.engine.read_only {
             return Err(Error::ReadOnly);
         }
         let storage = self.engine.storage.as_ref().ok_or(Error::NoPath)?;
         let bytes = self.snapshot()?;
-        // If the store fails, the storage may hold either snapshot: no journal until the
-        // next successful one.
+        // Until the store succeeds, which snapshot the storage holds is not known: no
+        // journal until the next successful one.
         self.journal = None;
-        storage.store(&bytes)?;
+        let stored = match &self.stored_keys {
+            Some(keys) => storage.store_replacing(keys, &bytes),
+            None => storage.store(&bytes),
+        };
+        if let Err(e) = stored {
+            if matches!(e, Error::NotDurable(_)) {
+                self.stored_keys = Some(self.header.key_part());
+                self.snapshot_len = bytes.len();
+            }
+            return Err(e);
+        }
+        self.stored_keys = Some(self.header.key_part());
         self.journal = Some(Cursor::after(&bytes));
         self.snapshot_len = bytes.len();
         self.dirty = false;
@@ -160,7 +179,10 @@ impl Exclusive<'_> {
 
     /// Draws new keys for `credential` and re-encrypts every entry under them, then saves
     /// if the store has storage. All-or-nothing: the new state is built aside and swapped
-    /// in; if sealing or the save fails, the old keys and entries stay.
+    /// in; if sealing or the save fails, the old keys and entries stay, and the storage
+    /// holds the old credential. A save that fails after its snapshot is in place
+    /// (`Error::NotDurable`) committed the rotation: the new keys stay and the rotation
+    /// returns `Ok` (after one more save, which makes it durable if it can).
     pub(crate) fn rekey(&mut self, credential: &Credential, kdf: &KdfParams) -> Result<()> {
         let arena = self.engine.arena.clone();
         let (header, keyring) = new_keys(&arena, credential, kdf, self.engine.kdf_limit)?;
@@ -181,6 +203,12 @@ impl Exclusive<'_> {
             Some(_) => self.save(),
             None => Ok(()),
         };
+        if let Err(Error::NotDurable(_)) = saved {
+            // The storage holds the new credential: so must memory. Whether this second
+            // save succeeds changes nothing of that.
+            let _ = self.save();
+            return Ok(());
+        }
         if let Err(e) = saved {
             self.spaces = old_spaces;
             self.keyring = old_keyring;
