@@ -338,6 +338,12 @@ impl Harness {
                 self.mem = next;
                 self.durable = self.mem.clone();
             }
+            (Err(Error::NotDurable(_)), Some(true)) => {
+                // The snapshot holding the write is in place (the directory sync failed
+                // after the rename): the write happened, in memory and on disk.
+                self.mem = next;
+                self.durable = self.mem.clone();
+            }
             (Err(Error::Io(_)), Some(durable_new)) => {
                 // Not applied in memory; on disk, old or new as the fault leaves it.
                 if durable_new {
@@ -520,7 +526,7 @@ pub fn ops_model(data: &[u8]) {
                     .filter(|&(n, _)| h.storage.stores() >= n && h.storage.stores() > stores);
                 match (result, faulted) {
                     (Ok(()), None) => h.durable = h.mem.clone(),
-                    (Err(Error::Io(_)), Some((_, durable_new))) => {
+                    (Err(Error::Io(_) | Error::NotDurable(_)), Some((_, durable_new))) => {
                         h.armed = None;
                         if durable_new {
                             h.durable = h.mem.clone();
