@@ -81,20 +81,27 @@ impl Keyring {
         }
     }
 
-    /// The next nonce of this keyring: never repeats.
+    /// The next nonce of this keyring: never repeats. Once the counter is spent (2^64 - 1
+    /// messages under one prefix) every call fails: the counter stops at its last value
+    /// instead of wrapping to 0.
     pub(crate) fn next_nonce(&self) -> Result<XNonce> {
         if !self.owner.is_current() {
             return Err(Error::Forked);
         }
-        let n = self.counter.fetch_add(1, Ordering::Relaxed);
-        if n == u64::MAX {
-            // 2^64 messages under one prefix: refuse rather than repeat a nonce.
-            return Err(Error::Crypto);
-        }
+        let n = self
+            .counter
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
+            .map_err(|_| Error::Crypto)?;
         let mut nonce = XNonce::default();
         nonce[..PREFIX_LEN].copy_from_slice(&self.secret[PREFIX_AT..SUBKEY_AT]);
         nonce[PREFIX_LEN..].copy_from_slice(&n.to_le_bytes());
         Ok(nonce)
+    }
+
+    /// Sets the nonce counter (tests reach its end without 2^64 calls).
+    #[cfg(test)]
+    pub(crate) fn set_counter(&self, n: u64) {
+        self.counter.store(n, Ordering::Relaxed);
     }
 
     /// Seals `plaintext` (normally an arena buffer) into `nonce || ciphertext || tag`.

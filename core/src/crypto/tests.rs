@@ -258,3 +258,19 @@ fn wrapped_data_key_round_trips_and_rejects_tampering() {
         Err(Error::Tampered)
     ));
 }
+
+#[test]
+fn the_nonce_counter_never_wraps() {
+    let arena = arena();
+    let ring = Keyring::generate(&arena).unwrap();
+    ring.set_counter(u64::MAX - 2);
+    let counter = |nonce: &XNonce| u64::from_le_bytes(nonce[16..].try_into().unwrap());
+    assert_eq!(counter(&ring.next_nonce().unwrap()), u64::MAX - 2);
+    assert_eq!(counter(&ring.next_nonce().unwrap()), u64::MAX - 1);
+    // Spent: every later call fails (with `fetch_add`, the first failure wrapped the
+    // counter to 0, and the next call handed out nonce 0 again).
+    for _ in 0..3 {
+        assert!(matches!(ring.next_nonce(), Err(Error::Crypto)));
+    }
+    assert!(matches!(ring.seal(b"aad", b"plain"), Err(Error::Crypto)));
+}
