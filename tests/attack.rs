@@ -1,0 +1,499 @@
+//! The attack the threat model names, played for real: a victim process holds an open file
+//! store with eight secret values and sits idle; an attacker process reads every writable
+//! mapping of the victim through `/proc/PID/mem`, reads the store file, and tries every
+//! 8-aligned 32-byte window that looks random as the data key (XChaCha20-Poly1305) and as
+//! the cached subkey (ChaCha20-Poly1305 under the body nonce's prefix) against the file's
+//! sealed body, with nothing but docs/FORMAT.md to go on. With a key, it opens every value.
+//!
+//! Configurations: where the arena's pages come from (heap pages: the control, nothing
+//! protects them; locked anonymous pages: the fallback without secret memory; secret
+//! memory: `memfd_secret`) × whether the victim called `harden_process()`. Each runs with
+//! the attacker as root and, when this test runs as root, with attacker and victim both as
+//! `nobody` (the same unprivileged user). The attacker starts the victim as its own child,
+//! so Yama's `ptrace_scope = 1` would not stop it either.
+//!
+//! Expected (and asserted): the control and the unhardened fallback give up the key and all
+//! eight values to both attackers; hardening stops the same-user attacker (it cannot even
+//! open `/proc/PID/mem`) but not root; secret memory stops both (its pages read as `EIO`).
+//!
+//! A custom harness (`harness = false`): the binary re-runs itself as attacker and victim.
+#![cfg_attr(not(target_os = "linux"), allow(dead_code))]
+
+#[cfg(target_os = "linux")]
+fn main() {
+    linux::main();
+}
+
+#[cfg(not(target_os = "linux"))]
+fn main() {
+    println!("attack: Linux only (/proc/PID/mem, memfd_secret); nothing to run here");
+}
+
+#[cfg(target_os = "linux")]
+mod linux {
+    use std::fmt;
+    use std::fs::File;
+    use std::io::{BufRead, BufReader, Write};
+    use std::os::unix::fs::{FileExt, PermissionsExt};
+    use std::os::unix::process::CommandExt;
+    use std::path::Path;
+    use std::process::{Command, Stdio};
+    use std::sync::Arc;
+    use std::time::Instant;
+
+    use chacha20poly1305::aead::inout::InOutBuf;
+    use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
+    use microkv::{Config, Credential, HeapPages, MemoryPolicy, MicroKV, OsPages, PageSource};
+    use zeroize::Zeroizing;
+
+    const ROLE: &str = "MICROKV_ATTACK_ROLE";
+    const VALUES: usize = 8;
+    const NOBODY: u32 = 65534;
+    const HEADER: usize = 176;
+
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    enum Pages {
+        /// The control: heap pages, which nothing protects.
+        Heap,
+        /// Locked, guarded, advised anonymous pages: the fallback without secret memory.
+        Anonymous,
+        /// `memfd_secret`, required (`MemoryPolicy::RequireSecretMemory`).
+        Secret,
+    }
+
+    impl Pages {
+        fn name(self) -> &'static str {
+            match self {
+                Pages::Heap => "heap",
+                Pages::Anonymous => "anonymous",
+                Pages::Secret => "secret",
+            }
+        }
+
+        fn parse(s: &str) -> Pages {
+            match s {
+                "heap" => Pages::Heap,
+                "anonymous" => Pages::Anonymous,
+                "secret" => Pages::Secret,
+                other => panic!("unknown pages {other}"),
+            }
+        }
+    }
+
+    /// What one attack got.
+    #[derive(Debug, Default, Clone, PartialEq, Eq)]
+    struct Outcome {
+        /// `/proc/PID/mem` could be opened.
+        opened: bool,
+        readable: usize,
+        unreadable: usize,
+        candidates: usize,
+        /// `data`, `subkey` or `none`.
+        key: String,
+        values: usize,
+        millis: u128,
+    }
+
+    impl fmt::Display for Outcome {
+        fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+            if !self.opened {
+                return write!(f, "cannot open /proc/PID/mem: nothing read");
+            }
+            write!(
+                f,
+                "read {} KiB ({} KiB refused), {} candidate windows, key: {}, values: {}/{} ({} ms)",
+                self.readable / 1024,
+                self.unreadable / 1024,
+                self.candidates,
+                self.key,
+                self.values,
+                VALUES,
+                self.millis
+            )
+        }
+    }
+
+    pub fn main() {
+        match std::env::var(ROLE).as_deref() {
+            Ok("victim") => victim(),
+            Ok("attacker") => attacker(),
+            _ => driver(),
+        }
+    }
+
+    // ---- the victim -------------------------------------------------------------------
+
+    /// Opens the store, takes eight values from stdin, saves, says `ready`, idles until
+    /// stdin closes.
+    fn victim() {
+        let args: Vec<String> = std::env::args().collect();
+        let (path, pages, harden) = (&args[1], Pages::parse(&args[2]), args[3] == "1");
+        if harden {
+            microkv::harden_process().expect("harden_process");
+        }
+        let (source, memory): (Arc<dyn PageSource>, _) = match pages {
+            Pages::Heap => (Arc::new(HeapPages), MemoryPolicy::BestEffort),
+            Pages::Anonymous => (Arc::new(OsPages::anonymous()), MemoryPolicy::BestEffort),
+            Pages::Secret => (Arc::new(OsPages::new()), MemoryPolicy::RequireSecretMemory),
+        };
+        let config = Config {
+            pages: Some(source),
+            memory,
+            ..Config::default()
+        };
+        let db = MicroKV::open_with(path, Credential::password("attack-password"), config)
+            .expect("victim: open");
+        let mut input = BufReader::new(std::io::stdin());
+        for i in 0..VALUES {
+            let mut line = Zeroizing::new(String::new());
+            input.read_line(&mut line).expect("victim: read a value");
+            db.put(&format!("secret-{i}"), line.trim_end())
+                .expect("victim: put");
+        }
+        db.save().expect("victim: save");
+        let report = db.memory_report();
+        println!("ready secret_memory={}", report.secret_memory);
+        std::io::stdout().flush().unwrap();
+        let mut rest = String::new();
+        let _ = input.read_line(&mut rest);
+        drop(db);
+    }
+
+    // ---- the attacker -----------------------------------------------------------------
+
+    fn random_value() -> String {
+        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+        let mut bytes = [0u8; 24];
+        getrandom::fill(&mut bytes).unwrap();
+        bytes
+            .iter()
+            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+            .collect()
+    }
+
+    fn attacker() {
+        let args: Vec<String> = std::env::args().collect();
+        let (path, pages, harden) = (&args[1], &args[2], &args[3]);
+        let mut victim = Command::new(std::env::current_exe().unwrap())
+            .args([path, pages, harden])
+            .env(ROLE, "victim")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("attacker: start the victim");
+        let values: Vec<String> = (0..VALUES).map(|_| random_value()).collect();
+        let mut to_victim = victim.stdin.take().unwrap();
+        for v in &values {
+            writeln!(to_victim, "{v}").unwrap();
+        }
+        to_victim.flush().unwrap();
+        let mut ready = String::new();
+        BufReader::new(victim.stdout.take().unwrap())
+            .read_line(&mut ready)
+            .unwrap();
+        assert!(
+            ready.starts_with("ready"),
+            "victim did not start: {ready:?}"
+        );
+        let outcome = attack(victim.id(), Path::new(path), &values);
+        drop(to_victim);
+        let status = victim.wait().unwrap();
+        assert!(status.success(), "victim failed: {status}");
+        println!(
+            "RESULT {} {} {} {} {} {} {}",
+            outcome.opened,
+            outcome.readable,
+            outcome.unreadable,
+            outcome.candidates,
+            outcome.key,
+            outcome.values,
+            outcome.millis
+        );
+    }
+
+    /// Whether 32 bytes look like key material: at least 20 distinct byte values (random
+    /// bytes have about 30; the chance that a random key has fewer than 20 is below 1e-6).
+    fn looks_random(w: &[u8]) -> bool {
+        let mut seen = [0u64; 4];
+        let mut distinct = 0;
+        for &b in w {
+            let (word, bit) = (usize::from(b >> 6), 1u64 << (b & 63));
+            if seen[word] & bit == 0 {
+                seen[word] |= bit;
+                distinct += 1;
+            }
+        }
+        distinct >= 20
+    }
+
+    /// The ChaCha20-Poly1305 nonce of an XChaCha20-Poly1305 nonce (FORMAT.md, "Nonces").
+    fn ietf(nonce: &[u8]) -> [u8; 12] {
+        let mut n = [0u8; 12];
+        n[4..].copy_from_slice(&nonce[16..24]);
+        n
+    }
+
+    /// A key the attacker found: the data key, or the subkey of one nonce prefix.
+    enum Found {
+        Data([u8; 32]),
+        Subkey([u8; 32], [u8; 16]),
+    }
+
+    impl Found {
+        /// Opens `ciphertext || tag` sealed under `nonce` with `aad`, if this key can.
+        fn open(&self, nonce: &[u8], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+            let (ct, tag) = sealed.split_at(sealed.len().checked_sub(16)?);
+            let tag = Tag::try_from(tag).ok()?;
+            let mut buf = ct.to_vec();
+            let inout = InOutBuf::from(&mut buf[..]);
+            let ok = match self {
+                Found::Data(key) => XChaCha20Poly1305::new_from_slice(key)
+                    .ok()?
+                    .decrypt_inout_detached(nonce.try_into().ok()?, aad, inout, &tag)
+                    .is_ok(),
+                Found::Subkey(sub, prefix) if nonce[..16] == prefix[..] => {
+                    ChaCha20Poly1305::new_from_slice(sub)
+                        .ok()?
+                        .decrypt_inout_detached(&ietf(nonce).into(), aad, inout, &tag)
+                        .is_ok()
+                }
+                Found::Subkey(..) => false,
+            };
+            ok.then_some(buf)
+        }
+    }
+
+    fn attack(pid: u32, store: &Path, values: &[String]) -> Outcome {
+        let started = Instant::now();
+        let file = std::fs::read(store).expect("attacker: read the store file");
+        let header = &file[..HEADER];
+        let body_nonce = &header[144..168];
+        let body = &file[HEADER..];
+        let mut outcome = Outcome {
+            key: "none".into(),
+            ..Outcome::default()
+        };
+        let Ok(mem) = File::open(format!("/proc/{pid}/mem")) else {
+            outcome.millis = started.elapsed().as_millis();
+            return outcome;
+        };
+        outcome.opened = true;
+        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+        let mut found = None;
+        let mut buf = Vec::new();
+        'maps: for line in maps.lines() {
+            let mut fields = line.split_whitespace();
+            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
+                continue;
+            };
+            if !perms.contains('w') {
+                continue;
+            }
+            let (start, end) = range.split_once('-').unwrap();
+            let start = u64::from_str_radix(start, 16).unwrap();
+            let end = u64::from_str_radix(end, 16).unwrap();
+            let mut at = start;
+            while at < end {
+                let len = (end - at).min(1 << 20) as usize;
+                buf.resize(len, 0);
+                if mem.read_exact_at(&mut buf, at).is_err() {
+                    outcome.unreadable += len;
+                    at += len as u64;
+                    continue;
+                }
+                outcome.readable += len;
+                for w in buf.windows(32).step_by(8) {
+                    if !looks_random(w) {
+                        continue;
+                    }
+                    outcome.candidates += 1;
+                    let key: [u8; 32] = w.try_into().unwrap();
+                    let prefix: [u8; 16] = body_nonce[..16].try_into().unwrap();
+                    for (name, candidate) in [
+                        ("data", Found::Data(key)),
+                        ("subkey", Found::Subkey(key, prefix)),
+                    ] {
+                        if candidate.open(body_nonce, header, body).is_some() {
+                            outcome.key = name.into();
+                            found = Some(candidate);
+                            break 'maps;
+                        }
+                    }
+                }
+                at += len as u64;
+            }
+        }
+        if let Some(key) = found {
+            let plain = key.open(body_nonce, header, body).unwrap();
+            outcome.values = open_values(&key, &plain, values);
+        }
+        outcome.millis = started.elapsed().as_millis();
+        outcome
+    }
+
+    /// Reads an unsigned LEB128 varint.
+    fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
+    }
+
+    fn bytes<'a>(b: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+        let len = usize::try_from(varint(b, at)?).ok()?;
+        let s = b.get(*at..*at + len)?;
+        *at += len;
+        Some(s)
+    }
+
+    /// Walks the body (FORMAT.md, "Body") and opens every value; counts the values whose
+    /// plaintext holds one of the victim's secrets.
+    fn open_values(key: &Found, body: &[u8], values: &[String]) -> usize {
+        let mut recovered = 0;
+        let mut at = 0;
+        let spaces = varint(body, &mut at).unwrap_or(0);
+        for _ in 0..spaces {
+            let Some(space) = bytes(body, &mut at) else {
+                break;
+            };
+            let entries = varint(body, &mut at).unwrap_or(0);
+            for _ in 0..entries {
+                let name = bytes(body, &mut at).unwrap_or_default();
+                if body.get(at) == Some(&1) {
+                    at += 1;
+                    varint(body, &mut at);
+                } else {
+                    at += 1;
+                }
+                let sealed = bytes(body, &mut at).unwrap_or_default();
+                if sealed.len() < 40 {
+                    continue;
+                }
+                let mut aad = vec![1u8];
+                aad.extend_from_slice(&(space.len() as u32).to_le_bytes());
+                aad.extend_from_slice(space);
+                aad.extend_from_slice(name);
+                if let Some(plain) = key.open(&sealed[..24], &aad, &sealed[24..]) {
+                    if values
+                        .iter()
+                        .any(|v| plain.windows(v.len()).any(|w| w == v.as_bytes()))
+                    {
+                        recovered += 1;
+                    }
+                }
+            }
+        }
+        recovered
+    }
+
+    // ---- the driver -------------------------------------------------------------------
+
+    fn is_root() -> bool {
+        // SAFETY: geteuid has no preconditions.
+        unsafe { libc::geteuid() == 0 }
+    }
+
+    /// Runs one attack: the attacker (as `uid`) starts the victim and attacks it.
+    fn run(pages: Pages, harden: bool, uid: u32) -> Outcome {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+        let path = dir.path().join("victim.kv");
+        let mut cmd = Command::new(std::env::current_exe().unwrap());
+        cmd.args([
+            path.to_str().unwrap(),
+            pages.name(),
+            if harden { "1" } else { "0" },
+        ])
+        .env(ROLE, "attacker")
+        .stdout(Stdio::piped());
+        if uid != 0 || !is_root() {
+            cmd.uid(uid).gid(uid);
+        }
+        let out = cmd.output().expect("start the attacker");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "attacker ({pages:?}, harden {harden}, uid {uid}) failed: {}\n{text}",
+            out.status
+        );
+        let line = text
+            .lines()
+            .find_map(|l| l.strip_prefix("RESULT "))
+            .unwrap_or_else(|| panic!("no result from the attacker: {text}"));
+        let f: Vec<&str> = line.split_whitespace().collect();
+        Outcome {
+            opened: f[0] == "true",
+            readable: f[1].parse().unwrap(),
+            unreadable: f[2].parse().unwrap(),
+            candidates: f[3].parse().unwrap(),
+            key: f[4].into(),
+            values: f[5].parse().unwrap(),
+            millis: f[6].parse().unwrap(),
+        }
+    }
+
+    fn driver() {
+        if let Err(e) = OsPages::probe_secret_memory() {
+            panic!(
+                "this kernel gives no secret memory ({e}): the secret-memory rows cannot be \
+                 shown here (memfd_secret needs Linux 5.14+ and no seccomp filter)"
+            );
+        }
+        // SAFETY: getuid has no preconditions.
+        let me = unsafe { libc::getuid() };
+        let mut attackers = vec![("root", 0u32)];
+        if is_root() {
+            attackers.push(("same user (nobody)", NOBODY));
+        } else {
+            attackers = vec![("same user", me)];
+        }
+        let mut failures = Vec::new();
+        println!("attack: {} configurations", 6 * attackers.len());
+        for (who, uid) in &attackers {
+            let root = *uid == 0 && is_root();
+            for pages in [Pages::Heap, Pages::Anonymous, Pages::Secret] {
+                for harden in [false, true] {
+                    let got = run(pages, harden, *uid);
+                    // Only secret memory stops root; hardening stops the same user.
+                    let protected = pages == Pages::Secret || (harden && !root);
+                    let ok = if protected {
+                        got.key == "none" && got.values == 0
+                    } else {
+                        got.key != "none" && got.values == VALUES
+                    };
+                    let extra = match (pages, harden, root) {
+                        (Pages::Secret, false, _) => got.opened && got.unreadable > 0,
+                        (_, true, false) => !got.opened,
+                        _ => true,
+                    };
+                    println!(
+                        "attack: {who:>18} | {:>9} pages | hardened {:>5} | {} | {}",
+                        pages.name(),
+                        harden,
+                        if protected {
+                            "expect nothing"
+                        } else {
+                            "expect all  "
+                        },
+                        got
+                    );
+                    if !(ok && extra) {
+                        failures.push(format!("{who}, {pages:?}, hardened {harden}: {got}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            failures.is_empty(),
+            "unexpected outcomes:\n{}",
+            failures.join("\n")
+        );
+        println!("attack: every outcome as expected");
+    }
+}
