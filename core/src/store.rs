@@ -95,7 +95,9 @@ impl Store {
     }
 
     /// Writes the store to its storage (atomically). `Error::NoPath` for an in-memory
-    /// store, `Error::ReadOnly` for a read-only one.
+    /// store, `Error::ReadOnly` for a read-only one. `Error::CredentialChanged` (nothing
+    /// written) if another handle changed the store's credential since this one loaded
+    /// it; `Error::NotDurable` if the new snapshot is in place but not known to be durable.
     pub fn save(&self) -> Result<()> {
         self.engine.lock()?.save()
     }
@@ -118,8 +120,13 @@ impl Store {
     }
 
     /// Replaces the credential: verifies nothing (the caller holds the open store), draws
-    /// a new data key, salt and wrapping, and re-encrypts every entry. All-or-nothing: on
-    /// any error the store keeps its old key and every entry, in memory and in storage.
+    /// a new data key, salt and wrapping, and re-encrypts every entry. All-or-nothing, and
+    /// the result says which: on `Ok` only the new credential opens the storage; on any
+    /// error the store keeps its old key and every entry, in memory and in storage. A save
+    /// that fails after its snapshot is in place (a failed directory sync) committed the
+    /// rotation, so it returns `Ok`. `Error::CredentialChanged` if another handle rotated
+    /// the credential first (nothing is written); `Error::KdfLimitExceeded` if the KDF
+    /// would cost more than `Config::kdf_limit`.
     pub fn rekey(&self, credential: Credential) -> Result<()> {
         let mut g = self.engine.lock_write()?;
         let kdf = g.header.kdf.unwrap_or_default();
