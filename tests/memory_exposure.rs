@@ -6,7 +6,12 @@
 //! (the arena included); after it is dropped, 0. Pieces of a raw key are allowed only in
 //! mappings whose `VmFlags` carry `lo` and `dd` while the store is open, and none after.
 //! Pieces in this thread's dead stack (below the scanner's frame) are counted apart and
-//! reported: goal 0, not asserted, since a caller's own argument copies land there.
+//! reported: goal 0, not asserted for values, since a caller's own argument copies land
+//! there. The store's data key and its cached XChaCha20 subkey (read out through the
+//! `testing` accessor) are held to more: never in ordinary memory, never in dead stack, and
+//! nowhere after drop, through saves, snapshots and journal appends of bodies longer than
+//! the short-message threshold (512 bytes), which run RustCrypto's cipher. CI runs this test
+//! in release too, where inlining moves cipher state between frames.
 //!
 //! The scanner never allocates once a secret exists: its buffers, files and tables are
 //! made first, so it cannot reuse (and overwrite) a freed block it is looking into.
@@ -16,7 +21,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
-use microkv::{Config, Credential, MemoryStorage, MicroKV};
+use microkv::{AutoSave, Config, Credential, MemoryStorage, MicroKV};
 use zeroize::{Zeroize, Zeroizing};
 
 const PIECE: usize = 16;
@@ -222,7 +227,10 @@ fn random_text(len: usize) -> String {
 const CONTROL: usize = 0;
 const PASSWORD: usize = 1;
 const RAW_KEY: usize = 2;
-const VALUES: usize = 3;
+const DATA_KEY: usize = 3;
+const SUBKEY: usize = 4;
+const STACK_CONTROL: usize = 5;
+const VALUES: usize = 6;
 const N_VALUES: usize = 6;
 
 /// Puts, gets, updates and prefix-scans the values through `db`, wiping every copy the
@@ -255,8 +263,43 @@ fn exercise(db: &MicroKV, values: &mut [String]) {
     assert_eq!(last, values[4]);
     last.zeroize();
     db.put("e", &values[5]).unwrap();
+    // Bodies over 512 bytes take the long-message cipher: a journal record (autosaved
+    // stores) and a snapshot.
+    let big = Zeroizing::new(values[5].repeat(12));
+    db.put("big", &*big).unwrap();
+    db.save().unwrap();
     for v in values.iter_mut() {
         v.zeroize();
+    }
+}
+
+/// Leaves a copy of `secret` in this function's frame, which is dead stack once it
+/// returns: the control that the scanner finds what a call leaves below the caller.
+#[inline(never)]
+fn leave_in_dead_stack(secret: &[u8]) {
+    let mut copy = [0u8; 32];
+    copy.copy_from_slice(secret);
+    std::hint::black_box(&mut copy);
+}
+
+/// Registers the store's data key and subkey with the scanner; wipes the copies.
+fn register_keys(scanner: &mut Scanner, db: &MicroKV) {
+    let [data, sub] = db.testing_key_material().unwrap();
+    scanner.register(DATA_KEY, &data[..]);
+    scanner.register(SUBKEY, &sub[..]);
+}
+
+/// The keys may sit only in the arena while the store is open (where a scan reads them
+/// at all: secret memory cannot be read even by this process): never in ordinary memory or
+/// dead stack, and nowhere once the store is dropped.
+fn assert_keys_clean(stage: &str, counts: &[Counts], open: bool) {
+    for id in [DATA_KEY, SUBKEY] {
+        let c = counts[id];
+        assert_eq!(c.exposed, 0, "{stage}: key #{id} in ordinary memory: {c:?}");
+        assert_eq!(c.dead_stack, 0, "{stage}: key #{id} in dead stack: {c:?}");
+        if !open {
+            assert_eq!(c.locked, 0, "{stage}: key #{id} outlived its store: {c:?}");
+        }
     }
 }
 
@@ -273,10 +316,15 @@ fn deep<R>(f: impl FnOnce() -> R) -> R {
 
 #[inline(never)]
 fn open_with_password(storage: &MemoryStorage, password: &mut String) -> MicroKV {
+    // Autosaved: every write appends a journal record.
+    let config = Config {
+        autosave: AutoSave::OnEveryWrite,
+        ..Config::default()
+    };
     let db = MicroKV::with_storage(
         storage.clone(),
         Credential::password(password.clone()),
-        Config::default(),
+        config,
     );
     password.zeroize();
     db.unwrap()
@@ -284,13 +332,24 @@ fn open_with_password(storage: &MemoryStorage, password: &mut String) -> MicroKV
 
 #[inline(never)]
 fn open_with_key(key: &mut [u8; 32]) -> MicroKV {
-    let db = MicroKV::in_memory(Credential::key(*key));
+    let db = MicroKV::with_storage(
+        MemoryStorage::default(),
+        Credential::key(*key),
+        Config::default(),
+    );
     key.zeroize();
     db.unwrap()
 }
 
 fn report(stage: &str, counts: &[Counts]) {
-    let names = ["control", "password", "raw key"];
+    let names = [
+        "control",
+        "password",
+        "raw key",
+        "data key",
+        "subkey",
+        "stack control",
+    ];
     for (id, c) in counts.iter().enumerate() {
         let name = names.get(id).copied().unwrap_or("value");
         eprintln!("{stage}: {name} #{id}: {c:?}");
@@ -300,6 +359,9 @@ fn report(stage: &str, counts: &[Counts]) {
 fn assert_clean(stage: &str, counts: &[Counts], raw_key_may_be_locked: bool) {
     report(stage, counts);
     for (id, c) in counts.iter().enumerate().skip(PASSWORD) {
+        if matches!(id, DATA_KEY | SUBKEY | STACK_CONTROL) {
+            continue; // held to their own rules
+        }
         assert_eq!(
             c.exposed, 0,
             "{stage}: secret #{id} exposed in ordinary memory"
@@ -331,6 +393,18 @@ fn secrets_leave_no_trace_in_process_memory() {
         0,
         "control secret survived its wipe"
     );
+    // ...and must see what a call leaves in dead stack, or "no key in dead stack" below
+    // proves nothing.
+    let mut stack_control = [0u8; 32];
+    getrandom::fill(&mut stack_control).unwrap();
+    scanner.register(STACK_CONTROL, &stack_control);
+    deep(|| leave_in_dead_stack(&stack_control));
+    stack_control.zeroize();
+    let seen = scanner.scan()[STACK_CONTROL];
+    assert!(
+        seen.dead_stack >= 1,
+        "scanner did not find a copy left in dead stack: {seen:?}"
+    );
 
     let mut password = random_text(40);
     let mut values: Vec<String> = (0..N_VALUES).map(|_| random_text(64)).collect();
@@ -346,10 +420,15 @@ fn secrets_leave_no_trace_in_process_memory() {
     let mut again = password.clone();
     password.zeroize();
     let db = deep(|| open_with_password(&storage, &mut again));
+    register_keys(&mut scanner, &db);
     deep(|| exercise(&db, &mut values));
-    assert_clean("password store idle", &scanner.scan(), false);
+    let counts = scanner.scan();
+    assert_clean("password store idle", &counts, false);
+    assert_keys_clean("password store idle", &counts, true);
     drop(db);
-    assert_clean("password store dropped", &scanner.scan(), false);
+    let counts = scanner.scan();
+    assert_clean("password store dropped", &counts, false);
+    assert_keys_clean("password store dropped", &counts, false);
 
     // Raw-key store: its key may sit only in locked, undumpable pages while open.
     let mut key = [0u8; 32];
@@ -360,8 +439,13 @@ fn secrets_leave_no_trace_in_process_memory() {
         scanner.register(VALUES + i, v.as_bytes());
     }
     let db = deep(|| open_with_key(&mut key));
+    register_keys(&mut scanner, &db);
     deep(|| exercise(&db, &mut values));
-    assert_clean("raw-key store idle", &scanner.scan(), true);
+    let counts = scanner.scan();
+    assert_clean("raw-key store idle", &counts, true);
+    assert_keys_clean("raw-key store idle", &counts, true);
     drop(db);
-    assert_clean("raw-key store dropped", &scanner.scan(), false);
+    let counts = scanner.scan();
+    assert_clean("raw-key store dropped", &counts, false);
+    assert_keys_clean("raw-key store dropped", &counts, false);
 }

@@ -94,6 +94,18 @@ impl Store {
         self.engine.arena.report()
     }
 
+    /// Copies of the data key and of the XChaCha20 subkey cached for this session's nonces,
+    /// for tests that scan memory for them. The `testing` feature only (semver-exempt):
+    /// no shipped build can take the keys out of the arena.
+    ///
+    /// # Errors
+    /// `Reentrant` from inside one of this store's closures.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn testing_key_material(&self) -> Result<[zeroize::Zeroizing<[u8; 32]>; 2]> {
+        Ok(self.engine.lock()?.keyring.key_material())
+    }
+
     /// Writes the store to its storage (atomically). `Error::NoPath` for an in-memory
     /// store, `Error::ReadOnly` for a read-only one. `Error::CredentialChanged` (nothing
     /// written) if another handle changed the store's credential since this one loaded

@@ -19,7 +19,9 @@ use crate::error::{Error, Result};
 pub(super) const SHORT_MAX: usize = 512;
 
 /// One ChaCha20-Poly1305 implementation: the four shapes of call the keyring makes.
-/// `key` is the 32-byte ChaCha20 key, `nonce` the 12-byte IETF nonce.
+/// `key` is the 32-byte ChaCha20 key, `nonce` the 12-byte IETF nonce. Implementations
+/// mark every method `#[inline(never)]`: their frames, where the cipher state lives, must
+/// lie below the keyring's, inside the stack area `scrub_stack` wipes.
 pub(super) trait Aead: Sync {
     /// `out` (`plaintext.len() + TAG_LEN` bytes) receives `ciphertext || tag`.
     fn seal(
@@ -83,6 +85,7 @@ mod by_orion {
     }
 
     impl Aead for Orion {
+        #[inline(never)]
         fn seal(
             &self,
             key: &[u8],
@@ -95,6 +98,7 @@ mod by_orion {
             c::ChaCha20Poly1305::seal(&sk, &n, plaintext, Some(aad), out).map_err(|_| Error::Crypto)
         }
 
+        #[inline(never)]
         fn seal_in_place(
             &self,
             key: &[u8],
@@ -112,6 +116,7 @@ mod by_orion {
             }
         }
 
+        #[inline(never)]
         fn open(
             &self,
             key: &[u8],
@@ -124,6 +129,7 @@ mod by_orion {
             c::ChaCha20Poly1305::open(&sk, &n, sealed, Some(aad), out).map_err(|_| Error::Crypto)
         }
 
+        #[inline(never)]
         fn open_in_place(
             &self,
             key: &[u8],
@@ -150,6 +156,7 @@ mod by_rustcrypto {
     }
 
     impl Aead for RustCrypto {
+        #[inline(never)]
         fn seal(
             &self,
             key: &[u8],
@@ -170,6 +177,7 @@ mod by_rustcrypto {
             Ok(())
         }
 
+        #[inline(never)]
         fn seal_in_place(
             &self,
             key: &[u8],
@@ -182,6 +190,7 @@ mod by_rustcrypto {
                 .map_err(|_| Error::Crypto)
         }
 
+        #[inline(never)]
         fn open(
             &self,
             key: &[u8],
@@ -199,6 +208,7 @@ mod by_rustcrypto {
                 .map_err(|_| Error::Crypto)
         }
 
+        #[inline(never)]
         fn open_in_place(
             &self,
             key: &[u8],

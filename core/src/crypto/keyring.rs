@@ -62,6 +62,17 @@ impl Keyring {
         &self.secret[..KEY_LEN]
     }
 
+    /// Copies of the data key and the cached subkey, for tests that look for them in
+    /// memory (the `testing` feature only).
+    #[cfg(feature = "testing")]
+    pub(crate) fn key_material(&self) -> [zeroize::Zeroizing<[u8; KEY_LEN]>; 2] {
+        let mut data = zeroize::Zeroizing::new([0u8; KEY_LEN]);
+        let mut sub = zeroize::Zeroizing::new([0u8; KEY_LEN]);
+        data.copy_from_slice(self.data_key());
+        sub.copy_from_slice(&self.secret[SUBKEY_AT..]);
+        [data, sub]
+    }
+
     /// Runs `f` with the ChaCha20-Poly1305 key and nonce of a message under `nonce`: the
     /// cached subkey when the nonce carries this keyring's prefix, a derived one
     /// otherwise; `Forked` in a process forked from the keyring's.

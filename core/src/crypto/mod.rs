@@ -100,6 +100,12 @@ pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
 /// cipher) writes at most 2.7 KiB of stack for values on the short-message path and
 /// 4.6 KiB on the long one; this runs from inside the seal/open call, below the outer
 /// frames, so 4 KiB covers the cipher's frames in both cases (docs/DECISIONS.md, 13).
+///
+/// That holds only if the cipher's state lives *below* the caller of this function: every
+/// method of both [`aead`] implementations is `#[inline(never)]`, so an optimiser cannot
+/// fold the key schedule into the keyring's own frame, which this does not reach (in
+/// release builds it once left a whole subkey there; tests/memory_exposure.rs runs in
+/// release in CI to keep it out).
 #[inline(never)]
 pub(crate) fn scrub_stack() {
     let mut pad = [0u64; 512];
