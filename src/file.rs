@@ -1,12 +1,12 @@
-//! File stores (`std`): the path constructors, `save_as`, `export` and `destroy`.
+//! File stores: the path constructors, `save_as`, `export` and `destroy`.
 #![forbid(unsafe_code)]
 
 use std::io::Write;
 use std::path::Path;
 
-use microkv_std::file_storage::{io_error, write_copy};
+use microkv_std::file_storage::write_copy;
 
-use crate::{Config, Credential, Error, FileStorage, MicroKV, Result, Store};
+use crate::{with_features, Config, Credential, Error, FileStorage, MicroKV, Result, Store};
 
 /// How a path constructor treats the file.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -18,7 +18,8 @@ enum Open {
 
 impl MicroKV {
     /// Opens the encrypted store at `path`, or creates it if there is none, with the
-    /// default [`Config`] (an exclusive lock on `<path>.lock`; manual saves).
+    /// default [`Config`]: an exclusive lock on `<path>.lock`, manual saves, a new file
+    /// created with mode `0600`.
     ///
     /// ```
     /// use microkv::{MicroKV, Credential};
@@ -32,12 +33,38 @@ impl MicroKV {
     /// assert_eq!(db.require::<String>("name")?, "test");
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// # Errors
+    /// `Error::Locked` if another handle or process holds the store's lock;
+    /// `Error::WrongPassword` if the credential does not open it; `Error::Tampered` or
+    /// `Error::CorruptStore` for a modified or damaged file; `Error::UnsupportedStoreVersion`
+    /// for a format this version does not read; `Error::LegacyStore` for a microkv 0.3
+    /// file (see `migrate`); `Error::InvalidKdfParams` for absurd KDF parameters in its
+    /// header; `Error::Io` if the file cannot be read or created; `Error::SecureAlloc`
+    /// if the arena cannot get memory.
     pub fn open(path: impl AsRef<Path>, credential: Credential) -> Result<Self> {
         Self::open_with(path, credential, Config::default())
     }
 
     /// [`MicroKV::open`] with options. With `read_only` the file must exist, is never
     /// locked, created or written, and every write returns `Error::ReadOnly`.
+    ///
+    /// ```
+    /// use microkv::{AutoSave, Config, Credential, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("store.kv");
+    /// let config = Config { autosave: AutoSave::OnEveryWrite, ..Default::default() };
+    /// let db = MicroKV::open_with(&path, Credential::key([1; 32]), config)?;
+    /// db.put("k", &1u8)?; // on disk already
+    /// drop(db);
+    /// let ro = MicroKV::open_with(&path, Credential::key([1; 32]), Config { read_only: true, ..Default::default() })?;
+    /// assert_eq!(ro.require::<u8>("k")?, 1);
+    /// assert!(matches!(ro.put("k", &2u8), Err(microkv::Error::ReadOnly)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MicroKV::open`]; with `read_only`, `Error::NotFound` if there is no file.
     pub fn open_with(
         path: impl AsRef<Path>,
         credential: Credential,
@@ -46,12 +73,37 @@ impl MicroKV {
         Self::file(path.as_ref(), credential, config, Open::OrCreate)
     }
 
-    /// Opens the store at `path`; `Error::NotFound` (creating nothing) if there is none.
+    /// Opens the store at `path`, creating nothing.
+    ///
+    /// ```
+    /// use microkv::{Credential, Error, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// let missing = MicroKV::open_existing(dir.path().join("none.kv"), Credential::key([1; 32]));
+    /// assert!(matches!(missing, Err(Error::NotFound)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::NotFound` if there is no store there; otherwise as [`MicroKV::open`].
     pub fn open_existing(path: impl AsRef<Path>, credential: Credential) -> Result<Self> {
         Self::open_existing_with(path, credential, Config::default())
     }
 
     /// [`MicroKV::open_existing`] with options.
+    ///
+    /// ```
+    /// use microkv::{Config, Credential, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("store.kv");
+    /// # MicroKV::create_new(&path, Credential::key([1; 32]))?;
+    /// let ro = Config { read_only: true, ..Default::default() };
+    /// let db = MicroKV::open_existing_with(&path, Credential::key([1; 32]), ro)?;
+    /// assert!(db.is_empty()?);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MicroKV::open_existing`].
     pub fn open_existing_with(
         path: impl AsRef<Path>,
         credential: Credential,
@@ -60,14 +112,42 @@ impl MicroKV {
         Self::file(path.as_ref(), credential, config, Open::Existing)
     }
 
-    /// Creates a new store at `path`; `Error::AlreadyExists` if a file is there. Race-free:
-    /// the file is created without replacing anything, so of two racing creators one
-    /// fails.
+    /// Creates a new store at `path`. Race-free: the file is created without replacing
+    /// anything, so of two racing creators one fails.
+    ///
+    /// ```
+    /// use microkv::{Credential, Error, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("store.kv");
+    /// let db = MicroKV::create_new(&path, Credential::key([1; 32]))?;
+    /// drop(db);
+    /// let again = MicroKV::create_new(&path, Credential::key([1; 32]));
+    /// assert!(matches!(again, Err(Error::AlreadyExists)));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::AlreadyExists` if a file is there; `Error::Io` if it cannot be created;
+    /// `Error::SecureAlloc`, `Error::Random` or `Error::InvalidKdfParams` while making
+    /// the keys.
     pub fn create_new(path: impl AsRef<Path>, credential: Credential) -> Result<Self> {
         Self::create_new_with(path, credential, Config::default())
     }
 
-    /// [`MicroKV::create_new`] with options (`read_only` is refused: `Error::ReadOnly`).
+    /// [`MicroKV::create_new`] with options (`read_only` is refused).
+    ///
+    /// ```
+    /// use microkv::{Config, Credential, KdfParams, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("store.kv");
+    /// let config = Config { kdf: KdfParams::scrypt(10, 8, 1), ..Default::default() };
+    /// let db = MicroKV::create_new_with(&path, Credential::password("p@ssw0rd"), config)?;
+    /// assert_eq!(db.kdf_params(), KdfParams::scrypt(10, 8, 1));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MicroKV::create_new`]; `Error::ReadOnly` with `read_only`.
     pub fn create_new_with(
         path: impl AsRef<Path>,
         credential: Credential,
@@ -85,51 +165,100 @@ impl MicroKV {
             (false, Open::Existing) => FileStorage::open_existing(path, lock)?,
             (false, Open::New) => FileStorage::create_new(path, lock)?,
         };
-        let store = Store::with_storage(storage.clone(), credential, config)?;
-        Ok(MicroKV {
-            store,
-            file: Some(storage),
-        })
+        let store = Store::with_storage(storage.clone(), credential, with_features(config))?;
+        Self::wrap(store, Some(storage))
     }
 
     /// The store file's path; `None` for an in-memory store or a custom storage.
+    ///
+    /// ```
+    /// # let db = microkv::MicroKV::in_memory(microkv::Credential::key([1; 32]))?;
+    /// assert_eq!(db.path(), None);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
     pub fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(FileStorage::path)
+        self.inner.file.as_ref().map(FileStorage::path)
     }
 
     /// Writes the store's current (encrypted) snapshot to `path`, atomically, holding an
-    /// exclusive lock on `<path>.lock` meanwhile (`Error::Locked` if a store is open
-    /// there, including this one: use [`Store::save`] for that). The store keeps its own
-    /// path. Allowed on read-only and in-memory stores: it does not touch the store's file.
+    /// exclusive lock on `<path>.lock` meanwhile. The store keeps its own path. Allowed
+    /// on read-only and in-memory stores: it does not touch the store's file.
+    ///
+    /// ```
+    /// use microkv::{Credential, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// let db = MicroKV::in_memory(Credential::key([1; 32]))?;
+    /// db.put("k", &1u8)?;
+    /// db.save_as(dir.path().join("copy.kv"))?;
+    /// let copy = MicroKV::open(dir.path().join("copy.kv"), Credential::key([1; 32]))?;
+    /// assert_eq!(copy.require::<u8>("k")?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Locked` if a store is open at `path` (this one included: use
+    /// [`MicroKV::save`] for that); `Error::Io` if writing fails.
     pub fn save_as(&self, path: impl AsRef<Path>) -> Result<()> {
-        let bytes = self.store.snapshot()?;
+        let bytes = self.store().snapshot()?;
         write_copy(path, &bytes)
     }
 
-    /// Writes the store's current encrypted snapshot (the bytes of a store file) to
-    /// `writer`.
+    /// The store's current encrypted snapshot: the bytes of a store file (no filesystem
+    /// access).
     ///
     /// ```
     /// use microkv::{MicroKV, Credential};
     /// let db = MicroKV::in_memory(Credential::key([9; 32]))?;
     /// db.put("k", &1u8)?;
-    /// let mut bytes = Vec::new();
-    /// db.export(&mut bytes)?;
+    /// let bytes: Vec<u8> = db.export()?;
     /// assert!(bytes.starts_with(&microkv::MAGIC));
     /// # Ok::<(), microkv::Error>(())
     /// ```
-    pub fn export(&self, mut writer: impl Write) -> Result<()> {
-        let bytes = self.store.snapshot()?;
-        writer.write_all(&bytes).map_err(io_error)?;
-        writer.flush().map_err(io_error)
+    ///
+    /// # Errors
+    /// `Error::Reentrant` from inside one of this store's closures; `Error::Crypto` if
+    /// sealing fails.
+    pub fn export(&self) -> Result<Vec<u8>> {
+        self.store().snapshot()
     }
 
-    /// Deletes the store: removes its file and lock file, then drops it. Other handles
-    /// ([`crate::Tree`]s) that outlive it fail to save from then on. An in-memory store
-    /// (or one over a custom storage) is just dropped. `Error::ReadOnly` on a read-only
-    /// store (nothing is removed; the store is dropped).
+    /// Writes [`MicroKV::export`]'s bytes to `writer`.
+    ///
+    /// ```
+    /// use microkv::{MicroKV, Credential};
+    /// let db = MicroKV::in_memory(Credential::key([9; 32]))?;
+    /// let mut out = Vec::new();
+    /// db.export_to(&mut out)?;
+    /// assert!(out.starts_with(&microkv::MAGIC));
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MicroKV::export`], and `Error::Io` if writing fails.
+    pub fn export_to(&self, mut writer: impl Write) -> Result<()> {
+        writer.write_all(&self.export()?)?;
+        Ok(writer.flush()?)
+    }
+
+    /// Deletes the store: removes its file and lock file, then drops this handle.
+    /// Other handles (clones, [`crate::Tree`]s) that outlive it fail to save from then
+    /// on. An in-memory store (or one over a custom storage) is just dropped.
+    ///
+    /// ```
+    /// use microkv::{Credential, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("store.kv");
+    /// let db = MicroKV::create_new(&path, Credential::key([1; 32]))?;
+    /// db.destroy()?;
+    /// assert!(!path.exists());
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::ReadOnly` on a read-only store (nothing is removed); `Error::Io` if the
+    /// files cannot be removed.
     pub fn destroy(self) -> Result<()> {
-        match &self.file {
+        match &self.inner.file {
             Some(file) => file.destroy(),
             None => Ok(()),
         }

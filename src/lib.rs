@@ -1,85 +1,177 @@
-//! microkv: a small encrypted key-value store for secrets.
-//!
-//! Values are sealed with XChaCha20-Poly1305 under a random data key; the data key, the
-//! credential while it is stretched, and every plaintext the store handles live only in a
-//! locked, guard-paged arena that is excluded from core dumps and wiped in forked
-//! children. See the README for the threat model: what this does and does not defend.
-//!
-//! ```
-//! use microkv::{MicroKV, Credential};
-//! let db = MicroKV::in_memory(Credential::password("p@ssw0rd"))?;
-//! db.put("name", &"test".to_string())?;
-//! let name: String = db.require("name")?;
-//! assert_eq!(name, "test");
-//! # Ok::<(), microkv::Error>(())
-//! ```
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
-use core::ops::Deref;
+use std::ops::Deref;
+use std::sync::{Arc, Mutex, PoisonError};
 
 #[cfg(feature = "testing")]
 pub use microkv_core::testing;
 pub use microkv_core::{
-    AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, KdfLimit, KdfParams,
-    LockMode, ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource, Region, Result,
-    SecretBytes, Storage, Store, Tree, Txn, MAGIC, MAX_JOURNAL_LEN, MAX_STORE_LEN, VERSION,
+    AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, IoError, KdfLimit,
+    KdfParams, LockMode, ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource,
+    Region, Result, Secret, SecretBytes, SecretString, Storage, Store, Tree, Txn, MAGIC,
+    MAX_JOURNAL_LEN, MAX_STORE_LEN, VERSION,
 };
 /// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).
-#[cfg(all(feature = "std", feature = "testing"))]
+#[cfg(feature = "testing")]
 pub use microkv_std::FailPoint;
-#[cfg(all(feature = "std", unix))]
+#[cfg(unix)]
 pub use microkv_std::{harden_process, OsPages};
-#[cfg(feature = "std")]
 pub use microkv_std::{FileStorage, SystemClock};
 
-#[cfg(feature = "std")]
 mod file;
+mod store_ops;
 
-/// An encrypted key-value store. Derefs to [`Store`] (and through it to the default
-/// namespace, a [`Tree`]), so `db.put(..)` and `db.namespace("").put(..)` are the same.
-#[derive(Debug)]
+/// An encrypted key-value store.
+///
+/// A cheap, shared handle: clones are the same store (as in microkv 0.3). It derefs to
+/// the default namespace, a [`Tree`], so `db.put(..)` and `db.namespace("").put(..)` are
+/// the same; store-wide operations (`namespace`, `transaction`, `save`, `change_password`,
+/// ...) are its own methods.
+///
+/// ```
+/// use microkv::{Credential, MicroKV};
+/// let db = MicroKV::in_memory(Credential::key([1; 32]))?;
+/// let same = db.clone();
+/// same.put("k", &1u8)?;
+/// assert_eq!(db.get::<u8>("k")?, Some(1));
+/// # Ok::<(), microkv::Error>(())
+/// ```
+#[derive(Clone)]
 pub struct MicroKV {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
     store: Store,
     /// The file behind a file store (a second handle: the store owns the first).
-    #[cfg(feature = "std")]
     file: Option<FileStorage>,
+    /// The store's KDF parameters (`None`: opened by a raw key), kept here so that
+    /// [`MicroKV::kdf_params`] needs no lock; every credential change goes through this
+    /// handle's methods, which update it.
+    kdf: Mutex<Option<KdfParams>>,
 }
 
 impl Deref for MicroKV {
-    type Target = Store;
-    fn deref(&self) -> &Store {
-        &self.store
+    type Target = Tree;
+    fn deref(&self) -> &Tree {
+        &self.inner.store
     }
 }
 
+impl std::fmt::Debug for MicroKV {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MicroKV")
+            .field("path", &self.path())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Applies this crate's features to a config: under `strict-mlock`, the default memory
+/// policy (`Auto`) on the platform's pages becomes `Strict`.
+fn with_features(config: Config) -> Config {
+    let mut config = config;
+    if cfg!(feature = "strict-mlock")
+        && config.pages.is_none()
+        && config.memory == MemoryPolicy::Auto
+    {
+        config.memory = MemoryPolicy::Strict;
+    }
+    config
+}
+
 impl MicroKV {
-    /// An ephemeral store that never touches disk.
+    /// An ephemeral store that never touches disk, with the default [`Config`].
+    ///
+    /// ```
+    /// use microkv::{Credential, MicroKV};
+    /// let cache = MicroKV::in_memory(Credential::password("p@ssw0rd"))?;
+    /// cache.put("session", "abc")?;
+    /// assert_eq!(cache.save().unwrap_err().to_string(), "store has no file path");
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::SecureAlloc` if the arena cannot get memory (under `MemoryPolicy::Strict`:
+    /// locked memory); `Error::Random` if the OS random number generator fails;
+    /// `Error::InvalidKdfParams` if the KDF refuses the config's parameters.
     pub fn in_memory(credential: Credential) -> Result<Self> {
         Self::in_memory_with(credential, Config::default())
     }
 
     /// An ephemeral store with options.
+    ///
+    /// ```
+    /// use microkv::{Config, Credential, KdfParams, MicroKV};
+    /// let config = Config { kdf: KdfParams::scrypt(10, 8, 1), ..Default::default() };
+    /// let cache = MicroKV::in_memory_with(Credential::password("p@ssw0rd"), config)?;
+    /// assert_eq!(cache.kdf_params(), KdfParams::scrypt(10, 8, 1));
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MicroKV::in_memory`].
     pub fn in_memory_with(credential: Credential, config: Config) -> Result<Self> {
-        Ok(MicroKV::wrap(Store::in_memory_with(credential, config)?))
+        Self::wrap(
+            Store::in_memory_with(credential, with_features(config))?,
+            None,
+        )
     }
 
     /// Opens the store held by any [`Storage`], or creates one there.
+    ///
+    /// ```
+    /// use microkv::{Config, Credential, MemoryStorage, MicroKV};
+    /// let storage = MemoryStorage::default();
+    /// let db = MicroKV::with_storage(storage.clone(), Credential::key([2; 32]), Config::default())?;
+    /// db.put("k", "v")?;
+    /// db.save()?;
+    /// drop(db);
+    /// let db = MicroKV::with_storage(storage, Credential::key([2; 32]), Config::default())?;
+    /// assert_eq!(db.require::<String>("k")?, "v");
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// What the storage reports (`Error::Io`); for bytes already there, the errors of
+    /// opening a store file (`WrongPassword`, `Tampered`, `CorruptStore`,
+    /// `UnsupportedStoreVersion`, `LegacyStore`, `InvalidKdfParams`); as
+    /// [`MicroKV::in_memory`] otherwise.
     pub fn with_storage(
         storage: impl Storage + 'static,
         credential: Credential,
         config: Config,
     ) -> Result<Self> {
-        Ok(MicroKV::wrap(Store::with_storage(
-            storage, credential, config,
-        )?))
+        Self::wrap(
+            Store::with_storage(storage, credential, with_features(config))?,
+            None,
+        )
     }
 
-    fn wrap(store: Store) -> Self {
-        MicroKV {
-            store,
-            #[cfg(feature = "std")]
-            file: None,
+    fn wrap(store: Store, file: Option<FileStorage>) -> Result<Self> {
+        let kdf = store.kdf_params()?;
+        Ok(MicroKV {
+            inner: Arc::new(Inner {
+                store,
+                file,
+                kdf: Mutex::new(kdf),
+            }),
+        })
+    }
+
+    fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Records the store's KDF parameters after a credential change.
+    fn refresh_kdf(&self) {
+        if let Ok(kdf) = self.store().kdf_params() {
+            *self
+                .inner
+                .kdf
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner) = kdf;
         }
     }
 }

@@ -50,7 +50,7 @@ fn empty_and_very_long_keys() {
     assert!(db.contains(&long).unwrap());
     assert!(db.remove(&long).unwrap());
     assert!(!db.contains(&long).unwrap());
-    let ns = db.namespace(&"n".repeat(100_000));
+    let ns = db.namespace("n".repeat(100_000));
     ns.put("", &3u8).unwrap();
     assert_eq!(ns.get::<u8>("").unwrap(), Some(3));
     assert_eq!(db.get::<u8>("").unwrap(), Some(1));

@@ -1,5 +1,5 @@
 //! Core dumps: a live child process (this test binary re-run, filtered to the test below)
-//! holds an open file store with values put and saved, and one `get_secret` handle (its
+//! holds an open file store with values put and saved, and one `get_secret_bytes` handle (its
 //! plaintext in the arena), its own copies of every secret wiped. The parent dumps it with
 //! `gcore` (gdb) and scans the core file for every 16-byte piece of the raw key and of
 //! each value.
@@ -53,7 +53,7 @@ fn child(dir: &Path) -> ! {
     }
     buf.zeroize();
     db.save().unwrap();
-    let held = db.get_secret("v0").unwrap().unwrap();
+    let held = db.get_secret_bytes("v0").unwrap().unwrap();
     assert_eq!(held.len(), VALUE_LEN);
     let mut out = std::io::stdout().lock();
     writeln!(out, "READY").unwrap();

@@ -54,12 +54,12 @@ fn a_forked_child_cannot_read_or_use_the_store() {
 
 fn forked_child_is_refused(db: &MicroKV, config: Config) {
     db.put("token", &"parent-secret".to_string()).unwrap();
-    let held = db.get_secret("token").unwrap().unwrap();
+    let held = db.get_secret_bytes("token").unwrap().unwrap();
     assert_eq!(held.expose_secret(), b"parent-secret");
     // Dropped in the child: must not touch memory that may not be mapped there.
     let other = MicroKV::in_memory_with(Credential::key([8; 32]), config).unwrap();
     other.put("k", "v").unwrap();
-    let other_held = other.get_secret("k").unwrap().unwrap();
+    let other_held = other.get_secret_bytes("k").unwrap().unwrap();
 
     let code = in_child(move || {
         if !held.expose_secret().is_empty() {
@@ -84,7 +84,7 @@ fn forked_child_is_refused(db: &MicroKV, config: Config) {
     assert_eq!(code, 0, "child check {code} failed");
 
     // The parent is unaffected.
-    let held = db.get_secret("token").unwrap().unwrap();
+    let held = db.get_secret_bytes("token").unwrap().unwrap();
     assert_eq!(held.expose_secret(), b"parent-secret");
     assert_eq!(
         db.get::<String>("token").unwrap().as_deref(),

@@ -206,7 +206,7 @@ fn the_committed_v1_vector_opens_and_reads_its_values() {
     );
     assert_eq!(db.tree_names().unwrap(), ["", "sessions", "users"]);
     assert_eq!(db.keys_sorted().unwrap(), ["name", "otp"]);
-    assert_eq!(db.kdf_params().unwrap(), None);
+    assert_eq!(db.kdf(), None);
     drop(db);
 
     let db =

@@ -1,7 +1,7 @@
 //! Locked-memory limits, through the store: forked children with RLIMIT_MEMLOCK at 0,
 //! 64 KiB and 8 MiB (CAP_IPC_LOCK dropped when running as root), under both policies.
 //! Each child opens an in-memory store, puts 100,000 values of 100 bytes, then holds a
-//! `get_secret` handle on every one of them (12.8 MB of plaintext in the arena, past every
+//! `get_secret_bytes` handle on every one of them (12.8 MB of plaintext in the arena, past every
 //! limit), checking `memory_report()` after every call.
 //!
 //! Pass rule, after every call: either `fallback == false` and every mapped byte is
@@ -129,7 +129,7 @@ fn run(limit: usize, policy: MemoryPolicy, figures: &mut String) -> Result<(), i
     let mut handles = Vec::with_capacity(VALUES);
     let mut refused = None;
     for i in 0..VALUES {
-        match db.get_secret(&format!("v{i}")) {
+        match db.get_secret_bytes(&format!("v{i}")) {
             Ok(Some(h)) if h.expose_secret() == value(i).as_bytes() => handles.push(h),
             Ok(_) => return Err(41),
             Err(Error::SecureAlloc)
@@ -145,12 +145,12 @@ fn run(limit: usize, policy: MemoryPolicy, figures: &mut String) -> Result<(), i
     let r = db.memory_report();
     match refused {
         Some(i) => figures.push_str(&format!(
-            "\n  get_secret handle #{i} refused with LockFailed ({:.1} s): {}",
+            "\n  get_secret_bytes handle #{i} refused with LockFailed ({:.1} s): {}",
             started.elapsed().as_secs_f64(),
             fmt(&r)
         )),
         None => figures.push_str(&format!(
-            "\n  {} get_secret handles held ({:.1} s): {}",
+            "\n  {} get_secret_bytes handles held ({:.1} s): {}",
             handles.len(),
             started.elapsed().as_secs_f64(),
             fmt(&r)

@@ -31,7 +31,7 @@ fn worker(db: &MicroKV, t: usize) -> [u64; SHARED] {
     let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
     let mut model: BTreeMap<String, u64> = BTreeMap::new();
     let mut added = [0u64; SHARED];
-    let ns = db.namespace(&format!("thread{t}"));
+    let ns = db.namespace(format!("thread{t}"));
     for _ in 0..OPS {
         let key = format!("k{}", rng.below(32));
         match rng.below(9) {

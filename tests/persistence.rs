@@ -442,14 +442,13 @@ fn export_writes_a_store_that_opens_elsewhere() -> microkv::Result<()> {
         },
     )?;
     db.namespace("users").put("alice", &42u32)?;
-    let mut bytes = Vec::new();
-    db.export(&mut bytes)?;
+    let bytes = db.export()?;
     assert!(bytes.starts_with(&microkv::MAGIC));
     let storage = MemoryStorage::default();
     storage.store(&bytes)?;
     let copy = MicroKV::with_storage(storage, Credential::password("pw"), Config::default())?;
     assert_eq!(copy.namespace("users").get::<u32>("alice")?, Some(42));
-    assert_eq!(copy.kdf_params()?, Some(KdfParams::argon2id(64, 1, 1)));
+    assert_eq!(copy.kdf(), Some(KdfParams::argon2id(64, 1, 1)));
     Ok(())
 }
 
@@ -508,7 +507,7 @@ fn kdf_params_are_the_store_s_own() -> microkv::Result<()> {
             ..Default::default()
         },
     )?;
-    assert_eq!(db.kdf_params()?, Some(made));
+    assert_eq!(db.kdf(), Some(made));
     drop(db);
     let db = MicroKV::open_with(
         &path,
@@ -518,19 +517,15 @@ fn kdf_params_are_the_store_s_own() -> microkv::Result<()> {
             ..Default::default()
         },
     )?;
-    assert_eq!(
-        db.kdf_params()?,
-        Some(made),
-        "reopening uses the header's params"
-    );
+    assert_eq!(db.kdf(), Some(made), "reopening uses the header's params");
     db.change_password("pw", "new")?;
     drop(db);
     let err = MicroKV::open(&path, Credential::password("pw")).unwrap_err();
     assert!(matches!(err, Error::WrongPassword), "{err:?}");
     let db = MicroKV::open(&path, Credential::password("new"))?;
-    assert_eq!(db.kdf_params()?, Some(made));
+    assert_eq!(db.kdf(), Some(made));
     db.rekey(Credential::key(KEY))?;
-    assert_eq!(db.kdf_params()?, None);
+    assert_eq!(db.kdf(), None);
     drop(db);
     MicroKV::open(&path, key())?;
     Ok(())

@@ -19,7 +19,7 @@ fn readme_usage() -> Result<(), Box<dyn std::error::Error>> {
     })?;
     // a secret you can hold without it leaving locked memory
     db.put("api-token", "s3cr3t")?;
-    let token = db.get_secret("api-token")?.expect("present");
+    let token = db.get_secret_bytes("api-token")?.expect("present");
     assert_eq!(token.expose_secret(), b"s3cr3t");
     println!("{:?}", db.memory_report()); // locked? guarded? excluded from dumps?
 

@@ -51,7 +51,7 @@ fn change_password_checks_the_old_one_and_reencrypts_everything() {
     ));
     let db = MicroKV::with_storage(storage, Credential::password("new"), fast()).unwrap();
     check(&db);
-    assert_eq!(db.kdf_params().unwrap(), Some(FAST));
+    assert_eq!(db.kdf(), Some(FAST));
 }
 
 #[test]
@@ -60,7 +60,7 @@ fn rekey_switches_between_password_and_raw_key_and_raises_kdf_cost() {
     let db = MicroKV::with_storage(storage.clone(), Credential::password("pw"), fast()).unwrap();
     fill(&db);
     db.rekey(Credential::key([3; 32])).unwrap();
-    assert_eq!(db.kdf_params().unwrap(), None);
+    assert_eq!(db.kdf(), None);
     check(&db);
     drop(db);
     let reopen = |c| MicroKV::with_storage(storage.clone(), c, fast());
@@ -73,7 +73,7 @@ fn rekey_switches_between_password_and_raw_key_and_raises_kdf_cost() {
     let stronger = KdfParams::argon2id(256, 2, 1);
     db.rekey_with(Credential::password("pw2"), stronger)
         .unwrap();
-    assert_eq!(db.kdf_params().unwrap(), Some(stronger));
+    assert_eq!(db.kdf(), Some(stronger));
     drop(db);
     assert!(matches!(
         reopen(Credential::key([3; 32])),
@@ -81,7 +81,7 @@ fn rekey_switches_between_password_and_raw_key_and_raises_kdf_cost() {
     ));
     let db = reopen(Credential::password("pw2")).unwrap();
     assert_eq!(
-        db.kdf_params().unwrap(),
+        db.kdf(),
         Some(stronger),
         "reopen uses the stored parameters"
     );
@@ -106,8 +106,8 @@ fn secret_bytes_stay_in_the_arena_until_dropped() {
     db.put("raw", &vec![0u8, 1, 2, 255]).unwrap();
     db.put("number", &7u32).unwrap();
     let idle = db.memory_report().bytes_in_use;
-    let token = db.get_secret("token").unwrap().unwrap();
-    let raw = db.get_secret("raw").unwrap().unwrap();
+    let token = db.get_secret_bytes("token").unwrap().unwrap();
+    let raw = db.get_secret_bytes("raw").unwrap().unwrap();
     assert_eq!(token.expose_secret(), b"tok-123");
     assert_eq!(raw.expose_secret(), &[0, 1, 2, 255]);
     assert_eq!(format!("{token:?}"), "SecretBytes(<redacted, 7 bytes>)");
@@ -118,10 +118,10 @@ fn secret_bytes_stay_in_the_arena_until_dropped() {
     drop((token, raw));
     assert_eq!(db.memory_report().bytes_in_use, idle);
     assert!(matches!(
-        db.get_secret("number"),
+        db.get_secret_bytes("number"),
         Err(Error::Serialization(_))
     ));
-    assert!(db.get_secret("missing").unwrap().is_none());
+    assert!(db.get_secret_bytes("missing").unwrap().is_none());
 }
 
 /// Reads what the storage holds, for comparing snapshots.

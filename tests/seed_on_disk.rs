@@ -41,7 +41,7 @@ fn with_config() -> Result<(), Box<dyn Error>> {
         },
     )?;
     // The existing store keeps the KDF it was made with.
-    assert_eq!(db.kdf_params()?, Some(KdfParams::default()));
+    assert_eq!(db.kdf(), Some(KdfParams::default()));
     assert_eq!(ro.get::<u32>("kept")?, Some(1));
     assert!(matches!(ro.put("x", &1u8), Err(microkv::Error::ReadOnly)));
     // A second writer is refused at once.
@@ -77,7 +77,7 @@ fn strict_constructors() -> Result<(), Box<dyn Error>> {
         ..Default::default()
     };
     let strong = MicroKV::create_new_with("strong.kv", Credential::password("p@ssw0rd"), config)?;
-    assert_eq!(strong.kdf_params()?, Some(KdfParams::sensitive()));
+    assert_eq!(strong.kdf(), Some(KdfParams::sensitive()));
     Ok(())
 }
 

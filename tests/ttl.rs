@@ -42,7 +42,7 @@ fn an_expired_entry_reads_as_absent_everywhere() {
     })
     .unwrap();
     assert_eq!(visited, vec!["tmp:keep".to_string()]);
-    assert!(ns.get_secret("tmp:otp").unwrap().is_none());
+    assert!(ns.get_secret_bytes("tmp:otp").unwrap().is_none());
     db.transaction(|tx| {
         assert_eq!(tx.get::<String>("s", "tmp:otp")?, None);
         assert!(!tx.contains("s", "tmp:otp"));

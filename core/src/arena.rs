@@ -72,15 +72,20 @@ const LARGE_CACHE_BYTES: usize = 512 * 1024;
 /// What to do when the page source cannot lock, guard or advise memory.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum MemoryPolicy {
-    /// Keep going with what could be had, and say so in [`MemoryReport::fallback`].
+    /// The default: [`BestEffort`](Self::BestEffort), except on the OS pages that the
+    /// `microkv` crate maps when it is built with its `strict-mlock` feature, where it is
+    /// [`Strict`](Self::Strict) (what that feature meant in microkv 0.3). An arena
+    /// treats it as `BestEffort`.
     #[default]
+    Auto,
+    /// Keep going with what could be had, and say so in [`MemoryReport::fallback`].
     BestEffort,
     /// Fail with [`crate::Error::SecureAlloc`] unless every mapping is locked, guarded,
     /// excluded from core dumps and hidden from forked children.
     Strict,
     /// Everything [`Strict`](Self::Strict) demands, and every mapping in secret memory
     /// ([`Region::secret`]: Linux `memfd_secret`), which no other process can read, root
-    /// included. Fails with `SecureAlloc(AllocFailure::NotSecret)` where the kernel lacks
+    /// included. Fails with `SecureAlloc` (`MemoryReport::last_failure`: `NotSecret`) where the kernel lacks
     /// it (before 5.14), a seccomp filter forbids it (`EPERM`, as container defaults do) or
     /// `RLIMIT_MEMLOCK` is spent.
     RequireSecretMemory,
@@ -101,7 +106,7 @@ pub struct MemoryReport {
     /// Number of mappings currently held (slabs and large allocations).
     pub mappings: usize,
     /// Some mapping came back without full protection (not locked, not guarded or not
-    /// advised) and was used anyway under [`MemoryPolicy::BestEffort`]. Never cleared:
+    /// advised) and was used anyway (any policy but [`MemoryPolicy::Strict`]). Never cleared:
     /// secrets may have been held in that memory.
     pub fallback: bool,
     /// Every mapping made so far was fenced by guard pages (`false` before the first).
@@ -280,7 +285,7 @@ impl Stats {
 
 /// The first protection `region` lacks that `policy` demands, as the error it returns.
 fn missing_protection(region: &Region, policy: MemoryPolicy) -> Option<AllocFailure> {
-    if policy == MemoryPolicy::BestEffort {
+    if matches!(policy, MemoryPolicy::BestEffort | MemoryPolicy::Auto) {
         None
     } else if policy == MemoryPolicy::RequireSecretMemory && !region.secret {
         Some(AllocFailure::NotSecret)

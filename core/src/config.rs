@@ -93,6 +93,11 @@ impl Config {
     }
 }
 
+// Plain options; the clock and page source it may hold are `Send + Sync` services whose
+// state a caught panic cannot leave half-updated in a way a store relies on.
+impl core::panic::UnwindSafe for Config {}
+impl core::panic::RefUnwindSafe for Config {}
+
 impl fmt::Debug for Config {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Config")

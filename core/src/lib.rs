@@ -36,13 +36,13 @@ pub use arena::{Arena, HeapPages, MemoryPolicy, MemoryReport, PageSource, Region
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use config::{AutoSave, Config, LockMode};
-pub use error::{AllocFailure, Error, Result};
+pub use error::{AllocFailure, Error, IoError, Result};
 pub use format::{MAGIC, MAX_STORE_LEN, VERSION};
 pub use journal::MAX_JOURNAL_LEN;
 pub use kdf::{
     Credential, KdfLimit, KdfParams, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM,
 };
-pub use secret::SecretBytes;
+pub use secret::{Secret, SecretBytes, SecretString};
 pub use storage::{MemoryStorage, Storage};
 pub use store::Store;
 pub use tree::Tree;

@@ -1,10 +1,64 @@
-//! [`SecretBytes`]: a decrypted value the caller can hold without it leaving the arena.
+//! [`SecretBytes`]: a decrypted value the caller can hold without it leaving the arena;
+//! [`Secret`] and [`SecretString`], microkv 0.3's wrappers.
 #![forbid(unsafe_code)]
 
+use alloc::string::String;
 use core::fmt;
 
 use crate::arena::SecretBuf;
 use crate::error::{Error, Result};
+
+/// A password held in memory that is zeroized when dropped (as in microkv 0.3:
+/// `zeroize::Zeroizing<String>`, which derefs to `String`).
+///
+/// ```
+/// use microkv_core::{Credential, SecretString};
+/// let password = SecretString::new(String::from("p@ssw0rd"));
+/// let credential = Credential::password(password.as_str());
+/// # drop(credential);
+/// ```
+pub type SecretString = zeroize::Zeroizing<String>;
+
+/// A decrypted value marked as sensitive, returned by [`crate::Tree::get_secret`].
+///
+/// Its `Debug` prints no value, so it does not leak into logs; the plaintext it was
+/// decoded from stayed in the locked arena and was wiped. The `V` itself lives where any
+/// value of its type lives (a `String`'s bytes on the heap): to keep the bytes in locked
+/// memory, use [`crate::Tree::get_secret_bytes`].
+///
+/// ```
+/// use microkv_core::{Credential, Store};
+/// let db = Store::in_memory(Credential::key([4; 32]))?;
+/// db.put("pin", &1234u32)?;
+/// let pin = db.get_secret::<u32>("pin")?.expect("present");
+/// assert_eq!(*pin.expose(), 1234);
+/// assert_eq!(format!("{pin:?}"), "Secret(<redacted>)");
+/// assert_eq!(pin.into_inner(), 1234);
+/// # Ok::<(), microkv_core::Error>(())
+/// ```
+pub struct Secret<V>(V);
+
+impl<V> Secret<V> {
+    pub(crate) fn new(value: V) -> Self {
+        Secret(value)
+    }
+
+    /// The value.
+    pub fn expose(&self) -> &V {
+        &self.0
+    }
+
+    /// The value, unwrapped: from here on it is the caller's to protect.
+    pub fn into_inner(self) -> V {
+        self.0
+    }
+}
+
+impl<V> fmt::Debug for Secret<V> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
 
 /// The bytes of a stored value (one stored as a string or a byte sequence), held in the
 /// store's locked arena and wiped when dropped.
@@ -17,7 +71,7 @@ use crate::error::{Error, Result};
 /// use microkv_core::{Credential, Store};
 /// let db = Store::in_memory(Credential::key([2; 32]))?;
 /// db.put("api-token", "s3cr3t")?;
-/// let token = db.get_secret("api-token")?.expect("present");
+/// let token = db.get_secret_bytes("api-token")?.expect("present");
 /// assert_eq!(token.expose_secret(), b"s3cr3t");
 /// assert_eq!(format!("{token:?}"), "SecretBytes(<redacted, 6 bytes>)");
 /// # Ok::<(), microkv_core::Error>(())

@@ -194,6 +194,10 @@ impl Store {
     }
 }
 
+// As for `Tree` (see there): a caught panic leaves nothing half-done to observe.
+impl core::panic::UnwindSafe for Store {}
+impl core::panic::RefUnwindSafe for Store {}
+
 impl Deref for Store {
     type Target = Tree;
     fn deref(&self) -> &Tree {

@@ -12,7 +12,7 @@ use serde::Serialize;
 use crate::engine::Engine;
 use crate::entry::{decode, encode, Change, Entry};
 use crate::error::{Error, Result};
-use crate::secret::SecretBytes;
+use crate::secret::{Secret, SecretBytes};
 
 /// One namespace of a store. Cheap to clone; shares the store.
 ///
@@ -31,6 +31,12 @@ pub struct Tree {
     engine: Arc<Engine>,
     name: Arc<str>,
 }
+
+// A panic inside a store call (or a closure it runs) leaves nothing half-done to observe:
+// every critical section leaves the state consistent before anything that can panic runs,
+// the lock ignores poisoning, and a panicking transaction or update applies nothing.
+impl core::panic::UnwindSafe for Tree {}
+impl core::panic::RefUnwindSafe for Tree {}
 
 impl core::fmt::Debug for Tree {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -74,10 +80,16 @@ impl Tree {
         }
     }
 
+    /// [`Tree::get`], wrapped in a [`Secret`] whose `Debug` prints no value (microkv
+    /// 0.3's `get_secret`).
+    pub fn get_secret<V: DeserializeOwned>(&self, key: &str) -> Result<Option<Secret<V>>> {
+        Ok(self.get(key)?.map(Secret::new))
+    }
+
     /// The value under `key` as [`SecretBytes`]: decrypted into the locked arena and left
     /// there, wiped when the handle drops. For values stored as strings or bytes
     /// (`Error::Serialization` otherwise); `None` if absent or expired.
-    pub fn get_secret(&self, key: &str) -> Result<Option<SecretBytes>> {
+    pub fn get_secret_bytes(&self, key: &str) -> Result<Option<SecretBytes>> {
         match self.engine.open_live(&self.name, key)? {
             Some(plain) => SecretBytes::from_plaintext(plain).map(Some),
             None => Ok(None),

@@ -53,7 +53,7 @@ fn read_all(db: &MicroKV) -> Result<Contents, Error> {
             // Arbitrary bodies hold values that may not decrypt or decode: an error is fine,
             // a panic is not.
             let _ = tree.get::<String>(&k);
-            let _ = tree.get_secret(&k);
+            let _ = tree.get_secret_bytes(&k);
             if let Some(v) = tree.get::<Vec<u8>>(&k)? {
                 out.insert((ns.clone(), k), v);
             }
@@ -396,7 +396,7 @@ pub fn ops_model(data: &[u8]) {
             1 => {
                 let got = h.db.namespace(ns).get::<Vec<u8>>(key).unwrap();
                 assert_eq!(got, current, "get {ns}/{key}");
-                let secret = h.db.namespace(ns).get_secret(key).unwrap();
+                let secret = h.db.namespace(ns).get_secret_bytes(key).unwrap();
                 assert_eq!(
                     secret.as_ref().map(|s| s.expose_secret()),
                     current.as_deref()

@@ -1,0 +1,243 @@
+//! The store-wide operations of [`MicroKV`]: namespaces, transactions, saving,
+//! credentials and the arena's report.
+#![forbid(unsafe_code)]
+
+use std::sync::PoisonError;
+
+use crate::{Credential, KdfParams, MemoryReport, MicroKV, Result, SecretString, Tree, Txn};
+
+impl MicroKV {
+    /// The namespace `name`, created on its first write. `""` is the default namespace,
+    /// the one `MicroKV` derefs to. Keys never collide across namespaces, and each value's
+    /// ciphertext is bound to its namespace and key.
+    ///
+    /// ```
+    /// # let db = microkv::MicroKV::in_memory(microkv::Credential::key([1; 32]))?;
+    /// let users = db.namespace("users");
+    /// users.put("alice", &42u32)?;
+    /// db.put("alice", "default namespace")?;
+    /// assert_eq!(users.get::<u32>("alice")?, Some(42));
+    /// assert_eq!(db.namespace(String::from("users")).len()?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    pub fn namespace(&self, name: impl AsRef<str>) -> Tree {
+        self.store().namespace(name.as_ref())
+    }
+
+    /// Names of the namespaces holding at least one live entry, sorted.
+    ///
+    /// ```
+    /// # let db = microkv::MicroKV::in_memory(microkv::Credential::key([1; 32]))?;
+    /// db.namespace("users").put("alice", &1u8)?;
+    /// db.put("k", &2u8)?;
+    /// assert_eq!(db.tree_names()?, ["", "users"]);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Reentrant` when called from inside one of this store's own closures.
+    pub fn tree_names(&self) -> Result<Vec<String>> {
+        self.store().tree_names()
+    }
+
+    /// Runs `f` as one transaction: its reads see its own writes, and all its writes
+    /// apply together when it returns `Ok`. On `Err` (or a panic) nothing is applied.
+    /// Namespaces are named explicitly (`""` is the default). The store's lock is held
+    /// while `f` runs, so transactions are serializable.
+    ///
+    /// ```
+    /// use microkv::{Credential, Error, MicroKV};
+    /// let db = MicroKV::in_memory(Credential::key([1; 32]))?;
+    /// db.put("balance", &100u64)?;
+    /// db.transaction(|tx| {
+    ///     let balance: u64 = tx.require("", "balance")?;
+    ///     tx.put("", "balance", &(balance - 10))?;
+    ///     tx.put("audit", "last", "debit")
+    /// })?;
+    /// let refused = db.transaction::<_, ()>(|tx| {
+    ///     tx.put("", "balance", &0u64)?;
+    ///     Err(Error::abort("insufficient funds"))
+    /// });
+    /// assert!(matches!(refused, Err(Error::Aborted(_))));
+    /// assert_eq!(db.require::<u64>("balance")?, 90);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// Whatever `f` returns (nothing is applied); `Error::ReadOnly` on a read-only store;
+    /// `Error::Reentrant` when called from inside one of this store's own closures; the
+    /// errors of an autosave (the writes are then undone).
+    pub fn transaction<F, R>(&self, f: F) -> Result<R>
+    where
+        F: FnOnce(&mut Txn<'_>) -> Result<R>,
+    {
+        self.store().transaction(f)
+    }
+
+    /// The KDF parameters a password for this store is stretched with: the store's own,
+    /// or for a store opened by a raw key (which has none) the ones a change to a password
+    /// would use, the defaults. [`MicroKV::kdf`] tells the two apart.
+    ///
+    /// ```
+    /// use microkv::{Config, Credential, KdfParams, MicroKV};
+    /// let fast = KdfParams::argon2id(64, 1, 1);
+    /// let config = Config { kdf: fast, ..Default::default() };
+    /// let db = MicroKV::in_memory_with(Credential::password("p@ssw0rd"), config)?;
+    /// assert_eq!(db.kdf_params(), fast);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    pub fn kdf_params(&self) -> KdfParams {
+        self.kdf().unwrap_or_default()
+    }
+
+    /// The store's KDF parameters; `None` for a store opened by a raw key.
+    ///
+    /// ```
+    /// use microkv::{Credential, MicroKV};
+    /// let db = MicroKV::in_memory(Credential::key([1; 32]))?;
+    /// assert_eq!(db.kdf(), None);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    pub fn kdf(&self) -> Option<KdfParams> {
+        *self
+            .inner
+            .kdf
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Verifies `old`, then re-encrypts everything under `new` with the store's KDF
+    /// parameters. The check and the change happen under one lock. The passwords are
+    /// held in zeroize-on-drop buffers and wiped before this returns.
+    ///
+    /// ```
+    /// use microkv::{Config, Credential, Error, KdfParams, MicroKV};
+    /// let config = Config { kdf: KdfParams::argon2id(64, 1, 1), ..Default::default() };
+    /// let db = MicroKV::in_memory_with(Credential::password("old"), config)?;
+    /// assert!(matches!(db.change_password("wrong", "new"), Err(Error::WrongPassword)));
+    /// db.change_password("old", String::from("new"))?;
+    /// db.change_password("new", "newer")?;
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::WrongPassword` if `old` does not open this store; `Error::ReadOnly` on a
+    /// read-only store; the errors of saving a file store. On any error the store keeps
+    /// its old key and every entry, in memory and on disk.
+    pub fn change_password(&self, old: impl Into<String>, new: impl Into<String>) -> Result<()> {
+        let old = SecretString::new(old.into());
+        let new = SecretString::new(new.into());
+        let changed = self.store().change_password(&old, &new);
+        self.refresh_kdf();
+        changed
+    }
+
+    /// Replaces the credential without checking the old one (the caller holds the open
+    /// store): a new data key, salt and wrapping, every entry re-encrypted. A password
+    /// keeps the store's KDF parameters (the defaults after a raw key).
+    ///
+    /// ```
+    /// use microkv::{Credential, MicroKV};
+    /// let db = MicroKV::in_memory(Credential::key([1; 32]))?;
+    /// db.put("k", &7u8)?;
+    /// db.rekey(Credential::key([2; 32]))?;
+    /// assert_eq!(db.require::<u8>("k")?, 7);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::ReadOnly` on a read-only store; `Error::SecureAlloc` or `Error::Random`
+    /// while drawing keys; the errors of saving a file store. All-or-nothing.
+    pub fn rekey(&self, credential: Credential) -> Result<()> {
+        let done = self.store().rekey(credential);
+        self.refresh_kdf();
+        done
+    }
+
+    /// [`MicroKV::rekey`] with new KDF parameters for a password: the way to raise (or
+    /// lower) a store's KDF cost.
+    ///
+    /// ```
+    /// use microkv::{Credential, KdfParams, MicroKV};
+    /// let db = MicroKV::in_memory(Credential::key([1; 32]))?;
+    /// db.rekey_with(Credential::password("p@ssw0rd"), KdfParams::scrypt(10, 8, 1))?;
+    /// assert_eq!(db.kdf(), Some(KdfParams::scrypt(10, 8, 1)));
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MicroKV::rekey`], and `Error::InvalidKdfParams` for parameters out of bounds.
+    pub fn rekey_with(&self, credential: Credential, kdf: KdfParams) -> Result<()> {
+        let done = self.store().rekey_with(credential, kdf);
+        self.refresh_kdf();
+        done
+    }
+
+    /// Writes the store to its file (atomically: a crash leaves the old file or the new
+    /// one).
+    ///
+    /// ```
+    /// use microkv::{Credential, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("store.kv");
+    /// let db = MicroKV::open(&path, Credential::key([1; 32]))?;
+    /// db.put("k", &1u8)?;
+    /// MicroKV::save(&db)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::NoPath` for an in-memory store; `Error::ReadOnly` for a read-only one;
+    /// `Error::Io` if writing fails (the file is left as it was).
+    pub fn save(&self) -> Result<()> {
+        self.store().save()
+    }
+
+    /// The store as the bytes of a store file (encrypted; what `save` would write).
+    ///
+    /// ```
+    /// # let db = microkv::MicroKV::in_memory(microkv::Credential::key([1; 32]))?;
+    /// assert!(db.snapshot()?.starts_with(&microkv::MAGIC));
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Reentrant` from inside one of this store's closures; `Error::Crypto` if
+    /// sealing fails.
+    pub fn snapshot(&self) -> Result<Vec<u8>> {
+        self.store().snapshot()
+    }
+
+    /// Drops every expired entry; returns how many there were.
+    ///
+    /// ```
+    /// use std::{sync::Arc, time::Duration};
+    /// use microkv::{Config, Credential, ManualClock, MicroKV};
+    /// let clock = ManualClock::new(Duration::from_secs(1_000));
+    /// let config = Config { clock: Some(Arc::new(clock.clone())), ..Default::default() };
+    /// let db = MicroKV::in_memory_with(Credential::key([1; 32]), config)?;
+    /// db.put_with_ttl("otp", "123456", Duration::from_secs(60))?;
+    /// clock.advance(Duration::from_secs(61));
+    /// assert_eq!(db.sweep_expired()?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::ReadOnly` on a read-only store; the errors of an autosave.
+    pub fn sweep_expired(&self) -> Result<usize> {
+        self.store().sweep_expired()
+    }
+
+    /// What the secure arena holds and how well it is protected (locked, guarded,
+    /// excluded from core dumps, wiped on fork), and why it last failed, if it did.
+    ///
+    /// ```
+    /// # let db = microkv::MicroKV::in_memory(microkv::Credential::key([1; 32]))?;
+    /// let report = db.memory_report();
+    /// assert!(report.bytes_mapped >= report.bytes_in_use);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    pub fn memory_report(&self) -> MemoryReport {
+        self.store().memory_report()
+    }
+}
