@@ -240,4 +240,15 @@ impl MicroKV {
     pub fn memory_report(&self) -> MemoryReport {
         self.store().memory_report()
     }
+
+    /// The data key and XChaCha20 subkey, copied out of the arena, for tests that scan
+    /// memory for them (the `testing` feature only; semver-exempt).
+    ///
+    /// # Errors
+    /// `Reentrant` from inside one of this store's closures.
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn testing_key_material(&self) -> Result<[zeroize::Zeroizing<[u8; 32]>; 2]> {
+        self.store().testing_key_material()
+    }
 }
