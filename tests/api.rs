@@ -144,33 +144,53 @@ fn calls_from_inside_closures_neither_deadlock_nor_corrupt() {
     db.put("a", &1u32).unwrap();
     db.put("b", &2u32).unwrap();
 
-    // update: a nested call is refused, the update itself goes through.
+    // update: a nested read works (it sees the committed value), a nested write is
+    // refused, and the update itself goes through.
     let mut nested = None;
     db.update::<u32, _>("a", |v| {
-        nested = Some(db.get::<u32>("b"));
+        nested = Some((db.get::<u32>("b"), db.get::<u32>("a"), db.put("x", &0u32)));
         v.map(|v| v + 10)
     })
     .unwrap();
-    assert!(matches!(nested, Some(Err(Error::Reentrant))));
+    let (read_b, read_a, write) = nested.unwrap();
+    assert_eq!(read_b.unwrap(), Some(2));
+    assert_eq!(read_a.unwrap(), Some(1));
+    assert!(matches!(write, Err(Error::Reentrant)));
     assert_eq!(db.get::<u32>("a").unwrap(), Some(11));
+    assert!(!db.contains("x").unwrap());
 
     // get_or_insert_with: same.
     let v = db
         .get_or_insert_with::<u32, _>("c", || {
             assert!(matches!(db.put("d", &0u32), Err(Error::Reentrant)));
+            assert_eq!(db.get::<u32>("c").unwrap(), None);
+            assert_eq!(db.keys_sorted().unwrap(), ["a", "b"]);
             3
         })
         .unwrap();
     assert_eq!(v, 3);
     assert!(!db.contains("d").unwrap());
 
-    // transaction: nested calls refused; the transaction still commits.
+    // transaction: nested reads see the committed state (not the transaction's pending
+    // writes), nested writes are refused; the transaction still commits.
     db.transaction(|tx| {
-        assert!(matches!(db.get::<u32>("a"), Err(Error::Reentrant)));
-        tx.put("", "e", &5u32)
+        tx.put("", "e", &5u32)?;
+        assert_eq!(db.get::<u32>("a").unwrap(), Some(11));
+        assert_eq!(db.get::<u32>("e").unwrap(), None);
+        assert!(db.get_secret("e").unwrap().is_none());
+        assert_eq!(db.len().unwrap(), 3);
+        assert!(db.snapshot().is_ok());
+        assert!(matches!(db.put("f", &0u32), Err(Error::Reentrant)));
+        assert!(matches!(
+            db.update::<u32, _>("a", |v| v),
+            Err(Error::Reentrant)
+        ));
+        assert!(matches!(db.transaction(|_| Ok(())), Err(Error::Reentrant)));
+        Ok(())
     })
     .unwrap();
     assert_eq!(db.get::<u32>("e").unwrap(), Some(5));
+    assert!(!db.contains("f").unwrap());
 
     // for_each runs on a snapshot without the lock: nested calls work.
     db.for_each::<u32, _>(|k, v| {
@@ -180,19 +200,32 @@ fn calls_from_inside_closures_neither_deadlock_nor_corrupt() {
     .unwrap();
     assert_eq!(db.get::<u32>("copy-a").unwrap(), Some(11));
 
-    // Another thread is never refused: it waits.
+    // Another thread's read is never refused and never waits for a writer: it completes
+    // while this thread holds the writer lock (joined inside the closure).
+    db.update::<u32, _>("a", |v| {
+        let other = db.clone();
+        let read = std::thread::spawn(move || other.get::<u32>("b")).join();
+        assert_eq!(read.unwrap().unwrap(), Some(2));
+        v
+    })
+    .unwrap();
+
+    // Another thread's write is never refused either: it waits for the writer lock.
     let other = db.clone();
     db.update::<u32, _>("a", |v| {
         let t = std::thread::spawn({
             let other = other.clone();
-            move || other.get::<u32>("b")
+            move || other.put("late", &7u32)
         });
         // The other thread blocks until we release the lock; don't join here.
         std::mem::forget(t);
         v
     })
     .unwrap();
-    assert_eq!(other.get::<u32>("b").unwrap(), Some(2));
+    while !db.contains("late").unwrap() {
+        std::thread::yield_now();
+    }
+    assert_eq!(other.get::<u32>("late").unwrap(), Some(7));
 }
 
 #[test]

@@ -1,6 +1,17 @@
-//! The engine: the store's namespaces of sealed entries and its keys ([`Contents`]), the
-//! lock around them, its clock and its storage ([`Engine`]), and the exclusive access an
-//! operation works through ([`Exclusive`]).
+//! The engine: what a store holds ([`Contents`]: its keys and its namespaces of sealed
+//! entries), how it is shared between threads ([`Engine`]), and the exclusive access a
+//! write works through ([`Exclusive`]).
+//!
+//! Two locks, taken in one order (writer, then contents):
+//! - `contents`, a reader-writer lock, held only to look entries up or to swap them:
+//!   never while anything is decrypted, sealed or written to storage (the snapshot-saving
+//!   write path excepted, see `persist`). Readers take it shared, copy out the entry
+//!   (its sealed bytes are an `Arc<[u8]>`) and the keyring, let go, then decrypt.
+//! - `writer`, a mutex that serializes writes, `update`s and transactions and holds the
+//!   storage's bookkeeping ([`SaveState`]). A write keeps it for its whole course, so
+//!   what it read stays true until it applies; it takes `contents` exclusively only for
+//!   the instant of applying. User closures run with the writer lock held and `contents`
+//!   free, so reads from inside them work and writes return `Error::Reentrant`.
 //!
 //! Everything that looks into the maps is here: the handles above (`Tree`, `Txn`,
 //! `Store`) ask for entries by name and never filter the maps themselves.
@@ -24,10 +35,10 @@ use crate::crypto::Keyring;
 use crate::entry::{expiry, Entry, Name, Space};
 use crate::error::{Error, Result};
 use crate::journal::Cursor;
-use crate::kdf::KdfLimit;
+use crate::kdf::{KdfLimit, KdfParams};
 use crate::keys::{KeyHeader, KEY_PART_LEN};
 use crate::storage::Storage;
-use crate::sync::{thread_token, AtomicU64, Mutex, MutexGuard, Once};
+use crate::sync::{thread_token, AtomicU64, Mutex, MutexGuard, Once, RwLock};
 
 mod open;
 mod persist;
@@ -35,15 +46,19 @@ mod persist;
 /// Live entries copied out under the lock, with the keyring that opens them.
 pub(crate) type LiveEntries = (Arc<Keyring>, Vec<(String, Entry)>);
 
-/// What a store holds: its keys, its namespaces, and where its storage stands.
+/// What a store holds: its keys and its namespaces.
 pub(crate) struct Contents {
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) header: KeyHeader,
+    spaces: HashMap<String, Space>,
+}
+
+/// Where the storage stands: what the writer lock guards besides the right to write.
+pub(crate) struct SaveState {
     /// The key part of the header of the snapshot the storage holds, as this handle last
     /// loaded or stored it (`None`: none yet). Every save replaces only that snapshot, so
     /// a credential another handle rotated in is never overwritten with this one's.
     stored_keys: Option<[u8; KEY_PART_LEN]>,
-    spaces: HashMap<String, Space>,
     dirty: bool,
     last_save: Option<u64>,
     /// Where the next journal record goes. `None` until this handle knows which snapshot
@@ -79,6 +94,25 @@ impl Contents {
         }
     }
 
+    /// The live entry under `ns`/`key`, if any.
+    fn live(&self, now: &Now<'_>, ns: &str, key: &str) -> Option<&Entry> {
+        let entry = self.spaces.get(ns)?.get(key)?;
+        now.is_live(entry).then_some(entry)
+    }
+
+    /// The live entries of `ns`.
+    fn live_in<'s>(
+        &'s self,
+        now: &'s Now<'_>,
+        ns: &str,
+    ) -> impl Iterator<Item = (&'s Name, &'s Entry)> + 's {
+        self.spaces
+            .get(ns)
+            .into_iter()
+            .flat_map(|space| space.iter())
+            .filter(|(_, e)| now.is_live(e))
+    }
+
     /// The entry under `ns`/`key`, live or not (for tests that tamper with it).
     #[cfg(test)]
     pub(crate) fn raw(&self, ns: &str, key: &str) -> Option<&Entry> {
@@ -89,8 +123,9 @@ impl Contents {
 /// The shared part of a store, behind every `Store` and `Tree` handle.
 pub(crate) struct Engine {
     pub(crate) arena: Arc<Arena>,
-    contents: Mutex<Contents>,
-    /// Thread token of the current lock holder (0: none or unknown).
+    contents: RwLock<Contents>,
+    writer: Mutex<SaveState>,
+    /// Thread token of the writer lock's holder (0: none or unknown).
     owner: AtomicU64,
     clock: Option<Arc<dyn Clock>>,
     /// Highest clock reading seen, in ms: the store's time never goes backwards.
@@ -102,25 +137,49 @@ pub(crate) struct Engine {
     storage: Option<Box<dyn Storage>>,
 }
 
-/// Exclusive access to the contents for one operation, with the operation's time: read
-/// from the clock when first needed (a read of an entry without a TTL never needs it),
-/// then fixed for the operation.
+/// The time of one operation: read from the clock when first needed (a read of an entry
+/// without a TTL never needs it), then fixed for the operation.
+pub(crate) struct Now<'a> {
+    engine: &'a Engine,
+    at: Once<Option<u64>>,
+}
+
+impl<'a> Now<'a> {
+    fn new(engine: &'a Engine) -> Self {
+        Now {
+            engine,
+            at: Once::new(),
+        }
+    }
+
+    /// In ms since the epoch; `None` without a clock.
+    pub(crate) fn get(&self) -> Option<u64> {
+        *self.at.call_once(|| self.engine.clock_now())
+    }
+
+    /// Whether `entry` is live now; reads the clock only for an entry with a TTL.
+    fn is_live(&self, entry: &Entry) -> bool {
+        entry.expires_at.is_none() || entry.is_live(self.get())
+    }
+}
+
+/// The writer lock, held for one write, `update` or transaction, with its time.
 pub(crate) struct Exclusive<'a> {
     engine: &'a Engine,
-    guard: MutexGuard<'a, Contents>,
-    now: Once<Option<u64>>,
+    save: MutexGuard<'a, SaveState>,
+    now: Now<'a>,
 }
 
 impl Deref for Exclusive<'_> {
-    type Target = Contents;
-    fn deref(&self) -> &Contents {
-        &self.guard
+    type Target = SaveState;
+    fn deref(&self) -> &SaveState {
+        &self.save
     }
 }
 
 impl DerefMut for Exclusive<'_> {
-    fn deref_mut(&mut self) -> &mut Contents {
-        &mut self.guard
+    fn deref_mut(&mut self) -> &mut SaveState {
+        &mut self.save
     }
 }
 
@@ -131,23 +190,23 @@ impl Drop for Exclusive<'_> {
 }
 
 impl Engine {
-    /// Takes the lock, or fails with `Error::Reentrant` when this thread already holds it
-    /// (a store call from inside one of the store's own closures).
+    /// Takes the writer lock, or fails with `Error::Reentrant` when this thread already
+    /// holds it (a store call from inside one of the store's own closures).
     pub(crate) fn lock(&self) -> Result<Exclusive<'_>> {
         let me = thread_token();
         if me != 0 && self.owner.load(Ordering::Acquire) == me {
             return Err(Error::Reentrant);
         }
-        let guard = self.contents.lock();
+        let save = self.writer.lock();
         self.owner.store(me, Ordering::Release);
         Ok(Exclusive {
             engine: self,
-            guard,
-            now: Once::new(),
+            save,
+            now: Now::new(self),
         })
     }
 
-    /// Takes the lock for a write: `Error::ReadOnly` on a read-only store.
+    /// Takes the writer lock for a write: `Error::ReadOnly` on a read-only store.
     pub(crate) fn lock_write(&self) -> Result<Exclusive<'_>> {
         if self.read_only {
             return Err(Error::ReadOnly);
@@ -165,64 +224,85 @@ impl Engine {
 
     /// The store's time in ms since the epoch: the highest clock reading so far, so that a
     /// clock stepping backwards never brings an expired entry back.
-    fn now(&self) -> Option<u64> {
+    fn clock_now(&self) -> Option<u64> {
         let clock = self.clock.as_ref()?;
         let ms = u64::try_from(clock.now().as_millis()).unwrap_or(u64::MAX);
         Some(self.high_water.fetch_max(ms, Ordering::AcqRel).max(ms))
     }
 
+    /// Runs `f` over the contents, shared with other readers.
+    fn read<T>(&self, f: impl FnOnce(&Contents, &Now<'_>) -> T) -> T {
+        let now = Now::new(self);
+        f(&self.contents.read(), &now)
+    }
+
     /// Opens the live value of `ns`/`key` into the arena; `None` if absent or expired.
+    /// The lock is held only to copy the entry out: the decryption runs without it.
     pub(crate) fn open_live(&self, ns: &str, key: &str) -> Result<Option<SecretBuf>> {
-        let g = self.lock()?;
-        g.live(ns, key).map(|e| g.open(ns, key, e)).transpose()
+        let found = self.read(|c, now| Some((c.keyring.clone(), c.live(now, ns, key)?.clone())));
+        match found {
+            Some((keyring, entry)) => entry.open(&keyring, &self.arena, ns, key).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Whether a live entry exists under `ns`/`key`.
-    pub(crate) fn contains(&self, ns: &str, key: &str) -> Result<bool> {
-        Ok(self.lock()?.live(ns, key).is_some())
+    pub(crate) fn contains(&self, ns: &str, key: &str) -> bool {
+        self.read(|c, now| c.live(now, ns, key).is_some())
     }
 
     /// The number of live entries of `ns`.
-    pub(crate) fn count_live(&self, ns: &str) -> Result<usize> {
-        let g = self.lock()?;
-        Ok(g.live_in(ns).count())
+    pub(crate) fn count_live(&self, ns: &str) -> usize {
+        self.read(|c, now| c.live_in(now, ns).count())
     }
 
-    /// The names of the live entries of `ns` that pass `keep`, in no particular order.
-    pub(crate) fn live_keys(&self, ns: &str) -> Result<Vec<String>> {
-        let g = self.lock()?;
-        Ok(g.live_in(ns)
-            .map(|(k, _)| String::from(k.as_str()))
-            .collect())
+    /// The names of the live entries of `ns`, in no particular order.
+    pub(crate) fn live_keys(&self, ns: &str) -> Vec<String> {
+        self.read(|c, now| {
+            (c.live_in(now, ns))
+                .map(|(k, _)| String::from(k.as_str()))
+                .collect()
+        })
     }
 
     /// The live entries of `ns` whose names pass `keep`, copied out with the keyring that
     /// opens them, so that they can be decrypted without holding the lock.
-    pub(crate) fn live_entries(
-        &self,
-        ns: &str,
-        keep: impl Fn(&str) -> bool,
-    ) -> Result<LiveEntries> {
-        let g = self.lock()?;
-        let entries = g
-            .live_in(ns)
-            .filter(|(k, _)| keep(k))
-            .map(|(k, e)| (String::from(k.as_str()), e.clone()))
-            .collect();
-        Ok((g.keyring.clone(), entries))
+    pub(crate) fn live_entries(&self, ns: &str, keep: impl Fn(&str) -> bool) -> LiveEntries {
+        self.read(|c, now| {
+            let entries = (c.live_in(now, ns))
+                .filter(|(k, _)| keep(k))
+                .map(|(k, e)| (String::from(k.as_str()), e.clone()))
+                .collect();
+            (c.keyring.clone(), entries)
+        })
     }
 
     /// Names of the namespaces holding at least one live entry, sorted.
-    pub(crate) fn namespaces(&self) -> Result<Vec<String>> {
-        let g = self.lock()?;
-        let mut names: Vec<String> = g
-            .spaces
-            .iter()
-            .filter(|(_, space)| space.values().any(|e| g.is_live(e)))
-            .map(|(name, _)| name.clone())
-            .collect();
+    pub(crate) fn namespaces(&self) -> Vec<String> {
+        let mut names: Vec<String> = self.read(|c, now| {
+            (c.spaces.iter())
+                .filter(|(_, space)| space.values().any(|e| now.is_live(e)))
+                .map(|(name, _)| name.clone())
+                .collect()
+        });
         names.sort_unstable();
-        Ok(names)
+        names
+    }
+
+    /// The contents, held exclusively (for tests that tamper with entries).
+    #[cfg(test)]
+    pub(crate) fn contents_for_test(&self) -> crate::sync::WriteGuard<'_, Contents> {
+        self.contents.write()
+    }
+
+    /// The keyring of the moment.
+    pub(crate) fn keyring(&self) -> Arc<Keyring> {
+        self.contents.read().keyring.clone()
+    }
+
+    /// The KDF parameters in the key header; `None` for a raw-key store.
+    pub(crate) fn kdf_params(&self) -> Option<KdfParams> {
+        self.read(|c, _| c.header.kdf)
     }
 }
 
@@ -230,49 +310,44 @@ impl Exclusive<'_> {
     /// The store's time for this operation, in ms since the epoch (`None` without a
     /// clock): read once, on first use.
     pub(crate) fn now(&self) -> Option<u64> {
-        *self.now.call_once(|| self.engine.now())
+        self.now.get()
     }
 
-    /// Whether `entry` is live now; reads the clock only for an entry with a TTL.
-    fn is_live(&self, entry: &Entry) -> bool {
-        entry.expires_at.is_none() || entry.is_live(self.now())
-    }
-
-    /// The live entry under `ns`/`key`, if any.
-    pub(crate) fn live(&self, ns: &str, key: &str) -> Option<&Entry> {
-        let entry = self.spaces.get(ns)?.get(key)?;
-        self.is_live(entry).then_some(entry)
-    }
-
-    /// The live entries of `ns`.
-    fn live_in<'s>(&'s self, ns: &str) -> impl Iterator<Item = (&'s Name, &'s Entry)> + 's {
-        self.spaces
-            .get(ns)
-            .into_iter()
-            .flat_map(|space| space.iter())
-            .filter(|(_, e)| self.is_live(e))
+    /// The live entry under `ns`/`key`, if any. Nothing else writes while this lock is
+    /// held, so it stays live and unchanged until this operation applies its writes.
+    pub(crate) fn live(&self, ns: &str, key: &str) -> Option<Entry> {
+        (self.engine.contents.read())
+            .live(&self.now, ns, key)
+            .cloned()
     }
 
     /// Every key of `ns`, live or expired.
     pub(crate) fn keys_of(&self, ns: &str) -> Vec<Name> {
-        self.spaces
-            .get(ns)
+        (self.engine.contents.read().spaces.get(ns))
             .map_or_else(Vec::new, |space| space.keys().cloned().collect())
     }
 
     /// Every expired entry's namespace and key.
     pub(crate) fn expired(&self) -> Result<Vec<(String, Name)>> {
         let now = self.now().ok_or(Error::NoClock)?;
-        Ok(self
-            .spaces
-            .iter()
+        let contents = self.engine.contents.read();
+        Ok((contents.spaces.iter())
             .flat_map(|(ns, space)| {
-                space
-                    .iter()
+                (space.iter())
                     .filter(|(_, e)| !e.is_live(Some(now)))
                     .map(|(key, _)| (ns.clone(), key.clone()))
             })
             .collect())
+    }
+
+    /// The key header (for checking a credential against it).
+    pub(crate) fn header(&self) -> KeyHeader {
+        self.engine.contents.read().header.clone()
+    }
+
+    /// The keyring: it changes only under this lock, so it holds for the operation.
+    fn keyring(&self) -> Arc<Keyring> {
+        self.engine.contents.read().keyring.clone()
     }
 
     pub(crate) fn arena(&self) -> &Arc<Arena> {
@@ -292,12 +367,12 @@ impl Exclusive<'_> {
         plain: &[u8],
         expires_at: Option<u64>,
     ) -> Result<Entry> {
-        Entry::seal(&self.keyring, ns, key, plain, expires_at)
+        Entry::seal(&self.keyring(), ns, key, plain, expires_at)
     }
 
     /// Opens the value of `ns`/`key` into the arena.
     pub(crate) fn open(&self, ns: &str, key: &str, entry: &Entry) -> Result<SecretBuf> {
-        entry.open(&self.keyring, self.arena(), ns, key)
+        entry.open(&self.keyring(), self.arena(), ns, key)
     }
 
     /// Opens the value of `ns`/`key` and decodes it as a `V`.
@@ -307,6 +382,6 @@ impl Exclusive<'_> {
         key: &str,
         entry: &Entry,
     ) -> Result<V> {
-        entry.read(&self.keyring, self.arena(), ns, key)
+        entry.read(&self.keyring(), self.arena(), ns, key)
     }
 }

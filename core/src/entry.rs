@@ -8,7 +8,6 @@
 //! only move entries around.
 #![forbid(unsafe_code)]
 
-use alloc::boxed::Box;
 use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -34,9 +33,11 @@ pub(crate) type Space = HashMap<Name, Entry>;
 pub(crate) type Name = compact_str::CompactString;
 
 /// A sealed value: `nonce || ciphertext || tag`, and its expiry in ms since the epoch.
+/// The sealed bytes are shared: a reader copies an entry out of the map by bumping a
+/// count, and decrypts it after letting go of the lock.
 #[derive(Clone)]
 pub(crate) struct Entry {
-    pub(crate) sealed: Box<[u8]>,
+    pub(crate) sealed: Arc<[u8]>,
     pub(crate) expires_at: Option<u64>,
 }
 
@@ -71,11 +72,11 @@ impl Entry {
         plain: &[u8],
         expires_at: Option<u64>,
     ) -> Result<Entry> {
-        let sealed = keyring.seal(&value_aad(ns, key), plain)?;
-        Ok(Entry {
-            sealed: sealed.into_boxed_slice(),
-            expires_at,
-        })
+        // Allocated once, at its final size, and sealed where it lies.
+        let mut sealed: Arc<[u8]> = core::iter::repeat_n(0, plain.len() + SEAL_OVERHEAD).collect();
+        let out = Arc::get_mut(&mut sealed).ok_or(Error::Crypto)?;
+        keyring.seal_into(&value_aad(ns, key), plain, out)?;
+        Ok(Entry { sealed, expires_at })
     }
 
     /// Whether the entry is live at `now` (always, without a TTL or without a clock).

@@ -153,9 +153,10 @@ pub enum Error {
     ReadOnly,
     /// The store has no file path (an in-memory store cannot `save`).
     NoPath,
-    /// A store call was made from inside one of this store's own closures (`update`,
-    /// `for_each`, `get_or_insert_with`, `transaction`) on the same thread, and would have
-    /// deadlocked. Use the closure's arguments (for transactions, the `Txn`) instead.
+    /// A write (or `update`, `transaction`, `save`) was made from inside one of this
+    /// store's own closures (`update`, `get_or_insert_with`, `transaction`) on the same
+    /// thread, and would have deadlocked. Reads from there work. Use the closure's
+    /// arguments (for transactions, the `Txn`) instead.
     Reentrant,
     /// A TTL operation needs a clock and none was configured (only without `std`).
     NoClock,
@@ -286,7 +287,7 @@ impl fmt::Display for Error {
             Error::ReadOnly => f.write_str("store is read-only"),
             Error::NoPath => f.write_str("store has no file path"),
             Error::Reentrant => {
-                f.write_str("store called from inside its own closure on the same thread")
+                f.write_str("store written from inside its own closure on the same thread")
             }
             Error::NoClock => f.write_str("no clock configured for TTL operations"),
             Error::Aborted(why) => write!(f, "transaction aborted: {why}"),

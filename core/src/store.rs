@@ -81,12 +81,12 @@ impl Store {
 
     /// Names of the namespaces holding at least one live entry, sorted.
     pub fn tree_names(&self) -> Result<Vec<String>> {
-        self.engine.namespaces()
+        Ok(self.engine.namespaces())
     }
 
     /// The KDF parameters of this store; `None` when it is opened by a raw key.
     pub fn kdf_params(&self) -> Result<Option<KdfParams>> {
-        Ok(self.engine.lock()?.header.kdf)
+        Ok(self.engine.kdf_params())
     }
 
     /// What the secure arena holds and how well it is protected.
@@ -99,11 +99,11 @@ impl Store {
     /// no shipped build can take the keys out of the arena.
     ///
     /// # Errors
-    /// `Reentrant` from inside one of this store's closures.
+    /// None: reads never fail (the `Result` keeps the accessor's signature stable).
     #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn testing_key_material(&self) -> Result<[zeroize::Zeroizing<[u8; 32]>; 2]> {
-        Ok(self.engine.lock()?.keyring.key_material())
+        Ok(self.engine.keyring().key_material())
     }
 
     /// Writes the store to its storage (atomically). `Error::NoPath` for an in-memory
@@ -116,7 +116,7 @@ impl Store {
 
     /// The store as the bytes of a v1 file (encrypted; what `save` would write).
     pub fn snapshot(&self) -> Result<Vec<u8>> {
-        self.engine.lock()?.snapshot()
+        self.engine.snapshot()
     }
 
     /// Drops every expired entry and returns how many there were.
@@ -141,7 +141,7 @@ impl Store {
     /// would cost more than `Config::kdf_limit`.
     pub fn rekey(&self, credential: Credential) -> Result<()> {
         let mut g = self.engine.lock_write()?;
-        let kdf = g.header.kdf.unwrap_or_default();
+        let kdf = g.header().kdf.unwrap_or_default();
         g.rekey(&credential, &kdf)
     }
 
@@ -157,15 +157,18 @@ impl Store {
     /// rotations cannot both pass a check against the same old password.
     pub fn change_password(&self, old: &str, new: &str) -> Result<()> {
         let mut g = self.engine.lock_write()?;
-        unlock(&self.engine.arena, &Credential::password(old), &g.header)?;
-        let kdf = g.header.kdf.unwrap_or_default();
+        let header = g.header();
+        unlock(&self.engine.arena, &Credential::password(old), &header)?;
+        let kdf = header.kdf.unwrap_or_default();
         g.rekey(&Credential::password(new), &kdf)
     }
 
     /// Runs `f` as one transaction: reads see its own writes, and all writes apply
     /// together when it returns `Ok`. On `Err` (or a panic) nothing is applied.
-    /// The store's lock is held while `f` runs, so transactions are serializable; a
-    /// store call from inside `f` (other than through `tx`) returns `Error::Reentrant`.
+    /// The store's writer lock is held while `f` runs, so transactions are serializable;
+    /// other threads' reads carry on meanwhile (they see the state before the
+    /// transaction until it commits). A write from inside `f` other than through `tx`
+    /// returns `Error::Reentrant`; a read through the store sees the committed state.
     ///
     /// ```
     /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;

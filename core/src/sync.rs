@@ -1,5 +1,5 @@
-//! The one place that switches between `std` and `no_std`: a blocking mutex and a cheap
-//! identity for the calling thread.
+//! The one place that switches between `std` and `no_std`: a mutex, a reader-writer lock,
+//! a once-cell and a cheap identity for the calling thread.
 //!
 //! Under `std`, threads block on `std::sync::Mutex` (never spin) and each thread has a
 //! distinct non-zero token, which lets the store refuse a same-thread re-entrant call
@@ -46,6 +46,51 @@ impl<T> Mutex<T> {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         #[cfg(not(feature = "std"))]
         return self.0.lock();
+    }
+}
+
+/// A reader-writer lock that ignores poisoning, like [`Mutex`]: readers share it, a
+/// writer has it alone. Under `std` waiters block; without it they spin.
+pub(crate) struct RwLock<T>(
+    #[cfg(feature = "std")] std::sync::RwLock<T>,
+    #[cfg(not(feature = "std"))] spin::RwLock<T>,
+);
+
+#[cfg(feature = "std")]
+pub(crate) type ReadGuard<'a, T> = std::sync::RwLockReadGuard<'a, T>;
+#[cfg(not(feature = "std"))]
+pub(crate) type ReadGuard<'a, T> = spin::RwLockReadGuard<'a, T>;
+#[cfg(feature = "std")]
+pub(crate) type WriteGuard<'a, T> = std::sync::RwLockWriteGuard<'a, T>;
+#[cfg(not(feature = "std"))]
+pub(crate) type WriteGuard<'a, T> = spin::RwLockWriteGuard<'a, T>;
+
+impl<T> RwLock<T> {
+    pub(crate) const fn new(value: T) -> Self {
+        #[cfg(feature = "std")]
+        return RwLock(std::sync::RwLock::new(value));
+        #[cfg(not(feature = "std"))]
+        return RwLock(spin::RwLock::new(value));
+    }
+
+    pub(crate) fn read(&self) -> ReadGuard<'_, T> {
+        #[cfg(feature = "std")]
+        return self
+            .0
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        #[cfg(not(feature = "std"))]
+        return self.0.read();
+    }
+
+    pub(crate) fn write(&self) -> WriteGuard<'_, T> {
+        #[cfg(feature = "std")]
+        return self
+            .0
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        #[cfg(not(feature = "std"))]
+        return self.0.write();
     }
 }
 

@@ -103,7 +103,7 @@ impl Tree {
 
     /// Whether a live entry exists under `key` (decrypts nothing).
     pub fn contains(&self, key: &str) -> Result<bool> {
-        self.engine.contains(&self.name, key)
+        Ok(self.engine.contains(&self.name, key))
     }
 
     /// Stores `value` under `key`, replacing any value and TTL.
@@ -152,7 +152,7 @@ impl Tree {
 
     /// The number of live entries (decrypts nothing).
     pub fn len(&self) -> Result<usize> {
-        self.engine.count_live(&self.name)
+        Ok(self.engine.count_live(&self.name))
     }
 
     /// Whether this namespace has no live entry.
@@ -162,7 +162,7 @@ impl Tree {
 
     /// The names of the live entries, in no particular order (decrypts nothing).
     pub fn keys(&self) -> Result<Vec<String>> {
-        self.engine.live_keys(&self.name)
+        Ok(self.engine.live_keys(&self.name))
     }
 
     /// The names of the live entries, sorted.
@@ -176,7 +176,7 @@ impl Tree {
     pub fn prefix<V: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, V)>> {
         let (keyring, mut entries) = self
             .engine
-            .live_entries(&self.name, |k| k.starts_with(prefix))?;
+            .live_entries(&self.name, |k| k.starts_with(prefix));
         entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
         entries
             .into_iter()
@@ -194,7 +194,7 @@ impl Tree {
         V: DeserializeOwned,
         F: FnMut(&str, V) -> ControlFlow<()>,
     {
-        let (keyring, entries) = self.engine.live_entries(&self.name, |_| true)?;
+        let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
         for (k, e) in entries {
             let value = e.read(&keyring, &self.engine.arena, &self.name, &k)?;
             if f(&k, value).is_break() {
@@ -204,9 +204,10 @@ impl Tree {
         Ok(())
     }
 
-    /// Read-modify-write under the store's lock: `f` gets the current value (`None` if
-    /// absent) and returns the new one (`None` removes the key). An existing TTL is kept.
-    /// `f` runs once; a store call from inside it returns `Error::Reentrant`.
+    /// Read-modify-write under the store's writer lock: `f` gets the current value (`None`
+    /// if absent) and returns the new one (`None` removes the key). An existing TTL is
+    /// kept. `f` runs once. Other threads' reads carry on while it runs; reads from inside
+    /// `f` work, and a write from inside it returns `Error::Reentrant`.
     pub fn update<V, F>(&self, key: &str, f: F) -> Result<()>
     where
         V: Serialize + DeserializeOwned,
@@ -214,7 +215,10 @@ impl Tree {
     {
         let mut g = self.engine.lock_write()?;
         let (current, expires_at) = match g.live(&self.name, key) {
-            Some(entry) => (Some(g.read::<V>(&self.name, key, entry)?), entry.expires_at),
+            Some(entry) => (
+                Some(g.read::<V>(&self.name, key, &entry)?),
+                entry.expires_at,
+            ),
             None => (None, None),
         };
         let existed = current.is_some();
@@ -229,15 +233,21 @@ impl Tree {
         g.apply([change])
     }
 
-    /// The value under `key`; if absent, stores `f()` and returns it, atomically.
+    /// The value under `key`; if absent, stores `f()` and returns it, atomically. `f`
+    /// runs under the writer lock: reads from inside it work, writes return
+    /// `Error::Reentrant`.
     pub fn get_or_insert_with<V, F>(&self, key: &str, f: F) -> Result<V>
     where
         V: Serialize + DeserializeOwned,
         F: FnOnce() -> V,
     {
+        if let Some(plain) = self.engine.open_live(&self.name, key)? {
+            return decode(&plain);
+        }
         let mut g = self.engine.lock()?;
+        // Looked up again under the writer lock: another writer may have inserted it.
         if let Some(entry) = g.live(&self.name, key) {
-            return g.read(&self.name, key, entry);
+            return g.read(&self.name, key, &entry);
         }
         if self.engine.is_read_only() {
             return Err(Error::ReadOnly);
@@ -261,8 +271,8 @@ impl Tree {
         use subtle::ConstantTimeEq;
         let mut g = self.engine.lock_write()?;
         let live = g.live(&self.name, key);
-        let expires_at = live.and_then(|e| e.expires_at);
-        let current = live.map(|e| g.open(&self.name, key, e)).transpose()?;
+        let expires_at = live.as_ref().and_then(|e| e.expires_at);
+        let current = live.map(|e| g.open(&self.name, key, &e)).transpose()?;
         let matches = match (&current, expected) {
             (None, None) => true,
             (Some(cur), Some(exp)) => bool::from(cur.ct_eq(&encode(&self.engine.arena, exp)?)),

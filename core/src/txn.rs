@@ -48,9 +48,9 @@ impl<'a> Txn<'a> {
     }
 
     /// The live entry as this transaction sees it: its own writes first.
-    fn entry(&self, ns: &str, key: &str) -> Option<&Entry> {
+    fn entry(&self, ns: &str, key: &str) -> Option<Entry> {
         match self.writes.get(ns).and_then(|w| w.get(key)) {
-            Some(pending) => pending.as_ref(),
+            Some(pending) => pending.clone(),
             None => self.g.live(ns, key),
         }
     }
@@ -65,7 +65,7 @@ impl<'a> Txn<'a> {
     /// The value of `ns`/`key`, including this transaction's own writes.
     pub fn get<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
         match self.entry(ns, key) {
-            Some(entry) => self.g.read(ns, key, entry).map(Some),
+            Some(entry) => self.g.read(ns, key, &entry).map(Some),
             None => Ok(None),
         }
     }
@@ -118,3 +118,13 @@ impl<'a> Txn<'a> {
         Ok(existed)
     }
 }
+
+/// A transaction's handle may be sent to or shared with scoped threads (the cached time
+/// of the operation is a `Once`, not a `Cell`): checked when this crate compiles.
+const _: () = {
+    fn send_sync<T: Send + Sync>() {}
+    #[allow(dead_code)]
+    fn txn_is_send_sync() {
+        send_sync::<Txn<'static>>();
+    }
+};

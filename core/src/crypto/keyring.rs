@@ -3,7 +3,7 @@
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
-use alloc::vec::Vec;
+
 use chacha20poly1305::{Tag, XNonce};
 use core::sync::atomic::Ordering;
 
@@ -117,8 +117,19 @@ impl Keyring {
 
     /// Seals `plaintext` (normally an arena buffer) into `nonce || ciphertext || tag`.
     /// The plaintext is read in place; only ciphertext is written to the returned vector.
-    pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<Vec<u8>> {
+    #[cfg(test)]
+    pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<alloc::vec::Vec<u8>> {
         let mut out = alloc::vec![0u8; plaintext.len() + SEAL_OVERHEAD];
+        self.seal_into(aad, plaintext, &mut out)?;
+        Ok(out)
+    }
+
+    /// Seals `plaintext` into `out` (`plaintext.len() + SEAL_OVERHEAD` bytes), as
+    /// [`Keyring::seal`] does.
+    pub(crate) fn seal_into(&self, aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
+        if out.len() != plaintext.len() + SEAL_OVERHEAD {
+            return Err(Error::Crypto);
+        }
         let nonce = self.next_nonce()?;
         let (head, rest) = out.split_at_mut(NONCE_LEN);
         head.copy_from_slice(&nonce);
@@ -126,7 +137,7 @@ impl Keyring {
             aead::for_len(plaintext.len()).seal(key, n, aad, plaintext, rest)
         });
         scrub_stack();
-        result.map(|()| out)
+        result
     }
 
     /// Encrypts `buf` in place under `nonce` and returns the tag (for data that is not

@@ -6,7 +6,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 
-use super::{Contents, Engine};
+use super::{Contents, Engine, SaveState};
 use crate::arena::Arena;
 use crate::config::Config;
 use crate::error::{Error, Result};
@@ -15,7 +15,7 @@ use crate::journal::{self, Cursor};
 use crate::kdf::Credential;
 use crate::keys::new_keys;
 use crate::storage::Storage;
-use crate::sync::{AtomicU64, Mutex};
+use crate::sync::{AtomicU64, Mutex, RwLock};
 
 impl Engine {
     /// Opens the store held by `storage` (or a new one, when it holds nothing or there
@@ -47,9 +47,11 @@ impl Engine {
         let keyring = Arc::new(keyring);
         let mut contents = Contents {
             keyring: keyring.clone(),
-            stored_keys: (!fresh).then(|| header.key_part()),
             header,
             spaces,
+        };
+        let mut save = SaveState {
+            stored_keys: (!fresh).then(|| contents.header.key_part()),
             dirty: false,
             last_save: None,
             journal: None,
@@ -62,12 +64,13 @@ impl Engine {
             let at = journal::replay(&keyring, Cursor::after(snapshot), &log, |ns, key, e| {
                 contents.replace(ns, key, e);
             })?;
-            contents.journal = Some(at);
+            save.journal = Some(at);
         }
         let must_save = fresh && storage.is_some();
         let engine = Engine {
             arena,
-            contents: Mutex::new(contents),
+            contents: RwLock::new(contents),
+            writer: Mutex::new(save),
             owner: AtomicU64::new(0),
             clock: config.time_source(),
             high_water: AtomicU64::new(0),

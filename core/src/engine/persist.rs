@@ -1,5 +1,10 @@
 //! How the contents reach storage: writes applied together and autosaved (a journal
 //! record or a snapshot), snapshots, saves, and re-encryption under new keys.
+//!
+//! Readers never see a write that is not committed. A journaled write is appended (and
+//! durable) before it is applied to the contents; a write that saves a whole snapshot is
+//! applied, saved and, if the save fails, undone, all under the contents' write lock, so
+//! readers wait for that save (the journal-less and periodic cases).
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
@@ -7,7 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 
-use super::Exclusive;
+use super::{Contents, Engine, Exclusive, Now};
 use crate::config::AutoSave;
 use crate::entry::{Change, Entry, Space};
 use crate::error::{Error, Result};
@@ -40,35 +45,44 @@ impl Exclusive<'_> {
         if changes.peek().is_none() {
             return Ok(());
         }
+        let engine = self.engine;
         if !self.saves_on_write() {
-            self.dirty = true;
+            let mut contents = engine.contents.write();
             for c in changes {
-                self.replace(c.ns, c.key, c.entry);
+                contents.replace(c.ns, c.key, c.entry);
             }
+            self.dirty = true;
             return Ok(());
         }
         let changes: Vec<Change<'c>> = changes.collect();
-        let record = self.journal_record(&changes)?;
+        if let Some((record, next)) = self.journal_record(&changes)? {
+            if self.append(&record, next)? {
+                let mut contents = engine.contents.write();
+                for c in changes {
+                    contents.replace(c.ns, c.key, c.entry);
+                }
+                drop(contents);
+                self.compact_if_long(next);
+                return Ok(());
+            }
+        }
+        let mut contents = engine.contents.write();
         let was_dirty = self.dirty;
         self.dirty = true;
         let undo: Vec<Change<'c>> = changes
             .into_iter()
             .map(|c| Change {
-                entry: self.replace(c.ns, c.key, c.entry),
+                entry: contents.replace(c.ns, c.key, c.entry),
                 ..c
             })
             .collect();
-        let saved = match record {
-            Some((bytes, next)) => self.append(&bytes, next),
-            None => self.autosave(),
-        };
-        if let Err(e) = saved {
+        if let Err(e) = self.autosave(&contents) {
             if matches!(e, Error::NotDurable(_)) {
                 // The snapshot holding the write is in place: the write happened.
                 return Err(e);
             }
             for c in undo.into_iter().rev() {
-                self.replace(c.ns, c.key, c.entry);
+                contents.replace(c.ns, c.key, c.entry);
             }
             self.dirty = was_dirty;
             return Err(e);
@@ -92,49 +106,49 @@ impl Exclusive<'_> {
             Some(at) if self.journaling && self.engine.autosave == AutoSave::OnEveryWrite => at,
             _ => return Ok(None),
         };
-        let (bytes, next) = journal::encode(&self.keyring, &at, changes)?;
+        let (bytes, next) = journal::encode(&self.keyring(), &at, changes)?;
         let limit = compaction_limit(self.snapshot_len);
         Ok((bytes.len() as u64 <= limit).then_some((bytes, next)))
     }
 
-    /// Appends a record durably; compacts the journal into a snapshot once it is long.
-    /// `Err` only if the record is not committed.
-    fn append(&mut self, record: &[u8], next: Cursor) -> Result<()> {
+    /// Appends a record durably: `Ok(true)` once it is committed, `Ok(false)` if the
+    /// storage keeps no journal (nothing was written: the write saves a snapshot), `Err`
+    /// if the record is not committed.
+    fn append(&mut self, record: &[u8], next: Cursor) -> Result<bool> {
         let storage = self.engine.storage.as_ref().ok_or(Error::NoPath)?;
         let keep = self.journal.map_or(0, |at| at.len);
         // Until the append is known to have committed or not, the journal's end is not.
         self.journal = None;
         if !storage.append(keep, record)? {
             self.journaling = false;
-            return self.save();
+            return Ok(false);
         }
         self.journal = Some(next);
         self.dirty = false;
-        if next.len > compaction_limit(self.snapshot_len) {
+        Ok(true)
+    }
+
+    /// Compacts the journal into a snapshot once it is long.
+    fn compact_if_long(&mut self, at: Cursor) {
+        if at.len > compaction_limit(self.snapshot_len) {
             // The write is committed: a failed compaction must not report it as failed.
             // It leaves `journal` unknown, so the next write saves a snapshot instead.
             let _ = self.save();
         }
-        Ok(())
     }
 
-    fn autosave(&mut self) -> Result<()> {
+    fn autosave(&mut self, contents: &Contents) -> Result<()> {
         match self.engine.autosave {
-            AutoSave::OnEveryWrite => self.save(),
+            AutoSave::OnEveryWrite => self.save_from(contents),
             AutoSave::Periodic(every) => {
                 let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
                 match (self.now(), self.last_save) {
                     (Some(now), Some(last)) if now.saturating_sub(last) < every => Ok(()),
-                    _ => self.save(),
+                    _ => self.save_from(contents),
                 }
             }
             AutoSave::Manual | AutoSave::OnDrop => Ok(()),
         }
-    }
-
-    /// The store as the bytes of a v1 file.
-    pub(crate) fn snapshot(&self) -> Result<Vec<u8>> {
-        format::encode(&self.header, &self.keyring, &self.spaces, self.now())
     }
 
     /// Saves if anything changed since the last save.
@@ -150,11 +164,16 @@ impl Exclusive<'_> {
     /// the journal starts afresh after it. `Error::NotDurable`: the snapshot is in place,
     /// but a crash may still bring back the previous one.
     pub(crate) fn save(&mut self) -> Result<()> {
+        let engine = self.engine;
+        self.save_from(&engine.contents.read())
+    }
+
+    fn save_from(&mut self, contents: &Contents) -> Result<()> {
         if self.engine.read_only {
             return Err(Error::ReadOnly);
         }
         let storage = self.engine.storage.as_ref().ok_or(Error::NoPath)?;
-        let bytes = self.snapshot()?;
+        let bytes = snapshot_of(contents, self.now())?;
         // Until the store succeeds, which snapshot the storage holds is not known: no
         // journal until the next successful one.
         self.journal = None;
@@ -164,12 +183,12 @@ impl Exclusive<'_> {
         };
         if let Err(e) = stored {
             if matches!(e, Error::NotDurable(_)) {
-                self.stored_keys = Some(self.header.key_part());
+                self.stored_keys = Some(contents.header.key_part());
                 self.snapshot_len = bytes.len();
             }
             return Err(e);
         }
-        self.stored_keys = Some(self.header.key_part());
+        self.stored_keys = Some(contents.header.key_part());
         self.journal = Some(Cursor::after(&bytes));
         self.snapshot_len = bytes.len();
         self.dirty = false;
@@ -178,43 +197,66 @@ impl Exclusive<'_> {
     }
 
     /// Draws new keys for `credential` and re-encrypts every entry under them, then saves
-    /// if the store has storage. All-or-nothing: the new state is built aside and swapped
-    /// in; if sealing or the save fails, the old keys and entries stay, and the storage
-    /// holds the old credential. A save that fails after its snapshot is in place
-    /// (`Error::NotDurable`) committed the rotation: the new keys stay and the rotation
-    /// returns `Ok` (after one more save, which makes it durable if it can).
+    /// if the store has storage. All-or-nothing: the new contents are built aside (readers
+    /// carry on meanwhile) and swapped in; if sealing or the save fails, the old keys and
+    /// entries stay, and the storage holds the old credential. A save that fails after its
+    /// snapshot is in place (`Error::NotDurable`) committed the rotation: the new keys stay
+    /// and the rotation returns `Ok` (after one more save, which makes it durable if it
+    /// can).
     pub(crate) fn rekey(&mut self, credential: &Credential, kdf: &KdfParams) -> Result<()> {
-        let arena = self.engine.arena.clone();
-        let (header, keyring) = new_keys(&arena, credential, kdf, self.engine.kdf_limit)?;
-        let mut spaces: HashMap<String, Space> = HashMap::with_capacity(self.spaces.len());
-        for (ns, space) in &self.spaces {
-            let mut fresh = Space::with_capacity(space.len());
-            for (key, entry) in space {
-                let plain = entry.open(&self.keyring, &arena, ns, key)?;
-                let sealed = Entry::seal(&keyring, ns, key, &plain, entry.expires_at)?;
-                fresh.insert(key.clone(), sealed);
+        let engine = self.engine;
+        let arena = &engine.arena;
+        let (header, keyring) = new_keys(arena, credential, kdf, engine.kdf_limit)?;
+        let keyring = Arc::new(keyring);
+        let fresh = {
+            let old = engine.contents.read();
+            let mut spaces: HashMap<String, Space> = HashMap::with_capacity(old.spaces.len());
+            for (ns, space) in &old.spaces {
+                let mut fresh = Space::with_capacity(space.len());
+                for (key, entry) in space {
+                    let plain = entry.open(&old.keyring, arena, ns, key)?;
+                    let sealed = Entry::seal(&keyring, ns, key, &plain, entry.expires_at)?;
+                    fresh.insert(key.clone(), sealed);
+                }
+                spaces.insert(ns.clone(), fresh);
             }
-            spaces.insert(ns.clone(), fresh);
-        }
-        let old_spaces = core::mem::replace(&mut self.spaces, spaces);
-        let old_keyring = core::mem::replace(&mut self.keyring, Arc::new(keyring));
-        let old_header = core::mem::replace(&mut self.header, header);
-        let saved = match self.engine.storage {
-            Some(_) => self.save(),
+            Contents {
+                keyring,
+                header,
+                spaces,
+            }
+        };
+        let mut contents = engine.contents.write();
+        let old = core::mem::replace(&mut *contents, fresh);
+        let saved = match engine.storage {
+            Some(_) => self.save_from(&contents),
             None => Ok(()),
         };
         if let Err(Error::NotDurable(_)) = saved {
             // The storage holds the new credential: so must memory. Whether this second
             // save succeeds changes nothing of that.
-            let _ = self.save();
+            let _ = self.save_from(&contents);
             return Ok(());
         }
         if let Err(e) = saved {
-            self.spaces = old_spaces;
-            self.keyring = old_keyring;
-            self.header = old_header;
+            *contents = old;
             return Err(e);
         }
         Ok(())
+    }
+}
+
+/// The v1 bytes of `contents`, leaving out what expired by `now`.
+fn snapshot_of(contents: &Contents, now: Option<u64>) -> Result<Vec<u8>> {
+    format::encode(&contents.header, &contents.keyring, &contents.spaces, now)
+}
+
+impl Engine {
+    /// The store as the bytes of a v1 file (what `save` would write). Readers carry on
+    /// meanwhile; a write waits to apply until it is taken.
+    pub(crate) fn snapshot(&self) -> Result<Vec<u8>> {
+        let now = Now::new(self);
+        let contents = self.contents.read();
+        snapshot_of(&contents, now.get())
     }
 }

@@ -13,23 +13,21 @@ fn store() -> Store {
     Store::in_memory(Credential::key([5; 32])).unwrap()
 }
 
-fn sealed(db: &Store, ns: &str, key: &str) -> Box<[u8]> {
+fn sealed(db: &Store, ns: &str, key: &str) -> Vec<u8> {
     db.engine
-        .lock()
-        .unwrap()
+        .contents_for_test()
         .raw(ns, key)
         .unwrap()
         .sealed
-        .clone()
+        .to_vec()
 }
 
-fn plant(db: &Store, ns: &str, key: &str, sealed: Box<[u8]>) {
-    let mut g = db.engine.lock().unwrap();
-    g.replace(
+fn plant(db: &Store, ns: &str, key: &str, sealed: Vec<u8>) {
+    db.engine.contents_for_test().replace(
         ns,
         key,
         Some(Entry {
-            sealed,
+            sealed: sealed.into(),
             expires_at: None,
         }),
     );
@@ -122,12 +120,12 @@ fn rekey_failing_midway_keeps_the_old_key_and_every_entry() {
     let mut bad = sealed(&db, "", "k7");
     bad[30] ^= 1;
     plant(&db, "", "k7", bad);
-    let before = db.engine.lock().unwrap().header.clone();
+    let before = db.engine.lock().unwrap().header();
     assert!(matches!(
         db.rekey(Credential::key([6; 32])),
         Err(Error::Crypto)
     ));
-    assert_eq!(db.engine.lock().unwrap().header, before);
+    assert_eq!(db.engine.lock().unwrap().header(), before);
     for i in (0..20u32).filter(|&i| i != 7) {
         assert_eq!(db.get::<u32>(&alloc::format!("k{i}")).unwrap(), Some(i));
     }
