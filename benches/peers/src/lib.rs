@@ -493,3 +493,92 @@ impl<S: Kv> Contender for Runner<S> {
         per_call
     }
 }
+
+/// The workloads of the parallel table: gets from several threads on one store, and a mix
+/// of 90% gets and 10% overwrites.
+pub const PARALLEL_WORKLOADS: [&str; 2] = ["get", "90/10 get/put"];
+
+/// CPU time this process has used (user and system, all threads), from `/proc/self/stat`
+/// (clock ticks of 10 ms); zero where that file does not exist.
+pub fn cpu_time() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the command name (which may hold spaces) start at ") ".
+    let fields: Vec<&str> = stat
+        .rsplit_once(") ")
+        .map_or(vec![], |(_, rest)| rest.split(' ').collect());
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    // utime and stime are fields 14 and 15 of the line, 12 and 13 after the name.
+    Duration::from_millis((ticks(11) + ticks(12)) * 10)
+}
+
+/// What [`parallel`] measured: wall-clock time per operation over all threads together
+/// (its inverse is the store's throughput), and CPU time per operation (the work each
+/// operation costs, contention included, whatever else the host runs).
+#[derive(Clone, Copy, Debug)]
+pub struct PerOp {
+    /// Wall-clock time per operation, all threads together.
+    pub wall: Duration,
+    /// CPU time per operation.
+    pub cpu: Duration,
+}
+
+/// Runs `workload` on `threads` threads sharing `store` (filled with `keys`) for about
+/// `dur`.
+pub fn parallel<S: Kv + Sync>(
+    store: &S,
+    keys: &[String],
+    fresh: &String,
+    workload: &str,
+    threads: usize,
+    dur: Duration,
+) -> PerOp {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let n = keys.len();
+    let write_every = match workload {
+        "get" => usize::MAX,
+        "90/10 get/put" => 10,
+        other => panic!("unknown workload {other}"),
+    };
+    let barrier = std::sync::Barrier::new(threads + 1);
+    let stop = AtomicBool::new(false);
+    let (ops, elapsed, cpu) = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|t| {
+                let (barrier, stop) = (&barrier, &stop);
+                s.spawn(move || {
+                    barrier.wait();
+                    let mut i = t * 1_000_003;
+                    let mut ops = 0usize;
+                    while !stop.load(Ordering::Relaxed) {
+                        for _ in 0..16 {
+                            let k = &keys[scatter(i, n)];
+                            if i % write_every == write_every - 1 {
+                                store.put(k, fresh);
+                            } else {
+                                black_box(store.get(k));
+                            }
+                            i += 1;
+                        }
+                        ops += 16;
+                    }
+                    ops
+                })
+            })
+            .collect();
+        barrier.wait();
+        let (start, cpu) = (Instant::now(), cpu_time());
+        std::thread::sleep(dur);
+        stop.store(true, Ordering::Relaxed);
+        let ops: usize = handles.into_iter().map(|h| h.join().unwrap()).sum();
+        (ops, start.elapsed(), cpu_time() - cpu)
+    });
+    PerOp {
+        wall: elapsed / ops as u32,
+        cpu: cpu / ops as u32,
+    }
+}

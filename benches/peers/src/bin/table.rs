@@ -5,7 +5,8 @@
 //! at least 20 ms or one call measured), so that a busy host (this one is shared) slows
 //! them all alike. Each cell is the median over rounds or batches. Prints Markdown.
 //! `cargo run --release --bin table [rounds]` in benches/peers; `table [rounds] disk` for
-//! the file workloads (save, open, put with `OnEveryWrite`).
+//! the file workloads (save, open, put with `OnEveryWrite`); `table [rounds] parallel` for
+//! gets from 1, 2, 4 and 8 threads on one store and the 90/10 mix from 4 threads.
 use microkv_peers::*;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -75,12 +76,75 @@ fn disk_table(rounds: usize) {
     }
 }
 
+/// Gets from 1, 2, 4 and 8 threads on one store (10k entries of 64 bytes), and the 90/10
+/// mix from 4 threads, ours and 0.3.0 taking turns (`dur` each), `rounds` times; medians.
+fn parallel_table(rounds: usize) {
+    let (n, len) = (10_000, 64);
+    let dur = Duration::from_millis(200);
+    let keys: Vec<String> = (0..n).map(key).collect();
+    let fresh = value(n + 1, len);
+    let (ours, v03) = (filled::<Ours>(n, len).0, filled::<V03>(n, len).0);
+    let runs: Vec<(&str, usize)> = [1, 2, 4, 8]
+        .into_iter()
+        .map(|t| ("get", t))
+        .chain([("90/10 get/put", 4)])
+        .collect();
+    let mut times: BTreeMap<(&str, usize, &str), Vec<PerOp>> = BTreeMap::new();
+    for r in 0..rounds {
+        eprintln!("parallel round {}/{rounds}", r + 1);
+        for &(w, t) in &runs {
+            for first in [r % 2 == 0, r % 2 == 1] {
+                let (name, d) = if first {
+                    (Ours::NAME, parallel(&ours, &keys, &fresh, w, t, dur))
+                } else {
+                    (V03::NAME, parallel(&v03, &keys, &fresh, w, t, dur))
+                };
+                times.entry((w, t, name)).or_default().push(d);
+            }
+        }
+    }
+    println!("| workload | threads | ours (ns/op, all threads) | 0.3.0 | ours / 0.3.0 | ours: ops/s over 1 thread | 0.3.0: ops/s over 1 thread | ours: CPU ns/op | 0.3.0: CPU ns/op |");
+    println!("| --- | --- | --- | --- | --- | --- | --- | --- | --- |");
+    let m = |w, t, name, f: fn(&PerOp) -> Duration| {
+        let v: Vec<Duration> = times[&(w, t, name)].iter().map(f).collect();
+        median(&v).as_secs_f64()
+    };
+    for &(w, t) in &runs {
+        let wall = |name| m(w, t, name, |p| p.wall);
+        let cpu = |name| m(w, t, name, |p| p.cpu);
+        let (o, v) = (wall(Ours::NAME), wall(V03::NAME));
+        let (o1, v1) = (
+            m("get", 1, Ours::NAME, |p| p.wall),
+            m("get", 1, V03::NAME, |p| p.wall),
+        );
+        let over = |x: f64, one: f64| {
+            if w == "get" {
+                format!("{:.2}x", one / x)
+            } else {
+                String::from("-")
+            }
+        };
+        println!(
+            "| {w} | {t} | {:.0} | {:.0} | {:.3} | {} | {} | {:.0} | {:.0} |",
+            o * 1e9,
+            v * 1e9,
+            o / v,
+            over(o, o1),
+            over(v, v1),
+            cpu(Ours::NAME) * 1e9,
+            cpu(V03::NAME) * 1e9
+        );
+    }
+}
+
 fn main() {
     let rounds: usize = std::env::args()
         .nth(1)
         .map_or(5, |a| a.parse().expect("rounds"));
-    if std::env::args().nth(2).as_deref() == Some("disk") {
-        return disk_table(rounds);
+    match std::env::args().nth(2).as_deref() {
+        Some("disk") => return disk_table(rounds),
+        Some("parallel") => return parallel_table(rounds),
+        _ => {}
     }
     let configs = [(10_000, 64), (10_000, 4096), (100_000, 64), (100_000, 4096)];
     let mut times = Times::new();
@@ -105,7 +169,10 @@ fn main() {
                 stores[s] = None;
                 let mut store = make[s](n, len);
                 let t = store.fill(0, n) / n as u32;
-                times.entry((n, len, "put", store.name())).or_default().push(t);
+                times
+                    .entry((n, len, "put", store.name()))
+                    .or_default()
+                    .push(t);
                 stores[s] = Some(store);
             }
         }
