@@ -101,8 +101,7 @@ fn spread(threads: usize, iters: u64, op: impl Fn(usize) + Sync) -> Duration {
             });
         }
         barrier.wait();
-        let start = std::time::Instant::now();
-        start
+        std::time::Instant::now()
     })
     .elapsed()
 }
