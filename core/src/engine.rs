@@ -295,7 +295,8 @@ impl Engine {
         self.contents.write()
     }
 
-    /// The keyring of the moment.
+    /// The keyring of the moment (for the `testing` feature's key accessor).
+    #[cfg(feature = "testing")]
     pub(crate) fn keyring(&self) -> Arc<Keyring> {
         self.contents.read().keyring.clone()
     }
