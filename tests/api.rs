@@ -177,7 +177,7 @@ fn calls_from_inside_closures_neither_deadlock_nor_corrupt() {
         tx.put("", "e", &5u32)?;
         assert_eq!(db.get::<u32>("a").unwrap(), Some(11));
         assert_eq!(db.get::<u32>("e").unwrap(), None);
-        assert!(db.get_secret("e").unwrap().is_none());
+        assert!(db.get_secret_bytes("e").unwrap().is_none());
         assert_eq!(db.len().unwrap(), 3);
         assert!(db.snapshot().is_ok());
         assert!(matches!(db.put("f", &0u32), Err(Error::Reentrant)));

@@ -127,7 +127,7 @@ fn eight_threads_against_a_model() {
     assert!(expected.iter().sum::<u64>() > 0);
 }
 
-/// Readers on four threads (get, get_secret, contains, keys, prefix, for_each) against
+/// Readers on four threads (get, get_secret_bytes, contains, keys, prefix, for_each) against
 /// two writers whose transactions move a pair of keys to a new version together. Every
 /// read must see a committed state: both keys of a pair at one version in a `prefix`
 /// (one look at the store), versions that never go back, values that decode.
@@ -162,7 +162,7 @@ fn readers_in_parallel_with_writers_see_only_committed_states() {
                     last[p] = a;
                     let got = db.get::<String>(&format!("p{p}a")).unwrap().unwrap();
                     assert!(version(&got) >= a);
-                    let secret = db.get_secret(&format!("p{p}b")).unwrap().unwrap();
+                    let secret = db.get_secret_bytes(&format!("p{p}b")).unwrap().unwrap();
                     assert_eq!(secret.len(), 9);
                     assert!(db.contains(&format!("p{p}a")).unwrap());
                     assert_eq!(db.keys().unwrap().len(), 2 * PAIRS);
