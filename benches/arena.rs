@@ -13,7 +13,11 @@ fn alloc_64_and_drop(c: &mut Criterion) {
     let mut group = c.benchmark_group("alloc_64_and_drop");
     let os = Arena::new(Arc::new(OsPages::new()), MemoryPolicy::BestEffort);
     let _warm = os.alloc(64).unwrap();
-    assert!(os.report().secret_memory, "no secret memory here: {:?}", os.report());
+    assert!(
+        os.report().secret_memory,
+        "no secret memory here: {:?}",
+        os.report()
+    );
     group.bench_function("arena_secret_memory", |b| {
         b.iter(|| drop(black_box(os.alloc(black_box(64)).unwrap())))
     });

@@ -397,3 +397,113 @@ fn forked_child_gets_nothing_from_anonymous_pages() {
 fn forked_child_gets_nothing_from_secret_memory() {
     forked_child_gets_nothing(os_arena(MemoryPolicy::RequireSecretMemory), true);
 }
+
+/// `struct sock_filter`: one classic-BPF instruction.
+#[repr(C)]
+struct SockFilter {
+    code: u16,
+    jt: u8,
+    jf: u8,
+    k: u32,
+}
+
+/// `struct sock_fprog`.
+#[repr(C)]
+struct SockFprog {
+    len: u16,
+    filter: *const SockFilter,
+}
+
+/// In a (single-threaded) child: a seccomp filter that fails `memfd_secret` with `errno`,
+/// as container runtimes' default profiles do (EPERM) or an old kernel would (ENOSYS).
+fn forbid_memfd_secret(errno: u32) -> bool {
+    const BPF_LD_W_ABS: u16 = 0x20; // BPF_LD | BPF_W | BPF_ABS
+    const BPF_JEQ_K: u16 = 0x15; // BPF_JMP | BPF_JEQ | BPF_K
+    const BPF_RET_K: u16 = 0x06; // BPF_RET | BPF_K
+    const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
+    const SECCOMP_RET_ERRNO: u32 = 0x0005_0000;
+    let filter = [
+        // seccomp_data.nr is at offset 0.
+        SockFilter {
+            code: BPF_LD_W_ABS,
+            jt: 0,
+            jf: 0,
+            k: 0,
+        },
+        SockFilter {
+            code: BPF_JEQ_K,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_memfd_secret as u32,
+        },
+        SockFilter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: SECCOMP_RET_ERRNO | errno,
+        },
+        SockFilter {
+            code: BPF_RET_K,
+            jt: 0,
+            jf: 0,
+            k: SECCOMP_RET_ALLOW,
+        },
+    ];
+    let prog = SockFprog {
+        len: filter.len() as u16,
+        filter: filter.as_ptr(),
+    };
+    // SAFETY: PR_SET_NO_NEW_PRIVS takes no pointers; PR_SET_SECCOMP reads `prog` and the
+    // filter it points to, both alive for the call. The filter only restricts this child.
+    unsafe {
+        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) == 0
+            && libc::prctl(
+                libc::PR_SET_SECCOMP,
+                libc::SECCOMP_MODE_FILTER,
+                &prog as *const SockFprog,
+            ) == 0
+    }
+}
+
+/// In a child where `memfd_secret` fails with `errno`: the default source falls back to
+/// locked anonymous pages and says so, and `RequireSecretMemory` refuses.
+fn without_secret_memory(errno: u32) -> i32 {
+    if !forbid_memfd_secret(errno) {
+        return 50;
+    }
+    match OsPages::probe_secret_memory() {
+        Err(Error::Io(e)) if e.raw_os_error() == Some(errno as i32) => {}
+        _ => return 51,
+    }
+    let arena = os_arena(MemoryPolicy::BestEffort);
+    let Ok(buf) = arena.alloc(64) else {
+        return 52;
+    };
+    let report = arena.report();
+    if report.secret_memory || !report.guarded || report.warning().is_none() {
+        return 53;
+    }
+    drop(buf);
+    let strict = os_arena(MemoryPolicy::RequireSecretMemory);
+    if !matches!(strict.alloc(64), Err(Error::SecureAlloc))
+        || strict.report().last_failure != Some(AllocFailure::NotSecret)
+    {
+        return 54;
+    }
+    0
+}
+
+#[test]
+fn a_kernel_that_refuses_secret_memory_gets_the_reported_fallback() {
+    // Control: here the kernel gives secret memory, so the filter is what takes it away.
+    OsPages::probe_secret_memory().expect("this kernel has memfd_secret");
+    for errno in [libc::EPERM as u32, libc::ENOSYS as u32] {
+        let status = in_child(move || without_secret_memory(errno));
+        assert!(libc::WIFEXITED(status), "child died (status {status:#x})");
+        assert_eq!(
+            libc::WEXITSTATUS(status),
+            0,
+            "errno {errno}: 50 filter, 51 probe, 52 no fallback, 53 report, 54 policy, 101 panic"
+        );
+    }
+}
