@@ -42,6 +42,7 @@ use crate::sync::{thread_token, AtomicU64, Mutex, MutexGuard, Once, RwLock};
 
 mod open;
 mod persist;
+mod scratch;
 
 /// Live entries copied out under the lock, with the keyring that opens them.
 pub(crate) type LiveEntries = (Arc<Keyring>, Vec<(String, Entry)>);
@@ -49,6 +50,9 @@ pub(crate) type LiveEntries = (Arc<Keyring>, Vec<(String, Entry)>);
 /// What a store holds: its keys and its namespaces.
 pub(crate) struct Contents {
     pub(crate) keyring: Arc<Keyring>,
+    /// How many times the keyring was replaced (by a rekey): readers' scratch slots keep a
+    /// reference to the keyring and renew it when this moves.
+    generation: u64,
     pub(crate) header: KeyHeader,
     spaces: HashMap<String, Space>,
 }
@@ -125,6 +129,8 @@ pub(crate) struct Engine {
     pub(crate) arena: Arc<Arena>,
     contents: RwLock<Contents>,
     writer: Mutex<SaveState>,
+    /// Readers' per-thread buffers and keyring references.
+    scratch: scratch::Scratch,
     /// Thread token of the writer lock's holder (0: none or unknown).
     owner: AtomicU64,
     clock: Option<Arc<dyn Clock>>,
@@ -234,6 +240,56 @@ impl Engine {
     fn read<T>(&self, f: impl FnOnce(&Contents, &Now<'_>) -> T) -> T {
         let now = Now::new(self);
         f(&self.contents.read(), &now)
+    }
+
+    /// Opens the live value of `ns`/`key` and hands the plaintext to `f`; `None` if absent
+    /// or expired. The contents' lock is held only to copy the entry out; the value is
+    /// decrypted after, into the calling thread's scratch slot when it is free and the
+    /// value fits (so that reader threads share no cache line but that lock's).
+    pub(crate) fn read_value<T>(
+        &self,
+        ns: &str,
+        key: &str,
+        f: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<Option<T>> {
+        let mut slot = self.scratch.claim();
+        let found = self.read(|c, now| {
+            let entry = c.live(now, ns, key)?.clone();
+            let keyring = match slot.as_deref_mut() {
+                Some(slot) => {
+                    slot.refresh(c.generation, &c.keyring);
+                    None
+                }
+                None => Some(c.keyring.clone()),
+            };
+            Some((entry, keyring))
+        });
+        let Some((entry, keyring)) = found else {
+            return Ok(None);
+        };
+        match (slot.as_deref_mut(), keyring) {
+            (Some(slot), keyring) => {
+                slot.open(&self.arena, keyring.as_deref(), &entry, (ns, key), f)
+            }
+            (None, Some(keyring)) => f(&entry.open(&keyring, &self.arena, ns, key)?),
+            (None, None) => Err(Error::Crypto),
+        }
+        .map(Some)
+    }
+
+    /// Opens `entry` (the value of `ns`/`key`, copied out under `keyring`) and hands the
+    /// plaintext to `f`, through the calling thread's scratch slot when it is free.
+    pub(crate) fn read_entry<T>(
+        &self,
+        keyring: &Keyring,
+        entry: &Entry,
+        (ns, key): (&str, &str),
+        f: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        match self.scratch.claim() {
+            Some(mut slot) => slot.open(&self.arena, Some(keyring), entry, (ns, key), f),
+            None => f(&entry.open(keyring, &self.arena, ns, key)?),
+        }
     }
 
     /// Opens the live value of `ns`/`key` into the arena; `None` if absent or expired.

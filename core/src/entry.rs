@@ -98,6 +98,22 @@ impl Entry {
         keyring.open(arena, &value_aad(ns, key), &self.sealed)
     }
 
+    /// The length of the plaintext sealed in this entry.
+    pub(crate) fn plain_len(&self) -> usize {
+        self.sealed.len().saturating_sub(SEAL_OVERHEAD)
+    }
+
+    /// Opens the value of `ns`/`key` into `out` (exactly [`Entry::plain_len`] bytes).
+    pub(crate) fn open_into(
+        &self,
+        keyring: &Keyring,
+        ns: &str,
+        key: &str,
+        out: &mut [u8],
+    ) -> Result<()> {
+        keyring.open_into(&value_aad(ns, key), &self.sealed, out)
+    }
+
     /// Opens the value of `ns`/`key` and decodes it as a `V`.
     pub(crate) fn read<V: DeserializeOwned>(
         &self,

@@ -38,6 +38,18 @@ impl<T> Mutex<T> {
         return Mutex(spin::Mutex::new(value));
     }
 
+    /// The lock if it is free now; `None` if another holder has it (never waits).
+    pub(crate) fn try_lock(&self) -> Option<MutexGuard<'_, T>> {
+        #[cfg(feature = "std")]
+        return match self.0.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        };
+        #[cfg(not(feature = "std"))]
+        return self.0.try_lock();
+    }
+
     pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
         #[cfg(feature = "std")]
         return self

@@ -74,10 +74,7 @@ impl Tree {
     /// so types with the same encoding (`u32` and `u64`, or `u32` and `i32` with
     /// reinterpreted bits) are not told apart.
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
-        match self.engine.open_live(&self.name, key)? {
-            Some(plain) => decode(&plain).map(Some),
-            None => Ok(None),
-        }
+        self.engine.read_value(&self.name, key, decode)
     }
 
     /// [`Tree::get`], wrapped in a [`Secret`] whose `Debug` prints no value (microkv
@@ -181,7 +178,7 @@ impl Tree {
         entries
             .into_iter()
             .map(|(k, e)| {
-                let v = e.read(&keyring, &self.engine.arena, &self.name, &k)?;
+                let v = (self.engine).read_entry(&keyring, &e, (&self.name, &k), decode)?;
                 Ok((k, v))
             })
             .collect()
@@ -196,7 +193,7 @@ impl Tree {
     {
         let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
         for (k, e) in entries {
-            let value = e.read(&keyring, &self.engine.arena, &self.name, &k)?;
+            let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k), decode)?;
             if f(&k, value).is_break() {
                 break;
             }
@@ -241,8 +238,8 @@ impl Tree {
         V: Serialize + DeserializeOwned,
         F: FnOnce() -> V,
     {
-        if let Some(plain) = self.engine.open_live(&self.name, key)? {
-            return decode(&plain);
+        if let Some(value) = self.engine.read_value(&self.name, key, decode)? {
+            return Ok(value);
         }
         let mut g = self.engine.lock()?;
         // Looked up again under the writer lock: another writer may have inserted it.

@@ -157,17 +157,30 @@ impl Keyring {
             .len()
             .checked_sub(SEAL_OVERHEAD)
             .ok_or(Error::Crypto)?;
-        let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let mut plain = arena.alloc(len)?;
+        self.open_into(aad, sealed, &mut plain)?;
+        Ok(plain)
+    }
+
+    /// Opens `nonce || ciphertext || tag` into `out`, which must be exactly as long as the
+    /// plaintext (normally part of an arena buffer). On failure `out` is wiped.
+    pub(crate) fn open_into(&self, aad: &[u8], sealed: &[u8], out: &mut [u8]) -> Result<()> {
+        if sealed.len() != out.len() + SEAL_OVERHEAD {
+            return Err(Error::Crypto);
+        }
+        let (nonce, rest) = sealed.split_at(NONCE_LEN);
         let result = XNonce::try_from(nonce)
             .map_err(|_| Error::Crypto)
             .and_then(|nonce| {
                 self.with_subkey(&nonce, |key, n| {
-                    aead::for_len(len).open(key, n, aad, rest, &mut plain)
+                    aead::for_len(out.len()).open(key, n, aad, rest, out)
                 })
             });
         scrub_stack();
-        result.map(|()| plain)
+        if result.is_err() {
+            zeroize::Zeroize::zeroize(out);
+        }
+        result
     }
 
     /// Decrypts `buf` in place (for data that is not secret, such as a snapshot body of

@@ -47,6 +47,7 @@ impl Engine {
         let keyring = Arc::new(keyring);
         let mut contents = Contents {
             keyring: keyring.clone(),
+            generation: 0,
             header,
             spaces,
         };
@@ -71,6 +72,7 @@ impl Engine {
             arena,
             contents: RwLock::new(contents),
             writer: Mutex::new(save),
+            scratch: Default::default(),
             owner: AtomicU64::new(0),
             clock: config.time_source(),
             high_water: AtomicU64::new(0),

@@ -222,6 +222,7 @@ impl Exclusive<'_> {
             }
             Contents {
                 keyring,
+                generation: old.generation.wrapping_add(1),
                 header,
                 spaces,
             }
@@ -232,17 +233,27 @@ impl Exclusive<'_> {
             Some(_) => self.save_from(&contents),
             None => Ok(()),
         };
-        if let Err(Error::NotDurable(_)) = saved {
-            // The storage holds the new credential: so must memory. Whether this second
-            // save succeeds changes nothing of that.
-            let _ = self.save_from(&contents);
-            return Ok(());
+        let outcome = match saved {
+            Err(Error::NotDurable(_)) => {
+                // The storage holds the new credential: so must memory. Whether this
+                // second save succeeds changes nothing of that.
+                let _ = self.save_from(&contents);
+                Ok(())
+            }
+            Err(e) => {
+                *contents = old;
+                Err(e)
+            }
+            Ok(()) => Ok(()),
+        };
+        let generation = contents.generation;
+        drop(contents);
+        if outcome.is_ok() {
+            // Readers' slots still hold the old keyring: let it go now, not on their next
+            // read (after the contents' lock: a reader holds its slot while it waits).
+            engine.scratch.forget_keyrings_before(generation);
         }
-        if let Err(e) = saved {
-            *contents = old;
-            return Err(e);
-        }
-        Ok(())
+        outcome
     }
 }
 

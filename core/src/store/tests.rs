@@ -171,3 +171,16 @@ fn the_clock_is_read_only_when_a_ttl_needs_it_and_once_per_operation() {
     .unwrap();
     assert_eq!(reads(), 3);
 }
+
+#[test]
+fn a_rekey_leaves_no_reader_holding_the_old_keyring() {
+    let db = store();
+    db.put("k", "v").unwrap();
+    let old = db.engine.contents_for_test().keyring.clone();
+    // A read caches the keyring in this thread's scratch slot.
+    assert_eq!(db.get::<String>("k").unwrap().as_deref(), Some("v"));
+    assert!(Arc::strong_count(&old) > 2, "control: the slot holds the keyring");
+    db.rekey(Credential::key([9; 32])).unwrap();
+    assert_eq!(Arc::strong_count(&old), 1);
+    assert_eq!(db.get::<String>("k").unwrap().as_deref(), Some("v"));
+}

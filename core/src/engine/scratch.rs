@@ -1,0 +1,109 @@
+//! Per-thread scratch buffers for reads, so that readers on different threads share no
+//! cache line on their way to a value.
+//!
+//! A get decrypts into an arena buffer and decodes from it. Allocating that buffer takes
+//! the arena's lock and bumps the arena's reference count, both shared by every thread:
+//! with two reader threads those two lines bounced between cores on every get and cost
+//! more than the decryption (BENCHMARKS.md, "Parallel readers"). Instead each thread
+//! (by its token, under `std`) has a slot: a small buffer in the arena, allocated on first
+//! use and wiped after every value, and its own reference to the keyring, refreshed only
+//! when a rekey replaced it. A slot is claimed with `try_lock`, never waited for: a reader
+//! that finds its slot busy (a token collision, or a read from inside `for_each`'s
+//! closure) takes the ordinary path.
+#![forbid(unsafe_code)]
+
+use alloc::sync::Arc;
+use zeroize::Zeroize;
+
+use crate::arena::{Arena, SecretBuf};
+use crate::crypto::Keyring;
+use crate::entry::Entry;
+use crate::error::{Error, Result};
+use crate::sync::{thread_token, Mutex, MutexGuard};
+
+/// Number of slots: threads beyond this share slots (and fall back when one is busy).
+const SLOTS: usize = 16;
+/// Plaintexts up to this length decrypt into the slot; longer ones into their own buffer.
+const SCRATCH_LEN: usize = 256;
+
+/// One thread's scratch space.
+#[derive(Default)]
+pub(crate) struct Slot {
+    /// `SCRATCH_LEN` bytes of the arena, zero between uses.
+    buf: Option<SecretBuf>,
+    /// The keyring of the given rekey generation.
+    keyring: Option<(u64, Arc<Keyring>)>,
+}
+
+/// A slot on a cache line of its own.
+#[derive(Default)]
+#[repr(align(128))]
+struct Padded(Mutex<Slot>);
+
+/// The slots of one engine.
+#[derive(Default)]
+pub(crate) struct Scratch {
+    slots: [Padded; SLOTS],
+}
+
+impl Scratch {
+    /// The calling thread's slot, if it is free.
+    pub(crate) fn claim(&self) -> Option<MutexGuard<'_, Slot>> {
+        let token = usize::try_from(thread_token()).unwrap_or(0);
+        self.slots[token % SLOTS].0.try_lock()
+    }
+}
+
+impl Scratch {
+    /// Drops every slot's reference to a keyring older than `generation` (after a rekey,
+    /// so that the old data key does not outlive it in a slot). Waits for slots in use;
+    /// must not be called holding the contents' lock.
+    pub(crate) fn forget_keyrings_before(&self, generation: u64) {
+        for slot in &self.slots {
+            let mut slot = slot.0.lock();
+            if matches!(&slot.keyring, Some((g, _)) if *g != generation) {
+                slot.keyring = None;
+            }
+        }
+    }
+}
+
+impl Slot {
+    /// Makes the slot's keyring the one of `generation`, cloning `current` only when the
+    /// slot holds another (called under the contents' read lock).
+    pub(crate) fn refresh(&mut self, generation: u64, current: &Arc<Keyring>) {
+        if !matches!(&self.keyring, Some((g, _)) if *g == generation) {
+            self.keyring = Some((generation, current.clone()));
+        }
+    }
+
+    /// Opens `entry` (the value of `ns`/`key`) and hands the plaintext to `f`: in the
+    /// scratch buffer when it fits (wiped after `f`), in a buffer of its own otherwise.
+    /// `keyring: None` means the one of the last `refresh`.
+    pub(crate) fn open<T>(
+        &mut self,
+        arena: &Arc<Arena>,
+        keyring: Option<&Keyring>,
+        entry: &Entry,
+        (ns, key): (&str, &str),
+        f: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let Slot { buf, keyring: own } = self;
+        let keyring = match (keyring, own) {
+            (Some(keyring), _) => keyring,
+            (None, Some((_, keyring))) => &**keyring,
+            (None, None) => return Err(Error::Crypto),
+        };
+        let len = entry.plain_len();
+        if len <= SCRATCH_LEN && buf.is_none() {
+            *buf = arena.alloc(SCRATCH_LEN).ok();
+        }
+        let out = match buf.as_deref_mut().and_then(|b| b.get_mut(..len)) {
+            Some(out) if len <= SCRATCH_LEN => out,
+            _ => return f(&entry.open(keyring, arena, ns, key)?),
+        };
+        let result = entry.open_into(keyring, ns, key, out).and_then(|()| f(out));
+        out.zeroize();
+        result
+    }
+}
