@@ -35,13 +35,14 @@ use crate::crypto::Keyring;
 use crate::entry::{expiry, Entry, Name, Space};
 use crate::error::{Error, Result};
 use crate::journal::Cursor;
-use crate::kdf::{KdfLimit, KdfParams};
+use crate::kdf::KdfLimit;
 use crate::keys::{KeyHeader, KEY_PART_LEN};
 use crate::storage::Storage;
 use crate::sync::{thread_token, AtomicU64, Mutex, MutexGuard, Once, RwLock};
 
 mod open;
 mod persist;
+mod read;
 mod scratch;
 
 /// Live entries copied out under the lock, with the keyring that opens them.
@@ -234,132 +235,6 @@ impl Engine {
         let clock = self.clock.as_ref()?;
         let ms = u64::try_from(clock.now().as_millis()).unwrap_or(u64::MAX);
         Some(self.high_water.fetch_max(ms, Ordering::AcqRel).max(ms))
-    }
-
-    /// Runs `f` over the contents, shared with other readers.
-    fn read<T>(&self, f: impl FnOnce(&Contents, &Now<'_>) -> T) -> T {
-        let now = Now::new(self);
-        f(&self.contents.read(), &now)
-    }
-
-    /// Opens the live value of `ns`/`key` and hands the plaintext to `f`; `None` if absent
-    /// or expired. The contents' lock is held only to copy the entry out; the value is
-    /// decrypted after, into the calling thread's scratch slot when it is free and the
-    /// value fits (so that reader threads share no cache line but that lock's).
-    pub(crate) fn read_value<T>(
-        &self,
-        ns: &str,
-        key: &str,
-        f: impl FnOnce(&[u8]) -> Result<T>,
-    ) -> Result<Option<T>> {
-        let mut slot = self.scratch.claim();
-        let found = self.read(|c, now| {
-            let entry = c.live(now, ns, key)?.clone();
-            let keyring = match slot.as_deref_mut() {
-                Some(slot) => {
-                    slot.refresh(c.generation, &c.keyring);
-                    None
-                }
-                None => Some(c.keyring.clone()),
-            };
-            Some((entry, keyring))
-        });
-        let Some((entry, keyring)) = found else {
-            return Ok(None);
-        };
-        match (slot.as_deref_mut(), keyring) {
-            (Some(slot), keyring) => {
-                slot.open(&self.arena, keyring.as_deref(), &entry, (ns, key), f)
-            }
-            (None, Some(keyring)) => f(&entry.open(&keyring, &self.arena, ns, key)?),
-            (None, None) => Err(Error::Crypto),
-        }
-        .map(Some)
-    }
-
-    /// Opens `entry` (the value of `ns`/`key`, copied out under `keyring`) and hands the
-    /// plaintext to `f`, through the calling thread's scratch slot when it is free.
-    pub(crate) fn read_entry<T>(
-        &self,
-        keyring: &Keyring,
-        entry: &Entry,
-        (ns, key): (&str, &str),
-        f: impl FnOnce(&[u8]) -> Result<T>,
-    ) -> Result<T> {
-        match self.scratch.claim() {
-            Some(mut slot) => slot.open(&self.arena, Some(keyring), entry, (ns, key), f),
-            None => f(&entry.open(keyring, &self.arena, ns, key)?),
-        }
-    }
-
-    /// Opens the live value of `ns`/`key` into the arena; `None` if absent or expired.
-    /// The lock is held only to copy the entry out: the decryption runs without it.
-    pub(crate) fn open_live(&self, ns: &str, key: &str) -> Result<Option<SecretBuf>> {
-        let found = self.read(|c, now| Some((c.keyring.clone(), c.live(now, ns, key)?.clone())));
-        match found {
-            Some((keyring, entry)) => entry.open(&keyring, &self.arena, ns, key).map(Some),
-            None => Ok(None),
-        }
-    }
-
-    /// Whether a live entry exists under `ns`/`key`.
-    pub(crate) fn contains(&self, ns: &str, key: &str) -> bool {
-        self.read(|c, now| c.live(now, ns, key).is_some())
-    }
-
-    /// The number of live entries of `ns`.
-    pub(crate) fn count_live(&self, ns: &str) -> usize {
-        self.read(|c, now| c.live_in(now, ns).count())
-    }
-
-    /// The names of the live entries of `ns`, in no particular order.
-    pub(crate) fn live_keys(&self, ns: &str) -> Vec<String> {
-        self.read(|c, now| {
-            (c.live_in(now, ns))
-                .map(|(k, _)| String::from(k.as_str()))
-                .collect()
-        })
-    }
-
-    /// The live entries of `ns` whose names pass `keep`, copied out with the keyring that
-    /// opens them, so that they can be decrypted without holding the lock.
-    pub(crate) fn live_entries(&self, ns: &str, keep: impl Fn(&str) -> bool) -> LiveEntries {
-        self.read(|c, now| {
-            let entries = (c.live_in(now, ns))
-                .filter(|(k, _)| keep(k))
-                .map(|(k, e)| (String::from(k.as_str()), e.clone()))
-                .collect();
-            (c.keyring.clone(), entries)
-        })
-    }
-
-    /// Names of the namespaces holding at least one live entry, sorted.
-    pub(crate) fn namespaces(&self) -> Vec<String> {
-        let mut names: Vec<String> = self.read(|c, now| {
-            (c.spaces.iter())
-                .filter(|(_, space)| space.values().any(|e| now.is_live(e)))
-                .map(|(name, _)| name.clone())
-                .collect()
-        });
-        names.sort_unstable();
-        names
-    }
-
-    /// The contents, held exclusively (for tests that tamper with entries).
-    #[cfg(test)]
-    pub(crate) fn contents_for_test(&self) -> crate::sync::WriteGuard<'_, Contents> {
-        self.contents.write()
-    }
-
-    /// The keyring of the moment (for the `testing` feature's key accessor).
-    #[cfg(feature = "testing")]
-    pub(crate) fn keyring(&self) -> Arc<Keyring> {
-        self.contents.read().keyring.clone()
-    }
-
-    /// The KDF parameters in the key header; `None` for a raw-key store.
-    pub(crate) fn kdf_params(&self) -> Option<KdfParams> {
-        self.read(|c, _| c.header.kdf)
     }
 }
 

@@ -179,7 +179,10 @@ fn a_rekey_leaves_no_reader_holding_the_old_keyring() {
     let old = db.engine.contents_for_test().keyring.clone();
     // A read caches the keyring in this thread's scratch slot.
     assert_eq!(db.get::<String>("k").unwrap().as_deref(), Some("v"));
-    assert!(Arc::strong_count(&old) > 2, "control: the slot holds the keyring");
+    assert!(
+        Arc::strong_count(&old) > 2,
+        "control: the slot holds the keyring"
+    );
     db.rekey(Credential::key([9; 32])).unwrap();
     assert_eq!(Arc::strong_count(&old), 1);
     assert_eq!(db.get::<String>("k").unwrap().as_deref(), Some("v"));
