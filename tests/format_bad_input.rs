@@ -66,11 +66,13 @@ fn expected_kind(offset: usize, len: usize) -> &'static [&'static str] {
         0..=7 => &["CorruptStore"],                  // magic
         8..=9 => &["UnsupportedStoreVersion"],       // version
         10 => &["CorruptStore", "InvalidKdfParams"], // KDF id
-        11..=23 => &["CorruptStore"],                // reserved, KDF parameters
-        24..=71 => &["WrongPassword"],               // salt, commitment
-        72..=167 => &["Tampered"],                   // wrapped key, body nonce
-        168..=175 => &["CorruptStore"],              // body length
-        o if o < len => &["Tampered"],               // body
+        // Value encoding: an unknown id, or the other known one (authenticated by the key wrap).
+        11 => &["CorruptStore", "Tampered"],
+        12..=23 => &["CorruptStore"],   // KDF parameters
+        24..=71 => &["WrongPassword"],  // salt, commitment
+        72..=167 => &["Tampered"],      // wrapped key, body nonce
+        168..=175 => &["CorruptStore"], // body length
+        o if o < len => &["Tampered"],  // body
         _ => unreachable!(),
     }
 }

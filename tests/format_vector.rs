@@ -237,14 +237,16 @@ fn the_committed_v1_vector_is_what_format_md_describes() {
 
 /// Parses a v1 file of a raw-key store by FORMAT.md alone: every entry as (namespace,
 /// key, value plaintext, expiry).
-fn parse_by_the_doc(file: &[u8], key: &[u8; 32]) -> Vec<(String, String, Vec<u8>, Option<u64>)> {
+fn parse_by_the_doc(
+    file: &[u8],
+    key: &[u8; 32],
+    value_encoding: u8,
+) -> Vec<(String, String, Vec<u8>, Option<u64>)> {
     assert_eq!(&file[..8], b"MICROKV\0");
     assert_eq!(u16::from_le_bytes([file[8], file[9]]), 1);
-    assert_eq!(
-        &file[10..24],
-        &[0; 14],
-        "raw key: id 0, reserved 0, no parameters"
-    );
+    assert_eq!(file[10], 0, "raw key: KDF id 0");
+    assert_eq!(file[11], value_encoding, "value encoding");
+    assert_eq!(&file[12..24], &[0; 12], "raw key: no parameters");
     let salt: [u8; 16] = file[24..40].try_into().unwrap();
     let (kek, commitment) = key_schedule(key, &salt);
     assert_eq!(&file[40..72], &commitment);
@@ -312,7 +314,8 @@ impl<'a> Cursor<'a> {
 
 #[test]
 fn files_the_current_build_writes_follow_format_md() {
-    let parsed = parse_by_the_doc(&std::fs::read(vector_path()).unwrap(), &KEY);
+    // The vector predates the value encoding byte: 0, postcard.
+    let parsed = parse_by_the_doc(&std::fs::read(vector_path()).unwrap(), &KEY, 0);
     let mut want: Vec<_> = entries()
         .into_iter()
         .map(|(ns, k, v, e, _)| (ns.to_string(), k.to_string(), v, e))
@@ -339,5 +342,41 @@ fn files_the_current_build_writes_follow_format_md() {
     db.namespace("users").put("alice", &42u32).unwrap();
     db.namespace("users").put("bob", &135u32).unwrap();
     db.save().unwrap();
-    assert_eq!(parse_by_the_doc(&std::fs::read(&path).unwrap(), &KEY), want);
+    // New stores: value encoding 1, MessagePack.
+    let mut want: Vec<_> = [
+        ("", "name", msgpack_str("test"), None),
+        ("", "otp", msgpack_str("123456"), Some(EXPIRES_AT)),
+        ("sessions", "alice", msgpack_str("token-xyz"), None),
+        ("users", "alice", vec![42], None), // u32 42: positive fixint
+        ("users", "bob", vec![0xcc, 135], None), // u32 135: uint 8
+    ]
+    .into_iter()
+    .map(|(ns, k, v, e)| (ns.to_string(), k.to_string(), v, e))
+    .collect();
+    want.sort();
+    assert_eq!(
+        parse_by_the_doc(&std::fs::read(&path).unwrap(), &KEY, 1),
+        want
+    );
+    drop(db);
+    // And the committed postcard vector still opens with its values readable.
+    let old = MicroKV::open_existing_with(
+        vector_path(),
+        Credential::key(KEY),
+        Config {
+            read_only: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    assert_eq!(old.value_encoding(), microkv::ValueEncoding::Postcard);
+    assert_eq!(old.namespace("users").require::<u32>("bob").unwrap(), 135);
+}
+
+/// A MessagePack str of fewer than 32 bytes: `0xa0 | len`, then the bytes.
+fn msgpack_str(s: &str) -> Vec<u8> {
+    assert!(s.len() < 32);
+    let mut out = vec![0xa0 | s.len() as u8];
+    out.extend_from_slice(s.as_bytes());
+    out
 }

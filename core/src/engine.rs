@@ -30,6 +30,7 @@ use serde::de::DeserializeOwned;
 
 use crate::arena::{Arena, SecretBuf};
 use crate::clock::Clock;
+use crate::codec::ValueEncoding;
 use crate::config::AutoSave;
 use crate::crypto::Keyring;
 use crate::entry::{expiry, Entry, Name, Space};
@@ -141,6 +142,9 @@ pub(crate) struct Engine {
     autosave: AutoSave,
     /// The most KDF work a new key of this store may use.
     kdf_limit: KdfLimit,
+    /// How this store's values are encoded: fixed for its life (the header records it;
+    /// a rekey keeps it).
+    pub(crate) values: ValueEncoding,
     storage: Option<Box<dyn Storage>>,
 }
 
@@ -286,6 +290,11 @@ impl Exclusive<'_> {
         &self.engine.arena
     }
 
+    /// How this store's values are encoded.
+    pub(crate) fn values(&self) -> ValueEncoding {
+        self.engine.values
+    }
+
     /// The expiry of an entry written now with `ttl` (`None`: no TTL).
     pub(crate) fn expiry(&self, ttl: Option<Duration>) -> Result<Option<u64>> {
         expiry(|| self.now(), ttl)
@@ -314,6 +323,6 @@ impl Exclusive<'_> {
         key: &str,
         entry: &Entry,
     ) -> Result<V> {
-        entry.read(&self.keyring(), self.arena(), ns, key)
+        entry.read(&self.keyring(), self.arena(), self.engine.values, ns, key)
     }
 }

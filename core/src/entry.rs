@@ -8,15 +8,14 @@
 //! only move entries around.
 #![forbid(unsafe_code)]
 
-use alloc::format;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::time::Duration;
 use hashbrown::HashMap;
 use serde::de::DeserializeOwned;
-use serde::Serialize;
 
 use crate::arena::{Arena, SecretBuf};
+use crate::codec::ValueEncoding;
 use crate::crypto::{Keyring, SEAL_OVERHEAD};
 use crate::error::{Error, Result};
 
@@ -114,15 +113,16 @@ impl Entry {
         keyring.open_into(&value_aad(ns, key), &self.sealed, out)
     }
 
-    /// Opens the value of `ns`/`key` and decodes it as a `V`.
+    /// Opens the value of `ns`/`key` and decodes it as a `V` in `encoding`.
     pub(crate) fn read<V: DeserializeOwned>(
         &self,
         keyring: &Keyring,
         arena: &Arc<Arena>,
+        encoding: ValueEncoding,
         ns: &str,
         key: &str,
     ) -> Result<V> {
-        decode(&self.open(keyring, arena, ns, key)?)
+        decode(encoding, &self.open(keyring, arena, ns, key)?)
     }
 }
 
@@ -141,27 +141,8 @@ pub(crate) fn expiry(
     )))
 }
 
-/// Serializes `value` straight into an arena buffer of exactly the right size.
-pub(crate) fn encode<V: Serialize + ?Sized>(arena: &Arc<Arena>, value: &V) -> Result<SecretBuf> {
-    let size = postcard::ser_flavors::Size::default();
-    let len = postcard::serialize_with_flavor::<V, _, usize>(value, size)
-        .map_err(|e| Error::Serialization(format!("{e}")))?;
-    let mut buf = arena.alloc(len)?;
-    postcard::to_slice(value, &mut buf).map_err(|e| Error::Serialization(format!("{e}")))?;
-    Ok(buf)
-}
-
-/// Deserializes a plaintext as a `V`, which must use every byte: a value stored as
-/// another type is an error, never a silently truncated reading.
-pub(crate) fn decode<V: DeserializeOwned>(plain: &[u8]) -> Result<V> {
-    match postcard::take_from_bytes::<V>(plain) {
-        Ok((value, [])) => Ok(value),
-        _ => Err(Error::Serialization(format!(
-            "stored value is not a {}",
-            core::any::type_name::<V>()
-        ))),
-    }
-}
+/// How values are encoded and decoded: [`crate::codec`], by the store's encoding.
+pub(crate) use crate::codec::{decode, encode};
 
 /// Longest value AAD kept on the stack: namespace and key names of up to 123 bytes together.
 const INLINE_AAD: usize = 128;

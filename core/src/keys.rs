@@ -8,6 +8,7 @@ use alloc::string::String;
 use alloc::sync::Arc;
 
 use crate::arena::Arena;
+use crate::codec::ValueEncoding;
 use crate::crypto::{random, KeySchedule, Keyring, KEY_LEN, WRAPPED_LEN};
 use crate::entry::VERSION;
 use crate::error::{Error, Result};
@@ -45,6 +46,8 @@ pub(crate) const KEY_PART_LEN: usize = KEY_AAD_LEN + WRAPPED_LEN;
 pub(crate) struct KeyHeader {
     /// `None` for a store opened by a raw key.
     pub(crate) kdf: Option<KdfParams>,
+    /// How the store's values are encoded (byte 11).
+    pub(crate) values: ValueEncoding,
     pub(crate) salt: [u8; 16],
     pub(crate) commitment: [u8; KEY_LEN],
     pub(crate) wrapped: [u8; WRAPPED_LEN],
@@ -54,6 +57,7 @@ impl KeyHeader {
     /// Bytes 0..72 of the header: the key wrap's associated data.
     pub(crate) fn key_aad(
         kdf: Option<&KdfParams>,
+        values: ValueEncoding,
         salt: &[u8; 16],
         commitment: &[u8; KEY_LEN],
     ) -> [u8; KEY_AAD_LEN] {
@@ -66,6 +70,7 @@ impl KeyHeader {
             Some(Kdf::Scrypt { log_n, r, p }) => (2, u32::from(log_n), r, p),
         };
         out[10] = id;
+        out[11] = values.id();
         out[12..16].copy_from_slice(&a.to_le_bytes());
         out[16..20].copy_from_slice(&b.to_le_bytes());
         out[20..24].copy_from_slice(&c.to_le_bytes());
@@ -76,7 +81,7 @@ impl KeyHeader {
 
     /// This header's key-wrap associated data.
     pub(crate) fn aad(&self) -> [u8; KEY_AAD_LEN] {
-        Self::key_aad(self.kdf.as_ref(), &self.salt, &self.commitment)
+        Self::key_aad(self.kdf.as_ref(), self.values, &self.salt, &self.commitment)
     }
 
     /// The first bytes of every snapshot written under this header (`0..144`: the key
@@ -125,9 +130,8 @@ impl KeyHeader {
             u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
         };
         let (a, b, c) = (word(12), word(16), word(20));
-        if bytes[11] != 0 {
-            return Err(corrupt("reserved header byte is not zero"));
-        }
+        let values = ValueEncoding::from_id(bytes[11])
+            .ok_or_else(|| corrupt(format!("unknown value encoding {}", bytes[11])))?;
         let kdf = match bytes[10] {
             0 if (a, b, c) == (0, 0, 0) => None,
             0 => return Err(corrupt("raw-key store with KDF parameters")),
@@ -150,6 +154,7 @@ impl KeyHeader {
         wrapped.copy_from_slice(&bytes[72..144]);
         Ok(KeyHeader {
             kdf,
+            values,
             salt,
             commitment,
             wrapped,
@@ -164,6 +169,7 @@ pub(crate) fn new_keys(
     credential: &Credential,
     kdf: &KdfParams,
     limit: KdfLimit,
+    values: ValueEncoding,
 ) -> Result<(KeyHeader, Keyring)> {
     let kdf = (!credential.is_raw_key()).then_some(*kdf);
     if let Some(kdf) = &kdf {
@@ -178,11 +184,12 @@ pub(crate) fn new_keys(
     let commitment = schedule.commitment();
     let wrapped = schedule.wrap(
         keyring.data_key(),
-        &KeyHeader::key_aad(kdf.as_ref(), &salt, &commitment),
+        &KeyHeader::key_aad(kdf.as_ref(), values, &salt, &commitment),
     )?;
     Ok((
         KeyHeader {
             kdf,
+            values,
             salt,
             commitment,
             wrapped,

@@ -11,6 +11,7 @@ extern crate alloc;
 
 pub mod arena;
 mod clock;
+mod codec;
 mod config;
 mod crypto;
 mod engine;
@@ -35,6 +36,7 @@ pub use arena::{Arena, HeapPages, MemoryPolicy, MemoryReport, PageSource, Region
 #[cfg(feature = "std")]
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
+pub use codec::ValueEncoding;
 pub use config::{AutoSave, Config, LockMode};
 pub use error::{AllocFailure, Error, IoError, Result};
 pub use format::{MAGIC, MAX_STORE_LEN, VERSION};

@@ -3,10 +3,12 @@
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use core::fmt;
 
-use crate::arena::SecretBuf;
-use crate::error::{Error, Result};
+use crate::arena::{Arena, SecretBuf};
+use crate::codec::{self, ValueEncoding};
+use crate::error::Result;
 
 /// A password held in memory that is zeroized when dropped (as in microkv 0.3:
 /// `zeroize::Zeroizing<String>`, which derefs to `String`).
@@ -83,14 +85,20 @@ pub struct SecretBytes {
 
 impl SecretBytes {
     /// Takes the decrypted plaintext of a value serialized as bytes or a string (a
-    /// length prefix, then the bytes), and keeps it in place.
-    pub(crate) fn from_plaintext(buf: SecretBuf) -> Result<Self> {
-        let not_bytes = || Error::Serialization("stored value is not bytes or a string".into());
-        let start = match postcard::take_from_bytes::<&[u8]>(&buf) {
-            Ok((bytes, [])) => bytes.as_ptr() as usize - buf.as_ptr() as usize,
-            _ => return Err(not_bytes()),
-        };
-        Ok(SecretBytes { buf, start })
+    /// header, then the bytes), and keeps it in place; a MessagePack array of bytes (a
+    /// `Vec<u8>`) is copied out into a new arena buffer.
+    pub(crate) fn from_plaintext(
+        arena: &Arc<Arena>,
+        encoding: ValueEncoding,
+        buf: SecretBuf,
+    ) -> Result<Self> {
+        match codec::bytes_start(encoding, &buf)? {
+            Some(start) => Ok(SecretBytes { buf, start }),
+            None => Ok(SecretBytes {
+                buf: codec::unpack_byte_array(arena, &buf)?,
+                start: 0,
+            }),
+        }
     }
 
     /// The secret bytes. Copies made from this slice are the caller's to protect.

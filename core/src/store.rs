@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 use core::ops::Deref;
 
 use crate::arena::MemoryReport;
+use crate::codec::ValueEncoding;
 use crate::config::{AutoSave, Config};
 use crate::engine::Engine;
 use crate::entry::Change;
@@ -87,6 +88,20 @@ impl Store {
     /// The KDF parameters of this store; `None` when it is opened by a raw key.
     pub fn kdf_params(&self) -> Result<Option<KdfParams>> {
         Ok(self.engine.kdf_params())
+    }
+
+    /// How this store's values are encoded: [`ValueEncoding::MessagePack`] for every store
+    /// made by this version; [`ValueEncoding::Postcard`] for one opened from a file
+    /// written before the encoding was recorded, whose values keep that encoding.
+    ///
+    /// ```
+    /// use microkv_core::{Credential, Store, ValueEncoding};
+    /// let db = Store::in_memory(Credential::key([5; 32]))?;
+    /// assert_eq!(db.value_encoding(), ValueEncoding::MessagePack);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    pub fn value_encoding(&self) -> ValueEncoding {
+        self.engine.values
     }
 
     /// What the secure arena holds and how well it is protected.

@@ -74,7 +74,8 @@ impl Tree {
     /// so types with the same encoding (`u32` and `u64`, or `u32` and `i32` with
     /// reinterpreted bits) are not told apart.
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
-        self.engine.read_value(&self.name, key, decode)
+        self.engine
+            .read_value(&self.name, key, |p| decode(self.engine.values, p))
     }
 
     /// [`Tree::get`], wrapped in a [`Secret`] whose `Debug` prints no value (microkv
@@ -88,7 +89,9 @@ impl Tree {
     /// (`Error::Serialization` otherwise); `None` if absent or expired.
     pub fn get_secret_bytes(&self, key: &str) -> Result<Option<SecretBytes>> {
         match self.engine.open_live(&self.name, key)? {
-            Some(plain) => SecretBytes::from_plaintext(plain).map(Some),
+            Some(plain) => {
+                SecretBytes::from_plaintext(&self.engine.arena, self.engine.values, plain).map(Some)
+            }
             None => Ok(None),
         }
     }
@@ -124,7 +127,7 @@ impl Tree {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        let plain = encode(&self.engine.arena, value)?;
+        let plain = encode(&self.engine.arena, self.engine.values, value)?;
         let mut g = self.engine.lock_write()?;
         let entry = g.seal(&self.name, key, &plain, g.expiry(ttl)?)?;
         g.apply([self.change(key, Some(entry))])
@@ -178,7 +181,9 @@ impl Tree {
         entries
             .into_iter()
             .map(|(k, e)| {
-                let v = (self.engine).read_entry(&keyring, &e, (&self.name, &k), decode)?;
+                let v = (self.engine).read_entry(&keyring, &e, (&self.name, &k), |p| {
+                    decode(self.engine.values, p)
+                })?;
                 Ok((k, v))
             })
             .collect()
@@ -193,7 +198,9 @@ impl Tree {
     {
         let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
         for (k, e) in entries {
-            let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k), decode)?;
+            let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k), |p| {
+                decode(self.engine.values, p)
+            })?;
             if f(&k, value).is_break() {
                 break;
             }
@@ -221,7 +228,7 @@ impl Tree {
         let existed = current.is_some();
         let change = match f(current) {
             Some(value) => {
-                let plain = encode(&self.engine.arena, &value)?;
+                let plain = encode(&self.engine.arena, self.engine.values, &value)?;
                 self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
             }
             None if existed => self.change(key, None),
@@ -238,7 +245,10 @@ impl Tree {
         V: Serialize + DeserializeOwned,
         F: FnOnce() -> V,
     {
-        if let Some(value) = self.engine.read_value(&self.name, key, decode)? {
+        if let Some(value) = self
+            .engine
+            .read_value(&self.name, key, |p| decode(self.engine.values, p))?
+        {
             return Ok(value);
         }
         let mut g = self.engine.lock()?;
@@ -250,7 +260,7 @@ impl Tree {
             return Err(Error::ReadOnly);
         }
         let value = f();
-        let plain = encode(&self.engine.arena, &value)?;
+        let plain = encode(&self.engine.arena, self.engine.values, &value)?;
         let entry = g.seal(&self.name, key, &plain, None)?;
         g.apply([self.change(key, Some(entry))])?;
         Ok(value)
@@ -272,7 +282,9 @@ impl Tree {
         let current = live.map(|e| g.open(&self.name, key, &e)).transpose()?;
         let matches = match (&current, expected) {
             (None, None) => true,
-            (Some(cur), Some(exp)) => bool::from(cur.ct_eq(&encode(&self.engine.arena, exp)?)),
+            (Some(cur), Some(exp)) => {
+                bool::from(cur.ct_eq(&encode(&self.engine.arena, self.engine.values, exp)?))
+            }
             _ => false,
         };
         if !matches {
@@ -280,7 +292,7 @@ impl Tree {
         }
         let change = match new {
             Some(value) => {
-                let plain = encode(&self.engine.arena, value)?;
+                let plain = encode(&self.engine.arena, self.engine.values, value)?;
                 self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
             }
             None if current.is_some() => self.change(key, None),

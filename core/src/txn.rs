@@ -103,7 +103,7 @@ impl<'a> Txn<'a> {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        let plain = encode(self.g.arena(), value)?;
+        let plain = encode(self.g.arena(), self.g.values(), value)?;
         let entry = self.g.seal(ns, key, &plain, self.g.expiry(ttl)?)?;
         self.write(ns, key, Some(entry));
         Ok(())

@@ -8,6 +8,7 @@ use hashbrown::HashMap;
 
 use super::{Contents, Engine, SaveState};
 use crate::arena::Arena;
+use crate::codec::ValueEncoding;
 use crate::config::Config;
 use crate::error::{Error, Result};
 use crate::format;
@@ -38,8 +39,13 @@ impl Engine {
             Some(bytes) => format::decode(&arena, &credential, bytes, config.kdf_limit)?,
             None if config.read_only && storage.is_some() => return Err(Error::NotFound),
             None => {
-                let (header, keyring) =
-                    new_keys(&arena, &credential, &config.kdf, config.kdf_limit)?;
+                let (header, keyring) = new_keys(
+                    &arena,
+                    &credential,
+                    &config.kdf,
+                    config.kdf_limit,
+                    ValueEncoding::MessagePack,
+                )?;
                 (header, keyring, HashMap::new())
             }
         };
@@ -68,6 +74,7 @@ impl Engine {
             save.journal = Some(at);
         }
         let must_save = fresh && storage.is_some();
+        let values = contents.header.values;
         let engine = Engine {
             arena,
             contents: RwLock::new(contents),
@@ -79,6 +86,7 @@ impl Engine {
             read_only: config.read_only,
             autosave: config.autosave,
             kdf_limit: config.kdf_limit,
+            values,
             storage,
         };
         Ok((engine, must_save))

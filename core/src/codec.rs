@@ -1,0 +1,235 @@
+//! How a value's plaintext encodes it: [`ValueEncoding`]. MessagePack for the stores this
+//! version makes; postcard for stores made before values were self-describing, whose
+//! values stay readable as they were written.
+#![forbid(unsafe_code)]
+
+use alloc::format;
+use alloc::sync::Arc;
+use core::fmt;
+use messagepack_serde::messagepack_core::io::{IoRead, IoWrite, Reference};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+
+use crate::arena::{Arena, SecretBuf};
+use crate::error::{Error, Result};
+
+/// How a store encodes its values, recorded in its file (header byte 11) and fixed for
+/// the store's life (a password change or rekey keeps it).
+///
+/// ```
+/// use microkv_core::{Credential, Store, ValueEncoding};
+/// let db = Store::in_memory(Credential::key([5; 32]))?;
+/// assert_eq!(db.value_encoding(), ValueEncoding::MessagePack);
+/// # Ok::<(), microkv_core::Error>(())
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum ValueEncoding {
+    /// [postcard](https://postcard.jamesmunns.com/wire-format) (byte 11 = 0): stores
+    /// written before values were self-describing. Their values read as they always did:
+    /// types of the same shape are not told apart (a `u32` read as an `i64` is a
+    /// different number), and types that need a self-describing format (untagged enums,
+    /// `serde_json::Value`, skipped fields) do not round-trip. Copy such a store's values
+    /// into a new store to move it to MessagePack.
+    Postcard,
+    /// MessagePack (byte 11 = 1), as microkv 0.3 stored values: self-describing, so a
+    /// value read as another numeric type is the same number or an error, and any
+    /// `Serialize` type round-trips. Structs are written as maps (field names included);
+    /// arrays (as 0.3 wrote them) read too. The encoding of every new store.
+    #[default]
+    MessagePack,
+}
+
+impl ValueEncoding {
+    /// The header byte that records it.
+    pub(crate) fn id(self) -> u8 {
+        match self {
+            ValueEncoding::Postcard => 0,
+            ValueEncoding::MessagePack => 1,
+        }
+    }
+
+    /// The encoding a header byte records, if it is a known one.
+    pub(crate) fn from_id(id: u8) -> Option<Self> {
+        match id {
+            0 => Some(ValueEncoding::Postcard),
+            1 => Some(ValueEncoding::MessagePack),
+            _ => None,
+        }
+    }
+}
+
+/// Errors carry the type's name, never the serializer's message: that can quote the
+/// value, and errors end up in logs.
+fn not_serializable<V: ?Sized>() -> Error {
+    Error::Serialization(format!(
+        "value of type {} could not be serialized",
+        core::any::type_name::<V>()
+    ))
+}
+
+fn mismatch<V>() -> Error {
+    Error::Serialization(format!(
+        "stored value is not a {}",
+        core::any::type_name::<V>()
+    ))
+}
+
+/// A MessagePack writer that only counts bytes, for sizing the arena buffer.
+struct Count(usize);
+
+impl IoWrite for Count {
+    type Error = core::convert::Infallible;
+    fn write(&mut self, buf: &[u8]) -> core::result::Result<(), Self::Error> {
+        self.0 += buf.len();
+        Ok(())
+    }
+}
+
+/// A MessagePack reader over a plaintext that reports how much is left unread, so that
+/// trailing bytes are an error.
+struct Reader<'de, 'r> {
+    rest: &'de [u8],
+    left: &'r mut usize,
+}
+
+#[derive(Debug)]
+struct Truncated;
+
+impl fmt::Display for Truncated {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("truncated value")
+    }
+}
+
+impl core::error::Error for Truncated {}
+
+impl<'de> IoRead<'de> for Reader<'de, '_> {
+    type Error = Truncated;
+    fn read_slice<'a>(
+        &'a mut self,
+        len: usize,
+    ) -> core::result::Result<Reference<'de, 'a>, Truncated> {
+        if len > self.rest.len() {
+            return Err(Truncated);
+        }
+        let (read, rest) = self.rest.split_at(len);
+        self.rest = rest;
+        *self.left = rest.len();
+        Ok(Reference::Borrowed(read))
+    }
+}
+
+/// Serializes `value` straight into an arena buffer of exactly the right size.
+pub(crate) fn encode<V: Serialize + ?Sized>(
+    arena: &Arc<Arena>,
+    encoding: ValueEncoding,
+    value: &V,
+) -> Result<SecretBuf> {
+    match encoding {
+        ValueEncoding::MessagePack => {
+            let mut count = Count(0);
+            messagepack_serde::ser::to_core_writer(value, &mut count)
+                .map_err(|_| not_serializable::<V>())?;
+            let mut buf = arena.alloc(count.0)?;
+            let len = messagepack_serde::to_slice(value, &mut buf)
+                .map_err(|_| not_serializable::<V>())?;
+            if len != buf.len() {
+                // A `Serialize` impl that wrote something else the second time.
+                return Err(not_serializable::<V>());
+            }
+            Ok(buf)
+        }
+        ValueEncoding::Postcard => {
+            let size = postcard::ser_flavors::Size::default();
+            let len = postcard::serialize_with_flavor::<V, _, usize>(value, size)
+                .map_err(|_| not_serializable::<V>())?;
+            let mut buf = arena.alloc(len)?;
+            postcard::to_slice(value, &mut buf).map_err(|_| not_serializable::<V>())?;
+            Ok(buf)
+        }
+    }
+}
+
+/// Deserializes a plaintext as a `V`, which must use every byte: a value stored as
+/// another type is an error, never a silently truncated reading.
+pub(crate) fn decode<V: DeserializeOwned>(encoding: ValueEncoding, plain: &[u8]) -> Result<V> {
+    match encoding {
+        ValueEncoding::MessagePack => {
+            let mut left = plain.len();
+            let reader = Reader {
+                rest: plain,
+                left: &mut left,
+            };
+            match messagepack_serde::de::from_core_reader::<_, V>(reader) {
+                Ok(value) if left == 0 => Ok(value),
+                _ => Err(mismatch::<V>()),
+            }
+        }
+        ValueEncoding::Postcard => match postcard::take_from_bytes::<V>(plain) {
+            Ok((value, [])) => Ok(value),
+            _ => Err(mismatch::<V>()),
+        },
+    }
+}
+
+/// Where the bytes of a value stored as a string or byte string lie in its plaintext:
+/// `Ok(Some(start))` when they are its tail from `start` on; `Ok(None)` for a
+/// MessagePack array of bytes (a `Vec<u8>` or `&[u8]` without `serde_bytes`), which
+/// [`unpack_byte_array`] copies out.
+pub(crate) fn bytes_start(encoding: ValueEncoding, plain: &[u8]) -> Result<Option<usize>> {
+    let not_bytes = || Error::Serialization("stored value is not bytes or a string".into());
+    let (start, len): (usize, usize) = match encoding {
+        ValueEncoding::Postcard => match postcard::take_from_bytes::<&[u8]>(plain) {
+            Ok((bytes, [])) => return Ok(Some(plain.len() - bytes.len())),
+            _ => return Err(not_bytes()),
+        },
+        ValueEncoding::MessagePack => match plain {
+            [b @ 0xa0..=0xbf, ..] => (1, usize::from(b & 0x1f)),
+            [0xd9 | 0xc4, n, ..] => (2, usize::from(*n)),
+            [0xda | 0xc5, a, b, ..] => (3, usize::from(u16::from_be_bytes([*a, *b]))),
+            [0xdb | 0xc6, a, b, c, d, ..] => {
+                let n = u32::from_be_bytes([*a, *b, *c, *d]);
+                (5, usize::try_from(n).map_err(|_| not_bytes())?)
+            }
+            [0x90..=0x9f | 0xdc | 0xdd, ..] => return Ok(None),
+            _ => return Err(not_bytes()),
+        },
+    };
+    if start.checked_add(len) != Some(plain.len()) {
+        return Err(not_bytes());
+    }
+    Ok(Some(start))
+}
+
+/// A MessagePack array of bytes (each a positive fixint or a `uint8`) decoded into a
+/// new arena buffer.
+pub(crate) fn unpack_byte_array(arena: &Arc<Arena>, plain: &[u8]) -> Result<SecretBuf> {
+    let not_bytes = || Error::Serialization("stored value is not bytes or a string".into());
+    let (len, mut rest) = match plain {
+        [b @ 0x90..=0x9f, rest @ ..] => (usize::from(b & 0x0f), rest),
+        [0xdc, a, b, rest @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), rest),
+        [0xdd, a, b, c, d, rest @ ..] => {
+            let n = u32::from_be_bytes([*a, *b, *c, *d]);
+            (usize::try_from(n).map_err(|_| not_bytes())?, rest)
+        }
+        _ => return Err(not_bytes()),
+    };
+    // Each element takes at least one byte: a length past that is malformed, and must
+    // not size an allocation.
+    if len > rest.len() {
+        return Err(not_bytes());
+    }
+    let mut out = arena.alloc(len)?;
+    for byte in out.iter_mut() {
+        (*byte, rest) = match rest {
+            [b @ 0x00..=0x7f, tail @ ..] => (*b, tail),
+            [0xcc, b, tail @ ..] => (*b, tail),
+            _ => return Err(not_bytes()),
+        };
+    }
+    if !rest.is_empty() {
+        return Err(not_bytes());
+    }
+    Ok(out)
+}

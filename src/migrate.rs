@@ -1,0 +1,258 @@
+//! Copying a store written by microkv 0.3 into a store of this version (the `migrate`
+//! feature). See docs/MIGRATING.md.
+//!
+//! A 0.3 file is one MessagePack array: the string `"microkv"`, its format version (3),
+//! the KDF (`{"Scrypt": [log_n, r, p]}` or `{"Argon2id": [m_kib, t, p]}`), a 16-byte salt,
+//! a verifier, and the namespaces: a map of names to maps of key names to `[nonce,
+//! ciphertext]`. The key is the raw key, or the password stretched by that KDF with that
+//! salt to 32 bytes; each value is ChaCha20-Poly1305 with a 12-byte nonce, its associated
+//! data the namespace and key name, each behind its length (4 bytes, little-endian). The
+//! plaintext is a flag byte (1: an expiry follows, in seconds since the Unix epoch, 8
+//! bytes little-endian), then the value in MessagePack. (Learned by inspecting files the
+//! published 0.3.0 writes: `tests/compat03` checks this reader against them.)
+#![forbid(unsafe_code)]
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use chacha20poly1305::aead::inout::InOutBuf;
+use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use serde::Deserialize;
+use zeroize::Zeroizing;
+
+use crate::{Error, MicroKV, Result, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
+
+/// The 0.3 format version this module reads.
+pub const V03_FORMAT: u8 = 3;
+
+/// Largest 0.3 file read (a 0.3 store is held whole in memory anyway).
+const MAX_FILE: u64 = 1 << 30;
+
+/// What opens a 0.3 store: what opened it under 0.3.
+pub enum LegacyCredential<'a> {
+    /// The password (0.3's `Credential::password`).
+    Password(&'a str),
+    /// The raw 32-byte key (0.3's `Credential::key`).
+    Key([u8; 32]),
+}
+
+/// What [`from_v03`] copied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub struct Migrated {
+    /// Namespaces with at least one live entry copied.
+    pub namespaces: usize,
+    /// Entries copied (each with its TTL, if it had one).
+    pub entries: usize,
+    /// Entries already expired in the 0.3 file, left behind.
+    pub expired: usize,
+}
+
+#[derive(Deserialize)]
+enum Kdf03 {
+    Scrypt(u8, u32, u32),
+    Argon2id(u32, u32, u32),
+}
+
+/// `[nonce, ciphertext || tag]`.
+type Sealed03 = (Vec<u8>, Vec<u8>);
+
+#[derive(Deserialize)]
+struct File03(
+    String,
+    u8,
+    Kdf03,
+    Vec<u8>,
+    #[allow(dead_code)] Sealed03,
+    BTreeMap<String, BTreeMap<String, Sealed03>>,
+);
+
+fn corrupt(why: &str) -> Error {
+    Error::CorruptStore(format!("microkv 0.3 store: {why}"))
+}
+
+/// Copies every live entry of the microkv 0.3 store at `path` into `into`, in one
+/// transaction (all or nothing), keeping each entry's namespace, key, value and expiry.
+/// The source file is only read. `into` is then saved as its `AutoSave` says: call
+/// [`MicroKV::save`] to write it.
+///
+/// Values keep their MessagePack encoding, so every type reads back as it did under 0.3.
+/// Entries already expired are left behind (counted in [`Migrated::expired`]).
+///
+/// ```
+/// use microkv::migrate::{from_v03, LegacyCredential};
+/// use microkv::{Credential, MicroKV};
+/// # let dir = tempfile::tempdir()?;
+/// # let old = dir.path().join("old.kv");
+/// # std::fs::write(&old, b"not a store")?;
+/// let new = MicroKV::create_new(dir.path().join("new.kv"), Credential::password("p@ssw0rd"))?;
+/// match from_v03(&old, LegacyCredential::Password("p@ssw0rd"), &new) {
+///     Ok(done) => println!("copied {} entries", done.entries),
+///     Err(e) => println!("not migrated: {e}"), // here: not a 0.3 store
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// `Error::Io` if the file cannot be read; `Error::CorruptStore` if it is not a 0.3
+/// store or is damaged; `Error::UnsupportedStoreVersion` for another 0.x format;
+/// `Error::InvalidKdfParams` for KDF parameters past this version's bounds;
+/// `Error::WrongPassword` if the credential opens no entry; `Error::Tampered` if some
+/// entries open and another does not; the errors of writing into `into` (nothing is
+/// written then).
+pub fn from_v03(
+    path: impl AsRef<Path>,
+    credential: LegacyCredential<'_>,
+    into: &MicroKV,
+) -> Result<Migrated> {
+    let path = path.as_ref();
+    if std::fs::metadata(path)?.len() > MAX_FILE {
+        return Err(corrupt("larger than 1 GiB"));
+    }
+    let bytes = std::fs::read(path)?;
+    let file: File03 =
+        messagepack_serde::from_slice(&bytes).map_err(|_| corrupt("not a 0.3 store"))?;
+    let File03(magic, version, kdf, salt, _verifier, spaces) = file;
+    if magic != "microkv" {
+        return Err(corrupt("not a 0.3 store"));
+    }
+    if version != V03_FORMAT {
+        return Err(Error::UnsupportedStoreVersion {
+            found: version.into(),
+            expected: V03_FORMAT.into(),
+        });
+    }
+    let key = derive(&kdf, &salt, &credential)?;
+    let cipher = ChaCha20Poly1305::new_from_slice(&key[..]).map_err(|_| Error::Crypto)?;
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
+    let mut done = Migrated::default();
+    let mut opened_any = false;
+    into.transaction(|tx| {
+        for (ns, entries) in &spaces {
+            let before = done.entries;
+            for (name, (nonce, sealed)) in entries {
+                let plain = match open(&cipher, ns, name, nonce, sealed) {
+                    Ok(plain) => plain,
+                    Err(_) if !opened_any => return Err(Error::WrongPassword),
+                    Err(e) => return Err(e),
+                };
+                opened_any = true;
+                let (expires, value) = split(&plain)?;
+                let value: messagepack_serde::Value = messagepack_serde::from_slice(value)
+                    .map_err(|_| corrupt("a value is not MessagePack"))?;
+                match expires {
+                    Some(at) if at <= now => done.expired += 1,
+                    Some(at) => {
+                        tx.put_with_ttl(ns, name, &value, Duration::from_secs(at - now))?;
+                        done.entries += 1;
+                    }
+                    None => {
+                        tx.put(ns, name, &value)?;
+                        done.entries += 1;
+                    }
+                }
+            }
+            if done.entries > before {
+                done.namespaces += 1;
+            }
+        }
+        Ok(())
+    })?;
+    Ok(done)
+}
+
+/// The 0.3 data key: the raw key, or the password stretched by the file's KDF.
+fn derive(
+    kdf: &Kdf03,
+    salt: &[u8],
+    credential: &LegacyCredential<'_>,
+) -> Result<Zeroizing<[u8; 32]>> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    let password = match credential {
+        LegacyCredential::Key(raw) => {
+            key.copy_from_slice(raw);
+            return Ok(key);
+        }
+        LegacyCredential::Password(password) => password.as_bytes(),
+    };
+    let refuse = |why: String| Err(Error::InvalidKdfParams(why));
+    match *kdf {
+        Kdf03::Scrypt(log_n, r, p) => {
+            // scrypt takes 128 * r * 2^log_n bytes.
+            let kib = 1u64
+                .checked_shl(u32::from(log_n))
+                .and_then(|n| n.checked_mul(u64::from(r) * 128 / 1024));
+            if !matches!(kib, Some(kib) if kib <= u64::from(MAX_KDF_MEMORY_KIB))
+                || !(1..=MAX_KDF_PARALLELISM).contains(&p)
+            {
+                return refuse(format!("scrypt log_n={log_n} r={r} p={p} past the bounds"));
+            }
+            let params = scrypt::Params::new(log_n, r, p)
+                .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
+            scrypt::scrypt(password, salt, &params, &mut key[..])
+                .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
+        }
+        Kdf03::Argon2id(m_kib, t, p) => {
+            if m_kib > MAX_KDF_MEMORY_KIB
+                || !(1..=MAX_ARGON2_PASSES).contains(&t)
+                || !(1..=MAX_KDF_PARALLELISM).contains(&p)
+            {
+                return refuse(format!("argon2id m={m_kib} t={t} p={p} past the bounds"));
+            }
+            let params = argon2::Params::new(m_kib, t, p, Some(32))
+                .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
+            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
+                .hash_password_into(password, salt, &mut key[..])
+                .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
+        }
+    }
+    Ok(key)
+}
+
+/// Verifies and decrypts one 0.3 value.
+fn open(
+    cipher: &ChaCha20Poly1305,
+    ns: &str,
+    key: &str,
+    nonce: &[u8],
+    sealed: &[u8],
+) -> Result<Zeroizing<Vec<u8>>> {
+    let nonce: [u8; 12] = nonce
+        .try_into()
+        .map_err(|_| corrupt("a nonce is not 12 bytes"))?;
+    let len = sealed.len().checked_sub(16).ok_or(Error::Tampered)?;
+    let (body, tag) = sealed.split_at(len);
+    let tag = Tag::try_from(tag).map_err(|_| Error::Tampered)?;
+    let mut aad = Vec::with_capacity(8 + ns.len() + key.len());
+    for part in [ns, key] {
+        let n = u32::try_from(part.len()).map_err(|_| corrupt("a name is too long"))?;
+        aad.extend_from_slice(&n.to_le_bytes());
+        aad.extend_from_slice(part.as_bytes());
+    }
+    let mut plain = Zeroizing::new(body.to_vec());
+    cipher
+        .decrypt_inout_detached(
+            &Nonce::from(nonce),
+            &aad,
+            InOutBuf::from(&mut plain[..]),
+            &tag,
+        )
+        .map_err(|_| Error::Tampered)?;
+    Ok(plain)
+}
+
+/// A 0.3 plaintext: its expiry (seconds since the epoch), if any, and the value's bytes.
+fn split(plain: &[u8]) -> Result<(Option<u64>, &[u8])> {
+    match plain {
+        [0, value @ ..] => Ok((None, value)),
+        [1, a, b, c, d, e, f, g, h, value @ ..] => Ok((
+            Some(u64::from_le_bytes([*a, *b, *c, *d, *e, *f, *g, *h])),
+            value,
+        )),
+        _ => Err(corrupt("a value's header is malformed")),
+    }
+}

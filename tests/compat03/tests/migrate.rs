@@ -1,0 +1,265 @@
+//! Files written by the real microkv 0.3.0: this crate names them (`LegacyStore`) without
+//! touching them, and `microkv::migrate::from_v03` copies them whole, every value read
+//! back as the type it was written as, expiry kept, and refuses wrong credentials and
+//! modified files without writing anything.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use microkv::migrate::{from_v03, LegacyCredential, Migrated};
+use microkv::{Config, Credential, Error, ManualClock, MicroKV};
+use serde::{Deserialize, Serialize};
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Account {
+    id: u64,
+    name: String,
+    roles: Vec<String>,
+    limit: Option<i32>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+enum Kind {
+    Unit,
+    New(u8),
+    Pair(i16, String),
+    Named { on: bool },
+}
+
+fn account() -> Account {
+    Account {
+        id: 7,
+        name: "alice".into(),
+        roles: vec!["admin".into(), "ops".into()],
+        limit: Some(-3),
+    }
+}
+
+fn map() -> BTreeMap<String, f64> {
+    BTreeMap::from([("pi".to_string(), 3.25), ("e".to_string(), -2.5)])
+}
+
+/// Writes a 0.3.0 store at `path` with `credential` and KDF `kdf`: values of many types
+/// in three namespaces, one entry with an hour to live and one already expired.
+fn write_v03(path: &Path, credential: microkv03::Credential, kdf: microkv03::KdfParams) {
+    let config = microkv03::Config {
+        kdf,
+        ..Default::default()
+    };
+    let db = microkv03::MicroKV::create_new_with(path, credential, config).unwrap();
+    db.put("count", &5u32).unwrap();
+    db.put("delta", &-42i64).unwrap();
+    db.put("name", &"test".to_string()).unwrap();
+    db.put("raw", &vec![0u8, 1, 200, 255]).unwrap();
+    db.put("ratio", &0.5f64).unwrap();
+    db.put("none", &None::<u8>).unwrap();
+    db.put("map", &map()).unwrap();
+    let users = db.namespace("users");
+    users.put("alice", &account()).unwrap();
+    users.put("kind:unit", &Kind::Unit).unwrap();
+    users.put("kind:new", &Kind::New(9)).unwrap();
+    users.put("kind:pair", &Kind::Pair(-1, "x".into())).unwrap();
+    users.put("kind:named", &Kind::Named { on: true }).unwrap();
+    let sessions = db.namespace("sessions");
+    sessions
+        .put_with_ttl("live", &"token".to_string(), Duration::from_secs(3600))
+        .unwrap();
+    sessions
+        .put_with_ttl("gone", &"old".to_string(), Duration::from_millis(1))
+        .unwrap();
+    db.save().unwrap();
+    // 0.3 keeps whole seconds: past the next second, "gone" has expired.
+    std::thread::sleep(Duration::from_millis(1100));
+}
+
+fn fast_kdf() -> microkv03::KdfParams {
+    microkv03::KdfParams::scrypt(10, 8, 1)
+}
+
+/// A new store of this version on a manual clock set to the real time.
+fn target(dir: &Path) -> (MicroKV, ManualClock) {
+    let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap();
+    let clock = ManualClock::new(now);
+    let config = Config {
+        clock: Some(Arc::new(clock.clone())),
+        ..Default::default()
+    };
+    let path = dir.join(format!("new-{}.kv", now.as_nanos()));
+    let db = MicroKV::create_new_with(path, Credential::key([4; 32]), config).unwrap();
+    (db, clock)
+}
+
+fn check_copy(db: &MicroKV) {
+    assert_eq!(db.require::<u32>("count").unwrap(), 5);
+    assert_eq!(db.require::<i64>("count").unwrap(), 5, "u32 read as i64");
+    assert_eq!(db.require::<i64>("delta").unwrap(), -42);
+    assert!(matches!(
+        db.get::<u64>("delta"),
+        Err(Error::Serialization(_))
+    ));
+    assert_eq!(db.require::<String>("name").unwrap(), "test");
+    assert_eq!(db.require::<Vec<u8>>("raw").unwrap(), vec![0, 1, 200, 255]);
+    assert_eq!(
+        db.get_secret_bytes("raw").unwrap().unwrap().expose_secret(),
+        &[0, 1, 200, 255]
+    );
+    assert_eq!(db.require::<f64>("ratio").unwrap(), 0.5);
+    assert_eq!(db.require::<Option<u8>>("none").unwrap(), None);
+    assert_eq!(db.require::<BTreeMap<String, f64>>("map").unwrap(), map());
+    let users = db.namespace("users");
+    assert_eq!(users.require::<Account>("alice").unwrap(), account());
+    assert_eq!(users.require::<Kind>("kind:unit").unwrap(), Kind::Unit);
+    assert_eq!(users.require::<Kind>("kind:new").unwrap(), Kind::New(9));
+    assert_eq!(
+        users.require::<Kind>("kind:pair").unwrap(),
+        Kind::Pair(-1, "x".into())
+    );
+    assert_eq!(
+        users.require::<Kind>("kind:named").unwrap(),
+        Kind::Named { on: true }
+    );
+    let sessions = db.namespace("sessions");
+    assert_eq!(sessions.require::<String>("live").unwrap(), "token");
+    assert!(!sessions.contains("gone").unwrap());
+}
+
+struct Files {
+    _dir: tempfile::TempDir,
+    password: PathBuf,
+    key: PathBuf,
+}
+
+fn files() -> Files {
+    let dir = tempfile::tempdir().unwrap();
+    let password = dir.path().join("password.kv");
+    let key = dir.path().join("key.kv");
+    write_v03(
+        &password,
+        microkv03::Credential::password("p@ssw0rd"),
+        fast_kdf(),
+    );
+    write_v03(&key, microkv03::Credential::key([9; 32]), fast_kdf());
+    Files {
+        _dir: dir,
+        password,
+        key,
+    }
+}
+
+#[test]
+fn a_0_3_file_is_named_and_left_untouched() {
+    let f = files();
+    let before = std::fs::read(&f.password).unwrap();
+    for result in [
+        MicroKV::open(&f.password, Credential::password("p@ssw0rd")),
+        MicroKV::open_existing(&f.password, Credential::password("p@ssw0rd")),
+        MicroKV::open_with(
+            &f.password,
+            Credential::password("p@ssw0rd"),
+            Config {
+                read_only: true,
+                ..Default::default()
+            },
+        ),
+    ] {
+        let err = result.unwrap_err();
+        assert!(matches!(err, Error::LegacyStore { version: 3 }), "{err:?}");
+        assert!(err.to_string().contains("microkv 0.3"), "{err}");
+    }
+    assert_eq!(std::fs::read(&f.password).unwrap(), before);
+}
+
+#[test]
+fn every_value_and_expiry_migrates() {
+    let f = files();
+    for (path, credential) in [
+        (&f.password, LegacyCredential::Password("p@ssw0rd")),
+        (&f.key, LegacyCredential::Key([9; 32])),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, clock) = target(dir.path());
+        let done = from_v03(path, credential, &db).unwrap();
+        let mut want = Migrated::default();
+        want.namespaces = 3;
+        want.entries = 13;
+        want.expired = 1;
+        assert_eq!(done, want, "{path:?}");
+        check_copy(&db);
+        // The copy survives a save and a reopen.
+        db.save().unwrap();
+        let saved = db.path().unwrap().to_path_buf();
+        drop(db);
+        let db = MicroKV::open(&saved, Credential::key([4; 32])).unwrap();
+        check_copy(&db);
+        drop(db);
+        // The expiry came along: an hour later the session is gone.
+        let (db, _) = (
+            MicroKV::open_with(
+                &saved,
+                Credential::key([4; 32]),
+                Config {
+                    clock: Some(Arc::new(clock.clone())),
+                    ..Default::default()
+                },
+            )
+            .unwrap(),
+            (),
+        );
+        clock.advance(Duration::from_secs(3601));
+        assert!(!db.namespace("sessions").contains("live").unwrap());
+        assert!(db.namespace("users").contains("alice").unwrap());
+    }
+}
+
+#[test]
+fn wrong_credentials_and_modified_files_copy_nothing() {
+    let f = files();
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = target(dir.path());
+    let err = from_v03(&f.password, LegacyCredential::Password("wrong"), &db).unwrap_err();
+    assert!(matches!(err, Error::WrongPassword), "{err:?}");
+    let err = from_v03(&f.key, LegacyCredential::Key([8; 32]), &db).unwrap_err();
+    assert!(matches!(err, Error::WrongPassword), "{err:?}");
+    assert_eq!(db.len().unwrap(), 0);
+    assert!(db.tree_names().unwrap().is_empty());
+
+    // One byte of the last value's ciphertext flipped: the values before it opened, so
+    // this is a modified file, and nothing is copied.
+    let mut bytes = std::fs::read(&f.key).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    let modified = dir.path().join("modified.kv");
+    std::fs::write(&modified, &bytes).unwrap();
+    let err = from_v03(&modified, LegacyCredential::Key([9; 32]), &db).unwrap_err();
+    assert!(matches!(err, Error::Tampered), "{err:?}");
+    assert!(db.tree_names().unwrap().is_empty());
+
+    // Not a 0.3 file at all, and a truncated one.
+    let err = from_v03(db.path().unwrap(), LegacyCredential::Key([4; 32]), &db).unwrap_err();
+    assert!(matches!(err, Error::CorruptStore(_)), "{err:?}");
+    let truncated = dir.path().join("truncated.kv");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let err = from_v03(&truncated, LegacyCredential::Key([9; 32]), &db).unwrap_err();
+    assert!(matches!(err, Error::CorruptStore(_)), "{err:?}");
+    assert!(db.tree_names().unwrap().is_empty());
+}
+
+#[test]
+fn an_argon2_store_migrates() {
+    // Written by 0.3.0 with its `argon2` feature: fixtures/README.md.
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/argon2-v03.kv");
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = target(dir.path());
+    let err = from_v03(&path, LegacyCredential::Password("wrong"), &db).unwrap_err();
+    assert!(matches!(err, Error::WrongPassword), "{err:?}");
+    let done = from_v03(&path, LegacyCredential::Password("p@ssw0rd"), &db).unwrap();
+    assert_eq!((done.entries, done.namespaces, done.expired), (3, 2, 0));
+    assert_eq!(db.require::<u32>("count").unwrap(), 5);
+    assert_eq!(db.require::<String>("name").unwrap(), "test");
+    assert_eq!(
+        db.namespace("users").require::<Account>("alice").unwrap(),
+        account()
+    );
+}

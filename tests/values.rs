@@ -1,0 +1,197 @@
+//! Values are MessagePack, as in microkv 0.3: a number read as another numeric type is
+//! the same number or a typed error, never a different number; self-describing types
+//! (`serde_json::Value`, untagged enums, skipped fields, flattened structs) round-trip.
+//! The control: the postcard store of the committed v1 vector reads a `u32` as an `i64`
+//! as a different number, which is what the self-describing encoding fixes.
+
+use std::collections::BTreeMap;
+
+use microkv::{Config, Credential, Error, MicroKV, ValueEncoding};
+use serde::{Deserialize, Serialize};
+
+fn db() -> MicroKV {
+    MicroKV::in_memory(Credential::key([6; 32])).unwrap()
+}
+
+/// `Error::Serialization` whose message names no digit of the stored value (errors end
+/// up in logs: they must not quote secrets).
+fn typed_error<T: std::fmt::Debug>(r: microkv::Result<Option<T>>, secret: &str) {
+    match r {
+        Err(Error::Serialization(why)) => assert!(!why.contains(secret), "{why}"),
+        other => panic!("expected a typed error, got {other:?}"),
+    }
+}
+
+#[test]
+fn numbers_read_as_other_numeric_types_are_the_same_number_or_an_error() {
+    let db = db();
+    assert_eq!(db.value_encoding(), ValueEncoding::MessagePack);
+    db.put("u32", &5u32).unwrap();
+    db.put("i32", &5i32).unwrap();
+    db.put("neg", &-5i32).unwrap();
+    db.put("big", &300u32).unwrap();
+    db.put("max", &u64::MAX).unwrap();
+    db.put("float", &1.5f64).unwrap();
+    db.put("text", "777").unwrap();
+    assert_eq!(db.get::<i64>("u32").unwrap(), Some(5));
+    assert_eq!(db.get::<u8>("u32").unwrap(), Some(5));
+    assert_eq!(db.get::<u32>("i32").unwrap(), Some(5));
+    assert_eq!(db.get::<i8>("neg").unwrap(), Some(-5));
+    assert_eq!(db.get::<f64>("u32").unwrap(), Some(5.0));
+    assert_eq!(db.get::<u64>("max").unwrap(), Some(u64::MAX));
+    typed_error(db.get::<u32>("neg"), "-5");
+    typed_error(db.get::<u8>("big"), "300");
+    typed_error(db.get::<i64>("max"), "18446744073709551615");
+    typed_error(db.get::<u32>("float"), "1.5");
+    typed_error(db.get::<u32>("text"), "777");
+    typed_error(db.get::<String>("u32"), "5");
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+#[serde(untagged)]
+enum Untagged {
+    Number(u64),
+    Text(String),
+    Pair { a: i8, b: bool },
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+#[serde(tag = "kind")]
+enum Internal {
+    Login { user: String },
+    Logout,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Sparse {
+    id: u32,
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    note: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    tags: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Outer {
+    name: String,
+    #[serde(flatten)]
+    extra: BTreeMap<String, u32>,
+}
+
+#[test]
+fn self_describing_types_round_trip() {
+    let db = db();
+    let json = serde_json::json!({
+        "a": [1, -2, 3.5, null, true, "x"],
+        "b": {"c": {}, "d": u64::MAX},
+    });
+    db.put("json", &json).unwrap();
+    assert_eq!(db.require::<serde_json::Value>("json").unwrap(), json);
+    for (i, v) in [
+        Untagged::Number(3),
+        Untagged::Text("t".into()),
+        Untagged::Pair { a: -1, b: true },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        db.put(&format!("untagged{i}"), &v).unwrap();
+        assert_eq!(db.require::<Untagged>(&format!("untagged{i}")).unwrap(), v);
+    }
+    for v in [Internal::Login { user: "u".into() }, Internal::Logout] {
+        db.put("internal", &v).unwrap();
+        assert_eq!(db.require::<Internal>("internal").unwrap(), v);
+    }
+    for v in [
+        Sparse {
+            id: 1,
+            note: None,
+            tags: vec![],
+        },
+        Sparse {
+            id: 2,
+            note: Some("n".into()),
+            tags: vec!["t".into()],
+        },
+    ] {
+        db.put("sparse", &v).unwrap();
+        assert_eq!(db.require::<Sparse>("sparse").unwrap(), v);
+    }
+    let outer = Outer {
+        name: "o".into(),
+        extra: BTreeMap::from([("x".to_string(), 1), ("y".to_string(), 2)]),
+    };
+    db.put("flatten", &outer).unwrap();
+    assert_eq!(db.require::<Outer>("flatten").unwrap(), outer);
+    // A struct read through a `serde_json::Value` shows its field names: structs are maps.
+    let as_json: serde_json::Value = db.require("sparse").unwrap();
+    assert_eq!(
+        as_json,
+        serde_json::json!({"id": 2, "note": "n", "tags": ["t"]})
+    );
+    // compare_and_swap compares encodings: a struct matches itself.
+    let v = Sparse {
+        id: 3,
+        note: None,
+        tags: vec![],
+    };
+    db.put("cas", &v).unwrap();
+    let next = Sparse { id: 4, ..v.clone() };
+    assert!(db.compare_and_swap("cas", Some(&v), Some(&next)).unwrap());
+    assert!(!db.compare_and_swap("cas", Some(&v), None).unwrap());
+}
+
+#[test]
+fn strings_and_byte_vectors_are_secret_bytes() {
+    let db = db();
+    db.put("s", "s3cr3t").unwrap();
+    db.put("v", &vec![0u8, 127, 128, 255]).unwrap();
+    db.put("n", &7u32).unwrap();
+    assert_eq!(
+        db.get_secret_bytes("s").unwrap().unwrap().expose_secret(),
+        b"s3cr3t"
+    );
+    assert_eq!(
+        db.get_secret_bytes("v").unwrap().unwrap().expose_secret(),
+        &[0, 127, 128, 255]
+    );
+    assert!(matches!(
+        db.get_secret_bytes("n"),
+        Err(Error::Serialization(_))
+    ));
+    let long = "x".repeat(70_000);
+    db.put("long", &long).unwrap();
+    assert_eq!(
+        db.get_secret_bytes("long")
+            .unwrap()
+            .unwrap()
+            .expose_secret(),
+        long.as_bytes()
+    );
+}
+
+#[test]
+fn postcard_stores_keep_their_encoding_the_control() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/v1.kv");
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("v1.kv");
+    std::fs::copy(&path, &copy).unwrap();
+    // The vector's raw key: bytes 0x00..=0x1f (tests/format_vector.rs).
+    let key: [u8; 32] = std::array::from_fn(|i| i as u8);
+    let db = MicroKV::open_with(&copy, Credential::key(key), Config::default()).unwrap();
+    assert_eq!(db.value_encoding(), ValueEncoding::Postcard);
+    let users = db.namespace("users");
+    assert_eq!(users.require::<u32>("bob").unwrap(), 135);
+    // The control: postcard is not self-describing, and the u32 135 read as an i64 is
+    // another number. MessagePack stores give 135 (above).
+    assert_ne!(users.require::<i64>("bob").unwrap(), 135);
+    // New writes and a rekey keep the store's encoding, and the store reopens with it.
+    users.put("carol", &9u32).unwrap();
+    db.rekey(Credential::key([0x5b; 32])).unwrap();
+    db.save().unwrap();
+    drop((users, db));
+    let db = MicroKV::open(&copy, Credential::key([0x5b; 32])).unwrap();
+    assert_eq!(db.value_encoding(), ValueEncoding::Postcard);
+    assert_eq!(db.namespace("users").require::<u32>("carol").unwrap(), 9);
+    assert_eq!(db.namespace("users").require::<u32>("bob").unwrap(), 135);
+}
