@@ -14,6 +14,8 @@ use crate::entry::{decode, encode, Change, Entry};
 use crate::error::{Error, Result};
 use crate::secret::{Secret, SecretBytes};
 
+mod atomic;
+
 /// One namespace of a store. Cheap to clone; shares the store.
 ///
 /// ```
@@ -55,6 +57,13 @@ impl Tree {
     }
 
     /// This namespace's name (`""` for the default one).
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// assert_eq!(db.namespace("users").name(), "users");
+    /// assert_eq!(db.name(), "");
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -69,24 +78,66 @@ impl Tree {
 
     /// The value under `key`, or `None` if absent or expired.
     ///
-    /// `Error::Serialization` if the stored bytes do not decode as a `V` exactly (a
-    /// `String` read as a `u32`, say). The check is structural: values carry no type tag,
-    /// so types with the same encoding (`u32` and `u64`, or `u32` and `i32` with
-    /// reinterpreted bits) are not told apart.
+    /// Values are self-describing (MessagePack) in stores made by this version: a value read
+    /// as another type is the same value (a `u32` read as an `i64`) or `Error::Serialization`,
+    /// never a different one. In a store from an older file (`ValueEncoding::Postcard`) the
+    /// check is structural only: types with the same encoding are not told apart.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("count", &5u32)?;
+    /// assert_eq!(db.get::<u32>("count")?, Some(5));
+    /// assert_eq!(db.get::<i64>("count")?, Some(5));
+    /// assert_eq!(db.get::<u32>("missing")?, None);
+    /// assert!(db.get::<String>("count").is_err());
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Serialization` if the stored value does not decode as a `V`; `Error::Forked`
+    /// in a forked child; `Error::SecureAlloc` if the arena cannot hold the decrypted
+    /// value; `Error::Crypto` if a value fails authentication (memory corruption: values
+    /// are authenticated when the store opens).
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
         self.engine
             .read_value(&self.name, key, |p| decode(self.engine.values, p))
     }
 
     /// [`Tree::get`], wrapped in a [`Secret`] whose `Debug` prints no value (microkv
-    /// 0.3's `get_secret`).
+    /// 0.3's `get_secret`). The `V` is the caller's to protect; [`Tree::get_secret_bytes`]
+    /// keeps a string's bytes in the locked arena instead.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("pin", &1234u32)?;
+    /// let pin = db.get_secret::<u32>("pin")?.expect("present");
+    /// assert_eq!(*pin.expose(), 1234);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tree::get`].
     pub fn get_secret<V: DeserializeOwned>(&self, key: &str) -> Result<Option<Secret<V>>> {
         Ok(self.get(key)?.map(Secret::new))
     }
 
     /// The value under `key` as [`SecretBytes`]: decrypted into the locked arena and left
-    /// there, wiped when the handle drops. For values stored as strings or bytes
-    /// (`Error::Serialization` otherwise); `None` if absent or expired.
+    /// there, wiped when the handle drops. For values stored as strings or bytes; `None` if
+    /// absent or expired.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("token", "s3cr3t")?;
+    /// let token = db.get_secret_bytes("token")?.expect("present");
+    /// assert_eq!(token.expose_secret(), b"s3cr3t");
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Serialization` if the value is not a string or bytes; `Error::Forked` in a
+    /// forked child; `Error::SecureAlloc` if the arena cannot hold the decrypted value;
+    /// `Error::Crypto` if a value fails authentication (memory corruption: values are
+    /// authenticated when the store opens).
     pub fn get_secret_bytes(&self, key: &str) -> Result<Option<SecretBytes>> {
         match self.engine.open_live(&self.name, key)? {
             Some(plain) => {
@@ -96,22 +147,70 @@ impl Tree {
         }
     }
 
-    /// The value under `key`; `Error::KeyNotFound` if absent or expired.
+    /// The value under `key`, which must be there.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("name", "test")?;
+    /// assert_eq!(db.require::<String>("name")?, "test");
+    /// assert!(matches!(db.require::<String>("nope"), Err(microkv_core::Error::KeyNotFound)));
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::KeyNotFound` if absent or expired; otherwise as [`Tree::get`].
     pub fn require<V: DeserializeOwned>(&self, key: &str) -> Result<V> {
         self.get(key)?.ok_or(Error::KeyNotFound)
     }
 
     /// Whether a live entry exists under `key` (decrypts nothing).
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("k", &1u8)?;
+    /// assert!(db.contains("k")?);
+    /// assert!(!db.contains("other")?);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Forked` in a forked child.
     pub fn contains(&self, key: &str) -> Result<bool> {
         Ok(self.engine.contains(&self.name, key))
     }
 
     /// Stores `value` under `key`, replacing any value and TTL.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("name", "test")?;
+    /// db.put("count", &7u32)?;
+    /// assert_eq!(db.require::<u32>("count")?, 7);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::ReadOnly` on a read-only store; `Error::Reentrant` from inside one of this
+    /// store's closures on the same thread; `Error::Serialization` if `value` cannot be
+    /// serialized; `Error::SecureAlloc` or `Error::Forked` as for reads; the errors of an
+    /// autosave (the write is then undone).
     pub fn put<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<()> {
         self.put_entry(key, value, None)
     }
 
-    /// Stores `value` under `key`, to expire `ttl` from now (by the store's clock).
+    /// Stores `value` under `key`, to expire `ttl` from now (by the store's clock, in
+    /// milliseconds). An expired entry reads as absent.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// use std::time::Duration;
+    /// db.put_with_ttl("otp", "123456", Duration::from_secs(60))?;
+    /// assert!(db.contains("otp")?);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tree::put`]; `Error::NoClock` if the store has no clock (only without `std`).
     pub fn put_with_ttl<V: Serialize + ?Sized>(
         &self,
         key: &str,
@@ -134,6 +233,18 @@ impl Tree {
     }
 
     /// Removes `key`; returns whether a live entry was there.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("k", &1u8)?;
+    /// assert!(db.remove("k")?);
+    /// assert!(!db.remove("k")?);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::ReadOnly`, `Error::Reentrant` and the errors of an autosave, as
+    /// [`Tree::put`].
     pub fn remove(&self, key: &str) -> Result<bool> {
         let mut g = self.engine.lock_write()?;
         if g.live(&self.name, key).is_none() {
@@ -143,7 +254,20 @@ impl Tree {
         Ok(true)
     }
 
-    /// Removes every entry of this namespace.
+    /// Removes every entry of this namespace (one write).
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// let users = db.namespace("users");
+    /// users.put("a", &1u8)?;
+    /// users.put("b", &2u8)?;
+    /// users.clear()?;
+    /// assert!(users.is_empty()?);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tree::remove`].
     pub fn clear(&self) -> Result<()> {
         let mut g = self.engine.lock_write()?;
         let keys = g.keys_of(&self.name);
@@ -151,21 +275,62 @@ impl Tree {
     }
 
     /// The number of live entries (decrypts nothing).
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("a", &1u8)?;
+    /// db.put("b", &2u8)?;
+    /// assert_eq!(db.len()?, 2);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Forked` in a forked child.
     pub fn len(&self) -> Result<usize> {
         Ok(self.engine.count_live(&self.name))
     }
 
     /// Whether this namespace has no live entry.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// assert!(db.namespace("new").is_empty()?);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tree::len`].
     pub fn is_empty(&self) -> Result<bool> {
         Ok(self.len()? == 0)
     }
 
     /// The names of the live entries, in no particular order (decrypts nothing).
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("a", &1u8)?;
+    /// assert_eq!(db.keys()?, ["a"]);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tree::len`].
     pub fn keys(&self) -> Result<Vec<String>> {
         Ok(self.engine.live_keys(&self.name))
     }
 
     /// The names of the live entries, sorted.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("b", &1u8)?;
+    /// db.put("a", &2u8)?;
+    /// assert_eq!(db.keys_sorted()?, ["a", "b"]);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tree::len`].
     pub fn keys_sorted(&self) -> Result<Vec<String>> {
         let mut keys = self.keys()?;
         keys.sort_unstable();
@@ -173,6 +338,20 @@ impl Tree {
     }
 
     /// Decrypts every live entry whose name starts with `prefix`, sorted by name.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// let users = db.namespace("users");
+    /// users.put("admin:root", &1u32)?;
+    /// users.put("admin:ops", &2u32)?;
+    /// users.put("guest", &3u32)?;
+    /// let admins: Vec<(String, u32)> = users.prefix("admin:")?;
+    /// assert_eq!(admins, [("admin:ops".to_string(), 2), ("admin:root".to_string(), 1)]);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tree::get`], for any of the entries.
     pub fn prefix<V: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, V)>> {
         let (keyring, mut entries) = self
             .engine
@@ -191,6 +370,23 @@ impl Tree {
 
     /// Calls `f` with each live entry (a snapshot taken at the call) until it returns
     /// `ControlFlow::Break`. The store is not locked while `f` runs, so `f` may use it.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// use core::ops::ControlFlow;
+    /// db.put("a", &1u32)?;
+    /// db.put("b", &2u32)?;
+    /// let mut sum = 0;
+    /// db.for_each::<u32, _>(|_, v| {
+    ///     sum += v;
+    ///     ControlFlow::Continue(())
+    /// })?;
+    /// assert_eq!(sum, 3);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Tree::get`], for any of the entries.
     pub fn for_each<V, F>(&self, mut f: F) -> Result<()>
     where
         V: DeserializeOwned,
@@ -206,99 +402,5 @@ impl Tree {
             }
         }
         Ok(())
-    }
-
-    /// Read-modify-write under the store's writer lock: `f` gets the current value (`None`
-    /// if absent) and returns the new one (`None` removes the key). An existing TTL is
-    /// kept. `f` runs once. Other threads' reads carry on while it runs; reads from inside
-    /// `f` work, and a write from inside it returns `Error::Reentrant`.
-    pub fn update<V, F>(&self, key: &str, f: F) -> Result<()>
-    where
-        V: Serialize + DeserializeOwned,
-        F: FnOnce(Option<V>) -> Option<V>,
-    {
-        let mut g = self.engine.lock_write()?;
-        let (current, expires_at) = match g.live(&self.name, key) {
-            Some(entry) => (
-                Some(g.read::<V>(&self.name, key, &entry)?),
-                entry.expires_at,
-            ),
-            None => (None, None),
-        };
-        let existed = current.is_some();
-        let change = match f(current) {
-            Some(value) => {
-                let plain = encode(&self.engine.arena, self.engine.values, &value)?;
-                self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
-            }
-            None if existed => self.change(key, None),
-            None => return Ok(()),
-        };
-        g.apply([change])
-    }
-
-    /// The value under `key`; if absent, stores `f()` and returns it, atomically. `f`
-    /// runs under the writer lock: reads from inside it work, writes return
-    /// `Error::Reentrant`.
-    pub fn get_or_insert_with<V, F>(&self, key: &str, f: F) -> Result<V>
-    where
-        V: Serialize + DeserializeOwned,
-        F: FnOnce() -> V,
-    {
-        if let Some(value) = self
-            .engine
-            .read_value(&self.name, key, |p| decode(self.engine.values, p))?
-        {
-            return Ok(value);
-        }
-        let mut g = self.engine.lock()?;
-        // Looked up again under the writer lock: another writer may have inserted it.
-        if let Some(entry) = g.live(&self.name, key) {
-            return g.read(&self.name, key, &entry);
-        }
-        if self.engine.is_read_only() {
-            return Err(Error::ReadOnly);
-        }
-        let value = f();
-        let plain = encode(&self.engine.arena, self.engine.values, &value)?;
-        let entry = g.seal(&self.name, key, &plain, None)?;
-        g.apply([self.change(key, Some(entry))])?;
-        Ok(value)
-    }
-
-    /// If the current value equals `expected` (`None`: absent), replaces it with `new`
-    /// (`None`: remove) and returns `true`; otherwise changes nothing and returns `false`.
-    /// Values are compared by their serialized bytes, in constant time.
-    pub fn compare_and_swap<V: Serialize + ?Sized>(
-        &self,
-        key: &str,
-        expected: Option<&V>,
-        new: Option<&V>,
-    ) -> Result<bool> {
-        use subtle::ConstantTimeEq;
-        let mut g = self.engine.lock_write()?;
-        let live = g.live(&self.name, key);
-        let expires_at = live.as_ref().and_then(|e| e.expires_at);
-        let current = live.map(|e| g.open(&self.name, key, &e)).transpose()?;
-        let matches = match (&current, expected) {
-            (None, None) => true,
-            (Some(cur), Some(exp)) => {
-                bool::from(cur.ct_eq(&encode(&self.engine.arena, self.engine.values, exp)?))
-            }
-            _ => false,
-        };
-        if !matches {
-            return Ok(false);
-        }
-        let change = match new {
-            Some(value) => {
-                let plain = encode(&self.engine.arena, self.engine.values, value)?;
-                self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
-            }
-            None if current.is_some() => self.change(key, None),
-            None => return Ok(true),
-        };
-        g.apply([change])?;
-        Ok(true)
     }
 }

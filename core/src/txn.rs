@@ -62,7 +62,25 @@ impl<'a> Txn<'a> {
             .insert(String::from(key), entry);
     }
 
-    /// The value of `ns`/`key`, including this transaction's own writes.
+    /// The value of `ns`/`key` (`""` is the default namespace), including this
+    /// transaction's own writes.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("k", &1u32)?;
+    /// db.transaction(|tx| {
+    ///     assert_eq!(tx.get::<u32>("", "k")?, Some(1));
+    ///     tx.put("", "k", &2u32)?;
+    ///     assert_eq!(tx.get::<u32>("", "k")?, Some(2)); // its own write
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Serialization` if the stored value does not decode as a `V`;
+    /// `Error::SecureAlloc` if the arena cannot hold the decrypted value; `Error::Crypto`
+    /// if a value fails authentication.
     pub fn get<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
         match self.entry(ns, key) {
             Some(entry) => self.g.read(ns, key, &entry).map(Some),
@@ -70,22 +88,71 @@ impl<'a> Txn<'a> {
         }
     }
 
-    /// The value of `ns`/`key`; `Error::KeyNotFound` if absent.
+    /// The value of `ns`/`key`, which must be there.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("balance", &100u64)?;
+    /// let b = db.transaction(|tx| tx.require::<u64>("", "balance"))?;
+    /// assert_eq!(b, 100);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::KeyNotFound` if absent or expired (returning it from the closure rolls the
+    /// transaction back); otherwise as [`Txn::get`].
     pub fn require<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<V> {
         self.get(ns, key)?.ok_or(Error::KeyNotFound)
     }
 
-    /// Whether `ns`/`key` has a live entry.
+    /// Whether `ns`/`key` has a live entry, as this transaction sees it.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.transaction(|tx| {
+    ///     assert!(!tx.contains("", "k"));
+    ///     tx.put("", "k", &1u8)?;
+    ///     assert!(tx.contains("", "k"));
+    ///     Ok(())
+    /// })?;
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
     pub fn contains(&self, ns: &str, key: &str) -> bool {
         self.entry(ns, key).is_some()
     }
 
     /// Stores `value` under `ns`/`key` when the transaction commits.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.transaction(|tx| {
+    ///     tx.put("", "a", &1u8)?;
+    ///     tx.put("audit", "last", "debit")
+    /// })?;
+    /// assert_eq!(db.namespace("audit").require::<String>("last")?, "debit");
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::Serialization` if `value` cannot be serialized; `Error::SecureAlloc` if the
+    /// arena cannot hold it while it is sealed. The transaction's commit may fail as a
+    /// write does (`Tree::put`).
     pub fn put<V: Serialize + ?Sized>(&mut self, ns: &str, key: &str, value: &V) -> Result<()> {
         self.put_entry(ns, key, value, None)
     }
 
     /// Stores `value` under `ns`/`key`, expiring `ttl` after the transaction's time.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// use std::time::Duration;
+    /// db.transaction(|tx| tx.put_with_ttl("", "otp", "123456", Duration::from_secs(60)))?;
+    /// assert!(db.contains("otp")?);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Txn::put`]; `Error::NoClock` if the store has no clock (only without `std`).
     pub fn put_with_ttl<V: Serialize + ?Sized>(
         &mut self,
         ns: &str,
@@ -110,6 +177,18 @@ impl<'a> Txn<'a> {
     }
 
     /// Removes `ns`/`key` when the transaction commits; returns whether it was there.
+    ///
+    /// ```
+    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// db.put("k", &1u8)?;
+    /// let was = db.transaction(|tx| tx.remove("", "k"))?;
+    /// assert!(was);
+    /// assert!(!db.contains("k")?);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// None today (the `Result` leaves room for checks a future version may add).
     pub fn remove(&mut self, ns: &str, key: &str) -> Result<bool> {
         let existed = self.entry(ns, key).is_some();
         if existed {
