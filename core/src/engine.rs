@@ -179,6 +179,9 @@ pub(crate) struct Exclusive<'a> {
     engine: &'a Engine,
     save: MutexGuard<'a, SaveState>,
     now: Now<'a>,
+    /// The keyring, fetched on first use: only a rekey (under this lock, which renews
+    /// this cell) replaces it.
+    keyring: Once<Arc<Keyring>>,
 }
 
 impl Deref for Exclusive<'_> {
@@ -214,6 +217,7 @@ impl Engine {
             engine: self,
             save,
             now: Now::new(self),
+            keyring: Once::new(),
         })
     }
 
@@ -282,8 +286,8 @@ impl Exclusive<'_> {
     }
 
     /// The keyring: it changes only under this lock, so it holds for the operation.
-    fn keyring(&self) -> Arc<Keyring> {
-        self.engine.contents.read().keyring.clone()
+    fn keyring(&self) -> &Arc<Keyring> {
+        (self.keyring).call_once(|| self.engine.contents.read().keyring.clone())
     }
 
     pub(crate) fn arena(&self) -> &Arc<Arena> {
@@ -308,12 +312,12 @@ impl Exclusive<'_> {
         plain: &[u8],
         expires_at: Option<u64>,
     ) -> Result<Entry> {
-        Entry::seal(&self.keyring(), ns, key, plain, expires_at)
+        Entry::seal(self.keyring(), ns, key, plain, expires_at)
     }
 
     /// Opens the value of `ns`/`key` into the arena.
     pub(crate) fn open(&self, ns: &str, key: &str, entry: &Entry) -> Result<SecretBuf> {
-        entry.open(&self.keyring(), self.arena(), ns, key)
+        entry.open(self.keyring(), self.arena(), ns, key)
     }
 
     /// Opens the value of `ns`/`key` and decodes it as a `V`.
@@ -323,6 +327,6 @@ impl Exclusive<'_> {
         key: &str,
         entry: &Entry,
     ) -> Result<V> {
-        entry.read(&self.keyring(), self.arena(), self.engine.values, ns, key)
+        entry.read(self.keyring(), self.arena(), self.engine.values, ns, key)
     }
 }

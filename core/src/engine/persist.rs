@@ -20,6 +20,7 @@ use crate::format;
 use crate::journal::{self, Cursor};
 use crate::kdf::{Credential, KdfParams};
 use crate::keys::new_keys;
+use crate::sync::Once;
 
 /// The journal length past which an `OnEveryWrite` store writes a new snapshot: half the
 /// snapshot, at least 64 KiB, at most 8 MiB. Opening reads the journal after the snapshot,
@@ -106,7 +107,7 @@ impl Exclusive<'_> {
             Some(at) if self.journaling && self.engine.autosave == AutoSave::OnEveryWrite => at,
             _ => return Ok(None),
         };
-        let (bytes, next) = journal::encode(&self.keyring(), &at, changes)?;
+        let (bytes, next) = journal::encode(self.keyring(), &at, changes)?;
         let limit = compaction_limit(self.snapshot_len);
         Ok((bytes.len() as u64 <= limit).then_some((bytes, next)))
     }
@@ -229,6 +230,7 @@ impl Exclusive<'_> {
         };
         let mut contents = engine.contents.write();
         let old = core::mem::replace(&mut *contents, fresh);
+        self.keyring = Once::new();
         let saved = match engine.storage {
             Some(_) => self.save_from(&contents),
             None => Ok(()),
