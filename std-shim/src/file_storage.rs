@@ -465,9 +465,13 @@ pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 /// (waiting: another writer holds it only for its save), then checks that it begins with
 /// `expected`. `None` if there is no file. Saves rename a new file over the store, so the
 /// lock is on the file a save replaces, and a lock on a file already replaced is dropped
-/// and taken again on the new one.
+/// and taken again on the new one. Each such retry means another writer's save completed,
+/// so writers never livelock; a writer that keeps losing for [`REPLACE_PATIENCE`] (a busy
+/// store under many concurrent savers) gets `Error::Locked`. A fixed count of retries was
+/// used first and ran out under load with four threads saving in a loop.
 fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>> {
-    for _ in 0..64 {
+    let started = std::time::Instant::now();
+    while started.elapsed() < REPLACE_PATIENCE {
         let mut file = match File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
@@ -487,6 +491,9 @@ fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>> {
     }
     Err(Error::Locked)
 }
+
+/// How long [`lock_current`] keeps retrying while other writers replace the file under it.
+const REPLACE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Whether a save may replace an existing store file.
 #[derive(Clone, Copy, PartialEq, Eq)]
