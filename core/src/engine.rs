@@ -256,9 +256,12 @@ impl Exclusive<'_> {
     /// The live entry under `ns`/`key`, if any. Nothing else writes while this lock is
     /// held, so it stays live and unchanged until this operation applies its writes.
     pub(crate) fn live(&self, ns: &str, key: &str) -> Option<Entry> {
-        (self.engine.contents.read())
-            .live(&self.now, ns, key)
-            .cloned()
+        let contents = self.engine.contents.read();
+        let entry = contents.live(&self.now, ns, key).cloned();
+        // A write that looks an entry up mostly opens or seals one next: take the keyring
+        // under the same lock.
+        self.keyring.call_once(|| contents.keyring.clone());
+        entry
     }
 
     /// Every key of `ns`, live or expired.
