@@ -187,3 +187,38 @@ fn a_rekey_leaves_no_reader_holding_the_old_keyring() {
     assert_eq!(Arc::strong_count(&old), 1);
     assert_eq!(db.get::<String>("k").unwrap().as_deref(), Some("v"));
 }
+
+/// Readers seal too (a snapshot seals its body under the next nonce) while a writer seals
+/// entries: the nonces drawn by all of them, concurrently, are distinct.
+#[test]
+fn concurrent_sealers_never_share_a_nonce() {
+    extern crate std;
+    let db = Arc::new(store());
+    let snapshots: Vec<Vec<u8>> = std::thread::scope(|s| {
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let db = &db;
+                s.spawn(move || {
+                    (0..100)
+                        .map(|_| db.snapshot().unwrap()[144..168].to_vec())
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        let mut nonces = Vec::new();
+        for i in 0..300u32 {
+            db.put(&alloc::format!("k{i}"), &i).unwrap();
+            nonces.push(sealed(&db, "", &alloc::format!("k{i}"))[..24].to_vec());
+        }
+        for r in readers {
+            nonces.extend(r.join().unwrap());
+        }
+        nonces
+    });
+    let n = snapshots.len();
+    assert_eq!(n, 600);
+    let mut unique = snapshots;
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), n);
+}
