@@ -132,7 +132,7 @@ pub(crate) struct Engine {
     contents: RwLock<Contents>,
     writer: Mutex<SaveState>,
     /// Readers' per-thread buffers and keyring references.
-    scratch: scratch::Scratch,
+    pub(crate) scratch: scratch::Scratch,
     /// Thread token of the writer lock's holder (0: none or unknown).
     owner: AtomicU64,
     clock: Option<Arc<dyn Clock>>,

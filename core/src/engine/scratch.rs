@@ -47,6 +47,23 @@ pub(crate) struct Scratch {
 }
 
 impl Scratch {
+    /// Whether every slot's buffer reads as zeros (for tests).
+    #[cfg(test)]
+    pub(crate) fn all_wiped(&self) -> bool {
+        self.slots.iter().all(|slot| {
+            let slot = slot.0.try_lock().expect("no slot in use");
+            slot.buf
+                .as_deref()
+                .is_none_or(|b| b.iter().all(|&x| x == 0))
+        })
+    }
+
+    /// Whether some slot has a buffer (for tests: the control of `all_wiped`).
+    #[cfg(test)]
+    pub(crate) fn any_buffer(&self) -> bool {
+        (self.slots.iter()).any(|slot| slot.0.try_lock().is_some_and(|s| s.buf.is_some()))
+    }
+
     /// The calling thread's slot, if it is free.
     pub(crate) fn claim(&self) -> Option<MutexGuard<'_, Slot>> {
         let token = usize::try_from(thread_token()).unwrap_or(0);
@@ -102,8 +119,19 @@ impl Slot {
             Some(out) if len <= SCRATCH_LEN => out,
             _ => return f(&entry.open(keyring, arena, ns, key)?),
         };
-        let result = entry.open_into(keyring, ns, key, out).and_then(|()| f(out));
-        out.zeroize();
-        result
+        // Wiped as the guard drops: after `f`, and also if `f` (a type's `Deserialize`)
+        // panics.
+        let out = Wipe(out);
+        entry.open_into(keyring, ns, key, out.0)?;
+        f(out.0)
+    }
+}
+
+/// A plaintext in a slot, wiped when dropped.
+struct Wipe<'a>(&'a mut [u8]);
+
+impl Drop for Wipe<'_> {
+    fn drop(&mut self) {
+        self.0.zeroize();
     }
 }

@@ -222,3 +222,34 @@ fn concurrent_sealers_never_share_a_nonce() {
     unique.dedup();
     assert_eq!(unique.len(), n);
 }
+
+/// A value whose `Deserialize` panics halfway through a get: the plaintext in the reader's
+/// scratch slot is wiped all the same, and the slot works afterwards.
+#[test]
+fn a_panicking_deserialize_leaves_no_plaintext_in_the_scratch_slot() {
+    extern crate std;
+    struct Panics;
+    impl<'de> serde::Deserialize<'de> for Panics {
+        fn deserialize<D: serde::Deserializer<'de>>(_: D) -> core::result::Result<Self, D::Error> {
+            panic!("deserialize fails loudly");
+        }
+    }
+    let db = store();
+    db.put("k", "a secret worth wiping").unwrap();
+    assert_eq!(
+        db.get::<String>("k").unwrap().as_deref(),
+        Some("a secret worth wiping")
+    );
+    assert!(
+        db.engine.scratch.any_buffer(),
+        "control: the get went through a slot"
+    );
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.get::<Panics>("k")));
+    assert!(caught.is_err());
+    assert!(db.engine.scratch.all_wiped());
+    assert_eq!(
+        db.get::<String>("k").unwrap().as_deref(),
+        Some("a secret worth wiping")
+    );
+    assert!(db.engine.scratch.all_wiped());
+}
