@@ -32,6 +32,9 @@ mod layout;
 #[cfg(all(feature = "std", unix))]
 mod os_pages;
 pub(crate) mod process;
+mod report;
+mod secret_buf;
+mod source;
 #[cfg(test)]
 mod tests;
 
@@ -39,8 +42,8 @@ use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::fmt;
-use core::ops::{Deref, DerefMut};
-use core::ptr::{self, NonNull};
+
+use core::ptr::NonNull;
 
 use crate::error::{AllocFailure, Error, Result};
 use crate::sync::Mutex;
@@ -52,6 +55,11 @@ use layout::{
 #[cfg(all(feature = "std", unix))]
 pub use os_pages::{harden_process, OsPages};
 use process::Process;
+use report::{missing_protection, Stats};
+pub use report::{MemoryPolicy, MemoryReport};
+use secret_buf::Kind;
+pub use secret_buf::SecretBuf;
+pub use source::{PageSource, Region};
 
 /// Size of the first slab an arena maps.
 ///
@@ -68,140 +76,6 @@ const LARGE_CACHE_COUNT: usize = 8;
 /// 4 KiB value is 4,098 bytes serialized) would otherwise cost a map, lock, advise and
 /// unmap on every call: about 30 us, against 40 ns for a slab block.
 const LARGE_CACHE_BYTES: usize = 512 * 1024;
-
-/// What to do when the page source cannot lock, guard or advise memory.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum MemoryPolicy {
-    /// The default: [`BestEffort`](Self::BestEffort), except on the OS pages that the
-    /// `microkv` crate maps when it is built with its `strict-mlock` feature, where it is
-    /// [`Strict`](Self::Strict) (what that feature meant in microkv 0.3). An arena
-    /// treats it as `BestEffort`.
-    #[default]
-    Auto,
-    /// Keep going with what could be had, and say so in [`MemoryReport::fallback`].
-    BestEffort,
-    /// Fail with [`crate::Error::SecureAlloc`] unless every mapping is locked, guarded,
-    /// excluded from core dumps and hidden from forked children.
-    Strict,
-    /// Everything [`Strict`](Self::Strict) demands, and every mapping in secret memory
-    /// ([`Region::secret`]: Linux `memfd_secret`), which no other process can read, root
-    /// included. Fails with `SecureAlloc` (`MemoryReport::last_failure`: `NotSecret`) where the kernel lacks
-    /// it (before 5.14), a seccomp filter forbids it (`EPERM`, as container defaults do) or
-    /// `RLIMIT_MEMLOCK` is spent.
-    RequireSecretMemory,
-}
-
-/// What the arena holds and how well it is protected.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-#[non_exhaustive]
-pub struct MemoryReport {
-    /// Bytes held by live buffers (their capacities: size classes or large mappings'
-    /// payload capacity).
-    pub bytes_in_use: usize,
-    /// Bytes currently mapped from the page source (slabs and large allocations, guard
-    /// pages not included).
-    pub bytes_mapped: usize,
-    /// Bytes of `bytes_mapped` that the source reported locked in RAM.
-    pub bytes_locked: usize,
-    /// Number of mappings currently held (slabs and large allocations).
-    pub mappings: usize,
-    /// Some mapping came back without full protection (not locked, not guarded or not
-    /// advised) and was used anyway (any policy but [`MemoryPolicy::Strict`]). Never cleared:
-    /// secrets may have been held in that memory.
-    pub fallback: bool,
-    /// Every mapping made so far was fenced by guard pages (`false` before the first).
-    pub guarded: bool,
-    /// Every mapping made so far was excluded from core dumps (`false` before the first).
-    pub dont_dump: bool,
-    /// Every mapping made so far is hidden from forked children: not mapped there, or
-    /// zeros (`false` before the first).
-    pub hidden_from_fork: bool,
-    /// Every mapping made so far is secret memory ([`Region::secret`]): no other process,
-    /// root included, can read it (`false` before the first).
-    pub secret_memory: bool,
-    /// Whether other processes of the same user may attach to or read this process
-    /// (`/proc/PID/mem`, ptrace, core dumps), as the page source reports it: Linux's
-    /// `PR_GET_DUMPABLE`. `None` where the source cannot tell (heap pages, other systems).
-    pub process_dumpable: Option<bool>,
-    /// Why the arena last failed to provide memory ([`crate::Error::SecureAlloc`]), if it
-    /// ever did.
-    pub last_failure: Option<AllocFailure>,
-}
-
-impl MemoryReport {
-    /// What another process could still get at, in one sentence, or `None` when the keys
-    /// are out of reach of every other process (all of the arena in secret memory).
-    ///
-    /// ```
-    /// use microkv_core::MemoryReport;
-    /// let nothing_mapped = MemoryReport::default();
-    /// assert!(nothing_mapped.warning().is_some());
-    /// ```
-    pub fn warning(&self) -> Option<&'static str> {
-        if self.secret_memory {
-            None
-        } else if self.process_dumpable == Some(false) {
-            Some(
-                "the arena is not in secret memory: root can read the keys through \
-                 /proc/PID/mem or ptrace (the process is non-dumpable, so other users and \
-                 the same user cannot)",
-            )
-        } else {
-            Some(
-                "the arena is not in secret memory and the process is dumpable: any process \
-                 of the same user (and root) can read the keys through /proc/PID/mem or \
-                 ptrace; call microkv::harden_process() to refuse the same user",
-            )
-        }
-    }
-}
-
-/// A mapped region handed out by a [`PageSource`].
-#[derive(Debug)]
-pub struct Region {
-    /// Start of the usable memory.
-    pub ptr: NonNull<u8>,
-    /// Usable length in bytes (at least what was asked for).
-    pub len: usize,
-    /// The memory is locked in RAM (never swapped out).
-    pub locked: bool,
-    /// Inaccessible guard pages sit right before and right after the usable memory.
-    pub guarded: bool,
-    /// The memory is excluded from core dumps.
-    pub dont_dump: bool,
-    /// A forked child cannot read the memory: it is not mapped there (`MADV_DONTFORK`) or
-    /// reads as zeros (`MADV_WIPEONFORK`).
-    pub hidden_from_fork: bool,
-    /// The memory is secret memory: removed from the kernel's direct map (Linux
-    /// `memfd_secret`), so no other process, root included, can read it through
-    /// `/proc/PID/mem` or ptrace; never swapped, never in a core dump. The kernel cannot
-    /// read it either: no system call may be given a pointer into it.
-    pub secret: bool,
-}
-
-/// Where arena pages come from.
-///
-/// # Safety
-/// `map` must return zeroed, readable and writable memory of at least `len` bytes that
-/// stays valid until passed to `unmap`, and its flags must not claim a protection the
-/// memory does not have.
-pub unsafe trait PageSource: Send + Sync {
-    /// The granularity of mappings; the arena rounds large allocations up to it.
-    fn page_size(&self) -> usize;
-    /// Maps `len` bytes (rounded up as the source needs), or `None` if no memory could be
-    /// mapped at all. Protections that could not be applied are reported as `false`.
-    fn map(&self, len: usize) -> Option<Region>;
-    /// Wipes and releases a region.
-    ///
-    /// # Safety
-    /// `region` came from this source's `map` and is not used afterwards.
-    unsafe fn unmap(&self, region: &Region);
-    /// Whether other processes of the same user may read this process's memory, if the
-    /// source can tell ([`MemoryReport::process_dumpable`]). `None` by default.
-    fn process_dumpable(&self) -> Option<bool> {
-        None
-    }
-}
 
 /// The arena: slabs of protected pages carved into size-classed blocks.
 ///
@@ -236,69 +110,6 @@ struct State {
 // SAFETY: the pointers in `State` point into slabs owned by the arena (not into any
 // thread's data); they are only dereferenced by the owner of the block or under the lock.
 unsafe impl Send for State {}
-
-/// Counters behind [`MemoryReport`].
-#[derive(Default)]
-struct Stats {
-    in_use: usize,
-    mapped: usize,
-    locked: usize,
-    mappings: usize,
-    fallback: bool,
-    made: usize,
-    unguarded: bool,
-    dumpable: bool,
-    kept_on_fork: bool,
-    last_failure: Option<AllocFailure>,
-    not_secret: bool,
-}
-
-impl Stats {
-    /// Records why an allocation failed and returns the error for it.
-    fn fail(&mut self, why: AllocFailure) -> Error {
-        self.last_failure = Some(why);
-        Error::SecureAlloc
-    }
-
-    fn add(&mut self, region: &Region) {
-        self.mapped += region.len;
-        if region.locked {
-            self.locked += region.len;
-        }
-        self.mappings += 1;
-        self.made += 1;
-        self.unguarded |= !region.guarded;
-        self.dumpable |= !region.dont_dump;
-        self.kept_on_fork |= !region.hidden_from_fork;
-        self.not_secret |= !region.secret;
-        self.fallback |= missing_protection(region, MemoryPolicy::Strict).is_some();
-    }
-
-    fn remove(&mut self, region: &Region) {
-        self.mapped -= region.len;
-        if region.locked {
-            self.locked -= region.len;
-        }
-        self.mappings -= 1;
-    }
-}
-
-/// The first protection `region` lacks that `policy` demands, as the error it returns.
-fn missing_protection(region: &Region, policy: MemoryPolicy) -> Option<AllocFailure> {
-    if matches!(policy, MemoryPolicy::BestEffort | MemoryPolicy::Auto) {
-        None
-    } else if policy == MemoryPolicy::RequireSecretMemory && !region.secret {
-        Some(AllocFailure::NotSecret)
-    } else if !region.locked {
-        Some(AllocFailure::LockFailed)
-    } else if !region.guarded {
-        Some(AllocFailure::GuardFailed)
-    } else if !(region.dont_dump && region.hidden_from_fork) {
-        Some(AllocFailure::AdviseFailed)
-    } else {
-        None
-    }
-}
 
 impl Arena {
     /// An arena taking its pages from `source`. Nothing is mapped until the first
@@ -359,22 +170,8 @@ impl Arena {
 
     /// What the arena holds and how well it is protected.
     pub fn report(&self) -> MemoryReport {
-        let st = self.state.lock();
-        let s = &st.stats;
-        let all = |missing: bool| s.made > 0 && !missing;
-        MemoryReport {
-            bytes_in_use: s.in_use,
-            bytes_mapped: s.mapped,
-            bytes_locked: s.locked,
-            mappings: s.mappings,
-            fallback: s.fallback,
-            guarded: all(s.unguarded),
-            dont_dump: all(s.dumpable),
-            hidden_from_fork: all(s.kept_on_fork),
-            secret_memory: all(s.not_secret),
-            process_dumpable: self.source.process_dumpable(),
-            last_failure: s.last_failure,
-        }
+        let dumpable = self.source.process_dumpable();
+        self.state.lock().stats.report(dumpable)
     }
 
     /// Maps `len` bytes and applies the policy to what came back (not yet counted).
@@ -560,151 +357,5 @@ impl Drop for Arena {
             // any more and the arena is going away.
             unsafe { self.source.unmap(region) };
         }
-    }
-}
-
-/// Where a buffer's block lives.
-enum Kind {
-    /// A block of this size class inside a slab.
-    Small(usize),
-    /// A dedicated mapping.
-    Large(Box<Region>),
-}
-
-/// A zero-initialised byte buffer in the arena, wiped when dropped or moved.
-///
-/// Its bytes live in the arena's protected pages; growing past the capacity moves them to
-/// a bigger block (the old one is wiped). `Debug` prints the length only.
-pub struct SecretBuf {
-    arena: Arc<Arena>,
-    /// Payload start; `len <= cap` bytes are live, `len .. cap` are always zero.
-    ptr: NonNull<u8>,
-    len: usize,
-    cap: usize,
-    kind: Kind,
-}
-
-// SAFETY: a SecretBuf exclusively owns its block (like a `Box<[u8]>`); shared access only
-// reads it, and the arena it points to is `Send + Sync`.
-unsafe impl Send for SecretBuf {}
-// SAFETY: as above: `&SecretBuf` only allows reading the bytes.
-unsafe impl Sync for SecretBuf {}
-
-impl SecretBuf {
-    /// How many bytes the buffer can hold before [`resize`](Self::resize) moves it.
-    pub fn capacity(&self) -> usize {
-        self.cap
-    }
-
-    /// Shortens the buffer to `len` bytes, wiping the cut tail. Does nothing if `len` is
-    /// not shorter.
-    pub fn truncate(&mut self, len: usize) {
-        if len < self.len && !self.arena.owner.is_current() {
-            // A forked child's copy: the block is not ours to write (see `Deref`).
-            self.len = len;
-        } else if len < self.len {
-            // SAFETY: `len .. self.len` is inside the live part of the payload.
-            unsafe { wipe(self.ptr.as_ptr().add(len), self.len - len) };
-            self.len = len;
-        }
-    }
-
-    /// Sets the length to `new_len`, zero-filling new bytes or wiping cut ones. Growing
-    /// past the capacity moves the contents to a bigger block and wipes the old one.
-    ///
-    /// # Errors
-    /// As [`Arena::alloc`] when a bigger block is needed; the buffer is then unchanged.
-    pub fn resize(&mut self, new_len: usize) -> Result<()> {
-        if new_len <= self.len {
-            self.truncate(new_len);
-        } else if new_len <= self.cap {
-            // `len .. cap` is already zero.
-            self.len = new_len;
-        } else {
-            // Doubling keeps repeated small extensions of large buffers amortised O(1);
-            // if the doubled size cannot be had (a tight lock limit), try the exact size.
-            let doubled = new_len.max(self.cap.saturating_mul(2));
-            let mut bigger = match self.arena.alloc(doubled) {
-                Ok(buf) => buf,
-                Err(_) if doubled > new_len => self.arena.alloc(new_len)?,
-                Err(e) => return Err(e),
-            };
-            // SAFETY: both blocks are valid for `self.len` bytes and distinct.
-            unsafe { ptr::copy_nonoverlapping(self.ptr.as_ptr(), bigger.ptr.as_ptr(), self.len) };
-            // `new_len .. bigger.len` of the fresh block is zero: shortening keeps the
-            // invariant.
-            bigger.len = new_len;
-            core::mem::swap(self, &mut bigger);
-            // `bigger` now holds the old block: dropping it wipes and frees it.
-        }
-        Ok(())
-    }
-
-    /// Appends `data`, growing as [`resize`](Self::resize) does.
-    ///
-    /// # Errors
-    /// As [`resize`](Self::resize); the buffer is then unchanged.
-    pub fn extend_from_slice(&mut self, data: &[u8]) -> Result<()> {
-        let old = self.len;
-        let new_len = old
-            .checked_add(data.len())
-            .ok_or_else(|| self.arena.state.lock().stats.fail(AllocFailure::TooLarge))?;
-        self.resize(new_len)?;
-        self[old..].copy_from_slice(data);
-        Ok(())
-    }
-}
-
-impl SecretBuf {
-    /// The live length, or 0 in a process forked from the arena's: there the block may not
-    /// be mapped (touching it would fault), and its bytes are the parent's.
-    #[inline]
-    fn visible_len(&self) -> usize {
-        if self.arena.owner.is_current() {
-            self.len
-        } else {
-            0
-        }
-    }
-}
-
-/// The bytes; empty in a child process forked from the one that made the arena.
-impl Deref for SecretBuf {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        let len = self.visible_len();
-        if len == 0 {
-            return &[];
-        }
-        // SAFETY: `ptr` points to `cap >= len` initialised bytes owned by this buffer, in
-        // memory mapped in this process (the arena's own).
-        unsafe { core::slice::from_raw_parts(self.ptr.as_ptr(), len) }
-    }
-}
-
-/// The bytes, writable; empty in a child process forked from the one that made the arena.
-impl DerefMut for SecretBuf {
-    fn deref_mut(&mut self) -> &mut [u8] {
-        let len = self.visible_len();
-        if len == 0 {
-            return &mut [];
-        }
-        // SAFETY: as in `deref`, and `&mut self` makes the access exclusive.
-        unsafe { core::slice::from_raw_parts_mut(self.ptr.as_ptr(), len) }
-    }
-}
-
-impl fmt::Debug for SecretBuf {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("SecretBuf")
-            .field("len", &self.len)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Drop for SecretBuf {
-    fn drop(&mut self) {
-        let kind = core::mem::replace(&mut self.kind, Kind::Small(0));
-        self.arena.release(self.ptr, self.len, self.cap, kind);
     }
 }
