@@ -1,0 +1,185 @@
+//! Replacing the store file atomically: the new bytes go to a fresh temporary file beside
+//! it (created exclusively, mode 0600), which is synced, renamed (or, for a new store,
+//! linked) over the store file, after which the directory is synced ([`write_atomic`]).
+//! Also the lock a compare-and-replace holds on the file it replaces ([`lock_current`]),
+//! and the clean-up of temporary files whose save died ([`remove_stale_temps`]).
+
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use microkv_core::{Error, LockMode, Result};
+
+use super::fault::{check, FailPoint};
+use super::files::{exists, file_name, io_error, parent, private_options, sync_dir};
+use super::lock::{acquire, is_current, lock_path};
+
+/// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
+/// holding an exclusive lock on `<path>.lock` meanwhile: `Error::Locked` if a store is
+/// open there. Used for `save_as`.
+pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
+    let path = path.as_ref();
+    let _lock = acquire(&lock_path(path), LockMode::Exclusive)?;
+    write_atomic(path, bytes, Replace::Always, None, &mut false)
+}
+
+/// Opens the store file at `path` as it is now and takes an exclusive lock on it
+/// (waiting: another writer holds it only for its save), then checks that it begins with
+/// `expected`. `None` if there is no file. Saves rename a new file over the store, so the
+/// lock is on the file a save replaces, and a lock on a file already replaced is dropped
+/// and taken again on the new one. Each such retry means another writer's save completed,
+/// so writers never livelock; a writer that keeps losing for [`REPLACE_PATIENCE`] (a busy
+/// store under many concurrent savers) gets `Error::Locked`. A fixed count of retries was
+/// used first and ran out under load with four threads saving in a loop.
+pub(super) fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>> {
+    let started = std::time::Instant::now();
+    while started.elapsed() < REPLACE_PATIENCE {
+        let mut file = match File::open(path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(io_error(e)),
+        };
+        file.lock().map_err(io_error)?;
+        if !is_current(&file, path)? {
+            continue;
+        }
+        let mut head = vec![0u8; expected.len()];
+        return match file.read_exact(&mut head) {
+            Ok(()) if head == expected => Ok(Some(file)),
+            Ok(()) => Err(Error::CredentialChanged),
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::CredentialChanged),
+            Err(e) => Err(io_error(e)),
+        };
+    }
+    Err(Error::Locked)
+}
+
+/// How long [`lock_current`] keeps retrying while other writers replace the file under it.
+const REPLACE_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Whether a save may replace an existing store file.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Replace {
+    /// Replace whatever file is there.
+    Always,
+    /// Fail with `AlreadyExists` if the file exists (a new store).
+    Never,
+}
+
+/// Writes `bytes` to a temporary file beside `path`, syncs it, puts it in place and syncs
+/// the directory. Sets `placed` once the new file is at `path`; a later step may still
+/// fail: then the new bytes are visible but maybe not durable, and the error is
+/// `Error::NotDurable`.
+pub(super) fn write_atomic(
+    path: &Path,
+    bytes: &[u8],
+    replace: Replace,
+    fault: Option<FailPoint>,
+    placed: &mut bool,
+) -> Result<()> {
+    let dir = parent(path);
+    let (tmp, mut file) = create_temp(dir, path).map_err(io_error)?;
+    let mut tmp_exists = true;
+    let result = (|| -> Result<()> {
+        check(fault, FailPoint::Write)?;
+        file.write_all(bytes).map_err(io_error)?;
+        check(fault, FailPoint::Sync)?;
+        file.sync_all().map_err(io_error)?;
+        check(fault, FailPoint::Rename)?;
+        match replace {
+            Replace::Always => {
+                fs::rename(&tmp, path).map_err(io_error)?;
+                tmp_exists = false;
+                *placed = true;
+            }
+            Replace::Never => match fs::hard_link(&tmp, path) {
+                Ok(()) => *placed = true,
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    return Err(Error::AlreadyExists)
+                }
+                // A file system without hard links: the caller holds the lock, so a
+                // check and a rename are as good as it gets there.
+                Err(_) if !exists(path)? => {
+                    fs::rename(&tmp, path).map_err(io_error)?;
+                    tmp_exists = false;
+                    *placed = true;
+                }
+                Err(_) => return Err(Error::AlreadyExists),
+            },
+        }
+        if tmp_exists {
+            fs::remove_file(&tmp).map_err(io_error)?;
+            tmp_exists = false;
+        }
+        check(fault, FailPoint::SyncDir)?;
+        sync_dir(dir).map_err(io_error)
+    })();
+    drop(file);
+    if result.is_err() && tmp_exists {
+        let _ = fs::remove_file(&tmp);
+    }
+    match result {
+        Err(Error::Io(e)) if *placed => Err(Error::NotDurable(e)),
+        other => other,
+    }
+}
+
+/// Whether `candidate` is the name of a temporary file of a save of the store `name`:
+/// `.{name}.{pid}.{counter}.{8 hex digits}.tmp`, as `create_temp` makes them (and not,
+/// say, one of the store `name.1`).
+fn is_temp_of(candidate: &str, name: &str) -> bool {
+    let Some(rest) = candidate
+        .strip_prefix('.')
+        .and_then(|r| r.strip_prefix(name))
+        .and_then(|r| r.strip_prefix('.'))
+        .and_then(|r| r.strip_suffix(".tmp"))
+    else {
+        return false;
+    };
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    let parts: Vec<&str> = rest.split('.').collect();
+    matches!(parts[..], [pid, counter, stamp]
+        if digits(pid) && digits(counter)
+            && stamp.len() == 8 && stamp.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Removes temporary files that saves of the store at `path` left behind when their
+/// process died. Only called under the exclusive lock: no save of this store is running.
+/// Best effort: a file that cannot be listed or removed stays.
+pub(super) fn remove_stale_temps(path: &Path) {
+    let name = file_name(path);
+    let Ok(entries) = fs::read_dir(parent(path)) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if is_temp_of(&entry.file_name().to_string_lossy(), &name) {
+            let _ = fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// Creates a fresh temporary file beside `path`, exclusively, mode 0600.
+fn create_temp(dir: &Path, path: &Path) -> io::Result<(PathBuf, File)> {
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    let name = file_name(path);
+    let mut attempts = 0;
+    loop {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let tmp = dir.join(format!(
+            ".{name}.{}.{}.{nanos:08x}.tmp",
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        match private_options().write(true).create_new(true).open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
+                attempts += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}

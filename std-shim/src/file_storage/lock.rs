@@ -1,0 +1,99 @@
+//! The cross-process lock on `<file>.lock`: taking it ([`acquire`]), checking that a
+//! locked file is still the one at its path ([`is_current`]), and removing the lock file
+//! when no one else holds it ([`remove_if_free`]).
+//!
+//! The lock is on a file that is never renamed: a lock on the store file itself would be
+//! lost at the first save's rename.
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io;
+use std::path::{Path, PathBuf};
+
+use microkv_core::{Error, LockMode, Result};
+
+#[cfg(not(unix))]
+use super::files::exists;
+use super::files::{io_error, private_options, remove_if_present, sibling};
+
+/// `<file>.lock` beside `path`.
+pub(super) fn lock_path(path: &Path) -> PathBuf {
+    sibling(path, ".lock")
+}
+
+/// Takes `mode` on the lock file at `lock_path`, creating it if needed.
+pub(super) fn acquire(lock_path: &Path, mode: LockMode) -> Result<Option<File>> {
+    let shared = match mode {
+        LockMode::None => return Ok(None),
+        LockMode::Shared => true,
+        LockMode::Exclusive => false,
+    };
+    // A `destroy` may remove the lock file between our open and our lock; then the lock
+    // we got is on a file nobody else will open, so open the new one and try again.
+    for _ in 0..16 {
+        let file = private_options()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(lock_path)
+            .map_err(io_error)?;
+        let locked = if shared {
+            file.try_lock_shared()
+        } else {
+            file.try_lock()
+        };
+        match locked {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(Error::Locked),
+            Err(TryLockError::Error(e)) => return Err(io_error(e)),
+        }
+        if is_current(&file, lock_path)? {
+            return Ok(Some(file));
+        }
+    }
+    Err(Error::Locked)
+}
+
+/// Removes the lock file at `lock_path` only if it can be held exclusively: through
+/// `held`, the lock file this handle holds, or else a fresh open of it (none there is no
+/// error). A file that another process holds a (shared) lock on must stay, or a later
+/// opener would lock a new file while that holder still writes. [`acquire`] re-checks the
+/// file after locking, so an opener racing with this removal retries on the new lock file.
+pub(super) fn remove_if_free(lock_path: &Path, held: Option<&File>) -> Result<()> {
+    let own;
+    let file = match held {
+        Some(file) => file,
+        None => match OpenOptions::new().read(true).write(true).open(lock_path) {
+            Ok(file) => {
+                own = file;
+                &own
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_error(e)),
+        },
+    };
+    match file.try_lock() {
+        Ok(()) => remove_if_present(lock_path),
+        Err(TryLockError::WouldBlock) => Ok(()),
+        Err(TryLockError::Error(e)) => Err(io_error(e)),
+    }
+}
+
+/// Whether `file` is still the file at `path`.
+#[cfg(unix)]
+pub(super) fn is_current(file: &File, path: &Path) -> Result<bool> {
+    use std::fs;
+    use std::os::unix::fs::MetadataExt;
+    let held = file.metadata().map_err(io_error)?;
+    match fs::metadata(path) {
+        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(io_error(e)),
+    }
+}
+
+/// Whether `file` is still the file at `path`: off Unix, whether a file is there at all.
+#[cfg(not(unix))]
+pub(super) fn is_current(_file: &File, path: &Path) -> Result<bool> {
+    exists(path)
+}
