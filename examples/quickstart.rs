@@ -16,6 +16,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     db.put_with_ttl("otp", &"123456".to_string(), Duration::from_secs(60))?;
     let admins: Vec<(String, u32)> = users.prefix("admin:")?;
     println!("admins = {admins:?}, namespaces = {:?}", db.tree_names()?);
-    println!("arena: {:?}", db.memory_report());
+    let report = db.memory_report();
+    println!("arena: {report:?}");
+    // In one sentence: what another process could still read (None with secret memory).
+    println!(
+        "exposure: {}",
+        report
+            .warning()
+            .unwrap_or("none: the arena is in secret memory, out of every other process's reach")
+    );
     Ok(())
 }
