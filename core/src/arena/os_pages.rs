@@ -8,7 +8,7 @@
 extern crate std;
 
 use core::ptr::{self, NonNull};
-use core::sync::atomic::{AtomicBool, Ordering};
+use core::sync::atomic::{AtomicI32, Ordering};
 use std::io;
 
 use super::{PageSource, Region};
@@ -65,8 +65,9 @@ pub struct OsPages {
     secret: bool,
 }
 
-/// `memfd_secret` failed for good in this process (`ENOSYS` or `EPERM`).
-static SECRET_REFUSED: AtomicBool = AtomicBool::new(false);
+/// The error `memfd_secret` failed with for good in this process (`ENOSYS` or `EPERM`),
+/// or 0 while it has not.
+static SECRET_REFUSED: AtomicI32 = AtomicI32::new(0);
 
 impl OsPages {
     /// A page source that maps secret memory where the kernel allows it, and locked
@@ -185,15 +186,16 @@ unsafe fn release(base: *mut u8, page: usize, len: usize) {
 /// Maps `len` bytes (a multiple of `page`) of secret memory between guard pages.
 #[cfg(target_os = "linux")]
 fn secret_map(page: usize, len: usize) -> io::Result<Region> {
-    if SECRET_REFUSED.load(Ordering::Relaxed) {
-        return Err(io::Error::from_raw_os_error(libc::ENOSYS));
+    let refused = SECRET_REFUSED.load(Ordering::Relaxed);
+    if refused != 0 {
+        return Err(io::Error::from_raw_os_error(refused));
     }
     // SAFETY: memfd_secret takes a flags word and returns a new descriptor or -1.
     let fd = unsafe { libc::syscall(libc::SYS_memfd_secret, libc::O_CLOEXEC) };
     if fd < 0 {
         let err = io::Error::last_os_error();
-        if matches!(err.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) {
-            SECRET_REFUSED.store(true, Ordering::Relaxed);
+        if let Some(errno @ (libc::ENOSYS | libc::EPERM)) = err.raw_os_error() {
+            SECRET_REFUSED.store(errno, Ordering::Relaxed);
         }
         return Err(err);
     }
@@ -292,7 +294,6 @@ unsafe impl PageSource for OsPages {
 
     fn map(&self, len: usize) -> Option<Region> {
         let len = len.max(1).checked_next_multiple_of(self.page)?;
-        len.checked_add(2 * self.page)?;
         if self.secret {
             if let Ok(region) = secret_map(self.page, len) {
                 return Some(region);
