@@ -31,7 +31,7 @@ mod heap_pages;
 mod layout;
 #[cfg(all(feature = "std", unix))]
 mod os_pages;
-pub(crate) mod process;
+mod process;
 mod report;
 mod secret_buf;
 mod source;

@@ -3,9 +3,10 @@
 //! After `fork`, a child holds a copy of everything the parent had mapped, except what the
 //! page source kept from it (`MADV_DONTFORK`: not mapped at all; `MADV_WIPEONFORK`: zeros).
 //! Touching a `MADV_DONTFORK` page in the child faults, and using a copied keyring would
-//! repeat the parent's nonces. So the arena and every keyring record the token of the
-//! process they were made in and refuse to touch their memory in any other: the check does
-//! not rely on what the page source did.
+//! repeat the parent's nonces. So the arena records the token of the process it was made
+//! in and refuses to touch its memory in any other, and a keyring asks its arena buffer
+//! (`SecretBuf::in_owning_process`) before sealing or opening: the check does not rely on
+//! what the page source did.
 //!
 //! Under `std` on Unix the token is the process id, cached: a `pthread_atfork` child
 //! handler (registered the first time a token is taken) clears the cache, so reading it is

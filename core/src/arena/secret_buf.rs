@@ -48,7 +48,7 @@ impl SecretBuf {
     /// Shortens the buffer to `len` bytes, wiping the cut tail. Does nothing if `len` is
     /// not shorter.
     pub fn truncate(&mut self, len: usize) {
-        if len < self.len && !self.arena.owner.is_current() {
+        if len < self.len && !self.in_owning_process() {
             // A forked child's copy: the block is not ours to write (see `Deref`).
             self.len = len;
         } else if len < self.len {
@@ -105,11 +105,18 @@ impl SecretBuf {
 }
 
 impl SecretBuf {
-    /// The live length, or 0 in a process forked from the arena's: there the block may not
-    /// be mapped (touching it would fault), and its bytes are the parent's.
+    /// Whether this runs in the process that made the buffer's arena (not in a child
+    /// forked from it, where the block may not be mapped and its bytes are the parent's).
+    /// What holds its secrets in a `SecretBuf` (a keyring) asks this before using them.
+    #[inline]
+    pub(crate) fn in_owning_process(&self) -> bool {
+        self.arena.owner.is_current()
+    }
+
+    /// The live length, or 0 in a process forked from the arena's.
     #[inline]
     fn visible_len(&self) -> usize {
-        if self.arena.owner.is_current() {
+        if self.in_owning_process() {
             self.len
         } else {
             0

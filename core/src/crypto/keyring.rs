@@ -9,7 +9,6 @@ use core::sync::atomic::Ordering;
 
 use super::{aead, hchacha, ietf_nonce, random, scrub_stack, xchacha, IetfNonce};
 use super::{KEY_LEN, NONCE_LEN, PREFIX_LEN, SEAL_OVERHEAD};
-use crate::arena::process::Process;
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
 use crate::sync::AtomicU64;
@@ -22,10 +21,10 @@ const KEYRING_LEN: usize = SUBKEY_AT + KEY_LEN;
 
 /// The store's data key and nonce state. Key, nonce prefix and subkey live in the arena.
 pub(crate) struct Keyring {
+    /// Key, prefix and subkey. Its arena records the process the keyring was made in: the
+    /// only one it seals or opens in (`SecretBuf::in_owning_process`).
     secret: SecretBuf,
     counter: AtomicU64,
-    /// The process the keyring was made in: the only one it seals or opens in.
-    owner: Process,
 }
 
 impl Keyring {
@@ -40,12 +39,7 @@ impl Keyring {
     pub(crate) fn with_key(arena: &Arc<Arena>, key: &[u8]) -> Result<Self> {
         let mut secret = arena.alloc(KEYRING_LEN)?;
         secret[..KEY_LEN].copy_from_slice(key);
-        loop {
-            random(&mut secret[PREFIX_AT..SUBKEY_AT])?;
-            if secret[PREFIX_AT..SUBKEY_AT].iter().any(|&b| b != 0) {
-                break;
-            }
-        }
+        random(&mut secret[PREFIX_AT..SUBKEY_AT])?;
         let (head, subkey) = secret.split_at_mut(SUBKEY_AT);
         let result = hchacha(&head[..KEY_LEN], &head[PREFIX_AT..], subkey);
         scrub_stack();
@@ -53,7 +47,6 @@ impl Keyring {
         Ok(Keyring {
             secret,
             counter: AtomicU64::new(0),
-            owner: Process::current(),
         })
     }
 
@@ -81,7 +74,7 @@ impl Keyring {
         nonce: &XNonce,
         f: impl FnOnce(&[u8], &IetfNonce) -> Result<T>,
     ) -> Result<T> {
-        if !self.owner.is_current() {
+        if !self.secret.in_owning_process() {
             return Err(Error::Forked);
         }
         let prefix = &self.secret[PREFIX_AT..SUBKEY_AT];
@@ -96,7 +89,7 @@ impl Keyring {
     /// messages under one prefix) every call fails: the counter stops at its last value
     /// instead of wrapping to 0.
     pub(crate) fn next_nonce(&self) -> Result<XNonce> {
-        if !self.owner.is_current() {
+        if !self.secret.in_owning_process() {
             return Err(Error::Forked);
         }
         let n = self

@@ -4,8 +4,8 @@
 //! Nonces are `prefix(16 random bytes, drawn per keyring) || counter(u64 LE)`: unique for
 //! every message a keyring seals, with no per-message system call, and unique across
 //! keyrings sharing a data key (each reopen draws a new prefix) with probability
-//! 1 - 2^-128 per pair. The prefix lives in the arena beside the key. A keyring records the
-//! process it was made in, and in a child forked from it every operation refuses to run
+//! 1 - 2^-128 per pair. The prefix lives in the arena beside the key. A keyring works only in
+//! the process its arena was made in: in a child forked from it every operation refuses to run
 //! ([`Error::Forked`]): the child would draw the parent's next nonces, and two messages
 //! under one nonce give away their XOR. This holds whatever the page source did.
 //!
