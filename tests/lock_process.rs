@@ -3,9 +3,14 @@
 //! what to do. The child reports through its exit code.
 #![forbid(unsafe_code)]
 
+use std::ffi::OsStr;
 use std::path::Path;
-use std::process::{Command, ExitStatus};
+use std::process::ExitStatus;
 use std::time::{Duration, Instant};
+
+#[path = "support/rerun.rs"]
+mod rerun;
+use rerun::rerun_self;
 
 use microkv::{Config, Credential, Error, LockMode, MicroKV};
 
@@ -53,30 +58,13 @@ fn child(path: &Path, mode: &str) -> ! {
 
 /// Runs the child and waits for it, at most 10 s (a hung child is killed: a failure).
 fn run_child(path: &Path, mode: &str) -> ExitStatus {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            TEST,
-            "--exact",
-            "--nocapture",
-            "--quiet",
-            "--test-threads=1",
-        ])
-        .env(CHILD_PATH, path)
-        .env(CHILD_MODE, mode)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the {mode} child hung");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    rerun_self(
+        TEST,
+        &[
+            (CHILD_PATH, path.as_os_str()),
+            (CHILD_MODE, OsStr::new(mode)),
+        ],
+    )
 }
 
 #[test]

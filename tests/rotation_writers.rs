@@ -7,8 +7,11 @@
 #![forbid(unsafe_code)]
 
 use std::path::Path;
-use std::process::{Command, ExitStatus};
-use std::time::{Duration, Instant};
+use std::process::ExitStatus;
+
+#[path = "support/rerun.rs"]
+mod rerun;
+use rerun::rerun_self;
 
 use microkv::{AutoSave, Config, Credential, Error, KdfParams, LockMode, MemoryStorage, MicroKV};
 
@@ -151,29 +154,7 @@ fn child(path: &Path) -> ! {
 
 /// Runs the child and waits for it, at most 10 s (a hung child is killed: a failure).
 fn run_child(path: &Path) -> ExitStatus {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            TEST,
-            "--exact",
-            "--nocapture",
-            "--quiet",
-            "--test-threads=1",
-        ])
-        .env(CHILD_PATH, path)
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        if Instant::now() > deadline {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            panic!("the child hung");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    rerun_self(TEST, &[(CHILD_PATH, path.as_os_str())])
 }
 
 /// Across processes: this process holds B (shared), another process opens the store
