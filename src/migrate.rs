@@ -142,8 +142,11 @@ pub fn from_v03(
                 };
                 opened_any = true;
                 let (expires, value) = split(&plain)?;
-                let value: messagepack_serde::Value = messagepack_serde::from_slice(value)
-                    .map_err(|_| corrupt("a value is not MessagePack"))?;
+                // Borrowed: strings and binaries stay in `plain`, which is wiped on drop
+                // (an owned `Value` would copy them to the ordinary heap, never wiped).
+                let value: messagepack_serde::ValueRef<'_> =
+                    messagepack_serde::from_slice(value)
+                        .map_err(|_| corrupt("a value is not MessagePack"))?;
                 match expires {
                     Some(at) if at <= now => done.expired += 1,
                     Some(at) => {
