@@ -166,7 +166,7 @@ impl MicroKV {
             (false, Open::New) => FileStorage::create_new(path, lock)?,
         };
         let store = Store::with_storage(storage.clone(), credential, with_features(config))?;
-        Self::wrap(store, Some(storage))
+        Ok(Self::wrap(store, Some(storage)))
     }
 
     /// The store file's path; `None` for an in-memory store or a custom storage.

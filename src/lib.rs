@@ -3,7 +3,7 @@
 #![warn(missing_docs)]
 
 use std::ops::Deref;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 #[cfg(feature = "testing")]
 pub use microkv_core::testing;
@@ -50,10 +50,6 @@ struct Inner {
     store: Store,
     /// The file behind a file store (a second handle: the store owns the first).
     file: Option<FileStorage>,
-    /// The store's KDF parameters (`None`: opened by a raw key), kept here so that
-    /// [`MicroKV::kdf_params`] needs no lock; every credential change goes through this
-    /// handle's methods, which update it.
-    kdf: Mutex<Option<KdfParams>>,
 }
 
 impl Deref for MicroKV {
@@ -116,10 +112,10 @@ impl MicroKV {
     /// # Errors
     /// As [`MicroKV::in_memory`].
     pub fn in_memory_with(credential: Credential, config: Config) -> Result<Self> {
-        Self::wrap(
+        Ok(Self::wrap(
             Store::in_memory_with(credential, with_features(config))?,
             None,
-        )
+        ))
     }
 
     /// Opens the store held by any [`Storage`], or creates one there.
@@ -146,35 +142,19 @@ impl MicroKV {
         credential: Credential,
         config: Config,
     ) -> Result<Self> {
-        Self::wrap(
+        Ok(Self::wrap(
             Store::with_storage(storage, credential, with_features(config))?,
             None,
-        )
+        ))
     }
 
-    fn wrap(store: Store, file: Option<FileStorage>) -> Result<Self> {
-        let kdf = store.kdf_params()?;
-        Ok(MicroKV {
-            inner: Arc::new(Inner {
-                store,
-                file,
-                kdf: Mutex::new(kdf),
-            }),
-        })
+    fn wrap(store: Store, file: Option<FileStorage>) -> Self {
+        MicroKV {
+            inner: Arc::new(Inner { store, file }),
+        }
     }
 
     fn store(&self) -> &Store {
         &self.inner.store
-    }
-
-    /// Records the store's KDF parameters after a credential change.
-    fn refresh_kdf(&self) {
-        if let Ok(kdf) = self.store().kdf_params() {
-            *self
-                .inner
-                .kdf
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner) = kdf;
-        }
     }
 }

@@ -2,8 +2,6 @@
 //! credentials and the arena's report.
 #![forbid(unsafe_code)]
 
-use std::sync::PoisonError;
-
 use crate::{
     Credential, KdfParams, MemoryReport, MicroKV, Result, SecretString, Tree, Txn, ValueEncoding,
 };
@@ -101,11 +99,8 @@ impl MicroKV {
     /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn kdf(&self) -> Option<KdfParams> {
-        *self
-            .inner
-            .kdf
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        // Never fails: a read of the header under the contents' read lock, as a get takes.
+        self.store().kdf_params().ok().flatten()
     }
 
     /// Verifies `old`, then re-encrypts everything under `new` with the store's KDF
@@ -129,9 +124,7 @@ impl MicroKV {
     pub fn change_password(&self, old: impl Into<String>, new: impl Into<String>) -> Result<()> {
         let old = SecretString::new(old.into());
         let new = SecretString::new(new.into());
-        let changed = self.store().change_password(&old, &new);
-        self.refresh_kdf();
-        changed
+        self.store().change_password(&old, &new)
     }
 
     /// Replaces the credential without checking the old one (the caller holds the open
@@ -151,9 +144,7 @@ impl MicroKV {
     /// `Error::ReadOnly` on a read-only store; `Error::SecureAlloc` or `Error::Random`
     /// while drawing keys; the errors of saving a file store. All-or-nothing.
     pub fn rekey(&self, credential: Credential) -> Result<()> {
-        let done = self.store().rekey(credential);
-        self.refresh_kdf();
-        done
+        self.store().rekey(credential)
     }
 
     /// [`MicroKV::rekey`] with new KDF parameters for a password: the way to raise (or
@@ -170,9 +161,7 @@ impl MicroKV {
     /// # Errors
     /// As [`MicroKV::rekey`], and `Error::InvalidKdfParams` for parameters out of bounds.
     pub fn rekey_with(&self, credential: Credential, kdf: KdfParams) -> Result<()> {
-        let done = self.store().rekey_with(credential, kdf);
-        self.refresh_kdf();
-        done
+        self.store().rekey_with(credential, kdf)
     }
 
     /// Writes the store to its file (atomically: a crash leaves the old file or the new
