@@ -185,11 +185,14 @@ fn derive(
     let refuse = |why: String| Err(Error::InvalidKdfParams(why));
     match *kdf {
         Kdf03::Scrypt(log_n, r, p) => {
-            // scrypt takes 128 * r * 2^log_n bytes.
-            let kib = 1u64
+            // scrypt allocates 128 * r * 2^log_n bytes for V and 128 * r * p for B, at
+            // most as many as the core's bound (`KdfParams::check`) admits.
+            let bytes = 1u64
                 .checked_shl(u32::from(log_n))
-                .and_then(|n| n.checked_mul(u64::from(r) * 128 / 1024));
-            if !matches!(kib, Some(kib) if kib <= u64::from(MAX_KDF_MEMORY_KIB))
+                .and_then(|n| n.checked_add(u64::from(p)))
+                .and_then(|blocks| blocks.checked_mul(128 * u64::from(r)));
+            if !matches!(bytes, Some(b) if b <= u64::from(MAX_KDF_MEMORY_KIB) * 1024)
+                || r == 0
                 || !(1..=MAX_KDF_PARALLELISM).contains(&p)
             {
                 return refuse(format!("scrypt log_n={log_n} r={r} p={p} past the bounds"));
@@ -257,5 +260,39 @@ fn split(plain: &[u8]) -> Result<(Option<u64>, &[u8])> {
             value,
         )),
         _ => Err(corrupt("a value's header is malformed")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn refused(kdf: Kdf03) -> bool {
+        let password = LegacyCredential::Password("pw");
+        matches!(
+            derive(&kdf, &[7; 16], &password),
+            Err(Error::InvalidKdfParams(_))
+        )
+    }
+
+    #[test]
+    fn scrypt_memory_past_the_bound_is_refused_before_it_is_allocated() {
+        // Control: the scrypt crate itself accepts these, and would try to allocate
+        // 128 TiB, 512 GiB and 16 GiB (an abort, not an error).
+        for (log_n, r, p) in [(40, 1, 1), (31, 2, 1), (0, 1 << 23, 16)] {
+            assert!(scrypt::Params::new(log_n, r, p).is_ok());
+            assert!(refused(Kdf03::Scrypt(log_n, r, p)), "{log_n} {r} {p}");
+        }
+        // 1 GiB + 128 B: just past the bound; no r = 0 and no lanes past the maximum.
+        assert!(refused(Kdf03::Scrypt(23, 1, 1)));
+        assert!(refused(Kdf03::Scrypt(10, 0, 1)));
+        assert!(refused(Kdf03::Scrypt(10, 8, MAX_KDF_PARALLELISM + 1)));
+        // Within the bound, it derives.
+        let key = derive(
+            &Kdf03::Scrypt(10, 8, 1),
+            &[7; 16],
+            &LegacyCredential::Password("pw"),
+        );
+        assert_ne!(*key.unwrap(), [0; 32]);
     }
 }
