@@ -19,7 +19,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use serde::Deserialize;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 use crate::{Error, MicroKV, Result, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
 
@@ -35,6 +35,16 @@ pub enum LegacyCredential<'a> {
     Password(&'a str),
     /// The raw 32-byte key (0.3's `Credential::key`).
     Key([u8; 32]),
+}
+
+/// A raw key is wiped when the credential is dropped (as `Credential::key` wipes its
+/// argument).
+impl Drop for LegacyCredential<'_> {
+    fn drop(&mut self) {
+        if let LegacyCredential::Key(key) = self {
+            key.zeroize();
+        }
+    }
 }
 
 /// What [`from_v03`] copied.
