@@ -6,7 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::Tree;
-use crate::entry::{decode, encode};
+use crate::entry::encode;
 use crate::error::{Error, Result};
 
 impl Tree {
@@ -69,10 +69,7 @@ impl Tree {
         V: Serialize + DeserializeOwned,
         F: FnOnce() -> V,
     {
-        if let Some(value) = self
-            .engine
-            .read_value(&self.name, key, |p| decode(self.engine.values, p))?
-        {
+        if let Some(value) = self.get(key)? {
             return Ok(value);
         }
         let mut g = self.engine.lock()?;
