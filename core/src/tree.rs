@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::engine::Engine;
-use crate::entry::{decode, encode, Change, Entry};
+use crate::entry::{encode, Change, Entry};
 use crate::error::{Error, Result};
 use crate::secret::{Secret, SecretBytes};
 
@@ -99,8 +99,7 @@ impl Tree {
     /// value; `Error::Crypto` if a value fails authentication (memory corruption: values
     /// are authenticated when the store opens).
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
-        self.engine
-            .read_value(&self.name, key, |p| decode(self.engine.values, p))
+        self.engine.read_value(&self.name, key)
     }
 
     /// [`Tree::get`], wrapped in a [`Secret`] whose `Debug` prints no value (microkv
@@ -360,9 +359,7 @@ impl Tree {
         entries
             .into_iter()
             .map(|(k, e)| {
-                let v = (self.engine).read_entry(&keyring, &e, (&self.name, &k), |p| {
-                    decode(self.engine.values, p)
-                })?;
+                let v = (self.engine).read_entry(&keyring, &e, (&self.name, &k))?;
                 Ok((k, v))
             })
             .collect()
@@ -394,9 +391,7 @@ impl Tree {
     {
         let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
         for (k, e) in entries {
-            let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k), |p| {
-                decode(self.engine.values, p)
-            })?;
+            let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k))?;
             if f(&k, value).is_break() {
                 break;
             }

@@ -4,11 +4,12 @@
 
 use alloc::string::String;
 use alloc::vec::Vec;
+use serde::de::DeserializeOwned;
 
 use super::{Contents, Engine, LiveEntries, Now};
 use crate::arena::SecretBuf;
 use crate::crypto::Keyring;
-use crate::entry::Entry;
+use crate::entry::{decode, Entry};
 use crate::error::{Error, Result};
 use crate::kdf::KdfParams;
 
@@ -19,16 +20,12 @@ impl Engine {
         f(&self.contents.read(), &now)
     }
 
-    /// Opens the live value of `ns`/`key` and hands the plaintext to `f`; `None` if absent
-    /// or expired. The contents' lock is held only to copy the entry out; the value is
-    /// decrypted after, into the calling thread's scratch slot when it is free and the
-    /// value fits (so that reader threads share no cache line but that lock's).
-    pub(crate) fn read_value<T>(
-        &self,
-        ns: &str,
-        key: &str,
-        f: impl FnOnce(&[u8]) -> Result<T>,
-    ) -> Result<Option<T>> {
+    /// The live value of `ns`/`key`, decoded as a `V`; `None` if absent or expired. The
+    /// contents' lock is held only to copy the entry out; the value is decrypted after,
+    /// into the calling thread's scratch slot when it is free and the value fits (so that
+    /// reader threads share no cache line but that lock's).
+    pub(crate) fn read_value<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
+        let f = |plain: &[u8]| decode(self.values, plain);
         let mut slot = self.scratch.claim();
         let found = self.read(|c, now| {
             let entry = c.live(now, ns, key)?.clone();
@@ -54,15 +51,15 @@ impl Engine {
         .map(Some)
     }
 
-    /// Opens `entry` (the value of `ns`/`key`, copied out under `keyring`) and hands the
-    /// plaintext to `f`, through the calling thread's scratch slot when it is free.
-    pub(crate) fn read_entry<T>(
+    /// Opens `entry` (the value of `ns`/`key`, copied out under `keyring`) and decodes it
+    /// as a `V`, through the calling thread's scratch slot when it is free.
+    pub(crate) fn read_entry<V: DeserializeOwned>(
         &self,
         keyring: &Keyring,
         entry: &Entry,
         (ns, key): (&str, &str),
-        f: impl FnOnce(&[u8]) -> Result<T>,
-    ) -> Result<T> {
+    ) -> Result<V> {
+        let f = |plain: &[u8]| decode(self.values, plain);
         match self.scratch.claim() {
             Some(mut slot) => slot.open(&self.arena, Some(keyring), entry, (ns, key), f),
             None => f(&entry.open(keyring, &self.arena, ns, key)?),
