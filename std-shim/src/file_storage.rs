@@ -43,7 +43,6 @@ use atomic_write::{lock_current, remove_stale_temps, write_atomic, Replace};
 pub use fault::FailPoint;
 #[cfg(not(feature = "testing"))]
 use fault::FailPoint;
-pub use files::io_error;
 use files::{exists, parent, read_at_most, remove_if_present, sync_dir};
 use journal::{journal_path, JournalFile};
 use lock::{acquire, lock_path};
@@ -176,7 +175,7 @@ impl FileStorage {
         // its lock beside it, shared by every link to it).
         let path = match fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
-                fs::canonicalize(path).map_err(io_error)?
+                fs::canonicalize(path).map_err(Error::Io)?
             }
             _ => path.to_path_buf(),
         };
@@ -238,7 +237,7 @@ impl FileStorage {
         state.journal.close();
         remove_if_present(&self.inner.path)?;
         remove_if_present(&self.journal_path())?;
-        sync_dir(parent(&self.inner.path)).map_err(io_error)?;
+        sync_dir(parent(&self.inner.path)).map_err(Error::Io)?;
         // The lock file goes only if no other holder keeps it.
         lock::remove_if_free(&self.lock_path(), self.inner.lock.as_ref())
     }
@@ -285,7 +284,7 @@ impl Storage for FileStorage {
                     Ok(None)
                 }
             },
-            Err(e) => Err(io_error(e)),
+            Err(e) => Err(Error::Io(e)),
         }
     }
 

@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use microkv_core::{Error, LockMode, Result};
 
 use super::fault::{check, FailPoint};
-use super::files::{exists, file_name, io_error, parent, private_options, sync_dir};
+use super::files::{exists, file_name, parent, private_options, sync_dir};
 use super::lock::{acquire, is_current, lock_path};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
@@ -38,9 +38,9 @@ pub(super) fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>>
         let mut file = match File::open(path) {
             Ok(file) => file,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(io_error(e)),
+            Err(e) => return Err(Error::Io(e)),
         };
-        file.lock().map_err(io_error)?;
+        file.lock().map_err(Error::Io)?;
         if !is_current(&file, path)? {
             continue;
         }
@@ -49,7 +49,7 @@ pub(super) fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>>
             Ok(()) if head == expected => Ok(Some(file)),
             Ok(()) => Err(Error::CredentialChanged),
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::CredentialChanged),
-            Err(e) => Err(io_error(e)),
+            Err(e) => Err(Error::Io(e)),
         };
     }
     Err(Error::Locked)
@@ -79,17 +79,17 @@ pub(super) fn write_atomic(
     placed: &mut bool,
 ) -> Result<()> {
     let dir = parent(path);
-    let (tmp, mut file) = create_temp(dir, path).map_err(io_error)?;
+    let (tmp, mut file) = create_temp(dir, path).map_err(Error::Io)?;
     let mut tmp_exists = true;
     let result = (|| -> Result<()> {
         check(fault, FailPoint::Write)?;
-        file.write_all(bytes).map_err(io_error)?;
+        file.write_all(bytes).map_err(Error::Io)?;
         check(fault, FailPoint::Sync)?;
-        file.sync_all().map_err(io_error)?;
+        file.sync_all().map_err(Error::Io)?;
         check(fault, FailPoint::Rename)?;
         match replace {
             Replace::Always => {
-                fs::rename(&tmp, path).map_err(io_error)?;
+                fs::rename(&tmp, path).map_err(Error::Io)?;
                 tmp_exists = false;
                 *placed = true;
             }
@@ -101,7 +101,7 @@ pub(super) fn write_atomic(
                 // A file system without hard links: the caller holds the lock, so a
                 // check and a rename are as good as it gets there.
                 Err(_) if !exists(path)? => {
-                    fs::rename(&tmp, path).map_err(io_error)?;
+                    fs::rename(&tmp, path).map_err(Error::Io)?;
                     tmp_exists = false;
                     *placed = true;
                 }
@@ -109,11 +109,11 @@ pub(super) fn write_atomic(
             },
         }
         if tmp_exists {
-            fs::remove_file(&tmp).map_err(io_error)?;
+            fs::remove_file(&tmp).map_err(Error::Io)?;
             tmp_exists = false;
         }
         check(fault, FailPoint::SyncDir)?;
-        sync_dir(dir).map_err(io_error)
+        sync_dir(dir).map_err(Error::Io)
     })();
     drop(file);
     if result.is_err() && tmp_exists {

@@ -35,7 +35,7 @@ impl FailPoint {
 #[cfg(feature = "testing")]
 pub(super) fn check(fault: Option<FailPoint>, point: FailPoint) -> Result<()> {
     if fault == Some(point) {
-        return Err(super::files::io_error(std::io::Error::other(format!(
+        return Err(microkv_core::Error::Io(std::io::Error::other(format!(
             "injected fault at {point:?}"
         ))));
     }

@@ -8,11 +8,6 @@ use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, Result};
 
-/// Maps an I/O error to microkv's [`Error::Io`].
-pub fn io_error(e: io::Error) -> Error {
-    Error::Io(e)
-}
-
 /// `path` with `suffix` appended to its name.
 pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
     let mut name = path.as_os_str().to_owned();
@@ -54,7 +49,7 @@ pub(super) fn read_at_most(path: &Path, max: u64) -> io::Result<Result<Vec<u8>>>
     }
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     if let Err(e) = file.take(max.saturating_add(1)).read_to_end(&mut bytes) {
-        return Ok(Err(io_error(e)));
+        return Ok(Err(Error::Io(e)));
     }
     let len = bytes.len() as u64;
     if len > max {
@@ -69,14 +64,14 @@ pub(super) fn exists(path: &Path) -> Result<bool> {
         .map(|_| true)
         .or_else(|e| match e.kind() {
             io::ErrorKind::NotFound => Ok(false),
-            _ => Err(io_error(e)),
+            _ => Err(Error::Io(e)),
         })
 }
 
 /// Removes the file at `path`; a file already gone is no error.
 pub(super) fn remove_if_present(path: &Path) -> Result<()> {
     match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(e)),
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(Error::Io(e)),
         _ => Ok(()),
     }
 }

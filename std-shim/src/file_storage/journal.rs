@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use microkv_core::{Error, Result};
 
 use super::fault::{check, FailPoint};
-use super::files::{io_error, parent, private_options, read_at_most, sibling, sync_dir};
+use super::files::{parent, private_options, read_at_most, sibling, sync_dir};
 
 /// `<file>.journal` beside `path`.
 pub(super) fn journal_path(path: &Path) -> PathBuf {
@@ -26,7 +26,7 @@ pub(super) fn load_at_most(path: &Path, max: u64) -> Result<Vec<u8>> {
     match read_at_most(path, max) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(io_error(e)),
+        Err(e) => Err(Error::Io(e)),
     }
 }
 
@@ -51,11 +51,11 @@ impl JournalFile {
     /// the disk leaves it whole, and a reader ignores it as another snapshot's.
     pub(super) fn cut(&mut self, path: &Path) -> Result<()> {
         match &self.file {
-            Some(file) => file.set_len(0).map_err(io_error)?,
+            Some(file) => file.set_len(0).map_err(Error::Io)?,
             None => match OpenOptions::new().write(true).open(path) {
-                Ok(file) => file.set_len(0).map_err(io_error)?,
+                Ok(file) => file.set_len(0).map_err(Error::Io)?,
                 Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-                Err(e) => return Err(io_error(e)),
+                Err(e) => return Err(Error::Io(e)),
             },
         }
         self.cut_pending = true;
@@ -75,26 +75,26 @@ impl JournalFile {
     ) -> Result<()> {
         let file = match &mut self.file {
             Some(file) => file,
-            slot => slot.insert(open_journal(path).map_err(io_error)?),
+            slot => slot.insert(open_journal(path).map_err(Error::Io)?),
         };
-        let len = file.metadata().map_err(io_error)?.len();
+        let len = file.metadata().map_err(Error::Io)?.len();
         if len < keep {
             return Err(Error::CorruptStore(format!(
                 "journal is {len} bytes, {keep} expected"
             )));
         }
         if len > keep {
-            file.set_len(keep).map_err(io_error)?;
+            file.set_len(keep).map_err(Error::Io)?;
             self.cut_pending = true;
         }
         if self.cut_pending {
-            file.sync_data().map_err(io_error)?;
+            file.sync_data().map_err(Error::Io)?;
             self.cut_pending = false;
         }
         check(fault, FailPoint::JournalWrite)?;
-        file.write_all(bytes).map_err(io_error)?;
+        file.write_all(bytes).map_err(Error::Io)?;
         check(fault, FailPoint::JournalSync)?;
-        file.sync_data().map_err(io_error)
+        file.sync_data().map_err(Error::Io)
     }
 }
 

@@ -13,7 +13,7 @@ use microkv_core::{Error, LockMode, Result};
 
 #[cfg(not(unix))]
 use super::files::exists;
-use super::files::{io_error, private_options, remove_if_present, sibling};
+use super::files::{private_options, remove_if_present, sibling};
 
 /// `<file>.lock` beside `path`.
 pub(super) fn lock_path(path: &Path) -> PathBuf {
@@ -36,7 +36,7 @@ pub(super) fn acquire(lock_path: &Path, mode: LockMode) -> Result<Option<File>> 
             .create(true)
             .truncate(false)
             .open(lock_path)
-            .map_err(io_error)?;
+            .map_err(Error::Io)?;
         let locked = if shared {
             file.try_lock_shared()
         } else {
@@ -45,7 +45,7 @@ pub(super) fn acquire(lock_path: &Path, mode: LockMode) -> Result<Option<File>> 
         match locked {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(Error::Locked),
-            Err(TryLockError::Error(e)) => return Err(io_error(e)),
+            Err(TryLockError::Error(e)) => return Err(Error::Io(e)),
         }
         if is_current(&file, lock_path)? {
             return Ok(Some(file));
@@ -69,13 +69,13 @@ pub(super) fn remove_if_free(lock_path: &Path, held: Option<&File>) -> Result<()
                 &own
             }
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(io_error(e)),
+            Err(e) => return Err(Error::Io(e)),
         },
     };
     match file.try_lock() {
         Ok(()) => remove_if_present(lock_path),
         Err(TryLockError::WouldBlock) => Ok(()),
-        Err(TryLockError::Error(e)) => Err(io_error(e)),
+        Err(TryLockError::Error(e)) => Err(Error::Io(e)),
     }
 }
 
@@ -84,11 +84,11 @@ pub(super) fn remove_if_free(lock_path: &Path, held: Option<&File>) -> Result<()
 pub(super) fn is_current(file: &File, path: &Path) -> Result<bool> {
     use std::fs;
     use std::os::unix::fs::MetadataExt;
-    let held = file.metadata().map_err(io_error)?;
+    let held = file.metadata().map_err(Error::Io)?;
     match fs::metadata(path) {
         Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(io_error(e)),
+        Err(e) => Err(Error::Io(e)),
     }
 }
 
