@@ -1,12 +1,17 @@
-//! ChaCha20-Poly1305 (RFC 8439): two implementations of one small interface, [`Aead`],
-//! and the one place that picks between them by message length, [`for_len`].
+//! ChaCha20-Poly1305 (RFC 8439): three implementations of one small interface, [`Aead`],
+//! and the one place that picks between them, [`for_len`].
 //!
-//! orion's implementation for messages up to [`SHORT_MAX`] bytes, RustCrypto's
-//! `chacha20poly1305` for longer ones (identical bytes). On x86, RustCrypto's poly1305
-//! picks its AVX2 backend at run time, whose per-message setup makes a 64-byte seal cost
-//! about four times orion's scalar one, while its SIMD pays off on long messages; no Cargo
-//! feature of a current poly1305 selects the scalar backend. BENCHMARKS.md has the
-//! measurements behind the threshold.
+//! - ring's (BoringSSL's assembly), under `std` on x86_64 and aarch64: 2-3x the others at
+//!   every length measured, 64 B to 4 KiB. It works only in place, so it does not take
+//!   [`Aead::seal`] (see [`Ring`]).
+//! - Portable, everywhere else: orion's for messages up to [`SHORT_MAX`] bytes,
+//!   RustCrypto's `chacha20poly1305` for longer ones. On x86, RustCrypto's poly1305 picks
+//!   its AVX2 backend at run time, whose per-message setup makes a 64-byte seal cost about
+//!   four times orion's scalar one, while its SIMD pays off on long messages; no Cargo
+//!   feature of a current poly1305 selects the scalar backend.
+//!
+//! All produce identical bytes (crypto/tests.rs checks each against RustCrypto's
+//! XChaCha20-Poly1305). BENCHMARKS.md ("AEAD") has the measurements behind the choice.
 #![forbid(unsafe_code)]
 
 use chacha20poly1305::Tag;
@@ -14,8 +19,9 @@ use chacha20poly1305::Tag;
 use super::{IetfNonce, TAG_LEN};
 use crate::error::{Error, Result};
 
-/// Messages up to this length (plaintext bytes) go through orion; longer ones through
-/// RustCrypto. Both sides of the crossover were measured (benches/peers, `aead`).
+/// On the portable path, messages up to this length (plaintext bytes) go through orion;
+/// longer ones through RustCrypto. Both sides of the crossover were measured (benches/peers,
+/// `aead`).
 pub(super) const SHORT_MAX: usize = 512;
 
 /// One ChaCha20-Poly1305 implementation: the four shapes of call the keyring makes.
@@ -61,13 +67,39 @@ pub(super) trait Aead: Sync {
 }
 
 /// The implementation for a message of `plain_len` plaintext bytes: the only dispatch.
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(super) fn for_len(_plain_len: usize) -> &'static dyn Aead {
+    &Ring
+}
+
+/// The implementation for a message of `plain_len` plaintext bytes: the only dispatch.
+#[cfg(not(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64"))))]
 pub(super) fn for_len(plain_len: usize) -> &'static dyn Aead {
+    portable(plain_len)
+}
+
+/// The portable implementation for a message of `plain_len` plaintext bytes.
+pub(super) fn portable(plain_len: usize) -> &'static dyn Aead {
     if plain_len <= SHORT_MAX {
         &Orion
     } else {
         &RustCrypto
     }
 }
+
+/// ChaCha20-Poly1305 by ring, for every call but [`Aead::seal`].
+///
+/// ring encrypts and decrypts only in place. Opening into `out` copies the ciphertext
+/// there first (it is not secret, and `out` is the arena buffer the plaintext is meant
+/// for). Sealing out of place would have to copy the plaintext into `out`, which is
+/// ordinary heap (a sealed entry's bytes), and leave it there while ring encrypts it, so
+/// [`Aead::seal`] goes to the [`portable`] implementations.
+///
+/// ring does not wipe its key schedule as it drops: it lives in the frame of these
+/// `#[inline(never)]` methods, below the keyring's, where `scrub_stack` wipes it
+/// (tests/memory_exposure.rs looks for the key there).
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+pub(super) struct Ring;
 
 /// ChaCha20-Poly1305 by orion: scalar, with a cheap per-message setup.
 pub(super) struct Orion;
@@ -141,6 +173,87 @@ mod by_orion {
             let (sk, n) = key_nonce(key, nonce)?;
             let tag = c::Tag::try_from(tag.as_slice()).map_err(|_| Error::Crypto)?;
             c::ChaCha20Poly1305::open_inplace(&sk, &n, &tag, Some(aad), buf)
+                .map_err(|_| Error::Crypto)
+        }
+    }
+}
+
+#[cfg(all(feature = "std", any(target_arch = "x86_64", target_arch = "aarch64")))]
+mod by_ring {
+    use super::{portable, Aead, Error, IetfNonce, Result, Ring, Tag, TAG_LEN};
+    use ring::aead as r;
+
+    fn key(key: &[u8]) -> Result<r::LessSafeKey> {
+        let key = r::UnboundKey::new(&r::CHACHA20_POLY1305, key).map_err(|_| Error::Crypto)?;
+        Ok(r::LessSafeKey::new(key))
+    }
+
+    fn nonce(nonce: &IetfNonce) -> r::Nonce {
+        r::Nonce::assume_unique_for_key(*nonce)
+    }
+
+    impl Aead for Ring {
+        #[inline(never)]
+        fn seal(
+            &self,
+            key: &[u8],
+            nonce: &IetfNonce,
+            aad: &[u8],
+            plaintext: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            portable(plaintext.len()).seal(key, nonce, aad, plaintext, out)
+        }
+
+        #[inline(never)]
+        fn seal_in_place(
+            &self,
+            k: &[u8],
+            n: &IetfNonce,
+            aad: &[u8],
+            buf: &mut [u8],
+        ) -> Result<Tag> {
+            let tag = key(k)?
+                .seal_in_place_separate_tag(nonce(n), r::Aad::from(aad), buf)
+                .map_err(|_| Error::Crypto)?;
+            Tag::try_from(tag.as_ref()).map_err(|_| Error::Crypto)
+        }
+
+        #[inline(never)]
+        fn open(
+            &self,
+            k: &[u8],
+            n: &IetfNonce,
+            aad: &[u8],
+            sealed: &[u8],
+            out: &mut [u8],
+        ) -> Result<()> {
+            let len = sealed.len().checked_sub(TAG_LEN).ok_or(Error::Crypto)?;
+            if out.len() != len {
+                return Err(Error::Crypto);
+            }
+            let (body, tag) = sealed.split_at(len);
+            let tag = r::Tag::try_from(tag).map_err(|_| Error::Crypto)?;
+            out.copy_from_slice(body);
+            key(k)?
+                .open_in_place_separate_tag(nonce(n), r::Aad::from(aad), tag, out, 0..)
+                .map(|_| ())
+                .map_err(|_| Error::Crypto)
+        }
+
+        #[inline(never)]
+        fn open_in_place(
+            &self,
+            k: &[u8],
+            n: &IetfNonce,
+            aad: &[u8],
+            buf: &mut [u8],
+            tag: &Tag,
+        ) -> Result<()> {
+            let tag = r::Tag::try_from(tag.as_slice()).map_err(|_| Error::Crypto)?;
+            key(k)?
+                .open_in_place_separate_tag(nonce(n), r::Aad::from(aad), tag, buf, 0..)
+                .map(|_| ())
                 .map_err(|_| Error::Crypto)
         }
     }

@@ -177,7 +177,9 @@ impl Keyring {
     }
 
     /// Decrypts `buf` in place (for data that is not secret, such as a snapshot body of
-    /// key names and sealed values); `Error::Tampered` if it is not authentic.
+    /// key names and sealed values); `Error::Tampered` if it is not authentic, and then
+    /// `buf` is wiped (ring decrypts as it authenticates, so what it held is gone either
+    /// way).
     pub(crate) fn open_in_place(
         &self,
         nonce: &[u8],
@@ -197,6 +199,9 @@ impl Keyring {
             })
         })();
         scrub_stack();
+        if result.is_err() {
+            zeroize::Zeroize::zeroize(buf);
+        }
         result
     }
 }
