@@ -62,25 +62,32 @@ impl<T> Mutex<T> {
 }
 
 /// A reader-writer lock that ignores poisoning, like [`Mutex`]: readers share it, a
-/// writer has it alone. Under `std` waiters block; without it they spin.
+/// writer has it alone.
+///
+/// Under `std` it is crossbeam's `ShardedLock`: a reader takes only its own shard (one
+/// of eight, by thread), on a cache line of its own, so readers on different cores write
+/// no common line (a plain `RwLock`'s counter bounced between them on every read, and
+/// cost two-thread reads up to a third of their speed: BENCHMARKS.md, "Parallel
+/// readers"); a writer takes every shard. Waiters block. Without `std` it is
+/// `spin::RwLock`, and waiters spin.
 pub(crate) struct RwLock<T>(
-    #[cfg(feature = "std")] std::sync::RwLock<T>,
+    #[cfg(feature = "std")] crossbeam_utils::sync::ShardedLock<T>,
     #[cfg(not(feature = "std"))] spin::RwLock<T>,
 );
 
 #[cfg(feature = "std")]
-pub(crate) type ReadGuard<'a, T> = std::sync::RwLockReadGuard<'a, T>;
+pub(crate) type ReadGuard<'a, T> = crossbeam_utils::sync::ShardedLockReadGuard<'a, T>;
 #[cfg(not(feature = "std"))]
 pub(crate) type ReadGuard<'a, T> = spin::RwLockReadGuard<'a, T>;
 #[cfg(feature = "std")]
-pub(crate) type WriteGuard<'a, T> = std::sync::RwLockWriteGuard<'a, T>;
+pub(crate) type WriteGuard<'a, T> = crossbeam_utils::sync::ShardedLockWriteGuard<'a, T>;
 #[cfg(not(feature = "std"))]
 pub(crate) type WriteGuard<'a, T> = spin::RwLockWriteGuard<'a, T>;
 
 impl<T> RwLock<T> {
-    pub(crate) const fn new(value: T) -> Self {
+    pub(crate) fn new(value: T) -> Self {
         #[cfg(feature = "std")]
-        return RwLock(std::sync::RwLock::new(value));
+        return RwLock(crossbeam_utils::sync::ShardedLock::new(value));
         #[cfg(not(feature = "std"))]
         return RwLock(spin::RwLock::new(value));
     }
