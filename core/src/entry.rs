@@ -102,17 +102,6 @@ impl Entry {
         self.sealed.len().saturating_sub(SEAL_OVERHEAD)
     }
 
-    /// Opens the value of `ns`/`key` into `out` (exactly [`Entry::plain_len`] bytes).
-    pub(crate) fn open_into(
-        &self,
-        keyring: &Keyring,
-        ns: &str,
-        key: &str,
-        out: &mut [u8],
-    ) -> Result<()> {
-        keyring.open_into(&value_aad(ns, key), &self.sealed, out)
-    }
-
     /// Opens the value of `ns`/`key` and decodes it as a `V` in `encoding`.
     pub(crate) fn read<V: DeserializeOwned>(
         &self,

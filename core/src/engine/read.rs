@@ -22,33 +22,29 @@ impl Engine {
 
     /// The live value of `ns`/`key`, decoded as a `V`; `None` if absent or expired. The
     /// contents' lock is held only to copy the entry out; the value is decrypted after,
-    /// into the calling thread's scratch slot when it is free and the value fits (so that
-    /// reader threads share no cache line but that lock's).
+    /// into the calling thread's scratch slot when it is free and the value fits. A value
+    /// that fits is copied into the slot rather than shared (see `Slot::copy`), so that
+    /// reader threads write no cache line in common but their lock shards'.
     pub(crate) fn read_value<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
         let f = |plain: &[u8]| decode(self.values, plain);
         let mut slot = self.scratch.claim();
         let found = self.read(|c, now| {
-            let entry = c.live(now, ns, key)?.clone();
-            let keyring = match slot.as_deref_mut() {
-                Some(slot) => {
-                    slot.refresh(c.generation, &c.keyring);
-                    None
+            let entry = c.live(now, ns, key)?;
+            if let Some(slot) = slot.as_deref_mut() {
+                if slot.copy(c.generation, &c.keyring, entry) {
+                    return Some(None);
                 }
-                None => Some(c.keyring.clone()),
-            };
-            Some((entry, keyring))
-        });
-        let Some((entry, keyring)) = found else {
-            return Ok(None);
-        };
-        match (slot.as_deref_mut(), keyring) {
-            (Some(slot), keyring) => {
-                slot.open(&self.arena, keyring.as_deref(), &entry, (ns, key), f)
             }
-            (None, Some(keyring)) => f(&entry.open(&keyring, &self.arena, ns, key)?),
-            (None, None) => Err(Error::Crypto),
+            Some(Some((entry.clone(), c.keyring.clone())))
+        });
+        match (found, slot.as_deref_mut()) {
+            (None, _) => Ok(None),
+            (Some(None), Some(slot)) => slot.open_copy(&self.arena, (ns, key), f).map(Some),
+            (Some(None), None) => Err(Error::Crypto),
+            (Some(Some((entry, keyring))), _) => {
+                f(&entry.open(&keyring, &self.arena, ns, key)?).map(Some)
+            }
         }
-        .map(Some)
     }
 
     /// Opens `entry` (the value of `ns`/`key`, copied out under `keyring`) and decodes it

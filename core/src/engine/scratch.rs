@@ -13,11 +13,13 @@
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use zeroize::Zeroize;
 
 use crate::arena::{Arena, SecretBuf};
 use crate::crypto::Keyring;
-use crate::entry::Entry;
+use crate::crypto::SEAL_OVERHEAD;
+use crate::entry::{value_aad, Entry};
 use crate::error::{Error, Result};
 use crate::sync::{thread_token, Mutex, MutexGuard};
 
@@ -33,6 +35,11 @@ pub(crate) struct Slot {
     buf: Option<SecretBuf>,
     /// The keyring of the given rekey generation.
     keyring: Option<(u64, Arc<Keyring>)>,
+    /// A copy of the sealed value being read (not secret: ordinary heap). Copied under the
+    /// contents' lock rather than shared: cloning the entry's `Arc` writes its count, so
+    /// every read left the entry's line modified in the reader's cache, and the next
+    /// reader of that entry on another core had to fetch it from there.
+    sealed: Vec<u8>,
 }
 
 /// A slot on a cache line of its own.
@@ -94,6 +101,32 @@ impl Slot {
         }
     }
 
+    /// Copies `entry`'s sealed bytes into the slot, with the keyring of `generation`, if
+    /// its plaintext fits the scratch buffer; `false` (and nothing copied) otherwise.
+    /// Called under the contents' read lock; [`Slot::open_copy`] opens the copy after.
+    pub(crate) fn copy(&mut self, generation: u64, current: &Arc<Keyring>, entry: &Entry) -> bool {
+        if entry.plain_len() > SCRATCH_LEN {
+            return false;
+        }
+        self.refresh(generation, current);
+        self.sealed.clear();
+        self.sealed.extend_from_slice(&entry.sealed);
+        true
+    }
+
+    /// Opens the copy [`Slot::copy`] made (the value of `ns`/`key`), as [`Slot::open`].
+    pub(crate) fn open_copy<T>(
+        &mut self,
+        arena: &Arc<Arena>,
+        place: (&str, &str),
+        f: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        let sealed = core::mem::take(&mut self.sealed);
+        let result = self.open_sealed(arena, None, &sealed, place, f);
+        self.sealed = sealed;
+        result
+    }
+
     /// Opens `entry` (the value of `ns`/`key`) and hands the plaintext to `f`: in the
     /// scratch buffer when it fits (wiped after `f`), in a buffer of its own otherwise.
     /// `keyring: None` means the one of the last `refresh`.
@@ -102,27 +135,42 @@ impl Slot {
         arena: &Arc<Arena>,
         keyring: Option<&Keyring>,
         entry: &Entry,
+        place: (&str, &str),
+        f: impl FnOnce(&[u8]) -> Result<T>,
+    ) -> Result<T> {
+        self.open_sealed(arena, keyring, &entry.sealed, place, f)
+    }
+
+    /// Opens `sealed` (`nonce || ciphertext || tag`, the value of `ns`/`key`) for `f`.
+    fn open_sealed<T>(
+        &mut self,
+        arena: &Arc<Arena>,
+        keyring: Option<&Keyring>,
+        sealed: &[u8],
         (ns, key): (&str, &str),
         f: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<T> {
-        let Slot { buf, keyring: own } = self;
+        let Slot {
+            buf, keyring: own, ..
+        } = self;
         let keyring = match (keyring, own) {
             (Some(keyring), _) => keyring,
             (None, Some((_, keyring))) => &**keyring,
             (None, None) => return Err(Error::Crypto),
         };
-        let len = entry.plain_len();
+        let aad = value_aad(ns, key);
+        let len = sealed.len().saturating_sub(SEAL_OVERHEAD);
         if len <= SCRATCH_LEN && buf.is_none() {
             *buf = arena.alloc(SCRATCH_LEN).ok();
         }
         let out = match buf.as_deref_mut().and_then(|b| b.get_mut(..len)) {
             Some(out) if len <= SCRATCH_LEN => out,
-            _ => return f(&entry.open(keyring, arena, ns, key)?),
+            _ => return f(&keyring.open(arena, &aad, sealed)?),
         };
         // Wiped as the guard drops: after `f`, and also if `f` (a type's `Deserialize`)
         // panics.
         let out = Wipe(out);
-        entry.open_into(keyring, ns, key, out.0)?;
+        keyring.open_into(&aad, sealed, out.0)?;
         f(out.0)
     }
 }
