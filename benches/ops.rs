@@ -106,8 +106,9 @@ fn spread(threads: usize, iters: u64, op: impl Fn(usize) + Sync) -> Duration {
     .elapsed()
 }
 
-/// Gets from 1, 2, 4 and 8 threads on one store, and 90% gets / 10% overwrites from 4
-/// threads (10k entries of 64 B). The time is per operation over all threads together:
+/// Gets from 1, 2, 4 and 8 threads on one store, gets of one key from 1 and 2 threads
+/// (one token read on every request), and 90% gets / 10% overwrites from 4 threads (10k
+/// entries of 64 B). The time is per operation over all threads together:
 /// two threads that scale perfectly show half the time of one.
 fn parallel(c: &mut Criterion) {
     let (n, len) = (10_000, 64);
@@ -126,6 +127,16 @@ fn parallel(c: &mut Criterion) {
             b.iter_custom(|iters| {
                 spread(threads, iters, |i| {
                     black_box(db.get::<String>(&keys[scatter(i, n)]).unwrap());
+                })
+            })
+        });
+    }
+    for threads in [1, 2] {
+        let id = BenchmarkId::new("get, one key", format!("{threads} threads"));
+        g.bench_function(id, |b| {
+            b.iter_custom(|iters| {
+                spread(threads, iters, |_| {
+                    black_box(db.get::<String>(&keys[0]).unwrap());
                 })
             })
         });

@@ -494,9 +494,9 @@ impl<S: Kv> Contender for Runner<S> {
     }
 }
 
-/// The workloads of the parallel table: gets from several threads on one store, and a mix
-/// of 90% gets and 10% overwrites.
-pub const PARALLEL_WORKLOADS: [&str; 2] = ["get", "90/10 get/put"];
+/// The workloads of the parallel table: gets from several threads on one store, gets of
+/// one key from every thread, and a mix of 90% gets and 10% overwrites.
+pub const PARALLEL_WORKLOADS: [&str; 3] = ["get", "get, one key", "90/10 get/put"];
 
 /// CPU time this process has used (user and system, all threads), from `/proc/self/stat`
 /// (clock ticks of 10 ms); zero where that file does not exist.
@@ -539,9 +539,11 @@ pub fn parallel<S: Kv + Sync>(
 ) -> PerOp {
     use std::sync::atomic::{AtomicBool, Ordering};
     let n = keys.len();
-    let write_every = match workload {
-        "get" => usize::MAX,
-        "90/10 get/put" => 10,
+    // "get, one key": every thread reads the same entry (one token read on every request).
+    let (write_every, one_key) = match workload {
+        "get" => (usize::MAX, false),
+        "get, one key" => (usize::MAX, true),
+        "90/10 get/put" => (10, false),
         other => panic!("unknown workload {other}"),
     };
     let barrier = std::sync::Barrier::new(threads + 1);
@@ -556,7 +558,7 @@ pub fn parallel<S: Kv + Sync>(
                     let mut ops = 0usize;
                     while !stop.load(Ordering::Relaxed) {
                         for _ in 0..16 {
-                            let k = &keys[scatter(i, n)];
+                            let k = &keys[if one_key { 0 } else { scatter(i, n) }];
                             if i % write_every == write_every - 1 {
                                 store.put(k, fresh);
                             } else {
