@@ -27,13 +27,14 @@ use core::time::Duration;
 use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 use serde::de::DeserializeOwned;
+use serde::Serialize;
 
 use crate::arena::{Arena, SecretBuf};
 use crate::clock::Clock;
 use crate::codec::ValueEncoding;
 use crate::config::AutoSave;
 use crate::crypto::Keyring;
-use crate::entry::{expiry, Entry, Name, Space};
+use crate::entry::{encode, expiry, Entry, Name, Space};
 use crate::error::{Error, Result};
 use crate::journal::Cursor;
 use crate::kdf::KdfLimit;
@@ -297,25 +298,21 @@ impl Exclusive<'_> {
         &self.engine.arena
     }
 
-    /// How this store's values are encoded.
-    pub(crate) fn values(&self) -> ValueEncoding {
-        self.engine.values
-    }
-
     /// The expiry of an entry written now with `ttl` (`None`: no TTL).
     pub(crate) fn expiry(&self, ttl: Option<Duration>) -> Result<Option<u64>> {
         expiry(|| self.now(), ttl)
     }
 
-    /// Seals a plaintext (in the arena) as the value of `ns`/`key`.
-    pub(crate) fn seal(
+    /// Encodes `value` into the arena and seals it as the value of `ns`/`key`.
+    pub(crate) fn seal<V: Serialize + ?Sized>(
         &self,
         ns: &str,
         key: &str,
-        plain: &[u8],
+        value: &V,
         expires_at: Option<u64>,
     ) -> Result<Entry> {
-        Entry::seal(self.keyring(), ns, key, plain, expires_at)
+        let mut plain = encode(self.arena(), self.engine.values, value)?;
+        Entry::seal(self.keyring(), ns, key, &mut plain, expires_at)
     }
 
     /// Opens the value of `ns`/`key` into the arena.

@@ -63,12 +63,13 @@ impl Entry {
         })
     }
 
-    /// Seals a plaintext (in the arena) as the value of `ns`/`key`.
+    /// Seals a plaintext (in the arena, left holding the ciphertext) as the value of
+    /// `ns`/`key`.
     pub(crate) fn seal(
         keyring: &Keyring,
         ns: &str,
         key: &str,
-        plain: &[u8],
+        plain: &mut [u8],
         expires_at: Option<u64>,
     ) -> Result<Entry> {
         // Allocated once, at its final size, and sealed where it lies.

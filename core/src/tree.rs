@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::engine::Engine;
-use crate::entry::{encode, Change, Entry};
+use crate::entry::{Change, Entry};
 use crate::error::{Error, Result};
 use crate::secret::{Secret, SecretBytes};
 
@@ -225,9 +225,8 @@ impl Tree {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        let plain = encode(&self.engine.arena, self.engine.values, value)?;
         let mut g = self.engine.lock_write()?;
-        let entry = g.seal(&self.name, key, &plain, g.expiry(ttl)?)?;
+        let entry = g.seal(&self.name, key, value, g.expiry(ttl)?)?;
         g.apply([self.change(key, Some(entry))])
     }
 

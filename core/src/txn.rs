@@ -8,7 +8,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use crate::engine::Exclusive;
-use crate::entry::{encode, Change, Entry};
+use crate::entry::{Change, Entry};
 use crate::error::{Error, Result};
 
 /// A transaction in progress. Namespaces are named explicitly (`""` is the default).
@@ -170,8 +170,7 @@ impl<'a> Txn<'a> {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<()> {
-        let plain = encode(self.g.arena(), self.g.values(), value)?;
-        let entry = self.g.seal(ns, key, &plain, self.g.expiry(ttl)?)?;
+        let entry = self.g.seal(ns, key, value, self.g.expiry(ttl)?)?;
         self.write(ns, key, Some(entry));
         Ok(())
     }

@@ -108,29 +108,35 @@ impl Keyring {
         self.counter.store(n, Ordering::Relaxed);
     }
 
-    /// Seals `plaintext` (normally an arena buffer) into `nonce || ciphertext || tag`.
-    /// The plaintext is read in place; only ciphertext is written to the returned vector.
+    /// Seals a copy of `plaintext` into `nonce || ciphertext || tag` (for tests, whose
+    /// plaintexts are not secret).
     #[cfg(test)]
     pub(crate) fn seal(&self, aad: &[u8], plaintext: &[u8]) -> Result<alloc::vec::Vec<u8>> {
         let mut out = alloc::vec![0u8; plaintext.len() + SEAL_OVERHEAD];
-        self.seal_into(aad, plaintext, &mut out)?;
+        self.seal_into(aad, &mut plaintext.to_vec(), &mut out)?;
         Ok(out)
     }
 
-    /// Seals `plaintext` into `out` (`plaintext.len() + SEAL_OVERHEAD` bytes), as
-    /// [`Keyring::seal`] does.
-    pub(crate) fn seal_into(&self, aad: &[u8], plaintext: &[u8], out: &mut [u8]) -> Result<()> {
-        if out.len() != plaintext.len() + SEAL_OVERHEAD {
+    /// Seals `plain` into `out` (`plain.len() + SEAL_OVERHEAD` bytes): `nonce ||
+    /// ciphertext || tag`. `plain` (an arena buffer) is encrypted where it lies and is left
+    /// holding the ciphertext: only ciphertext is ever written to `out`, which is ordinary
+    /// heap.
+    pub(crate) fn seal_into(&self, aad: &[u8], plain: &mut [u8], out: &mut [u8]) -> Result<()> {
+        if out.len() != plain.len() + SEAL_OVERHEAD {
             return Err(Error::Crypto);
         }
         let nonce = self.next_nonce()?;
-        let (head, rest) = out.split_at_mut(NONCE_LEN);
-        head.copy_from_slice(&nonce);
         let result = self.with_subkey(&nonce, |key, n| {
-            aead::for_len(plaintext.len()).seal(key, n, aad, plaintext, rest)
+            aead::for_len(plain.len()).seal_in_place(key, n, aad, plain)
         });
         scrub_stack();
-        result
+        let tag = result?;
+        let (head, rest) = out.split_at_mut(NONCE_LEN);
+        let (body, tail) = rest.split_at_mut(plain.len());
+        head.copy_from_slice(&nonce);
+        body.copy_from_slice(plain);
+        tail.copy_from_slice(&tag);
+        Ok(())
     }
 
     /// Encrypts `buf` in place under `nonce` and returns the tag (for data that is not

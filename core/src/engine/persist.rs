@@ -215,8 +215,8 @@ impl Exclusive<'_> {
             for (ns, space) in &old.spaces {
                 let mut fresh = Space::with_capacity(space.len());
                 for (key, entry) in space {
-                    let plain = entry.open(&old.keyring, arena, ns, key)?;
-                    let sealed = Entry::seal(&keyring, ns, key, &plain, entry.expires_at)?;
+                    let mut plain = entry.open(&old.keyring, arena, ns, key)?;
+                    let sealed = Entry::seal(&keyring, ns, key, &mut plain, entry.expires_at)?;
                     fresh.insert(key.clone(), sealed);
                 }
                 spaces.insert(ns.clone(), fresh);

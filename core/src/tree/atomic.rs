@@ -40,10 +40,7 @@ impl Tree {
         };
         let existed = current.is_some();
         let change = match f(current) {
-            Some(value) => {
-                let plain = encode(&self.engine.arena, self.engine.values, &value)?;
-                self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
-            }
+            Some(value) => self.change(key, Some(g.seal(&self.name, key, &value, expires_at)?)),
             None if existed => self.change(key, None),
             None => return Ok(()),
         };
@@ -81,8 +78,7 @@ impl Tree {
             return Err(Error::ReadOnly);
         }
         let value = f();
-        let plain = encode(&self.engine.arena, self.engine.values, &value)?;
-        let entry = g.seal(&self.name, key, &plain, None)?;
+        let entry = g.seal(&self.name, key, &value, None)?;
         g.apply([self.change(key, Some(entry))])?;
         Ok(value)
     }
@@ -124,10 +120,7 @@ impl Tree {
             return Ok(false);
         }
         let change = match new {
-            Some(value) => {
-                let plain = encode(&self.engine.arena, self.engine.values, value)?;
-                self.change(key, Some(g.seal(&self.name, key, &plain, expires_at)?))
-            }
+            Some(value) => self.change(key, Some(g.seal(&self.name, key, value, expires_at)?)),
             None if current.is_some() => self.change(key, None),
             None => return Ok(true),
         };
