@@ -79,14 +79,50 @@ fn open_libcrux(ct: &[u8], out: &mut [u8]) -> bool {
     libcrux_chacha20poly1305::xchacha20_poly1305::decrypt(&KEY, out, ct, AAD, &NONCE).is_ok()
 }
 
+/// XChaCha20-Poly1305 from ring's ChaCha20-Poly1305 (ring has no XChaCha): HChaCha20 by
+/// `chacha20`, as the store's keyring does for a nonce of another prefix (for its own
+/// prefix it caches the subkey), then ring in place. `out` starts as a copy of the input.
+fn ring_parts() -> (ring::aead::LessSafeKey, ring::aead::Nonce) {
+    use chacha20::cipher::array::Array;
+    let sub = chacha20::hchacha::<chacha20::R20>(
+        &Array::from(KEY),
+        &Array::try_from(&NONCE[..16]).unwrap(),
+    );
+    let key = ring::aead::UnboundKey::new(&ring::aead::CHACHA20_POLY1305, &sub).unwrap();
+    let mut n = [0u8; 12];
+    n[4..].copy_from_slice(&NONCE[16..]);
+    (
+        ring::aead::LessSafeKey::new(key),
+        ring::aead::Nonce::assume_unique_for_key(n),
+    )
+}
+fn seal_ring(pt: &[u8], out: &mut [u8]) {
+    let (key, n) = ring_parts();
+    let (body, tag_out) = out.split_at_mut(pt.len());
+    body.copy_from_slice(pt);
+    let tag = key
+        .seal_in_place_separate_tag(n, ring::aead::Aad::from(AAD), body)
+        .unwrap();
+    tag_out.copy_from_slice(tag.as_ref());
+}
+fn open_ring(ct: &[u8], out: &mut [u8]) -> bool {
+    let (key, n) = ring_parts();
+    let (body, tag) = ct.split_at(ct.len() - 16);
+    out.copy_from_slice(body);
+    let tag = ring::aead::Tag::try_from(tag).unwrap();
+    key.open_in_place_separate_tag(n, ring::aead::Aad::from(AAD), tag, out, 0..)
+        .is_ok()
+}
+
 /// chacha20poly1305 0.9 with its `force-soft` feature cannot join this graph (its
 /// universal-hash 0.4 pins subtle < 2.5, which orion cannot build with): it is measured
 /// by the `legacy-aead` package beside this one.
-const IMPLS: [(&str, SealFn, OpenFn); 4] = [
+const IMPLS: [(&str, SealFn, OpenFn); 5] = [
     ("rustcrypto-0.11", seal_rc11, open_rc11),
     ("rustcrypto-0.10", seal_rc10, open_rc10),
     ("orion-0.18", seal_orion, open_orion),
     ("libcrux-0.0.10", seal_libcrux, open_libcrux),
+    ("ring-0.17", seal_ring, open_ring),
 ];
 
 fn aead(c: &mut Criterion) {
