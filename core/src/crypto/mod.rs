@@ -110,13 +110,15 @@ pub(crate) fn scrub_stack() {
 
 /// How much stack [`scrub_stack`] overwrites.
 ///
-/// Release builds: 4 KiB. Measured with a painted stack (docs/DECISIONS.md, 13 and 26): a
-/// whole get of a 64-byte value, from the caller down through ring, writes about 4 KiB of
-/// stack, and the scrub runs below the outer frames; the attack and memory-exposure tests
-/// still find ring's copy of the subkey with a 2 KiB scrub and no longer with 3 KiB.
-/// Unoptimised builds use far larger frames: a get writes 16 KiB, and the tests find
-/// ring's key behind a 4 KiB scrub but not behind 8 KiB. There it is 32 KiB. (A put of
-/// 4 KiB writes 55 KiB there, but on the portable path, whose ciphers wipe their keys.)
+/// Release builds: 4 KiB. Measured with a painted stack (docs/DECISIONS.md, 13 and 29): a
+/// whole get or put of a 64-byte or 4 KiB value, from the caller down through ring,
+/// writes 3.6-4.0 KiB of stack, and the scrub runs below the outer frames; the attack test
+/// (tests/attack.rs) still finds ring's copy of the subkey behind a 2 KiB scrub and no
+/// longer behind 3 KiB. Unoptimised builds use far larger frames: the same calls write
+/// about 16 KiB, and the attack test finds ring's key behind a 4 KiB scrub but not behind
+/// 8 KiB. There it is 32 KiB.
+/// The choice follows this crate's build: one that optimises this crate but not ring (a
+/// per-package profile override) would need the larger scrub and does not get it.
 const SCRUB_LEN: usize = if cfg!(debug_assertions) {
     32 * 1024
 } else {
