@@ -34,7 +34,7 @@ use crate::clock::Clock;
 use crate::codec::ValueEncoding;
 use crate::config::AutoSave;
 use crate::crypto::Keyring;
-use crate::entry::{encode, expiry, Entry, Name, Space};
+use crate::entry::{encode, expiry, Change, Entry, Name, Space};
 use crate::error::{Error, Result};
 use crate::journal::Cursor;
 use crate::kdf::KdfLimit;
@@ -98,6 +98,13 @@ impl Contents {
                 }
                 old
             }
+        }
+    }
+
+    /// Applies `changes` in order.
+    fn replace_all<'c>(&mut self, changes: impl IntoIterator<Item = Change<'c>>) {
+        for c in changes {
+            self.replace(c.ns, c.key, c.entry);
         }
     }
 

@@ -48,21 +48,14 @@ impl Exclusive<'_> {
         }
         let engine = self.engine;
         if !self.saves_on_write() {
-            let mut contents = engine.contents.write();
-            for c in changes {
-                contents.replace(c.ns, c.key, c.entry);
-            }
+            engine.contents.write().replace_all(changes);
             self.dirty = true;
             return Ok(());
         }
         let changes: Vec<Change<'c>> = changes.collect();
         if let Some((record, next)) = self.journal_record(&changes)? {
             if self.append(&record, next)? {
-                let mut contents = engine.contents.write();
-                for c in changes {
-                    contents.replace(c.ns, c.key, c.entry);
-                }
-                drop(contents);
+                engine.contents.write().replace_all(changes);
                 self.compact_if_long(next);
                 return Ok(());
             }
@@ -82,9 +75,7 @@ impl Exclusive<'_> {
                 // The snapshot holding the write is in place: the write happened.
                 return Err(e);
             }
-            for c in undo.into_iter().rev() {
-                contents.replace(c.ns, c.key, c.entry);
-            }
+            contents.replace_all(undo.into_iter().rev());
             self.dirty = was_dirty;
             return Err(e);
         }
