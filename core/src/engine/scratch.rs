@@ -9,7 +9,7 @@
 //! use and wiped after every value, and its own reference to the keyring, refreshed only
 //! when a rekey replaced it. A slot is claimed with `try_lock`, never waited for: a reader
 //! that finds its slot busy (a token collision, or a read from inside `for_each`'s
-//! closure) takes the ordinary path.
+//! closure) tries the next few, then takes the ordinary path.
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -23,8 +23,10 @@ use crate::entry::{value_aad, Entry};
 use crate::error::{Error, Result};
 use crate::sync::{thread_token, Mutex, MutexGuard};
 
-/// Number of slots: threads beyond this share slots (and fall back when one is busy).
+/// Number of slots: threads beyond this share slots.
 const SLOTS: usize = 16;
+/// Slots a reader tries, its own first, before it takes the ordinary path.
+const PROBES: usize = 4;
 /// Plaintexts up to this length decrypt into the slot; longer ones into their own buffer.
 const SCRATCH_LEN: usize = 256;
 
@@ -71,10 +73,12 @@ impl Scratch {
         (self.slots.iter()).any(|slot| slot.0.try_lock().is_some_and(|s| s.buf.is_some()))
     }
 
-    /// The calling thread's slot, if it is free.
+    /// The calling thread's slot if it is free, else the first free one of the next
+    /// [`PROBES`]` - 1` (a thread sharing this one's slot, or a read from inside
+    /// `for_each`'s closure on this thread, then still decrypts into a slot).
     pub(crate) fn claim(&self) -> Option<MutexGuard<'_, Slot>> {
         let token = usize::try_from(thread_token()).unwrap_or(0);
-        self.slots[token % SLOTS].0.try_lock()
+        (0..PROBES).find_map(|i| self.slots[token.wrapping_add(i) % SLOTS].0.try_lock())
     }
 }
 
@@ -181,5 +185,21 @@ struct Wipe<'a>(&'a mut [u8]);
 impl Drop for Wipe<'_> {
     fn drop(&mut self) {
         self.0.zeroize();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Scratch, PROBES};
+
+    #[test]
+    fn a_reader_whose_slot_is_busy_takes_one_of_the_next() {
+        let scratch = Scratch::default();
+        let held: alloc::vec::Vec<_> = (0..PROBES)
+            .map(|i| scratch.claim().unwrap_or_else(|| panic!("claim {i}: a free slot")))
+            .collect();
+        assert!(scratch.claim().is_none(), "every probed slot held");
+        drop(held);
+        assert!(scratch.claim().is_some());
     }
 }
