@@ -30,15 +30,22 @@ pub(crate) struct Keyring {
 impl Keyring {
     /// A fresh random data key.
     pub(crate) fn generate(arena: &Arc<Arena>) -> Result<Self> {
-        let mut key = arena.alloc(KEY_LEN)?;
-        random(&mut key)?;
-        Self::with_key(arena, &key)
+        Self::new(arena, random)
     }
 
     /// A keyring for an existing data key, with a fresh nonce prefix.
     pub(crate) fn with_key(arena: &Arc<Arena>, key: &[u8]) -> Result<Self> {
+        Self::new(arena, |out| {
+            (out.len() == key.len())
+                .then(|| out.copy_from_slice(key))
+                .ok_or(Error::Crypto)
+        })
+    }
+
+    /// A keyring whose data key `fill` writes in place, with a fresh nonce prefix.
+    fn new(arena: &Arc<Arena>, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Self> {
         let mut secret = arena.alloc(KEYRING_LEN)?;
-        secret[..KEY_LEN].copy_from_slice(key);
+        fill(&mut secret[..KEY_LEN])?;
         random(&mut secret[PREFIX_AT..SUBKEY_AT])?;
         let (head, subkey) = secret.split_at_mut(SUBKEY_AT);
         let result = hchacha(&head[..KEY_LEN], &head[PREFIX_AT..], subkey);
