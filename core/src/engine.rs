@@ -148,8 +148,9 @@ pub(crate) struct Engine {
     high_water: AtomicU64,
     read_only: bool,
     autosave: AutoSave,
-    /// The most KDF work a new key of this store may use.
-    kdf_limit: KdfLimit,
+    /// The most KDF work a new key of this store, or a credential checked against it, may
+    /// use (`Config::kdf_limit`).
+    pub(crate) kdf_limit: KdfLimit,
     /// How this store's values are encoded: fixed for its life (the header records it;
     /// a rekey keeps it).
     pub(crate) values: ValueEncoding,

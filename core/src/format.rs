@@ -253,7 +253,7 @@ pub(crate) fn decode(
             "body length {body_len} disagrees with the file ({actual} bytes)"
         )));
     }
-    let keyring = unlock(arena, credential, &header)?;
+    let keyring = unlock(arena, credential, &header, limit)?;
     let (head, sealed) = bytes.split_at_mut(HEADER_LEN);
     let (plain, tag) = sealed.split_at_mut(sealed.len() - TAG_LEN);
     keyring.open_in_place(&head[144..168], head, plain, tag)?;

@@ -186,6 +186,77 @@ impl KdfParams {
         }
         Ok(())
     }
+
+    /// Stretches `password` with these parameters and `salt` into `out`, the way a store's
+    /// key is derived from a password: for reading the keys of other formats, such as the
+    /// files of microkv 0.3 (`microkv::migrate`). A store derives its own keys itself.
+    ///
+    /// The parameters are checked first, before anything is allocated: against the hard
+    /// bounds ([`MAX_KDF_MEMORY_KIB`], [`MAX_ARGON2_PASSES`], [`MAX_KDF_PARALLELISM`],
+    /// scrypt's `log_n` in `1..=30`), then their [`cost`](KdfParams::cost) against `limit`
+    /// (use the limit of the store the key is for, e.g. `Config::kdf_limit`), so
+    /// parameters read from an untrusted file cannot make this take minutes or gigabytes.
+    ///
+    /// `password` is read where it lies, and `out` then holds a secret: keep both in
+    /// memory you wipe (`zeroize::Zeroizing`, or a [`SecretBuf`]). The KDF's stack is
+    /// overwritten before this returns.
+    ///
+    /// ```
+    /// use microkv_core::{Error, KdfLimit, KdfParams};
+    /// use zeroize::Zeroizing;
+    /// let mut key = Zeroizing::new([0u8; 32]);
+    /// // RFC 7914's second scrypt test vector (its first 32 bytes).
+    /// let params = KdfParams::scrypt(10, 8, 16);
+    /// params.stretch(b"password", b"NaCl", KdfLimit::default(), &mut key)?;
+    /// assert_eq!(key[..4], [0xfd, 0xba, 0xbe, 0x1c]);
+    /// // Costlier than the limit: refused before the KDF runs.
+    /// let limit = KdfLimit::of(KdfParams::interactive());
+    /// let refused = KdfParams::sensitive().stretch(b"password", b"NaCl", limit, &mut key);
+    /// assert!(matches!(refused, Err(Error::KdfLimitExceeded { .. })));
+    /// # Ok::<(), Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::InvalidKdfParams` if the parameters are outside the hard bounds, or the KDF
+    /// refuses them or the salt (Argon2id wants at least 8 bytes of salt);
+    /// `Error::KdfLimitExceeded` if they cost more than `limit` (checked before the KDF runs;
+    /// `out` is left as it was).
+    pub fn stretch(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        limit: KdfLimit,
+        out: &mut [u8; 32],
+    ) -> Result<()> {
+        self.stretch_within(password, salt, limit, out)
+    }
+
+    /// [`KdfParams::stretch`] into an output of any length: the one place a KDF runs.
+    fn stretch_within(
+        &self,
+        password: &[u8],
+        salt: &[u8],
+        limit: KdfLimit,
+        out: &mut [u8],
+    ) -> Result<()> {
+        self.check()?;
+        limit.admit(self)?;
+        let rejected = |e: &dyn fmt::Display| Error::InvalidKdfParams(format!("{e}"));
+        let stretched = match self.0 {
+            Kdf::Argon2id { m_kib, t, p } => argon2::Params::new(m_kib, t, p, Some(out.len()))
+                .map_err(|e| rejected(&e))
+                .and_then(|p| {
+                    argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p)
+                        .hash_password_into(password, salt, out)
+                        .map_err(|e| rejected(&e))
+                }),
+            Kdf::Scrypt { log_n, r, p } => scrypt::Params::new(log_n, r, p)
+                .map_err(|e| rejected(&e))
+                .and_then(|p| scrypt::scrypt(password, salt, &p, out).map_err(|e| rejected(&e))),
+        };
+        crate::crypto::scrub_stack();
+        stretched
+    }
 }
 
 /// The most KDF work an open may demand, in KiB × passes ([`KdfParams::cost`]); set in
@@ -261,23 +332,22 @@ impl Default for KdfParams {
 }
 
 /// Turns a credential into the 32-byte root secret, in the arena. For a password the
-/// bytes are first copied into the arena so that the KDF reads them from locked memory.
+/// bytes are first copied into the arena so that the KDF reads them from locked memory,
+/// and the KDF runs only within the bounds and `limit` ([`KdfParams::stretch`]'s path).
 pub(crate) fn derive_root(
     arena: &Arc<Arena>,
     credential: &Credential,
     kdf: Option<&KdfParams>,
     salt: &[u8],
+    limit: KdfLimit,
 ) -> Result<SecretBuf> {
     let mut root = arena.alloc(32)?;
     match (&credential.0, kdf) {
         (Secret::Key(key), _) => root.copy_from_slice(&key[..]),
         (Secret::Password(pw), Some(params)) => {
-            params.check()?;
             let mut password = arena.alloc(pw.len())?;
             password.copy_from_slice(pw);
-            let stretched = stretch(params, &password, salt, &mut root);
-            crate::crypto::scrub_stack();
-            stretched?;
+            params.stretch_within(&password, salt, limit, &mut root)?;
         }
         (Secret::Password(_), None) => {
             return Err(Error::InvalidKdfParams(
@@ -288,65 +358,5 @@ pub(crate) fn derive_root(
     Ok(root)
 }
 
-fn stretch(params: &KdfParams, password: &[u8], salt: &[u8], out: &mut [u8]) -> Result<()> {
-    let rejected = |e: &dyn fmt::Display| Error::InvalidKdfParams(format!("{e}"));
-    match params.0 {
-        Kdf::Argon2id { m_kib, t, p } => {
-            let p = argon2::Params::new(m_kib, t, p, Some(out.len())).map_err(|e| rejected(&e))?;
-            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, p)
-                .hash_password_into(password, salt, out)
-                .map_err(|e| rejected(&e))
-        }
-        Kdf::Scrypt { log_n, r, p } => {
-            let p = scrypt::Params::new(log_n, r, p).map_err(|e| rejected(&e))?;
-            scrypt::scrypt(password, salt, &p, out).map_err(|e| rejected(&e))
-        }
-    }
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::arena::{HeapPages, MemoryPolicy};
-
-    #[test]
-    fn scrypt_past_16_r_is_refused_for_new_keys_and_still_read() {
-        let legacy = KdfParams::scrypt(16, 1, 1);
-        assert!(matches!(
-            legacy.check_new(),
-            Err(Error::InvalidKdfParams(_))
-        ));
-        KdfParams::scrypt(15, 1, 1).check_new().unwrap();
-        // A file made with it (by an older build) still opens: reading runs `check`.
-        legacy.check().unwrap();
-        let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
-        let root = derive_root(&arena, &Credential::password("pw"), Some(&legacy), &[7; 16]);
-        assert_eq!(root.unwrap().len(), 32);
-    }
-
-    #[test]
-    fn the_scrypt_memory_bound_counts_bytes() {
-        // 128 · r · 2^log_n + 128 · r · p, against exactly 2^30 bytes.
-        assert!(KdfParams::scrypt(22, 2, 1).check().is_err()); // 1 GiB + 256 B
-        assert!(KdfParams::scrypt(22, 1, 1).check().is_ok()); // 512 MiB + 128 B
-        assert!(KdfParams::scrypt(21, 4, 1).check().is_err()); // 1 GiB + 512 B
-    }
-
-    #[test]
-    fn costs_are_kib_times_passes() {
-        assert_eq!(KdfParams::argon2id(1 << 20, 64, 16).cost(), 1 << 26);
-        assert_eq!(KdfParams::scrypt(20, 8, 1).cost(), 1 << 21);
-        assert_eq!(KdfParams::scrypt(20, 8, 3).cost(), 3 << 21);
-        assert_eq!(KdfParams::scrypt(255, u32::MAX, 16).cost(), u64::MAX);
-        let limit = KdfLimit::default();
-        limit.admit(&KdfParams::sensitive()).unwrap();
-        assert!(limit.admit(&KdfParams::argon2id(1 << 20, 5, 1)).is_err());
-        KdfLimit::bounds_only()
-            .admit(&KdfParams::argon2id(
-                MAX_KDF_MEMORY_KIB,
-                MAX_ARGON2_PASSES,
-                16,
-            ))
-            .unwrap();
-    }
-}
+mod tests;

@@ -174,11 +174,10 @@ pub(crate) fn new_keys(
     let kdf = (!credential.is_raw_key()).then_some(*kdf);
     if let Some(kdf) = &kdf {
         kdf.check_new()?;
-        limit.admit(kdf)?;
     }
     let mut salt = [0u8; 16];
     random(&mut salt)?;
-    let root = derive_root(arena, credential, kdf.as_ref(), &salt)?;
+    let root = derive_root(arena, credential, kdf.as_ref(), &salt, limit)?;
     let schedule = KeySchedule::derive(arena, &root, &salt)?;
     let keyring = Keyring::generate(arena)?;
     let commitment = schedule.commitment();
@@ -198,16 +197,18 @@ pub(crate) fn new_keys(
     ))
 }
 
-/// Checks `credential` against a header and unwraps the data key.
+/// Checks `credential` against a header and unwraps the data key; a password's KDF runs
+/// only within `limit`.
 pub(crate) fn unlock(
     arena: &Arc<Arena>,
     credential: &Credential,
     header: &KeyHeader,
+    limit: KdfLimit,
 ) -> Result<Keyring> {
     if header.kdf.is_none() && !credential.is_raw_key() {
         return Err(Error::WrongPassword);
     }
-    let root = derive_root(arena, credential, header.kdf.as_ref(), &header.salt)?;
+    let root = derive_root(arena, credential, header.kdf.as_ref(), &header.salt, limit)?;
     let schedule = KeySchedule::derive(arena, &root, &header.salt)?;
     if !schedule.matches(&header.commitment) {
         return Err(Error::WrongPassword);

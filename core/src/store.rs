@@ -13,7 +13,7 @@ use crate::config::{AutoSave, Config};
 use crate::engine::Engine;
 use crate::entry::Change;
 use crate::error::Result;
-use crate::kdf::{Credential, KdfParams};
+use crate::kdf::{Credential, KdfLimit, KdfParams};
 use crate::keys::unlock;
 use crate::storage::Storage;
 use crate::tree::Tree;
@@ -88,6 +88,24 @@ impl Store {
     /// The KDF parameters of this store; `None` when it is opened by a raw key.
     pub fn kdf_params(&self) -> Result<Option<KdfParams>> {
         Ok(self.engine.kdf_params())
+    }
+
+    /// The most KDF work this store accepts (`Config::kdf_limit` when it was opened): for
+    /// its own new keys, and for keys of other formats read into it (`microkv::migrate`
+    /// stretches a 0.3 file's password within it, with [`KdfParams::stretch`]).
+    ///
+    /// ```
+    /// use microkv_core::{Config, Credential, KdfLimit, KdfParams, Store};
+    /// let db = Store::in_memory(Credential::key([5; 32]))?;
+    /// assert_eq!(db.kdf_limit(), KdfLimit::default());
+    /// let limit = KdfLimit::of(KdfParams::interactive());
+    /// let config = Config { kdf_limit: limit, ..Default::default() };
+    /// let db = Store::in_memory_with(Credential::key([5; 32]), config)?;
+    /// assert_eq!(db.kdf_limit(), limit);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    pub fn kdf_limit(&self) -> KdfLimit {
+        self.engine.kdf_limit
     }
 
     /// How this store's values are encoded: [`ValueEncoding::MessagePack`] for every store
@@ -173,7 +191,12 @@ impl Store {
     pub fn change_password(&self, old: &str, new: &str) -> Result<()> {
         let mut g = self.engine.lock_write()?;
         let header = g.header();
-        unlock(&self.engine.arena, &Credential::password(old), &header)?;
+        unlock(
+            &self.engine.arena,
+            &Credential::password(old),
+            &header,
+            self.engine.kdf_limit,
+        )?;
         let kdf = header.kdf.unwrap_or_default();
         g.rekey(&Credential::password(new), &kdf)
     }
