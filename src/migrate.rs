@@ -21,7 +21,7 @@ use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use serde::Deserialize;
 use zeroize::{Zeroize, Zeroizing};
 
-use crate::{Error, MicroKV, Result, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
+use crate::{Error, KdfLimit, KdfParams, MicroKV, Result};
 
 /// The 0.3 format version this module reads.
 pub const V03_FORMAT: u8 = 3;
@@ -61,8 +61,20 @@ pub struct Migrated {
 
 #[derive(Deserialize)]
 enum Kdf03 {
+    /// `log_n`, `r`, `p`.
     Scrypt(u8, u32, u32),
+    /// `m_kib`, `t`, `p`.
     Argon2id(u32, u32, u32),
+}
+
+impl Kdf03 {
+    /// The same KDF in this version's terms (0.3 ran the same two functions).
+    fn params(&self) -> KdfParams {
+        match *self {
+            Kdf03::Scrypt(log_n, r, p) => KdfParams::scrypt(log_n, r, p),
+            Kdf03::Argon2id(m_kib, t, p) => KdfParams::argon2id(m_kib, t, p),
+        }
+    }
 }
 
 /// `[nonce, ciphertext || tag]`.
@@ -90,6 +102,11 @@ fn corrupt(why: &str) -> Error {
 /// Values keep their MessagePack encoding, so every type reads back as it did under 0.3.
 /// Entries already expired are left behind (counted in [`Migrated::expired`]).
 ///
+/// A password is stretched by the file's KDF only within this version's hard bounds and
+/// `into`'s [`MicroKV::kdf_limit`] (`Config::kdf_limit`), both checked before the KDF
+/// runs, as for a store of this version: a forged 0.3 file cannot make the copy take
+/// minutes or gigabytes. A raw key runs no KDF, and the file's KDF is then not checked.
+///
 /// ```
 /// use microkv::migrate::{from_v03, LegacyCredential};
 /// use microkv::{Credential, MicroKV};
@@ -108,6 +125,9 @@ fn corrupt(why: &str) -> Error {
 /// `Error::Io` if the file cannot be read; `Error::CorruptStore` if it is not a 0.3
 /// store or is damaged; `Error::UnsupportedStoreVersion` for another 0.x format;
 /// `Error::InvalidKdfParams` for KDF parameters past this version's bounds;
+/// `Error::KdfLimitExceeded` for KDF parameters costlier than `into`'s `kdf_limit` (the
+/// error a store file of this version gets, before the KDF runs: open `into` with a
+/// higher `Config::kdf_limit` to copy a file you trust);
 /// `Error::WrongPassword` if the credential opens no entry; `Error::Tampered` if some
 /// entries open and another does not; the errors of writing into `into` (nothing is
 /// written then).
@@ -133,7 +153,7 @@ pub fn from_v03(
             expected: V03_FORMAT.into(),
         });
     }
-    let key = derive(&kdf, &salt, &credential)?;
+    let key = derive(&kdf, &salt, &credential, into.kdf_limit())?;
     let cipher = ChaCha20Poly1305::new_from_slice(&key[..]).map_err(|_| Error::Crypto)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -178,52 +198,20 @@ pub fn from_v03(
     Ok(done)
 }
 
-/// The 0.3 data key: the raw key, or the password stretched by the file's KDF.
+/// The 0.3 data key: the raw key, or the password stretched by the file's KDF, checked
+/// against the hard bounds and `limit` before it runs.
 fn derive(
     kdf: &Kdf03,
     salt: &[u8],
     credential: &LegacyCredential<'_>,
+    limit: KdfLimit,
 ) -> Result<Zeroizing<[u8; 32]>> {
     let mut key = Zeroizing::new([0u8; 32]);
-    let password = match credential {
-        LegacyCredential::Key(raw) => {
-            key.copy_from_slice(raw);
-            return Ok(key);
-        }
-        LegacyCredential::Password(password) => password.as_bytes(),
-    };
-    let refuse = |why: String| Err(Error::InvalidKdfParams(why));
-    match *kdf {
-        Kdf03::Scrypt(log_n, r, p) => {
-            // scrypt allocates 128 * r * 2^log_n bytes for V and 128 * r * p for B, at
-            // most as many as the core's bound (`KdfParams::check`) admits.
-            let bytes = 1u64
-                .checked_shl(u32::from(log_n))
-                .and_then(|n| n.checked_add(u64::from(p)))
-                .and_then(|blocks| blocks.checked_mul(128 * u64::from(r)));
-            if !matches!(bytes, Some(b) if b <= u64::from(MAX_KDF_MEMORY_KIB) * 1024)
-                || r == 0
-                || !(1..=MAX_KDF_PARALLELISM).contains(&p)
-            {
-                return refuse(format!("scrypt log_n={log_n} r={r} p={p} past the bounds"));
-            }
-            let params = scrypt::Params::new(log_n, r, p)
-                .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
-            scrypt::scrypt(password, salt, &params, &mut key[..])
-                .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
-        }
-        Kdf03::Argon2id(m_kib, t, p) => {
-            if m_kib > MAX_KDF_MEMORY_KIB
-                || !(1..=MAX_ARGON2_PASSES).contains(&t)
-                || !(1..=MAX_KDF_PARALLELISM).contains(&p)
-            {
-                return refuse(format!("argon2id m={m_kib} t={t} p={p} past the bounds"));
-            }
-            let params = argon2::Params::new(m_kib, t, p, Some(32))
-                .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
-            argon2::Argon2::new(argon2::Algorithm::Argon2id, argon2::Version::V0x13, params)
-                .hash_password_into(password, salt, &mut key[..])
-                .map_err(|e| Error::InvalidKdfParams(e.to_string()))?;
+    match credential {
+        LegacyCredential::Key(raw) => key.copy_from_slice(raw),
+        LegacyCredential::Password(password) => {
+            kdf.params()
+                .stretch(password.as_bytes(), salt, limit, &mut key)?;
         }
     }
     Ok(key)
@@ -276,11 +264,13 @@ fn split(plain: &[u8]) -> Result<(Option<u64>, &[u8])> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::MAX_KDF_PARALLELISM;
 
+    /// Refused by the hard bounds: with no limit at all (`bounds_only`).
     fn refused(kdf: Kdf03) -> bool {
         let password = LegacyCredential::Password("pw");
         matches!(
-            derive(&kdf, &[7; 16], &password),
+            derive(&kdf, &[7; 16], &password, KdfLimit::bounds_only()),
             Err(Error::InvalidKdfParams(_))
         )
     }
@@ -302,6 +292,7 @@ mod tests {
             &Kdf03::Scrypt(10, 8, 1),
             &[7; 16],
             &LegacyCredential::Password("pw"),
+            KdfLimit::bounds_only(),
         );
         assert_ne!(*key.unwrap(), [0; 32]);
     }

@@ -3,7 +3,8 @@
 #![forbid(unsafe_code)]
 
 use crate::{
-    Credential, KdfParams, MemoryReport, MicroKV, Result, SecretString, Tree, Txn, ValueEncoding,
+    Credential, KdfLimit, KdfParams, MemoryReport, MicroKV, Result, SecretString, Tree, Txn,
+    ValueEncoding,
 };
 
 impl MicroKV {
@@ -101,6 +102,23 @@ impl MicroKV {
     pub fn kdf(&self) -> Option<KdfParams> {
         // Never fails: a read of the header under the contents' read lock, as a get takes.
         self.store().kdf_params().ok().flatten()
+    }
+
+    /// The most KDF work this store accepts: `Config::kdf_limit` as it was opened (the
+    /// default: [`KdfLimit::default`]). It bounds the store's own new keys, and the KDF of
+    /// a microkv 0.3 file copied into it (`migrate::from_v03`).
+    ///
+    /// ```
+    /// use microkv::{Config, Credential, KdfLimit, KdfParams, MicroKV};
+    /// let db = MicroKV::in_memory(Credential::key([1; 32]))?;
+    /// assert_eq!(db.kdf_limit(), KdfLimit::default());
+    /// let config = Config { kdf_limit: KdfLimit::of(KdfParams::interactive()), ..Default::default() };
+    /// let db = MicroKV::in_memory_with(Credential::key([1; 32]), config)?;
+    /// assert_eq!(db.kdf_limit(), KdfLimit::of(KdfParams::interactive()));
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    pub fn kdf_limit(&self) -> KdfLimit {
+        self.store().kdf_limit()
     }
 
     /// Verifies `old`, then re-encrypts everything under `new` with the store's KDF
