@@ -6,10 +6,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use microkv::migrate::{from_v03, LegacyCredential, Migrated};
-use microkv::{Config, Credential, Error, ManualClock, MicroKV};
+use microkv::{Config, Credential, Error, KdfLimit, KdfParams, ManualClock, MicroKV};
 use serde::{Deserialize, Serialize};
 
 #[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
@@ -246,10 +246,15 @@ fn wrong_credentials_and_modified_files_copy_nothing() {
     assert!(db.tree_names().unwrap().is_empty());
 }
 
+/// Written by 0.3.0 with its `argon2` feature, Argon2id 64 KiB × 1 pass × 1 lane:
+/// fixtures/README.md.
+fn argon2_fixture() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/argon2-v03.kv")
+}
+
 #[test]
 fn an_argon2_store_migrates() {
-    // Written by 0.3.0 with its `argon2` feature: fixtures/README.md.
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/argon2-v03.kv");
+    let path = argon2_fixture();
     let dir = tempfile::tempdir().unwrap();
     let (db, _) = target(dir.path());
     let err = from_v03(&path, LegacyCredential::Password("wrong"), &db).unwrap_err();
@@ -262,4 +267,72 @@ fn an_argon2_store_migrates() {
         db.namespace("users").require::<Account>("alice").unwrap(),
         account()
     );
+}
+
+/// An in-memory store of this version, on a raw key, with `kdf_limit`.
+fn limited(kdf_limit: KdfLimit) -> MicroKV {
+    let config = Config {
+        kdf_limit,
+        ..Default::default()
+    };
+    MicroKV::in_memory_with(Credential::key([4; 32]), config).unwrap()
+}
+
+/// A 0.3 file's KDF is held to the target store's `Config::kdf_limit`, as a store file of
+/// this version is: past it, `KdfLimitExceeded` before the KDF runs, whatever the
+/// password, and nothing is copied; within it, the same file migrates.
+#[test]
+fn a_0_3_kdf_past_the_target_stores_limit_is_refused_before_it_runs() {
+    let path = argon2_fixture();
+    let db = limited(KdfLimit::kib_passes(63));
+    assert_eq!(db.kdf_limit(), KdfLimit::kib_passes(63));
+    for password in ["p@ssw0rd", "wrong"] {
+        let err = from_v03(&path, LegacyCredential::Password(password), &db).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                Error::KdfLimitExceeded {
+                    cost: 64,
+                    limit: 63
+                }
+            ),
+            "{password}: {err:?}"
+        );
+    }
+    assert!(db.tree_names().unwrap().is_empty());
+    // Control: at exactly its cost, and under the default limit, the file migrates.
+    for db in [
+        limited(KdfLimit::kib_passes(64)),
+        limited(KdfLimit::default()),
+    ] {
+        let done = from_v03(&path, LegacyCredential::Password("p@ssw0rd"), &db).unwrap();
+        assert_eq!(done.entries, 3);
+        assert_eq!(db.require::<u32>("count").unwrap(), 5);
+    }
+
+    // The same file with its KDF forged to Argon2id 1 GiB × 64 passes × 16 lanes: within
+    // the hard bounds, and about a minute and 1 GiB of work (issue 13). In MessagePack the
+    // KDF is the map {"Argon2id": [m_kib, t, p]}: fixarray 0x93, then the numbers.
+    let bytes = std::fs::read(&path).unwrap();
+    let kdf = b"Argon2id\x93\x40\x01\x01";
+    let at = bytes.windows(kdf.len()).position(|w| w == kdf).unwrap() + 9;
+    let mut forged = bytes[..at].to_vec();
+    forged.extend_from_slice(&[0xce, 0x00, 0x10, 0x00, 0x00, 64, 16]); // u32 1 << 20
+    forged.extend_from_slice(&bytes[at + 3..]);
+    let dir = tempfile::tempdir().unwrap();
+    let forged_path = dir.path().join("forged.kv");
+    std::fs::write(&forged_path, &forged).unwrap();
+    let db = limited(KdfLimit::default());
+    let started = Instant::now();
+    let err = from_v03(&forged_path, LegacyCredential::Password("p@ssw0rd"), &db).unwrap_err();
+    let took = started.elapsed();
+    let cost = KdfParams::argon2id(1 << 20, 64, 16).cost();
+    assert!(
+        matches!(err, Error::KdfLimitExceeded { cost: c, limit }
+            if c == cost && limit == KdfParams::sensitive().cost()),
+        "{err:?}"
+    );
+    // Bounded work, not a speed claim: the KDF alone takes about a minute.
+    assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(db.tree_names().unwrap().is_empty());
 }
