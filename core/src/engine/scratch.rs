@@ -196,7 +196,11 @@ mod tests {
     fn a_reader_whose_slot_is_busy_takes_one_of_the_next() {
         let scratch = Scratch::default();
         let held: alloc::vec::Vec<_> = (0..PROBES)
-            .map(|i| scratch.claim().unwrap_or_else(|| panic!("claim {i}: a free slot")))
+            .map(|i| {
+                scratch
+                    .claim()
+                    .unwrap_or_else(|| panic!("claim {i}: a free slot"))
+            })
             .collect();
         assert!(scratch.claim().is_none(), "every probed slot held");
         drop(held);
