@@ -25,11 +25,20 @@ pub enum AutoSave {
 }
 
 /// The cross-process lock taken on a file store (on `<file>.lock`).
+///
+/// Only `Exclusive` makes a writable handle the file's one writer. Handles that write
+/// beside each other (under `Shared` or `None`) do not see each other's writes: each
+/// holds the whole store in memory, each save replaces the file with the saving handle's
+/// contents, and a handle's journaled writes extend only the snapshot it loaded, so the
+/// last save wins and the other handles' writes since they opened are lost. A credential
+/// one handle rotated is never put back by another (`Error::CredentialChanged`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LockMode {
-    /// No lock.
+    /// No lock: for a file the application already guarantees one writer to (see above
+    /// for what two writers lose).
     None,
-    /// A shared lock: other shared holders may open too, an exclusive one may not.
+    /// A shared lock: other shared holders may open too, an exclusive one may not. Meant
+    /// for several readers; writers among them lose each other's writes (see above).
     Shared,
     /// An exclusive lock: a second opener gets `Error::Locked` at once. The default for
     /// writable stores; read-only opens never lock.
