@@ -8,8 +8,17 @@
 //! salt to 32 bytes; each value is ChaCha20-Poly1305 with a 12-byte nonce, its associated
 //! data the namespace and key name, each behind its length (4 bytes, little-endian). The
 //! plaintext is a flag byte (1: an expiry follows, in seconds since the Unix epoch, 8
-//! bytes little-endian), then the value in MessagePack. (Learned by inspecting files the
-//! published 0.3.0 writes: `tests/compat03` checks this reader against them.)
+//! bytes little-endian), then the value in MessagePack.
+//!
+//! The verifier is `[nonce, ciphertext || tag]`: the 17 bytes `microkv/verify/v3` sealed
+//! by ChaCha20-Poly1305 under the same key, with a 12-byte nonce of its own, its
+//! associated data the MessagePack array `[kdf, salt]` (the file's KDF and salt, encoded
+//! as in the file: the salt as an array of integers). It is written even for a store with
+//! no entries, so a wrong credential is `Error::WrongPassword` before anything is copied,
+//! and the KDF and salt cannot be swapped without it failing too.
+//!
+//! (Learned by inspecting files the published 0.3.0 writes: `tests/compat03` checks this
+//! reader against them.)
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -18,7 +27,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
+use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::{Error, KdfLimit, KdfParams, MicroKV, Result};
@@ -28,6 +38,12 @@ pub const V03_FORMAT: u8 = 3;
 
 /// Largest 0.3 file read (a 0.3 store is held whole in memory anyway).
 const MAX_FILE: u64 = 1 << 30;
+
+/// What a 0.3 verifier seals.
+const VERIFIER: &[u8; 17] = b"microkv/verify/v3";
+
+/// Poly1305's tag.
+const TAG_LEN: usize = 16;
 
 /// What opens a 0.3 store: what opened it under 0.3.
 pub enum LegacyCredential<'a> {
@@ -59,7 +75,9 @@ pub struct Migrated {
     pub expired: usize,
 }
 
-#[derive(Deserialize)]
+/// Serialized as 0.3 writes it (`{"Scrypt": [log_n, r, p]}`): the verifier's associated
+/// data.
+#[derive(Deserialize, Serialize)]
 enum Kdf03 {
     /// `log_n`, `r`, `p`.
     Scrypt(u8, u32, u32),
@@ -86,7 +104,7 @@ struct File03(
     u8,
     Kdf03,
     Vec<u8>,
-    #[allow(dead_code)] Sealed03,
+    Sealed03,
     BTreeMap<String, BTreeMap<String, Sealed03>>,
 );
 
@@ -128,9 +146,11 @@ fn corrupt(why: &str) -> Error {
 /// `Error::KdfLimitExceeded` for KDF parameters costlier than `into`'s `kdf_limit` (the
 /// error a store file of this version gets, before the KDF runs: open `into` with a
 /// higher `Config::kdf_limit` to copy a file you trust);
-/// `Error::WrongPassword` if the credential opens no entry; `Error::Tampered` if some
-/// entries open and another does not; the errors of writing into `into` (nothing is
-/// written then).
+/// `Error::WrongPassword` if the credential does not open the file's verifier (checked
+/// before anything is copied, also for a store with no entries; a modified verifier, KDF
+/// or salt is the same error: an AEAD cannot tell a wrong key from a changed ciphertext);
+/// `Error::Tampered` if the verifier opens and an entry does not; the errors of writing
+/// into `into` (nothing is written then).
 pub fn from_v03(
     path: impl AsRef<Path>,
     credential: LegacyCredential<'_>,
@@ -143,7 +163,7 @@ pub fn from_v03(
     let bytes = std::fs::read(path)?;
     let file: File03 =
         messagepack_serde::from_slice(&bytes).map_err(|_| corrupt("not a 0.3 store"))?;
-    let File03(magic, version, kdf, salt, _verifier, spaces) = file;
+    let File03(magic, version, kdf, salt, verifier, spaces) = file;
     if magic != "microkv" {
         return Err(corrupt("not a 0.3 store"));
     }
@@ -153,24 +173,21 @@ pub fn from_v03(
             expected: V03_FORMAT.into(),
         });
     }
+    let (nonce, tag) = verifier_shape(&verifier)?;
     let key = derive(&kdf, &salt, &credential, into.kdf_limit())?;
     let cipher = ChaCha20Poly1305::new_from_slice(&key[..]).map_err(|_| Error::Crypto)?;
+    verify(&cipher, &kdf, &salt, nonce, &verifier.1, tag)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
         .as_secs();
     let mut done = Migrated::default();
-    let mut opened_any = false;
     into.transaction(|tx| {
         for (ns, entries) in &spaces {
             let before = done.entries;
             for (name, (nonce, sealed)) in entries {
-                let plain = match open(&cipher, ns, name, nonce, sealed) {
-                    Ok(plain) => plain,
-                    Err(_) if !opened_any => return Err(Error::WrongPassword),
-                    Err(e) => return Err(e),
-                };
-                opened_any = true;
+                // The verifier opened: the credential is right, so this entry was changed.
+                let plain = open(&cipher, ns, name, nonce, sealed)?;
                 let (expires, value) = split(&plain)?;
                 // Borrowed: strings and binaries stay in `plain`, which is wiped on drop
                 // (an owned `Value` would copy them to the ordinary heap, never wiped).
@@ -196,6 +213,50 @@ pub fn from_v03(
         Ok(())
     })?;
     Ok(done)
+}
+
+/// The verifier's nonce and tag, if it has 0.3's shape (checked before the KDF runs).
+fn verifier_shape(verifier: &Sealed03) -> Result<([u8; 12], Tag)> {
+    let (nonce, sealed) = verifier;
+    let nonce: [u8; 12] = nonce
+        .as_slice()
+        .try_into()
+        .map_err(|_| corrupt("the verifier's nonce is not 12 bytes"))?;
+    if sealed.len() != VERIFIER.len() + TAG_LEN {
+        return Err(corrupt("the verifier is not 33 bytes"));
+    }
+    let tag = Tag::try_from(&sealed[VERIFIER.len()..]).map_err(|_| Error::Crypto)?;
+    Ok((nonce, tag))
+}
+
+/// Opens the verifier: `WrongPassword` if `cipher` does not open it (the tag is checked
+/// in constant time by the AEAD), `CorruptStore` if it opens to something 0.3 does not
+/// seal there.
+fn verify(
+    cipher: &ChaCha20Poly1305,
+    kdf: &Kdf03,
+    salt: &[u8],
+    nonce: [u8; 12],
+    sealed: &[u8],
+    tag: Tag,
+) -> Result<()> {
+    let aad = messagepack_serde::to_vec(&(kdf, salt))
+        .map_err(|_| corrupt("the KDF cannot be encoded"))?;
+    let mut plain = [0u8; VERIFIER.len()];
+    plain.copy_from_slice(&sealed[..VERIFIER.len()]);
+    cipher
+        .decrypt_inout_detached(
+            &Nonce::from(nonce),
+            &aad,
+            InOutBuf::from(&mut plain[..]),
+            &tag,
+        )
+        .map_err(|_| Error::WrongPassword)?;
+    if bool::from(plain.ct_eq(VERIFIER)) {
+        Ok(())
+    } else {
+        Err(corrupt("the verifier holds an unknown value"))
+    }
 }
 
 /// The 0.3 data key: the raw key, or the password stretched by the file's KDF, checked
