@@ -336,6 +336,52 @@ mod tests {
         )
     }
 
+    /// `plain` sealed as a 0.3 verifier under `key`.
+    fn seal(key: [u8; 32], kdf: &Kdf03, salt: &[u8], plain: &[u8]) -> Sealed03 {
+        let cipher = ChaCha20Poly1305::new_from_slice(&key).unwrap();
+        let aad = messagepack_serde::to_vec(&(kdf, salt)).unwrap();
+        let mut sealed = plain.to_vec();
+        let tag = cipher
+            .encrypt_inout_detached(&Nonce::from([5; 12]), &aad, InOutBuf::from(&mut sealed[..]))
+            .unwrap();
+        sealed.extend_from_slice(&tag);
+        (vec![5; 12], sealed)
+    }
+
+    fn check(key: [u8; 32], kdf: &Kdf03, salt: &[u8], verifier: &Sealed03) -> Result<()> {
+        let (nonce, tag) = verifier_shape(verifier)?;
+        let cipher = ChaCha20Poly1305::new_from_slice(&key).unwrap();
+        verify(&cipher, kdf, salt, nonce, &verifier.1, tag)
+    }
+
+    #[test]
+    fn a_verifier_of_another_shape_or_value_is_corrupt() {
+        let kdf = Kdf03::Scrypt(10, 8, 1);
+        for (nonce, sealed) in [(11, 33), (13, 33), (0, 0), (12, 32), (12, 34), (12, 16)] {
+            let verifier = (vec![0; nonce], vec![0; sealed]);
+            let err = check([3; 32], &kdf, &[7; 16], &verifier).unwrap_err();
+            assert!(
+                matches!(err, Error::CorruptStore(_)),
+                "{nonce} {sealed}: {err:?}"
+            );
+        }
+        // Sealed under the right key, but not 0.3's constant.
+        let other = seal([3; 32], &kdf, &[7; 16], b"microkv/verify/v4");
+        let err = check([3; 32], &kdf, &[7; 16], &other).unwrap_err();
+        assert!(matches!(err, Error::CorruptStore(_)), "{err:?}");
+        // Control: 0.3's constant opens under its key only, and with its KDF and salt only.
+        let right = seal([3; 32], &kdf, &[7; 16], VERIFIER);
+        check([3; 32], &kdf, &[7; 16], &right).unwrap();
+        for err in [
+            check([4; 32], &kdf, &[7; 16], &right),
+            check([3; 32], &kdf, &[8; 16], &right),
+            check([3; 32], &Kdf03::Scrypt(11, 8, 1), &[7; 16], &right),
+            check([3; 32], &Kdf03::Argon2id(10, 8, 1), &[7; 16], &right),
+        ] {
+            assert!(matches!(err, Err(Error::WrongPassword)), "{err:?}");
+        }
+    }
+
     #[test]
     fn scrypt_memory_past_the_bound_is_refused_before_it_is_allocated() {
         // Control: the scrypt crate itself accepts these, and would try to allocate

@@ -259,6 +259,16 @@ fn an_argon2_store_migrates() {
     let (db, _) = target(dir.path());
     let err = from_v03(&path, LegacyCredential::Password("wrong"), &db).unwrap_err();
     assert!(matches!(err, Error::WrongPassword), "{err:?}");
+    // Its verifier (Argon2id's parameters and salt in the associated data) modified: the
+    // right password does not open it either.
+    let mut flipped = std::fs::read(&path).unwrap();
+    let at = verifier_ciphertext(&flipped);
+    flip_int(&mut flipped, at);
+    let flipped_path = dir.path().join("flipped.kv");
+    std::fs::write(&flipped_path, &flipped).unwrap();
+    let err = from_v03(&flipped_path, LegacyCredential::Password("p@ssw0rd"), &db).unwrap_err();
+    assert!(matches!(err, Error::WrongPassword), "{err:?}");
+    assert!(db.tree_names().unwrap().is_empty());
     let done = from_v03(&path, LegacyCredential::Password("p@ssw0rd"), &db).unwrap();
     assert_eq!((done.entries, done.namespaces, done.expired), (3, 2, 0));
     assert_eq!(db.require::<u32>("count").unwrap(), 5);
@@ -334,5 +344,147 @@ fn a_0_3_kdf_past_the_target_stores_limit_is_refused_before_it_runs() {
     );
     // Bounded work, not a speed claim: the KDF alone takes about a minute.
     assert!(took < Duration::from_secs(1), "took {took:?}");
+    assert!(db.tree_names().unwrap().is_empty());
+}
+
+/// Writes a 0.3.0 store at `path` with no entries.
+fn write_empty_v03(path: &Path, credential: microkv03::Credential) {
+    let config = microkv03::Config {
+        kdf: fast_kdf(),
+        ..Default::default()
+    };
+    let db = microkv03::MicroKV::create_new_with(path, credential, config).unwrap();
+    db.save().unwrap();
+}
+
+/// A 0.3 store with no entries has only its verifier to check the credential against: a
+/// wrong password or key is `WrongPassword` and copies nothing (it used to "migrate" under
+/// any password), the right one copies the empty store.
+#[test]
+fn an_empty_0_3_store_refuses_a_wrong_credential() {
+    let dir = tempfile::tempdir().unwrap();
+    let by_password = dir.path().join("empty-password.kv");
+    let by_key = dir.path().join("empty-key.kv");
+    write_empty_v03(&by_password, microkv03::Credential::password("p@ssw0rd"));
+    write_empty_v03(&by_key, microkv03::Credential::key([9; 32]));
+    let (db, _) = target(dir.path());
+    for (path, wrong) in [
+        (&by_password, LegacyCredential::Password("wrong")),
+        (&by_password, LegacyCredential::Password("p@ssw0rd ")),
+        (&by_key, LegacyCredential::Key([8; 32])),
+    ] {
+        let err = from_v03(path, wrong, &db).unwrap_err();
+        assert!(matches!(err, Error::WrongPassword), "{path:?}: {err:?}");
+    }
+    assert!(db.tree_names().unwrap().is_empty());
+    // Control: the right credentials open both, and there is nothing to copy.
+    for (path, right) in [
+        (&by_password, LegacyCredential::Password("p@ssw0rd")),
+        (&by_key, LegacyCredential::Key([9; 32])),
+    ] {
+        let done = from_v03(path, right, &db).unwrap();
+        assert_eq!(done, Migrated::default(), "{path:?}");
+    }
+    assert_eq!(db.len().unwrap(), 0);
+}
+
+/// Where the verifier's sealed bytes start in a 0.3 file: after the array16 header
+/// `dc 00 21` (33 bytes: 17 of ciphertext, 16 of tag), the first of them.
+fn verifier_ciphertext(bytes: &[u8]) -> usize {
+    bytes
+        .windows(3)
+        .position(|w| w == [0xdc, 0x00, 0x21])
+        .unwrap()
+        + 3
+}
+
+/// Flips the lowest bit of the MessagePack integer at `at` (a positive fixint, or `cc`
+/// and a byte: either stays the same kind of integer, so the file still decodes).
+fn flip_int(bytes: &mut [u8], at: usize) {
+    let at = if bytes[at] == 0xcc { at + 1 } else { at };
+    bytes[at] ^= 1;
+}
+
+/// A modified verifier, or a KDF or salt that is not the one it was sealed with, is
+/// `WrongPassword` with the right credential, and copies nothing: the AEAD that checks it
+/// cannot tell a wrong key from a changed ciphertext or associated data. A verifier of
+/// another shape is `CorruptStore`, before the KDF runs.
+#[test]
+fn a_modified_verifier_is_refused() {
+    let f = files();
+    let dir = tempfile::tempdir().unwrap();
+    let (db, _) = target(dir.path());
+    let write = |name: &str, bytes: &[u8]| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, bytes).unwrap();
+        path
+    };
+    let by_password: fn() -> LegacyCredential<'static> = || LegacyCredential::Password("p@ssw0rd");
+    let by_key: fn() -> LegacyCredential<'static> = || LegacyCredential::Key([9; 32]);
+    for (original, credential) in [(&f.password, by_password), (&f.key, by_key)] {
+        let bytes = std::fs::read(original).unwrap();
+        // One bit of the verifier's ciphertext flipped.
+        let mut flipped = bytes.clone();
+        flip_int(&mut flipped, verifier_ciphertext(&bytes));
+        let path = write("flipped.kv", &flipped);
+        let err = from_v03(&path, credential(), &db).unwrap_err();
+        assert!(matches!(err, Error::WrongPassword), "{original:?}: {err:?}");
+        // Its last tag byte flipped.
+        let mut flipped = bytes.clone();
+        let mut at = verifier_ciphertext(&bytes);
+        for _ in 0..32 {
+            at += if flipped[at] == 0xcc { 2 } else { 1 };
+        }
+        flip_int(&mut flipped, at);
+        let path = write("flipped-tag.kv", &flipped);
+        let err = from_v03(&path, credential(), &db).unwrap_err();
+        assert!(matches!(err, Error::WrongPassword), "{original:?}: {err:?}");
+        // Control: the unmodified file, written back the same way, migrates.
+        let path = write("same.kv", &bytes);
+        let done = {
+            let control = MicroKV::in_memory(Credential::key([4; 32])).unwrap();
+            from_v03(&path, credential(), &control).unwrap()
+        };
+        assert_eq!((done.entries, done.expired), (13, 1));
+    }
+    assert!(db.tree_names().unwrap().is_empty());
+
+    // A raw key runs no KDF, so the salt does not change the key: only the verifier's
+    // associated data ([kdf, salt]) notices the salt (or the KDF) was changed.
+    let bytes = std::fs::read(&f.key).unwrap();
+    let salt = bytes
+        .windows(3)
+        .position(|w| w == [0xdc, 0x00, 0x10])
+        .unwrap()
+        + 3;
+    let mut other_salt = bytes.clone();
+    flip_int(&mut other_salt, salt);
+    let path = write("other-salt.kv", &other_salt);
+    let err = from_v03(&path, LegacyCredential::Key([9; 32]), &db).unwrap_err();
+    assert!(matches!(err, Error::WrongPassword), "{err:?}");
+    let kdf = b"Scrypt\x93\x0a\x08\x01";
+    let at = bytes.windows(kdf.len()).position(|w| w == kdf).unwrap() + 7;
+    let mut other_kdf = bytes.clone();
+    other_kdf[at] = 0x0b; // log_n 11
+    let path = write("other-kdf.kv", &other_kdf);
+    let err = from_v03(&path, LegacyCredential::Key([9; 32]), &db).unwrap_err();
+    assert!(matches!(err, Error::WrongPassword), "{err:?}");
+
+    // The verifier's nonce one byte short (fixarray 12 -> 11, its last integer removed):
+    // not 0.3's shape, CorruptStore, whatever the credential.
+    let sealed = verifier_ciphertext(&bytes) - 3;
+    let last = if bytes[sealed - 1] < 0x80 { 1 } else { 2 };
+    let nonce = bytes[..sealed].iter().rposition(|&b| b == 0x9c).unwrap();
+    let mut short = bytes[..sealed - last].to_vec();
+    short[nonce] = 0x9b;
+    short.extend_from_slice(&bytes[sealed..]);
+    let path = write("short-nonce.kv", &short);
+    for credential in [
+        LegacyCredential::Key([9; 32]),
+        LegacyCredential::Key([8; 32]),
+    ] {
+        let err = from_v03(&path, credential, &db).unwrap_err();
+        assert!(matches!(err, Error::CorruptStore(_)), "{err:?}");
+    }
     assert!(db.tree_names().unwrap().is_empty());
 }
