@@ -1,0 +1,80 @@
+//! `from_v03`'s parsing and verifier checks on hand-made files.
+use super::*;
+use crate::MAX_KDF_PARALLELISM;
+
+/// Refused by the hard bounds: with no limit at all (`bounds_only`).
+fn refused(kdf: Kdf03) -> bool {
+    let password = LegacyCredential::Password("pw");
+    matches!(
+        derive(&kdf, &[7; 16], &password, KdfLimit::bounds_only()),
+        Err(Error::InvalidKdfParams(_))
+    )
+}
+
+/// `plain` sealed as a 0.3 verifier under `key`.
+fn seal(key: [u8; 32], kdf: &Kdf03, salt: &[u8], plain: &[u8]) -> Sealed03 {
+    let cipher = ChaCha20Poly1305::new_from_slice(&key).unwrap();
+    let aad = messagepack_serde::to_vec(&(kdf, salt)).unwrap();
+    let mut sealed = plain.to_vec();
+    let tag = cipher
+        .encrypt_inout_detached(&Nonce::from([5; 12]), &aad, InOutBuf::from(&mut sealed[..]))
+        .unwrap();
+    sealed.extend_from_slice(&tag);
+    (vec![5; 12], sealed)
+}
+
+fn check(key: [u8; 32], kdf: &Kdf03, salt: &[u8], verifier: &Sealed03) -> Result<()> {
+    let (nonce, tag) = verifier_shape(verifier)?;
+    let cipher = ChaCha20Poly1305::new_from_slice(&key).unwrap();
+    verify(&cipher, kdf, salt, nonce, &verifier.1, tag)
+}
+
+#[test]
+fn a_verifier_of_another_shape_or_value_is_corrupt() {
+    let kdf = Kdf03::Scrypt(10, 8, 1);
+    for (nonce, sealed) in [(11, 33), (13, 33), (0, 0), (12, 32), (12, 34), (12, 16)] {
+        let verifier = (vec![0; nonce], vec![0; sealed]);
+        let err = check([3; 32], &kdf, &[7; 16], &verifier).unwrap_err();
+        assert!(
+            matches!(err, Error::CorruptStore(_)),
+            "{nonce} {sealed}: {err:?}"
+        );
+    }
+    // Sealed under the right key, but not 0.3's constant.
+    let other = seal([3; 32], &kdf, &[7; 16], b"microkv/verify/v4");
+    let err = check([3; 32], &kdf, &[7; 16], &other).unwrap_err();
+    assert!(matches!(err, Error::CorruptStore(_)), "{err:?}");
+    // Control: 0.3's constant opens under its key only, and with its KDF and salt only.
+    let right = seal([3; 32], &kdf, &[7; 16], VERIFIER);
+    check([3; 32], &kdf, &[7; 16], &right).unwrap();
+    for err in [
+        check([4; 32], &kdf, &[7; 16], &right),
+        check([3; 32], &kdf, &[8; 16], &right),
+        check([3; 32], &Kdf03::Scrypt(11, 8, 1), &[7; 16], &right),
+        check([3; 32], &Kdf03::Argon2id(10, 8, 1), &[7; 16], &right),
+    ] {
+        assert!(matches!(err, Err(Error::WrongPassword)), "{err:?}");
+    }
+}
+
+#[test]
+fn scrypt_memory_past_the_bound_is_refused_before_it_is_allocated() {
+    // Control: the scrypt crate itself accepts these, and would try to allocate
+    // 128 TiB, 512 GiB and 16 GiB (an abort, not an error).
+    for (log_n, r, p) in [(40, 1, 1), (31, 2, 1), (0, 1 << 23, 16)] {
+        assert!(scrypt::Params::new(log_n, r, p).is_ok());
+        assert!(refused(Kdf03::Scrypt(log_n, r, p)), "{log_n} {r} {p}");
+    }
+    // 1 GiB + 128 B: just past the bound; no r = 0 and no lanes past the maximum.
+    assert!(refused(Kdf03::Scrypt(23, 1, 1)));
+    assert!(refused(Kdf03::Scrypt(10, 0, 1)));
+    assert!(refused(Kdf03::Scrypt(10, 8, MAX_KDF_PARALLELISM + 1)));
+    // Within the bound, it derives.
+    let key = derive(
+        &Kdf03::Scrypt(10, 8, 1),
+        &[7; 16],
+        &LegacyCredential::Password("pw"),
+        KdfLimit::bounds_only(),
+    );
+    assert_ne!(*key.unwrap(), [0; 32]);
+}
