@@ -131,15 +131,20 @@ fn parallel(c: &mut Criterion) {
             })
         });
     }
-    for threads in [1, 2] {
-        let id = BenchmarkId::new("get, one key", format!("{threads} threads"));
-        g.bench_function(id, |b| {
-            b.iter_custom(|iters| {
-                spread(threads, iters, |_| {
-                    black_box(db.get::<String>(&keys[0]).unwrap());
+    // One key, as a token read on every request: 64 B, and 1 KiB (a JWT's size).
+    let jwt = MicroKV::in_memory(Credential::key([0x42; 32])).unwrap();
+    jwt.put(&keys[0], &value(0, 1024)).unwrap();
+    for (name, db) in [("get, one key", &db), ("get, one 1 KiB key", &jwt)] {
+        for threads in [1, 2] {
+            let id = BenchmarkId::new(name, format!("{threads} threads"));
+            g.bench_function(id, |b| {
+                b.iter_custom(|iters| {
+                    spread(threads, iters, |_| {
+                        black_box(db.get::<String>(&keys[0]).unwrap());
+                    })
                 })
-            })
-        });
+            });
+        }
     }
     g.bench_function(BenchmarkId::new("90/10 get/put", "4 threads"), |b| {
         b.iter_custom(|iters| {

@@ -27,13 +27,17 @@ use crate::sync::{thread_token, Mutex, MutexGuard};
 const SLOTS: usize = 16;
 /// Slots a reader tries, its own first, before it takes the ordinary path.
 const PROBES: usize = 4;
-/// Plaintexts up to this length decrypt into the slot; longer ones into their own buffer.
-const SCRATCH_LEN: usize = 256;
+/// Plaintexts up to this length (the arena's largest size class) decrypt into the slot;
+/// longer ones into a buffer of their own.
+const SCRATCH_MAX: usize = 4096;
+/// The length of a slot's first buffer. A longer value replaces it with one of the next
+/// power of two, so a thread reading only short values holds only a short buffer.
+const SCRATCH_MIN: usize = 256;
 
 /// One thread's scratch space.
 #[derive(Default)]
 pub(crate) struct Slot {
-    /// `SCRATCH_LEN` bytes of the arena, zero between uses.
+    /// `SCRATCH_MIN` to `SCRATCH_MAX` bytes of the arena, zero between uses.
     buf: Option<SecretBuf>,
     /// The keyring of the given rekey generation.
     keyring: Option<(u64, Arc<Keyring>)>,
@@ -65,6 +69,15 @@ impl Scratch {
                 .as_deref()
                 .is_none_or(|b| b.iter().all(|&x| x == 0))
         })
+    }
+
+    /// The longest slot buffer (for tests: slots grow for longer values).
+    #[cfg(test)]
+    pub(crate) fn longest_buffer(&self) -> usize {
+        (self.slots.iter())
+            .filter_map(|slot| slot.0.try_lock()?.buf.as_ref().map(|b| b.len()))
+            .max()
+            .unwrap_or(0)
     }
 
     /// Whether some slot has a buffer (for tests: the control of `all_wiped`).
@@ -109,7 +122,7 @@ impl Slot {
     /// its plaintext fits the scratch buffer; `false` (and nothing copied) otherwise.
     /// Called under the contents' read lock; [`Slot::open_copy`] opens the copy after.
     pub(crate) fn copy(&mut self, generation: u64, current: &Arc<Keyring>, entry: &Entry) -> bool {
-        if entry.plain_len() > SCRATCH_LEN {
+        if entry.plain_len() > SCRATCH_MAX {
             return false;
         }
         self.refresh(generation, current);
@@ -164,11 +177,14 @@ impl Slot {
         };
         let aad = value_aad(ns, key);
         let len = sealed.len().saturating_sub(SEAL_OVERHEAD);
-        if len <= SCRATCH_LEN && buf.is_none() {
-            *buf = arena.alloc(SCRATCH_LEN).ok();
+        if len <= SCRATCH_MAX && buf.as_ref().is_none_or(|b| b.len() < len) {
+            // The old buffer (if any) is wiped as it is freed; on failure it stays.
+            if let Ok(bigger) = arena.alloc(len.next_power_of_two().max(SCRATCH_MIN)) {
+                *buf = Some(bigger);
+            }
         }
         let out = match buf.as_deref_mut().and_then(|b| b.get_mut(..len)) {
-            Some(out) if len <= SCRATCH_LEN => out,
+            Some(out) => out,
             _ => return f(&keyring.open(arena, &aad, sealed)?),
         };
         // Wiped as the guard drops: after `f`, and also if `f` (a type's `Deserialize`)

@@ -253,3 +253,28 @@ fn a_panicking_deserialize_leaves_no_plaintext_in_the_scratch_slot() {
     );
     assert!(db.engine.scratch.all_wiped());
 }
+
+#[test]
+fn a_slot_grows_for_longer_values_up_to_the_largest_class_and_is_wiped() {
+    let db = store();
+    assert_eq!(db.engine.scratch.longest_buffer(), 0);
+    // (value length, slot buffer after reading it): a MessagePack string is 2-3 bytes
+    // longer than its text; past 4096 bytes the value gets a buffer of its own.
+    for (len, slot) in [
+        (100, 256),
+        (1000, 1024),
+        (300, 1024),
+        (4000, 4096),
+        (5000, 4096),
+    ] {
+        let value = "v".repeat(len);
+        db.put("k", &value).unwrap();
+        assert_eq!(db.get::<String>("k").unwrap().as_deref(), Some(&value[..]));
+        assert_eq!(
+            db.engine.scratch.longest_buffer(),
+            slot,
+            "after {len} bytes"
+        );
+        assert!(db.engine.scratch.all_wiped(), "after {len} bytes");
+    }
+}
