@@ -28,22 +28,21 @@ impl Engine {
     pub(crate) fn read_value<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
         let f = |plain: &[u8]| decode(self.values, plain);
         let mut slot = self.scratch.claim();
+        // `Some(None)`: copied into the slot; `Some(Some(..))`: shared, to open without it.
         let found = self.read(|c, now| {
             let entry = c.live(now, ns, key)?;
-            if let Some(slot) = slot.as_deref_mut() {
-                if slot.copy(c.generation, &c.keyring, entry) {
-                    return Some(None);
-                }
-            }
-            Some(Some((entry.clone(), c.keyring.clone())))
+            let copied =
+                (slot.as_deref_mut()).is_some_and(|s| s.copy(c.generation, &c.keyring, entry));
+            Some((!copied).then(|| (entry.clone(), c.keyring.clone())))
         });
         match (found, slot.as_deref_mut()) {
             (None, _) => Ok(None),
-            (Some(None), Some(slot)) => slot.open_copy(&self.arena, (ns, key), f).map(Some),
-            (Some(None), None) => Err(Error::Crypto),
             (Some(Some((entry, keyring))), _) => {
                 f(&entry.open(&keyring, &self.arena, ns, key)?).map(Some)
             }
+            (Some(None), slot) => (slot.ok_or(Error::Crypto)?)
+                .open_copy(&self.arena, (ns, key), f)
+                .map(Some),
         }
     }
 
@@ -57,7 +56,7 @@ impl Engine {
     ) -> Result<V> {
         let f = |plain: &[u8]| decode(self.values, plain);
         match self.scratch.claim() {
-            Some(mut slot) => slot.open(&self.arena, Some(keyring), entry, (ns, key), f),
+            Some(mut slot) => slot.open(&self.arena, keyring, entry, (ns, key), f),
             None => f(&entry.open(keyring, &self.arena, ns, key)?),
         }
     }

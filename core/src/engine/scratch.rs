@@ -131,68 +131,66 @@ impl Slot {
         true
     }
 
-    /// Opens the copy [`Slot::copy`] made (the value of `ns`/`key`), as [`Slot::open`].
+    /// Opens the copy [`Slot::copy`] made (the value of `ns`/`key`) under the keyring it
+    /// refreshed, as [`Slot::open`].
     pub(crate) fn open_copy<T>(
         &mut self,
         arena: &Arc<Arena>,
         place: (&str, &str),
         f: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<T> {
-        let sealed = core::mem::take(&mut self.sealed);
-        let result = self.open_sealed(arena, None, &sealed, place, f);
-        self.sealed = sealed;
-        result
+        let Slot {
+            buf,
+            keyring,
+            sealed,
+        } = self;
+        let (_, keyring) = keyring.as_ref().ok_or(Error::Crypto)?;
+        open_in(buf, arena, keyring, sealed, place, f)
     }
 
-    /// Opens `entry` (the value of `ns`/`key`) and hands the plaintext to `f`: in the
-    /// scratch buffer when it fits (wiped after `f`), in a buffer of its own otherwise.
-    /// `keyring: None` means the one of the last `refresh`.
+    /// Opens `entry` (the value of `ns`/`key`) under `keyring` and hands the plaintext to
+    /// `f`: in the scratch buffer when it fits (wiped after `f`), in a buffer of its own
+    /// otherwise.
     pub(crate) fn open<T>(
         &mut self,
         arena: &Arc<Arena>,
-        keyring: Option<&Keyring>,
+        keyring: &Keyring,
         entry: &Entry,
         place: (&str, &str),
         f: impl FnOnce(&[u8]) -> Result<T>,
     ) -> Result<T> {
-        self.open_sealed(arena, keyring, &entry.sealed, place, f)
+        open_in(&mut self.buf, arena, keyring, &entry.sealed, place, f)
     }
+}
 
-    /// Opens `sealed` (`nonce || ciphertext || tag`, the value of `ns`/`key`) for `f`.
-    fn open_sealed<T>(
-        &mut self,
-        arena: &Arc<Arena>,
-        keyring: Option<&Keyring>,
-        sealed: &[u8],
-        (ns, key): (&str, &str),
-        f: impl FnOnce(&[u8]) -> Result<T>,
-    ) -> Result<T> {
-        let Slot {
-            buf, keyring: own, ..
-        } = self;
-        let keyring = match (keyring, own) {
-            (Some(keyring), _) => keyring,
-            (None, Some((_, keyring))) => &**keyring,
-            (None, None) => return Err(Error::Crypto),
-        };
-        let aad = value_aad(ns, key);
-        let len = sealed.len().saturating_sub(SEAL_OVERHEAD);
-        if len <= SCRATCH_MAX && buf.as_ref().is_none_or(|b| b.len() < len) {
-            // The old buffer (if any) is wiped as it is freed; on failure it stays.
-            if let Ok(bigger) = arena.alloc(len.next_power_of_two().max(SCRATCH_MIN)) {
-                *buf = Some(bigger);
-            }
+/// Opens `sealed` (`nonce || ciphertext || tag`, the value of `ns`/`key`) for `f`, into
+/// the slot's buffer `buf` when it fits: the buffer grows to the next power of two for a
+/// longer value, up to `SCRATCH_MAX`.
+fn open_in<T>(
+    buf: &mut Option<SecretBuf>,
+    arena: &Arc<Arena>,
+    keyring: &Keyring,
+    sealed: &[u8],
+    (ns, key): (&str, &str),
+    f: impl FnOnce(&[u8]) -> Result<T>,
+) -> Result<T> {
+    let aad = value_aad(ns, key);
+    let len = sealed.len().saturating_sub(SEAL_OVERHEAD);
+    if len <= SCRATCH_MAX && buf.as_ref().is_none_or(|b| b.len() < len) {
+        // The old buffer (if any) is wiped as it is freed; on failure it stays.
+        if let Ok(bigger) = arena.alloc(len.next_power_of_two().max(SCRATCH_MIN)) {
+            *buf = Some(bigger);
         }
-        let out = match buf.as_deref_mut().and_then(|b| b.get_mut(..len)) {
-            Some(out) => out,
-            _ => return f(&keyring.open(arena, &aad, sealed)?),
-        };
-        // Wiped as the guard drops: after `f`, and also if `f` (a type's `Deserialize`)
-        // panics.
-        let out = Wipe(out);
-        keyring.open_into(&aad, sealed, out.0)?;
-        f(out.0)
     }
+    let out = match buf.as_deref_mut().and_then(|b| b.get_mut(..len)) {
+        Some(out) => out,
+        None => return f(&keyring.open(arena, &aad, sealed)?),
+    };
+    // Wiped as the guard drops: after `f`, and also if `f` (a type's `Deserialize`)
+    // panics.
+    let out = Wipe(out);
+    keyring.open_into(&aad, sealed, out.0)?;
+    f(out.0)
 }
 
 /// A plaintext in a slot, wiped when dropped.
