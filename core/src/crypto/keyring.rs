@@ -34,6 +34,7 @@ impl Keyring {
     }
 
     /// A keyring for an existing data key, with a fresh nonce prefix.
+    #[cfg(test)]
     pub(crate) fn with_key(arena: &Arc<Arena>, key: &[u8]) -> Result<Self> {
         Self::new(arena, |out| {
             (out.len() == key.len())
@@ -42,8 +43,12 @@ impl Keyring {
         })
     }
 
-    /// A keyring whose data key `fill` writes in place, with a fresh nonce prefix.
-    fn new(arena: &Arc<Arena>, fill: impl FnOnce(&mut [u8]) -> Result<()>) -> Result<Self> {
+    /// A keyring whose data key `fill` writes in place (so that it exists in one arena
+    /// buffer only), with a fresh nonce prefix.
+    pub(super) fn new(
+        arena: &Arc<Arena>,
+        fill: impl FnOnce(&mut [u8]) -> Result<()>,
+    ) -> Result<Self> {
         let mut secret = arena.alloc(KEYRING_LEN)?;
         fill(&mut secret[..KEY_LEN])?;
         random(&mut secret[PREFIX_AT..SUBKEY_AT])?;

@@ -76,18 +76,17 @@ impl KeySchedule {
         wrapped: &[u8; WRAPPED_LEN],
         aad: &[u8],
     ) -> Result<Keyring> {
-        let mut key = arena.alloc(KEY_LEN)?;
-        let result = (|| {
+        // Unwrapped straight into the keyring's buffer: no second copy of the key.
+        Keyring::new(arena, |key| {
             let (nonce, rest) = wrapped.split_at(NONCE_LEN);
             let nonce = XNonce::try_from(nonce).map_err(|_| Error::Tampered)?;
-            xchacha(self.kek(), &nonce, |k, n| {
-                aead::for_len(KEY_LEN).open(k, n, aad, rest, &mut key)
+            let result = xchacha(self.kek(), &nonce, |k, n| {
+                aead::for_len(KEY_LEN).open(k, n, aad, rest, key)
             })
-            .map_err(|_| Error::Tampered)
-        })();
-        scrub_stack();
-        result?;
-        Keyring::with_key(arena, &key)
+            .map_err(|_| Error::Tampered);
+            scrub_stack();
+            result
+        })
     }
 }
 
