@@ -27,6 +27,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
+use messagepack_serde::value::Number;
+use messagepack_serde::ValueRef;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
@@ -190,18 +192,20 @@ pub fn from_v03(
                 let plain = open(&cipher, ns, name, nonce, sealed)?;
                 let (expires, value) = split(&plain)?;
                 // Borrowed: strings and binaries stay in `plain`, which is wiped on drop
-                // (an owned `Value` would copy them to the ordinary heap, never wiped).
-                let value: messagepack_serde::ValueRef<'_> =
+                // (an owned `Value` would copy them to the ordinary heap, never wiped);
+                // the numbers an array or map copies out are wiped by `WipedValue`.
+                let value = WipedValue(
                     messagepack_serde::from_slice(value)
-                        .map_err(|_| corrupt("a value is not MessagePack"))?;
+                        .map_err(|_| corrupt("a value is not MessagePack"))?,
+                );
                 match expires {
                     Some(at) if at <= now => done.expired += 1,
                     Some(at) => {
-                        tx.put_with_ttl(ns, name, &value, Duration::from_secs(at - now))?;
+                        tx.put_with_ttl(ns, name, &value.0, Duration::from_secs(at - now))?;
                         done.entries += 1;
                     }
                     None => {
-                        tx.put(ns, name, &value)?;
+                        tx.put(ns, name, &value.0)?;
                         done.entries += 1;
                     }
                 }
@@ -308,6 +312,39 @@ fn open(
         )
         .map_err(|_| Error::Tampered)?;
     Ok(plain)
+}
+
+/// A decoded 0.3 value, its numbers and booleans wiped when it is dropped (on every
+/// path: copied, expired or refused). Its strings and binaries borrow the plaintext, but
+/// an array or a map holds its items in a `Vec` on the ordinary heap, which `ValueRef`'s
+/// own drop frees unwiped: a key 0.3 stored as a `Vec<u8>` or `[u8; 32]` is an array of
+/// integers. (The decoder sizes each `Vec` from the array's length: no reallocation
+/// leaves a copy.)
+struct WipedValue<'a>(ValueRef<'a>);
+
+impl Drop for WipedValue<'_> {
+    fn drop(&mut self) {
+        wipe(&mut self.0);
+    }
+}
+
+/// Zeroes every number and boolean in `value`, however deep (no deeper than the
+/// decoder's nesting limit, which built it).
+fn wipe(value: &mut ValueRef<'_>) {
+    match value {
+        ValueRef::Bool(b) => b.zeroize(),
+        ValueRef::Number(Number::PositiveInt(n)) => n.zeroize(),
+        ValueRef::Number(Number::NegativeInt(n)) => n.zeroize(),
+        ValueRef::Number(Number::Float(n)) => n.zeroize(),
+        ValueRef::Array(items) => items.iter_mut().for_each(wipe),
+        ValueRef::Map(pairs) => {
+            for (key, item) in pairs {
+                wipe(key);
+                wipe(item);
+            }
+        }
+        _ => {}
+    }
 }
 
 /// A 0.3 plaintext: its expiry (seconds since the epoch), if any, and the value's bytes.

@@ -78,3 +78,39 @@ fn scrypt_memory_past_the_bound_is_refused_before_it_is_allocated() {
     );
     assert_ne!(*key.unwrap(), [0; 32]);
 }
+
+#[test]
+fn a_decoded_value_has_its_numbers_and_booleans_wiped() {
+    // `[[1, -2, 1.5], {true: 7}, "s"]`: numbers and booleans inside an array and a map,
+    // which the decoder copies into `Vec`s on the ordinary heap.
+    let bytes =
+        messagepack_serde::to_vec(&((1u8, -2i8, 1.5f64), BTreeMap::from([(true, 7u8)]), "s"))
+            .unwrap();
+    let mut value: ValueRef<'_> = messagepack_serde::from_slice(&bytes).unwrap();
+    // Control: the secrets are there before the wipe.
+    let before = format!("{value:?}");
+    assert!(before.contains("PositiveInt(1)") && before.contains("NegativeInt(-2)"));
+    assert!(before.contains("Float(1.5)") && before.contains("Bool(true)"));
+    wipe(&mut value);
+    let ValueRef::Array(items) = &value else {
+        panic!("{value:?}")
+    };
+    let [ValueRef::Array(tuple), ValueRef::Map(map), ValueRef::String("s")] = &items[..] else {
+        panic!("{value:?}")
+    };
+    assert!(matches!(
+        &tuple[..],
+        [
+            ValueRef::Number(Number::PositiveInt(0)),
+            ValueRef::Number(Number::NegativeInt(0)),
+            ValueRef::Number(Number::Float(f)),
+        ] if *f == 0.0
+    ));
+    assert!(matches!(
+        &map[..],
+        [(
+            ValueRef::Bool(false),
+            ValueRef::Number(Number::PositiveInt(0))
+        )]
+    ));
+}
