@@ -248,14 +248,7 @@ fn verify(
         .map_err(|_| corrupt("the KDF cannot be encoded"))?;
     let mut plain = [0u8; VERIFIER.len()];
     plain.copy_from_slice(&sealed[..VERIFIER.len()]);
-    cipher
-        .decrypt_inout_detached(
-            &Nonce::from(nonce),
-            &aad,
-            InOutBuf::from(&mut plain[..]),
-            &tag,
-        )
-        .map_err(|_| Error::WrongPassword)?;
+    decrypt(cipher, nonce, &aad, &mut plain, &tag).map_err(|_| Error::WrongPassword)?;
     if bool::from(plain.ct_eq(VERIFIER)) {
         Ok(())
     } else {
@@ -303,15 +296,21 @@ fn open(
         aad.extend_from_slice(part.as_bytes());
     }
     let mut plain = Zeroizing::new(body.to_vec());
-    cipher
-        .decrypt_inout_detached(
-            &Nonce::from(nonce),
-            &aad,
-            InOutBuf::from(&mut plain[..]),
-            &tag,
-        )
-        .map_err(|_| Error::Tampered)?;
+    decrypt(cipher, nonce, &aad, &mut plain, &tag).map_err(|_| Error::Tampered)?;
     Ok(plain)
+}
+
+/// Decrypts `buf` in place, as 0.3 sealed it (ChaCha20-Poly1305, the tag apart): the
+/// verifier's and every entry's opening. On a tag that does not match, `buf` is left as
+/// it was.
+fn decrypt(
+    cipher: &ChaCha20Poly1305,
+    nonce: [u8; 12],
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &Tag,
+) -> chacha20poly1305::aead::Result<()> {
+    cipher.decrypt_inout_detached(&Nonce::from(nonce), aad, InOutBuf::from(buf), tag)
 }
 
 /// A decoded 0.3 value, its numbers and booleans wiped when it is dropped (on every
