@@ -5,7 +5,7 @@
 //!   0    8  magic "MICROKV\0"
 //!   8    2  format version (u16) = 1
 //!  10    1  KDF id: 0 raw key, 1 Argon2id, 2 scrypt
-//!  11    1  reserved, 0
+//!  11    1  value encoding: 0 postcard, 1 MessagePack
 //!  12   12  KDF parameters, three u32: Argon2id (m KiB, t, p); scrypt (log_n, r, p); raw: 0
 //!  24   16  salt
 //!  40   32  key commitment
