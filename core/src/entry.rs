@@ -17,7 +17,7 @@ use serde::de::DeserializeOwned;
 use crate::arena::{Arena, SecretBuf};
 use crate::codec::ValueEncoding;
 use crate::crypto::{Keyring, SEAL_OVERHEAD};
-use crate::error::{Error, Result};
+use crate::error::{corrupt, Error, Result};
 
 /// The format version this build writes. Also the first byte of every value's
 /// associated data, so a value sealed under one version never opens under another.
@@ -53,9 +53,7 @@ impl Entry {
     /// and a tag.
     pub(crate) fn from_sealed(sealed: &[u8], expires_at: Option<u64>) -> Result<Entry> {
         if sealed.len() < SEAL_OVERHEAD {
-            return Err(Error::CorruptStore(
-                "sealed value shorter than nonce and tag".into(),
-            ));
+            return Err(corrupt("sealed value shorter than nonce and tag"));
         }
         Ok(Entry {
             sealed: sealed.into(),

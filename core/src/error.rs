@@ -168,6 +168,12 @@ pub enum Error {
     Expired,
 }
 
+/// `Error::CorruptStore` with what was found: how the file format, the journal and
+/// the storage describe bad input.
+pub(crate) fn corrupt(why: impl Into<String>) -> Error {
+    Error::CorruptStore(why.into())
+}
+
 impl Error {
     /// An error that aborts a transaction with the caller's reason; everything the
     /// transaction wrote is rolled back.

@@ -29,11 +29,9 @@ use serde::{Serialize, Serializer};
 use crate::arena::Arena;
 use crate::crypto::{Keyring, TAG_LEN};
 use crate::entry::{Entry, Name, Space};
-use crate::error::{Error, Result};
+use crate::error::{corrupt, Error, Result};
 use crate::kdf::{Credential, KdfLimit};
-pub(crate) use crate::keys::corrupt;
-pub(crate) use crate::keys::HEADER_LEN;
-use crate::keys::{unlock, KeyHeader};
+use crate::keys::{unlock, KeyHeader, HEADER_LEN};
 
 pub use crate::entry::VERSION;
 pub use crate::keys::MAGIC;

@@ -22,8 +22,8 @@ use alloc::vec::Vec;
 
 use crate::crypto::{Keyring, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
 use crate::entry::{Change, Entry};
-use crate::error::{Error, Result};
-use crate::format::{append_serialized, as_bytes, corrupt, serialized_len};
+use crate::error::{corrupt, Error, Result};
+use crate::format::{append_serialized, as_bytes, serialized_len};
 
 /// The magic bytes a journal starts with.
 const MAGIC: [u8; 8] = *b"MKVJRNL\0";

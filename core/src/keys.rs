@@ -4,24 +4,18 @@
 #![forbid(unsafe_code)]
 
 use alloc::format;
-use alloc::string::String;
 use alloc::sync::Arc;
 
 use crate::arena::Arena;
 use crate::codec::ValueEncoding;
 use crate::crypto::{random, KeySchedule, Keyring, KEY_LEN, WRAPPED_LEN};
 use crate::entry::VERSION;
-use crate::error::{Error, Result};
+use crate::error::{corrupt, Error, Result};
 use crate::kdf::{derive_root, Credential, Kdf, KdfLimit, KdfParams};
 
 /// Length of the whole file header (key header, body nonce and body length): a file
 /// shorter than this is truncated.
 pub(crate) const HEADER_LEN: usize = 176;
-
-/// `Error::CorruptStore` with what was found.
-pub(crate) fn corrupt(why: impl Into<String>) -> Error {
-    Error::CorruptStore(why.into())
-}
 
 /// The format version of a store written by microkv 0.3, if `bytes` start like one: a
 /// MessagePack array whose first items are the string `"microkv"` and a small integer.

@@ -1,11 +1,10 @@
 //! Where snapshots and their journals live: the [`Storage`] seam and [`MemoryStorage`].
 #![forbid(unsafe_code)]
 
-use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use crate::error::{Error, Result};
+use crate::error::{corrupt, Error, Result};
 use crate::sync::Mutex;
 
 /// A place that holds one store snapshot and, optionally, a journal of the writes since.
@@ -149,9 +148,7 @@ impl Storage for MemoryStorage {
         let keep = usize::try_from(keep)
             .ok()
             .filter(|&keep| keep <= images.journal.len())
-            .ok_or(Error::CorruptStore(String::from(
-                "journal shorter than expected",
-            )))?;
+            .ok_or_else(|| corrupt("journal shorter than expected"))?;
         images.journal.truncate(keep);
         images.journal.extend_from_slice(bytes);
         Ok(true)
