@@ -109,6 +109,14 @@ struct Images {
     journal: Vec<u8>,
 }
 
+impl Images {
+    /// A new snapshot; the journal, which extended the old one, starts afresh.
+    fn replace(&mut self, bytes: &[u8]) {
+        self.snapshot = Some(bytes.to_vec());
+        self.journal.clear();
+    }
+}
+
 impl core::fmt::Debug for MemoryStorage {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         let images = self.images.lock();
@@ -125,21 +133,16 @@ impl Storage for MemoryStorage {
     }
 
     fn store(&self, bytes: &[u8]) -> Result<()> {
-        let mut images = self.images.lock();
-        images.snapshot = Some(bytes.to_vec());
-        images.journal.clear();
+        self.images.lock().replace(bytes);
         Ok(())
     }
 
     fn store_replacing(&self, expected: &[u8], bytes: &[u8]) -> Result<()> {
         let mut images = self.images.lock();
-        if let Some(current) = &images.snapshot {
-            if !current.starts_with(expected) {
-                return Err(Error::CredentialChanged);
-            }
+        if (images.snapshot.as_ref()).is_some_and(|current| !current.starts_with(expected)) {
+            return Err(Error::CredentialChanged);
         }
-        images.snapshot = Some(bytes.to_vec());
-        images.journal.clear();
+        images.replace(bytes);
         Ok(())
     }
 
