@@ -173,16 +173,13 @@ impl Exclusive<'_> {
             Some(keys) => storage.store_replacing(keys, &bytes),
             None => storage.store(&bytes),
         };
-        if let Err(e) = stored {
-            if matches!(e, Error::NotDurable(_)) {
-                self.stored_keys = Some(contents.header.key_part());
-                self.snapshot_len = bytes.len();
-            }
-            return Err(e);
+        if let Ok(()) | Err(Error::NotDurable(_)) = stored {
+            // The new snapshot is in place: the next save replaces it.
+            self.stored_keys = Some(contents.header.key_part());
+            self.snapshot_len = bytes.len();
         }
-        self.stored_keys = Some(contents.header.key_part());
+        stored?;
         self.journal = Some(Cursor::after(&bytes));
-        self.snapshot_len = bytes.len();
         self.dirty = false;
         self.last_save = self.now();
         Ok(())
