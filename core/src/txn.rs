@@ -55,11 +55,11 @@ impl<'a> Txn<'a> {
         }
     }
 
+    /// Names are copied only when new to the transaction (as `Contents::replace` does).
     fn write(&mut self, ns: &str, key: &str, entry: Option<Entry>) {
-        self.writes
-            .entry(String::from(ns))
-            .or_default()
-            .insert(String::from(key), entry);
+        (self.writes.entry_ref(ns).or_default())
+            .entry_ref(key)
+            .insert(entry);
     }
 
     /// The value of `ns`/`key` (`""` is the default namespace), including this
