@@ -184,14 +184,15 @@ impl FileStorage {
             Mode::ReadOnly => None,
             _ => acquire(&lock_path(path), lock_mode)?,
         };
-        if lock.is_some() && lock_mode == LockMode::Exclusive {
+        let exclusive = lock.is_some() && lock_mode == LockMode::Exclusive;
+        if exclusive {
             remove_stale_temps(path);
         }
         Ok(FileStorage {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
                 mode,
-                exclusive: lock.is_some() && lock_mode == LockMode::Exclusive,
+                exclusive,
                 lock,
                 state: Mutex::new(State {
                     create: mode == Mode::CreateNew,
