@@ -33,6 +33,8 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
+use microkv_std::file_storage::read_at_most;
+
 use crate::{Error, KdfLimit, KdfParams, MicroKV, Result};
 
 /// The 0.3 format version this module reads.
@@ -158,11 +160,10 @@ pub fn from_v03(
     credential: LegacyCredential<'_>,
     into: &MicroKV,
 ) -> Result<Migrated> {
-    let path = path.as_ref();
-    if std::fs::metadata(path)?.len() > MAX_FILE {
-        return Err(corrupt("larger than 1 GiB"));
-    }
-    let bytes = std::fs::read(path)?;
+    let bytes = read_at_most(path.as_ref(), MAX_FILE)?.map_err(|e| match e {
+        Error::TooLarge { .. } => corrupt("larger than 1 GiB"),
+        other => other,
+    })?;
     let file: File03 =
         messagepack_serde::from_slice(&bytes).map_err(|_| corrupt("not a 0.3 store"))?;
     let File03(magic, version, kdf, salt, verifier, spaces) = file;

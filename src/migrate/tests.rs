@@ -114,3 +114,26 @@ fn a_decoded_value_has_its_numbers_and_booleans_wiped() {
         )]
     ));
 }
+
+#[test]
+fn a_file_past_the_bound_is_corrupt_and_a_missing_one_is_io() {
+    let dir = tempfile::tempdir().unwrap();
+    let into = MicroKV::in_memory(crate::Credential::key([1; 32])).unwrap();
+    let big = dir.path().join("big.kv");
+    // Sparse: its length is checked before anything is read.
+    std::fs::File::create(&big)
+        .unwrap()
+        .set_len(MAX_FILE + 1)
+        .unwrap();
+    let err = from_v03(&big, LegacyCredential::Password("pw"), &into).unwrap_err();
+    assert!(
+        matches!(&err, Error::CorruptStore(why) if why.contains("larger than 1 GiB")),
+        "{err:?}"
+    );
+    let missing = dir.path().join("none.kv");
+    let err = from_v03(&missing, LegacyCredential::Password("pw"), &into).unwrap_err();
+    assert!(
+        matches!(&err, Error::Io(e) if e.kind() == std::io::ErrorKind::NotFound),
+        "{err:?}"
+    );
+}

@@ -43,7 +43,8 @@ use atomic_write::{lock_current, remove_stale_temps, write_atomic, Replace};
 pub use fault::FailPoint;
 #[cfg(not(feature = "testing"))]
 use fault::FailPoint;
-use files::{exists, parent, read_at_most, remove_if_present, sync_dir};
+pub use files::read_at_most;
+use files::{exists, parent, remove_if_present, sync_dir};
 use journal::{journal_path, JournalFile};
 use lock::{acquire, lock_path};
 

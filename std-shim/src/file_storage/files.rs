@@ -40,8 +40,25 @@ pub(super) fn private_options() -> OpenOptions {
 
 /// The bytes of the file at `path` if it holds at most `max` of them, else
 /// `Error::TooLarge`: the length is checked before anything is read, and the read stops
-/// past `max` should the file grow meanwhile. The outer error is the file's opening.
-pub(super) fn read_at_most(path: &Path, max: u64) -> io::Result<Result<Vec<u8>>> {
+/// past `max` should the file grow meanwhile. The outer error is the file's opening
+/// (`io::ErrorKind::NotFound` if there is none). [`FileStorage`](super::FileStorage)
+/// reads its store and journal through it; `microkv::migrate` a microkv 0.3 file.
+///
+/// ```
+/// use microkv_core::Error;
+/// use microkv_std::file_storage::read_at_most;
+/// let dir = tempfile::tempdir()?;
+/// let path = dir.path().join("f");
+/// std::fs::write(&path, b"abc")?;
+/// assert_eq!(read_at_most(&path, 3)??, b"abc");
+/// assert!(matches!(read_at_most(&path, 2)?, Err(Error::TooLarge { len: 3, max: 2 })));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+///
+/// # Errors
+/// Outer: the file cannot be opened or its length read. Inner: `Error::TooLarge` past
+/// `max`, `Error::Io` if reading fails.
+pub fn read_at_most(path: &Path, max: u64) -> io::Result<Result<Vec<u8>>> {
     let file = File::open(path)?;
     let len = file.metadata()?.len();
     if len > max {
