@@ -176,10 +176,10 @@ pub fn from_v03(
             expected: V03_FORMAT.into(),
         });
     }
-    let (nonce, tag) = verifier_shape(&verifier)?;
+    let verifier = verifier_shape(&verifier)?;
     let key = derive(&kdf, &salt, &credential, into.kdf_limit())?;
     let cipher = ChaCha20Poly1305::new_from_slice(&key[..]).map_err(|_| Error::Crypto)?;
-    verify(&cipher, &kdf, &salt, nonce, &verifier.1, tag)?;
+    verify(&cipher, &kdf, &salt, verifier)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -220,8 +220,16 @@ pub fn from_v03(
     Ok(done)
 }
 
-/// The verifier's nonce and tag, if it has 0.3's shape (checked before the KDF runs).
-fn verifier_shape(verifier: &Sealed03) -> Result<([u8; 12], Tag)> {
+/// A verifier of 0.3's shape, in its parts.
+struct Verifier03 {
+    nonce: [u8; 12],
+    /// The sealed constant, without its tag.
+    sealed: [u8; VERIFIER.len()],
+    tag: Tag,
+}
+
+/// The verifier's parts, if it has 0.3's shape (checked before the KDF runs).
+fn verifier_shape(verifier: &Sealed03) -> Result<Verifier03> {
     let (nonce, sealed) = verifier;
     let nonce: [u8; 12] = nonce
         .as_slice()
@@ -230,25 +238,25 @@ fn verifier_shape(verifier: &Sealed03) -> Result<([u8; 12], Tag)> {
     if sealed.len() != VERIFIER.len() + TAG_LEN {
         return Err(corrupt("the verifier is not 33 bytes"));
     }
-    let tag = Tag::try_from(&sealed[VERIFIER.len()..]).map_err(|_| Error::Crypto)?;
-    Ok((nonce, tag))
+    let (sealed, tag) = sealed.split_at(VERIFIER.len());
+    Ok(Verifier03 {
+        nonce,
+        sealed: sealed.try_into().map_err(|_| Error::Crypto)?,
+        tag: Tag::try_from(tag).map_err(|_| Error::Crypto)?,
+    })
 }
 
 /// Opens the verifier: `WrongPassword` if `cipher` does not open it (the tag is checked
 /// in constant time by the AEAD), `CorruptStore` if it opens to something 0.3 does not
 /// seal there.
-fn verify(
-    cipher: &ChaCha20Poly1305,
-    kdf: &Kdf03,
-    salt: &[u8],
-    nonce: [u8; 12],
-    sealed: &[u8],
-    tag: Tag,
-) -> Result<()> {
+fn verify(cipher: &ChaCha20Poly1305, kdf: &Kdf03, salt: &[u8], verifier: Verifier03) -> Result<()> {
     let aad = messagepack_serde::to_vec(&(kdf, salt))
         .map_err(|_| corrupt("the KDF cannot be encoded"))?;
-    let mut plain = [0u8; VERIFIER.len()];
-    plain.copy_from_slice(&sealed[..VERIFIER.len()]);
+    let Verifier03 {
+        nonce,
+        sealed: mut plain,
+        tag,
+    } = verifier;
     decrypt(cipher, nonce, &aad, &mut plain, &tag).map_err(|_| Error::WrongPassword)?;
     if bool::from(plain.ct_eq(VERIFIER)) {
         Ok(())

@@ -24,9 +24,9 @@ fn seal(key: [u8; 32], kdf: &Kdf03, salt: &[u8], plain: &[u8]) -> Sealed03 {
 }
 
 fn check(key: [u8; 32], kdf: &Kdf03, salt: &[u8], verifier: &Sealed03) -> Result<()> {
-    let (nonce, tag) = verifier_shape(verifier)?;
+    let verifier = verifier_shape(verifier)?;
     let cipher = ChaCha20Poly1305::new_from_slice(&key).unwrap();
-    verify(&cipher, kdf, salt, nonce, &verifier.1, tag)
+    verify(&cipher, kdf, salt, verifier)
 }
 
 #[test]
