@@ -173,12 +173,16 @@ pub(crate) fn decode<V: DeserializeOwned>(encoding: ValueEncoding, plain: &[u8])
     }
 }
 
+/// The error for a value read as bytes that was stored as something else.
+fn not_bytes() -> Error {
+    Error::Serialization("stored value is not bytes or a string".into())
+}
+
 /// Where the bytes of a value stored as a string or byte string lie in its plaintext:
 /// `Ok(Some(start))` when they are its tail from `start` on; `Ok(None)` for a
 /// MessagePack array of bytes (a `Vec<u8>` or `&[u8]` without `serde_bytes`), which
 /// [`unpack_byte_array`] copies out.
 pub(crate) fn bytes_start(encoding: ValueEncoding, plain: &[u8]) -> Result<Option<usize>> {
-    let not_bytes = || Error::Serialization("stored value is not bytes or a string".into());
     let (start, len): (usize, usize) = match encoding {
         ValueEncoding::Postcard => match postcard::take_from_bytes::<&[u8]>(plain) {
             Ok((bytes, [])) => return Ok(Some(plain.len() - bytes.len())),
@@ -205,7 +209,6 @@ pub(crate) fn bytes_start(encoding: ValueEncoding, plain: &[u8]) -> Result<Optio
 /// A MessagePack array of bytes (each a positive fixint or a `uint8`) decoded into a
 /// new arena buffer.
 pub(crate) fn unpack_byte_array(arena: &Arc<Arena>, plain: &[u8]) -> Result<SecretBuf> {
-    let not_bytes = || Error::Serialization("stored value is not bytes or a string".into());
     let (len, mut rest) = match plain {
         [b @ 0x90..=0x9f, rest @ ..] => (usize::from(b & 0x0f), rest),
         [0xdc, a, b, rest @ ..] => (usize::from(u16::from_be_bytes([*a, *b])), rest),
