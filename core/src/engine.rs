@@ -311,6 +311,11 @@ impl Exclusive<'_> {
         expiry(|| self.now(), ttl)
     }
 
+    /// Encodes `value` into the arena in the store's encoding.
+    pub(crate) fn encode<V: Serialize + ?Sized>(&self, value: &V) -> Result<SecretBuf> {
+        encode(self.arena(), self.engine.values, value)
+    }
+
     /// Encodes `value` into the arena and seals it as the value of `ns`/`key`.
     pub(crate) fn seal<V: Serialize + ?Sized>(
         &self,
@@ -319,7 +324,7 @@ impl Exclusive<'_> {
         value: &V,
         expires_at: Option<u64>,
     ) -> Result<Entry> {
-        let mut plain = encode(self.arena(), self.engine.values, value)?;
+        let mut plain = self.encode(value)?;
         Entry::seal(self.keyring(), ns, key, &mut plain, expires_at)
     }
 

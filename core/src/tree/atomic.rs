@@ -6,7 +6,6 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::Tree;
-use crate::entry::encode;
 use crate::error::{Error, Result};
 
 impl Tree {
@@ -111,9 +110,7 @@ impl Tree {
         let current = live.map(|e| g.open(&self.name, key, &e)).transpose()?;
         let matches = match (&current, expected) {
             (None, None) => true,
-            (Some(cur), Some(exp)) => {
-                bool::from(cur.ct_eq(&encode(&self.engine.arena, self.engine.values, exp)?))
-            }
+            (Some(cur), Some(exp)) => bool::from(cur.ct_eq(&g.encode(exp)?)),
             _ => false,
         };
         if !matches {
