@@ -49,33 +49,23 @@ pub(crate) struct KeyHeader {
 
 impl KeyHeader {
     /// Bytes 0..72 of the header: the key wrap's associated data.
-    pub(crate) fn key_aad(
-        kdf: Option<&KdfParams>,
-        values: ValueEncoding,
-        salt: &[u8; 16],
-        commitment: &[u8; KEY_LEN],
-    ) -> [u8; KEY_AAD_LEN] {
+    pub(crate) fn aad(&self) -> [u8; KEY_AAD_LEN] {
         let mut out = [0u8; KEY_AAD_LEN];
         out[..8].copy_from_slice(&MAGIC);
         out[8..10].copy_from_slice(&VERSION.to_le_bytes());
-        let (id, a, b, c) = match kdf.map(|k| k.0) {
+        let (id, a, b, c) = match self.kdf.map(|k| k.0) {
             None => (0u8, 0, 0, 0),
             Some(Kdf::Argon2id { m_kib, t, p }) => (1, m_kib, t, p),
             Some(Kdf::Scrypt { log_n, r, p }) => (2, u32::from(log_n), r, p),
         };
         out[10] = id;
-        out[11] = values.id();
+        out[11] = self.values.id();
         out[12..16].copy_from_slice(&a.to_le_bytes());
         out[16..20].copy_from_slice(&b.to_le_bytes());
         out[20..24].copy_from_slice(&c.to_le_bytes());
-        out[24..40].copy_from_slice(salt);
-        out[40..72].copy_from_slice(commitment);
+        out[24..40].copy_from_slice(&self.salt);
+        out[40..72].copy_from_slice(&self.commitment);
         out
-    }
-
-    /// This header's key-wrap associated data.
-    pub(crate) fn aad(&self) -> [u8; KEY_AAD_LEN] {
-        Self::key_aad(self.kdf.as_ref(), self.values, &self.salt, &self.commitment)
     }
 
     /// The first bytes of every snapshot written under this header (`0..144`: the key
@@ -174,21 +164,16 @@ pub(crate) fn new_keys(
     let root = derive_root(arena, credential, kdf.as_ref(), &salt, limit)?;
     let schedule = KeySchedule::derive(arena, &root, &salt)?;
     let keyring = Keyring::generate(arena)?;
-    let commitment = schedule.commitment();
-    let wrapped = schedule.wrap(
-        keyring.data_key(),
-        &KeyHeader::key_aad(kdf.as_ref(), values, &salt, &commitment),
-    )?;
-    Ok((
-        KeyHeader {
-            kdf,
-            values,
-            salt,
-            commitment,
-            wrapped,
-        },
-        keyring,
-    ))
+    let mut header = KeyHeader {
+        kdf,
+        values,
+        salt,
+        commitment: schedule.commitment(),
+        // Filled below: the wrap authenticates the rest of the header.
+        wrapped: [0; WRAPPED_LEN],
+    };
+    header.wrapped = schedule.wrap(keyring.data_key(), &header.aad())?;
+    Ok((header, keyring))
 }
 
 /// Checks `credential` against a header and unwraps the data key; a password's KDF runs
