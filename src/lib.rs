@@ -1,4 +1,14 @@
+// The README's links to docs/ pages point at docs.rs (so that they hold on crates.io);
+// here, defined first (the first definition of a link wins), they point at this build's
+// own `guide` pages.
+#![doc = "[migrating]: crate::guide::migrating"]
+#![doc = "[glossary]: crate::guide::glossary"]
+#![doc = "[architecture]: crate::guide::architecture"]
+#![doc = "[format]: crate::guide::format"]
+#![doc = "[decisions]: crate::guide::decisions"]
+#![doc = "[testing]: crate::guide::testing"]
 #![doc = include_str!("../README.md")]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
@@ -6,6 +16,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use microkv_core::testing;
 pub use microkv_core::{
     AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, IoError, KdfLimit,
@@ -16,13 +27,17 @@ pub use microkv_core::{
 };
 /// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use microkv_std::FailPoint;
 #[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use microkv_std::{harden_process, OsPages};
 pub use microkv_std::{FileStorage, SystemClock};
 
 mod file;
+pub mod guide;
 #[cfg(feature = "migrate")]
+#[cfg_attr(docsrs, doc(cfg(feature = "migrate")))]
 pub mod migrate;
 mod store_ops;
 

@@ -1,5 +1,5 @@
 //! Copying a store written by microkv 0.3 into a store of this version (the `migrate`
-//! feature). See docs/MIGRATING.md.
+//! feature). The guide: [`guide::migrating`](crate::guide::migrating).
 //!
 //! A 0.3 file is one MessagePack array: the string `"microkv"`, its format version (3),
 //! the KDF (`{"Scrypt": [log_n, r, p]}` or `{"Argon2id": [m_kib, t, p]}`), a 16-byte salt,

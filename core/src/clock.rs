@@ -27,8 +27,9 @@ pub trait Clock: Send + Sync {
 /// A clock that moves only when told to; clones share one time.
 ///
 /// ```
+/// # use microkv_core as microkv;
 /// use core::time::Duration;
-/// use microkv_core::{Clock, ManualClock};
+/// use microkv::{Clock, ManualClock};
 /// let clock = ManualClock::new(Duration::from_secs(100));
 /// let view = clock.clone();
 /// clock.advance(Duration::from_secs(5));
@@ -67,7 +68,8 @@ impl Clock for ManualClock {
 /// The system's wall clock (`std` only). A clock set before 1970 reads as the epoch.
 ///
 /// ```
-/// use microkv_core::{Clock, SystemClock};
+/// # use microkv_core as microkv;
+/// use microkv::{Clock, SystemClock};
 /// assert!(SystemClock.now().as_secs() > 1_600_000_000);
 /// ```
 #[cfg(feature = "std")]

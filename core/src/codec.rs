@@ -17,10 +17,11 @@ use crate::error::{Error, Result};
 /// the store's life (a password change or rekey keeps it).
 ///
 /// ```
-/// use microkv_core::{Credential, Store, ValueEncoding};
+/// # use microkv_core as microkv;
+/// use microkv::{Credential, Store, ValueEncoding};
 /// let db = Store::in_memory(Credential::key([5; 32]))?;
 /// assert_eq!(db.value_encoding(), ValueEncoding::MessagePack);
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[non_exhaustive]

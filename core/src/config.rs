@@ -49,7 +49,8 @@ pub enum LockMode {
 /// Options for the `*_with` constructors. Use struct-update syntax:
 ///
 /// ```
-/// use microkv_core::{AutoSave, Config, KdfParams};
+/// # use microkv_core as microkv;
+/// use microkv::{AutoSave, Config, KdfParams};
 /// let config = Config { autosave: AutoSave::OnEveryWrite, kdf: KdfParams::interactive(), ..Default::default() };
 /// assert!(!config.read_only);
 /// ```

@@ -89,7 +89,7 @@ pub enum Error {
     },
     /// The file is a store written by microkv 0.3, whose format this version does not
     /// open directly: copy it into a new store with `microkv::migrate` (the `migrate`
-    /// feature; see docs/MIGRATING.md).
+    /// feature; the guide is `microkv::guide::migrating`, also `docs/MIGRATING.md`).
     LegacyStore {
         /// The 0.3 format version found in the file.
         version: u8,
@@ -179,7 +179,8 @@ impl Error {
     /// transaction wrote is rolled back.
     ///
     /// ```
-    /// # use microkv_core::Error;
+    /// # use microkv_core as microkv;
+    /// # use microkv::Error;
     /// let e = Error::abort("insufficient funds");
     /// assert_eq!(e.to_string(), "transaction aborted: insufficient funds");
     /// ```
@@ -192,7 +193,8 @@ impl Error {
     /// unless it is one already).
     ///
     /// ```
-    /// # use microkv_core::Error;
+    /// # use microkv_core as microkv;
+    /// # use microkv::Error;
     /// #[derive(Debug)]
     /// struct Flash;
     /// impl core::fmt::Display for Flash {
@@ -225,7 +227,8 @@ impl Error {
     /// bytes were put in place.
     ///
     /// ```
-    /// # use microkv_core::Error;
+    /// # use microkv_core as microkv;
+    /// # use microkv::Error;
     /// let e = Error::not_durable(core::fmt::Error);
     /// assert!(matches!(e, Error::NotDurable(_)));
     /// ```
@@ -261,7 +264,7 @@ impl fmt::Display for Error {
             Error::LegacyStore { version } => write!(
                 f,
                 "this is a microkv 0.3 store (format {version}): copy it into a new store with \
-                 microkv::migrate (docs/MIGRATING.md)"
+                 microkv::migrate (see microkv::guide::migrating)"
             ),
             Error::InvalidKdfParams(why) => write!(f, "invalid KDF parameters: {why}"),
             Error::KdfLimitExceeded { cost, limit } => write!(

@@ -25,7 +25,8 @@ pub const MAX_KDF_PARALLELISM: u32 = 16;
 /// `Debug` never prints it.
 ///
 /// ```
-/// use microkv_core::Credential;
+/// # use microkv_core as microkv;
+/// use microkv::Credential;
 /// let c = Credential::password("p@ssw0rd");
 /// assert_eq!(format!("{c:?}"), "Credential::Password(<redacted>)");
 /// ```
@@ -72,7 +73,8 @@ impl fmt::Debug for Credential {
 /// header, so a store always reopens with the parameters it was made with.
 ///
 /// ```
-/// use microkv_core::KdfParams;
+/// # use microkv_core as microkv;
+/// use microkv::KdfParams;
 /// assert_eq!(KdfParams::default(), KdfParams::argon2id(19 * 1024, 2, 1));
 /// let light = KdfParams::scrypt(15, 8, 1);
 /// assert_ne!(light, KdfParams::default());
@@ -118,7 +120,8 @@ impl KdfParams {
     /// Saturates at `u64::MAX` for parameters far outside the bounds.
     ///
     /// ```
-    /// use microkv_core::KdfParams;
+    /// # use microkv_core as microkv;
+    /// use microkv::KdfParams;
     /// assert_eq!(KdfParams::sensitive().cost(), (1 << 20) * 4);
     /// assert_eq!(KdfParams::scrypt(20, 8, 1).cost(), (1 << 20) * 2);
     /// ```
@@ -198,11 +201,12 @@ impl KdfParams {
     /// parameters read from an untrusted file cannot make this take minutes or gigabytes.
     ///
     /// `password` is read where it lies, and `out` then holds a secret: keep both in
-    /// memory you wipe (`zeroize::Zeroizing`, or a [`SecretBuf`]). The KDF's stack is
+    /// memory you wipe (`zeroize::Zeroizing`, or the arena's buffers). The KDF's stack is
     /// overwritten before this returns.
     ///
     /// ```
-    /// use microkv_core::{Error, KdfLimit, KdfParams};
+    /// # use microkv_core as microkv;
+    /// use microkv::{Error, KdfLimit, KdfParams};
     /// use zeroize::Zeroizing;
     /// let mut key = Zeroizing::new([0u8; 32]);
     /// // RFC 7914's second scrypt test vector (its first 32 bytes).
@@ -269,7 +273,8 @@ impl KdfParams {
 /// nothing costlier.
 ///
 /// ```
-/// use microkv_core::{Config, KdfLimit, KdfParams};
+/// # use microkv_core as microkv;
+/// use microkv::{Config, KdfLimit, KdfParams};
 /// assert_eq!(KdfLimit::default(), KdfLimit::of(KdfParams::sensitive()));
 /// // An application that only ever makes interactive stores can refuse anything costlier:
 /// let config = Config { kdf_limit: KdfLimit::of(KdfParams::interactive()), ..Default::default() };

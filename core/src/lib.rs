@@ -3,7 +3,13 @@
 //! Most users want the `microkv` crate, which adds files, locking, the system clock and
 //! locked OS pages on top of this one. This crate runs anywhere with an allocator: pages
 //! come from a [`PageSource`], time from a [`Clock`], snapshots go to a [`Storage`].
+//!
+//! The `microkv` facade re-exports most of this crate's items, with these docs: their
+//! examples name them by the facade's paths (`microkv::Store`). With this crate alone,
+//! read `microkv_core` for `microkv`; each example's hidden first line,
+//! `use microkv_core as microkv;`, does exactly that.
 #![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 #![deny(unsafe_code)]
 
@@ -26,14 +32,17 @@ mod storage;
 mod store;
 mod sync;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub mod testing;
 mod tree;
 mod txn;
 
 #[cfg(all(feature = "std", unix))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "std", unix))))]
 pub use arena::{harden_process, OsPages};
 pub use arena::{Arena, HeapPages, MemoryPolicy, MemoryReport, PageSource, Region, SecretBuf};
 #[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use codec::ValueEncoding;

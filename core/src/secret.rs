@@ -14,7 +14,8 @@ use crate::error::Result;
 /// `zeroize::Zeroizing<String>`, which derefs to `String`).
 ///
 /// ```
-/// use microkv_core::{Credential, SecretString};
+/// # use microkv_core as microkv;
+/// use microkv::{Credential, SecretString};
 /// let password = SecretString::new(String::from("p@ssw0rd"));
 /// let credential = Credential::password(password.as_str());
 /// # drop(credential);
@@ -29,14 +30,15 @@ pub type SecretString = zeroize::Zeroizing<String>;
 /// memory, use [`crate::Tree::get_secret_bytes`].
 ///
 /// ```
-/// use microkv_core::{Credential, Store};
+/// # use microkv_core as microkv;
+/// use microkv::{Credential, Store};
 /// let db = Store::in_memory(Credential::key([4; 32]))?;
 /// db.put("pin", &1234u32)?;
 /// let pin = db.get_secret::<u32>("pin")?.expect("present");
 /// assert_eq!(*pin.expose(), 1234);
 /// assert_eq!(format!("{pin:?}"), "Secret(<redacted>)");
 /// assert_eq!(pin.into_inner(), 1234);
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 pub struct Secret<V>(V);
 
@@ -70,13 +72,14 @@ impl<V> fmt::Debug for Secret<V> {
 /// [`SecretBytes::expose_secret`]. It keeps the store's arena alive while it exists.
 ///
 /// ```
-/// use microkv_core::{Credential, Store};
+/// # use microkv_core as microkv;
+/// use microkv::{Credential, Store};
 /// let db = Store::in_memory(Credential::key([2; 32]))?;
 /// db.put("api-token", "s3cr3t")?;
 /// let token = db.get_secret_bytes("api-token")?.expect("present");
 /// assert_eq!(token.expose_secret(), b"s3cr3t");
 /// assert_eq!(format!("{token:?}"), "SecretBytes(<redacted, 6 bytes>)");
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 pub struct SecretBytes {
     buf: SecretBuf,

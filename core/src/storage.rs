@@ -91,12 +91,13 @@ pub(crate) fn check_len(len: u64, max: u64) -> Result<()> {
 /// journal, so a test can keep one and reopen a store from it.
 ///
 /// ```
-/// use microkv_core::{MemoryStorage, Storage};
+/// # use microkv_core as microkv;
+/// use microkv::{MemoryStorage, Storage};
 /// let s = MemoryStorage::default();
 /// assert!(s.load()?.is_none());
 /// s.store(b"snapshot")?;
 /// assert_eq!(s.clone().load()?.as_deref(), Some(&b"snapshot"[..]));
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct MemoryStorage {

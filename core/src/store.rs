@@ -26,11 +26,12 @@ use crate::txn::{self, Txn};
 /// `&self`, and handles ([`Tree`]s) may be shared between threads.
 ///
 /// ```
-/// use microkv_core::{Config, Credential, Store};
+/// # use microkv_core as microkv;
+/// use microkv::{Config, Credential, Store};
 /// let db = Store::in_memory(Credential::key([7; 32]))?;
 /// db.put("name", "test")?;
 /// assert_eq!(db.get::<String>("name")?.as_deref(), Some("test"));
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 pub struct Store {
     engine: Arc<Engine>,
@@ -95,14 +96,15 @@ impl Store {
     /// stretches a 0.3 file's password within it, with [`KdfParams::stretch`]).
     ///
     /// ```
-    /// use microkv_core::{Config, Credential, KdfLimit, KdfParams, Store};
+    /// # use microkv_core as microkv;
+    /// use microkv::{Config, Credential, KdfLimit, KdfParams, Store};
     /// let db = Store::in_memory(Credential::key([5; 32]))?;
     /// assert_eq!(db.kdf_limit(), KdfLimit::default());
     /// let limit = KdfLimit::of(KdfParams::interactive());
     /// let config = Config { kdf_limit: limit, ..Default::default() };
     /// let db = Store::in_memory_with(Credential::key([5; 32]), config)?;
     /// assert_eq!(db.kdf_limit(), limit);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn kdf_limit(&self) -> KdfLimit {
         self.engine.kdf_limit
@@ -113,10 +115,11 @@ impl Store {
     /// written before the encoding was recorded, whose values keep that encoding.
     ///
     /// ```
-    /// use microkv_core::{Credential, Store, ValueEncoding};
+    /// # use microkv_core as microkv;
+    /// use microkv::{Credential, Store, ValueEncoding};
     /// let db = Store::in_memory(Credential::key([5; 32]))?;
     /// assert_eq!(db.value_encoding(), ValueEncoding::MessagePack);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn value_encoding(&self) -> ValueEncoding {
         self.engine.values
@@ -209,7 +212,8 @@ impl Store {
     /// returns `Error::Reentrant`; a read through the store sees the committed state.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("balance", &100u64)?;
     /// db.transaction(|tx| {
     ///     let balance: u64 = tx.require("", "balance")?;
@@ -218,7 +222,7 @@ impl Store {
     ///     Ok(())
     /// })?;
     /// assert_eq!(db.require::<u64>("balance")?, 90);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn transaction<R, F>(&self, f: F) -> Result<R>
     where

@@ -123,8 +123,9 @@ struct State {
 /// faults, so a test keeps one handle while the store owns another.
 ///
 /// ```
-/// use microkv_core::testing::{Fault, FaultyStorage, Step};
-/// use microkv_core::{Config, Credential, Store};
+/// # use microkv_core as microkv;
+/// use microkv::testing::{Fault, FaultyStorage, Step};
+/// use microkv::{Config, Credential, Store};
 /// let storage = FaultyStorage::new();
 /// let db = Store::with_storage(storage.clone(), Credential::key([1; 32]), Config::default())?;
 /// db.put("k", &1u32)?;
@@ -135,7 +136,7 @@ struct State {
 /// db.save()?; // the fault has passed
 /// let reopened = Store::with_storage(storage.restart(), Credential::key([1; 32]), Config::default())?;
 /// assert_eq!(reopened.get::<u32>("k")?, Some(2));
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 #[derive(Clone, Default)]
 pub struct FaultyStorage {

@@ -19,14 +19,15 @@ mod atomic;
 /// One namespace of a store. Cheap to clone; shares the store.
 ///
 /// ```
-/// use microkv_core::{Credential, Store};
+/// # use microkv_core as microkv;
+/// use microkv::{Credential, Store};
 /// let db = Store::in_memory(Credential::key([3; 32]))?;
 /// let users = db.namespace("users");
 /// users.put("alice", &42u32)?;
 /// db.put("alice", "default namespace")?;
 /// assert_eq!(users.get::<u32>("alice")?, Some(42));
 /// assert_eq!(users.name(), "users");
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 #[derive(Clone)]
 pub struct Tree {
@@ -59,10 +60,11 @@ impl Tree {
     /// This namespace's name (`""` for the default one).
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// assert_eq!(db.namespace("users").name(), "users");
     /// assert_eq!(db.name(), "");
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn name(&self) -> &str {
         &self.name
@@ -84,13 +86,14 @@ impl Tree {
     /// check is structural only: types with the same encoding are not told apart.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("count", &5u32)?;
     /// assert_eq!(db.get::<u32>("count")?, Some(5));
     /// assert_eq!(db.get::<i64>("count")?, Some(5));
     /// assert_eq!(db.get::<u32>("missing")?, None);
     /// assert!(db.get::<String>("count").is_err());
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -107,11 +110,12 @@ impl Tree {
     /// keeps a string's bytes in the locked arena instead.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("pin", &1234u32)?;
     /// let pin = db.get_secret::<u32>("pin")?.expect("present");
     /// assert_eq!(*pin.expose(), 1234);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -125,11 +129,12 @@ impl Tree {
     /// absent or expired.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("token", "s3cr3t")?;
     /// let token = db.get_secret_bytes("token")?.expect("present");
     /// assert_eq!(token.expose_secret(), b"s3cr3t");
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -149,11 +154,12 @@ impl Tree {
     /// The value under `key`, which must be there.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("name", "test")?;
     /// assert_eq!(db.require::<String>("name")?, "test");
-    /// assert!(matches!(db.require::<String>("nope"), Err(microkv_core::Error::KeyNotFound)));
-    /// # Ok::<(), microkv_core::Error>(())
+    /// assert!(matches!(db.require::<String>("nope"), Err(microkv::Error::KeyNotFound)));
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -165,11 +171,12 @@ impl Tree {
     /// Whether a live entry exists under `key` (decrypts nothing).
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("k", &1u8)?;
     /// assert!(db.contains("k")?);
     /// assert!(!db.contains("other")?);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -181,11 +188,12 @@ impl Tree {
     /// Stores `value` under `key`, replacing any value and TTL.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("name", "test")?;
     /// db.put("count", &7u32)?;
     /// assert_eq!(db.require::<u32>("count")?, 7);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -201,11 +209,12 @@ impl Tree {
     /// milliseconds). An expired entry reads as absent.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// use std::time::Duration;
     /// db.put_with_ttl("otp", "123456", Duration::from_secs(60))?;
     /// assert!(db.contains("otp")?);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -233,11 +242,12 @@ impl Tree {
     /// Removes `key`; returns whether a live entry was there.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("k", &1u8)?;
     /// assert!(db.remove("k")?);
     /// assert!(!db.remove("k")?);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -255,13 +265,14 @@ impl Tree {
     /// Removes every entry of this namespace (one write).
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// let users = db.namespace("users");
     /// users.put("a", &1u8)?;
     /// users.put("b", &2u8)?;
     /// users.clear()?;
     /// assert!(users.is_empty()?);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -275,11 +286,12 @@ impl Tree {
     /// The number of live entries (decrypts nothing).
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("a", &1u8)?;
     /// db.put("b", &2u8)?;
     /// assert_eq!(db.len()?, 2);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -291,9 +303,10 @@ impl Tree {
     /// Whether this namespace has no live entry.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// assert!(db.namespace("new").is_empty()?);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -305,10 +318,11 @@ impl Tree {
     /// The names of the live entries, in no particular order (decrypts nothing).
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("a", &1u8)?;
     /// assert_eq!(db.keys()?, ["a"]);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -320,11 +334,12 @@ impl Tree {
     /// The names of the live entries, sorted.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("b", &1u8)?;
     /// db.put("a", &2u8)?;
     /// assert_eq!(db.keys_sorted()?, ["a", "b"]);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -338,14 +353,15 @@ impl Tree {
     /// Decrypts every live entry whose name starts with `prefix`, sorted by name.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// let users = db.namespace("users");
     /// users.put("admin:root", &1u32)?;
     /// users.put("admin:ops", &2u32)?;
     /// users.put("guest", &3u32)?;
     /// let admins: Vec<(String, u32)> = users.prefix("admin:")?;
     /// assert_eq!(admins, [("admin:ops".to_string(), 2), ("admin:root".to_string(), 1)]);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -368,7 +384,8 @@ impl Tree {
     /// `ControlFlow::Break`. The store is not locked while `f` runs, so `f` may use it.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// use core::ops::ControlFlow;
     /// db.put("a", &1u32)?;
     /// db.put("b", &2u32)?;
@@ -378,7 +395,7 @@ impl Tree {
     ///     ControlFlow::Continue(())
     /// })?;
     /// assert_eq!(sum, 3);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors

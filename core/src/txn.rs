@@ -66,7 +66,8 @@ impl<'a> Txn<'a> {
     /// transaction's own writes.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("k", &1u32)?;
     /// db.transaction(|tx| {
     ///     assert_eq!(tx.get::<u32>("", "k")?, Some(1));
@@ -74,7 +75,7 @@ impl<'a> Txn<'a> {
     ///     assert_eq!(tx.get::<u32>("", "k")?, Some(2)); // its own write
     ///     Ok(())
     /// })?;
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -91,11 +92,12 @@ impl<'a> Txn<'a> {
     /// The value of `ns`/`key`, which must be there.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("balance", &100u64)?;
     /// let b = db.transaction(|tx| tx.require::<u64>("", "balance"))?;
     /// assert_eq!(b, 100);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -108,14 +110,15 @@ impl<'a> Txn<'a> {
     /// Whether `ns`/`key` has a live entry, as this transaction sees it.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.transaction(|tx| {
     ///     assert!(!tx.contains("", "k"));
     ///     tx.put("", "k", &1u8)?;
     ///     assert!(tx.contains("", "k"));
     ///     Ok(())
     /// })?;
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn contains(&self, ns: &str, key: &str) -> bool {
         self.entry(ns, key).is_some()
@@ -124,13 +127,14 @@ impl<'a> Txn<'a> {
     /// Stores `value` under `ns`/`key` when the transaction commits.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.transaction(|tx| {
     ///     tx.put("", "a", &1u8)?;
     ///     tx.put("audit", "last", "debit")
     /// })?;
     /// assert_eq!(db.namespace("audit").require::<String>("last")?, "debit");
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -144,11 +148,12 @@ impl<'a> Txn<'a> {
     /// Stores `value` under `ns`/`key`, expiring `ttl` after the transaction's time.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// use std::time::Duration;
     /// db.transaction(|tx| tx.put_with_ttl("", "otp", "123456", Duration::from_secs(60)))?;
     /// assert!(db.contains("otp")?);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -178,12 +183,13 @@ impl<'a> Txn<'a> {
     /// Removes `ns`/`key` when the transaction commits; returns whether it was there.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("k", &1u8)?;
     /// let was = db.transaction(|tx| tx.remove("", "k"))?;
     /// assert!(was);
     /// assert!(!db.contains("k")?);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors

@@ -98,7 +98,8 @@ struct Inner {
 /// Clones share the file and the lock, which is held until the last clone is dropped.
 ///
 /// ```
-/// use microkv_core::{LockMode, Storage};
+/// # use microkv_core as microkv;
+/// use microkv::{LockMode, Storage};
 /// use microkv_std::FileStorage;
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("doc.kv");
@@ -107,7 +108,7 @@ struct Inner {
 /// storage.store(b"snapshot")?;
 /// assert_eq!(std::fs::read(&path)?, b"snapshot");
 /// // A second writer is refused at once.
-/// assert!(matches!(FileStorage::open(&path, LockMode::Exclusive), Err(microkv_core::Error::Locked)));
+/// assert!(matches!(FileStorage::open(&path, LockMode::Exclusive), Err(microkv::Error::Locked)));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 #[derive(Clone)]
@@ -260,7 +261,7 @@ impl FileStorage {
 }
 
 impl Storage for FileStorage {
-    /// [`Storage::load_at_most`] with the format's bound, [`microkv_core::MAX_STORE_LEN`].
+    /// [`Storage::load_at_most`] with the format's bound, [`MAX_STORE_LEN`].
     fn load(&self) -> Result<Option<Vec<u8>>> {
         self.load_at_most(MAX_STORE_LEN)
     }
@@ -346,7 +347,7 @@ impl Storage for FileStorage {
     }
 
     /// [`Storage::load_journal_at_most`] with the format's bound,
-    /// [`microkv_core::MAX_JOURNAL_LEN`].
+    /// [`MAX_JOURNAL_LEN`].
     fn load_journal(&self) -> Result<Vec<u8>> {
         self.load_journal_at_most(MAX_JOURNAL_LEN)
     }

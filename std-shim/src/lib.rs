@@ -4,6 +4,7 @@
 //! hardening and the system clock live in `microkv-core` under its `std` feature, so that no
 //! core constructor falls back to heap pages or to no clock; they are re-exported here.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
 pub mod clock;
@@ -11,7 +12,9 @@ pub mod file_storage;
 
 pub use clock::SystemClock;
 #[cfg(feature = "testing")]
+#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use file_storage::FailPoint;
 pub use file_storage::FileStorage;
 #[cfg(unix)]
+#[cfg_attr(docsrs, doc(cfg(unix)))]
 pub use microkv_core::{harden_process, OsPages};

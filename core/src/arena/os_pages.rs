@@ -46,9 +46,10 @@ fn os_error(err: io::Error) -> Error {
 /// pass bytes from a `SecretBytes` to the kernel, copy them out first.
 ///
 /// ```
+/// # use microkv_core as microkv;
 /// # #[cfg(target_os = "linux")] {
 /// use std::sync::Arc;
-/// use microkv_core::{Arena, MemoryPolicy, OsPages};
+/// use microkv::{Arena, MemoryPolicy, OsPages};
 /// let arena = Arena::new(Arc::new(OsPages::new()), MemoryPolicy::BestEffort);
 /// let mut key = arena.alloc(32)?;
 /// key.copy_from_slice(&[7; 32]);
@@ -56,7 +57,7 @@ fn os_error(err: io::Error) -> Error {
 /// println!("secret memory: {}", report.secret_memory);
 /// assert!(report.guarded);
 /// # }
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 #[derive(Debug)]
 pub struct OsPages {
@@ -95,7 +96,8 @@ impl OsPages {
     /// past `RLIMIT_MEMLOCK`; `Unsupported` off Linux).
     ///
     /// ```
-    /// match microkv_core::OsPages::probe_secret_memory() {
+    /// # use microkv_core as microkv;
+    /// match microkv::OsPages::probe_secret_memory() {
     ///     Ok(()) => println!("arena keys are out of reach of other processes"),
     ///     Err(why) => println!("no secret memory here: {why}"),
     /// }
@@ -351,10 +353,11 @@ pub(crate) fn process_dumpable() -> Option<bool> {
 /// program resets it, like any credential change.
 ///
 /// ```
+/// # use microkv_core as microkv;
 /// # #[cfg(target_os = "linux")] {
-/// microkv_core::harden_process()?;
+/// microkv::harden_process()?;
 /// # }
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 ///
 /// # Errors

@@ -69,7 +69,8 @@ impl MemoryReport {
     /// are out of reach of every other process (all of the arena in secret memory).
     ///
     /// ```
-    /// use microkv_core::MemoryReport;
+    /// # use microkv_core as microkv;
+    /// use microkv::MemoryReport;
     /// let nothing_mapped = MemoryReport::default();
     /// assert!(nothing_mapped.warning().is_some());
     /// ```

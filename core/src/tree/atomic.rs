@@ -15,11 +15,12 @@ impl Tree {
     /// `f` work, and a write from inside it returns `Error::Reentrant`.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.update::<u32, _>("counter", |cur| Some(cur.unwrap_or(0) + 1))?;
     /// db.update::<u32, _>("counter", |cur| Some(cur.unwrap_or(0) + 1))?;
     /// assert_eq!(db.require::<u32>("counter")?, 2);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -51,11 +52,12 @@ impl Tree {
     /// `Error::Reentrant`.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// let seed: u32 = db.get_or_insert_with("seed", || 7)?;
     /// assert_eq!(seed, 7);
     /// assert_eq!(db.get_or_insert_with("seed", || 8)?, 7);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors
@@ -87,12 +89,13 @@ impl Tree {
     /// Values are compared by their serialized bytes, in constant time.
     ///
     /// ```
-    /// # let db = microkv_core::Store::in_memory(microkv_core::Credential::key([1; 32]))?;
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
     /// db.put("counter", &1u32)?;
     /// assert!(db.compare_and_swap("counter", Some(&1u32), Some(&2u32))?);
     /// assert!(!db.compare_and_swap("counter", Some(&1u32), Some(&3u32))?);
     /// assert_eq!(db.require::<u32>("counter")?, 2);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     ///
     /// # Errors

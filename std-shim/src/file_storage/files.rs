@@ -45,7 +45,8 @@ pub(super) fn private_options() -> OpenOptions {
 /// reads its store and journal through it; `microkv::migrate` a microkv 0.3 file.
 ///
 /// ```
-/// use microkv_core::Error;
+/// # use microkv_core as microkv;
+/// use microkv::Error;
 /// use microkv_std::file_storage::read_at_most;
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("f");
