@@ -361,6 +361,41 @@ fn bad_headers_get_typed_errors() {
     assert!(matches!(err, Error::WrongPassword), "{err:?}");
 }
 
+/// A crash after the journal's creation, or after a compaction cut it, can leave it
+/// extended with its header never written: zeros of any length, shorter than a header
+/// too. That is a journal with no records (docs/FORMAT.md, "Reading"), and the next
+/// append replaces it. The control: the same lengths with one byte not zero are refused.
+#[test]
+fn a_journal_of_zeros_opens_as_empty_at_any_length() {
+    let j = journal();
+    for len in [1, 7, 8, 35, 36, 37, 100, 4096, 70_000] {
+        let zeros = vec![0u8; len];
+        assert_eq!(j.check(&zeros, "zeros").ok(), Some(0), "{len} zeros");
+        let storage = Images::new(&j.snapshot, &zeros);
+        let db = MicroKV::with_storage(
+            storage.clone(),
+            Credential::key(KEY),
+            config(AutoSave::OnEveryWrite),
+        )
+        .unwrap();
+        db.put("after", &9u32).unwrap();
+        assert_eq!(records(&storage.journal()).len(), 1, "{len} zeros replaced");
+        let mut want = j.states[0].clone();
+        want.insert((String::new(), "after".into()), 9);
+        assert_eq!(contents(&open(storage).unwrap()), want, "{len} zeros");
+
+        let mut not_zeros = zeros;
+        not_zeros[len / 2] = 1;
+        assert!(
+            matches!(
+                j.check(&not_zeros, "not zeros"),
+                Err(Error::CorruptStore(_))
+            ),
+            "{len} bytes, one of them 1"
+        );
+    }
+}
+
 #[test]
 fn a_torn_tail_is_cut_before_the_next_append() {
     let j = journal();

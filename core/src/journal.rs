@@ -165,9 +165,9 @@ pub(crate) fn encode(
 /// order, through `apply`, and returns the cursor after the last of them.
 ///
 /// A journal of another snapshot (left by a crash between a save's rename and the reset
-/// of the journal) is ignored. A torn tail (an incomplete header, an incomplete last
-/// record, a last record that does not authenticate, or zeros where a record would
-/// start) is dropped; the cursor's `len` then points before it, so the next append cuts
+/// of the journal) is ignored, and so is one of zeros only (of any length). A torn tail
+/// (an incomplete header, an incomplete last record, a last record that does not
+/// authenticate, or zeros where a record would start) is dropped; the cursor's `len` then points before it, so the next append cuts
 /// it off. A record that does not authenticate with bytes after it is `Error::Tampered`;
 /// a malformed header or record is `Error::CorruptStore`.
 pub(crate) fn replay(
@@ -176,6 +176,11 @@ pub(crate) fn replay(
     journal: &[u8],
     mut apply: impl FnMut(&str, &str, Option<Entry>),
 ) -> Result<Cursor> {
+    if journal.iter().all(|&b| b == 0) {
+        // A journal extended before its header landed (a crash after its creation or a
+        // compaction's cut): zeros end a journal anywhere, its header included.
+        return Ok(start);
+    }
     if journal.len() < HEADER_LEN {
         let magic = &journal[..journal.len().min(MAGIC.len())];
         return if MAGIC.starts_with(magic) {
