@@ -137,8 +137,10 @@ impl MicroKV {
     ///
     /// # Errors
     /// `Error::WrongPassword` if `old` does not open this store; `Error::ReadOnly` on a
-    /// read-only store; the errors of saving a file store. On any error the store keeps
-    /// its old key and every entry, in memory and on disk.
+    /// read-only store; the errors of saving a file store. On any error but
+    /// `Error::NotDurable` the store keeps its old key and every entry, in memory and on
+    /// disk; `NotDurable` means the new password is in place (it opens the file) but not
+    /// known to be durable.
     pub fn change_password(&self, old: impl Into<String>, new: impl Into<String>) -> Result<()> {
         let old = SecretString::new(old.into());
         let new = SecretString::new(new.into());
@@ -160,7 +162,8 @@ impl MicroKV {
     ///
     /// # Errors
     /// `Error::ReadOnly` on a read-only store; `Error::SecureAlloc` or `Error::Random`
-    /// while drawing keys; the errors of saving a file store. All-or-nothing.
+    /// while drawing keys; the errors of saving a file store. All-or-nothing: on
+    /// `Error::NotDurable` the new credential is in place, on any other error the old one.
     pub fn rekey(&self, credential: Credential) -> Result<()> {
         self.store().rekey(credential)
     }

@@ -605,6 +605,15 @@ fn a_failed_autosaved_file_write_is_undone_and_leaves_no_temporary_file() {
         assert_eq!(db.get::<u32>("k").unwrap(), Some(1), "{what}");
         assert_eq!(std::fs::read(&path).unwrap(), old, "{what}");
         assert!(strays(dir.path()).is_empty(), "{what}");
+        // A fresh open before any other write sees the failed write not applied: a
+        // record whose sync failed was cut back out of the journal.
+        let fresh = Config {
+            read_only: true,
+            ..Default::default()
+        };
+        let ro = MicroKV::open_with(&path, Credential::key(KEY), fresh).unwrap();
+        assert_eq!(ro.get::<u32>("k").unwrap(), Some(1), "{what}: fresh open");
+        drop(ro);
         db.put("k", &3u32).unwrap();
         drop(db);
         drop(storage);
@@ -670,4 +679,55 @@ fn a_rotation_whose_directory_sync_fails_is_committed() {
     assert!(matches!(open("old"), Err(Error::WrongPassword)));
     assert!(matches!(open("new"), Err(Error::WrongPassword)));
     assert_eq!(open("newer").unwrap().get::<u32>("k").unwrap(), Some(1));
+}
+
+/// On a real file: a rotation whose snapshot is renamed in but whose journal cannot be
+/// emptied after it (here a directory stands at `<file>.journal`) committed the new
+/// credential: the result says so (`Ok` or `NotDurable`, never an error that would have
+/// the caller keep the old password), the new password opens the store, the old one does
+/// not, and the same handle goes on writing (it never mistakes its own rotation for
+/// another handle's `CredentialChanged`).
+#[test]
+fn a_rotation_whose_journal_cannot_be_emptied_tells_the_new_credential() {
+    for rotation in [Rotation::Password, Rotation::RawKey] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("store.kv");
+        let journal = dir.path().join("store.kv.journal");
+        let config = || Config {
+            kdf: KdfParams::argon2id(64, 1, 1),
+            ..Default::default()
+        };
+        let db = MicroKV::open_with(&path, Credential::password("old"), config()).unwrap();
+        db.put("k", &1u32).unwrap();
+        db.save().unwrap();
+        std::fs::create_dir(&journal).unwrap();
+        let result = rotation.run(&db);
+        assert!(
+            matches!(result, Err(Error::NotDurable(_))),
+            "{rotation:?}: {result:?}"
+        );
+        std::fs::remove_dir(&journal).unwrap();
+        let open = |c: Credential| {
+            MicroKV::open_with(
+                &path,
+                c,
+                Config {
+                    read_only: true,
+                    ..config()
+                },
+            )
+        };
+        assert!(
+            matches!(open(Credential::password("old")), Err(Error::WrongPassword)),
+            "{rotation:?}"
+        );
+        let new = open(rotation.new_credential()).unwrap();
+        assert_eq!(new.get::<u32>("k").unwrap(), Some(1), "{rotation:?}");
+        drop(new);
+        db.put("k", &2u32).unwrap();
+        db.save().unwrap();
+        drop(db);
+        let reopened = open(rotation.new_credential()).unwrap();
+        assert_eq!(reopened.get::<u32>("k").unwrap(), Some(2), "{rotation:?}");
+    }
 }

@@ -9,12 +9,24 @@ use crate::sync::Mutex;
 
 /// A place that holds one store snapshot and, optionally, a journal of the writes since.
 ///
-/// Contract: [`Storage::store`] is all-or-nothing. After it returns `Ok`, `load` returns the
+/// Contract, for every method that writes (docs/DECISIONS.md, 6, 15 and 23):
+/// - `Ok`: applied and durable.
+/// - `Error::NotDurable`: applied (a fresh reader, in this process or another, may see
+///   it), durability unknown: a crash may still undo it.
+/// - Any other error: not applied, as a fresh reader of the storage sees it, whatever a
+///   cache in between does. A failed sync is never retried as if nothing had happened
+///   (after a failed `fsync` the kernel may have dropped the dirty pages, and a later one
+///   report success): the write is undone and the undoing made durable before the error
+///   is returned, or else the error is `NotDurable`.
+///
+/// So [`Storage::store`] is all-or-nothing. After it returns `Ok`, `load` returns the
 /// new bytes; after it fails, or after a crash at any point inside it, `load` returns
-/// either the previous bytes or the new ones, never a mix. Which one an error means is
-/// part of the contract: `Error::NotDurable` means the new bytes are in place (`load`
-/// returns them) but are not known to survive a crash; any other error means `load` still
-/// returns the previous bytes. (A crash, which returns nothing, may leave either.)
+/// either the previous bytes or the new ones, never a mix. `Error::NotDurable` means the
+/// new bytes are in place (`load` returns them) but are not known to survive a crash;
+/// any other error means `load` still returns the previous bytes. A failure once the
+/// new bytes are in place (syncing the directory, emptying the journal) is `NotDurable`:
+/// a rotation's caller must learn that the new credential is on disk. (A crash, which
+/// returns nothing, may leave either.)
 ///
 /// The journal is a byte string the store appends to (it names the snapshot it extends,
 /// so a journal left over from an older snapshot is recognised and ignored). A storage
@@ -47,9 +59,13 @@ pub trait Storage: Send + Sync {
     /// `bytes`, and returns once all of that is durable: `Ok(true)`. `Ok(false)` (the
     /// default) means this storage keeps no journal, and nothing was written.
     ///
-    /// After an error, or a crash inside the call, the journal holds its first `keep`
-    /// bytes followed by any prefix of `bytes` (what was there after `keep` may be
-    /// partly left too); the store treats an incomplete tail as not committed.
+    /// After an error other than `Error::NotDurable`, a fresh `load_journal` returns the
+    /// first `keep` bytes followed by at most a proper prefix of `bytes` (what was there
+    /// after `keep` may be partly left too, if the error came before the record was
+    /// written): the record did not commit. After `NotDurable` the whole record may be
+    /// there or not, and the store treats the write as done but saves a snapshot before
+    /// it appends again. A crash inside the call may leave any prefix of `bytes`; the
+    /// store treats an incomplete tail as not committed.
     fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
         let _ = (keep, bytes);
         Ok(false)

@@ -170,9 +170,11 @@ impl Store {
     /// Replaces the credential: verifies nothing (the caller holds the open store), draws
     /// a new data key, salt and wrapping, and re-encrypts every entry. All-or-nothing, and
     /// the result says which: on `Ok` only the new credential opens the storage; on any
-    /// error the store keeps its old key and every entry, in memory and in storage. A save
-    /// that fails after its snapshot is in place (a failed directory sync) committed the
-    /// rotation, so it returns `Ok`. `Error::CredentialChanged` if another handle rotated
+    /// error but one the store keeps its old key and every entry, in memory and in storage.
+    /// The exception is `Error::NotDurable`: a save that fails after its snapshot is in
+    /// place (a failed directory sync, a journal that cannot be emptied) committed the
+    /// rotation, the new credential opens the storage and memory keeps the new keys; one
+    /// more save is tried, and the rotation returns `Ok` if that one is durable. `Error::CredentialChanged` if another handle rotated
     /// the credential first (nothing is written); `Error::KdfLimitExceeded` if the KDF
     /// would cost more than `Config::kdf_limit`.
     pub fn rekey(&self, credential: Credential) -> Result<()> {

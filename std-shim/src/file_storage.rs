@@ -44,7 +44,7 @@ pub use fault::FailPoint;
 #[cfg(not(feature = "testing"))]
 use fault::FailPoint;
 pub use files::read_at_most;
-use files::{exists, parent, remove_if_present, sync_dir};
+use files::{after_placing, exists, parent, remove_if_present, sync_dir};
 use journal::{journal_path, JournalFile};
 use lock::{acquire, lock_path};
 
@@ -311,8 +311,13 @@ impl Storage for FileStorage {
             state.create = false;
         }
         result?;
-        // The journal belongs to the old snapshot now: empty it.
-        state.journal.cut(&self.journal_path())
+        // The journal belongs to the old snapshot now: empty it. The new snapshot is in
+        // place whatever happens here (a rotation's new credential is on disk), so a
+        // failure is `NotDurable`, never an error that says nothing was written.
+        state
+            .journal
+            .cut(&self.journal_path())
+            .map_err(after_placing)
     }
 
     /// Locks the store file as it is now (exclusively, waiting for another writer's save

@@ -54,10 +54,22 @@ impl Exclusive<'_> {
         }
         let changes: Vec<Change<'c>> = changes.collect();
         if let Some((record, next)) = self.journal_record(&changes)? {
-            if self.append(&record, next)? {
-                engine.contents.write().replace_all(changes);
-                self.compact_if_long(next);
-                return Ok(());
+            match self.append(&record, next) {
+                Ok(true) => {
+                    engine.contents.write().replace_all(changes);
+                    self.compact_if_long(next);
+                    return Ok(());
+                }
+                Ok(false) => {}
+                Err(Error::NotDurable(e)) => {
+                    // The record may be on disk for a fresh open, or not: the write
+                    // happened (memory keeps it), and the next write saves a snapshot
+                    // that holds it.
+                    engine.contents.write().replace_all(changes);
+                    self.dirty = true;
+                    return Err(Error::NotDurable(e));
+                }
+                Err(e) => return Err(e),
             }
         }
         let mut contents = engine.contents.write();
@@ -105,7 +117,7 @@ impl Exclusive<'_> {
 
     /// Appends a record durably: `Ok(true)` once it is committed, `Ok(false)` if the
     /// storage keeps no journal (nothing was written: the write saves a snapshot), `Err`
-    /// if the record is not committed.
+    /// if the record is not committed, `Error::NotDurable` if that is not known.
     fn append(&mut self, record: &[u8], next: Cursor) -> Result<bool> {
         let storage = self.engine.storage.as_ref().ok_or(Error::NoPath)?;
         let keep = self.journal.map_or(0, |at| at.len);
@@ -190,8 +202,9 @@ impl Exclusive<'_> {
     /// carry on meanwhile) and swapped in; if sealing or the save fails, the old keys and
     /// entries stay, and the storage holds the old credential. A save that fails after its
     /// snapshot is in place (`Error::NotDurable`) committed the rotation: the new keys stay
-    /// and the rotation returns `Ok` (after one more save, which makes it durable if it
-    /// can).
+    /// and one more save tries to make it durable: `Ok` if it does, `Error::NotDurable`
+    /// otherwise (the new credential opens the storage; a crash may bring back the old
+    /// one).
     pub(crate) fn rekey(&mut self, credential: &Credential, kdf: &KdfParams) -> Result<()> {
         let engine = self.engine;
         let arena = &engine.arena;
@@ -224,11 +237,14 @@ impl Exclusive<'_> {
             None => Ok(()),
         };
         let outcome = match saved {
-            Err(Error::NotDurable(_)) => {
-                // The storage holds the new credential: so must memory. Whether this
-                // second save succeeds changes nothing of that.
-                let _ = self.save_from(&contents);
-                Ok(())
+            Err(Error::NotDurable(first)) => {
+                // The storage holds the new credential: so must memory, whatever this
+                // second save does. It only decides whether that is durable.
+                match self.save_from(&contents) {
+                    Ok(()) => Ok(()),
+                    Err(Error::NotDurable(e)) => Err(Error::NotDurable(e)),
+                    Err(_) => Err(Error::NotDurable(first)),
+                }
             }
             Err(e) => {
                 *contents = old;
@@ -238,7 +254,7 @@ impl Exclusive<'_> {
         };
         let generation = contents.generation;
         drop(contents);
-        if outcome.is_ok() {
+        if matches!(outcome, Ok(()) | Err(Error::NotDurable(_))) {
             // Readers' slots still hold the old keyring: let it go now, not on their next
             // read (after the contents' lock: a reader holds its slot while it waits).
             engine.scratch.forget_keyrings_before(generation);

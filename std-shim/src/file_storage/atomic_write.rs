@@ -12,7 +12,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use microkv_core::{Error, LockMode, Result};
 
 use super::fault::{check, FailPoint};
-use super::files::{exists, file_name, parent, private_options, sync_dir};
+use super::files::{after_placing, exists, file_name, parent, private_options, sync_dir};
 use super::lock::{acquire, is_current, lock_path};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
@@ -120,7 +120,7 @@ pub(super) fn write_atomic(
         let _ = fs::remove_file(&tmp);
     }
     match result {
-        Err(Error::Io(e)) if *placed => Err(Error::NotDurable(e)),
+        Err(e) if *placed => Err(after_placing(e)),
         other => other,
     }
 }

@@ -94,6 +94,16 @@ pub(super) fn remove_if_present(path: &Path) -> Result<()> {
     }
 }
 
+/// An error met once the new snapshot is in place: an I/O error there is
+/// `Error::NotDurable` (the new bytes are what a reopen reads), never one that says
+/// nothing was written.
+pub(super) fn after_placing(error: Error) -> Error {
+    match error {
+        Error::Io(e) => Error::NotDurable(e),
+        other => other,
+    }
+}
+
 /// Makes a rename in `dir` durable.
 #[cfg(unix)]
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {

@@ -38,6 +38,11 @@ pub(super) struct JournalFile {
     /// The journal was cut and the cut is not known to be durable: the next append syncs
     /// it before writing.
     cut_pending: bool,
+    /// A sync of the journal failed and the file could not be put back to a known
+    /// state: what the disk holds past the last committed record is unknown, and a later
+    /// sync may report success for pages the kernel dropped. No append until a save
+    /// ([`JournalFile::cut`] after a snapshot) starts the journal afresh.
+    broken: bool,
 }
 
 impl JournalFile {
@@ -48,17 +53,23 @@ impl JournalFile {
 
     /// Empties the journal at `path` (nothing to do if there is none): it belongs to the
     /// old snapshot once a save has renamed the new one in. A crash before this reaches
-    /// the disk leaves it whole, and a reader ignores it as another snapshot's.
+    /// the disk leaves it whole, and a reader ignores it as another snapshot's. A journal
+    /// that failed to sync is reopened rather than trusted: the cut goes through a fresh
+    /// descriptor, and appends resume after it.
     pub(super) fn cut(&mut self, path: &Path) -> Result<()> {
+        if self.broken {
+            self.file = None;
+        }
         match &self.file {
             Some(file) => file.set_len(0).map_err(Error::Io)?,
             None => match OpenOptions::new().write(true).open(path) {
                 Ok(file) => file.set_len(0).map_err(Error::Io)?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
                 Err(e) => return Err(Error::Io(e)),
             },
         }
         self.cut_pending = true;
+        self.broken = false;
         Ok(())
     }
 
@@ -66,6 +77,15 @@ impl JournalFile {
     /// journal is cut back to them; a shorter one is `Error::CorruptStore`), making a
     /// pending cut durable first and the record durable after. `fault` is a journal
     /// point armed by the `testing` feature.
+    ///
+    /// A failed write or sync of the record is never retried as if nothing happened (the
+    /// kernel may have dropped the dirty pages, and a later sync report success: the
+    /// PostgreSQL fsync lesson of 2018). The journal is cut back to `keep` and the cut
+    /// synced: then the record is not on disk, and the error is the write's. If the cut
+    /// fails too, the record may or may not be there for a fresh open: the error is
+    /// `Error::NotDurable`, and the journal refuses appends until a save starts it afresh.
+    /// A failure of the sync of a pending cut breaks the journal the same way (nothing of
+    /// the record was written: the error is the sync's).
     pub(super) fn append(
         &mut self,
         path: &Path,
@@ -73,6 +93,11 @@ impl JournalFile {
         bytes: &[u8],
         fault: Option<FailPoint>,
     ) -> Result<()> {
+        if self.broken {
+            return Err(Error::Io(io::Error::other(
+                "the journal failed to sync: a save must write a snapshot before it is appended to again",
+            )));
+        }
         let file = match &mut self.file {
             Some(file) => file,
             slot => slot.insert(open_journal(path).map_err(Error::Io)?),
@@ -88,13 +113,34 @@ impl JournalFile {
             self.cut_pending = true;
         }
         if self.cut_pending {
-            file.sync_data().map_err(Error::Io)?;
+            if let Err(e) = file.sync_data() {
+                self.break_off();
+                return Err(Error::Io(e));
+            }
             self.cut_pending = false;
         }
         check(fault, FailPoint::JournalWrite)?;
-        file.write_all(bytes).map_err(Error::Io)?;
-        check(fault, FailPoint::JournalSync)?;
-        file.sync_data().map_err(Error::Io)
+        let written = file.write_all(bytes).and_then(|()| {
+            check(fault, FailPoint::JournalSync).map_err(io::Error::other)?;
+            file.sync_data()
+        });
+        let Err(e) = written else {
+            return Ok(());
+        };
+        match file.set_len(keep).and_then(|()| file.sync_data()) {
+            Ok(()) => Err(Error::Io(e)),
+            Err(_) => {
+                self.break_off();
+                Err(Error::NotDurable(e))
+            }
+        }
+    }
+
+    /// Gives up on the journal file after a failed sync: closes it and refuses appends
+    /// until the next cut.
+    fn break_off(&mut self) {
+        self.file = None;
+        self.broken = true;
     }
 }
 
