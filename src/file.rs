@@ -158,13 +158,23 @@ impl MicroKV {
 
     fn file(path: &Path, credential: Credential, config: Config, how: Open) -> Result<Self> {
         let lock = config.lock_mode;
-        let storage = match (config.read_only, how) {
+        let opened = match (config.read_only, how) {
             (true, Open::New) => return Err(Error::ReadOnly),
-            (true, _) => FileStorage::read_only(path)?,
-            (false, Open::OrCreate) => FileStorage::open(path, lock)?,
-            (false, Open::Existing) => FileStorage::open_existing(path, lock)?,
-            (false, Open::New) => FileStorage::create_new(path, lock)?,
+            (true, _) => FileStorage::read_only(path),
+            (false, Open::OrCreate) => FileStorage::open(path, lock),
+            (false, Open::Existing) => FileStorage::open_existing(path, lock),
+            (false, Open::New) => FileStorage::create_new(path, lock),
         };
+        #[cfg(feature = "tracing")]
+        if let Err(Error::Locked) = &opened {
+            tracing::warn!(
+                target: "microkv",
+                path = %path.display(),
+                lock = ?lock,
+                "open refused: another handle or process holds the store's lock (Locked)"
+            );
+        }
+        let storage = opened?;
         let store = Store::with_storage(storage.clone(), credential, with_features(config))?;
         Ok(Self::wrap(store, Some(storage)))
     }

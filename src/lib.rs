@@ -163,6 +163,58 @@ impl MicroKV {
         ))
     }
 
+    /// Saves now what an autosave would save later (`AutoSave::Periodic`, `OnDrop`):
+    /// nothing under `AutoSave::Manual`, on a read-only or in-memory store, or when
+    /// nothing is unsaved.
+    ///
+    /// ```
+    /// use microkv::{AutoSave, Config, Credential, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("store.kv");
+    /// let config = Config { autosave: AutoSave::OnDrop, ..Default::default() };
+    /// let db = MicroKV::open_with(&path, Credential::key([1; 32]), config)?;
+    /// db.put("k", &1u8)?;
+    /// db.flush()?; // on disk now, while the store stays open
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The errors of [`MicroKV::save`]; the writes stay unsaved (a later autosave retries).
+    pub fn flush(&self) -> Result<()> {
+        self.store().flush()
+    }
+
+    /// Closes this handle, returning the result of the save that dropping it would make
+    /// (and could not report): under `AutoSave::OnDrop` or `Periodic`, what is unsaved is
+    /// saved now. Other clones of the handle keep the store open; when this is the last,
+    /// its periodic saver stops and dropping saves nothing more.
+    ///
+    /// ```
+    /// use microkv::{AutoSave, Config, Credential, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("store.kv");
+    /// let config = Config { autosave: AutoSave::OnDrop, ..Default::default() };
+    /// let db = MicroKV::open_with(&path, Credential::key([1; 32]), config)?;
+    /// db.put("k", &1u8)?;
+    /// db.close()?; // a failed save is an error here, not a silent loss
+    /// let db = MicroKV::open(&path, Credential::key([1; 32]))?;
+    /// assert_eq!(db.require::<u8>("k")?, 1);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`MicroKV::flush`]; when this was the last handle, the unsaved writes are lost.
+    pub fn close(self) -> Result<()> {
+        match Arc::try_unwrap(self.inner) {
+            Ok(Inner { store, file }) => {
+                let closed = store.close();
+                drop(file);
+                closed
+            }
+            Err(shared) => shared.store.flush(),
+        }
+    }
+
     fn wrap(store: Store, file: Option<FileStorage>) -> Self {
         MicroKV {
             inner: Arc::new(Inner { store, file }),

@@ -183,6 +183,12 @@ impl Arena {
             missing_protection(&region, self.policy)
         };
         if let Some(why) = refusal {
+            crate::event::warn_event!(
+                reason = ?why,
+                policy = ?self.policy,
+                len,
+                "the arena refused memory its policy does not allow"
+            );
             // SAFETY: `region` came from this source's `map` and is dropped right here.
             unsafe { self.source.unmap(&region) };
             return Err(why);

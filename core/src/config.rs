@@ -18,9 +18,17 @@ pub enum AutoSave {
     /// After every successful write; a write whose save fails is undone in memory too
     /// and returns the error.
     OnEveryWrite,
-    /// After a write, when at least this long has passed since the last save.
+    /// Within about this long of a write: a write saves when at least this long has
+    /// passed since the last save, and under `std` a thread the store owns (stopped when
+    /// it is dropped) saves unsaved writes once a period, so the last write of a burst
+    /// reaches storage even when no further write comes. Dropping the store saves what
+    /// is still unsaved. A failed background save is reported by a `tracing` event and
+    /// retried at the next period; [`crate::Store::close`] returns the last save's result.
+    /// Without `std` there is no thread: a write saves only when a later write (or
+    /// `flush`, or the drop) comes.
     Periodic(Duration),
-    /// When the store is dropped (errors at that point cannot be reported).
+    /// When the store is dropped. A failed save there is reported by a `tracing` event;
+    /// [`crate::Store::close`] (`MicroKV::close`) saves and returns the result instead.
     OnDrop,
 }
 

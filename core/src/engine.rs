@@ -218,9 +218,15 @@ impl Engine {
     pub(crate) fn lock(&self) -> Result<Exclusive<'_>> {
         let me = thread_token();
         if me != 0 && self.owner.load(Ordering::Acquire) == me {
+            crate::event::debug_event!(
+                "a write from inside one of the store's own closures was refused (Reentrant)"
+            );
             return Err(Error::Reentrant);
         }
-        let save = self.writer.lock();
+        let save = match self.writer.try_lock() {
+            Some(save) => save,
+            None => self.wait_for_writer(),
+        };
         self.owner.store(me, Ordering::Release);
         Ok(Exclusive {
             engine: self,
@@ -228,6 +234,15 @@ impl Engine {
             now: Now::new(self),
             keyring: Once::new(),
         })
+    }
+
+    /// Waits for the writer lock another thread holds (an event says how long).
+    fn wait_for_writer(&self) -> MutexGuard<'_, SaveState> {
+        #[cfg(feature = "tracing")]
+        let timer = crate::event::Timer::start();
+        let save = self.writer.lock();
+        crate::event::debug_event!(ms = timer.ms(), "waited for the store's writer lock");
+        save
     }
 
     /// Takes the writer lock for a write: `Error::ReadOnly` on a read-only store.
@@ -244,6 +259,29 @@ impl Engine {
 
     pub(crate) fn autosave(&self) -> AutoSave {
         self.autosave
+    }
+
+    /// Whether the store writes to a storage (not an in-memory store).
+    #[cfg(feature = "std")]
+    pub(crate) fn has_storage(&self) -> bool {
+        self.storage.is_some()
+    }
+
+    /// Saves what is not saved yet, for an autosave that is due (`why` names it in the
+    /// event of a failure, which is all that can report it): nothing on a read-only
+    /// store, without storage, or with nothing unsaved.
+    pub(crate) fn save_pending(&self, why: &'static str) -> Result<()> {
+        if self.read_only || self.storage.is_none() {
+            return Ok(());
+        }
+        let saved = self.lock()?.save_if_dirty();
+        #[cfg(feature = "tracing")]
+        if let Err(e) = &saved {
+            crate::event::warn_event!(autosave = why, error = %e, "an autosave failed");
+        }
+        #[cfg(not(feature = "tracing"))]
+        let _ = why;
+        saved
     }
 
     /// The store's time in ms since the epoch: the highest clock reading so far, so that a

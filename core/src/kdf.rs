@@ -245,6 +245,8 @@ impl KdfParams {
     ) -> Result<()> {
         self.check()?;
         limit.admit(self)?;
+        #[cfg(feature = "tracing")]
+        let timer = crate::event::Timer::start();
         let rejected = |e: &dyn fmt::Display| Error::InvalidKdfParams(format!("{e}"));
         let stretched = match self.0 {
             Kdf::Argon2id { m_kib, t, p } => argon2::Params::new(m_kib, t, p, Some(out.len()))
@@ -259,6 +261,12 @@ impl KdfParams {
                 .and_then(|p| scrypt::scrypt(password, salt, &p, out).map_err(|e| rejected(&e))),
         };
         crate::crypto::scrub_stack();
+        crate::event::info_event!(
+            kdf = ?self,
+            ms = timer.ms(),
+            ok = stretched.is_ok(),
+            "KDF run"
+        );
         stretched
     }
 }

@@ -23,6 +23,7 @@ mod crypto;
 mod engine;
 mod entry;
 mod error;
+mod event;
 mod format;
 mod journal;
 mod kdf;

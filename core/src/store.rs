@@ -36,6 +36,11 @@ use crate::txn::{self, Txn};
 pub struct Store {
     engine: Arc<Engine>,
     default: Tree,
+    /// The thread that keeps `AutoSave::Periodic`'s promise (under `std`).
+    #[cfg(feature = "std")]
+    flusher: Option<flusher::Flusher>,
+    /// `close` saved already: dropping saves nothing more.
+    closed: bool,
 }
 
 impl Store {
@@ -66,9 +71,19 @@ impl Store {
     ) -> Result<Self> {
         let (engine, must_save) = Engine::open(storage, credential, config)?;
         let engine = Arc::new(engine);
+        #[cfg(feature = "std")]
+        let flusher = match engine.autosave() {
+            AutoSave::Periodic(every) if engine.has_storage() && !engine.is_read_only() => {
+                flusher::Flusher::start(&engine, every)
+            }
+            _ => None,
+        };
         let store = Store {
             default: Tree::new(engine.clone(), ""),
             engine,
+            #[cfg(feature = "std")]
+            flusher,
+            closed: false,
         };
         if must_save {
             store.save()?;
@@ -148,6 +163,59 @@ impl Store {
     /// it; `Error::NotDurable` if the new snapshot is in place but not known to be durable.
     pub fn save(&self) -> Result<()> {
         self.engine.lock()?.save()
+    }
+
+    /// Saves now what an autosave would save later: the writes not yet in storage under
+    /// `AutoSave::Periodic` or `OnDrop` (or after an `OnEveryWrite` save that failed).
+    /// Nothing under `AutoSave::Manual` (only [`Store::save`] writes there), on a
+    /// read-only or in-memory store, or when nothing is unsaved.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{AutoSave, Config, Credential, MemoryStorage, Store};
+    /// let storage = MemoryStorage::default();
+    /// let config = Config { autosave: AutoSave::OnDrop, ..Default::default() };
+    /// let db = Store::with_storage(storage.clone(), Credential::key([7; 32]), config)?;
+    /// db.put("k", &1u8)?;
+    /// db.flush()?; // in storage now, while `db` stays open
+    /// let other = Store::with_storage(storage, Credential::key([7; 32]), Default::default())?;
+    /// assert_eq!(other.require::<u8>("k")?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The errors of [`Store::save`]; the writes stay unsaved (a later autosave retries).
+    pub fn flush(&self) -> Result<()> {
+        if self.engine.autosave() == AutoSave::Manual {
+            return Ok(());
+        }
+        self.engine.save_pending("flush")
+    }
+
+    /// Closes the store: stops its periodic saver and saves what is unsaved (as
+    /// [`Store::flush`]), returning that save's result, which dropping the store cannot.
+    /// Dropping it afterwards saves nothing more.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{AutoSave, Config, Credential, MemoryStorage, Store};
+    /// let storage = MemoryStorage::default();
+    /// let config = Config { autosave: AutoSave::OnDrop, ..Default::default() };
+    /// let db = Store::with_storage(storage.clone(), Credential::key([7; 32]), config)?;
+    /// db.put("k", &1u8)?;
+    /// db.close()?; // the save's error, if it failed
+    /// let db = Store::with_storage(storage, Credential::key([7; 32]), Default::default())?;
+    /// assert_eq!(db.require::<u8>("k")?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Store::flush`]: the writes are then lost with the store.
+    pub fn close(mut self) -> Result<()> {
+        #[cfg(feature = "std")]
+        drop(self.flusher.take());
+        self.closed = true;
+        self.flush()
     }
 
     /// The store as the bytes of a v1 file (encrypted; what `save` would write).
@@ -262,15 +330,20 @@ impl core::fmt::Debug for Store {
 
 impl Drop for Store {
     fn drop(&mut self) {
-        if self.engine.autosave() == AutoSave::OnDrop && !self.engine.is_read_only() {
-            if let Ok(mut g) = self.engine.lock() {
-                // Nothing can report an error from here; `save()` before dropping is the
-                // way to see it.
-                let _ = g.save_if_dirty();
-            }
+        #[cfg(feature = "std")]
+        drop(self.flusher.take());
+        if self.closed {
+            return;
+        }
+        if let AutoSave::OnDrop | AutoSave::Periodic(_) = self.engine.autosave() {
+            // An error cannot be returned from here: an event reports it, and `close()`
+            // returns it.
+            let _ = self.engine.save_pending("on drop");
         }
     }
 }
 
+#[cfg(feature = "std")]
+mod flusher;
 #[cfg(test)]
 mod tests;

@@ -199,6 +199,11 @@ fn secret_map(page: usize, len: usize) -> io::Result<Region> {
         if let Some(errno @ (libc::ENOSYS | libc::EPERM)) = err.raw_os_error() {
             SECRET_REFUSED.store(errno, Ordering::Relaxed);
         }
+        crate::event::warn_event!(
+            error = %err,
+            "the kernel refused secret memory (memfd_secret): the arena falls back to \
+             locked anonymous pages"
+        );
         return Err(err);
     }
     let fd = fd as libc::c_int;
@@ -363,6 +368,19 @@ pub(crate) fn process_dumpable() -> Option<bool> {
 /// # Errors
 /// [`Error::Io`] with the system call's error; `Unsupported` off Linux and Android.
 pub fn harden_process() -> Result<()> {
+    let hardened = make_non_dumpable();
+    #[cfg(feature = "tracing")]
+    match &hardened {
+        Ok(()) => crate::event::info_event!(
+            "the process is non-dumpable (PR_SET_DUMPABLE 0, RLIMIT_CORE 0)"
+        ),
+        Err(e) => crate::event::warn_event!(error = %e, "harden_process failed"),
+    }
+    hardened
+}
+
+/// `harden_process` without its events.
+fn make_non_dumpable() -> Result<()> {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
         // SAFETY: PR_SET_DUMPABLE changes a flag of this process and takes no pointers.

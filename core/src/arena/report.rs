@@ -66,7 +66,9 @@ pub struct MemoryReport {
 
 impl MemoryReport {
     /// What another process could still get at, in one sentence, or `None` when the keys
-    /// are out of reach of every other process (all of the arena in secret memory).
+    /// are out of reach of every other process (all of the arena in secret memory): who
+    /// can read the arena, and whether some of it can be swapped out (`bytes_locked`
+    /// short of `bytes_mapped`).
     ///
     /// ```
     /// # use microkv_core as microkv;
@@ -75,20 +77,38 @@ impl MemoryReport {
     /// assert!(nothing_mapped.warning().is_some());
     /// ```
     pub fn warning(&self) -> Option<&'static str> {
-        if self.secret_memory {
-            None
-        } else if self.process_dumpable == Some(false) {
-            Some(
+        // The sentence's parts, as literals so that `concat!` joins them at compile time.
+        macro_rules! non_dumpable {
+            () => {
                 "the arena is not in secret memory: root can read the keys through \
-                 /proc/PID/mem or ptrace (the process is non-dumpable, so other users and \
-                 the same user cannot)",
-            )
-        } else {
-            Some(
+                 /proc/PID/mem or ptrace (the process is non-dumpable, so other users and the \
+                 same user cannot)"
+            };
+        }
+        macro_rules! dumpable {
+            () => {
                 "the arena is not in secret memory and the process is dumpable: any process \
                  of the same user (and root) can read the keys through /proc/PID/mem or \
-                 ptrace; call microkv::harden_process() to refuse the same user",
-            )
+                 ptrace; call microkv::harden_process() to refuse the same user"
+            };
+        }
+        macro_rules! swappable {
+            () => {
+                "; and some of it is not locked in RAM (RLIMIT_MEMLOCK): those pages can be \
+                 written to swap, and read back from the swap device"
+            };
+        }
+        let swappable = self.bytes_locked < self.bytes_mapped;
+        match (
+            self.secret_memory,
+            self.process_dumpable == Some(false),
+            swappable,
+        ) {
+            (true, _, _) => None,
+            (false, true, false) => Some(non_dumpable!()),
+            (false, true, true) => Some(concat!(non_dumpable!(), swappable!())),
+            (false, false, false) => Some(dumpable!()),
+            (false, false, true) => Some(concat!(dumpable!(), swappable!())),
         }
     }
 }
@@ -107,6 +127,8 @@ pub(super) struct Stats {
     pub(super) kept_on_fork: bool,
     pub(super) last_failure: Option<AllocFailure>,
     pub(super) not_secret: bool,
+    /// Some mapping was not locked in RAM (may be swapped out).
+    pub(super) unlocked: bool,
 }
 
 impl Stats {
@@ -117,9 +139,13 @@ impl Stats {
     }
 
     pub(super) fn add(&mut self, region: &Region) {
+        #[cfg(feature = "tracing")]
+        self.note_weaker(region);
         self.mapped += region.len;
         if region.locked {
             self.locked += region.len;
+        } else {
+            self.unlocked = true;
         }
         self.mappings += 1;
         self.made += 1;
@@ -128,6 +154,36 @@ impl Stats {
         self.kept_on_fork |= !region.hidden_from_fork;
         self.not_secret |= !region.secret;
         self.fallback |= missing_protection(region, MemoryPolicy::Strict).is_some();
+    }
+
+    /// Emits an event the first time this arena takes memory weaker than its best in each
+    /// of three ways: not secret memory, not locked (swappable), or missing another
+    /// protection (guard pages, dump or fork advice).
+    #[cfg(feature = "tracing")]
+    fn note_weaker(&self, region: &Region) {
+        if !region.secret && !self.not_secret {
+            crate::event::warn_event!(
+                locked = region.locked,
+                "the arena is not in secret memory: root, and unless the process is \
+                 non-dumpable the same user, can read it (MemoryReport::warning)"
+            );
+        }
+        if !region.locked && !self.unlocked {
+            crate::event::warn_event!(
+                len = region.len,
+                "arena memory could not be locked in RAM: it can be swapped out \
+                 (RLIMIT_MEMLOCK spent, or a page source without mlock)"
+            );
+        }
+        let weaker = !(region.guarded && region.dont_dump && region.hidden_from_fork);
+        if weaker && !(self.unguarded || self.dumpable || self.kept_on_fork) {
+            crate::event::warn_event!(
+                guarded = region.guarded,
+                dont_dump = region.dont_dump,
+                hidden_from_fork = region.hidden_from_fork,
+                "arena memory lacks a protection: used anyway (MemoryPolicy::BestEffort)"
+            );
+        }
     }
 
     /// The report of these counters; `process_dumpable` is the source's answer.

@@ -407,3 +407,27 @@ fn secret_memory_is_reported_only_when_every_mapping_has_it() {
     // Not secret, and a fake source cannot tell whether the process is dumpable.
     assert!(report.warning().unwrap().contains("same user"));
 }
+
+#[test]
+fn the_warning_says_when_memory_can_be_swapped_out() {
+    let locked = Arc::new(FakePages::protected());
+    let arena = arena_on(&locked, MemoryPolicy::BestEffort);
+    let _buf = arena.alloc(32).unwrap();
+    let warning = arena.report().warning().unwrap();
+    assert!(
+        !warning.contains("swap"),
+        "control: locked pages: {warning}"
+    );
+
+    let unlocked = Arc::new(FakePages {
+        locked: false,
+        ..FakePages::protected()
+    });
+    let arena = arena_on(&unlocked, MemoryPolicy::BestEffort);
+    let _buf = arena.alloc(32).unwrap();
+    let report = arena.report();
+    assert!(report.bytes_locked < report.bytes_mapped);
+    let warning = report.warning().unwrap();
+    assert!(warning.contains("same user"), "{warning}");
+    assert!(warning.contains("written to swap"), "{warning}");
+}

@@ -123,7 +123,12 @@ impl Exclusive<'_> {
         let keep = self.journal.map_or(0, |at| at.len);
         // Until the append is known to have committed or not, the journal's end is not.
         self.journal = None;
-        if !storage.append(keep, record)? {
+        let appended = storage.append(keep, record);
+        #[cfg(feature = "tracing")]
+        if let Err(e) = &appended {
+            crate::event::warn_event!(error = %e, "journal append failed: the write is undone");
+        }
+        if !appended? {
             self.journaling = false;
             return Ok(false);
         }
@@ -137,7 +142,13 @@ impl Exclusive<'_> {
         if at.len > compaction_limit(self.snapshot_len) {
             // The write is committed: a failed compaction must not report it as failed.
             // It leaves `journal` unknown, so the next write saves a snapshot instead.
-            let _ = self.save();
+            let compacted = self.save();
+            crate::event::info_event!(
+                journal_len = at.len,
+                ok = compacted.is_ok(),
+                "journal compacted into a new snapshot"
+            );
+            drop(compacted);
         }
     }
 
@@ -189,6 +200,10 @@ impl Exclusive<'_> {
             // The new snapshot is in place: the next save replaces it.
             self.stored_keys = Some(contents.header.key_part());
             self.snapshot_len = bytes.len();
+        }
+        #[cfg(feature = "tracing")]
+        if let Err(e) = &stored {
+            report_failed_save(e);
         }
         stored?;
         self.journal = Some(Cursor::after(&bytes));
@@ -260,6 +275,22 @@ impl Exclusive<'_> {
             engine.scratch.forget_keyrings_before(generation);
         }
         outcome
+    }
+}
+
+/// The event of a snapshot that could not be saved (or not durably).
+#[cfg(feature = "tracing")]
+fn report_failed_save(e: &Error) {
+    match e {
+        Error::NotDurable(io) => crate::event::warn_event!(
+            error = %io,
+            "the snapshot is in place but not known to be durable (NotDurable): a crash may \
+             bring back the previous one"
+        ),
+        Error::CredentialChanged => crate::event::warn_event!(
+            "save refused: another handle changed the store's credential (CredentialChanged)"
+        ),
+        other => crate::event::warn_event!(error = %other, "save failed"),
     }
 }
 
