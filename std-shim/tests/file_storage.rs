@@ -19,16 +19,13 @@ fn names(dir: &Path) -> Vec<String> {
 fn an_exclusive_open_removes_temporary_files_of_dead_saves_and_nothing_else() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.kv");
-    let stale = [
-        ".s.kv.123.0.0abcdef9.tmp",
-        ".s.kv.4294967295.17.ffffffff.tmp",
-    ];
+    let stale = [".s.kv.0.tmp", ".s.kv.7.tmp", ".s.kv.15.tmp"];
     let others = [
-        ".s.kv.1.123.0.0abcdef9.tmp", // a temporary file of the store "s.kv.1"
-        ".s.kv.123.0.0abcdef.tmp",    // stamp too short
-        ".s.kv.x.0.0abcdef9.tmp",     // not a pid
-        "s.kv.123.0.0abcdef9.tmp",    // no leading dot
-        ".s.kv.123.0.0abcdef9.tmp.keep",
+        ".s.kv.1.0.tmp", // a temporary file of the store "s.kv.1"
+        ".s.kv.16.tmp",  // past the slots
+        ".s.kv.x.tmp",
+        "s.kv.0.tmp", // no leading dot
+        ".s.kv.0.tmp.keep",
         "other.kv",
     ];
     for name in stale.iter().chain(&others) {

@@ -7,7 +7,6 @@
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use microkv_core::{Error, LockMode, Result};
 
@@ -79,7 +78,7 @@ pub(super) fn write_atomic(
     placed: &mut bool,
 ) -> Result<()> {
     let dir = parent(path);
-    let (tmp, mut file) = create_temp(dir, path).map_err(Error::Io)?;
+    let (tmp, mut file) = create_temp(dir, path)?;
     let mut tmp_exists = true;
     let result = (|| -> Result<()> {
         check(fault, FailPoint::Write)?;
@@ -125,61 +124,39 @@ pub(super) fn write_atomic(
     }
 }
 
-/// Whether `candidate` is the name of a temporary file of a save of the store `name`:
-/// `.{name}.{pid}.{counter}.{8 hex digits}.tmp`, as `create_temp` makes them (and not,
-/// say, one of the store `name.1`).
-fn is_temp_of(candidate: &str, name: &str) -> bool {
-    let Some(rest) = candidate
-        .strip_prefix('.')
-        .and_then(|r| r.strip_prefix(name))
-        .and_then(|r| r.strip_prefix('.'))
-        .and_then(|r| r.strip_suffix(".tmp"))
-    else {
-        return false;
-    };
-    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
-    let parts: Vec<&str> = rest.split('.').collect();
-    matches!(parts[..], [pid, counter, stamp]
-        if digits(pid) && digits(counter)
-            && stamp.len() == 8 && stamp.bytes().all(|b| b.is_ascii_hexdigit()))
+/// How many temporary files saves of one store may hold at once: one per save in
+/// progress (saves through one handle take turns; handles sharing the store each have
+/// their own).
+const TEMP_SLOTS: usize = 16;
+
+/// The name of temporary file `slot` of the store at `path`: `.{name}.{slot}.tmp` beside
+/// it. The names are few and known, so the stale ones are removed without listing the
+/// directory (a `ReadDir` asserts when `closedir` fails: a panic on an OS error).
+fn temp_path(dir: &Path, path: &Path, slot: usize) -> PathBuf {
+    dir.join(format!(".{}.{slot}.tmp", file_name(path)))
 }
 
 /// Removes temporary files that saves of the store at `path` left behind when their
 /// process died. Only called under the exclusive lock: no save of this store is running.
-/// Best effort: a file that cannot be listed or removed stays.
+/// Best effort: a file that cannot be removed stays (it only takes its slot).
 pub(super) fn remove_stale_temps(path: &Path) {
-    let name = file_name(path);
-    let Ok(entries) = fs::read_dir(parent(path)) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        if is_temp_of(&entry.file_name().to_string_lossy(), &name) {
-            let _ = fs::remove_file(entry.path());
-        }
+    let dir = parent(path);
+    for slot in 0..TEMP_SLOTS {
+        let _ = fs::remove_file(temp_path(dir, path, slot));
     }
 }
 
-/// Creates a fresh temporary file beside `path`, exclusively, mode 0600.
-fn create_temp(dir: &Path, path: &Path) -> io::Result<(PathBuf, File)> {
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let name = file_name(path);
-    let mut attempts = 0;
-    loop {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.subsec_nanos())
-            .unwrap_or(0);
-        let tmp = dir.join(format!(
-            ".{name}.{}.{}.{nanos:08x}.tmp",
-            std::process::id(),
-            COUNTER.fetch_add(1, Ordering::Relaxed)
-        ));
+/// Creates a fresh temporary file beside `path`, exclusively, mode 0600, in the first
+/// free slot (`Error::Locked` if every slot is taken: that many saves at once, or files
+/// of saves that died, which the next exclusive open removes).
+fn create_temp(dir: &Path, path: &Path) -> Result<(PathBuf, File)> {
+    for slot in 0..TEMP_SLOTS {
+        let tmp = temp_path(dir, path, slot);
         match private_options().write(true).create_new(true).open(&tmp) {
             Ok(file) => return Ok((tmp, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists && attempts < 100 => {
-                attempts += 1;
-            }
-            Err(e) => return Err(e),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::Io(e)),
         }
     }
+    Err(Error::Locked)
 }
