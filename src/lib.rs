@@ -34,6 +34,10 @@ pub use microkv_std::FailPoint;
 pub use microkv_std::{harden_process, OsPages};
 pub use microkv_std::{FileStorage, SystemClock};
 
+pub use credential::CredentialSources;
+pub use microkv_core::secrecy;
+
+mod credential;
 mod file;
 pub mod guide;
 #[cfg(feature = "migrate")]

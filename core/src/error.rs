@@ -125,6 +125,21 @@ pub enum Error {
     /// successful save may bring back the previous snapshot. A rotation that meets this
     /// counts as done and returns `Ok`.
     NotDurable(IoError),
+    /// A raw key given as bytes or text (`Credential::key_slice`, `key_hex`,
+    /// `key_base64`, a key file) is not 32 bytes. The reason names the form expected and
+    /// quotes nothing of what was given.
+    InvalidKey(&'static str),
+    /// A key file is readable or writable by its group or by others (a Unix mode with any
+    /// of `0o077`): refused, as ssh refuses such a private key. `chmod 600` it.
+    InsecureKeyFile {
+        /// The file's permission bits.
+        mode: u32,
+    },
+    /// A credential source holds no credential: an environment variable that is unset,
+    /// no `$CREDENTIALS_DIRECTORY`, no entry in the OS keychain. Names the source.
+    NoCredential(String),
+    /// The OS keychain failed (the `keyring` feature): its error is the `source()`.
+    Keychain(Box<dyn core::error::Error + Send + Sync + 'static>),
     /// An AEAD operation failed: a value's ciphertext failed authentication.
     Crypto,
     /// The operating system's random number generator failed.
@@ -280,6 +295,13 @@ impl fmt::Display for Error {
             Error::NotDurable(e) => {
                 write!(f, "snapshot written but not known to be durable: {e}")
             }
+            Error::InvalidKey(why) => write!(f, "invalid raw key: {why}"),
+            Error::InsecureKeyFile { mode } => write!(
+                f,
+                "key file is accessible to group or others (mode {mode:04o}): chmod 600 it"
+            ),
+            Error::NoCredential(source) => write!(f, "no credential in {source}"),
+            Error::Keychain(_) => f.write_str("the OS keychain failed"),
             Error::Crypto => f.write_str("decryption failed: ciphertext is not authentic"),
             Error::Random => f.write_str("the OS random number generator failed"),
             Error::SecureAlloc => {
@@ -310,6 +332,7 @@ impl core::error::Error for Error {
         match self {
             Error::Io(e) => Some(e),
             Error::NotDurable(e) => Some(e),
+            Error::Keychain(e) => Some(&**e),
             _ => None,
         }
     }

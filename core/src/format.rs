@@ -27,10 +27,11 @@ use serde::ser::{SerializeSeq, SerializeStruct};
 use serde::{Serialize, Serializer};
 
 use crate::arena::Arena;
+use crate::credential::Credential;
 use crate::crypto::{Keyring, TAG_LEN};
 use crate::entry::{Entry, Name, Space};
 use crate::error::{corrupt, Error, Result};
-use crate::kdf::{Credential, KdfLimit};
+use crate::kdf::KdfLimit;
 use crate::keys::{unlock, KeyHeader, HEADER_LEN};
 
 pub use crate::entry::VERSION;

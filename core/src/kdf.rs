@@ -1,14 +1,13 @@
-//! Credentials and key derivation: [`Credential`], [`KdfParams`].
+//! Key derivation: [`KdfParams`], [`KdfLimit`], and a [`Credential`]'s root secret.
 #![forbid(unsafe_code)]
 
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use core::fmt;
-use zeroize::{Zeroize, Zeroizing};
 
 use crate::arena::{Arena, SecretBuf};
+use crate::credential::{Credential, Secret};
 use crate::error::{Error, Result};
 
 /// Largest KDF memory accepted, in KiB (1 GiB): bounds what a forged header can demand.
@@ -17,57 +16,6 @@ pub const MAX_KDF_MEMORY_KIB: u32 = 1 << 20;
 pub const MAX_ARGON2_PASSES: u32 = 64;
 /// Largest KDF parallelism accepted.
 pub const MAX_KDF_PARALLELISM: u32 = 16;
-
-/// What opens a store: a password (stretched by the store's KDF) or a raw 256-bit key.
-///
-/// The secret is held in a zeroize-on-drop buffer until the store consumes it; the store
-/// copies it into its locked arena for the duration of the KDF and wipes it afterwards.
-/// `Debug` never prints it.
-///
-/// ```
-/// # use microkv_core as microkv;
-/// use microkv::Credential;
-/// let c = Credential::password("p@ssw0rd");
-/// assert_eq!(format!("{c:?}"), "Credential::Password(<redacted>)");
-/// ```
-pub struct Credential(Secret);
-
-/// Both kinds sit on the heap behind a pointer, so moving a `Credential` copies no secret.
-enum Secret {
-    Password(Zeroizing<Vec<u8>>),
-    Key(Zeroizing<Vec<u8>>),
-}
-
-impl Credential {
-    /// A password; the store derives its key with the store's [`KdfParams`].
-    pub fn password(password: impl Into<String>) -> Self {
-        Credential(Secret::Password(Zeroizing::new(
-            password.into().into_bytes(),
-        )))
-    }
-
-    /// A raw 256-bit key, used without stretching (no KDF cost).
-    pub fn key(key: [u8; 32]) -> Self {
-        let mut key = key;
-        let mut held = Zeroizing::new(Vec::with_capacity(key.len()));
-        held.extend_from_slice(&key);
-        key.zeroize();
-        Credential(Secret::Key(held))
-    }
-
-    pub(crate) fn is_raw_key(&self) -> bool {
-        matches!(self.0, Secret::Key(_))
-    }
-}
-
-impl fmt::Debug for Credential {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.0 {
-            Secret::Password(_) => f.write_str("Credential::Password(<redacted>)"),
-            Secret::Key(_) => f.write_str("Credential::Key(<redacted>)"),
-        }
-    }
-}
 
 /// Key-derivation parameters for password credentials. They are stored in the store's
 /// header, so a store always reopens with the parameters it was made with.

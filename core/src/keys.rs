@@ -8,10 +8,11 @@ use alloc::sync::Arc;
 
 use crate::arena::Arena;
 use crate::codec::ValueEncoding;
+use crate::credential::Credential;
 use crate::crypto::{random, KeySchedule, Keyring, KEY_LEN, WRAPPED_LEN};
 use crate::entry::VERSION;
 use crate::error::{corrupt, Error, Result};
-use crate::kdf::{derive_root, Credential, Kdf, KdfLimit, KdfParams};
+use crate::kdf::{derive_root, Kdf, KdfLimit, KdfParams};
 
 /// Length of the whole file header (key header, body nonce and body length): a file
 /// shorter than this is truncated.

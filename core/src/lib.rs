@@ -19,6 +19,7 @@ pub mod arena;
 mod clock;
 mod codec;
 mod config;
+mod credential;
 mod crypto;
 mod engine;
 mod entry;
@@ -48,12 +49,14 @@ pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
 pub use codec::ValueEncoding;
 pub use config::{AutoSave, Config, LockMode};
+pub use credential::Credential;
 pub use error::{AllocFailure, Error, IoError, Result};
 pub use format::{MAGIC, MAX_STORE_LEN, VERSION};
 pub use journal::MAX_JOURNAL_LEN;
-pub use kdf::{
-    Credential, KdfLimit, KdfParams, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM,
-};
+pub use kdf::{KdfLimit, KdfParams, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
+/// The `secrecy` crate this one speaks: [`SecretBytes`] implements its `ExposeSecret`,
+/// a [`Credential`] is made from its `SecretString`, values read as its types.
+pub use secrecy;
 pub use secret::{Secret, SecretBytes, SecretString};
 pub use storage::{MemoryStorage, Storage};
 pub use store::Store;

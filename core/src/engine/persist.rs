@@ -14,11 +14,12 @@ use hashbrown::HashMap;
 
 use super::{Contents, Engine, Exclusive, Now};
 use crate::config::AutoSave;
+use crate::credential::Credential;
 use crate::entry::{Change, Entry, Space};
 use crate::error::{Error, Result};
 use crate::format;
 use crate::journal::{self, Cursor};
-use crate::kdf::{Credential, KdfParams};
+use crate::kdf::KdfParams;
 use crate::keys::new_keys;
 use crate::sync::Once;
 
