@@ -18,6 +18,7 @@ use std::sync::Arc;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use microkv_core::testing;
+#[allow(deprecated)]
 pub use microkv_core::{
     AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, IoError, KdfLimit,
     KdfParams, LockMode, ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource,
@@ -35,7 +36,9 @@ pub use microkv_std::{harden_process, OsPages};
 pub use microkv_std::{FileStorage, SystemClock};
 
 pub use credential::CredentialSources;
-pub use microkv_core::secrecy;
+/// The `secrecy` crate microkv speaks: [`SecretBytes`] implements its `ExposeSecret`, a
+/// [`Credential`] is made from its `SecretString`, values read as its types.
+pub use secrecy;
 
 mod credential;
 mod file;

@@ -3,8 +3,7 @@
 #![forbid(unsafe_code)]
 
 use crate::{
-    Credential, KdfLimit, KdfParams, MemoryReport, MicroKV, Result, SecretString, Tree, Txn,
-    ValueEncoding,
+    Credential, KdfLimit, KdfParams, MemoryReport, MicroKV, Result, Tree, Txn, ValueEncoding,
 };
 
 impl MicroKV {
@@ -142,8 +141,8 @@ impl MicroKV {
     /// disk; `NotDurable` means the new password is in place (it opens the file) but not
     /// known to be durable.
     pub fn change_password(&self, old: impl Into<String>, new: impl Into<String>) -> Result<()> {
-        let old = SecretString::new(old.into());
-        let new = SecretString::new(new.into());
+        let old = zeroize::Zeroizing::new(old.into());
+        let new = zeroize::Zeroizing::new(new.into());
         self.store().change_password(&old, &new)
     }
 

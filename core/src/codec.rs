@@ -164,7 +164,7 @@ pub(crate) fn decode<V: DeserializeOwned>(encoding: ValueEncoding, plain: &[u8])
             };
             match messagepack_serde::de::from_core_reader::<_, V>(reader) {
                 Ok(value) if left == 0 => Ok(value),
-                _ => Err(mismatch::<V>()),
+                _ => decode_bin_as_seq(plain).ok_or_else(mismatch::<V>),
             }
         }
         ValueEncoding::Postcard => match postcard::take_from_bytes::<V>(plain) {
@@ -172,6 +172,20 @@ pub(crate) fn decode<V: DeserializeOwned>(encoding: ValueEncoding, plain: &[u8])
             _ => Err(mismatch::<V>()),
         },
     }
+}
+
+/// A MessagePack `bin` (what `put_bytes` and `serde_bytes` write) read as a `V` that
+/// wants a sequence of bytes (a `Vec<u8>`, a `[u8; N]`), whose `Deserialize` does not
+/// take `bin` itself; `None` if `plain` is not a `bin` or `V` is not such a type. Only a
+/// whole value: a `bin` inside a struct reads only as a field that takes bytes.
+fn decode_bin_as_seq<V: DeserializeOwned>(plain: &[u8]) -> Option<V> {
+    if !matches!(plain.first(), Some(0xc4..=0xc6)) {
+        return None;
+    }
+    let start = bytes_start(ValueEncoding::MessagePack, plain).ok()??;
+    let bytes = plain.get(start..)?.iter().copied();
+    let seq = serde::de::value::SeqDeserializer::<_, serde::de::value::Error>::new(bytes);
+    V::deserialize(seq).ok()
 }
 
 /// The error for a value read as bytes that was stored as something else.

@@ -49,7 +49,7 @@ impl Credential {
     ///
     /// ```
     /// # use microkv_core as microkv;
-/// use microkv::{Credential, Store};
+    /// use microkv::{Credential, Store};
     /// let db = Store::in_memory(Credential::password("p@ssw0rd"))?;
     /// # drop(db);
     /// # Ok::<(), microkv::Error>(())
@@ -65,7 +65,7 @@ impl Credential {
     ///
     /// ```
     /// # use microkv_core as microkv;
-/// use microkv::Credential;
+    /// use microkv::Credential;
     /// let c = Credential::password_bytes(b"p@ss\xffw0rd");
     /// assert_eq!(format!("{c:?}"), "Credential::Password(<redacted>)");
     /// ```
@@ -81,7 +81,7 @@ impl Credential {
     ///
     /// ```
     /// # use microkv_core as microkv;
-/// use microkv::{Credential, Store};
+    /// use microkv::{Credential, Store};
     /// let db = Store::in_memory(Credential::key([1; 32]))?;
     /// # drop(db);
     /// # Ok::<(), microkv::Error>(())
@@ -98,7 +98,7 @@ impl Credential {
     ///
     /// ```
     /// # use microkv_core as microkv;
-/// use microkv::{Credential, Store};
+    /// use microkv::{Credential, Store};
     /// use zeroize::Zeroizing;
     /// let key = Zeroizing::new([3u8; 32]);
     /// let db = Store::in_memory(Credential::key_ref(&key))?;
@@ -113,7 +113,7 @@ impl Credential {
     ///
     /// ```
     /// # use microkv_core as microkv;
-/// use microkv::{Credential, Error};
+    /// use microkv::{Credential, Error};
     /// assert!(Credential::key_slice(&[0u8; 32]).is_ok());
     /// assert!(matches!(Credential::key_slice(&[0u8; 31]), Err(Error::InvalidKey(_))));
     /// ```
@@ -132,7 +132,7 @@ impl Credential {
     ///
     /// ```
     /// # use microkv_core as microkv;
-/// use microkv::Credential;
+    /// use microkv::Credential;
     /// let hex = "000102030405060708090a0b0c0d0e0f101112131415161718191A1B1C1D1E1F";
     /// assert!(Credential::key_hex(hex).is_ok());
     /// assert!(Credential::key_hex("00").is_err());
@@ -150,7 +150,7 @@ impl Credential {
     ///
     /// ```
     /// # use microkv_core as microkv;
-/// use microkv::Credential;
+    /// use microkv::Credential;
     /// assert!(Credential::key_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").is_ok());
     /// assert!(Credential::key_base64("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8").is_ok());
     /// assert!(Credential::key_base64("AAEC").is_err());
@@ -168,7 +168,7 @@ impl Credential {
     ///
     /// ```
     /// # use microkv_core as microkv;
-/// use microkv::Credential;
+    /// use microkv::Credential;
     /// assert!(Credential::key_encoded(&[0xff; 32]).is_ok());
     /// assert!(Credential::key_encoded(b"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=\n").is_ok());
     /// assert!(Credential::key_encoded(&[b'a'; 64]).is_ok());
@@ -194,7 +194,7 @@ impl Credential {
     ///
     /// ```
     /// # use microkv_core as microkv;
-/// use microkv::Credential;
+    /// use microkv::Credential;
     /// use secrecy::SecretSlice;
     /// let key = SecretSlice::from(vec![9u8; 32]);
     /// assert!(Credential::key_secret(&key).is_ok());

@@ -57,7 +57,9 @@ pub use kdf::{KdfLimit, KdfParams, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KD
 /// The `secrecy` crate this one speaks: [`SecretBytes`] implements its `ExposeSecret`,
 /// a [`Credential`] is made from its `SecretString`, values read as its types.
 pub use secrecy;
-pub use secret::{Secret, SecretBytes, SecretString};
+#[allow(deprecated)]
+pub use secret::SecretString;
+pub use secret::{Secret, SecretBytes};
 pub use storage::{MemoryStorage, Storage};
 pub use store::Store;
 pub use tree::Tree;

@@ -1,64 +1,100 @@
 //! [`SecretBytes`]: a decrypted value the caller can hold without it leaving the arena;
-//! [`Secret`] and [`SecretString`], microkv 0.3's wrappers.
+//! [`Secret`], a decoded value wiped when dropped; [`SecretString`], microkv 0.3's
+//! password wrapper, kept for its code.
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt;
+use secrecy::{ExposeSecret, SecretBox};
+use zeroize::Zeroize;
 
 use crate::arena::{Arena, SecretBuf};
 use crate::codec::{self, ValueEncoding};
 use crate::error::Result;
 
-/// A password held in memory that is zeroized when dropped (as in microkv 0.3:
-/// `zeroize::Zeroizing<String>`, which derefs to `String`).
+/// microkv 0.3's password wrapper, `zeroize::Zeroizing<String>` (it derefs to `String`),
+/// kept so that 0.3 code compiles.
+///
+/// It is not `secrecy::SecretString`, the ecosystem's type of that name: use that one
+/// (re-exported as `microkv::secrecy::SecretString`). A [`crate::Credential`] is made
+/// from it with `Credential::from(&secret)`, and `get_secret::<SecretString>` reads a
+/// value as one.
 ///
 /// ```
+/// # #![allow(deprecated)]
 /// # use microkv_core as microkv;
 /// use microkv::{Credential, SecretString};
 /// let password = SecretString::new(String::from("p@ssw0rd"));
 /// let credential = Credential::password(password.as_str());
 /// # drop(credential);
 /// ```
+#[deprecated(
+    since = "0.4.0",
+    note = "microkv 0.3's Zeroizing<String>; use secrecy::SecretString (microkv::secrecy::SecretString)"
+)]
 pub type SecretString = zeroize::Zeroizing<String>;
 
-/// A decrypted value marked as sensitive, returned by [`crate::Tree::get_secret`].
+/// A decoded value, returned by [`crate::Tree::get_secret`], that is wiped
+/// ([`Zeroize`]) when dropped and whose `Debug` prints nothing of it.
 ///
-/// Its `Debug` prints no value, so it does not leak into logs; the plaintext it was
-/// decoded from stayed in the locked arena and was wiped. The `V` itself lives where any
-/// value of its type lives (a `String`'s bytes on the heap): to keep the bytes in locked
-/// memory, use [`crate::Tree::get_secret_bytes`].
+/// The plaintext it was decoded from stayed in the locked arena and was wiped; the `V`
+/// itself lives where any value of its type lives (a `String`'s bytes on the heap), for
+/// as long as the `Secret` does, and is wiped then. For a record of several fields,
+/// derive `Zeroize` on it (`zeroize`'s `derive` feature). To keep the bytes of a string
+/// in locked memory instead, use [`crate::Tree::get_secret_bytes`].
+///
+/// It implements `secrecy::ExposeSecret<V>`; `expose` is microkv 0.3's name for the same.
 ///
 /// ```
 /// # use microkv_core as microkv;
 /// use microkv::{Credential, Store};
+/// use microkv::secrecy::ExposeSecret;
 /// let db = Store::in_memory(Credential::key([4; 32]))?;
 /// db.put("pin", &1234u32)?;
 /// let pin = db.get_secret::<u32>("pin")?.expect("present");
-/// assert_eq!(*pin.expose(), 1234);
+/// assert_eq!(*pin.expose_secret(), 1234);
 /// assert_eq!(format!("{pin:?}"), "Secret(<redacted>)");
 /// assert_eq!(pin.into_inner(), 1234);
 /// # Ok::<(), microkv::Error>(())
 /// ```
-pub struct Secret<V>(V);
+pub struct Secret<V: Zeroize>(Option<V>);
 
-impl<V> Secret<V> {
+impl<V: Zeroize> Secret<V> {
     pub(crate) fn new(value: V) -> Self {
-        Secret(value)
+        Secret(Some(value))
     }
 
-    /// The value.
+    /// The value (microkv 0.3's name for [`ExposeSecret::expose_secret`]).
     pub fn expose(&self) -> &V {
-        &self.0
+        self.expose_secret()
     }
 
-    /// The value, unwrapped: from here on it is the caller's to protect.
-    pub fn into_inner(self) -> V {
+    /// The value, unwrapped and not wiped: from here on it is the caller's to protect.
+    pub fn into_inner(mut self) -> V {
         self.0
+            .take()
+            .expect("a Secret holds its value until into_inner or drop")
     }
 }
 
-impl<V> fmt::Debug for Secret<V> {
+impl<V: Zeroize> ExposeSecret<V> for Secret<V> {
+    fn expose_secret(&self) -> &V {
+        self.0
+            .as_ref()
+            .expect("a Secret holds its value until into_inner or drop")
+    }
+}
+
+impl<V: Zeroize> Drop for Secret<V> {
+    fn drop(&mut self) {
+        if let Some(value) = self.0.as_mut() {
+            value.zeroize();
+        }
+    }
+}
+
+impl<V: Zeroize> fmt::Debug for Secret<V> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(<redacted>)")
     }
@@ -122,6 +158,29 @@ impl SecretBytes {
     /// Whether there are no bytes.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+}
+
+/// The bytes, as `secrecy` callers read them (the same slice as the inherent method).
+impl ExposeSecret<[u8]> for SecretBytes {
+    fn expose_secret(&self) -> &[u8] {
+        SecretBytes::expose_secret(self)
+    }
+}
+
+/// Wipes the bytes now (they are wiped on drop in any case); the handle is empty after.
+impl Zeroize for SecretBytes {
+    fn zeroize(&mut self) {
+        self.buf.truncate(0);
+        self.start = 0;
+    }
+}
+
+/// A copy in the caller's `secrecy::SecretBox<[u8]>` (exactly the length, so the box
+/// never reallocates): the only copy made outside the arena, wiped when the box drops.
+impl From<&SecretBytes> for SecretBox<[u8]> {
+    fn from(bytes: &SecretBytes) -> Self {
+        SecretBox::from(bytes.expose_secret().to_vec())
     }
 }
 

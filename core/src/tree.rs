@@ -8,6 +8,7 @@ use core::ops::ControlFlow;
 use core::time::Duration;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
+use zeroize::Zeroize;
 
 use crate::engine::Engine;
 use crate::entry::{Change, Entry};
@@ -15,6 +16,7 @@ use crate::error::{Error, Result};
 use crate::secret::{Secret, SecretBytes};
 
 mod atomic;
+mod bytes;
 
 /// One namespace of a store. Cheap to clone; shares the store.
 ///
@@ -105,9 +107,11 @@ impl Tree {
         self.engine.read_value(&self.name, key)
     }
 
-    /// [`Tree::get`], wrapped in a [`Secret`] whose `Debug` prints no value (microkv
-    /// 0.3's `get_secret`). The `V` is the caller's to protect; [`Tree::get_secret_bytes`]
-    /// keeps a string's bytes in the locked arena instead.
+    /// [`Tree::get`], wrapped in a [`Secret`] that wipes the `V` when dropped and whose
+    /// `Debug` prints no value (microkv 0.3's `get_secret`, which did not wipe; the `V`
+    /// must now be `Zeroize`). Any such type reads: a `String`, a number, a record that
+    /// derives `Zeroize`, `secrecy::SecretString`. [`Tree::get_secret_bytes`] keeps a
+    /// string's bytes in the locked arena instead.
     ///
     /// ```
     /// # use microkv_core as microkv;
@@ -120,7 +124,10 @@ impl Tree {
     ///
     /// # Errors
     /// As [`Tree::get`].
-    pub fn get_secret<V: DeserializeOwned>(&self, key: &str) -> Result<Option<Secret<V>>> {
+    pub fn get_secret<V: DeserializeOwned + Zeroize>(
+        &self,
+        key: &str,
+    ) -> Result<Option<Secret<V>>> {
         Ok(self.get(key)?.map(Secret::new))
     }
 
