@@ -26,13 +26,14 @@ pub use microkv_core::{
     MAGIC, MAX_ARGON2_PASSES, MAX_JOURNAL_LEN, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM,
     MAX_STORE_LEN, VERSION,
 };
+pub use microkv_std::harden_process;
 /// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use microkv_std::FailPoint;
-#[cfg(unix)]
-#[cfg_attr(docsrs, doc(cfg(unix)))]
-pub use microkv_std::{harden_process, OsPages};
+#[cfg(any(unix, windows))]
+#[cfg_attr(docsrs, doc(cfg(any(unix, windows))))]
+pub use microkv_std::OsPages;
 pub use microkv_std::{FileStorage, SystemClock};
 
 pub use credential::CredentialSources;

@@ -460,6 +460,7 @@ fn journal_of_other_store() -> Vec<u8> {
     storage.load_journal().unwrap()
 }
 
+#[cfg(unix)]
 fn mode(path: &std::path::Path) -> u32 {
     use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(path).unwrap().permissions().mode() & 0o777
@@ -480,6 +481,7 @@ fn file_journal_appends_and_saves_empty_it() {
         db.put(&format!("k{i}"), &i).unwrap();
     }
     assert_eq!(std::fs::read(&path).unwrap(), created, "writes append only");
+    #[cfg(unix)]
     assert_eq!(mode(&journal), 0o600);
     let appended = std::fs::read(&journal).unwrap();
     assert_eq!(records(&appended).len(), 20);

@@ -27,6 +27,8 @@
 #![allow(unsafe_code)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+#[cfg(feature = "std")]
+mod harden;
 mod heap_pages;
 mod layout;
 #[cfg(all(feature = "std", unix))]
@@ -37,6 +39,8 @@ mod secret_buf;
 mod source;
 #[cfg(test)]
 mod tests;
+#[cfg(all(feature = "std", windows))]
+mod windows_pages;
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
@@ -47,19 +51,23 @@ use core::ptr::NonNull;
 
 use crate::error::{AllocFailure, Error, Result};
 use crate::sync::Mutex;
+#[cfg(feature = "std")]
+pub use harden::harden_process;
 pub use heap_pages::HeapPages;
 use layout::{
     check_canary, class_of, class_size, stride, wipe, write_canary, CANARY, LARGE_ALIGN, MAX_CLASS,
     NUM_CLASSES,
 };
 #[cfg(all(feature = "std", unix))]
-pub use os_pages::{harden_process, OsPages};
+pub use os_pages::OsPages;
 use process::Process;
 use report::{missing_protection, Stats};
 pub use report::{MemoryPolicy, MemoryReport};
 use secret_buf::Kind;
 pub use secret_buf::SecretBuf;
 pub use source::{PageSource, Region};
+#[cfg(all(feature = "std", windows))]
+pub use windows_pages::OsPages;
 
 /// Size of the first slab an arena maps.
 ///

@@ -83,8 +83,8 @@ pub struct Config {
     /// What to do when memory cannot be locked or guarded.
     pub memory: MemoryPolicy,
     /// Where arena pages come from; `None` means `OsPages` (secret memory where the
-    /// kernel has it, else locked anonymous pages) under this crate's `std` feature on
-    /// Unix, and [`HeapPages`](crate::HeapPages) otherwise, which the store's `memory_report()` flags as
+    /// kernel has it, else locked anonymous pages; on Windows locked, guarded
+    /// `VirtualAlloc` pages) under this crate's `std` feature on Unix and Windows, and [`HeapPages`](crate::HeapPages) otherwise, which the store's `memory_report()` flags as
     /// `fallback` (and `MemoryPolicy::Strict` refuses).
     pub pages: Option<Arc<dyn PageSource>>,
 }
@@ -94,9 +94,9 @@ impl Config {
     pub(crate) fn page_source(&self) -> Arc<dyn PageSource> {
         match &self.pages {
             Some(pages) => pages.clone(),
-            #[cfg(all(feature = "std", unix))]
+            #[cfg(all(feature = "std", any(unix, windows)))]
             None => Arc::new(crate::arena::OsPages::new()),
-            #[cfg(not(all(feature = "std", unix)))]
+            #[cfg(not(all(feature = "std", any(unix, windows))))]
             None => Arc::new(crate::arena::HeapPages),
         }
     }

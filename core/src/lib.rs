@@ -39,9 +39,12 @@ pub mod testing;
 mod tree;
 mod txn;
 
-#[cfg(all(feature = "std", unix))]
-#[cfg_attr(docsrs, doc(cfg(all(feature = "std", unix))))]
-pub use arena::{harden_process, OsPages};
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub use arena::harden_process;
+#[cfg(all(feature = "std", any(unix, windows)))]
+#[cfg_attr(docsrs, doc(cfg(all(feature = "std", any(unix, windows)))))]
+pub use arena::OsPages;
 pub use arena::{Arena, HeapPages, MemoryPolicy, MemoryReport, PageSource, Region, SecretBuf};
 #[cfg(feature = "std")]
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]

@@ -15,6 +15,7 @@ pub use clock::SystemClock;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use file_storage::FailPoint;
 pub use file_storage::FileStorage;
-#[cfg(unix)]
-#[cfg_attr(docsrs, doc(cfg(unix)))]
-pub use microkv_core::{harden_process, OsPages};
+pub use microkv_core::harden_process;
+#[cfg(any(unix, windows))]
+#[cfg_attr(docsrs, doc(cfg(any(unix, windows))))]
+pub use microkv_core::OsPages;

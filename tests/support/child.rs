@@ -38,6 +38,7 @@ pub fn wait_child(pid: libc::pid_t) -> libc::c_int {
 }
 
 /// `struct __user_cap_header_struct`.
+#[cfg(target_os = "linux")]
 #[repr(C)]
 struct CapHeader {
     version: u32,
@@ -45,6 +46,7 @@ struct CapHeader {
 }
 
 /// `struct __user_cap_data_struct`.
+#[cfg(target_os = "linux")]
 #[repr(C)]
 #[derive(Clone, Copy, Default)]
 struct CapData {
@@ -53,14 +55,17 @@ struct CapData {
     inheritable: u32,
 }
 
+#[cfg(target_os = "linux")]
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+#[cfg(target_os = "linux")]
 const CAP_IPC_LOCK: u32 = 14;
 
 /// In a (single-threaded) child: drops CAP_IPC_LOCK from this thread when running as
-/// root, then sets RLIMIT_MEMLOCK (soft and hard) to `limit` bytes. `Err` names the step
+/// root (Linux; other systems have no capability to drop), then sets RLIMIT_MEMLOCK (soft and hard) to `limit` bytes. `Err` names the step
 /// that failed: 10 capget, 11 capset, 12 setrlimit.
 pub fn drop_lock_privilege(limit: libc::rlim_t) -> Result<(), i32> {
     // SAFETY: geteuid has no preconditions.
+    #[cfg(target_os = "linux")]
     if unsafe { libc::geteuid() } == 0 {
         let mut header = CapHeader {
             version: LINUX_CAPABILITY_VERSION_3,

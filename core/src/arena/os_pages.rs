@@ -8,6 +8,7 @@
 extern crate std;
 
 use core::ptr::{self, NonNull};
+#[cfg(target_os = "linux")]
 use core::sync::atomic::{AtomicI32, Ordering};
 use std::io;
 
@@ -68,6 +69,7 @@ pub struct OsPages {
 
 /// The error `memfd_secret` failed with for good in this process (`ENOSYS` or `EPERM`),
 /// or 0 while it has not.
+#[cfg(target_os = "linux")]
 static SECRET_REFUSED: AtomicI32 = AtomicI32::new(0);
 
 impl OsPages {
@@ -130,27 +132,67 @@ fn page_size() -> usize {
 }
 
 /// `madvise(ptr, len, advice)`, reporting success.
-#[cfg(any(target_os = "linux", target_os = "android"))]
+#[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
 fn advise(ptr: *mut u8, len: usize, advice: libc::c_int) -> bool {
     // SAFETY: the callers pass pages of a mapping they just made; these advices change no
     // contents of memory in this process.
     unsafe { libc::madvise(ptr.cast(), len, advice) == 0 }
 }
 
-/// Keeps `len` bytes at `ptr` out of core dumps and out of forked children (zeros there);
-/// reports `(dont_dump, wipe_on_fork)`.
-fn advise_anonymous(ptr: *mut u8, len: usize) -> (bool, bool) {
+/// Keeps `len` bytes at `ptr` out of core dumps and out of forked children (zeros there,
+/// or no mapping at all); reports `(dont_dump, hidden_from_fork)`. `reservation` is the
+/// whole mapping with its guard pages.
+///
+/// Linux: `MADV_DONTDUMP` and `MADV_WIPEONFORK`. FreeBSD: the reservation was mapped
+/// `MAP_NOCORE`, and `MADV_NOCORE` says so again (memsec's `mlock` advises it too);
+/// `minherit(INHERIT_NONE)`: a child has no mapping there. macOS: `minherit(VM_INHERIT_NONE)`
+/// likewise; it has no per-mapping exclusion from core dumps (`harden_process` sets
+/// `RLIMIT_CORE` to 0 for the whole process).
+fn advise_anonymous(ptr: *mut u8, len: usize, reservation: (*mut u8, usize)) -> (bool, bool) {
     #[cfg(any(target_os = "linux", target_os = "android"))]
+    return {
+        let _ = reservation;
+        (
+            advise(ptr, len, libc::MADV_DONTDUMP),
+            advise(ptr, len, libc::MADV_WIPEONFORK),
+        )
+    };
+    #[cfg(target_os = "freebsd")]
     return (
-        advise(ptr, len, libc::MADV_DONTDUMP),
-        advise(ptr, len, libc::MADV_WIPEONFORK),
+        advise(ptr, len, libc::MADV_NOCORE),
+        inherit_none(reservation, libc::INHERIT_NONE),
     );
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    #[cfg(any(target_os = "macos", target_os = "ios"))]
     return {
         let _ = (ptr, len);
+        (false, inherit_none(reservation, libc::VM_INHERIT_NONE))
+    };
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_os = "macos",
+        target_os = "ios"
+    )))]
+    return {
+        let _ = (ptr, len, reservation);
         (false, false)
     };
 }
+
+/// `minherit(base, len, none)` over a whole reservation: a forked child gets no mapping
+/// there (a fault, never the parent's bytes). Reports success.
+#[cfg(any(target_os = "freebsd", target_os = "macos", target_os = "ios"))]
+fn inherit_none((base, len): (*mut u8, usize), none: libc::c_int) -> bool {
+    // SAFETY: changes only what a future child inherits of a mapping we just made.
+    unsafe { libc::minherit(base.cast(), len, none) == 0 }
+}
+
+/// Flags for every arena reservation: FreeBSD's `MAP_NOCORE` keeps it out of core dumps.
+#[cfg(target_os = "freebsd")]
+const MAP_EXTRA: libc::c_int = libc::MAP_NOCORE;
+#[cfg(not(target_os = "freebsd"))]
+const MAP_EXTRA: libc::c_int = 0;
 
 /// Reserves `len` bytes between two guard pages, all `PROT_NONE`; returns the base.
 fn reserve(page: usize, len: usize) -> io::Result<*mut u8> {
@@ -164,7 +206,7 @@ fn reserve(page: usize, len: usize) -> io::Result<*mut u8> {
             ptr::null_mut(),
             total,
             libc::PROT_NONE,
-            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | MAP_EXTRA,
             -1,
             0,
         )
@@ -278,7 +320,7 @@ fn anonymous_map(page: usize, len: usize) -> Option<Region> {
     }
     // SAFETY: locking our own fresh pages changes no contents.
     let locked = unsafe { memsec::mlock(usable, len) };
-    let (dont_dump, wipe_on_fork) = advise_anonymous(usable, len);
+    let (dont_dump, wipe_on_fork) = advise_anonymous(usable, len, (base, len + 2 * page));
     Some(Region {
         ptr: NonNull::new(usable)?,
         len,
@@ -327,76 +369,6 @@ unsafe impl PageSource for OsPages {
     }
 
     fn process_dumpable(&self) -> Option<bool> {
-        process_dumpable()
+        super::harden::process_dumpable()
     }
-}
-
-/// Whether other processes of the same user may read this one (`PR_GET_DUMPABLE`).
-pub(crate) fn process_dumpable() -> Option<bool> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // SAFETY: PR_GET_DUMPABLE reads a flag of this process and takes no pointers.
-        let rc = unsafe { libc::prctl(libc::PR_GET_DUMPABLE) };
-        (rc >= 0).then_some(rc != 0)
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    None
-}
-
-/// Makes this process non-dumpable, as ssh-agent and gpg-agent do: other processes of the
-/// same user can no longer attach with ptrace or read `/proc/PID/mem`, and no core dump is
-/// written (`prctl(PR_SET_DUMPABLE, 0)` and a zero `RLIMIT_CORE`).
-///
-/// Where the arena is not in secret memory (`MemoryReport::secret_memory` is false), this is
-/// the only thing between a same-user attacker and the store's keys. It does not stop root
-/// (`CAP_SYS_PTRACE`); secret memory does.
-///
-/// The costs, for the whole process and for good: debuggers (gdb, strace) and profilers
-/// (perf) can no longer attach without root; `/proc/PID/*` files become owned by root, so
-/// tools of the same user that read them (`ps` details, `/proc/PID/environ`, `fd/`)
-/// see less; no core dump is written on a crash. A `setuid`/`execve` of a set-user-ID
-/// program resets it, like any credential change.
-///
-/// ```
-/// # use microkv_core as microkv;
-/// # #[cfg(target_os = "linux")] {
-/// microkv::harden_process()?;
-/// # }
-/// # Ok::<(), microkv::Error>(())
-/// ```
-///
-/// # Errors
-/// [`Error::Io`] with the system call's error; `Unsupported` off Linux and Android.
-pub fn harden_process() -> Result<()> {
-    let hardened = make_non_dumpable();
-    #[cfg(feature = "tracing")]
-    match &hardened {
-        Ok(()) => crate::event::info_event!(
-            "the process is non-dumpable (PR_SET_DUMPABLE 0, RLIMIT_CORE 0)"
-        ),
-        Err(e) => crate::event::warn_event!(error = %e, "harden_process failed"),
-    }
-    hardened
-}
-
-/// `harden_process` without its events.
-fn make_non_dumpable() -> Result<()> {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    {
-        // SAFETY: PR_SET_DUMPABLE changes a flag of this process and takes no pointers.
-        if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
-            return Err(os_error(io::Error::last_os_error()));
-        }
-        let none = libc::rlimit {
-            rlim_cur: 0,
-            rlim_max: 0,
-        };
-        // SAFETY: `none` is a valid rlimit for the duration of the call.
-        if unsafe { libc::setrlimit(libc::RLIMIT_CORE, &none) } != 0 {
-            return Err(os_error(io::Error::last_os_error()));
-        }
-        Ok(())
-    }
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
-    Err(os_error(io::Error::from(io::ErrorKind::Unsupported)))
 }

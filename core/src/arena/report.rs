@@ -16,8 +16,13 @@ pub enum MemoryPolicy {
     Auto,
     /// Keep going with what could be had, and say so in [`MemoryReport::fallback`].
     BestEffort,
-    /// Fail with [`crate::Error::SecureAlloc`] unless every mapping is locked, guarded,
-    /// excluded from core dumps and hidden from forked children.
+    /// Fail with [`crate::Error::SecureAlloc`] unless every mapping has the strongest
+    /// protection this OS offers: locked, guarded, hidden from forked children, and
+    /// excluded from core dumps where the OS can exclude a mapping (Linux `MADV_DONTDUMP`,
+    /// FreeBSD `MAP_NOCORE`; not macOS, nor Windows, whose `WerRegisterExcludedMemoryBlock`
+    /// covers only its own error reports and is missing before Windows 10 1703: there
+    /// `harden_process` stops dumps for the whole process). Windows has no fork, so every
+    /// mapping there is hidden from one.
     Strict,
     /// Everything [`Strict`](Self::Strict) demands, and every mapping in secret memory
     /// ([`Region::secret`]: Linux `memfd_secret`), which no other process can read, root
@@ -65,10 +70,12 @@ pub struct MemoryReport {
 }
 
 impl MemoryReport {
-    /// What another process could still get at, in one sentence, or `None` when the keys
-    /// are out of reach of every other process (all of the arena in secret memory): who
-    /// can read the arena, and whether some of it can be swapped out (`bytes_locked`
-    /// short of `bytes_mapped`).
+    /// What another process could still get at, in one sentence for this OS, or `None`
+    /// when the keys are out of reach of every other process (all of the arena in secret
+    /// memory: Linux 5.14+ only). The sentence names the means another process has on this
+    /// OS, whether `harden_process` (as `process_dumpable` reports it) took them from the
+    /// same user, and whether some of the arena can be swapped out (`bytes_locked` short of
+    /// `bytes_mapped`).
     ///
     /// ```
     /// # use microkv_core as microkv;
@@ -77,41 +84,99 @@ impl MemoryReport {
     /// assert!(nothing_mapped.warning().is_some());
     /// ```
     pub fn warning(&self) -> Option<&'static str> {
-        // The sentence's parts, as literals so that `concat!` joins them at compile time.
-        macro_rules! non_dumpable {
-            () => {
-                "the arena is not in secret memory: root can read the keys through \
-                 /proc/PID/mem or ptrace (the process is non-dumpable, so other users and the \
-                 same user cannot)"
+        // Each sentence, alone and with the swap clause, joined at compile time.
+        macro_rules! sentence {
+            ($text:literal) => {
+                (
+                    $text,
+                    concat!(
+                        $text,
+                        "; and some of it is not locked in RAM (RLIMIT_MEMLOCK on Unix, the \
+                         working-set minimum on Windows): those pages can be written to swap \
+                         or the page file, and read back from it"
+                    ),
+                )
             };
         }
-        macro_rules! dumpable {
-            () => {
+        if self.secret_memory {
+            return None;
+        }
+        let hardened = self.process_dumpable == Some(false);
+        let (alone, swappable) = match (OS, hardened) {
+            (Family::Linux, true) => sentence!(
+                "the arena is not in secret memory: root can read the keys through \
+                 /proc/PID/mem or ptrace (the process is non-dumpable, so other users and \
+                 the same user cannot)"
+            ),
+            (Family::Linux, false) => sentence!(
                 "the arena is not in secret memory and the process is dumpable: any process \
                  of the same user (and root) can read the keys through /proc/PID/mem or \
                  ptrace; call microkv::harden_process() to refuse the same user"
-            };
-        }
-        macro_rules! swappable {
-            () => {
-                "; and some of it is not locked in RAM (RLIMIT_MEMLOCK): those pages can be \
-                 written to swap, and read back from the swap device"
-            };
-        }
-        let swappable = self.bytes_locked < self.bytes_mapped;
-        match (
-            self.secret_memory,
-            self.process_dumpable == Some(false),
-            swappable,
-        ) {
-            (true, _, _) => None,
-            (false, true, false) => Some(non_dumpable!()),
-            (false, true, true) => Some(concat!(non_dumpable!(), swappable!())),
-            (false, false, false) => Some(dumpable!()),
-            (false, false, true) => Some(concat!(dumpable!(), swappable!())),
-        }
+            ),
+            (Family::Windows, true) => sentence!(
+                "Windows has no secret memory: an administrator (SeDebugPrivilege) can read \
+                 the keys with ReadProcessMemory or a minidump (the process DACL refuses \
+                 other processes of the same user)"
+            ),
+            (Family::Windows, false) => sentence!(
+                "Windows has no secret memory and the process DACL is the default: any \
+                 process of the same user (and an administrator) can read the keys with \
+                 ReadProcessMemory or a minidump; call microkv::harden_process() to refuse \
+                 the same user"
+            ),
+            (Family::Apple, true) => sentence!(
+                "macOS has no secret memory: root can read the keys through task_for_pid \
+                 (debugger attachment by the same user is denied and core dumps are off)"
+            ),
+            (Family::Apple, false) => sentence!(
+                "macOS has no secret memory: root, and a debugger of the same user that the \
+                 system lets attach, can read the keys through task_for_pid or ptrace, and a \
+                 core dump holds them when core dumps are enabled; call \
+                 microkv::harden_process() to deny attachment and core dumps"
+            ),
+            (Family::FreeBsd, true) => sentence!(
+                "FreeBSD has no secret memory: root can read the keys through ptrace or \
+                 procfs (tracing by the same user is disabled)"
+            ),
+            (Family::FreeBsd, false) => sentence!(
+                "FreeBSD has no secret memory: any process of the same user (and root) can \
+                 read the keys through ptrace or procfs; call microkv::harden_process() to \
+                 refuse the same user"
+            ),
+            (Family::Other, _) => sentence!(
+                "the arena is not in secret memory: whatever can read this process's memory \
+                 on this system (the same user, an administrator) can read the keys"
+            ),
+        };
+        Some(if self.bytes_locked < self.bytes_mapped {
+            swappable
+        } else {
+            alone
+        })
     }
 }
+
+/// The OS family [`MemoryReport::warning`] speaks of.
+#[allow(dead_code)] // a target constructs one of them
+enum Family {
+    Linux,
+    Windows,
+    Apple,
+    FreeBsd,
+    Other,
+}
+
+const OS: Family = if cfg!(any(target_os = "linux", target_os = "android")) {
+    Family::Linux
+} else if cfg!(windows) {
+    Family::Windows
+} else if cfg!(target_vendor = "apple") {
+    Family::Apple
+} else if cfg!(target_os = "freebsd") {
+    Family::FreeBsd
+} else {
+    Family::Other
+};
 
 /// Counters behind [`MemoryReport`].
 #[derive(Default)]
@@ -213,6 +278,14 @@ impl Stats {
     }
 }
 
+/// Whether this OS can keep a single mapping out of every core dump, so that
+/// [`MemoryPolicy::Strict`] demands it: Linux (`MADV_DONTDUMP`), FreeBSD (`MAP_NOCORE`) and
+/// systems without an OS. macOS has no such thing, and Windows only for its own error
+/// reports (`WerRegisterExcludedMemoryBlock`, missing before Windows 10 1703 and under Wine):
+/// there, dumps are refused for the whole process (`harden_process`), and `Strict` demands
+/// locked, guarded pages hidden from forks.
+pub(super) const PER_MAPPING_DUMP_EXCLUSION: bool = !cfg!(any(windows, target_vendor = "apple"));
+
 /// The first protection `region` lacks that `policy` demands, as the error it returns.
 pub(super) fn missing_protection(region: &Region, policy: MemoryPolicy) -> Option<AllocFailure> {
     if matches!(policy, MemoryPolicy::BestEffort | MemoryPolicy::Auto) {
@@ -223,7 +296,7 @@ pub(super) fn missing_protection(region: &Region, policy: MemoryPolicy) -> Optio
         Some(AllocFailure::LockFailed)
     } else if !region.guarded {
         Some(AllocFailure::GuardFailed)
-    } else if !(region.dont_dump && region.hidden_from_fork) {
+    } else if !((region.dont_dump || !PER_MAPPING_DUMP_EXCLUSION) && region.hidden_from_fork) {
         Some(AllocFailure::AdviseFailed)
     } else {
         None

@@ -32,6 +32,7 @@ pub(super) fn file_name(path: &Path) -> String {
 
 /// Open options that create files readable and writable by the owner only.
 pub(super) fn private_options() -> OpenOptions {
+    #[cfg_attr(not(unix), allow(unused_mut))] // only Unix sets a mode here
     let mut options = OpenOptions::new();
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
