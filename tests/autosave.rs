@@ -115,7 +115,8 @@ fn a_periodic_write_is_on_disk_within_about_its_period() {
     assert!(took <= PERIOD + PERIOD / 2, "on disk after {took:?}");
 }
 
-/// The names of this process's threads.
+/// The names of this process's threads (Linux: /proc/self/task).
+#[cfg(target_os = "linux")]
 fn thread_names() -> Vec<String> {
     std::fs::read_dir("/proc/self/task")
         .unwrap()
@@ -124,6 +125,7 @@ fn thread_names() -> Vec<String> {
         .collect()
 }
 
+#[cfg(target_os = "linux")]
 fn savers() -> usize {
     let names = thread_names();
     names.iter().filter(|n| *n == "microkv-saver").count()
