@@ -433,6 +433,28 @@ fn save_as_writes_a_copy_and_the_store_keeps_its_path() -> microkv::Result<()> {
 }
 
 #[test]
+fn save_as_leaves_nothing_but_the_copy() -> microkv::Result<()> {
+    let dir = tempfile::tempdir().unwrap();
+    let backups = tempfile::tempdir().unwrap();
+    let db = MicroKV::open(store_path(&dir), key())?;
+    db.put("a", &1u32)?;
+    db.save_as(backups.path().join("backup.kv"))?;
+    assert_eq!(listing(backups.path()), vec!["backup.kv"]);
+    // Again, over the first copy: still the one file.
+    db.save_as(backups.path().join("backup.kv"))?;
+    assert_eq!(listing(backups.path()), vec!["backup.kv"]);
+    // Control: an open store keeps its lock file, which save_as must respect.
+    let open = MicroKV::open(backups.path().join("backup.kv"), key())?;
+    assert_eq!(listing(backups.path()), vec!["backup.kv", "backup.kv.lock"]);
+    assert!(matches!(
+        db.save_as(backups.path().join("backup.kv")),
+        Err(Error::Locked)
+    ));
+    assert_eq!(open.require::<u32>("a")?, 1);
+    Ok(())
+}
+
+#[test]
 fn export_writes_a_store_that_opens_elsewhere() -> microkv::Result<()> {
     let db = MicroKV::in_memory_with(
         Credential::password("pw"),

@@ -108,6 +108,14 @@ impl Contents {
         }
     }
 
+    /// Drops every entry expired by `now` (and the namespaces this empties).
+    fn purge_expired(&mut self, now: u64) {
+        for space in self.spaces.values_mut() {
+            space.retain(|_, e| e.is_live(Some(now)));
+        }
+        self.spaces.retain(|_, space| !space.is_empty());
+    }
+
     /// The live entry under `ns`/`key`, if any.
     fn live(&self, now: &Now<'_>, ns: &str, key: &str) -> Option<&Entry> {
         let entry = self.spaces.get(ns)?.get(key)?;

@@ -140,6 +140,11 @@ impl SecretBytes {
         }
     }
 
+    /// Keeps a whole decrypted plaintext as it is (a value's encoded bytes).
+    pub(crate) fn whole(buf: SecretBuf) -> Self {
+        SecretBytes { buf, start: 0 }
+    }
+
     /// The secret bytes. Copies made from this slice are the caller's to protect.
     ///
     /// They live in the arena, which may be secret memory that the kernel cannot read:

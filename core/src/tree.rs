@@ -17,6 +17,7 @@ use crate::secret::{Secret, SecretBytes};
 
 mod atomic;
 mod bytes;
+mod inspect;
 
 /// One namespace of a store. Cheap to clone; shares the store.
 ///

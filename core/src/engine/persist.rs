@@ -92,6 +92,12 @@ impl Exclusive<'_> {
             self.dirty = was_dirty;
             return Err(e);
         }
+        if !self.dirty {
+            // Saved: the snapshot left out what had expired, and so does memory.
+            if let Some(now) = self.now() {
+                contents.purge_expired(now);
+            }
+        }
         Ok(())
     }
 
@@ -181,7 +187,12 @@ impl Exclusive<'_> {
     /// but a crash may still bring back the previous one.
     pub(crate) fn save(&mut self) -> Result<()> {
         let engine = self.engine;
-        self.save_from(&engine.contents.read())
+        self.save_from(&engine.contents.read())?;
+        // The snapshot left out what had expired: so does memory from now on.
+        if let Some(now) = self.now() {
+            engine.contents.write().purge_expired(now);
+        }
+        Ok(())
     }
 
     fn save_from(&mut self, contents: &Contents) -> Result<()> {

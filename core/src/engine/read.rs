@@ -71,6 +71,15 @@ impl Engine {
         }
     }
 
+    /// The expiry of the live entry under `ns`/`key` (`Some(None)`: it has no TTL), and
+    /// the store's time now if it has one; `None` if absent or expired.
+    pub(crate) fn expiry_of(&self, ns: &str, key: &str) -> Option<(Option<u64>, Option<u64>)> {
+        self.read(|c, now| {
+            let expires_at = c.live(now, ns, key)?.expires_at;
+            Some((expires_at, expires_at.and(now.get())))
+        })
+    }
+
     /// Whether a live entry exists under `ns`/`key`.
     pub(crate) fn contains(&self, ns: &str, key: &str) -> bool {
         self.read(|c, now| c.live(now, ns, key).is_some())

@@ -1,5 +1,5 @@
-//! The atomic read-modify-write operations of [`Tree`]: `update`, `get_or_insert_with`,
-//! `compare_and_swap`. Each runs under the store's writer lock.
+//! The atomic read-modify-write operations of [`Tree`]: `update`, `try_update`,
+//! `get_or_insert_with`, `compare_and_swap`. Each runs under the store's writer lock.
 #![forbid(unsafe_code)]
 
 use serde::de::DeserializeOwned;
@@ -30,6 +30,37 @@ impl Tree {
         V: Serialize + DeserializeOwned,
         F: FnOnce(Option<V>) -> Option<V>,
     {
+        self.try_update(key, |current| Ok(f(current)))
+    }
+
+    /// [`Tree::update`] with a closure that may fail: an `Err` from `f` changes nothing
+    /// and is returned as it is (`Error::abort("why")` makes one of your own).
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
+    /// use microkv::Error;
+    /// db.put("balance", &10u32)?;
+    /// let debit = |amount: u32| {
+    ///     db.try_update::<u32, _>("balance", |cur| {
+    ///         let cur = cur.ok_or(Error::KeyNotFound)?;
+    ///         let left = cur.checked_sub(amount).ok_or_else(|| Error::abort("insufficient funds"))?;
+    ///         Ok(Some(left))
+    ///     })
+    /// };
+    /// debit(4)?;
+    /// assert!(matches!(debit(7), Err(Error::Aborted(_))));
+    /// assert_eq!(db.require::<u32>("balance")?, 6);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// What `f` returns; otherwise as [`Tree::update`].
+    pub fn try_update<V, F>(&self, key: &str, f: F) -> Result<()>
+    where
+        V: Serialize + DeserializeOwned,
+        F: FnOnce(Option<V>) -> Result<Option<V>>,
+    {
         let mut g = self.engine.lock_write()?;
         let (current, expires_at) = match g.live(&self.name, key) {
             Some(entry) => (
@@ -39,7 +70,7 @@ impl Tree {
             None => (None, None),
         };
         let existed = current.is_some();
-        let change = match f(current) {
+        let change = match f(current)? {
             Some(value) => self.change(key, Some(g.seal(&self.name, key, &value, expires_at)?)),
             None if existed => self.change(key, None),
             None => return Ok(()),

@@ -12,15 +12,21 @@ use microkv_core::{Error, LockMode, Result};
 
 use super::fault::{check, FailPoint};
 use super::files::{after_placing, exists, file_name, parent, private_options, sync_dir};
-use super::lock::{acquire, is_current, lock_path};
+use super::lock::{acquire, is_current, lock_path, remove_if_free};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
 /// holding an exclusive lock on `<path>.lock` meanwhile: `Error::Locked` if a store is
-/// open there. Used for `save_as`.
+/// open there. Used for `save_as`. The lock file, made only for the copy, is removed
+/// after it (unless another process opened it meanwhile): the copy leaves nothing else.
 pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
-    let _lock = acquire(&lock_path(path), LockMode::Exclusive)?;
-    write_atomic(path, bytes, Replace::Always, None, &mut false)
+    let lock = lock_path(path);
+    let held = acquire(&lock, LockMode::Exclusive)?;
+    let written = write_atomic(path, bytes, Replace::Always, None, &mut false);
+    // The copy is written (or not) whatever this does: a lock file left behind is only
+    // clutter, so its removal's error is not the copy's.
+    let _ = remove_if_free(&lock, held.as_ref());
+    written
 }
 
 /// Opens the store file at `path` as it is now and takes an exclusive lock on it
