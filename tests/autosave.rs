@@ -144,6 +144,11 @@ fn the_periodic_thread_lives_as_long_as_the_store() {
     )
     .unwrap();
     let clone = db.clone();
+    // The thread names itself once it runs: give it a moment.
+    let named = Instant::now();
+    while savers() == before && named.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
     assert_eq!(
         savers(),
         before + 1,

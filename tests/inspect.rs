@@ -113,6 +113,14 @@ fn a_save_purges_expired_entries_from_memory() -> microkv::Result<()> {
 #[derive(serde::Serialize)]
 struct Blob(#[serde(with = "serde_bytes")] Vec<u8>);
 
+/// A record with a byte-string field.
+#[derive(serde::Serialize)]
+struct Record {
+    name: &'static str,
+    #[serde(with = "serde_bytes")]
+    key: Vec<u8>,
+}
+
 #[test]
 fn every_stored_value_dumps_byte_strings_included() -> microkv::Result<()> {
     let db = MicroKV::in_memory(Credential::key(KEY))?;
@@ -120,8 +128,13 @@ fn every_stored_value_dumps_byte_strings_included() -> microkv::Result<()> {
     db.put("n", &42u32)?;
     db.put("blob", &Blob(vec![0, 1, 255]))?;
     db.put("json", &serde_json::json!({"a": [1, true, null]}))?;
+    let record = Record {
+        name: "k1",
+        key: vec![9, 8],
+    };
+    db.put("record", &record)?;
 
-    // Control: a typed dump stops at the byte string.
+    // Control: a typed dump stops at the byte string inside the record.
     let mut seen = 0;
     let typed = db.for_each::<serde_json::Value, _>(|_, _| {
         seen += 1;
@@ -135,13 +148,17 @@ fn every_stored_value_dumps_byte_strings_included() -> microkv::Result<()> {
         dump.insert(key.to_owned(), value);
         ControlFlow::Continue(())
     })?;
-    assert_eq!(dump.len(), 4);
+    assert_eq!(dump.len(), 5);
     assert_eq!(dump["blob"], rmpv::Value::Binary(vec![0, 1, 255]));
     assert_eq!(dump["name"], rmpv::Value::from("alice"));
     assert_eq!(dump["n"], rmpv::Value::from(42u32));
     let json: serde_json::Value = serde_json::to_value(&dump).unwrap();
     assert_eq!(json["blob"], serde_json::json!([0, 1, 255]));
     assert_eq!(json["json"], serde_json::json!({"a": [1, true, null]}));
+    assert_eq!(
+        json["record"],
+        serde_json::json!({"name": "k1", "key": [9, 8]})
+    );
     assert_eq!(
         db.get_encoded("n")?.expect("present").expose_secret(),
         [42],
