@@ -25,14 +25,13 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use chacha20poly1305::aead::inout::InOutBuf;
-use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Nonce, Tag};
 use messagepack_serde::value::Number;
 use messagepack_serde::ValueRef;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, Zeroizing};
 
+use microkv_core::chacha20poly1305_open_in_place;
 use microkv_std::file_storage::read_at_most;
 
 use crate::{Error, KdfLimit, KdfParams, MicroKV, Result};
@@ -48,6 +47,9 @@ const VERIFIER: &[u8; 17] = b"microkv/verify/v3";
 
 /// Poly1305's tag.
 const TAG_LEN: usize = 16;
+
+/// A Poly1305 tag.
+type Tag = [u8; TAG_LEN];
 
 /// What opens a 0.3 store: what opened it under 0.3.
 pub enum LegacyCredential<'a> {
@@ -178,8 +180,7 @@ pub fn from_v03(
     }
     let verifier = verifier_shape(&verifier)?;
     let key = derive(&kdf, &salt, &credential, into.kdf_limit())?;
-    let cipher = ChaCha20Poly1305::new_from_slice(&key[..]).map_err(|_| Error::Crypto)?;
-    verify(&cipher, &kdf, &salt, verifier)?;
+    verify(&key, &kdf, &salt, verifier)?;
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default()
@@ -190,7 +191,7 @@ pub fn from_v03(
             let before = done.entries;
             for (name, (nonce, sealed)) in entries {
                 // The verifier opened: the credential is right, so this entry was changed.
-                let plain = open(&cipher, ns, name, nonce, sealed)?;
+                let plain = open(&key, ns, name, nonce, sealed)?;
                 let (expires, value) = split(&plain)?;
                 // Borrowed: strings and binaries stay in `plain`, which is wiped on drop
                 // (an owned `Value` would copy them to the ordinary heap, never wiped);
@@ -246,10 +247,10 @@ fn verifier_shape(verifier: &Sealed03) -> Result<Verifier03> {
     })
 }
 
-/// Opens the verifier: `WrongPassword` if `cipher` does not open it (the tag is checked
+/// Opens the verifier: `WrongPassword` if `key` does not open it (the tag is checked
 /// in constant time by the AEAD), `CorruptStore` if it opens to something 0.3 does not
 /// seal there.
-fn verify(cipher: &ChaCha20Poly1305, kdf: &Kdf03, salt: &[u8], verifier: Verifier03) -> Result<()> {
+fn verify(key: &[u8; 32], kdf: &Kdf03, salt: &[u8], verifier: Verifier03) -> Result<()> {
     let aad = messagepack_serde::to_vec(&(kdf, salt))
         .map_err(|_| corrupt("the KDF cannot be encoded"))?;
     let Verifier03 {
@@ -257,7 +258,8 @@ fn verify(cipher: &ChaCha20Poly1305, kdf: &Kdf03, salt: &[u8], verifier: Verifie
         sealed: mut plain,
         tag,
     } = verifier;
-    decrypt(cipher, nonce, &aad, &mut plain, &tag).map_err(|_| Error::WrongPassword)?;
+    chacha20poly1305_open_in_place(key, &nonce, &aad, &mut plain, &tag)
+        .map_err(|_| Error::WrongPassword)?;
     if bool::from(plain.ct_eq(VERIFIER)) {
         Ok(())
     } else {
@@ -286,7 +288,7 @@ fn derive(
 
 /// Verifies and decrypts one 0.3 value.
 fn open(
-    cipher: &ChaCha20Poly1305,
+    data_key: &[u8; 32],
     ns: &str,
     key: &str,
     nonce: &[u8],
@@ -305,21 +307,8 @@ fn open(
         aad.extend_from_slice(part.as_bytes());
     }
     let mut plain = Zeroizing::new(body.to_vec());
-    decrypt(cipher, nonce, &aad, &mut plain, &tag).map_err(|_| Error::Tampered)?;
+    chacha20poly1305_open_in_place(data_key, &nonce, &aad, &mut plain, &tag)?;
     Ok(plain)
-}
-
-/// Decrypts `buf` in place, as 0.3 sealed it (ChaCha20-Poly1305, the tag apart): the
-/// verifier's and every entry's opening. On a tag that does not match, `buf` is left as
-/// it was.
-fn decrypt(
-    cipher: &ChaCha20Poly1305,
-    nonce: [u8; 12],
-    aad: &[u8],
-    buf: &mut [u8],
-    tag: &Tag,
-) -> chacha20poly1305::aead::Result<()> {
-    cipher.decrypt_inout_detached(&Nonce::from(nonce), aad, InOutBuf::from(buf), tag)
 }
 
 /// A decoded 0.3 value, its numbers and booleans wiped when it is dropped (on every

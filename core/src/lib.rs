@@ -53,6 +53,7 @@ pub use clock::{Clock, ManualClock};
 pub use codec::ValueEncoding;
 pub use config::{AutoSave, Config, LockMode};
 pub use credential::Credential;
+pub use crypto::chacha20poly1305_open_in_place;
 pub use error::{AllocFailure, Error, IoError, Result};
 pub use format::{MAGIC, MAX_STORE_LEN, VERSION};
 pub use journal::MAX_JOURNAL_LEN;

@@ -4,10 +4,10 @@
 
 use alloc::sync::Arc;
 
-use chacha20poly1305::{Tag, XNonce};
 use core::sync::atomic::Ordering;
 
-use super::{aead, hchacha, ietf_nonce, random, scrub_stack, xchacha, IetfNonce};
+use super::aead::{Aead, Chosen};
+use super::{hchacha, ietf_nonce, random, scrub_stack, xchacha, IetfNonce, Tag, XNonce};
 use super::{KEY_LEN, NONCE_LEN, PREFIX_LEN, SEAL_OVERHEAD};
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
@@ -108,7 +108,7 @@ impl Keyring {
             .counter
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_add(1))
             .map_err(|_| Error::Crypto)?;
-        let mut nonce = XNonce::default();
+        let mut nonce: XNonce = [0; NONCE_LEN];
         nonce[..PREFIX_LEN].copy_from_slice(&self.secret[PREFIX_AT..SUBKEY_AT]);
         nonce[PREFIX_LEN..].copy_from_slice(&n.to_le_bytes());
         Ok(nonce)
@@ -138,9 +138,7 @@ impl Keyring {
             return Err(Error::Crypto);
         }
         let nonce = self.next_nonce()?;
-        let result = self.with_subkey(&nonce, |key, n| {
-            aead::for_len(plain.len()).seal_in_place(key, n, aad, plain)
-        });
+        let result = self.with_subkey(&nonce, |key, n| Chosen::seal_in_place(key, n, aad, plain));
         scrub_stack();
         let tag = result?;
         let (head, rest) = out.split_at_mut(NONCE_LEN);
@@ -154,9 +152,7 @@ impl Keyring {
     /// Encrypts `buf` in place under `nonce` and returns the tag (for data that is not
     /// secret, such as a snapshot body of key names and sealed values).
     pub(crate) fn seal_in_place(&self, nonce: &XNonce, aad: &[u8], buf: &mut [u8]) -> Result<Tag> {
-        let result = self.with_subkey(nonce, |key, n| {
-            aead::for_len(buf.len()).seal_in_place(key, n, aad, buf)
-        });
+        let result = self.with_subkey(nonce, |key, n| Chosen::seal_in_place(key, n, aad, buf));
         scrub_stack();
         result
     }
@@ -183,9 +179,7 @@ impl Keyring {
         let result = XNonce::try_from(nonce)
             .map_err(|_| Error::Crypto)
             .and_then(|nonce| {
-                self.with_subkey(&nonce, |key, n| {
-                    aead::for_len(out.len()).open(key, n, aad, rest, out)
-                })
+                self.with_subkey(&nonce, |key, n| Chosen::open(key, n, aad, rest, out))
             });
         scrub_stack();
         if result.is_err() {
@@ -209,7 +203,7 @@ impl Keyring {
             let nonce = XNonce::try_from(nonce).map_err(|_| Error::Tampered)?;
             let tag = Tag::try_from(tag).map_err(|_| Error::Tampered)?;
             self.with_subkey(&nonce, |key, n| {
-                aead::for_len(buf.len()).open_in_place(key, n, aad, buf, &tag)
+                Chosen::open_in_place(key, n, aad, buf, &tag)
             })
             .map_err(|e| match e {
                 Error::Forked => e,

@@ -1,5 +1,6 @@
-//! Sealing and opening with XChaCha20-Poly1305: the AEAD backends ([`aead`]), the data-key
-//! ring ([`Keyring`]) and the key schedule ([`KeySchedule`]).
+//! Sealing and opening with XChaCha20-Poly1305: this build's ChaCha20-Poly1305
+//! implementation ([`aead`]: ring's or RustCrypto's, each in a file of its own), the
+//! data-key ring ([`Keyring`]) and the key schedule ([`KeySchedule`]).
 //!
 //! Nonces are `prefix(16 random bytes, drawn per keyring) || counter(u64 LE)`: unique for
 //! every message a keyring seals, with no per-message system call, and unique across
@@ -17,13 +18,29 @@
 //! another prefix (written by an earlier session) gets its subkey derived for the call.
 #![forbid(unsafe_code)]
 
-use chacha20poly1305::XNonce;
 use zeroize::{Zeroize, Zeroizing};
 
 use crate::error::{Error, Result};
 
 mod aead;
 mod keyring;
+#[cfg(all(
+    feature = "ring",
+    any(target_arch = "x86_64", target_arch = "aarch64"),
+    not(microkv_aead = "rustcrypto")
+))]
+mod ring_aead;
+// Also in ring builds' tests, which check the two implementations against each other (the
+// crate is a dev-dependency).
+#[cfg(any(
+    test,
+    not(all(
+        feature = "ring",
+        any(target_arch = "x86_64", target_arch = "aarch64"),
+        not(microkv_aead = "rustcrypto")
+    ))
+))]
+mod rustcrypto_aead;
 mod schedule;
 #[cfg(test)]
 mod tests;
@@ -45,6 +62,12 @@ const PREFIX_LEN: usize = 16;
 
 /// The 12-byte ChaCha20-Poly1305 nonce of an XChaCha20-Poly1305 message.
 type IetfNonce = [u8; 12];
+
+/// An XChaCha20-Poly1305 nonce.
+type XNonce = [u8; NONCE_LEN];
+
+/// A Poly1305 tag.
+type Tag = [u8; TAG_LEN];
 
 /// Writes XChaCha20's subkey for `key` and a nonce's first 16 bytes into `out`.
 fn hchacha(key: &[u8], prefix: &[u8], out: &mut [u8]) -> Result<()> {
@@ -78,6 +101,39 @@ fn xchacha<T>(
     f(&sub[..], &ietf_nonce(nonce))
 }
 
+/// Verifies and decrypts, in place, a ChaCha20-Poly1305 (RFC 8439) message sealed under
+/// `key` and the 12-byte `nonce`, its tag apart, with this build's implementation (the one
+/// the store seals with). For formats that were sealed that way: `microkv::migrate` reads
+/// microkv 0.3 files through it.
+///
+/// # Errors
+/// `Error::Tampered` if `buf`, `tag`, `aad`, `nonce` or `key` is not what was sealed;
+/// `buf` is wiped then.
+///
+/// # Examples
+/// ```
+/// use microkv_core::{chacha20poly1305_open_in_place, Error};
+/// let mut buf = *b"not sealed";
+/// let opened = chacha20poly1305_open_in_place(&[7; 32], &[0; 12], b"", &mut buf, &[0; 16]);
+/// assert!(matches!(opened, Err(Error::Tampered)));
+/// assert_eq!(buf, [0; 10]);
+/// ```
+pub fn chacha20poly1305_open_in_place(
+    key: &[u8; KEY_LEN],
+    nonce: &IetfNonce,
+    aad: &[u8],
+    buf: &mut [u8],
+    tag: &Tag,
+) -> Result<()> {
+    use aead::{Aead, Chosen};
+    let result = Chosen::open_in_place(key, nonce, aad, buf, tag).map_err(|_| Error::Tampered);
+    scrub_stack();
+    if result.is_err() {
+        buf.zeroize();
+    }
+    result
+}
+
 /// Fills `buf` from the operating system's random number generator.
 ///
 /// The kernel cannot write into secret memory (`getrandom` into an arena buffer there
@@ -96,8 +152,8 @@ pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
 /// Overwrites the stack area just below the caller's frame, where the cipher's key
 /// schedule and state lived during the call that just returned.
 ///
-/// That holds only if the cipher's state lives *below* the caller of this function: every
-/// method of the [`aead`] implementations is `#[inline(never)]`, so an optimiser cannot
+/// That holds only if the cipher's state lives *below* the caller of this function: the
+/// in-place functions of the [`aead`] implementations are `#[inline(never)]`, so an optimiser cannot
 /// fold the key schedule into the keyring's own frame, which this does not reach (in
 /// release builds it once left a whole subkey there; tests/memory_exposure.rs runs in
 /// release in CI to keep it out). ring keeps its copy of the key in those frames without

@@ -4,10 +4,10 @@
 
 use alloc::sync::Arc;
 use blake2::{Blake2b512, Digest};
-use chacha20poly1305::XNonce;
 use zeroize::Zeroize;
 
-use super::{aead, random, scrub_stack, xchacha, Keyring, KEY_LEN, NONCE_LEN, TAG_LEN};
+use super::aead::{Aead, Chosen};
+use super::{random, scrub_stack, xchacha, Keyring, XNonce, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
 
@@ -52,7 +52,7 @@ impl KeySchedule {
     /// Wraps the data key: returns `nonce || wrapped key || tag`.
     pub(crate) fn wrap(&self, data_key: &[u8], aad: &[u8]) -> Result<[u8; WRAPPED_LEN]> {
         let mut out = [0u8; WRAPPED_LEN];
-        let mut nonce = XNonce::default();
+        let mut nonce: XNonce = [0; NONCE_LEN];
         random(&mut nonce)?;
         let result = (|| {
             let (head, rest) = out.split_at_mut(NONCE_LEN);
@@ -61,7 +61,7 @@ impl KeySchedule {
                 return Err(Error::Crypto);
             }
             xchacha(self.kek(), &nonce, |key, n| {
-                aead::for_len(KEY_LEN).seal(key, n, aad, data_key, rest)
+                Chosen::seal(key, n, aad, data_key, rest)
             })
         })();
         scrub_stack();
@@ -81,7 +81,7 @@ impl KeySchedule {
             let (nonce, rest) = wrapped.split_at(NONCE_LEN);
             let nonce = XNonce::try_from(nonce).map_err(|_| Error::Tampered)?;
             let result = xchacha(self.kek(), &nonce, |k, n| {
-                aead::for_len(KEY_LEN).open(k, n, aad, rest, key)
+                Chosen::open(k, n, aad, rest, key)
             })
             .map_err(|_| Error::Tampered);
             scrub_stack();
