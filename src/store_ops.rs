@@ -2,9 +2,7 @@
 //! credentials and the arena's report.
 #![forbid(unsafe_code)]
 
-use crate::{
-    Credential, KdfLimit, KdfParams, MemoryReport, MicroKV, Result, Tree, Txn, ValueEncoding,
-};
+use crate::{Credential, KdfLimit, KdfParams, MemoryReport, MicroKV, Result, Tree, Txn};
 
 impl MicroKV {
     /// The namespace `name`, created on its first write. `""` is the default namespace,
@@ -250,21 +248,6 @@ impl MicroKV {
     /// ```
     pub fn memory_report(&self) -> MemoryReport {
         self.store().memory_report()
-    }
-
-    /// How this store's values are encoded: MessagePack for every store made by this
-    /// version (as microkv 0.3 stored values); postcard for one opened from a file
-    /// written by a 0.4 development build before the encoding was recorded, whose values
-    /// keep that encoding (docs/FORMAT.md).
-    ///
-    /// ```
-    /// use microkv::{Credential, MicroKV, ValueEncoding};
-    /// let db = MicroKV::in_memory(Credential::key([1; 32]))?;
-    /// assert_eq!(db.value_encoding(), ValueEncoding::MessagePack);
-    /// # Ok::<(), microkv::Error>(())
-    /// ```
-    pub fn value_encoding(&self) -> ValueEncoding {
-        self.store().value_encoding()
     }
 
     /// The data key and XChaCha20 subkey, copied out of the arena, for tests that scan

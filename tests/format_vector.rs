@@ -6,7 +6,9 @@
 //! - a file the current build writes parses by FORMAT.md alone too.
 //!
 //! `MICROKV_WRITE_VECTORS=1 cargo test --test format_vector` rewrites the file (only ever
-//! needed when the vector is first made: it must never change afterwards).
+//! needed when the vector is first made: it must never change once a release has shipped
+//! it). It was remade once before 0.4's release, when values became MessagePack only
+//! (issue 20): the first vector's values were postcard, an encoding no release reads.
 #![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
@@ -35,30 +37,29 @@ const BODY_NONCE: [u8; 24] = [0x22; 24];
 /// Expiry of the vector's TTL entry, ms since the epoch (2027-01-15T08:00:00Z).
 const EXPIRES_AT: u64 = 1_800_000_000_000;
 
-/// The vector's entries: namespace, key, postcard bytes of the value, expiry, and the
-/// value's nonce.
-/// (namespace, key, plaintext, expiry, nonce) of each entry of the vector.
+/// (namespace, key, plaintext, expiry, nonce) of each entry of the vector: the plaintext is
+/// the value's MessagePack.
 type VectorEntry = (&'static str, &'static str, Vec<u8>, Option<u64>, [u8; 24]);
 
 fn entries() -> Vec<VectorEntry> {
     vec![
-        ("", "name", postcard_str("test"), None, [0x31; 24]),
+        ("", "name", msgpack_str("test"), None, [0x31; 24]),
         (
             "",
             "otp",
-            postcard_str("123456"),
+            msgpack_str("123456"),
             Some(EXPIRES_AT),
             [0x32; 24],
         ),
         (
             "sessions",
             "alice",
-            postcard_str("token-xyz"),
+            msgpack_str("token-xyz"),
             None,
             [0x33; 24],
         ),
-        ("users", "alice", vec![42], None, [0x34; 24]), // u32 42: varint 0x2a
-        ("users", "bob", vec![0x87, 0x01], None, [0x35; 24]), // u32 135: varint
+        ("users", "alice", vec![42], None, [0x34; 24]), // u32 42: positive fixint
+        ("users", "bob", vec![0xcc, 135], None, [0x35; 24]), // u32 135: uint 8
     ]
 }
 
@@ -134,7 +135,7 @@ fn build_vector() -> Vec<u8> {
     out.extend_from_slice(b"MICROKV\0");
     out.extend_from_slice(&1u16.to_le_bytes());
     out.push(0); // KDF id: raw key
-    out.push(0); // reserved
+    out.push(1); // value encoding: MessagePack
     out.extend_from_slice(&[0; 12]); // KDF parameters: none
     out.extend_from_slice(&SALT);
     out.extend_from_slice(&commitment);
@@ -314,8 +315,7 @@ impl<'a> Cursor<'a> {
 
 #[test]
 fn files_the_current_build_writes_follow_format_md() {
-    // The vector predates the value encoding byte: 0, postcard.
-    let parsed = parse_by_the_doc(&std::fs::read(vector_path()).unwrap(), &KEY, 0);
+    let parsed = parse_by_the_doc(&std::fs::read(vector_path()).unwrap(), &KEY, 1);
     let mut want: Vec<_> = entries()
         .into_iter()
         .map(|(ns, k, v, e, _)| (ns.to_string(), k.to_string(), v, e))
@@ -358,19 +358,31 @@ fn files_the_current_build_writes_follow_format_md() {
         parse_by_the_doc(&std::fs::read(&path).unwrap(), &KEY, 1),
         want
     );
-    drop(db);
-    // And the committed postcard vector still opens with its values readable.
-    let old = MicroKV::open_existing_with(
-        vector_path(),
-        Credential::key(KEY),
-        Config {
-            read_only: true,
-            ..Default::default()
-        },
-    )
-    .unwrap();
-    assert_eq!(old.value_encoding(), microkv::ValueEncoding::Postcard);
-    assert_eq!(old.namespace("users").require::<u32>("bob").unwrap(), 135);
+}
+
+/// Byte 11 names the values' encoding, and MessagePack (1) is the only one: a file with
+/// another (0 was postcard, in development builds before 0.4) is refused before any key is
+/// derived, with the reason. The control: the same bytes with 1 open.
+#[test]
+fn a_file_of_another_value_encoding_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.kv");
+    let mut bytes = std::fs::read(vector_path()).unwrap();
+    for id in [0u8, 2, 0xff] {
+        bytes[11] = id;
+        std::fs::write(&path, &bytes).unwrap();
+        let err = MicroKV::open_existing_with(&path, Credential::key(KEY), read_only_at(0));
+        match err {
+            Err(microkv::Error::CorruptStore(why)) => {
+                assert_eq!(why, format!("unknown value encoding {id}"))
+            }
+            other => panic!("byte 11 = {id}: {other:?}"),
+        }
+    }
+    bytes[11] = 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let db = MicroKV::open_existing_with(&path, Credential::key(KEY), read_only_at(0)).unwrap();
+    assert_eq!(db.namespace("users").require::<u32>("bob").unwrap(), 135);
 }
 
 /// A MessagePack str of fewer than 32 bytes: `0xa0 | len`, then the bytes.

@@ -1,12 +1,10 @@
 //! Values are MessagePack, as in microkv 0.3: a number read as another numeric type is
 //! the same number or a typed error, never a different number; self-describing types
 //! (`serde_json::Value`, untagged enums, skipped fields, flattened structs) round-trip.
-//! The control: the postcard store of the committed v1 vector reads a `u32` as an `i64`
-//! as a different number, which is what the self-describing encoding fixes.
 
 use std::collections::BTreeMap;
 
-use microkv::{Config, Credential, Error, MicroKV, ValueEncoding};
+use microkv::{Credential, Error, MicroKV};
 use serde::{Deserialize, Serialize};
 
 fn db() -> MicroKV {
@@ -25,7 +23,6 @@ fn typed_error<T: std::fmt::Debug>(r: microkv::Result<Option<T>>, secret: &str) 
 #[test]
 fn numbers_read_as_other_numeric_types_are_the_same_number_or_an_error() {
     let db = db();
-    assert_eq!(db.value_encoding(), ValueEncoding::MessagePack);
     db.put("u32", &5u32).unwrap();
     db.put("i32", &5i32).unwrap();
     db.put("neg", &-5i32).unwrap();
@@ -168,30 +165,4 @@ fn strings_and_byte_vectors_are_secret_bytes() {
             .expose_secret(),
         long.as_bytes()
     );
-}
-
-#[test]
-fn postcard_stores_keep_their_encoding_the_control() {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/v1.kv");
-    let dir = tempfile::tempdir().unwrap();
-    let copy = dir.path().join("v1.kv");
-    std::fs::copy(&path, &copy).unwrap();
-    // The vector's raw key: bytes 0x00..=0x1f (tests/format_vector.rs).
-    let key: [u8; 32] = std::array::from_fn(|i| i as u8);
-    let db = MicroKV::open_with(&copy, Credential::key(key), Config::default()).unwrap();
-    assert_eq!(db.value_encoding(), ValueEncoding::Postcard);
-    let users = db.namespace("users");
-    assert_eq!(users.require::<u32>("bob").unwrap(), 135);
-    // The control: postcard is not self-describing, and the u32 135 read as an i64 is
-    // another number. MessagePack stores give 135 (above).
-    assert_ne!(users.require::<i64>("bob").unwrap(), 135);
-    // New writes and a rekey keep the store's encoding, and the store reopens with it.
-    users.put("carol", &9u32).unwrap();
-    db.rekey(Credential::key([0x5b; 32])).unwrap();
-    db.save().unwrap();
-    drop((users, db));
-    let db = MicroKV::open(&copy, Credential::key([0x5b; 32])).unwrap();
-    assert_eq!(db.value_encoding(), ValueEncoding::Postcard);
-    assert_eq!(db.namespace("users").require::<u32>("carol").unwrap(), 9);
-    assert_eq!(db.namespace("users").require::<u32>("bob").unwrap(), 135);
 }

@@ -1,6 +1,7 @@
-//! How a value's plaintext encodes it: [`ValueEncoding`]. MessagePack for the stores this
-//! version makes; postcard for stores made before values were self-describing, whose
-//! values stay readable as they were written.
+//! How a value's plaintext encodes it: MessagePack, as microkv 0.3 stored values
+//! (self-describing, so a value read as another numeric type is the same number or an
+//! error, and any `Serialize` type round-trips; structs are written as maps, and arrays, as
+//! 0.3 wrote them, read too). The body and the journal are postcard (format.rs, journal.rs).
 #![forbid(unsafe_code)]
 
 use alloc::format;
@@ -13,52 +14,8 @@ use serde::Serialize;
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
 
-/// How a store encodes its values, recorded in its file (header byte 11) and fixed for
-/// the store's life (a password change or rekey keeps it).
-///
-/// ```
-/// # use microkv_core as microkv;
-/// use microkv::{Credential, Store, ValueEncoding};
-/// let db = Store::in_memory(Credential::key([5; 32]))?;
-/// assert_eq!(db.value_encoding(), ValueEncoding::MessagePack);
-/// # Ok::<(), microkv::Error>(())
-/// ```
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ValueEncoding {
-    /// [postcard](https://postcard.jamesmunns.com/wire-format) (byte 11 = 0): stores
-    /// written before values were self-describing. Their values read as they always did:
-    /// types of the same shape are not told apart (a `u32` read as an `i64` is a
-    /// different number), and types that need a self-describing format (untagged enums,
-    /// `serde_json::Value`, skipped fields) do not round-trip. Copy such a store's values
-    /// into a new store to move it to MessagePack.
-    Postcard,
-    /// MessagePack (byte 11 = 1), as microkv 0.3 stored values: self-describing, so a
-    /// value read as another numeric type is the same number or an error, and any
-    /// `Serialize` type round-trips. Structs are written as maps (field names included);
-    /// arrays (as 0.3 wrote them) read too. The encoding of every new store.
-    #[default]
-    MessagePack,
-}
-
-impl ValueEncoding {
-    /// The header byte that records it.
-    pub(crate) fn id(self) -> u8 {
-        match self {
-            ValueEncoding::Postcard => 0,
-            ValueEncoding::MessagePack => 1,
-        }
-    }
-
-    /// The encoding a header byte records, if it is a known one.
-    pub(crate) fn from_id(id: u8) -> Option<Self> {
-        match id {
-            0 => Some(ValueEncoding::Postcard),
-            1 => Some(ValueEncoding::MessagePack),
-            _ => None,
-        }
-    }
-}
+/// Header byte 11: the encoding of the store's values, MessagePack (1), the only one.
+pub(crate) const MESSAGEPACK: u8 = 1;
 
 /// Errors carry the type's name, never the serializer's message: that can quote the
 /// value, and errors end up in logs.
@@ -122,55 +79,30 @@ impl<'de> IoRead<'de> for Reader<'de, '_> {
 }
 
 /// Serializes `value` straight into an arena buffer of exactly the right size.
-pub(crate) fn encode<V: Serialize + ?Sized>(
-    arena: &Arc<Arena>,
-    encoding: ValueEncoding,
-    value: &V,
-) -> Result<SecretBuf> {
-    match encoding {
-        ValueEncoding::MessagePack => {
-            let mut count = Count(0);
-            messagepack_serde::ser::to_core_writer(value, &mut count)
-                .map_err(|_| not_serializable::<V>())?;
-            let mut buf = arena.alloc(count.0)?;
-            let len = messagepack_serde::to_slice(value, &mut buf)
-                .map_err(|_| not_serializable::<V>())?;
-            if len != buf.len() {
-                // A `Serialize` impl that wrote something else the second time.
-                return Err(not_serializable::<V>());
-            }
-            Ok(buf)
-        }
-        ValueEncoding::Postcard => {
-            let size = postcard::ser_flavors::Size::default();
-            let len = postcard::serialize_with_flavor::<V, _, usize>(value, size)
-                .map_err(|_| not_serializable::<V>())?;
-            let mut buf = arena.alloc(len)?;
-            postcard::to_slice(value, &mut buf).map_err(|_| not_serializable::<V>())?;
-            Ok(buf)
-        }
+pub(crate) fn encode<V: Serialize + ?Sized>(arena: &Arc<Arena>, value: &V) -> Result<SecretBuf> {
+    let mut count = Count(0);
+    messagepack_serde::ser::to_core_writer(value, &mut count)
+        .map_err(|_| not_serializable::<V>())?;
+    let mut buf = arena.alloc(count.0)?;
+    let len = messagepack_serde::to_slice(value, &mut buf).map_err(|_| not_serializable::<V>())?;
+    if len != buf.len() {
+        // A `Serialize` impl that wrote something else the second time.
+        return Err(not_serializable::<V>());
     }
+    Ok(buf)
 }
 
 /// Deserializes a plaintext as a `V`, which must use every byte: a value stored as
 /// another type is an error, never a silently truncated reading.
-pub(crate) fn decode<V: DeserializeOwned>(encoding: ValueEncoding, plain: &[u8]) -> Result<V> {
-    match encoding {
-        ValueEncoding::MessagePack => {
-            let mut left = plain.len();
-            let reader = Reader {
-                rest: plain,
-                left: &mut left,
-            };
-            match messagepack_serde::de::from_core_reader::<_, V>(reader) {
-                Ok(value) if left == 0 => Ok(value),
-                _ => decode_bin_as_seq(plain).ok_or_else(mismatch::<V>),
-            }
-        }
-        ValueEncoding::Postcard => match postcard::take_from_bytes::<V>(plain) {
-            Ok((value, [])) => Ok(value),
-            _ => Err(mismatch::<V>()),
-        },
+pub(crate) fn decode<V: DeserializeOwned>(plain: &[u8]) -> Result<V> {
+    let mut left = plain.len();
+    let reader = Reader {
+        rest: plain,
+        left: &mut left,
+    };
+    match messagepack_serde::de::from_core_reader::<_, V>(reader) {
+        Ok(value) if left == 0 => Ok(value),
+        _ => decode_bin_as_seq(plain).ok_or_else(mismatch::<V>),
     }
 }
 
@@ -182,7 +114,7 @@ fn decode_bin_as_seq<V: DeserializeOwned>(plain: &[u8]) -> Option<V> {
     if !matches!(plain.first(), Some(0xc4..=0xc6)) {
         return None;
     }
-    let start = bytes_start(ValueEncoding::MessagePack, plain).ok()??;
+    let start = bytes_start(plain).ok()??;
     let bytes = plain.get(start..)?.iter().copied();
     let seq = serde::de::value::SeqDeserializer::<_, serde::de::value::Error>::new(bytes);
     V::deserialize(seq).ok()
@@ -197,23 +129,17 @@ fn not_bytes() -> Error {
 /// `Ok(Some(start))` when they are its tail from `start` on; `Ok(None)` for a
 /// MessagePack array of bytes (a `Vec<u8>` or `&[u8]` without `serde_bytes`), which
 /// [`unpack_byte_array`] copies out.
-pub(crate) fn bytes_start(encoding: ValueEncoding, plain: &[u8]) -> Result<Option<usize>> {
-    let (start, len): (usize, usize) = match encoding {
-        ValueEncoding::Postcard => match postcard::take_from_bytes::<&[u8]>(plain) {
-            Ok((bytes, [])) => return Ok(Some(plain.len() - bytes.len())),
-            _ => return Err(not_bytes()),
-        },
-        ValueEncoding::MessagePack => match plain {
-            [b @ 0xa0..=0xbf, ..] => (1, usize::from(b & 0x1f)),
-            [0xd9 | 0xc4, n, ..] => (2, usize::from(*n)),
-            [0xda | 0xc5, a, b, ..] => (3, usize::from(u16::from_be_bytes([*a, *b]))),
-            [0xdb | 0xc6, a, b, c, d, ..] => {
-                let n = u32::from_be_bytes([*a, *b, *c, *d]);
-                (5, usize::try_from(n).map_err(|_| not_bytes())?)
-            }
-            [0x90..=0x9f | 0xdc | 0xdd, ..] => return Ok(None),
-            _ => return Err(not_bytes()),
-        },
+pub(crate) fn bytes_start(plain: &[u8]) -> Result<Option<usize>> {
+    let (start, len): (usize, usize) = match plain {
+        [b @ 0xa0..=0xbf, ..] => (1, usize::from(b & 0x1f)),
+        [0xd9 | 0xc4, n, ..] => (2, usize::from(*n)),
+        [0xda | 0xc5, a, b, ..] => (3, usize::from(u16::from_be_bytes([*a, *b]))),
+        [0xdb | 0xc6, a, b, c, d, ..] => {
+            let n = u32::from_be_bytes([*a, *b, *c, *d]);
+            (5, usize::try_from(n).map_err(|_| not_bytes())?)
+        }
+        [0x90..=0x9f | 0xdc | 0xdd, ..] => return Ok(None),
+        _ => return Err(not_bytes()),
     };
     if start.checked_add(len) != Some(plain.len()) {
         return Err(not_bytes());

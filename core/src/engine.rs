@@ -31,7 +31,6 @@ use serde::Serialize;
 
 use crate::arena::{Arena, SecretBuf};
 use crate::clock::Clock;
-use crate::codec::ValueEncoding;
 use crate::config::AutoSave;
 use crate::crypto::Keyring;
 use crate::entry::{encode, expiry, Change, Entry, Name, Space};
@@ -159,9 +158,6 @@ pub(crate) struct Engine {
     /// The most KDF work a new key of this store, or a credential checked against it, may
     /// use (`Config::kdf_limit`).
     pub(crate) kdf_limit: KdfLimit,
-    /// How this store's values are encoded: fixed for its life (the header records it;
-    /// a rekey keeps it).
-    pub(crate) values: ValueEncoding,
     storage: Option<Box<dyn Storage>>,
 }
 
@@ -357,9 +353,9 @@ impl Exclusive<'_> {
         expiry(|| self.now(), ttl)
     }
 
-    /// Encodes `value` into the arena in the store's encoding.
+    /// Encodes `value` into the arena.
     pub(crate) fn encode<V: Serialize + ?Sized>(&self, value: &V) -> Result<SecretBuf> {
-        encode(self.arena(), self.engine.values, value)
+        encode(self.arena(), value)
     }
 
     /// Encodes `value` into the arena and seals it as the value of `ns`/`key`.
@@ -386,6 +382,6 @@ impl Exclusive<'_> {
         key: &str,
         entry: &Entry,
     ) -> Result<V> {
-        entry.read(self.keyring(), self.arena(), self.engine.values, ns, key)
+        entry.read(self.keyring(), self.arena(), ns, key)
     }
 }

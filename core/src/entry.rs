@@ -15,7 +15,6 @@ use hashbrown::HashMap;
 use serde::de::DeserializeOwned;
 
 use crate::arena::{Arena, SecretBuf};
-use crate::codec::ValueEncoding;
 use crate::crypto::{Keyring, SEAL_OVERHEAD};
 use crate::error::{corrupt, Error, Result};
 
@@ -101,16 +100,15 @@ impl Entry {
         self.sealed.len().saturating_sub(SEAL_OVERHEAD)
     }
 
-    /// Opens the value of `ns`/`key` and decodes it as a `V` in `encoding`.
+    /// Opens the value of `ns`/`key` and decodes it as a `V`.
     pub(crate) fn read<V: DeserializeOwned>(
         &self,
         keyring: &Keyring,
         arena: &Arc<Arena>,
-        encoding: ValueEncoding,
         ns: &str,
         key: &str,
     ) -> Result<V> {
-        decode(encoding, &self.open(keyring, arena, ns, key)?)
+        decode(&self.open(keyring, arena, ns, key)?)
     }
 }
 

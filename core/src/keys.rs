@@ -7,7 +7,7 @@ use alloc::format;
 use alloc::sync::Arc;
 
 use crate::arena::Arena;
-use crate::codec::ValueEncoding;
+use crate::codec::MESSAGEPACK;
 use crate::credential::Credential;
 use crate::crypto::{random, KeySchedule, Keyring, KEY_LEN, WRAPPED_LEN};
 use crate::entry::VERSION;
@@ -41,8 +41,6 @@ pub(crate) const KEY_PART_LEN: usize = KEY_AAD_LEN + WRAPPED_LEN;
 pub(crate) struct KeyHeader {
     /// `None` for a store opened by a raw key.
     pub(crate) kdf: Option<KdfParams>,
-    /// How the store's values are encoded (byte 11).
-    pub(crate) values: ValueEncoding,
     pub(crate) salt: [u8; 16],
     pub(crate) commitment: [u8; KEY_LEN],
     pub(crate) wrapped: [u8; WRAPPED_LEN],
@@ -60,7 +58,7 @@ impl KeyHeader {
             Some(Kdf::Scrypt { log_n, r, p }) => (2, u32::from(log_n), r, p),
         };
         out[10] = id;
-        out[11] = self.values.id();
+        out[11] = MESSAGEPACK;
         out[12..16].copy_from_slice(&a.to_le_bytes());
         out[16..20].copy_from_slice(&b.to_le_bytes());
         out[20..24].copy_from_slice(&c.to_le_bytes());
@@ -115,8 +113,9 @@ impl KeyHeader {
             u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
         };
         let (a, b, c) = (word(12), word(16), word(20));
-        let values = ValueEncoding::from_id(bytes[11])
-            .ok_or_else(|| corrupt(format!("unknown value encoding {}", bytes[11])))?;
+        if bytes[11] != MESSAGEPACK {
+            return Err(corrupt(format!("unknown value encoding {}", bytes[11])));
+        }
         let kdf = match bytes[10] {
             0 if (a, b, c) == (0, 0, 0) => None,
             0 => return Err(corrupt("raw-key store with KDF parameters")),
@@ -139,7 +138,6 @@ impl KeyHeader {
         wrapped.copy_from_slice(&bytes[72..144]);
         Ok(KeyHeader {
             kdf,
-            values,
             salt,
             commitment,
             wrapped,
@@ -154,7 +152,6 @@ pub(crate) fn new_keys(
     credential: &Credential,
     kdf: &KdfParams,
     limit: KdfLimit,
-    values: ValueEncoding,
 ) -> Result<(KeyHeader, Keyring)> {
     let kdf = (!credential.is_raw_key()).then_some(*kdf);
     if let Some(kdf) = &kdf {
@@ -167,7 +164,6 @@ pub(crate) fn new_keys(
     let keyring = Keyring::generate(arena)?;
     let mut header = KeyHeader {
         kdf,
-        values,
         salt,
         commitment: schedule.commitment(),
         // Filled below: the wrap authenticates the rest of the header.

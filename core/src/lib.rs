@@ -50,7 +50,6 @@ pub use arena::{Arena, HeapPages, MemoryPolicy, MemoryReport, PageSource, Region
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
-pub use codec::ValueEncoding;
 pub use config::{AutoSave, Config, LockMode};
 pub use credential::Credential;
 pub use crypto::chacha20poly1305_open_in_place;

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretBox};
 use zeroize::Zeroize;
 
 use crate::arena::{Arena, SecretBuf};
-use crate::codec::{self, ValueEncoding};
+use crate::codec;
 use crate::error::Result;
 
 /// microkv 0.3's password wrapper, `zeroize::Zeroizing<String>` (it derefs to `String`),
@@ -126,12 +126,8 @@ impl SecretBytes {
     /// Takes the decrypted plaintext of a value serialized as bytes or a string (a
     /// header, then the bytes), and keeps it in place; a MessagePack array of bytes (a
     /// `Vec<u8>`) is copied out into a new arena buffer.
-    pub(crate) fn from_plaintext(
-        arena: &Arc<Arena>,
-        encoding: ValueEncoding,
-        buf: SecretBuf,
-    ) -> Result<Self> {
-        match codec::bytes_start(encoding, &buf)? {
+    pub(crate) fn from_plaintext(arena: &Arc<Arena>, buf: SecretBuf) -> Result<Self> {
+        match codec::bytes_start(&buf)? {
             Some(start) => Ok(SecretBytes { buf, start }),
             None => Ok(SecretBytes {
                 buf: codec::unpack_byte_array(arena, &buf)?,

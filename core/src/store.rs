@@ -8,7 +8,6 @@ use alloc::vec::Vec;
 use core::ops::Deref;
 
 use crate::arena::MemoryReport;
-use crate::codec::ValueEncoding;
 use crate::config::{AutoSave, Config};
 use crate::credential::Credential;
 use crate::engine::Engine;
@@ -124,21 +123,6 @@ impl Store {
     /// ```
     pub fn kdf_limit(&self) -> KdfLimit {
         self.engine.kdf_limit
-    }
-
-    /// How this store's values are encoded: [`ValueEncoding::MessagePack`] for every store
-    /// made by this version; [`ValueEncoding::Postcard`] for one opened from a file
-    /// written before the encoding was recorded, whose values keep that encoding.
-    ///
-    /// ```
-    /// # use microkv_core as microkv;
-    /// use microkv::{Credential, Store, ValueEncoding};
-    /// let db = Store::in_memory(Credential::key([5; 32]))?;
-    /// assert_eq!(db.value_encoding(), ValueEncoding::MessagePack);
-    /// # Ok::<(), microkv::Error>(())
-    /// ```
-    pub fn value_encoding(&self) -> ValueEncoding {
-        self.engine.values
     }
 
     /// What the secure arena holds and how well it is protected.

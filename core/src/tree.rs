@@ -83,10 +83,9 @@ impl Tree {
 
     /// The value under `key`, or `None` if absent or expired.
     ///
-    /// Values are self-describing (MessagePack) in stores made by this version: a value read
+    /// Values are self-describing (MessagePack): a value read
     /// as another type is the same value (a `u32` read as an `i64`) or `Error::Serialization`,
-    /// never a different one. In a store from an older file (`ValueEncoding::Postcard`) the
-    /// check is structural only: types with the same encoding are not told apart.
+    /// never a different one.
     ///
     /// ```
     /// # use microkv_core as microkv;
@@ -152,9 +151,7 @@ impl Tree {
     /// authenticated when the store opens).
     pub fn get_secret_bytes(&self, key: &str) -> Result<Option<SecretBytes>> {
         match self.engine.open_live(&self.name, key)? {
-            Some(plain) => {
-                SecretBytes::from_plaintext(&self.engine.arena, self.engine.values, plain).map(Some)
-            }
+            Some(plain) => SecretBytes::from_plaintext(&self.engine.arena, plain).map(Some),
             None => Ok(None),
         }
     }

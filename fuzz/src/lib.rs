@@ -131,7 +131,7 @@ pub fn file_with_body(body: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(176 + body.len() + 16);
     out.extend_from_slice(b"MICROKV\0");
     out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&[0, 0]); // raw key; reserved
+    out.extend_from_slice(&[0, 1]); // raw key; values in MessagePack
     out.extend_from_slice(&[0; 12]);
     out.extend_from_slice(&SALT);
     out.extend_from_slice(commitment);
@@ -159,7 +159,7 @@ fn varint(mut n: u64, out: &mut Vec<u8>) {
 pub type SeedEntry<'a> = (&'a str, Option<u64>, &'a [u8]);
 
 /// A well-formed body (a seed for [`open_body`]): `(namespace, [(key, expiry, value)])`,
-/// each value sealed under the data key as FORMAT.md describes (value: postcard bytes).
+/// each value sealed under the data key as FORMAT.md describes (value: its plaintext bytes).
 pub fn body(spaces: &[(&str, &[SeedEntry])]) -> Vec<u8> {
     let mut out = Vec::new();
     varint(spaces.len() as u64, &mut out);

@@ -8,7 +8,6 @@ use hashbrown::HashMap;
 
 use super::{Contents, Engine, SaveState};
 use crate::arena::Arena;
-use crate::codec::ValueEncoding;
 use crate::config::Config;
 use crate::credential::Credential;
 use crate::error::{Error, Result};
@@ -39,13 +38,8 @@ impl Engine {
             Some(bytes) => format::decode(&arena, &credential, bytes, config.kdf_limit)?,
             None if config.read_only && storage.is_some() => return Err(Error::NotFound),
             None => {
-                let (header, keyring) = new_keys(
-                    &arena,
-                    &credential,
-                    &config.kdf,
-                    config.kdf_limit,
-                    ValueEncoding::MessagePack,
-                )?;
+                let (header, keyring) =
+                    new_keys(&arena, &credential, &config.kdf, config.kdf_limit)?;
                 (header, keyring, HashMap::new())
             }
         };
@@ -74,7 +68,6 @@ impl Engine {
             save.journal = Some(at);
         }
         let must_save = fresh && storage.is_some();
-        let values = contents.header.values;
         let engine = Engine {
             arena,
             contents: RwLock::new(contents),
@@ -86,7 +79,6 @@ impl Engine {
             read_only: config.read_only,
             autosave: config.autosave,
             kdf_limit: config.kdf_limit,
-            values,
             storage,
         };
         Ok((engine, must_save))

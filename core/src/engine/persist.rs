@@ -235,7 +235,7 @@ impl Exclusive<'_> {
     pub(crate) fn rekey(&mut self, credential: &Credential, kdf: &KdfParams) -> Result<()> {
         let engine = self.engine;
         let arena = &engine.arena;
-        let (header, keyring) = new_keys(arena, credential, kdf, engine.kdf_limit, engine.values)?;
+        let (header, keyring) = new_keys(arena, credential, kdf, engine.kdf_limit)?;
         let keyring = Arc::new(keyring);
         let fresh = {
             let old = engine.contents.read();

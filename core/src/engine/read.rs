@@ -26,7 +26,7 @@ impl Engine {
     /// that fits is copied into the slot rather than shared (see `Slot::copy`), so that
     /// reader threads write no cache line in common but their lock shards'.
     pub(crate) fn read_value<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
-        let f = |plain: &[u8]| decode(self.values, plain);
+        let f = |plain: &[u8]| decode(plain);
         let mut slot = self.scratch.claim();
         // `Some(None)`: copied into the slot; `Some(Some(..))`: shared, to open without it.
         let found = self.read(|c, now| {
@@ -54,7 +54,7 @@ impl Engine {
         entry: &Entry,
         (ns, key): (&str, &str),
     ) -> Result<V> {
-        let f = |plain: &[u8]| decode(self.values, plain);
+        let f = |plain: &[u8]| decode(plain);
         match self.scratch.claim() {
             Some(mut slot) => slot.open(&self.arena, keyring, entry, (ns, key), f),
             None => f(&entry.open(keyring, &self.arena, ns, key)?),

@@ -68,9 +68,7 @@ impl Tree {
         (self.engine.expiry_of(&self.name, key)).ok_or(Error::KeyNotFound)
     }
 
-    /// The value under `key` as it is stored: its bytes in the store's encoding
-    /// ([`Store::value_encoding`](crate::Store::value_encoding): MessagePack for every
-    /// store this version makes), in the arena. MessagePack describes itself, so any
+    /// The value under `key` as it is stored: its MessagePack bytes, in the arena. MessagePack describes itself, so any
     /// value reads back from these bytes, byte strings included, with a MessagePack
     /// reader such as `rmpv`, and from there to JSON or any other form; see
     /// [`Tree::for_each_encoded`] for a dump of every value.
