@@ -203,6 +203,12 @@ impl<'a> Txn<'a> {
     }
 }
 
+// As for `Tree`: a panic inside a transaction's closure applies nothing, and the state it
+// borrows (the writer's lock, the operation's cached time, a `spin::Once` that is not
+// `RefUnwindSafe` by itself) is consistent whenever anything can panic. microkv 0.3's
+// `Txn` was `RefUnwindSafe` too (tests/compat03 checks both).
+impl core::panic::RefUnwindSafe for Txn<'_> {}
+
 /// A transaction's handle may be sent to or shared with scoped threads (the cached time
 /// of the operation is a `Once`, not a `Cell`): checked when this crate compiles.
 const _: () = {

@@ -3,6 +3,7 @@
 #![forbid(unsafe_code)]
 
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use serde::de::DeserializeOwned;
 
@@ -28,19 +29,22 @@ impl Engine {
     pub(crate) fn read_value<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
         let f = |plain: &[u8]| decode(plain);
         let mut slot = self.scratch.claim();
-        // `Some(None)`: copied into the slot; `Some(Some(..))`: shared, to open without it.
         let found = self.read(|c, now| {
             let entry = c.live(now, ns, key)?;
             let copied =
                 (slot.as_deref_mut()).is_some_and(|s| s.copy(c.generation, &c.keyring, entry));
-            Some((!copied).then(|| (entry.clone(), c.keyring.clone())))
+            Some(if copied {
+                Found::InSlot
+            } else {
+                Found::Shared(entry.clone(), c.keyring.clone())
+            })
         });
         match (found, slot.as_deref_mut()) {
             (None, _) => Ok(None),
-            (Some(Some((entry, keyring))), _) => {
+            (Some(Found::Shared(entry, keyring)), _) => {
                 f(&entry.open(&keyring, &self.arena, ns, key)?).map(Some)
             }
-            (Some(None), slot) => (slot.ok_or(Error::Crypto)?)
+            (Some(Found::InSlot), slot) => (slot.ok_or(Error::Crypto)?)
                 .open_copy(&self.arena, (ns, key), f)
                 .map(Some),
         }
@@ -139,4 +143,13 @@ impl Engine {
     pub(crate) fn kdf_params(&self) -> Option<KdfParams> {
         self.read(|c, _| c.header.kdf)
     }
+}
+
+/// Where a read found a live entry, once it let go of the contents' lock.
+enum Found {
+    /// Copied into the calling thread's scratch slot (`Slot::copy`), to open there.
+    InSlot,
+    /// Shared (too long for the slot, or no slot was free): the entry and the keyring it
+    /// opens under.
+    Shared(Entry, Arc<Keyring>),
 }

@@ -21,6 +21,7 @@ pub fn fast_kdf() -> KdfParams {
 pub fn traits() {
     fn send_sync<T: Send + Sync>() {}
     fn unwind<T: UnwindSafe + RefUnwindSafe>() {}
+    fn ref_unwind<T: RefUnwindSafe>() {}
     fn clone<T: Clone>() {}
     fn default<T: Default>() {}
     fn copy<T: Copy>() {}
@@ -39,6 +40,7 @@ pub fn traits() {
     unwind::<Config>();
     unwind::<KdfParams>();
     unwind::<Credential>();
+    ref_unwind::<Txn<'static>>();
     clone::<MicroKV>();
     clone::<Tree>();
     clone::<Config>();
