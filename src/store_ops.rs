@@ -33,7 +33,8 @@ impl MicroKV {
     /// ```
     ///
     /// # Errors
-    /// `Error::Reentrant` when called from inside one of this store's own closures.
+    /// None: it reads names and expiries only (under the contents' read lock, which a
+    /// closure of this store's may take too). The `Result` is microkv 0.3's signature.
     pub fn tree_names(&self) -> Result<Vec<String>> {
         self.store().tree_names()
     }
@@ -85,7 +86,7 @@ impl MicroKV {
     /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn kdf_params(&self) -> KdfParams {
-        self.kdf().unwrap_or_default()
+        self.store().kdf_params()
     }
 
     /// The store's KDF parameters; `None` for a store opened by a raw key.
@@ -97,8 +98,7 @@ impl MicroKV {
     /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn kdf(&self) -> Option<KdfParams> {
-        // Never fails: a read of the header under the contents' read lock, as a get takes.
-        self.store().kdf_params().ok().flatten()
+        self.store().kdf()
     }
 
     /// The most KDF work this store accepts: `Config::kdf_limit` as it was opened (the
@@ -197,7 +197,11 @@ impl MicroKV {
     ///
     /// # Errors
     /// `Error::NoPath` for an in-memory store; `Error::ReadOnly` for a read-only one;
-    /// `Error::Io` if writing fails (the file is left as it was).
+    /// `Error::Io` if writing fails (the file is left as it was);
+    /// `Error::CredentialChanged` if another handle or process changed the store's
+    /// credential since this one loaded it (nothing is written); `Error::NotDurable` if
+    /// the new file is in place but not known to be durable (a failed directory sync);
+    /// `Error::Reentrant` from inside one of this store's own closures.
     pub fn save(&self) -> Result<()> {
         self.store().save()
     }
@@ -211,8 +215,8 @@ impl MicroKV {
     /// ```
     ///
     /// # Errors
-    /// `Error::Reentrant` from inside one of this store's closures; `Error::Crypto` if
-    /// sealing fails.
+    /// `Error::Forked` in a forked child; `Error::Crypto` if sealing fails (the nonce
+    /// counter is spent).
     pub fn snapshot(&self) -> Result<Vec<u8>> {
         self.store().snapshot()
     }

@@ -97,13 +97,37 @@ impl Store {
     }
 
     /// Names of the namespaces holding at least one live entry, sorted.
+    ///
+    /// # Errors
+    /// None: it reads names and expiries only. The `Result` is microkv 0.3's signature.
     pub fn tree_names(&self) -> Result<Vec<String>> {
         Ok(self.engine.namespaces())
     }
 
-    /// The KDF parameters of this store; `None` when it is opened by a raw key.
-    pub fn kdf_params(&self) -> Result<Option<KdfParams>> {
-        Ok(self.engine.kdf_params())
+    /// The KDF parameters a password for this store is stretched with: the store's own,
+    /// or for a store opened by a raw key (which has none) the ones a change to a password
+    /// would use, the defaults. [`Store::kdf`] tells the two apart.
+    ///
+    /// ```
+    /// use microkv_core::{Credential, KdfParams, Store};
+    /// let db = Store::in_memory(Credential::key([5; 32]))?;
+    /// assert_eq!(db.kdf_params(), KdfParams::default());
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    pub fn kdf_params(&self) -> KdfParams {
+        self.kdf().unwrap_or_default()
+    }
+
+    /// The store's KDF parameters; `None` for a store opened by a raw key.
+    ///
+    /// ```
+    /// use microkv_core::{Credential, Store};
+    /// let db = Store::in_memory(Credential::key([5; 32]))?;
+    /// assert_eq!(db.kdf(), None);
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    pub fn kdf(&self) -> Option<KdfParams> {
+        self.engine.kdf_params()
     }
 
     /// The most KDF work this store accepts (`Config::kdf_limit` when it was opened): for
@@ -204,6 +228,10 @@ impl Store {
     }
 
     /// The store as the bytes of a v1 file (encrypted; what `save` would write).
+    ///
+    /// # Errors
+    /// `Error::Forked` in a forked child; `Error::Crypto` if sealing fails (the nonce
+    /// counter is spent).
     pub fn snapshot(&self) -> Result<Vec<u8>> {
         self.engine.snapshot()
     }

@@ -185,7 +185,9 @@ impl Tree {
     /// ```
     ///
     /// # Errors
-    /// `Error::Forked` in a forked child.
+    /// None: it reads key names and expiries only, which hold no secret and need no
+    /// keyring (so it works in a forked child too). The `Result` is microkv 0.3's
+    /// signature, kept for code written against it.
     pub fn contains(&self, key: &str) -> Result<bool> {
         Ok(self.engine.contains(&self.name, key))
     }
@@ -300,7 +302,9 @@ impl Tree {
     /// ```
     ///
     /// # Errors
-    /// `Error::Forked` in a forked child.
+    /// None: it reads key names and expiries only, which hold no secret and need no
+    /// keyring (so it works in a forked child too). The `Result` is microkv 0.3's
+    /// signature, kept for code written against it.
     pub fn len(&self) -> Result<usize> {
         Ok(self.engine.count_live(&self.name))
     }
