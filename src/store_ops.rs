@@ -206,6 +206,35 @@ impl MicroKV {
         self.store().save()
     }
 
+    /// Catches up with what other handles of this store (in this process or others)
+    /// committed: after `Ok`, reads see every write any handle acknowledged before the
+    /// call. Works on read-only handles. `Config::refresh` does this before reads
+    /// automatically; writes always catch up first. Under `LockMode::Exclusive` there is
+    /// nothing to catch up with.
+    ///
+    /// ```
+    /// use microkv::{Config, Credential, MicroKV};
+    /// # let dir = tempfile::tempdir()?;
+    /// # let path = dir.path().join("store.kv");
+    /// let daemon = MicroKV::open(&path, Credential::key([1; 32]))?;
+    /// let cli = MicroKV::open(&path, Credential::key([1; 32]))?; // shared by default
+    /// cli.put("token", &7u32)?;
+    /// cli.save()?;
+    /// assert_eq!(daemon.get::<u32>("token")?, None); // not caught up yet
+    /// daemon.reload()?;
+    /// assert_eq!(daemon.get::<u32>("token")?, Some(7));
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::CredentialChanged` if another handle changed the credential (reopen with
+    /// the new one); `Error::NotFound` if the store file was deleted; `Error::Tampered` or
+    /// `Error::CorruptStore` for damaged files; `Error::Io` if reading fails. The handle
+    /// keeps what it had.
+    pub fn reload(&self) -> Result<()> {
+        self.store().reload()
+    }
+
     /// The store as the bytes of a store file (encrypted; what `save` would write).
     ///
     /// ```

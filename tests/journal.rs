@@ -523,22 +523,31 @@ fn file_journal_appends_and_saves_empty_it() {
 }
 
 #[test]
-fn without_the_exclusive_lock_writes_rewrite_the_file() {
+fn shared_writers_append_to_the_journal_and_see_each_other() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.kv");
-    let config = Config {
+    let config = || Config {
         autosave: AutoSave::OnEveryWrite,
         lock_mode: LockMode::Shared,
         ..Default::default()
     };
-    let db = MicroKV::open_with(&path, Credential::key(KEY), config).unwrap();
+    let a = MicroKV::open_with(&path, Credential::key(KEY), config()).unwrap();
+    let b = MicroKV::open_with(&path, Credential::key(KEY), config()).unwrap();
     let created = std::fs::read(&path).unwrap();
-    db.put("k", &1u32).unwrap();
-    assert_ne!(std::fs::read(&path).unwrap(), created);
-    assert!(!dir.path().join("store.kv.journal").exists());
-    drop(db);
+    a.put("a", &1u32).unwrap();
+    b.put("b", &2u32).unwrap();
+    // Both writes went to the journal, one after the other: the snapshot is as created.
+    assert_eq!(std::fs::read(&path).unwrap(), created);
+    assert!(dir.path().join("store.kv.journal").exists());
+    // `b` caught up with `a`'s write before its own; `a` sees `b`'s after a reload.
+    assert_eq!(b.get::<u32>("a").unwrap(), Some(1));
+    assert_eq!(a.get::<u32>("b").unwrap(), None);
+    a.reload().unwrap();
+    assert_eq!(a.get::<u32>("b").unwrap(), Some(2));
+    drop((a, b));
     let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
-    assert_eq!(db.get::<u32>("k").unwrap(), Some(1));
+    assert_eq!(db.get::<u32>("a").unwrap(), Some(1));
+    assert_eq!(db.get::<u32>("b").unwrap(), Some(2));
 }
 
 #[test]

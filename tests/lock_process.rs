@@ -29,7 +29,10 @@ const OTHER_ERROR: i32 = 30;
 /// The child: open the store (mode `exclusive`, `shared` or `read-only`) and report.
 fn child(path: &Path, mode: &str) -> ! {
     let config = match mode {
-        "exclusive" => Config::default(),
+        "exclusive" => Config {
+            lock_mode: LockMode::Exclusive,
+            ..Default::default()
+        },
         "shared" => Config {
             lock_mode: LockMode::Shared,
             ..Default::default()
@@ -75,7 +78,11 @@ fn a_second_process_is_locked_out_until_the_holder_drops() {
     }
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.kv");
-    let holder = MicroKV::open(&path, Credential::key(KEY)).unwrap();
+    let owner = Config {
+        lock_mode: LockMode::Exclusive,
+        ..Default::default()
+    };
+    let holder = MicroKV::open_with(&path, Credential::key(KEY), owner).unwrap();
     holder.put("saved", &1u32).unwrap();
     // Saves rename a new file over the store: the lock must survive them.
     holder.save().unwrap();

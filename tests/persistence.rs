@@ -35,6 +35,14 @@ fn read_only() -> Config {
 }
 
 /// Names in `dir`, sorted.
+/// A config that makes the handle the store's one owner.
+fn exclusive() -> Config {
+    Config {
+        lock_mode: LockMode::Exclusive,
+        ..Default::default()
+    }
+}
+
 fn listing(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = std::fs::read_dir(dir)
         .unwrap()
@@ -295,7 +303,7 @@ fn read_only_opens_beside_an_exclusive_writer() -> microkv::Result<()> {
 fn exclusive_lock_refuses_a_second_opener_at_once_and_survives_saves() -> microkv::Result<()> {
     let dir = tempfile::tempdir().unwrap();
     let path = store_path(&dir);
-    let first = MicroKV::open(&path, key())?;
+    let first = MicroKV::open_with(&path, key(), exclusive())?;
     for i in 0..3u8 {
         first.put("i", &i)?;
         first.save()?; // each save renames a new file over the store
@@ -333,19 +341,24 @@ fn shared_locks_coexist_and_exclude_an_exclusive_one() -> microkv::Result<()> {
     };
     let a = MicroKV::open_with(&path, key(), shared())?;
     let b = MicroKV::open_with(&path, key(), shared())?;
-    assert!(matches!(MicroKV::open(&path, key()), Err(Error::Locked)));
+    assert!(matches!(
+        MicroKV::open_with(&path, key(), exclusive()),
+        Err(Error::Locked)
+    ));
     let none = Config {
         lock_mode: LockMode::None,
         ..Default::default()
     };
     drop(MicroKV::open_with(&path, key(), none)?);
     drop((a, b));
-    let exclusive = MicroKV::open(&path, key())?;
+    let owner = MicroKV::open_with(&path, key(), exclusive())?;
     assert!(matches!(
         MicroKV::open_with(&path, key(), shared()),
         Err(Error::Locked)
     ));
-    drop(exclusive);
+    // The default is shared, so it is kept out too.
+    assert!(matches!(MicroKV::open(&path, key()), Err(Error::Locked)));
+    drop(owner);
     Ok(())
 }
 
@@ -491,7 +504,10 @@ fn destroy_removes_the_files_and_later_saves_fail() -> microkv::Result<()> {
     let tree = db.namespace("ns");
     db.destroy()?;
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
-    tree.put("b", &2u8)?; // in memory only; OnDrop must not bring the file back
+    // A shared handle (the default) catches up before every write, even one kept in
+    // memory: the store is gone. OnDrop must not bring the file back either.
+    let err = tree.put("b", &2u8).unwrap_err();
+    assert!(matches!(err, Error::NotFound), "{err:?}");
     drop(tree);
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 
@@ -579,7 +595,7 @@ fn a_store_opened_through_a_symlink_saves_to_the_file_it_points_to() -> microkv:
     let link = dir.path().join("link.kv");
     drop(MicroKV::open(&real, key())?);
     std::os::unix::fs::symlink(&real, &link).unwrap();
-    let db = MicroKV::open(&link, key())?;
+    let db = MicroKV::open_with(&link, key(), exclusive())?;
     db.put("a", &1u8)?;
     db.save()?;
     assert!(std::fs::symlink_metadata(&link)
@@ -606,8 +622,11 @@ fn destroy_keeps_a_lock_file_another_shared_holder_uses() -> microkv::Result<()>
     a.destroy()?;
     assert!(!path.exists());
     assert!(lock_path(&path).exists(), "b still holds it");
-    // A writer is still kept out while b lives.
-    assert!(matches!(MicroKV::open(&path, key()), Err(Error::Locked)));
+    // An owner is still kept out while b lives.
+    assert!(matches!(
+        MicroKV::open_with(&path, key(), exclusive()),
+        Err(Error::Locked)
+    ));
     b.destroy()?;
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
     Ok(())

@@ -529,7 +529,15 @@ fn strays(dir: &Path) -> Vec<String> {
     std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n != "store.kv" && n != "store.kv.lock" && n != "store.kv.journal")
+        .filter(|n| {
+            ![
+                "store.kv",
+                "store.kv.lock",
+                "store.kv.wlock",
+                "store.kv.journal",
+            ]
+            .contains(&n.as_str())
+        })
         .collect()
 }
 
@@ -582,11 +590,12 @@ fn a_failed_file_save_keeps_the_old_file_and_no_temporary_file() {
 
 #[test]
 fn a_failed_autosaved_file_write_is_undone_and_leaves_no_temporary_file() {
-    // Exclusive: the write is a journal append; shared: a snapshot (no journal).
+    // The write is a journal append, for the owner and a shared writer alike.
     for (lock, point) in [
         (LockMode::Exclusive, FailPoint::JournalWrite),
         (LockMode::Exclusive, FailPoint::JournalSync),
-        (LockMode::Shared, FailPoint::Sync),
+        (LockMode::Shared, FailPoint::JournalWrite),
+        (LockMode::Shared, FailPoint::JournalSync),
     ] {
         let what = format!("{lock:?}, {point:?}");
         let dir = tempfile::tempdir().unwrap();
@@ -693,8 +702,11 @@ fn a_rotation_whose_journal_cannot_be_emptied_tells_the_new_credential() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("store.kv");
         let journal = dir.path().join("store.kv.journal");
+        // The owner of the store: a shared handle would catch up first, and fail to read
+        // the journal before it rotates anything.
         let config = || Config {
             kdf: KdfParams::argon2id(64, 1, 1),
+            lock_mode: LockMode::Exclusive,
             ..Default::default()
         };
         let db = MicroKV::open_with(&path, Credential::password("old"), config()).unwrap();

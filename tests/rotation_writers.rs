@@ -71,7 +71,9 @@ fn a_second_handle_cannot_restore_a_rotated_password() {
     a.change_password("old", "new").unwrap();
     let rotated = std::fs::read(&path).unwrap();
 
-    b.put("k", &2u32).unwrap();
+    // B's next write catches up first, and finds the credential changed.
+    let err = b.put("k", &2u32).unwrap_err();
+    assert!(matches!(err, Error::CredentialChanged), "{err:?}");
     let err = b.save().unwrap_err();
     assert!(matches!(err, Error::CredentialChanged), "{err:?}");
     assert_eq!(std::fs::read(&path).unwrap(), rotated, "nothing written");
@@ -114,7 +116,8 @@ fn autosaves_of_a_stale_handle_are_refused_and_undone() {
         Some(1),
         "the write was undone"
     );
-    on_drop.put("k", &4u32).unwrap();
+    let err = on_drop.put("k", &4u32).unwrap_err();
+    assert!(matches!(err, Error::CredentialChanged), "{err:?}");
     drop(on_drop);
     drop(every);
     only_new_opens(&path, "old", "new", 1);
@@ -172,7 +175,10 @@ fn a_rotation_in_another_process_is_not_undone() {
 
     let status = run_child(&path);
     assert_eq!(status.code(), Some(ROTATED), "{status:?}");
-    b.put("k", &2u32).unwrap();
+    let err = b.put("k", &2u32).unwrap_err();
+    assert!(matches!(err, Error::CredentialChanged), "{err:?}");
+    let err = b.reload().unwrap_err();
+    assert!(matches!(err, Error::CredentialChanged), "{err:?}");
     let err = b.save().unwrap_err();
     assert!(matches!(err, Error::CredentialChanged), "{err:?}");
     drop(b);

@@ -1,4 +1,4 @@
-//! Store configuration: [`Config`], [`AutoSave`], [`LockMode`].
+//! Store configuration: [`Config`], [`AutoSave`], [`LockMode`], [`Refresh`].
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -32,26 +32,65 @@ pub enum AutoSave {
     OnDrop,
 }
 
-/// The cross-process lock taken on a file store (on `<file>.lock`).
+/// How a file store shares its file with other handles and processes (docs/DECISIONS.md,
+/// 31).
 ///
-/// Only `Exclusive` makes a writable handle the file's one writer. Handles that write
-/// beside each other (under `Shared` or `None`) do not see each other's writes: each
-/// holds the whole store in memory, each save replaces the file with the saving handle's
-/// contents, and a handle's journaled writes extend only the snapshot it loaded, so the
-/// last save wins and the other handles' writes since they opened are lost. A credential
-/// one handle rotated is never put back by another (`Error::CredentialChanged`).
+/// Under `Shared` (the default) and `None`, any number of handles, in any number of
+/// processes, read and write one store, and nothing acknowledged is lost: each write,
+/// `update`, `compare_and_swap`, `get_or_insert_with`, transaction and save takes the
+/// store's write lock (`<file>.wlock`) for its own course only, first catches up with
+/// what the others committed (the journal records appended since this handle's last
+/// known position, or the newer snapshot in place), then applies its change and makes it
+/// durable, then lets go. So `update`, `compare_and_swap` and transactions are atomic
+/// across processes, and a handle's manual or periodic save merges its changes, per key,
+/// over what the others committed since. A credential one handle rotated is never put
+/// back by another: the others get `Error::CredentialChanged` and must reopen with the
+/// new one. Reads see other handles' commits after [`crate::Store::reload`] or as
+/// [`Config::refresh`] says.
+///
+/// `Exclusive` makes a handle the file's one owner for its whole life: a second opener
+/// (shared or exclusive) gets `Error::Locked` at once, and its writes skip the catch-up
+/// (there is nothing to catch up with).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum LockMode {
-    /// No lock: for a file the application already guarantees one writer to (see above
-    /// for what two writers lose).
+    /// Like `Shared`, but without the lifetime lock on `<file>.lock`: an `Exclusive`
+    /// opener is not kept out. (An `Exclusive` owner does not catch up: a `None` handle
+    /// must not write beside one.)
     None,
-    /// A shared lock: other shared holders may open too, an exclusive one may not. Meant
-    /// for several readers; writers among them lose each other's writes (see above).
-    Shared,
-    /// An exclusive lock: a second opener gets `Error::Locked` at once. The default for
-    /// writable stores; read-only opens never lock.
+    /// Many readers and writers, in any number of processes, each write taking the write
+    /// lock for its own course (see above). Every shared handle holds a shared lock on
+    /// `<file>.lock` for its life, so an `Exclusive` opener gets `Error::Locked`.
     #[default]
+    Shared,
+    /// One owner: an exclusive lock on `<file>.lock` for the handle's life; a second
+    /// opener gets `Error::Locked` at once. Read-only opens never lock.
     Exclusive,
+}
+
+/// When a handle looks for what other handles of its store committed before a read
+/// (`Config::refresh`). A write always catches up first, whatever this says; a read sees
+/// the state as of the handle's last catch-up (its own writes, a write, a
+/// [`crate::Store::reload`], or a refresh this policy made).
+///
+/// ```
+/// # use microkv_core as microkv;
+/// use core::time::Duration;
+/// use microkv::{Config, Refresh};
+/// let config = Config { refresh: Refresh::Every(Duration::from_millis(100)), ..Default::default() };
+/// assert_ne!(config.refresh, Refresh::Never);
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Refresh {
+    /// Only on [`crate::Store::reload`] (and before every write).
+    #[default]
+    Never,
+    /// Before every read: each read sees every write any handle acknowledged before the
+    /// read began. Costs a lock and two file checks per read.
+    OnEveryRead,
+    /// Before a read, when at least this long (by the store's clock) has passed since the
+    /// last catch-up: a read sees every write acknowledged that long before it, or
+    /// earlier. Without a clock, as `OnEveryRead`.
+    Every(Duration),
 }
 
 /// Options for the `*_with` constructors. Use struct-update syntax:
@@ -74,6 +113,8 @@ pub struct Config {
     pub autosave: AutoSave,
     /// Cross-process lock for file stores.
     pub lock_mode: LockMode,
+    /// When reads look for other handles' commits (default: only on `reload`).
+    pub refresh: Refresh,
     /// Refuse every write (`Error::ReadOnly`); never lock or touch the file.
     pub read_only: bool,
     /// Time source for TTLs; `None` means [`SystemClock`](crate::SystemClock) under this
@@ -123,6 +164,7 @@ impl fmt::Debug for Config {
             .field("kdf_limit", &self.kdf_limit)
             .field("autosave", &self.autosave)
             .field("lock_mode", &self.lock_mode)
+            .field("refresh", &self.refresh)
             .field("read_only", &self.read_only)
             .field("clock", &self.clock.as_ref().map(|_| "custom"))
             .field("memory", &self.memory)

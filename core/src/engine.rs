@@ -31,16 +31,17 @@ use serde::Serialize;
 
 use crate::arena::{Arena, SecretBuf};
 use crate::clock::Clock;
-use crate::config::AutoSave;
+use crate::config::{AutoSave, Refresh};
 use crate::crypto::Keyring;
 use crate::entry::{encode, expiry, Change, Entry, Name, Space};
 use crate::error::{Error, Result};
 use crate::journal::Cursor;
 use crate::kdf::KdfLimit;
 use crate::keys::{KeyHeader, KEY_PART_LEN};
-use crate::storage::Storage;
+use crate::storage::{Storage, WriteLock};
 use crate::sync::{thread_token, AtomicU64, Mutex, MutexGuard, Once, RwLock};
 
+mod catch_up;
 mod open;
 mod persist;
 mod read;
@@ -76,6 +77,11 @@ pub(crate) struct SaveState {
     /// Length of the last snapshot written or loaded: the journal is compacted into a new
     /// snapshot once it is half as long (see `persist::compaction_limit`).
     snapshot_len: usize,
+    /// On a shared storage, the keys this handle changed in memory that no save or journal
+    /// record has made durable yet (manual and periodic saves, a `NotDurable` write): a
+    /// catch-up keeps this handle's value for them over what others committed, and the
+    /// next save writes them (`catch_up`). `None` on a storage this handle owns.
+    pending: Option<catch_up::Pending>,
 }
 
 impl Contents {
@@ -159,6 +165,12 @@ pub(crate) struct Engine {
     /// use (`Config::kdf_limit`).
     pub(crate) kdf_limit: KdfLimit,
     storage: Option<Box<dyn Storage>>,
+    /// The storage is shared with other handles: every write locks it and catches up.
+    shared: bool,
+    /// When reads catch up (`Config::refresh`).
+    refresh: Refresh,
+    /// The store's time (ms) of the last catch-up, for `Refresh::Every`.
+    refreshed_at: AtomicU64,
 }
 
 /// The time of one operation: read from the clock when first needed (a read of an entry
@@ -195,6 +207,9 @@ pub(crate) struct Exclusive<'a> {
     /// The keyring, fetched on first use: only a rekey (under this lock, which renews
     /// this cell) replaces it.
     keyring: Once<Arc<Keyring>>,
+    /// The storage's write lock, on a shared storage (declared last: released after the
+    /// writer lock's bookkeeping is done with).
+    _storage_lock: WriteLock,
 }
 
 impl Deref for Exclusive<'_> {
@@ -218,8 +233,20 @@ impl Drop for Exclusive<'_> {
 
 impl Engine {
     /// Takes the writer lock, or fails with `Error::Reentrant` when this thread already
-    /// holds it (a store call from inside one of the store's own closures).
+    /// holds it (a store call from inside one of the store's own closures). On a shared
+    /// storage a writable handle also takes the storage's write lock and catches up with
+    /// what other handles committed (`catch_up`), so that what it reads under the lock is
+    /// the latest committed state until it lets go.
     pub(crate) fn lock(&self) -> Result<Exclusive<'_>> {
+        let mut exclusive = self.lock_here()?;
+        if !self.read_only {
+            exclusive.lock_storage()?;
+        }
+        Ok(exclusive)
+    }
+
+    /// The writer lock of this handle alone (no storage lock, no catch-up).
+    fn lock_here(&self) -> Result<Exclusive<'_>> {
         let me = thread_token();
         if me != 0 && self.owner.load(Ordering::Acquire) == me {
             crate::event::debug_event!(
@@ -237,6 +264,7 @@ impl Engine {
             save,
             now: Now::new(self),
             keyring: Once::new(),
+            _storage_lock: WriteLock::none(),
         })
     }
 

@@ -243,6 +243,24 @@ pub(crate) fn decode(
     if let Some(kdf) = &header.kdf {
         limit.admit(kdf)?;
     }
+    check_body_len(bytes)?;
+    let keyring = unlock(arena, credential, &header, limit)?;
+    let spaces = open_body(&keyring, bytes)?;
+    Ok((header, keyring, spaces))
+}
+
+/// The namespaces of `bytes`, a v1 file whose key part (bytes `0..144`) is the one
+/// `keyring` was unwrapped from: how a shared handle reads a snapshot another handle
+/// saved under the same credential, without running the KDF again. The body is
+/// decrypted in place (header and tag stay). The caller compares the key part first.
+pub(crate) fn decode_with(keyring: &Keyring, bytes: &mut [u8]) -> Result<HashMap<String, Space>> {
+    KeyHeader::parse(bytes)?;
+    check_body_len(bytes)?;
+    open_body(keyring, bytes)
+}
+
+/// Checks the body length in the header of `bytes` (parsed) against the file's.
+fn check_body_len(bytes: &[u8]) -> Result<()> {
     let mut len = [0u8; 8];
     len.copy_from_slice(&bytes[168..176]);
     let body_len = u64::from_le_bytes(len);
@@ -252,12 +270,15 @@ pub(crate) fn decode(
             "body length {body_len} disagrees with the file ({actual} bytes)"
         )));
     }
-    let keyring = unlock(arena, credential, &header, limit)?;
+    Ok(())
+}
+
+/// Opens the body of `bytes` (its length checked) in place under `keyring` and parses it.
+fn open_body(keyring: &Keyring, bytes: &mut [u8]) -> Result<HashMap<String, Space>> {
     let (head, sealed) = bytes.split_at_mut(HEADER_LEN);
     let (plain, tag) = sealed.split_at_mut(sealed.len() - TAG_LEN);
     keyring.open_in_place(&head[144..168], head, plain, tag)?;
-    let spaces = parse_body(plain)?;
-    Ok((header, keyring, spaces))
+    parse_body(plain)
 }
 
 fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {

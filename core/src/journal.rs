@@ -77,6 +77,12 @@ impl Cursor {
         }
     }
 
+    /// Whether this is a position in the journal of the snapshot whose first bytes (176 or
+    /// more: its header) are `head`.
+    pub(crate) fn extends(&self, head: &[u8]) -> bool {
+        head.get(SNAPSHOT_NONCE) == Some(&self.snapshot[..])
+    }
+
     fn aad(&self) -> [u8; LABEL.len() + NONCE_LEN + 8 + TAG_LEN] {
         let mut aad = [0u8; LABEL.len() + NONCE_LEN + 8 + TAG_LEN];
         let (label, rest) = aad.split_at_mut(LABEL.len());
@@ -174,7 +180,7 @@ pub(crate) fn replay(
     keyring: &Keyring,
     start: Cursor,
     journal: &[u8],
-    mut apply: impl FnMut(&str, &str, Option<Entry>),
+    apply: impl FnMut(&str, &str, Option<Entry>),
 ) -> Result<Cursor> {
     if journal.iter().all(|&b| b == 0) {
         // A journal extended before its header landed (a crash after its creation or a
@@ -206,11 +212,25 @@ pub(crate) fn replay(
         // The journal of an older snapshot: nothing in it belongs to this one.
         return Ok(start);
     }
-    let mut at = Cursor {
+    let at = Cursor {
         len: HEADER_LEN as u64,
         ..start
     };
-    let mut rest = &journal[HEADER_LEN..];
+    replay_from(keyring, at, &journal[HEADER_LEN..], apply)
+}
+
+/// Applies the committed records of `tail`, the journal's bytes from `at.len` on (`at`
+/// within the journal of its snapshot, past its header), as [`replay`] does, and returns
+/// the cursor after the last of them: how a shared handle catches up with the records
+/// other handles appended since its last known position. Records that do not chain to
+/// `at` fail authentication (`Error::Tampered`, or a torn tail if nothing follows).
+pub(crate) fn replay_from(
+    keyring: &Keyring,
+    mut at: Cursor,
+    tail: &[u8],
+    mut apply: impl FnMut(&str, &str, Option<Entry>),
+) -> Result<Cursor> {
+    let mut rest = tail;
     while !rest.is_empty() {
         if rest.iter().all(|&b| b == 0) {
             break; // space the file system allocated for a write that never landed

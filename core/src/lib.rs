@@ -50,7 +50,7 @@ pub use arena::{Arena, HeapPages, MemoryPolicy, MemoryReport, PageSource, Region
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use clock::SystemClock;
 pub use clock::{Clock, ManualClock};
-pub use config::{AutoSave, Config, LockMode};
+pub use config::{AutoSave, Config, LockMode, Refresh};
 pub use credential::Credential;
 pub use crypto::chacha20poly1305_open_in_place;
 pub use error::{AllocFailure, Error, IoError, Result};
@@ -63,7 +63,7 @@ pub use secrecy;
 #[allow(deprecated)]
 pub use secret::SecretString;
 pub use secret::{Secret, SecretBytes};
-pub use storage::{MemoryStorage, Storage};
+pub use storage::{MemoryStorage, Storage, WriteLock};
 pub use store::Store;
 pub use tree::Tree;
 pub use txn::Txn;

@@ -1,8 +1,10 @@
 //! Where snapshots and their journals live: the [`Storage`] seam and [`MemoryStorage`].
 #![forbid(unsafe_code)]
 
+use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::any::Any;
 
 use crate::error::{corrupt, Error, Result};
 use crate::sync::Mutex;
@@ -86,12 +88,92 @@ pub trait Storage: Send + Sync {
             None => Ok(None),
         }
     }
+    /// Whether other handles (other processes) may write this storage while this one is
+    /// open, so that every write must first catch up with theirs (docs/DECISIONS.md, 32).
+    /// `false` (the default): this handle is the storage's only writer, and the store
+    /// trusts what it last loaded or wrote.
+    fn is_shared(&self) -> bool {
+        false
+    }
+    /// Takes the storage's write lock for the course of one operation: while the returned
+    /// guard lives, no other handle of a shared storage ([`Storage::is_shared`]) stores,
+    /// appends or catches up. Waits for another holder; a holder that dies releases it.
+    /// The default takes none.
+    fn lock_writes(&self) -> Result<WriteLock> {
+        Ok(WriteLock::none())
+    }
+    /// The first `len` bytes of the snapshot (fewer if it is shorter), or `None` if nothing
+    /// is stored: how a shared handle checks which snapshot is in place without reading
+    /// it all. The default loads the whole snapshot and cuts it.
+    fn load_head(&self, len: usize) -> Result<Option<Vec<u8>>> {
+        Ok(self.load()?.map(|mut bytes| {
+            bytes.truncate(len);
+            bytes
+        }))
+    }
+    /// The journal's length in bytes (0 if there is none). The default loads it.
+    fn journal_len(&self) -> Result<u64> {
+        Ok(self.load_journal()?.len() as u64)
+    }
+    /// The journal's bytes from offset `from` to its end (empty if it is not longer than
+    /// `from`), or `Error::TooLarge` if they are more than `max`: what a shared handle
+    /// reads to catch up with records appended since its last known position. The
+    /// default loads the whole journal and cuts it.
+    fn load_journal_from(&self, from: u64, max: u64) -> Result<Vec<u8>> {
+        let bytes = self.load_journal()?;
+        let from = usize::try_from(from).unwrap_or(usize::MAX).min(bytes.len());
+        check_len((bytes.len() - from) as u64, max)?;
+        Ok(bytes[from..].to_vec())
+    }
     /// [`Storage::load_journal`], but `Error::TooLarge` when the journal is longer than
     /// `max` bytes ([`crate::MAX_JOURNAL_LEN`] when a store opens), checked first where
     /// it can be (see [`Storage::load_at_most`]).
     fn load_journal_at_most(&self, max: u64) -> Result<Vec<u8>> {
         let bytes = self.load_journal()?;
         check_len(bytes.len() as u64, max).map(|()| bytes)
+    }
+}
+
+/// A storage's write lock, held for one operation ([`Storage::lock_writes`]) and
+/// released when dropped.
+///
+/// ```
+/// # use microkv_core as microkv;
+/// use microkv::WriteLock;
+/// struct Held; // what a storage keeps while the lock is held, released in its `Drop`
+/// let lock = WriteLock::new(Held);
+/// assert!(lock.is_held());
+/// assert!(!WriteLock::none().is_held());
+/// ```
+#[must_use = "the lock is released when dropped"]
+pub struct WriteLock {
+    _held: Option<Box<dyn Any + Send + Sync>>,
+}
+
+impl WriteLock {
+    /// No lock: for a storage that has none to take.
+    pub fn none() -> Self {
+        WriteLock { _held: None }
+    }
+
+    /// A lock that `held` keeps until it is dropped.
+    pub fn new(held: impl Any + Send + Sync) -> Self {
+        WriteLock {
+            _held: Some(Box::new(held)),
+        }
+    }
+
+    /// Whether a lock is held.
+    pub fn is_held(&self) -> bool {
+        self._held.is_some()
+    }
+}
+
+impl core::fmt::Debug for WriteLock {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("WriteLock")
+            .field("held", &self.is_held())
+            .finish()
     }
 }
 

@@ -101,6 +101,7 @@ impl Store {
     /// # Errors
     /// None: it reads names and expiries only. The `Result` is microkv 0.3's signature.
     pub fn tree_names(&self) -> Result<Vec<String>> {
+        self.engine.refresh_if_due()?;
         Ok(self.engine.namespaces())
     }
 
@@ -225,6 +226,31 @@ impl Store {
         drop(self.flusher.take());
         self.closed = true;
         self.flush()
+    }
+
+    /// Catches up with what other handles of this store's storage (in this process or
+    /// others) committed since this handle last did: after `reload` returns `Ok`, reads
+    /// see every write any handle acknowledged before the call (and this handle's own
+    /// unsaved changes, which keep their values). Works on read-only handles too. A
+    /// storage this handle owns alone (`LockMode::Exclusive`, an in-memory store) has
+    /// nothing to catch up with: `Ok` at once.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{Credential, Store};
+    /// let db = Store::in_memory(Credential::key([1; 32]))?;
+    /// db.reload()?; // nothing to catch up with
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::CredentialChanged` if another handle changed the credential (reopen with
+    /// the new one); `Error::NotFound` if the store file was deleted; `Error::Tampered`
+    /// or `Error::CorruptStore` for a damaged snapshot or journal; `Error::Io` if reading
+    /// fails; `Error::Reentrant` from inside one of the store's closures. On an error the
+    /// handle keeps what it had.
+    pub fn reload(&self) -> Result<()> {
+        self.engine.reload()
     }
 
     /// The store as the bytes of a v1 file (encrypted; what `save` would write).

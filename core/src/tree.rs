@@ -104,6 +104,7 @@ impl Tree {
     /// value; `Error::Crypto` if a value fails authentication (memory corruption: values
     /// are authenticated when the store opens).
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
+        self.engine.refresh_if_due()?;
         self.engine.read_value(&self.name, key)
     }
 
@@ -150,6 +151,7 @@ impl Tree {
     /// `Error::Crypto` if a value fails authentication (memory corruption: values are
     /// authenticated when the store opens).
     pub fn get_secret_bytes(&self, key: &str) -> Result<Option<SecretBytes>> {
+        self.engine.refresh_if_due()?;
         match self.engine.open_live(&self.name, key)? {
             Some(plain) => SecretBytes::from_plaintext(&self.engine.arena, plain).map(Some),
             None => Ok(None),
@@ -189,6 +191,7 @@ impl Tree {
     /// keyring (so it works in a forked child too). The `Result` is microkv 0.3's
     /// signature, kept for code written against it.
     pub fn contains(&self, key: &str) -> Result<bool> {
+        self.engine.refresh_if_due()?;
         Ok(self.engine.contains(&self.name, key))
     }
 
@@ -306,6 +309,7 @@ impl Tree {
     /// keyring (so it works in a forked child too). The `Result` is microkv 0.3's
     /// signature, kept for code written against it.
     pub fn len(&self) -> Result<usize> {
+        self.engine.refresh_if_due()?;
         Ok(self.engine.count_live(&self.name))
     }
 
@@ -337,6 +341,7 @@ impl Tree {
     /// # Errors
     /// As [`Tree::len`].
     pub fn keys(&self) -> Result<Vec<String>> {
+        self.engine.refresh_if_due()?;
         Ok(self.engine.live_keys(&self.name))
     }
 
@@ -376,6 +381,7 @@ impl Tree {
     /// # Errors
     /// As [`Tree::get`], for any of the entries.
     pub fn prefix<V: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, V)>> {
+        self.engine.refresh_if_due()?;
         let (keyring, mut entries) = self
             .engine
             .live_entries(&self.name, |k| k.starts_with(prefix));
@@ -414,6 +420,7 @@ impl Tree {
         V: DeserializeOwned,
         F: FnMut(&str, V) -> ControlFlow<()>,
     {
+        self.engine.refresh_if_due()?;
         let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
         for (k, e) in entries {
             let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k))?;

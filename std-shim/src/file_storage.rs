@@ -6,19 +6,21 @@
 //! temporary file is removed on every error; one left by a process that died mid-save is
 //! removed by the next exclusive open.
 //!
-//! The cross-process lock is taken on `<file>.lock`, a file that is never renamed (a lock
-//! on the store file itself would be lost at the first save's rename).
+//! The cross-process lifetime lock is taken on `<file>.lock`, a file that is never
+//! renamed (a lock on the store file itself would be lost at the first save's rename):
+//! exclusive for an owner, shared for shared handles. Each write of a shared handle (and
+//! each of an owner's, so that readers catching up see whole writes) holds `<file>.wlock`
+//! exclusively for its own course (docs/DECISIONS.md, 32).
 //!
 //! The journal of autosaved writes is `<file>.journal` (mode 0600): each append writes its
-//! record at the end and `fdatasync`s the file. Only a storage holding the exclusive lock
-//! appends (two writers appending to one journal would break its chain); others rewrite
-//! the snapshot on every autosaved write. A save empties the journal after its rename;
-//! the next append makes that cut durable before it writes, so a crash never leaves new
-//! records after old ones.
+//! record at the end and `fdatasync`s the file. Writers append one at a time, under
+//! `<file>.wlock`, after catching up with its end. A save empties the journal after its
+//! rename; the next append makes that cut durable before it writes, so a crash never
+//! leaves new records after old ones.
 //!
 //! This module holds the [`FileStorage`] handle and its [`Storage`] implementation; the
 //! steps live in its children: `atomic_write` (the temporary file, syncs and rename, and
-//! the lock a compare-and-replace holds), `lock` (the lock file), `journal` (appending,
+//! the lock a compare-and-replace holds), `lock` (the lock files), `journal` (appending,
 //! cutting and reading the journal), `fault` (the `testing` feature's `FailPoint`s) and
 //! `files` (the file-system steps they share).
 #![forbid(unsafe_code)]
@@ -35,7 +37,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 
-use microkv_core::{Error, LockMode, Result, Storage, MAX_JOURNAL_LEN, MAX_STORE_LEN};
+use microkv_core::{Error, LockMode, Result, Storage, WriteLock, MAX_JOURNAL_LEN, MAX_STORE_LEN};
 
 pub use atomic_write::write_copy;
 use atomic_write::{lock_current, remove_stale_temps, write_atomic, Replace};
@@ -46,7 +48,7 @@ use fault::FailPoint;
 pub use files::read_at_most;
 use files::{after_placing, exists, parent, remove_if_present, sync_dir};
 use journal::{journal_path, JournalFile};
-use lock::{acquire, lock_path};
+use lock::{acquire, lock_path, write_lock_path};
 
 /// How a [`FileStorage`] treats the file it is opened on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -87,8 +89,8 @@ struct Inner {
     mode: Mode,
     /// The open lock file while the lock is held; `None` when no lock is held.
     lock: Option<File>,
-    /// Whether the lock held is exclusive: only then does this storage append to the
-    /// journal.
+    /// Whether this handle owns the store (the exclusive lifetime lock): then no other
+    /// handle writes it, and it need not catch up before a write.
     exclusive: bool,
     state: Mutex<State>,
 }
@@ -241,7 +243,8 @@ impl FileStorage {
         remove_if_present(&self.inner.path)?;
         remove_if_present(&self.journal_path())?;
         sync_dir(parent(&self.inner.path)).map_err(Error::Io)?;
-        // The lock file goes only if no other holder keeps it.
+        // The lock files go only if no other holder keeps them.
+        lock::remove_if_free(&write_lock_path(&self.inner.path), None)?;
         lock::remove_if_free(&self.lock_path(), self.inner.lock.as_ref())
     }
 
@@ -337,9 +340,6 @@ impl Storage for FileStorage {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
-        if !self.inner.exclusive {
-            return Ok(false);
-        }
         let mut state = self.state();
         if state.destroyed {
             return Err(Error::NotFound);
@@ -349,6 +349,42 @@ impl Storage for FileStorage {
             .journal
             .append(&self.journal_path(), keep, bytes, fault)?;
         Ok(true)
+    }
+
+    /// Every handle but the owner of an exclusive lock: read-only handles too (they
+    /// catch up on `reload` and refresh), and `LockMode::Shared` and `None` writers.
+    fn is_shared(&self) -> bool {
+        !self.inner.exclusive
+    }
+
+    /// Locks `<file>.wlock` exclusively (waiting for its holder) for one operation. A
+    /// read-only storage takes it too, without creating it: a catch-up then never reads
+    /// a journal half-way through another handle's compaction.
+    fn lock_writes(&self) -> Result<WriteLock> {
+        if self.state().destroyed {
+            // Nothing to lock, and no lock file to bring back.
+            return Err(Error::NotFound);
+        }
+        let create = !self.is_read_only();
+        Ok(
+            match lock::lock_writes(&write_lock_path(&self.inner.path), create)? {
+                Some(held) => WriteLock::new(held),
+                None => WriteLock::none(),
+            },
+        )
+    }
+
+    /// The store file's first `len` bytes (fewer if it is shorter).
+    fn load_head(&self, len: usize) -> Result<Option<Vec<u8>>> {
+        files::read_head(&self.inner.path, len)
+    }
+
+    fn journal_len(&self) -> Result<u64> {
+        journal::len_of(&self.journal_path())
+    }
+
+    fn load_journal_from(&self, from: u64, max: u64) -> Result<Vec<u8>> {
+        journal::load_from(&self.journal_path(), from, max)
     }
 
     /// [`Storage::load_journal_at_most`] with the format's bound,

@@ -1,14 +1,28 @@
+#![allow(dead_code)] // not every test binary that includes this file uses every helper
 //! Re-running this test binary as a second process (shared with `#[path =
 //! "support/rerun.rs"] mod rerun;`): the child runs one test, told what to do through
-//! environment variables, and reports through its exit code.
+//! environment variables, and reports through its exit code (and, for [`spawn_self`]
+//! with a piped output, lines on its standard output).
 
 use std::ffi::OsStr;
-use std::process::{Command, ExitStatus};
+use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
 /// Runs this binary filtered to the one test `test`, with `env` set, and waits for it, at
 /// most 10 s (a hung child is killed: a failure).
 pub fn rerun_self<K: AsRef<OsStr>, V: AsRef<OsStr>>(test: &str, env: &[(K, V)]) -> ExitStatus {
+    let mut child = spawn_self(test, env, false);
+    wait_within(&mut child, Duration::from_secs(10), test)
+}
+
+/// Starts this binary filtered to the one test `test`, with `env` set, without waiting
+/// (several children run at once). With `piped`, its standard output is a pipe the
+/// caller reads.
+pub fn spawn_self<K: AsRef<OsStr>, V: AsRef<OsStr>>(
+    test: &str,
+    env: &[(K, V)],
+    piped: bool,
+) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command.args([
         test,
@@ -20,8 +34,16 @@ pub fn rerun_self<K: AsRef<OsStr>, V: AsRef<OsStr>>(test: &str, env: &[(K, V)]) 
     for (key, value) in env {
         command.env(key, value);
     }
-    let mut child = command.spawn().unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
+    if piped {
+        command.stdout(Stdio::piped());
+    }
+    command.spawn().unwrap()
+}
+
+/// Waits for `child` at most `within`; a child still running then is killed, and the
+/// test fails (`what` names it).
+pub fn wait_within(child: &mut Child, within: Duration, what: &str) -> ExitStatus {
+    let deadline = Instant::now() + within;
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
@@ -29,7 +51,7 @@ pub fn rerun_self<K: AsRef<OsStr>, V: AsRef<OsStr>>(test: &str, env: &[(K, V)]) 
         if Instant::now() > deadline {
             child.kill().unwrap();
             child.wait().unwrap();
-            panic!("the child running {test} hung");
+            panic!("the child running {what} hung");
         }
         std::thread::sleep(Duration::from_millis(5));
     }

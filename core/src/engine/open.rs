@@ -58,6 +58,7 @@ impl Engine {
             journal: None,
             journaling: true,
             snapshot_len: existing.as_ref().map_or(0, Vec::len),
+            pending: None,
         };
         if let (Some(storage), Some(snapshot)) = (&storage, &existing) {
             // The writes committed since the snapshot (read-only opens see them too).
@@ -68,6 +69,10 @@ impl Engine {
             save.journal = Some(at);
         }
         let must_save = fresh && storage.is_some();
+        let shared = storage.as_ref().is_some_and(|s| s.is_shared());
+        if shared {
+            save.pending = Some(Default::default());
+        }
         let engine = Engine {
             arena,
             contents: RwLock::new(contents),
@@ -80,6 +85,9 @@ impl Engine {
             autosave: config.autosave,
             kdf_limit: config.kdf_limit,
             storage,
+            shared,
+            refresh: config.refresh,
+            refreshed_at: AtomicU64::new(0),
         };
         Ok((engine, must_save))
     }

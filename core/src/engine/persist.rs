@@ -48,12 +48,13 @@ impl Exclusive<'_> {
             return Ok(());
         }
         let engine = self.engine;
+        let changes: Vec<Change<'c>> = changes.collect();
         if !self.saves_on_write() {
+            self.note_pending(&changes);
             engine.contents.write().replace_all(changes);
             self.dirty = true;
             return Ok(());
         }
-        let changes: Vec<Change<'c>> = changes.collect();
         if let Some((record, next)) = self.journal_record(&changes)? {
             match self.append(&record, next) {
                 Ok(true) => {
@@ -66,6 +67,7 @@ impl Exclusive<'_> {
                     // The record may be on disk for a fresh open, or not: the write
                     // happened (memory keeps it), and the next write saves a snapshot
                     // that holds it.
+                    self.note_pending(&changes);
                     engine.contents.write().replace_all(changes);
                     self.dirty = true;
                     return Err(Error::NotDurable(e));
@@ -73,6 +75,7 @@ impl Exclusive<'_> {
                 Err(e) => return Err(e),
             }
         }
+        let newly_pending = self.note_pending(&changes);
         let mut contents = engine.contents.write();
         let was_dirty = self.dirty;
         self.dirty = true;
@@ -90,6 +93,7 @@ impl Exclusive<'_> {
             }
             contents.replace_all(undo.into_iter().rev());
             self.dirty = was_dirty;
+            self.forget_pending(newly_pending);
             return Err(e);
         }
         if !self.dirty {
@@ -220,6 +224,7 @@ impl Exclusive<'_> {
         stored?;
         self.journal = Some(Cursor::after(&bytes));
         self.dirty = false;
+        self.clear_pending();
         self.last_save = self.now();
         Ok(())
     }

@@ -77,6 +77,21 @@ pub fn read_at_most(path: &Path, max: u64) -> io::Result<Result<Vec<u8>>> {
     Ok(Ok(bytes))
 }
 
+/// The first `len` bytes of the file at `path` (fewer if it is shorter); `None` if there
+/// is no file.
+pub(super) fn read_head(path: &Path, len: usize) -> Result<Option<Vec<u8>>> {
+    let file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::Io(e)),
+    };
+    let mut head = Vec::with_capacity(len);
+    (file.take(len as u64))
+        .read_to_end(&mut head)
+        .map_err(Error::Io)?;
+    Ok(Some(head))
+}
+
 /// Whether anything (a symbolic link included, dangling or not) is at `path`.
 pub(super) fn exists(path: &Path) -> Result<bool> {
     fs::symlink_metadata(path)

@@ -7,13 +7,14 @@
 //! a crash never leaves new records after old ones.
 
 use std::fs::{File, OpenOptions};
-use std::io::{self, Write};
+use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, Result};
 
 use super::fault::{check, FailPoint};
 use super::files::{parent, private_options, read_at_most, sibling, sync_dir};
+use super::lock::is_current;
 
 /// `<file>.journal` beside `path`.
 pub(super) fn journal_path(path: &Path) -> PathBuf {
@@ -28,6 +29,44 @@ pub(super) fn load_at_most(path: &Path, max: u64) -> Result<Vec<u8>> {
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
         Err(e) => Err(Error::Io(e)),
     }
+}
+
+/// The journal at `path`'s length (0 if there is none).
+pub(super) fn len_of(path: &Path) -> Result<u64> {
+    match std::fs::metadata(path) {
+        Ok(meta) => Ok(meta.len()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(0),
+        Err(e) => Err(Error::Io(e)),
+    }
+}
+
+/// The journal at `path`'s bytes from offset `from` to its end (empty if there is none,
+/// or it is not longer); `Error::TooLarge` if they are more than `max` (checked before
+/// reading, and the read stops past `max`).
+pub(super) fn load_from(path: &Path, from: u64, max: u64) -> Result<Vec<u8>> {
+    let mut file = match File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::Io(e)),
+    };
+    let len = file
+        .metadata()
+        .map_err(Error::Io)?
+        .len()
+        .saturating_sub(from);
+    if len > max {
+        return Err(Error::TooLarge { len, max });
+    }
+    file.seek(SeekFrom::Start(from)).map_err(Error::Io)?;
+    let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+    (file.take(max.saturating_add(1)))
+        .read_to_end(&mut bytes)
+        .map_err(Error::Io)?;
+    let len = bytes.len() as u64;
+    if len > max {
+        return Err(Error::TooLarge { len, max });
+    }
+    Ok(bytes)
 }
 
 /// One storage handle's view of its journal file.
@@ -97,6 +136,13 @@ impl JournalFile {
             return Err(Error::Io(io::Error::other(
                 "the journal failed to sync: a save must write a snapshot before it is appended to again",
             )));
+        }
+        if let Some(file) = &self.file {
+            // Another handle's save or a `destroy` may have replaced or removed the
+            // journal: a record appended to a file no longer at its path is lost.
+            if !is_current(file, path)? {
+                self.file = None;
+            }
         }
         let file = match &mut self.file {
             Some(file) => file,

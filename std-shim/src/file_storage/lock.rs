@@ -1,9 +1,11 @@
-//! The cross-process lock on `<file>.lock`: taking it ([`acquire`]), checking that a
-//! locked file is still the one at its path ([`is_current`]), and removing the lock file
-//! when no one else holds it ([`remove_if_free`]).
+//! The cross-process locks: the lifetime lock on `<file>.lock` ([`acquire`]), the write
+//! lock on `<file>.wlock` that one operation of a shared store holds ([`lock_writes`]),
+//! checking that a locked file is still the one at its path ([`is_current`]), and
+//! removing a lock file when no one else holds it ([`remove_if_free`]).
 //!
-//! The lock is on a file that is never renamed: a lock on the store file itself would be
-//! lost at the first save's rename.
+//! Both are on files that are never renamed: a lock on the store file itself would be
+//! lost at the first save's rename. Two files, because a lifetime lock held shared by
+//! every shared handle cannot also be taken exclusively by one of them for a write.
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io;
@@ -18,6 +20,57 @@ use super::files::{private_options, remove_if_present, sibling};
 /// `<file>.lock` beside `path`.
 pub(super) fn lock_path(path: &Path) -> PathBuf {
     sibling(path, ".lock")
+}
+
+/// `<file>.wlock` beside `path`: the write lock of one operation.
+pub(super) fn write_lock_path(path: &Path) -> PathBuf {
+    sibling(path, ".wlock")
+}
+
+/// The write lock, held while this lives: the locked `<file>.wlock`, unlocked when
+/// dropped (closing it would do too; unlocking first releases it without waiting for the
+/// close).
+pub(super) struct Held(File);
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        let _ = self.0.unlock();
+    }
+}
+
+/// Takes the write lock on `<file>.wlock` at `lock_path` exclusively, waiting for its
+/// holder (which holds it for one operation; a holder that dies releases it). A fresh
+/// descriptor each time, so that two handles in one process exclude each other as two
+/// processes do. With `create` false (a read-only handle, which creates nothing), a
+/// missing lock file is no lock: `None` (no writer ever wrote the store through one).
+pub(super) fn lock_writes(lock_path: &Path, create: bool) -> Result<Option<Held>> {
+    // As in `acquire`: a `destroy` may remove the file between our open and our lock.
+    for _ in 0..16 {
+        let opened = if create {
+            private_options()
+                .read(true)
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(lock_path)
+        } else {
+            OpenOptions::new().read(true).open(lock_path)
+        };
+        let file = match opened {
+            Ok(file) => file,
+            Err(e) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(Error::Io(e)),
+        };
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => file.lock().map_err(Error::Io)?,
+            Err(TryLockError::Error(e)) => return Err(Error::Io(e)),
+        }
+        if is_current(&file, lock_path)? {
+            return Ok(Some(Held(file)));
+        }
+    }
+    Err(Error::Locked)
 }
 
 /// Takes `mode` on the lock file at `lock_path`, creating it if needed.
