@@ -119,10 +119,14 @@ fn write_secrets(db: &MicroKV) {
 fn scenario(dir: &std::path::Path) {
     // A password store (a KDF run), saved by its periodic thread.
     let path = dir.join("periodic.kv");
+    // Its owner (LockMode::Exclusive), so that a second opener is refused below.
     let db = MicroKV::open_with(
         &path,
         Credential::password(PASSWORD),
-        config(AutoSave::Periodic(Duration::from_millis(100))),
+        Config {
+            lock_mode: LockMode::Exclusive,
+            ..config(AutoSave::Periodic(Duration::from_millis(100)))
+        },
     )
     .unwrap();
     write_secrets(&db);
@@ -208,7 +212,11 @@ fn scenario(dir: &std::path::Path) {
     let a = MicroKV::open_with(&path, Credential::key(RAW_KEY), unlocked.clone()).unwrap();
     let b = MicroKV::open_with(&path, Credential::key(RAW_KEY), unlocked).unwrap();
     a.rekey(Credential::password(NEW_PASSWORD)).unwrap();
-    write_secrets(&b);
+    // The other's next write catches up first, and is refused.
+    assert!(matches!(
+        b.put(KEY_NAME, VALUE),
+        Err(Error::CredentialChanged)
+    ));
     assert!(matches!(b.save(), Err(Error::CredentialChanged)));
 
     // A journal long enough to be compacted.

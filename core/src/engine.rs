@@ -306,7 +306,15 @@ impl Engine {
         if self.read_only || self.storage.is_none() {
             return Ok(());
         }
-        let saved = self.lock()?.save_if_dirty();
+        // Nothing unsaved: no storage lock, no catch-up (a drop or a periodic tick of an
+        // idle shared handle costs nothing). Else the lock, as for any save.
+        let saved = self.lock_here().and_then(|mut g| {
+            if !g.dirty || self.read_only {
+                return Ok(());
+            }
+            g.lock_storage()?;
+            g.save_if_dirty()
+        });
         #[cfg(feature = "tracing")]
         if let Err(e) = &saved {
             crate::event::warn_event!(autosave = why, error = %e, "an autosave failed");

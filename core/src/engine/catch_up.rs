@@ -36,7 +36,7 @@ pub(crate) type Pending = HashSet<(String, Name)>;
 impl Exclusive<'_> {
     /// Takes the storage's write lock (held until this guard drops), if there is a
     /// storage, and catches up if it is shared.
-    pub(super) fn lock_storage(&mut self) -> Result<()> {
+    pub(crate) fn lock_storage(&mut self) -> Result<()> {
         let Some(storage) = self.engine.storage.as_ref() else {
             return Ok(());
         };
@@ -52,8 +52,15 @@ impl Exclusive<'_> {
     /// since; the cursor is then forgotten, so the next catch-up reads the whole store.
     fn catch_up(&mut self) -> Result<()> {
         let result = self.try_catch_up();
-        if result.is_err() {
+        if let Err(_e) = &result {
             self.journal = None;
+            #[cfg(feature = "tracing")]
+            match _e {
+                Error::CredentialChanged => crate::event::warn_event!(
+                    "catch-up refused: another handle changed the store's credential (CredentialChanged)"
+                ),
+                other => crate::event::warn_event!(error = %other, "catch-up with other handles failed"),
+            }
         }
         self.engine.mark_refreshed();
         result
