@@ -12,8 +12,9 @@
 //! terminal; the environment keeps this example scriptable). The store is
 //! `DIR/credentials.kv`, `DIR` being `--dir`, or `$XDG_DATA_HOME/microkv-credential-helper`,
 //! or `~/.local/share/microkv-credential-helper`. Every change is durable before the
-//! command exits (`AutoSave::OnEveryWrite`), and a second helper running at the same time
-//! gets a clear "locked" error instead of losing writes.
+//! command exits (`AutoSave::OnEveryWrite`), and helpers running at the same time (or
+//! beside a service holding the store open) each write under the store's write lock after
+//! catching up with the others (`LockMode::Shared`, the default): none loses a write.
 //!
 //! ```sh
 //! export MICROKV_PASSWORD='correct horse'
@@ -68,7 +69,7 @@ fn open(dir: &std::path::Path) -> Result<MicroKV, String> {
     )
     .map_err(|e| match e {
         Error::WrongPassword => "wrong password".to_owned(),
-        Error::Locked => format!("{} is in use by another helper", path.display()),
+        Error::Locked => format!("{} is owned by another process", path.display()),
         other => format!("cannot open {}: {other}", path.display()),
     })
 }

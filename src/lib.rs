@@ -23,8 +23,8 @@ pub use microkv_core::{
     AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, IoError, KdfLimit,
     KdfParams, LockMode, ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource,
     Refresh, Region, Result, Secret, SecretBytes, SecretString, Storage, Store, Tree, Txn,
-    WriteLock, MAGIC, MAX_ARGON2_PASSES, MAX_JOURNAL_LEN, MAX_KDF_MEMORY_KIB,
-    MAX_KDF_PARALLELISM, MAX_STORE_LEN, VERSION,
+    WriteLock, MAGIC, MAX_ARGON2_PASSES, MAX_JOURNAL_LEN, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM,
+    MAX_STORE_LEN, VERSION,
 };
 pub use microkv_std::harden_process;
 /// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).

@@ -33,7 +33,7 @@ pub enum AutoSave {
 }
 
 /// How a file store shares its file with other handles and processes (docs/DECISIONS.md,
-/// 31).
+/// 32).
 ///
 /// Under `Shared` (the default) and `None`, any number of handles, in any number of
 /// processes, read and write one store, and nothing acknowledged is lost: each write,
