@@ -47,12 +47,17 @@ impl KdfParams {
         KdfParams(Kdf::Scrypt { log_n, r, p })
     }
 
-    /// Argon2id, 64 MiB, 2 passes (libsodium's "interactive"; about 160 ms here).
+    /// Argon2id, 64 MiB, 2 passes (libsodium's "interactive"). `cargo bench --bench kdf`
+    /// measured 404 ms a derivation in release on a shared 2-core Xeon VM (load average
+    /// about 14); [`KdfParams::calibrate`] picks parameters for a time on the machine at
+    /// hand.
     pub const fn interactive() -> Self {
         Self::argon2id(64 * 1024, 2, 1)
     }
 
-    /// Argon2id, 1 GiB, 4 passes (libsodium's "sensitive"; about 5 s here).
+    /// Argon2id, 1 GiB, 4 passes (libsodium's "sensitive"). `cargo bench --bench kdf`
+    /// measured 16.3 s a derivation in release on a shared 2-core Xeon VM (load average
+    /// about 14; memory bandwidth is what it waits on).
     pub const fn sensitive() -> Self {
         Self::argon2id(1024 * 1024, 4, 1)
     }
@@ -225,8 +230,8 @@ impl KdfParams {
 /// take a minute and a gigabyte. New keys (creation, `rekey_with`) must keep within it too,
 /// so that the same configuration reopens what it wrote.
 ///
-/// The default admits [`KdfParams::sensitive`] (1 GiB × 4 passes, about 5 s here) and
-/// nothing costlier.
+/// The default admits [`KdfParams::sensitive`] (1 GiB × 4 passes: 16.3 s measured on a
+/// loaded 2-core VM, see its docs) and nothing costlier.
 ///
 /// ```
 /// # use microkv_core as microkv;
@@ -254,8 +259,8 @@ impl KdfLimit {
     }
 
     /// Admits everything within the hard bounds ([`MAX_KDF_MEMORY_KIB`] ×
-    /// [`MAX_ARGON2_PASSES`]: about a minute per open here). Only for stores whose files
-    /// nobody untrusted can write.
+    /// [`MAX_ARGON2_PASSES`]: 16 times the work of [`KdfParams::sensitive`]). Only for
+    /// stores whose files nobody untrusted can write.
     pub const fn bounds_only() -> Self {
         KdfLimit(u64::MAX)
     }
@@ -286,7 +291,9 @@ impl Default for KdfLimit {
 }
 
 impl Default for KdfParams {
-    /// Argon2id, 19 MiB, 2 passes: OWASP's recommended minimum (about 33 ms here).
+    /// Argon2id, 19 MiB, 2 passes: OWASP's recommended minimum. `cargo bench --bench kdf`
+    /// measured 69 ms a derivation in release on a shared 2-core Xeon VM (load average
+    /// about 14).
     fn default() -> Self {
         Self::argon2id(19 * 1024, 2, 1)
     }
@@ -318,6 +325,8 @@ pub(crate) fn derive_root(
     }
     Ok(root)
 }
+
+mod calibrate;
 
 #[cfg(test)]
 mod tests;

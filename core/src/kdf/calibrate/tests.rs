@@ -1,0 +1,135 @@
+//! Unit tests of [`super`]: the arithmetic against a scripted clock, and one real
+//! calibration timed against its target.
+
+use super::*;
+use crate::sync::AtomicU64;
+use core::sync::atomic::Ordering;
+
+/// A clock that reads `at[n]` ms at its n-th reading (n = 0, 1, ...; the last one after
+/// that): (start, end) of each derivation in turn.
+struct Script<const N: usize> {
+    reads: AtomicU64,
+    at: [u64; N],
+}
+
+impl<const N: usize> Clock for Script<N> {
+    fn now(&self) -> Duration {
+        let n = self.reads.fetch_add(1, Ordering::SeqCst) as usize;
+        Duration::from_millis(self.at[n.min(N - 1)])
+    }
+}
+
+fn script<const N: usize>(at: [u64; N]) -> Script<N> {
+    Script {
+        reads: AtomicU64::new(0),
+        at,
+    }
+}
+
+const MIB: u32 = 1024;
+
+#[test]
+fn passes_fill_the_target_after_the_setup() {
+    // One pass: 12 ms; two passes: 22 ms. So a pass is 10 ms and the setup 2 ms: 100 ms
+    // holds 9 passes (2 + 9 × 10 = 92), not 10.
+    let clock = script([0, 12, 12, 34]);
+    let kdf = KdfParams::calibrate_with(
+        &clock,
+        Duration::from_millis(100),
+        8 * MIB,
+        KdfLimit::default(),
+    )
+    .unwrap();
+    assert_eq!(kdf, KdfParams::argon2id(8 * MIB, 9, 1));
+}
+
+#[test]
+fn one_pass_too_slow_means_less_memory() {
+    // One pass over 64 MiB takes 400 ms: for 100 ms, a quarter of the memory, measured
+    // again: one pass 30 ms, two 50 (a pass 20, setup 10), so 4 passes (10 + 4 × 20).
+    let clock = script([0, 400, 400, 430, 430, 480]);
+    let kdf = KdfParams::calibrate_with(
+        &clock,
+        Duration::from_millis(100),
+        64 * MIB,
+        KdfLimit::default(),
+    )
+    .unwrap();
+    assert_eq!(kdf, KdfParams::argon2id(16 * MIB, 4, 1));
+    // Never below 8 MiB, however slow.
+    let clock = script([0, 10_000, 10_000, 20_000, 20_000, 40_000]);
+    let kdf = KdfParams::calibrate_with(
+        &clock,
+        Duration::from_millis(1),
+        16 * MIB,
+        KdfLimit::default(),
+    )
+    .unwrap();
+    assert_eq!(kdf, KdfParams::argon2id(8 * MIB, 1, 1));
+}
+
+#[test]
+fn the_limit_and_the_pass_bound_cap_the_passes() {
+    // Passes of 1 ms for a 10 s target: 64 passes at most (MAX_ARGON2_PASSES) ...
+    let clock = script([0, 1, 1, 3]);
+    let kdf = KdfParams::calibrate_with(
+        &clock,
+        Duration::from_secs(10),
+        8 * MIB,
+        KdfLimit::default(),
+    )
+    .unwrap();
+    assert_eq!(kdf, KdfParams::argon2id(8 * MIB, MAX_ARGON2_PASSES, 1));
+    // ... and no more than the limit admits, so the same config reopens the store.
+    let limit = KdfLimit::of(KdfParams::argon2id(8 * MIB, 5, 1));
+    let clock = script([0, 1, 1, 3]);
+    let kdf = KdfParams::calibrate_with(&clock, Duration::from_secs(10), 8 * MIB, limit).unwrap();
+    assert_eq!(kdf, KdfParams::argon2id(8 * MIB, 5, 1));
+    assert!(limit.admit(&kdf).is_ok());
+    // Memory is capped by the limit too.
+    let clock = script([0, 1, 1, 3]);
+    let kdf = KdfParams::calibrate_with(&clock, Duration::from_secs(10), 64 * MIB, limit).unwrap();
+    assert_eq!(kdf, KdfParams::argon2id(40 * MIB, 1, 1));
+}
+
+#[test]
+fn too_little_memory_or_no_target_is_refused() {
+    let clock = script([0, 1, 1, 2]);
+    for (target, memory, limit) in [
+        (Duration::from_millis(10), 4 * MIB, KdfLimit::default()),
+        (Duration::ZERO, 8 * MIB, KdfLimit::default()),
+        (
+            Duration::from_millis(10),
+            8 * MIB,
+            KdfLimit::kib_passes(1024),
+        ),
+    ] {
+        let refused = KdfParams::calibrate_with(&clock, target, memory, limit);
+        assert!(
+            matches!(refused, Err(Error::InvalidKdfParams(_))),
+            "{refused:?}"
+        );
+    }
+}
+
+#[cfg(feature = "std")]
+#[test]
+fn a_real_calibration_takes_about_its_target() {
+    let target = Duration::from_millis(150);
+    let kdf = KdfParams::calibrate(target, 16 * MIB).unwrap();
+    let mut out = [0u8; 32];
+    // The best of three, against other work on the machine.
+    let took = (0..3)
+        .map(|_| {
+            let start = std::time::Instant::now();
+            kdf.stretch(b"pw", &[1; 16], KdfLimit::default(), &mut out)
+                .unwrap();
+            start.elapsed()
+        })
+        .min()
+        .unwrap();
+    assert!(
+        took > target / 3 && took < target * 3,
+        "{kdf:?} took {took:?} for a target of {target:?}"
+    );
+}
