@@ -41,9 +41,20 @@ pub use credential::CredentialSources;
 /// [`Credential`] is made from its `SecretString`, values read as its types.
 pub use secrecy;
 
+#[cfg(feature = "keyring")]
+#[cfg_attr(docsrs, doc(cfg(feature = "keyring")))]
+pub use keychain::Keychain;
+/// The `keyring-core` crate [`Keychain::in_store`] takes a store of (the `keyring`
+/// feature): its mock store for tests, or any store an application sets up.
+#[cfg(feature = "keyring")]
+#[cfg_attr(docsrs, doc(cfg(feature = "keyring")))]
+pub use keyring_core;
+
 mod credential;
 mod file;
 pub mod guide;
+#[cfg(feature = "keyring")]
+mod keychain;
 #[cfg(feature = "migrate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "migrate")))]
 pub mod migrate;
