@@ -143,10 +143,11 @@ impl SecretBytes {
 
     /// The secret bytes. Copies made from this slice are the caller's to protect.
     ///
-    /// They live in the arena, which may be secret memory that the kernel cannot read:
-    /// copy them into a buffer of your own before handing them to a system call (`write`
-    /// to a socket or file fails with `EFAULT` otherwise). Empty in a child process forked
-    /// from the one that read them: there the arena is not the child's to read.
+    /// They live in the arena, which may be secret memory: system calls that copy them
+    /// (`write` to a file, pipe or socket, `pwrite`, `send`) take them as they are; calls
+    /// that pin pages (`O_DIRECT` writes, `vmsplice`, io_uring fixed buffers) fail with
+    /// `EFAULT` and need a copy. Empty in a child process forked from the one that read
+    /// them: there the arena is not the child's to read.
     pub fn expose_secret(&self) -> &[u8] {
         self.buf.get(self.start..).unwrap_or_default()
     }

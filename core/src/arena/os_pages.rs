@@ -42,9 +42,11 @@ fn os_error(err: io::Error) -> Error {
 /// call's result is checked and reported in the [`Region`] flags. Releasing a region wipes
 /// it and unmaps it with its guard pages.
 ///
-/// **The kernel cannot touch secret memory either**: a system call given a pointer into
-/// it (`read`, `write`, `getrandom`) fails with `EFAULT`. The store never does that; if you
-/// pass bytes from a `SecretBytes` to the kernel, copy them out first.
+/// **System calls on secret memory**: a call that copies through the process's own
+/// mapping (`write`, `pwrite`, `send`, `read`, `getrandom`) works on it; a call that pins
+/// the pages to reach them through the kernel's map (`O_DIRECT` I/O, `vmsplice`, io_uring
+/// fixed buffers) fails with `EFAULT`: hand those a copy (`tests/secret_memory_syscalls.rs`
+/// in the `microkv` repository makes each call on Linux 6.18).
 ///
 /// ```
 /// # use microkv_core as microkv;

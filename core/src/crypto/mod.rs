@@ -136,9 +136,9 @@ pub fn chacha20poly1305_open_in_place(
 
 /// Fills `buf` from the operating system's random number generator.
 ///
-/// The kernel cannot write into secret memory (`getrandom` into an arena buffer there
-/// fails with `EFAULT`), so the bytes are drawn into a stack buffer, copied, and the stack
-/// copy is wiped.
+/// The bytes are drawn into a stack buffer, copied, and the stack copy is wiped. (On
+/// Linux 6.18 `getrandom` into secret memory works, `tests/secret_memory_syscalls.rs`; the
+/// buffer stays for the generator's other backends, which this does not know.)
 pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
     let mut chunk = Zeroizing::new([0u8; 64]);
     for part in buf.chunks_mut(64) {
