@@ -110,10 +110,11 @@ impl Store {
     /// would use, the defaults. [`Store::kdf`] tells the two apart.
     ///
     /// ```
-    /// use microkv_core::{Credential, KdfParams, Store};
+    /// # use microkv_core as microkv;
+    /// use microkv::{Credential, KdfParams, Store};
     /// let db = Store::in_memory(Credential::key([5; 32]))?;
     /// assert_eq!(db.kdf_params(), KdfParams::default());
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn kdf_params(&self) -> KdfParams {
         self.kdf().unwrap_or_default()
@@ -122,10 +123,11 @@ impl Store {
     /// The store's KDF parameters; `None` for a store opened by a raw key.
     ///
     /// ```
-    /// use microkv_core::{Credential, Store};
+    /// # use microkv_core as microkv;
+    /// use microkv::{Credential, Store};
     /// let db = Store::in_memory(Credential::key([5; 32]))?;
     /// assert_eq!(db.kdf(), None);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn kdf(&self) -> Option<KdfParams> {
         self.engine.kdf_params()
