@@ -23,6 +23,10 @@ use std::time::{Duration, Instant};
 
 use microkv::{AutoSave, Config, Credential, MicroKV};
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const TEST: &str = "acknowledged_writes_survive_sigkill";
 const CHILD_PATH: &str = "MICROKV_KILL_CHILD_PATH";
 const CHILD_SEED: &str = "MICROKV_KILL_CHILD_SEED";
@@ -30,24 +34,6 @@ const LOOPS: &str = "MICROKV_KILL_LOOPS";
 const KEY: [u8; 32] = [0x4B; 32];
 const NAMESPACES: [&str; 3] = ["", "alpha", "beta"];
 const KEYS: u64 = 12;
-
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Self {
-        Rng(seed | 1)
-    }
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
 
 type Name = (String, String);
 type Model = BTreeMap<Name, u64>;

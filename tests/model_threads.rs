@@ -7,28 +7,17 @@ use std::sync::Arc;
 
 use microkv::{Credential, MicroKV};
 
+#[path = "support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 const THREADS: usize = 8;
 const OPS: usize = 2_000;
 const SHARED: usize = 4;
 
-/// xorshift64*: a small deterministic generator, one seed per thread.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
-
 /// One thread's work; returns how much it added to each shared counter.
 fn worker(db: &MicroKV, t: usize) -> [u64; SHARED] {
-    let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
+    let mut rng = Rng::new(0x9E37_79B9_7F4A_7C15 ^ (t as u64 + 1));
     let mut model: BTreeMap<String, u64> = BTreeMap::new();
     let mut added = [0u64; SHARED];
     let ns = db.namespace(format!("thread{t}"));
@@ -151,7 +140,7 @@ fn readers_in_parallel_with_writers_see_only_committed_states() {
             std::thread::spawn(move || {
                 let mut last = [0u64; PAIRS];
                 let mut reads = 0u64;
-                let mut rng = Rng(r + 1);
+                let mut rng = Rng::new(r + 1);
                 while !done.load(Ordering::Acquire) || reads < 50 {
                     let p = rng.below(PAIRS as u64) as usize;
                     let pair = db.prefix::<String>(&format!("p{p}")).unwrap();

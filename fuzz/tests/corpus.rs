@@ -8,41 +8,30 @@
 
 use std::path::Path;
 
+#[path = "../../tests/support/rng.rs"]
+mod rng;
+use rng::Rng;
+
 // The targets' code, included as a module so that the root package can build this file.
 #[allow(dead_code)]
 #[path = "../src/lib.rs"]
 mod microkv_fuzz;
 
-/// xorshift64*.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-}
-
 fn mutate(rng: &mut Rng, seed: &[u8]) -> Vec<u8> {
     let mut out = seed.to_vec();
-    for _ in 0..1 + rng.below(4) {
-        match rng.below(4) {
+    for _ in 0..1 + rng.index(4) {
+        match rng.index(4) {
             0 if !out.is_empty() => {
-                let i = rng.below(out.len());
-                out[i] ^= 1 << rng.below(8);
+                let i = rng.index(out.len());
+                out[i] ^= 1 << rng.index(8);
             }
             1 if !out.is_empty() => {
-                let i = rng.below(out.len());
+                let i = rng.index(out.len());
                 out[i] = rng.next() as u8;
             }
-            2 if !out.is_empty() => out.truncate(rng.below(out.len())),
+            2 if !out.is_empty() => out.truncate(rng.index(out.len())),
             _ => {
-                let i = rng.below(out.len() + 1);
+                let i = rng.index(out.len() + 1);
                 out.insert(i, rng.next() as u8);
             }
         }
@@ -64,13 +53,13 @@ fn run_target(name: &str, target: fn(&[u8])) {
             inputs.push(std::fs::read(entry.unwrap().path()).unwrap());
         }
     }
-    let mut rng = Rng(0x5EED_0000 ^ name.len() as u64 ^ (name.as_bytes()[5] as u64) << 32);
+    let mut rng = Rng::new(0x5EED_0000 ^ name.len() as u64 ^ (name.as_bytes()[5] as u64) << 32);
     for i in 0..cases {
         if i % 2 == 0 {
-            let seed = &seeds[rng.below(seeds.len())];
+            let seed = &seeds[rng.index(seeds.len())];
             inputs.push(mutate(&mut rng, seed));
         } else {
-            let len = rng.below(300);
+            let len = rng.index(300);
             inputs.push((0..len).map(|_| rng.next() as u8).collect());
         }
     }
