@@ -6,8 +6,8 @@ use std::hint::black_box;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
+use microkv_core::OsPages;
 use microkv_core::{Arena, HeapPages, MemoryPolicy, PageSource};
-use microkv_std::OsPages;
 
 fn alloc_64_and_drop(c: &mut Criterion) {
     let mut group = c.benchmark_group("alloc_64_and_drop");

@@ -15,9 +15,13 @@
 use std::ops::Deref;
 use std::sync::Arc;
 
+pub use microkv_core::harden_process;
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use microkv_core::testing;
+#[cfg(any(unix, windows))]
+#[cfg_attr(docsrs, doc(cfg(any(unix, windows))))]
+pub use microkv_core::OsPages;
 #[allow(deprecated)]
 pub use microkv_core::{
     AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, IoError, KdfLimit,
@@ -26,14 +30,10 @@ pub use microkv_core::{
     WriteLock, MAGIC, MAX_ARGON2_PASSES, MAX_JOURNAL_LEN, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM,
     MAX_STORE_LEN, VERSION,
 };
-pub use microkv_std::harden_process;
 /// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).
 #[cfg(feature = "testing")]
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use microkv_std::FailPoint;
-#[cfg(any(unix, windows))]
-#[cfg_attr(docsrs, doc(cfg(any(unix, windows))))]
-pub use microkv_std::OsPages;
 pub use microkv_std::{FileStorage, SystemClock};
 
 pub use credential::CredentialSources;

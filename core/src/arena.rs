@@ -1,7 +1,7 @@
 //! The secure arena: every key and every plaintext lives here.
 //!
 //! An [`Arena`] takes a few large mappings ("slabs") from a [`PageSource`] (through the
-//! `microkv` facade `microkv_std::OsPages`: Linux secret memory from `memfd_secret(2)`,
+//! `std` build `OsPages`: Linux secret memory from `memfd_secret(2)`,
 //! which no other process can read, fenced by `PROT_NONE` guard pages; or, where the kernel
 //! refuses that, anonymous pages `mlock`ed and advised `MADV_DONTDUMP` and
 //! `MADV_WIPEONFORK`) and carves them into blocks of nine size classes

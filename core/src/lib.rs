@@ -15,7 +15,7 @@
 
 extern crate alloc;
 
-pub mod arena;
+mod arena;
 mod clock;
 mod codec;
 mod config;

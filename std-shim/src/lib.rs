@@ -2,7 +2,9 @@
 //!
 //! OS pages (secret memory, with locked anonymous pages as the fallback), process
 //! hardening and the system clock live in `microkv-core` under its `std` feature, so that no
-//! core constructor falls back to heap pages or to no clock; they are re-exported here.
+//! core constructor falls back to heap pages or to no clock: `microkv_core::OsPages` and
+//! `microkv_core::harden_process` (the facade re-exports them as `microkv::OsPages` and
+//! `microkv::harden_process`).
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
@@ -15,7 +17,3 @@ pub use clock::SystemClock;
 #[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
 pub use file_storage::FailPoint;
 pub use file_storage::FileStorage;
-pub use microkv_core::harden_process;
-#[cfg(any(unix, windows))]
-#[cfg_attr(docsrs, doc(cfg(any(unix, windows))))]
-pub use microkv_core::OsPages;

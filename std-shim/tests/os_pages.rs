@@ -9,8 +9,8 @@
 
 use std::sync::Arc;
 
+use microkv_core::OsPages;
 use microkv_core::{AllocFailure, Arena, Error, MemoryPolicy, PageSource, SecretBuf};
-use microkv_std::OsPages;
 
 #[path = "../../tests/support/child.rs"]
 mod child;
