@@ -643,8 +643,8 @@ fn real_os_failures_leave_no_temporary_file() {
     let err = mem.save_as(file.join("copy.kv")).unwrap_err();
     assert!(matches!(err, Error::Io(_)), "{err:?}");
 
-    // The rename fails (the store's name is taken by a non-empty directory): the
-    // temporary file, written and synced by then, is removed.
+    // The store's name is taken by a non-empty directory: the save is refused as
+    // `UnexpectedFile` (not a regular file) and leaves no temporary file.
     let path = dir.path().join("store.kv");
     let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
     let db =
@@ -655,7 +655,7 @@ fn real_os_failures_leave_no_temporary_file() {
     std::fs::create_dir(&path).unwrap();
     std::fs::write(path.join("inside"), b"y").unwrap();
     let err = db.save().unwrap_err();
-    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    assert!(matches!(err, Error::UnexpectedFile(_)), "{err:?}");
     assert_eq!(strays(dir.path()), vec!["plain".to_string()]);
     // Put the old file back: the store is still usable.
     std::fs::remove_dir_all(&path).unwrap();

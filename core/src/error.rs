@@ -123,7 +123,8 @@ pub enum Error {
     /// The new snapshot is in place (a reopen reads it), but it could not be made durable
     /// (for a file: the directory sync after the rename failed). A crash before the next
     /// successful save may bring back the previous snapshot. A rotation that meets this
-    /// counts as done and returns `Ok`.
+    /// is done (the new credential opens the store) and tries one more save: it returns
+    /// `Ok` if that one is durable, this error otherwise.
     NotDurable(IoError),
     /// A raw key given as bytes or text (`Credential::key_slice`, `key_hex`,
     /// `key_base64`, a key file) is not 32 bytes. The reason names the form expected and
@@ -158,6 +159,14 @@ pub enum Error {
     Serialization(String),
     /// An I/O error from the storage backend.
     Io(IoError),
+    /// A file at one of the store's paths (the store file, `<file>.journal`,
+    /// `<file>.lock`, a temporary file) is not one the store may use: not a regular file
+    /// (a FIFO, device, socket, directory or symbolic link), not owned by this process's
+    /// effective user or with more than one link (the journal, lock and temporary files,
+    /// when written), or removed or replaced under a writer that had it open. Refused
+    /// before anything is read from it or written to it. The message says which file and
+    /// what was found.
+    UnexpectedFile(String),
     /// The store is locked by another handle or process.
     Locked,
     /// `create_new` found an existing store.
@@ -312,6 +321,7 @@ impl fmt::Display for Error {
             ),
             Error::Serialization(why) => write!(f, "serialization failed: {why}"),
             Error::Io(e) => write!(f, "I/O error: {e}"),
+            Error::UnexpectedFile(why) => write!(f, "unexpected file: {why}"),
             Error::Locked => f.write_str("store is locked by another handle or process"),
             Error::AlreadyExists => f.write_str("store already exists"),
             Error::NotFound => f.write_str("store does not exist"),

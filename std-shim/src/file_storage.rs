@@ -12,6 +12,16 @@
 //! each of an owner's, so that readers catching up see whole writes) holds `<file>.wlock`
 //! exclusively for its own course (docs/DECISIONS.md, 32).
 //!
+//! The store path is resolved once, when the storage is opened: a symbolic link there is
+//! replaced by the path of the file it points to (so that saves replace that file, and its
+//! lock and journal sit beside it), and whatever is at the resolved path must be a
+//! regular file, checked before the lock file is created. No later open follows a link,
+//! blocks, or reads a file before its type is checked: the store file, journal, lock and
+//! temporary files are opened as regular files only (`regular`), and the last three, when
+//! written, only if owned by the effective user with one link. A journal or store file
+//! removed or replaced under a writer is noticed before a record is acknowledged. Each of
+//! these is `Error::UnexpectedFile`.
+//!
 //! The journal of autosaved writes is `<file>.journal` (mode 0600): each append writes its
 //! record at the end and `fdatasync`s the file. Writers append one at a time, under
 //! `<file>.wlock`, after catching up with its end. A save empties the journal after its
@@ -21,8 +31,9 @@
 //! This module holds the [`FileStorage`] handle and its [`Storage`] implementation; the
 //! steps live in its children: `atomic_write` (the temporary file, syncs and rename, and
 //! the lock a compare-and-replace holds), `lock` (the lock files), `journal` (appending,
-//! cutting and reading the journal), `fault` (the `testing` feature's `FailPoint`s) and
-//! `files` (the file-system steps they share).
+//! cutting and reading the journal), `fault` (the `testing` feature's `FailPoint`s),
+//! `regular` (opening regular files only, one small function per OS) and `files` (the
+//! file-system steps they share).
 #![forbid(unsafe_code)]
 
 mod atomic_write;
@@ -30,6 +41,7 @@ mod fault;
 mod files;
 mod journal;
 mod lock;
+mod regular;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -46,9 +58,10 @@ pub use fault::FailPoint;
 #[cfg(not(feature = "testing"))]
 use fault::FailPoint;
 pub use files::read_at_most;
-use files::{after_placing, exists, parent, remove_if_present, sync_dir};
+use files::{after_placing, exists, parent, read_regular, remove_if_present, sync_dir};
 use journal::{journal_path, JournalFile};
 use lock::{acquire, lock_path, write_lock_path};
+use regular::{not_regular, Identity, Links, Role};
 
 /// How a [`FileStorage`] treats the file it is opened on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -74,6 +87,10 @@ struct State {
     fault: Option<FailPoint>,
     /// The journal file as this handle appends to it.
     journal: JournalFile,
+    /// Which file the store file was when this handle last read or wrote it: a journal
+    /// record is written only while it is still the one at the path (a record chained to
+    /// a snapshot that was removed or replaced would be ignored at the next open).
+    store_id: Option<Identity>,
 }
 
 impl State {
@@ -133,6 +150,9 @@ impl FileStorage {
     /// (`Error::Locked` at once if another holder conflicts). If the file does not exist,
     /// the first save creates it (without replacing a file created meanwhile). With
     /// `LockMode::Exclusive`, temporary files of saves whose process died are removed.
+    /// A symbolic link at `path` is resolved here, once (see [`FileStorage::path`]);
+    /// anything at the resolved path but a regular file is `Error::UnexpectedFile`, and
+    /// then nothing is created.
     pub fn open(path: impl AsRef<Path>, lock: LockMode) -> Result<Self> {
         Self::new(path.as_ref(), Mode::OpenOrCreate, lock)
     }
@@ -177,6 +197,12 @@ impl FileStorage {
         // A save renames a new file over the store: through a symbolic link that would
         // replace the link, not the file it points to. Work on the file itself (and keep
         // its lock beside it, shared by every link to it).
+        //
+        // This is the one time the store path is resolved: every later open of the store
+        // file, its journal, lock and temporary files uses the resolved path and never
+        // follows a link. Whatever is there must be a regular file, checked before the
+        // lock file is created beside it (a link to `/dev/zero` is refused here, and no
+        // `/dev/zero.lock` appears).
         let path = match fs::symlink_metadata(path) {
             Ok(meta) if meta.file_type().is_symlink() => {
                 fs::canonicalize(path).map_err(Error::Io)?
@@ -184,6 +210,15 @@ impl FileStorage {
             _ => path.to_path_buf(),
         };
         let path = path.as_path();
+        match fs::symlink_metadata(path) {
+            Ok(meta) => {
+                if let Some(e) = not_regular(Role::Store, &meta) {
+                    return Err(e);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::Io(e)),
+        }
         let lock = match mode {
             Mode::ReadOnly => None,
             _ => acquire(&lock_path(path), lock_mode)?,
@@ -203,6 +238,7 @@ impl FileStorage {
                     destroyed: false,
                     fault: None,
                     journal: JournalFile::default(),
+                    store_id: None,
                 }),
             }),
         })
@@ -278,19 +314,19 @@ impl Storage for FileStorage {
             // first save fails with `AlreadyExists` instead of opening it.
             return Ok(None);
         }
-        match read_at_most(&self.inner.path, max) {
-            Ok(bytes) => {
+        match read_regular(&self.inner.path, max, Role::Store, Links::Refuse)? {
+            Some((bytes, id)) => {
                 state.create = false;
-                Ok(Some(bytes?))
+                state.store_id = Some(id);
+                Ok(Some(bytes))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => match self.inner.mode {
+            None => match self.inner.mode {
                 Mode::OpenExisting | Mode::ReadOnly => Err(Error::NotFound),
                 Mode::OpenOrCreate | Mode::CreateNew => {
                     state.create = true;
                     Ok(None)
                 }
             },
-            Err(e) => Err(Error::Io(e)),
         }
     }
 
@@ -308,10 +344,11 @@ impl Storage for FileStorage {
             Replace::Always
         };
         let fault = state.take_fault(false);
-        let mut placed = false;
+        let mut placed = None;
         let result = write_atomic(&self.inner.path, bytes, replace, fault, &mut placed);
-        if placed {
+        if placed.is_some() {
             state.create = false;
+            state.store_id = placed;
         }
         result?;
         // The journal belongs to the old snapshot now: empty it. The new snapshot is in
@@ -343,6 +380,18 @@ impl Storage for FileStorage {
         let mut state = self.state();
         if state.destroyed {
             return Err(Error::NotFound);
+        }
+        // The exclusive owner is the only writer: a store file that is not the one it
+        // last read or wrote was removed or replaced behind its back. (Shared writers
+        // catch up with each other's saves before they append.)
+        if let (true, Some(id)) = (self.inner.exclusive, state.store_id) {
+            if !id.is_at(&self.inner.path)? {
+                return Err(Error::UnexpectedFile(
+                    "the store file was removed or replaced while this handle had it open: \
+                     a journal record would not extend it"
+                        .into(),
+                ));
+            }
         }
         let fault = state.take_fault(true);
         state

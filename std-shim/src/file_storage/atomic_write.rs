@@ -4,7 +4,7 @@
 //! Also the lock a compare-and-replace holds on the file it replaces ([`lock_current`]),
 //! and the clean-up of temporary files whose save died ([`remove_stale_temps`]).
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -13,6 +13,7 @@ use microkv_core::{Error, LockMode, Result};
 use super::fault::{check, FailPoint};
 use super::files::{after_placing, exists, file_name, parent, private_options, sync_dir};
 use super::lock::{acquire, is_current, lock_path, remove_if_free};
+use super::regular::{open, Identity, Links, Role};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
 /// holding an exclusive lock on `<path>.lock` meanwhile: `Error::Locked` if a store is
@@ -22,7 +23,7 @@ pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
     let lock = lock_path(path);
     let held = acquire(&lock, LockMode::Exclusive)?;
-    let written = write_atomic(path, bytes, Replace::Always, None, &mut false);
+    let written = write_atomic(path, bytes, Replace::Always, None, &mut None);
     // The copy is written (or not) whatever this does: a lock file left behind is only
     // clutter, so its removal's error is not the copy's.
     let _ = remove_if_free(&lock, held.as_ref());
@@ -40,10 +41,16 @@ pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 pub(super) fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>> {
     let started = std::time::Instant::now();
     while started.elapsed() < REPLACE_PATIENCE {
-        let mut file = match File::open(path) {
+        let mut file = match open(
+            OpenOptions::new().read(true),
+            path,
+            Role::Store,
+            Links::Refuse,
+            false,
+        ) {
             Ok(file) => file,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::Io(e)),
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
         file.lock().map_err(Error::Io)?;
         if !is_current(&file, path)? {
@@ -73,15 +80,15 @@ pub(super) enum Replace {
 }
 
 /// Writes `bytes` to a temporary file beside `path`, syncs it, puts it in place and syncs
-/// the directory. Sets `placed` once the new file is at `path`; a later step may still
-/// fail: then the new bytes are visible but maybe not durable, and the error is
-/// `Error::NotDurable`.
+/// the directory. Sets `placed` to the new file's identity once it is at `path`; a later
+/// step may still fail: then the new bytes are visible but maybe not durable, and the
+/// error is `Error::NotDurable`.
 pub(super) fn write_atomic(
     path: &Path,
     bytes: &[u8],
     replace: Replace,
     fault: Option<FailPoint>,
-    placed: &mut bool,
+    placed: &mut Option<Identity>,
 ) -> Result<()> {
     let dir = parent(path);
     let (tmp, mut file) = create_temp(dir, path)?;
@@ -91,15 +98,16 @@ pub(super) fn write_atomic(
         file.write_all(bytes).map_err(Error::Io)?;
         check(fault, FailPoint::Sync)?;
         file.sync_all().map_err(Error::Io)?;
+        let id = Identity::of(&file.metadata().map_err(Error::Io)?);
         check(fault, FailPoint::Rename)?;
         match replace {
             Replace::Always => {
                 fs::rename(&tmp, path).map_err(Error::Io)?;
                 tmp_exists = false;
-                *placed = true;
+                *placed = Some(id);
             }
             Replace::Never => match fs::hard_link(&tmp, path) {
-                Ok(()) => *placed = true,
+                Ok(()) => *placed = Some(id),
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
                     return Err(Error::AlreadyExists)
                 }
@@ -108,7 +116,7 @@ pub(super) fn write_atomic(
                 Err(_) if !exists(path)? => {
                     fs::rename(&tmp, path).map_err(Error::Io)?;
                     tmp_exists = false;
-                    *placed = true;
+                    *placed = Some(id);
                 }
                 Err(_) => return Err(Error::AlreadyExists),
             },
@@ -125,7 +133,7 @@ pub(super) fn write_atomic(
         let _ = fs::remove_file(&tmp);
     }
     match result {
-        Err(e) if *placed => Err(after_placing(e)),
+        Err(e) if placed.is_some() => Err(after_placing(e)),
         other => other,
     }
 }
@@ -158,10 +166,12 @@ pub(super) fn remove_stale_temps(path: &Path) {
 fn create_temp(dir: &Path, path: &Path) -> Result<(PathBuf, File)> {
     for slot in 0..TEMP_SLOTS {
         let tmp = temp_path(dir, path, slot);
-        match private_options().write(true).create_new(true).open(&tmp) {
+        let mut create = private_options();
+        create.write(true).create_new(true);
+        match open(&mut create, &tmp, Role::Temp, Links::Refuse, true) {
             Ok(file) => return Ok((tmp, file)),
-            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::Io(e)),
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
         }
     }
     Err(Error::Locked)

@@ -2,11 +2,13 @@
 //! error mapping, paths beside the store file, owner-only creation, bounded reads,
 //! existence checks, removal and directory syncs.
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, Result};
+
+use super::regular::{open, Identity, Links, Role};
 
 /// `path` with `suffix` appended to its name.
 pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -41,49 +43,78 @@ pub(super) fn private_options() -> OpenOptions {
 
 /// The bytes of the file at `path` if it holds at most `max` of them, else
 /// `Error::TooLarge`: the length is checked before anything is read, and the read stops
-/// past `max` should the file grow meanwhile. The outer error is the file's opening
-/// (`io::ErrorKind::NotFound` if there is none). [`FileStorage`](super::FileStorage)
-/// reads its store and journal through it; `microkv::migrate` a microkv 0.3 file.
+/// past `max` should the file grow meanwhile. Only a regular file is read (a FIFO,
+/// device or directory is `Error::UnexpectedFile`, refused before anything is read and
+/// without blocking); a symbolic link is followed. The outer error is the file's opening
+/// (`io::ErrorKind::NotFound` if there is none). `microkv::migrate` reads a microkv 0.3
+/// file through it.
 ///
 /// ```
-/// # use microkv_core as microkv;
-/// use microkv::Error;
+/// use microkv_core::Error;
 /// use microkv_std::file_storage::read_at_most;
 /// let dir = tempfile::tempdir()?;
 /// let path = dir.path().join("f");
 /// std::fs::write(&path, b"abc")?;
 /// assert_eq!(read_at_most(&path, 3)??, b"abc");
 /// assert!(matches!(read_at_most(&path, 2)?, Err(Error::TooLarge { len: 3, max: 2 })));
+/// assert!(matches!(read_at_most(dir.path(), 2)?, Err(Error::UnexpectedFile(_))));
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 ///
 /// # Errors
-/// Outer: the file cannot be opened or its length read. Inner: `Error::TooLarge` past
-/// `max`, `Error::Io` if reading fails.
+/// Outer: the file cannot be opened. Inner: `Error::UnexpectedFile` for anything but a
+/// regular file, `Error::TooLarge` past `max`, `Error::Io` if reading fails.
 pub fn read_at_most(path: &Path, max: u64) -> io::Result<Result<Vec<u8>>> {
-    let file = File::open(path)?;
-    let len = file.metadata()?.len();
+    match read_regular(path, max, Role::Store, Links::Follow) {
+        Ok(Some((bytes, _))) => Ok(Ok(bytes)),
+        Ok(None) => Err(io::ErrorKind::NotFound.into()),
+        Err(e) => Ok(Err(e)),
+    }
+}
+
+/// The bytes of the regular file at `path` and its identity (`None` if there is no
+/// file), opened as `role` (see [`open`]), if it holds at most `max` bytes (else
+/// `Error::TooLarge`, checked before anything is read).
+pub(super) fn read_regular(
+    path: &Path,
+    max: u64,
+    role: Role,
+    links: Links,
+) -> Result<Option<(Vec<u8>, Identity)>> {
+    let file = match open(OpenOptions::new().read(true), path, role, links, false) {
+        Ok(file) => file,
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let meta = file.metadata().map_err(Error::Io)?;
+    let len = meta.len();
     if len > max {
-        return Ok(Err(Error::TooLarge { len, max }));
+        return Err(Error::TooLarge { len, max });
     }
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-    if let Err(e) = file.take(max.saturating_add(1)).read_to_end(&mut bytes) {
-        return Ok(Err(Error::Io(e)));
-    }
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(Error::Io)?;
     let len = bytes.len() as u64;
     if len > max {
-        return Ok(Err(Error::TooLarge { len, max }));
+        return Err(Error::TooLarge { len, max });
     }
-    Ok(Ok(bytes))
+    Ok(Some((bytes, Identity::of(&meta))))
 }
 
 /// The first `len` bytes of the file at `path` (fewer if it is shorter); `None` if there
 /// is no file.
 pub(super) fn read_head(path: &Path, len: usize) -> Result<Option<Vec<u8>>> {
-    let file = match File::open(path) {
+    let file = match open(
+        OpenOptions::new().read(true),
+        path,
+        Role::Store,
+        Links::Refuse,
+        false,
+    ) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(Error::Io(e)),
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
     };
     let mut head = Vec::with_capacity(len);
     (file.take(len as u64))
@@ -115,15 +146,15 @@ pub(super) fn remove_if_present(path: &Path) -> Result<()> {
 /// nothing was written.
 pub(super) fn after_placing(error: Error) -> Error {
     match error {
-        Error::Io(e) => Error::NotDurable(e),
-        other => other,
+        Error::Io(e) | Error::NotDurable(e) => Error::NotDurable(e),
+        other => Error::NotDurable(io::Error::other(other)),
     }
 }
 
 /// Makes a rename in `dir` durable.
 #[cfg(unix)]
 pub(super) fn sync_dir(dir: &Path) -> io::Result<()> {
-    File::open(dir)?.sync_all()
+    fs::File::open(dir)?.sync_all()
 }
 
 /// No directory to sync off Unix.

@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 use microkv_core::{Error, Result};
 
 use super::fault::{check, FailPoint};
-use super::files::{parent, private_options, read_at_most, sibling, sync_dir};
-use super::lock::is_current;
+use super::files::{parent, private_options, read_regular, sibling, sync_dir};
+use super::regular::{open, Identity, Links, Role};
 
 /// `<file>.journal` beside `path`.
 pub(super) fn journal_path(path: &Path) -> PathBuf {
@@ -24,11 +24,8 @@ pub(super) fn journal_path(path: &Path) -> PathBuf {
 /// Reads the journal at `path` only if its length is within `max` (a longer one is
 /// `Error::TooLarge`, and nothing of it is read); a missing journal is empty.
 pub(super) fn load_at_most(path: &Path, max: u64) -> Result<Vec<u8>> {
-    match read_at_most(path, max) {
-        Ok(bytes) => bytes,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(Error::Io(e)),
-    }
+    let read = read_regular(path, max, Role::Journal, Links::Refuse)?;
+    Ok(read.map(|(bytes, _)| bytes).unwrap_or_default())
 }
 
 /// The journal at `path`'s length (0 if there is none).
@@ -44,10 +41,16 @@ pub(super) fn len_of(path: &Path) -> Result<u64> {
 /// or it is not longer); `Error::TooLarge` if they are more than `max` (checked before
 /// reading, and the read stops past `max`).
 pub(super) fn load_from(path: &Path, from: u64, max: u64) -> Result<Vec<u8>> {
-    let mut file = match File::open(path) {
+    let mut file = match open(
+        OpenOptions::new().read(true),
+        path,
+        Role::Journal,
+        Links::Refuse,
+        false,
+    ) {
         Ok(file) => file,
-        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::Io(e)),
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(e),
     };
     let len = file
         .metadata()
@@ -72,8 +75,9 @@ pub(super) fn load_from(path: &Path, from: u64, max: u64) -> Result<Vec<u8>> {
 /// One storage handle's view of its journal file.
 #[derive(Default)]
 pub(super) struct JournalFile {
-    /// The journal, open for appending, once this handle appended to it.
-    file: Option<File>,
+    /// The journal, open for appending, once this handle appended to it, and which file
+    /// it is (a record is acknowledged only while that file is still at the path).
+    file: Option<(File, Identity)>,
     /// The journal was cut and the cut is not known to be durable: the next append syncs
     /// it before writing.
     cut_pending: bool,
@@ -99,12 +103,24 @@ impl JournalFile {
         if self.broken {
             self.file = None;
         }
+        if let Some((_, id)) = &self.file {
+            if !id.is_at(path)? {
+                // Removed or replaced since: cut what is at the path now.
+                self.file = None;
+            }
+        }
         match &self.file {
-            Some(file) => file.set_len(0).map_err(Error::Io)?,
-            None => match OpenOptions::new().write(true).open(path) {
+            Some((file, _)) => file.set_len(0).map_err(Error::Io)?,
+            None => match open(
+                OpenOptions::new().write(true),
+                path,
+                Role::Journal,
+                Links::Refuse,
+                true,
+            ) {
                 Ok(file) => file.set_len(0).map_err(Error::Io)?,
-                Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(Error::Io(e)),
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
             },
         }
         self.cut_pending = true;
@@ -137,18 +153,30 @@ impl JournalFile {
                 "the journal failed to sync: a save must write a snapshot before it is appended to again",
             )));
         }
-        if let Some(file) = &self.file {
+        let mut replaced = false;
+        if let Some((_, id)) = &self.file {
             // Another handle's save or a `destroy` may have replaced or removed the
             // journal: a record appended to a file no longer at its path is lost.
-            if !is_current(file, path)? {
+            if !id.is_at(path)? {
                 self.file = None;
+                replaced = true;
             }
         }
-        let file = match &mut self.file {
-            Some(file) => file,
-            slot => slot.insert(open_journal(path).map_err(Error::Io)?),
+        let (file, id) = match &mut self.file {
+            Some((file, id)) => (file, *id),
+            slot => {
+                let (file, id) = slot.insert(open_journal(path)?);
+                (file, *id)
+            }
         };
         let len = file.metadata().map_err(Error::Io)?.len();
+        if len < keep && replaced {
+            return Err(Error::UnexpectedFile(
+                "the journal was removed or replaced while this handle had it open, and \
+                 the file now there lacks its records"
+                    .into(),
+            ));
+        }
         if len < keep {
             return Err(Error::CorruptStore(format!(
                 "journal is {len} bytes, {keep} expected"
@@ -170,8 +198,24 @@ impl JournalFile {
             check(fault, FailPoint::JournalSync).map_err(io::Error::other)?;
             file.sync_data()
         });
-        let Err(e) = written else {
-            return Ok(());
+        let e = match written {
+            // Acknowledged only if the record went to the journal a fresh open reads.
+            Ok(()) => match id.is_at(path) {
+                Ok(true) => return Ok(()),
+                Ok(false) => {
+                    self.break_off();
+                    return Err(Error::UnexpectedFile(
+                        "the journal was removed or replaced while this handle had it open: \
+                         the write is not in the journal at its path"
+                            .into(),
+                    ));
+                }
+                Err(e) => {
+                    self.break_off();
+                    return Err(e);
+                }
+            },
+            Err(e) => e,
         };
         match file.set_len(keep).and_then(|()| file.sync_data()) {
             Ok(()) => Err(Error::Io(e)),
@@ -190,17 +234,26 @@ impl JournalFile {
     }
 }
 
-/// Opens the journal at `path` for appending, creating it (mode 0600) if needed; a new
-/// journal's directory entry is made durable before anything is written to it.
-fn open_journal(path: &Path) -> io::Result<File> {
-    match private_options().append(true).create_new(true).open(path) {
+/// Opens the journal at `path` for appending (a regular file, owned by the effective
+/// user, one link), creating it (mode 0600) if needed; a new journal's directory entry
+/// is made durable before anything is written to it.
+fn open_journal(path: &Path) -> Result<(File, Identity)> {
+    let mut create = private_options();
+    create.append(true).create_new(true);
+    let file = match open(&mut create, path, Role::Journal, Links::Refuse, true) {
         Ok(file) => {
-            sync_dir(parent(path))?;
-            Ok(file)
+            sync_dir(parent(path)).map_err(Error::Io)?;
+            file
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {
-            OpenOptions::new().append(true).open(path)
-        }
-        Err(e) => Err(e),
-    }
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists => open(
+            OpenOptions::new().append(true),
+            path,
+            Role::Journal,
+            Links::Refuse,
+            true,
+        )?,
+        Err(e) => return Err(e),
+    };
+    let id = Identity::of(&file.metadata().map_err(Error::Io)?);
+    Ok((file, id))
 }

@@ -13,9 +13,8 @@ use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, LockMode, Result};
 
-#[cfg(not(unix))]
-use super::files::exists;
 use super::files::{private_options, remove_if_present, sibling};
+use super::regular::{open, Identity, Links, Role};
 
 /// `<file>.lock` beside `path`.
 pub(super) fn lock_path(path: &Path) -> PathBuf {
@@ -47,19 +46,20 @@ pub(super) fn lock_writes(lock_path: &Path, create: bool) -> Result<Option<Held>
     // As in `acquire`: a `destroy` may remove the file between our open and our lock.
     for _ in 0..16 {
         let opened = if create {
-            private_options()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(lock_path)
+            open_lock(lock_path)
         } else {
-            OpenOptions::new().read(true).open(lock_path)
+            open(
+                OpenOptions::new().read(true),
+                lock_path,
+                Role::Lock,
+                Links::Refuse,
+                false,
+            )
         };
         let file = match opened {
             Ok(file) => file,
-            Err(e) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(Error::Io(e)),
+            Err(Error::Io(e)) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
         };
         match file.try_lock() {
             Ok(()) => {}
@@ -83,13 +83,7 @@ pub(super) fn acquire(lock_path: &Path, mode: LockMode) -> Result<Option<File>> 
     // A `destroy` may remove the lock file between our open and our lock; then the lock
     // we got is on a file nobody else will open, so open the new one and try again.
     for _ in 0..16 {
-        let file = private_options()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(lock_path)
-            .map_err(Error::Io)?;
+        let file = open_lock(lock_path)?;
         let locked = if shared {
             file.try_lock_shared()
         } else {
@@ -116,13 +110,19 @@ pub(super) fn remove_if_free(lock_path: &Path, held: Option<&File>) -> Result<()
     let own;
     let file = match held {
         Some(file) => file,
-        None => match OpenOptions::new().read(true).write(true).open(lock_path) {
+        None => match open(
+            OpenOptions::new().read(true).write(true),
+            lock_path,
+            Role::Lock,
+            Links::Refuse,
+            true,
+        ) {
             Ok(file) => {
                 own = file;
                 &own
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(Error::Io(e)),
+            Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
         },
     };
     match file.try_lock() {
@@ -132,21 +132,26 @@ pub(super) fn remove_if_free(lock_path: &Path, held: Option<&File>) -> Result<()
     }
 }
 
-/// Whether `file` is still the file at `path`.
-#[cfg(unix)]
-pub(super) fn is_current(file: &File, path: &Path) -> Result<bool> {
-    use std::fs;
-    use std::os::unix::fs::MetadataExt;
-    let held = file.metadata().map_err(Error::Io)?;
-    match fs::metadata(path) {
-        Ok(now) => Ok(now.dev() == held.dev() && now.ino() == held.ino()),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(Error::Io(e)),
+/// Opens (creating it if needed, mode 0600) the lock file at `lock_path`: a regular
+/// file owned by the effective user with one link, never through a symbolic link (a
+/// link planted there must not make the store create or lock a file elsewhere).
+fn open_lock(lock_path: &Path) -> Result<File> {
+    let mut create = private_options();
+    create.read(true).write(true).create_new(true);
+    match open(&mut create, lock_path, Role::Lock, Links::Refuse, true) {
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists => open(
+            OpenOptions::new().read(true).write(true),
+            lock_path,
+            Role::Lock,
+            Links::Refuse,
+            true,
+        ),
+        other => other,
     }
 }
 
-/// Whether `file` is still the file at `path`: off Unix, whether a file is there at all.
-#[cfg(not(unix))]
-pub(super) fn is_current(_file: &File, path: &Path) -> Result<bool> {
-    exists(path)
+/// Whether `file` is still the file at `path` (a link there is not followed; off Unix,
+/// whether a file is there at all).
+pub(super) fn is_current(file: &File, path: &Path) -> Result<bool> {
+    Identity::of(&file.metadata().map_err(Error::Io)?).is_at(path)
 }
