@@ -6,7 +6,6 @@
 //! opened by the next with no typing.
 #![cfg(feature = "keyring")]
 
-use std::process::Command;
 use std::sync::Arc;
 
 use microkv::keyring_core::{self, mock, CredentialStore};
@@ -117,6 +116,7 @@ fn secret_service_step() {
 #[cfg(target_os = "linux")]
 #[test]
 fn a_real_secret_service_holds_the_key() {
+    use std::process::Command;
     for tool in ["dbus-run-session", "gnome-keyring-daemon"] {
         let found = Command::new("sh")
             .args(["-c", &format!("command -v {tool}")])
