@@ -24,11 +24,11 @@ pub use microkv_core::testing;
 pub use microkv_core::OsPages;
 #[allow(deprecated)]
 pub use microkv_core::{
-    AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, IoError, KdfLimit,
-    KdfParams, LockMode, ManualClock, MemoryPolicy, MemoryReport, MemoryStorage, PageSource,
-    Refresh, Region, Result, Secret, SecretBytes, SecretString, Storage, Store, Tree, Txn,
-    WriteLock, MAGIC, MAX_ARGON2_PASSES, MAX_JOURNAL_LEN, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM,
-    MAX_STORE_LEN, VERSION,
+    AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, IoContext, IoError,
+    KdfLimit, KdfParams, LockMode, ManualClock, MemoryPolicy, MemoryReport, MemoryStorage,
+    PageSource, Refresh, Region, Result, Secret, SecretBytes, SecretString, Storage, Store, Tree,
+    Txn, WriteLock, MAGIC, MAX_ARGON2_PASSES, MAX_JOURNAL_LEN, MAX_KDF_MEMORY_KIB,
+    MAX_KDF_PARALLELISM, MAX_STORE_LEN, VERSION,
 };
 /// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).
 #[cfg(feature = "testing")]
@@ -58,6 +58,7 @@ mod keychain;
 #[cfg(feature = "migrate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "migrate")))]
 pub mod migrate;
+mod named_storage;
 mod store_ops;
 
 /// An encrypted key-value store.

@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 use alloc::format;
+use alloc::string::String;
 use alloc::sync::Arc;
 use core::fmt;
 use messagepack_serde::messagepack_core::io::{IoRead, IoWrite, Reference};
@@ -17,20 +18,59 @@ use crate::error::{Error, Result};
 /// Header byte 11: the encoding of the store's values, MessagePack (1), the only one.
 pub(crate) const MESSAGEPACK: u8 = 1;
 
-/// Errors carry the type's name, never the serializer's message: that can quote the
-/// value, and errors end up in logs.
+/// Errors carry the type's short name (`Vec<u8>`, not `alloc::vec::Vec<u8>`) and what
+/// kind of value was stored, never the serializer's message: that can quote the value,
+/// and errors end up in logs.
 fn not_serializable<V: ?Sized>() -> Error {
     Error::Serialization(format!(
-        "value of type {} could not be serialized",
-        core::any::type_name::<V>()
+        "a {} could not be written as a value",
+        short_type_name::<V>()
     ))
 }
 
-fn mismatch<V>() -> Error {
+fn mismatch<V>(plain: &[u8]) -> Error {
     Error::Serialization(format!(
-        "stored value is not a {}",
-        core::any::type_name::<V>()
+        "the stored value is {}, which does not read as a {}",
+        stored_kind(plain),
+        short_type_name::<V>()
     ))
+}
+
+/// `V`'s name without module paths: `Option<String>`, `HashMap<String, u32>`, `Token`.
+fn short_type_name<V: ?Sized>() -> String {
+    let full = core::any::type_name::<V>();
+    let mut out = String::with_capacity(full.len());
+    // Where the path segment being copied began in `out`: a `::` drops it.
+    let mut segment = 0;
+    let mut chars = full.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == ':' && chars.peek() == Some(&':') {
+            chars.next();
+            out.truncate(segment);
+            continue;
+        }
+        out.push(c);
+        if !(c.is_alphanumeric() || c == '_') {
+            segment = out.len();
+        }
+    }
+    out
+}
+
+/// What a MessagePack value is, in words, from its first byte.
+fn stored_kind(plain: &[u8]) -> &'static str {
+    match plain.first() {
+        None => "empty",
+        Some(0x00..=0x7f | 0xe0..=0xff | 0xcc..=0xd3) => "an integer",
+        Some(0xca | 0xcb) => "a floating-point number",
+        Some(0xc0) => "nil (a None or a unit)",
+        Some(0xc2 | 0xc3) => "a boolean",
+        Some(0xa0..=0xbf | 0xd9..=0xdb) => "a string",
+        Some(0xc4..=0xc6) => "a byte string",
+        Some(0x90..=0x9f | 0xdc | 0xdd) => "a sequence (an array, tuple or struct)",
+        Some(0x80..=0x8f | 0xde | 0xdf) => "a map (a map or struct)",
+        Some(_) => "a MessagePack extension value",
+    }
 }
 
 /// A MessagePack writer that only counts bytes, for sizing the arena buffer.
@@ -102,7 +142,7 @@ pub(crate) fn decode<V: DeserializeOwned>(plain: &[u8]) -> Result<V> {
     };
     match messagepack_serde::de::from_core_reader::<_, V>(reader) {
         Ok(value) if left == 0 => Ok(value),
-        _ => decode_bin_as_seq(plain).ok_or_else(mismatch::<V>),
+        _ => decode_bin_as_seq(plain).ok_or_else(|| mismatch::<V>(plain)),
     }
 }
 

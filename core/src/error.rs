@@ -8,6 +8,11 @@ use core::fmt;
 #[cfg(feature = "std")]
 extern crate std;
 
+#[cfg(feature = "std")]
+mod context;
+#[cfg(feature = "std")]
+pub use context::IoContext;
+
 /// The payload of [`Error::Io`]: `std::io::Error` under the `std` feature (as in microkv
 /// 0.3, so `e.kind()` works and `?` converts an `io::Error`), an opaque boxed error
 /// without it.
@@ -338,10 +343,12 @@ impl fmt::Display for Error {
 }
 
 impl core::error::Error for Error {
+    /// For `Io` and `NotDurable`: the cause that `Display` does not already show (the OS
+    /// error under an [`IoContext`]; `None` for an error whose whole message `Display`
+    /// shows), so that a chain of errors prints each part once.
     fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
         match self {
-            Error::Io(e) => Some(e),
-            Error::NotDurable(e) => Some(e),
+            Error::Io(e) | Error::NotDurable(e) => io_cause(e),
             Error::Keychain(e) => Some(&**e),
             _ => None,
         }
@@ -350,3 +357,12 @@ impl core::error::Error for Error {
 
 /// `Result` with microkv's [`Error`].
 pub type Result<T, E = Error> = core::result::Result<T, E>;
+
+/// The cause behind an I/O payload whose own message `Display` shows: its inner error's
+/// source (the OS error under an [`IoContext`]).
+fn io_cause(e: &IoError) -> Option<&(dyn core::error::Error + 'static)> {
+    #[cfg(feature = "std")]
+    return e.get_ref().and_then(|inner| inner.source());
+    #[cfg(not(feature = "std"))]
+    return e.0.source();
+}

@@ -53,6 +53,9 @@ pub use clock::{Clock, ManualClock};
 pub use config::{AutoSave, Config, LockMode, Refresh};
 pub use credential::Credential;
 pub use crypto::chacha20poly1305_open_in_place;
+#[cfg(feature = "std")]
+#[cfg_attr(docsrs, doc(cfg(feature = "std")))]
+pub use error::IoContext;
 pub use error::{AllocFailure, Error, IoError, Result};
 pub use format::{MAGIC, MAX_STORE_LEN, VERSION};
 pub use journal::MAX_JOURNAL_LEN;

@@ -278,3 +278,61 @@ fn a_slot_grows_for_longer_values_up_to_the_largest_class_and_is_wiped() {
         assert!(db.engine.scratch.all_wiped(), "after {len} bytes");
     }
 }
+
+#[cfg(feature = "std")]
+mod errors {
+    extern crate std;
+    use crate::Error;
+    use alloc::format;
+    use alloc::string::{String, ToString};
+    use core::error::Error as _;
+    use std::io;
+
+    /// What an error chain reporter (anyhow's `{:#}`) prints: each `Display` in the chain.
+    fn chain(e: &dyn core::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut next = e.source();
+        while let Some(cause) = next {
+            out = format!("{out}: {cause}");
+            next = cause.source();
+        }
+        out
+    }
+
+    #[test]
+    fn an_io_error_prints_each_part_once() {
+        let os = || io::Error::from_raw_os_error(2);
+        let plain = Error::Io(os());
+        assert_eq!(chain(&plain), format!("I/O error: {}", os()));
+        let named = Error::io_at("renaming the new snapshot over", "/d/s.kv", os());
+        assert_eq!(
+            chain(&named),
+            format!(
+                "I/O error: renaming the new snapshot over /d/s.kv: {}",
+                os()
+            )
+        );
+        assert_eq!(chain(&named).matches(&os().to_string()).count(), 1);
+        let late = Error::NotDurable(os()).in_file("syncing the directory of", "/d/s.kv");
+        assert_eq!(chain(&late).matches(&os().to_string()).count(), 1);
+        assert!(chain(&late).contains("/d/s.kv"));
+        // Control: the old shape, a Display that shows its source, prints it twice.
+        struct Old(io::Error);
+        impl core::fmt::Debug for Old {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "{:?}", self.0)
+            }
+        }
+        impl core::fmt::Display for Old {
+            fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+                write!(f, "I/O error: {}", self.0)
+            }
+        }
+        impl core::error::Error for Old {
+            fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        assert_eq!(chain(&Old(os())).matches(&os().to_string()).count(), 2);
+    }
+}

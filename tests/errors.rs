@@ -1,0 +1,75 @@
+//! Errors a person reads: a file error names the operation and the file, an error chain
+//! (anyhow's `{:#}`) prints each part once, and a value read as the wrong type says in
+//! plain words what was stored and what was asked for, with no Rust module paths.
+
+use microkv::{AutoSave, Config, Credential, Error, MicroKV};
+
+const KEY: [u8; 32] = [0x61; 32];
+
+/// What an error chain reporter prints: each `Display` in the chain, joined by ": ".
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    while let Some(cause) = next {
+        out = format!("{out}: {cause}");
+        next = cause.source();
+    }
+    out
+}
+
+#[test]
+fn a_failed_save_names_the_file_and_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let path = gone.join("store.kv");
+    let config = Config {
+        autosave: AutoSave::Manual,
+        ..Default::default()
+    };
+    let db = MicroKV::open_with(&path, Credential::key(KEY), config).unwrap();
+    db.put("secret-key-name", "v").unwrap();
+    std::fs::remove_dir_all(&gone).unwrap();
+    let err = db.save().unwrap_err();
+    assert!(matches!(err, Error::Io(ref e) if e.kind() == std::io::ErrorKind::NotFound));
+    let printed = chain(&err);
+    let os = std::io::Error::from_raw_os_error(2).to_string();
+    assert_eq!(printed.matches(&os).count(), 1, "{printed}");
+    let context = err.io_context().expect("the file storage names the file");
+    assert!(context.path().starts_with(&gone), "{printed}");
+    assert!(printed.contains(&gone.display().to_string()), "{printed}");
+    assert!(!printed.contains("secret-key-name"), "{printed}");
+}
+
+#[derive(serde::Deserialize, Debug)]
+#[allow(dead_code)]
+struct Token {
+    value: String,
+}
+
+#[test]
+fn a_value_of_another_type_is_described_in_plain_words() {
+    let db = MicroKV::in_memory(Credential::key(KEY)).unwrap();
+    db.put("name", "alice").unwrap();
+    db.put("n", &7u32).unwrap();
+    let said = |e: Error| match e {
+        Error::Serialization(why) => why,
+        other => panic!("{other:?}"),
+    };
+    let why = said(db.get::<u32>("name").unwrap_err());
+    assert_eq!(
+        why,
+        "the stored value is a string, which does not read as a u32"
+    );
+    let why = said(db.get::<Vec<String>>("n").unwrap_err());
+    assert_eq!(
+        why,
+        "the stored value is an integer, which does not read as a Vec<String>"
+    );
+    let why = said(db.get::<Token>("n").unwrap_err());
+    assert_eq!(
+        why,
+        "the stored value is an integer, which does not read as a Token"
+    );
+    assert!(!why.contains("::"), "{why}");
+}
