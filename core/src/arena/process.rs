@@ -8,10 +8,14 @@
 //! (`SecretBuf::in_owning_process`) before sealing or opening: the check does not rely on
 //! what the page source did.
 //!
-//! Under `std` on Unix the token is the process id, cached: a `pthread_atfork` child
-//! handler (registered the first time a token is taken) clears the cache, so reading it is
-//! one relaxed atomic load where `getpid` would be a system call (about 140 ns measured
-//! here). A child made by a raw `clone` system call that bypasses
+//! Under `std` on Unix the token is the process id and a fork generation: a count that a
+//! `pthread_atfork` child handler (registered the first time a token is taken) bumps in
+//! every child. The pid alone does not tell a child from its parent: a process that is
+//! pid 1 of a PID namespace (a container's entrypoint) and calls `unshare(CLONE_NEWPID)`
+//! before forking has a child that is pid 1 too; the generation differs there
+//! (tests/fork_namespace.rs). The pid is cached, and the handler clears that cache, so
+//! reading the token is two relaxed atomic loads where `getpid` would be a system call
+//! (about 140 ns measured here). A child made by a raw `clone` system call that bypasses
 //! the C library's `fork` runs no handler and is not detected; `posix_spawn`, `vfork` +
 //! `exec` and `std::process::Command` never run store code in the child. Without `std`
 //! there are no processes to tell apart, and the token is constant.
@@ -29,22 +33,30 @@ mod imp {
 
     /// This process's id, or 0 until it is first asked for (and again in a fresh child).
     static PID: AtomicU32 = AtomicU32::new(0);
+    /// How many `fork`s separate this process from the one that first took a token.
+    static GENERATION: AtomicU32 = AtomicU32::new(0);
     /// The fork handler is in place, so a cached `PID` can be trusted.
     static HANDLER: AtomicBool = AtomicBool::new(false);
     static REGISTER: std::sync::Once = std::sync::Once::new();
 
     extern "C" fn in_child() {
+        GENERATION.fetch_add(1, Ordering::Relaxed);
         PID.store(0, Ordering::Relaxed);
+    }
+
+    /// The process id and the fork generation, side by side.
+    fn pack(pid: u32) -> u64 {
+        u64::from(GENERATION.load(Ordering::Relaxed)) << 32 | u64::from(pid)
     }
 
     pub(super) fn token() -> u64 {
         let cached = PID.load(Ordering::Relaxed);
         if cached != 0 {
-            return u64::from(cached);
+            return pack(cached);
         }
         REGISTER.call_once(|| {
-            // SAFETY: `in_child` is an `extern "C"` function that only stores to an
-            // atomic, which is async-signal-safe as a fork child handler must be.
+            // SAFETY: `in_child` is an `extern "C"` function that only writes
+            // atomics, which is async-signal-safe as a fork child handler must be.
             let ok = unsafe { libc::pthread_atfork(None, None, Some(in_child)) } == 0;
             HANDLER.store(ok, Ordering::Relaxed);
         });
@@ -54,7 +66,7 @@ mod imp {
         if HANDLER.load(Ordering::Relaxed) {
             PID.store(pid, Ordering::Relaxed);
         }
-        u64::from(pid)
+        pack(pid)
     }
 }
 
