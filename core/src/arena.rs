@@ -34,9 +34,11 @@ mod layout;
 #[cfg(all(feature = "std", unix))]
 mod os_pages;
 mod process;
+mod registers;
 mod report;
 mod secret_buf;
 mod source;
+pub(crate) mod stack;
 #[cfg(test)]
 mod tests;
 #[cfg(all(feature = "std", windows))]

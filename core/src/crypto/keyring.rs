@@ -7,7 +7,9 @@ use alloc::sync::Arc;
 use core::sync::atomic::Ordering;
 
 use super::aead::{Aead, Chosen};
-use super::{hchacha, ietf_nonce, random, scrub_stack, xchacha, IetfNonce, Tag, XNonce};
+use super::{
+    hchacha, ietf_nonce, on_own_stack, random, scrub_stack, xchacha, IetfNonce, Tag, XNonce,
+};
 use super::{KEY_LEN, NONCE_LEN, PREFIX_LEN, SEAL_OVERHEAD};
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
@@ -50,12 +52,14 @@ impl Keyring {
         fill: impl FnOnce(&mut [u8]) -> Result<()>,
     ) -> Result<Self> {
         let mut secret = arena.alloc(KEYRING_LEN)?;
-        fill(&mut secret[..KEY_LEN])?;
         random(&mut secret[PREFIX_AT..SUBKEY_AT])?;
-        let (head, subkey) = secret.split_at_mut(SUBKEY_AT);
-        let result = hchacha(&head[..KEY_LEN], &head[PREFIX_AT..], subkey);
-        scrub_stack();
-        result?;
+        // The key's fill (an unwrap, for an existing key) and the subkey's derivation run
+        // on a stack of their own, wiped whole after.
+        on_own_stack(|| {
+            fill(&mut secret[..KEY_LEN])?;
+            let (head, subkey) = secret.split_at_mut(SUBKEY_AT);
+            hchacha(&head[..KEY_LEN], &head[PREFIX_AT..], subkey)
+        })?;
         Ok(Keyring {
             secret,
             counter: AtomicU64::new(0),

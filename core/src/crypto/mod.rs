@@ -42,11 +42,20 @@ mod ring_aead;
 ))]
 mod rustcrypto_aead;
 mod schedule;
+mod scrub;
 #[cfg(test)]
 mod tests;
 
 pub(crate) use keyring::Keyring;
 pub(crate) use schedule::{KeySchedule, WRAPPED_LEN};
+pub(crate) use scrub::scrub_stack;
+
+/// Runs `f` on a stack of its own, wiped whole after (`arena::stack`): the KDF, the key
+/// schedule, the key wrap and a keyring's subkey derivation, whose frames in an
+/// unoptimised build run deeper than any scrub would reach.
+pub(crate) fn on_own_stack<R>(f: impl FnOnce() -> R) -> R {
+    crate::arena::stack::on_own_stack(f)
+}
 
 /// Length of a data key, a key-encryption key, and a key commitment.
 pub(crate) const KEY_LEN: usize = 32;
@@ -148,35 +157,3 @@ pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
     }
     Ok(())
 }
-
-/// Overwrites the stack area just below the caller's frame, where the cipher's key
-/// schedule and state lived during the call that just returned.
-///
-/// That holds only if the cipher's state lives *below* the caller of this function: the
-/// in-place functions of the [`aead`] implementations are `#[inline(never)]`, so an optimiser cannot
-/// fold the key schedule into the keyring's own frame, which this does not reach (in
-/// release builds it once left a whole subkey there; tests/memory_exposure.rs runs in
-/// release in CI to keep it out). ring keeps its copy of the key in those frames without
-/// wiping it, so for ring this is the only wipe there is.
-#[inline(never)]
-pub(crate) fn scrub_stack() {
-    let mut pad = [0u64; SCRUB_LEN / 8];
-    core::hint::black_box(&mut pad);
-}
-
-/// How much stack [`scrub_stack`] overwrites.
-///
-/// Release builds: 4 KiB. Measured with a painted stack (docs/DECISIONS.md, 13 and 29): a
-/// whole get or put of a 64-byte or 4 KiB value, from the caller down through ring,
-/// writes 3.6-4.0 KiB of stack, and the scrub runs below the outer frames; the attack test
-/// (tests/attack.rs) still finds ring's copy of the subkey behind a 2 KiB scrub and no
-/// longer behind 3 KiB. Unoptimised builds use far larger frames: the same calls write
-/// about 16 KiB, and the attack test finds ring's key behind a 4 KiB scrub but not behind
-/// 8 KiB. There it is 32 KiB.
-/// The choice follows this crate's build: one that optimises this crate but not ring (a
-/// per-package profile override) would need the larger scrub and does not get it.
-const SCRUB_LEN: usize = if cfg!(debug_assertions) {
-    32 * 1024
-} else {
-    4 * 1024
-};

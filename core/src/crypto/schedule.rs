@@ -7,7 +7,7 @@ use blake2::{Blake2b512, Digest};
 use zeroize::Zeroize;
 
 use super::aead::{Aead, Chosen};
-use super::{random, scrub_stack, xchacha, Keyring, XNonce, KEY_LEN, NONCE_LEN, TAG_LEN};
+use super::{on_own_stack, random, xchacha, Keyring, XNonce, KEY_LEN, NONCE_LEN, TAG_LEN};
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
 
@@ -21,14 +21,15 @@ impl KeySchedule {
     /// key-encryption key, the second half the commitment stored in the header.
     pub(crate) fn derive(arena: &Arc<Arena>, root: &[u8], salt: &[u8]) -> Result<Self> {
         let mut secret = arena.alloc(2 * KEY_LEN)?;
-        let mut hasher = Blake2b512::new();
-        hasher.update(b"microkv v1 key schedule\0");
-        hasher.update(salt);
-        hasher.update(root);
-        let mut out = hasher.finalize();
-        secret.copy_from_slice(&out);
-        out.as_mut_slice().zeroize();
-        scrub_stack();
+        on_own_stack(|| {
+            let mut hasher = Blake2b512::new();
+            hasher.update(b"microkv v1 key schedule\0");
+            hasher.update(salt);
+            hasher.update(root);
+            let mut out = hasher.finalize();
+            secret.copy_from_slice(&out);
+            out.as_mut_slice().zeroize();
+        });
         Ok(KeySchedule { secret })
     }
 
@@ -54,7 +55,7 @@ impl KeySchedule {
         let mut out = [0u8; WRAPPED_LEN];
         let mut nonce: XNonce = [0; NONCE_LEN];
         random(&mut nonce)?;
-        let result = (|| {
+        on_own_stack(|| {
             let (head, rest) = out.split_at_mut(NONCE_LEN);
             head.copy_from_slice(&nonce);
             if data_key.len() != KEY_LEN {
@@ -63,9 +64,8 @@ impl KeySchedule {
             xchacha(self.kek(), &nonce, |key, n| {
                 Chosen::seal(key, n, aad, data_key, rest)
             })
-        })();
-        scrub_stack();
-        result.map(|()| out)
+        })?;
+        Ok(out)
     }
 
     /// Unwraps the data key into a keyring; `Error::Tampered` if the wrap or its
@@ -80,12 +80,11 @@ impl KeySchedule {
         Keyring::new(arena, |key| {
             let (nonce, rest) = wrapped.split_at(NONCE_LEN);
             let nonce = XNonce::try_from(nonce).map_err(|_| Error::Tampered)?;
-            let result = xchacha(self.kek(), &nonce, |k, n| {
+            // On the keyring's own stack (`Keyring::new`).
+            xchacha(self.kek(), &nonce, |k, n| {
                 Chosen::open(k, n, aad, rest, key)
             })
-            .map_err(|_| Error::Tampered);
-            scrub_stack();
-            result
+            .map_err(|_| Error::Tampered)
         })
     }
 }

@@ -271,3 +271,25 @@ fn the_nonce_counter_never_wraps() {
     }
     assert!(matches!(ring.seal(b"aad", b"plain"), Err(Error::Crypto)));
 }
+
+/// The scrub's depth is measured, not assumed: between one step and the measuring stack,
+/// and a call run on a stack of its own leaves the thread's stack untouched.
+#[test]
+fn the_scrub_depth_is_measured_in_this_build() {
+    use crate::arena::stack;
+    let depth = super::scrub::depth();
+    extern crate std;
+    std::println!("scrub depth in this build: {depth} bytes");
+    if stack::own_stack_supported() {
+        assert!(depth > 1024 && depth < stack::OWN_STACK, "{depth}");
+        // A call that uses 64 KiB of stack, measured as such.
+        let used = stack::depth_of(|| {
+            let mut big = [1u8; 64 * 1024];
+            core::hint::black_box(&mut big);
+        })
+        .unwrap();
+        assert!((64 * 1024..80 * 1024).contains(&used), "{used}");
+    } else {
+        assert_eq!(depth, stack::FALLBACK_SCRUB);
+    }
+}

@@ -1,0 +1,339 @@
+//! Stacks for the calls that hold key material, and the scrub of the ordinary stack.
+//!
+//! **A call on a stack of its own** ([`on_own_stack`]): the KDF, the key schedule and the
+//! key wrap run on a stack of the thread's own (anonymous pages excluded from core dumps,
+//! zeros in a forked child, `PROT_NONE` guard pages either side, so an overflow faults
+//! instead of writing past it), switched to with `psm::on_stack`, and wiped whole when the
+//! call returns; it is kept for the thread's next such call and unmapped when the thread
+//! ends. It is not secret memory (which took 3 to 55 ms per call to map and fault in here)
+//! nor locked (which would spend the arena's `RLIMIT_MEMLOCK`): while a call runs, what it
+//! holds is as readable as the thread's stack was; after it, nothing is left. Nothing of the call is left on the
+//! thread's stack, however deep the build made it: unoptimised BLAKE2b and Argon2 in an
+//! application's dev profile run about 88 KiB deep, past any fixed scrub.
+//!
+//! **The scrub** ([`scrub`]): each AEAD call of a get or put is too short for a mapping
+//! (a get costs about 450 ns; a mapping tens of microseconds), so it runs on the thread's
+//! stack, and that stack is overwritten after it, as deep as the call reached. How deep that
+//! is depends on the build, so it is measured once per process ([`depth_of`]: the same
+//! calls on a fresh zeroed stack of their own, then the lowest byte they wrote) rather than
+//! assumed; the crypto module does that. The scrub never runs past the stack left to the
+//! thread ([`stack_left`]): it stops a safety margin short of the thread's guard page.
+//!
+//! Where `psm` cannot switch stacks (targets other than x86_64 and aarch64, Windows, no
+//! `std`), calls run on the ordinary stack and [`own_stack_supported`] is `false`: the
+//! caller scrubs [`FALLBACK_SCRUB`] bytes instead.
+#![allow(unsafe_code)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+/// The stack a call gets from [`on_own_stack`]: more than twice what the deepest build
+/// seen runs (BLAKE2b and Argon2 unoptimised: about 100 KiB).
+#[cfg_attr(
+    not(all(
+        feature = "std",
+        unix,
+        any(target_arch = "x86_64", target_arch = "aarch64")
+    )),
+    allow(dead_code)
+)]
+pub(crate) const OWN_STACK: usize = 256 * 1024;
+
+/// What a scrub covers where stack depth cannot be measured: unoptimised builds of the
+/// AEAD calls write about 16 KiB; optimised ones about 4 KiB.
+pub(crate) const FALLBACK_SCRUB: usize = 32 * 1024;
+
+/// What a scrub leaves untouched above the thread's guard page: signal handlers and the
+/// scrub's own frame need some stack of their own.
+const SCRUB_MARGIN: usize = 8 * 1024;
+
+/// One step of [`scrub`]: a frame of `STEP` zeroed bytes, and the next step below it.
+const STEP: usize = 1024;
+
+/// Overwrites about `len` bytes of stack below the caller's frame (rounded up to
+/// [`STEP`]-byte frames, each also holding a return address: a gap too small for a key),
+/// but never more than the stack left to the thread (less [`SCRUB_MARGIN`]); then clears
+/// the vector registers.
+pub(crate) fn scrub(len: usize) {
+    let len = match stack_left() {
+        Some(left) => len.min(left.saturating_sub(SCRUB_MARGIN)),
+        None => len,
+    };
+    let steps = len.div_ceil(STEP);
+    if steps > 0 {
+        scrub_steps(steps);
+    }
+    super::registers::clear();
+}
+
+#[inline(never)]
+fn scrub_steps(n: usize) {
+    let mut pad = [0u64; STEP / 8];
+    core::hint::black_box(&mut pad);
+    if n > 1 {
+        scrub_steps(n - 1);
+    }
+    // Used after the call: the frame stays below the caller's, never a tail call.
+    core::hint::black_box(&mut pad);
+}
+
+#[cfg(all(
+    feature = "std",
+    unix,
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod imp {
+    extern crate std;
+    use std::cell::Cell;
+
+    use super::OWN_STACK;
+
+    psm::psm_stack_manipulation! {
+        yes {
+            use std::cell::RefCell;
+
+            pub(crate) const SUPPORTED: bool = true;
+
+            /// A stack of [`OWN_STACK`] bytes between two `PROT_NONE` guard pages: private
+            /// anonymous memory, excluded from core dumps and zeros in a forked child
+            /// (Linux), not locked: `mlock` would spend `RLIMIT_MEMLOCK`, which the arena
+            /// needs, and the stack holds nothing between calls.
+            struct Region {
+                ptr: core::ptr::NonNull<u8>,
+                len: usize,
+                page: usize,
+            }
+
+            impl Region {
+                fn map() -> Option<Region> {
+                    // SAFETY: sysconf only reads a system constant.
+                    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
+                        .ok()
+                        .filter(|p| p.is_power_of_two())
+                        .unwrap_or(4096);
+                    let total = OWN_STACK + 2 * page;
+                    // SAFETY: a fresh private anonymous mapping; no existing memory is named.
+                    let base = unsafe {
+                        libc::mmap(
+                            core::ptr::null_mut(),
+                            total,
+                            libc::PROT_READ | libc::PROT_WRITE,
+                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                            -1,
+                            0,
+                        )
+                    };
+                    if base == libc::MAP_FAILED {
+                        return None;
+                    }
+                    let base = base.cast::<u8>();
+                    // SAFETY: `base + page + OWN_STACK` and its page lie inside the mapping.
+                    let (low, high) = unsafe { (base, base.add(page + OWN_STACK)) };
+                    // SAFETY: both guard pages lie inside the mapping just made; the usable
+                    // pages between them are advised, not changed.
+                    let guarded = unsafe {
+                        libc::mprotect(low.cast(), page, libc::PROT_NONE) == 0
+                            && libc::mprotect(high.cast(), page, libc::PROT_NONE) == 0
+                    };
+                    let usable = core::ptr::NonNull::new(base.wrapping_add(page))?;
+                    #[cfg(any(target_os = "linux", target_os = "android"))]
+                    // SAFETY: advice on pages of the mapping just made; failure changes nothing.
+                    unsafe {
+                        libc::madvise(usable.as_ptr().cast(), OWN_STACK, libc::MADV_DONTDUMP);
+                        libc::madvise(usable.as_ptr().cast(), OWN_STACK, libc::MADV_WIPEONFORK);
+                    }
+                    let region = Region { ptr: usable, len: OWN_STACK, page };
+                    // Without guard pages an overflow would write past the stack: none then.
+                    guarded.then_some(region)
+                }
+            }
+
+            impl Drop for Region {
+                fn drop(&mut self) {
+                    wipe(self);
+                    // SAFETY: the mapping made in `map`: a guard page either side of `len`
+                    // bytes; no call runs on it any more.
+                    unsafe {
+                        libc::munmap(
+                            self.ptr.as_ptr().sub(self.page).cast(),
+                            self.len + 2 * self.page,
+                        );
+                    }
+                }
+            }
+
+            std::thread_local! {
+                /// This thread's stack, kept between calls (zeroed) and unmapped with the
+                /// thread.
+                static KEPT: RefCell<Option<Region>> = const { RefCell::new(None) };
+            }
+
+            fn map() -> Option<Region> {
+                Region::map()
+            }
+
+            /// Runs `f` on `region`, returning what it returned or the panic it raised.
+            fn run<R>(region: &Region, f: impl FnOnce() -> R) -> std::thread::Result<R> {
+                let call = std::panic::AssertUnwindSafe(f);
+                // SAFETY: the region is `region.len` bytes of readable, writable memory
+                // (`Region::map`), page-aligned, its length a multiple of the page size
+                // (so of every target's stack alignment), below `isize::MAX`; it is used by
+                // nothing else until the call returns. The callback never unwinds out of
+                // `on_stack`: `catch_unwind` stops every panic inside it.
+                unsafe {
+                    psm::on_stack(region.ptr.as_ptr(), region.len, move || {
+                        std::panic::catch_unwind(call)
+                    })
+                }
+            }
+
+            /// Zeroes the whole of `region` (a plain `memset`, fast at any opt-level, kept
+            /// by the fence and the `black_box`: the bytes may be read after).
+            fn wipe(region: &Region) {
+                // SAFETY: `region.len` writable bytes at `region.ptr`, used by nothing now.
+                unsafe { core::ptr::write_bytes(region.ptr.as_ptr(), 0, region.len) };
+                core::sync::atomic::compiler_fence(core::sync::atomic::Ordering::SeqCst);
+                core::hint::black_box(region.ptr);
+            }
+
+            pub(crate) fn on_own_stack<R>(f: impl FnOnce() -> R) -> R {
+                // This thread's kept stack, or a new one (the first call, or a call nested
+                // in another: the kept one is taken then).
+                let kept = KEPT.try_with(|k| k.borrow_mut().take()).ok().flatten();
+                let Some(region) = kept.or_else(map) else {
+                    return super::on_this_stack(f);
+                };
+                let result = run(&region, f);
+                wipe(&region);
+                // Kept for the next call; a spare (nested call) is unmapped as it drops.
+                let spare = KEPT.try_with(|k| k.borrow_mut().replace(region));
+                drop(spare);
+                result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+
+            pub(crate) fn depth_of(f: impl FnOnce()) -> Option<usize> {
+                let region = map()?;
+                let result = run(&region, f);
+                // SAFETY: the call is over; the region's `len` bytes are readable and no
+                // longer written by anything; the slice ends before `unmap`.
+                let used = unsafe {
+                    let stack = core::slice::from_raw_parts(region.ptr.as_ptr(), region.len);
+                    // The stack grows down on every target psm switches on here: the lowest
+                    // byte written is the deepest the call reached.
+                    stack.iter().position(|&b| b != 0).map(|low| region.len - low)
+                };
+                drop(region);
+                if let Err(panic) = result {
+                    std::panic::resume_unwind(panic);
+                }
+                used
+            }
+        }
+        no {
+            pub(crate) const SUPPORTED: bool = false;
+
+            pub(crate) fn on_own_stack<R>(f: impl FnOnce() -> R) -> R {
+                super::on_this_stack(f)
+            }
+
+            pub(crate) fn depth_of(_f: impl FnOnce()) -> Option<usize> {
+                None
+            }
+        }
+    }
+
+    std::thread_local! {
+        /// The lowest address of this thread's stack, once asked for (0: not yet; 1: not
+        /// known).
+        static STACK_LOW: Cell<usize> = const { Cell::new(0) };
+    }
+
+    /// The lowest usable address of this thread's stack, if the C library tells.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn stack_low() -> Option<usize> {
+        let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
+        let mut addr: *mut libc::c_void = core::ptr::null_mut();
+        let mut size: libc::size_t = 0;
+        // SAFETY: `pthread_getattr_np` initialises `attr` for the calling thread when it
+        // returns 0; only then is it read (`pthread_attr_getstack` writes the two
+        // out-parameters) and destroyed.
+        unsafe {
+            if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+                return None;
+            }
+            let ok = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) == 0;
+            libc::pthread_attr_destroy(attr.as_mut_ptr());
+            ok.then_some(addr as usize)
+        }
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn stack_low() -> Option<usize> {
+        None
+    }
+
+    pub(crate) fn stack_left() -> Option<usize> {
+        let here = 0u8;
+        let sp = core::ptr::addr_of!(here) as usize;
+        let low = STACK_LOW
+            .try_with(|low| {
+                if low.get() == 0 {
+                    low.set(stack_low().filter(|&l| l > 1).unwrap_or(1));
+                }
+                low.get()
+            })
+            .ok()?;
+        (low > 1 && sp > low).then(|| sp - low)
+    }
+}
+
+#[cfg(not(all(
+    feature = "std",
+    unix,
+    any(target_arch = "x86_64", target_arch = "aarch64")
+)))]
+mod imp {
+    pub(crate) const SUPPORTED: bool = false;
+
+    pub(crate) fn on_own_stack<R>(f: impl FnOnce() -> R) -> R {
+        super::on_this_stack(f)
+    }
+
+    pub(crate) fn depth_of(_f: impl FnOnce()) -> Option<usize> {
+        None
+    }
+
+    pub(crate) fn stack_left() -> Option<usize> {
+        None
+    }
+}
+
+/// Whether [`on_own_stack`] and [`depth_of`] work in this build.
+pub(crate) const fn own_stack_supported() -> bool {
+    imp::SUPPORTED
+}
+
+/// Runs `f` on a stack of its own, wiped whole and unmapped after; where this build
+/// cannot switch stacks or the kernel maps none, on this one, scrubbed for
+/// [`FALLBACK_SCRUB`] bytes after. The vector registers are cleared after either.
+pub(crate) fn on_own_stack<R>(f: impl FnOnce() -> R) -> R {
+    let result = imp::on_own_stack(f);
+    super::registers::clear();
+    result
+}
+
+/// `f` on the ordinary stack, and the fallback scrub after it.
+fn on_this_stack<R>(f: impl FnOnce() -> R) -> R {
+    let result = f();
+    scrub(FALLBACK_SCRUB);
+    result
+}
+
+/// How many bytes of stack `f` used, run on a fresh zeroed stack of its own; `None` where
+/// this build cannot switch stacks or the kernel maps none.
+pub(crate) fn depth_of(f: impl FnOnce()) -> Option<usize> {
+    imp::depth_of(f)
+}
+
+/// The stack left to the calling thread below the caller, where the platform tells.
+pub(crate) fn stack_left() -> Option<usize> {
+    imp::stack_left()
+}
