@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroize;
 
+use crate::crypto::scrubbed;
 use crate::engine::Engine;
 use crate::entry::{Change, Entry};
 use crate::error::{Error, Result};
@@ -105,7 +106,7 @@ impl Tree {
     /// are authenticated when the store opens).
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
         self.engine.refresh_if_due()?;
-        self.engine.read_value(&self.name, key)
+        scrubbed(|| self.engine.read_value(&self.name, key))
     }
 
     /// [`Tree::get`], wrapped in a [`Secret`] that wipes the `V` when dropped and whose
@@ -382,17 +383,19 @@ impl Tree {
     /// As [`Tree::get`], for any of the entries.
     pub fn prefix<V: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, V)>> {
         self.engine.refresh_if_due()?;
-        let (keyring, mut entries) = self
-            .engine
-            .live_entries(&self.name, |k| k.starts_with(prefix));
-        entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-        entries
-            .into_iter()
-            .map(|(k, e)| {
-                let v = (self.engine).read_entry(&keyring, &e, (&self.name, &k))?;
-                Ok((k, v))
-            })
-            .collect()
+        scrubbed(|| {
+            let (keyring, mut entries) = self
+                .engine
+                .live_entries(&self.name, |k| k.starts_with(prefix));
+            entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            entries
+                .into_iter()
+                .map(|(k, e)| {
+                    let v = (self.engine).read_entry(&keyring, &e, (&self.name, &k))?;
+                    Ok((k, v))
+                })
+                .collect::<Result<Vec<(String, V)>>>()
+        })
     }
 
     /// Calls `f` with each live entry (a snapshot taken at the call) until it returns
@@ -421,13 +424,15 @@ impl Tree {
         F: FnMut(&str, V) -> ControlFlow<()>,
     {
         self.engine.refresh_if_due()?;
-        let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
-        for (k, e) in entries {
-            let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k))?;
-            if f(&k, value).is_break() {
-                break;
+        scrubbed(|| {
+            let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
+            for (k, e) in entries {
+                let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k))?;
+                if f(&k, value).is_break() {
+                    break;
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }

@@ -84,7 +84,7 @@ impl<'a> Txn<'a> {
     /// if a value fails authentication.
     pub fn get<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
         match self.entry(ns, key) {
-            Some(entry) => self.g.read(ns, key, &entry).map(Some),
+            Some(entry) => crate::crypto::scrubbed(|| self.g.read(ns, key, &entry)).map(Some),
             None => Ok(None),
         }
     }

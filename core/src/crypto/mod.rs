@@ -48,7 +48,7 @@ mod tests;
 
 pub(crate) use keyring::Keyring;
 pub(crate) use schedule::{KeySchedule, WRAPPED_LEN};
-pub(crate) use scrub::scrub_stack;
+pub(crate) use scrub::{scrub_stack, scrubbed};
 
 /// Runs `f` on a stack of its own, wiped whole after (`arena::stack`): the KDF, the key
 /// schedule, the key wrap and a keyring's subkey derivation, whose frames in an
