@@ -22,6 +22,7 @@ pub use microkv_core::testing;
 #[cfg(any(unix, windows))]
 #[cfg_attr(docsrs, doc(cfg(any(unix, windows))))]
 pub use microkv_core::OsPages;
+pub use microkv_core::Position;
 #[allow(deprecated)]
 pub use microkv_core::{
     AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, IoContext, IoError,

@@ -2,7 +2,7 @@
 //! credentials and the arena's report.
 #![forbid(unsafe_code)]
 
-use crate::{Credential, KdfLimit, KdfParams, MemoryReport, MicroKV, Result, Tree, Txn};
+use crate::{Credential, KdfLimit, KdfParams, MemoryReport, MicroKV, Position, Result, Tree, Txn};
 
 impl MicroKV {
     /// The namespace `name`, created on its first write. `""` is the default namespace,
@@ -281,6 +281,26 @@ impl MicroKV {
     /// ```
     pub fn memory_report(&self) -> MemoryReport {
         self.store().memory_report()
+    }
+
+    /// Where the store's durable state stands: pin it outside the store's files after each
+    /// write, and compare after opening, to detect a rollback (an older store file and
+    /// journal put back, a journal cut back at a record boundary), which the format alone
+    /// cannot (README, "Threat model"). `None` while nothing is durable yet.
+    ///
+    /// ```
+    /// # let dir = tempfile::tempdir()?;
+    /// let path = dir.path().join("app.kv");
+    /// let db = microkv::MicroKV::open(&path, microkv::Credential::key([1; 32]))?;
+    /// db.put("token", "t-1")?; // durable at once (`AutoSave::OnEveryWrite`)
+    /// let pinned = db.position().expect("durable").to_bytes(); // keep this elsewhere
+    /// drop(db);
+    /// let db = microkv::MicroKV::open(&path, microkv::Credential::key([1; 32]))?;
+    /// assert_eq!(db.position().map(|p| p.to_bytes()), Some(pinned)); // not rolled back
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    pub fn position(&self) -> Option<Position> {
+        self.store().position()
     }
 
     /// The data key and XChaCha20 subkey, copied out of the arena, for tests that scan

@@ -278,6 +278,12 @@ impl Engine {
     }
 
     /// Takes the writer lock for a write: `Error::ReadOnly` on a read-only store.
+    /// Where the durable state stands, if this handle knows (`None` before the first save
+    /// of a new store, and after a failed write until the next save).
+    pub(crate) fn position(&self) -> Option<crate::journal::Position> {
+        self.writer.lock().journal.map(|c| c.position())
+    }
+
     pub(crate) fn lock_write(&self) -> Result<Exclusive<'_>> {
         if self.read_only {
             return Err(Error::ReadOnly);

@@ -58,7 +58,7 @@ pub use crypto::chacha20poly1305_open_in_place;
 pub use error::IoContext;
 pub use error::{AllocFailure, Error, IoError, Result};
 pub use format::{MAGIC, MAX_STORE_LEN, VERSION};
-pub use journal::MAX_JOURNAL_LEN;
+pub use journal::{Position, MAX_JOURNAL_LEN};
 pub use kdf::{KdfLimit, KdfParams, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
 /// The `secrecy` crate this one speaks: [`SecretBytes`] implements its `ExposeSecret`,
 /// a [`Credential`] is made from its `SecretString`, values read as its types.

@@ -13,6 +13,7 @@ use crate::credential::Credential;
 use crate::engine::Engine;
 use crate::entry::Change;
 use crate::error::Result;
+use crate::journal::Position;
 use crate::kdf::{KdfLimit, KdfParams};
 use crate::keys::unlock;
 use crate::storage::Storage;
@@ -155,6 +156,26 @@ impl Store {
     /// What the secure arena holds and how well it is protected.
     pub fn memory_report(&self) -> MemoryReport {
         self.engine.arena.report()
+    }
+
+    /// Where the store's durable state stands ([`Position`]): pin it outside the store's
+    /// files to detect a rollback the format cannot (an older snapshot and journal put
+    /// back, a journal cut back at a record boundary). `None` while nothing this handle
+    /// wrote or loaded is durable (a new store before its first save; after a failed
+    /// write, until the next save).
+    ///
+    /// ```
+    /// use microkv_core::{Credential, MemoryStorage, Store};
+    /// let db = Store::with_storage(MemoryStorage::default(), Credential::key([1; 32]), Default::default())?;
+    /// db.save()?;
+    /// let before = db.position().expect("saved");
+    /// db.put("k", &1u8)?;
+    /// db.save()?;
+    /// assert_ne!(db.position(), Some(before));
+    /// # Ok::<(), microkv_core::Error>(())
+    /// ```
+    pub fn position(&self) -> Option<Position> {
+        self.engine.position()
     }
 
     /// Copies of the data key and of the XChaCha20 subkey cached for this session's nonces,

@@ -1,0 +1,100 @@
+//! Rollback: what the format cannot detect, and the hook that can (`MicroKV::position`).
+//!
+//! An attacker who can write the store's directory can put back an older store file and
+//! journal, cut the journal back at a record boundary, or spoil its last record (which the
+//! reader takes for a write torn by a crash): each reopens without an error, at an older
+//! state, with the old credential still working after a rekey. The format authenticates
+//! each state but keeps no count that outlives it, so only a position pinned outside the
+//! files tells (README, "Threat model"). Each case asserts both: the silent reopen (so the
+//! docs stay true) and that the pinned position differs; the control reopens the untouched
+//! files and finds the pinned position again.
+use std::path::{Path, PathBuf};
+
+use microkv::{AutoSave, Config, Credential, MicroKV};
+
+fn config() -> Config {
+    Config {
+        autosave: AutoSave::OnEveryWrite,
+        ..Config::default()
+    }
+}
+
+fn journal(path: &Path) -> PathBuf {
+    path.with_extension("kv.journal")
+}
+
+/// The store file and its journal, as bytes.
+fn copy(path: &Path) -> (Vec<u8>, Vec<u8>) {
+    (
+        std::fs::read(path).unwrap(),
+        std::fs::read(journal(path)).unwrap_or_default(),
+    )
+}
+
+fn restore(path: &Path, (file, jrnl): &(Vec<u8>, Vec<u8>)) {
+    std::fs::write(path, file).unwrap();
+    std::fs::write(journal(path), jrnl).unwrap();
+}
+
+fn open(path: &Path, key: u8) -> MicroKV {
+    MicroKV::open_with(path, Credential::key([key; 32]), config()).unwrap()
+}
+
+#[test]
+fn rollbacks_reopen_silently_and_the_pinned_position_tells() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.kv");
+    let db = open(&path, 1);
+    db.put("token", "t-1").unwrap();
+    db.put("other", "x").unwrap();
+    let before_revoke = copy(&path);
+    db.remove("token").unwrap(); // revoked: a journal record
+    let pinned = db.position().expect("durable");
+    drop(db);
+
+    // Control: the untouched files reopen at the pinned position.
+    let db = open(&path, 1);
+    assert_eq!(db.position(), Some(pinned), "control");
+    assert!(!db.contains("token").unwrap());
+    drop(db);
+    let current = copy(&path);
+
+    // 1. The journal cut back below the revocation: the token is back, no error.
+    restore(&path, &before_revoke);
+    let db = open(&path, 1);
+    assert_eq!(db.get::<String>("token").unwrap().as_deref(), Some("t-1"));
+    assert_ne!(
+        db.position(),
+        Some(pinned),
+        "cut-back journal not told apart"
+    );
+    drop(db);
+
+    // 2. The last record spoiled (its tag flipped): dropped as if torn, no error.
+    restore(&path, &current);
+    let mut jrnl = current.1.clone();
+    let last = jrnl.len() - 1;
+    jrnl[last] ^= 1;
+    std::fs::write(journal(&path), &jrnl).unwrap();
+    let db = open(&path, 1);
+    assert!(db.contains("token").unwrap(), "the revocation was dropped");
+    assert_ne!(db.position(), Some(pinned), "dropped record not told apart");
+    drop(db);
+
+    // 3. After a rekey, the old files put back open under the old key.
+    restore(&path, &current);
+    let db = open(&path, 1);
+    let old_files = copy(&path);
+    db.rekey(Credential::key([2; 32])).unwrap();
+    let pinned = db.position().expect("durable");
+    drop(db);
+    restore(&path, &old_files);
+    let db = open(&path, 1);
+    assert_ne!(
+        db.position(),
+        Some(pinned),
+        "old snapshot after a rekey not told apart"
+    );
+    drop(db);
+    assert!(MicroKV::open_with(&path, Credential::key([2; 32]), config()).is_err());
+}
