@@ -47,7 +47,8 @@ pub fn harden_process() -> Result<()> {
     match &hardened {
         Ok(()) => {
             HARDENED.store(true, Ordering::Relaxed);
-            crate::event::info_event!("{}", imp::DONE);
+            let _done = imp::DONE; // read without the `tracing` feature too
+            crate::event::info_event!("{}", _done);
         }
         Err(_e) => crate::event::warn_event!(error = %_e, "harden_process failed"),
     }
