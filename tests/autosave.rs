@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 mod rerun;
 use rerun::rerun_self;
 
-use microkv::{AutoSave, Config, Credential, Error, MicroKV};
+use microkv::{AutoSave, Config, Credential, MicroKV};
 
 const KEY: [u8; 32] = [0x5a; 32];
 const TEST: &str = "a_periodic_write_reaches_disk_though_no_later_write_comes";
@@ -205,15 +205,20 @@ fn close_returns_the_save_that_dropping_loses() {
     db.close().unwrap();
     assert_eq!(on_disk(&path, "a"), Some(1));
 
-    // A real fault: the store's directory is gone when it saves.
-    let gone = dir.path().join("gone");
-    std::fs::create_dir(&gone).unwrap();
-    let path = gone.join("store.kv");
-    let db = on_drop_store(&path);
-    db.put("a", &1u32).unwrap();
-    std::fs::remove_dir_all(&gone).unwrap();
-    let err = db.close().unwrap_err();
-    assert!(matches!(err, Error::Io(_)), "{err:?}");
+    // A real fault: the store's directory is gone when it saves. (Windows refuses to
+    // remove a directory while a file in it is open, the store's lock file here: that
+    // fault cannot happen there.)
+    #[cfg(not(windows))]
+    {
+        let gone = dir.path().join("gone");
+        std::fs::create_dir(&gone).unwrap();
+        let path = gone.join("store.kv");
+        let db = on_drop_store(&path);
+        db.put("a", &1u32).unwrap();
+        std::fs::remove_dir_all(&gone).unwrap();
+        let err = db.close().unwrap_err();
+        assert!(matches!(err, microkv::Error::Io(_)), "{err:?}");
+    }
 
     // A clone's close saves too, and leaves the store open for the other handle.
     let path = dir.path().join("clone.kv");

@@ -51,6 +51,7 @@ fn private_file(dir: &Path, name: &str, contents: &[u8]) -> std::path::PathBuf {
 }
 
 /// What a child process started now sees of `var` (`<unset>` if nothing).
+#[cfg(not(windows))]
 fn child_sees(var: &str) -> String {
     let out = Command::new("sh")
         .arg("-c")
@@ -58,6 +59,36 @@ fn child_sees(var: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// What a child process started now sees of `var` (`<unset>` if nothing): on Windows
+/// the child is this test binary, running [`print_env_child`].
+#[cfg(windows)]
+fn child_sees(var: &str) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "print_env_child",
+            "--exact",
+            "--nocapture",
+            "--quiet",
+            "--test-threads=1",
+        ])
+        .env("MICROKV_PRINT_ENV", var)
+        .output()
+        .unwrap();
+    let out = String::from_utf8(out.stdout).unwrap();
+    let line = out.lines().find_map(|l| l.strip_prefix("SEEN "));
+    line.expect("the child printed nothing").to_owned()
+}
+
+/// The child's side of the Windows [`child_sees`]: prints the variable it is told to.
+#[cfg(windows)]
+#[test]
+fn print_env_child() {
+    if let Ok(var) = std::env::var("MICROKV_PRINT_ENV") {
+        let seen = std::env::var(&var).unwrap_or_else(|_| "<unset>".into());
+        println!("SEEN {seen}");
+    }
 }
 
 #[test]

@@ -177,18 +177,22 @@ fn scenario(dir: &std::path::Path) {
         db.put(KEY_NAME, VALUE).unwrap();
     });
 
-    // A failed OnDrop save: the store's directory is gone.
-    let gone = dir.join("gone");
-    std::fs::create_dir(&gone).unwrap();
-    let db = MicroKV::open_with(
-        gone.join("store.kv"),
-        Credential::key(RAW_KEY),
-        config(AutoSave::OnDrop),
-    )
-    .unwrap();
-    write_secrets(&db);
-    std::fs::remove_dir_all(&gone).unwrap();
-    drop(db);
+    // A failed OnDrop save: the store's directory is gone. (Windows refuses to remove a
+    // directory while a file in it is open, the store's lock file: not there.)
+    #[cfg(not(windows))]
+    {
+        let gone = dir.join("gone");
+        std::fs::create_dir(&gone).unwrap();
+        let db = MicroKV::open_with(
+            gone.join("store.kv"),
+            Credential::key(RAW_KEY),
+            config(AutoSave::OnDrop),
+        )
+        .unwrap();
+        write_secrets(&db);
+        std::fs::remove_dir_all(&gone).unwrap();
+        drop(db);
+    }
 
     // A snapshot in place but not known to be durable.
     let storage = FileStorage::open(dir.join("durable.kv"), LockMode::Exclusive).unwrap();
@@ -252,7 +256,9 @@ fn events_name_what_happened_and_no_secret() {
         "open refused: another handle or process holds the store's lock",
         "waited for the store's writer lock",
         "(Reentrant)",
+        #[cfg(not(windows))]
         "autosave=on drop",
+        #[cfg(not(windows))]
         "an autosave failed",
         "not known to be durable (NotDurable)",
         "(CredentialChanged)",
