@@ -1,5 +1,5 @@
-//! [`OsPages`]: arena pages straight from the kernel: secret memory where Linux has it,
-//! locked and advised anonymous pages where it does not, fenced by guard pages either way.
+//! [`OsPages`] on Unix: arena pages straight from the kernel: secret memory where Linux has
+//! it, locked and advised anonymous pages where it does not, fenced by guard pages either way.
 //!
 //! Built under the `std` feature on Unix; the store uses it when `Config::pages` is unset.
 #![allow(unsafe_code)]
@@ -37,6 +37,12 @@ fn os_error(err: io::Error) -> Error {
 /// [`Region::secret`] flag, and through it `MemoryReport::secret_memory`, says which one a
 /// store got; `MemoryPolicy::RequireSecretMemory` refuses the fallback. `ENOSYS` and
 /// `EPERM` are remembered for the life of the process; a limit is retried at each mapping.
+///
+/// **Other Unix systems** have no secret memory: every mapping is the anonymous kind,
+/// `mlock`ed. FreeBSD maps it `MAP_NOCORE` (and advises `MADV_NOCORE`): out of core dumps;
+/// FreeBSD and macOS set `minherit(INHERIT_NONE)` on it: a forked child has no mapping
+/// there. macOS has no per-mapping exclusion from core dumps (`harden_process` turns them
+/// off for the process). Windows has its own `OsPages` (`VirtualAlloc`, `VirtualLock`).
 ///
 /// Each mapping is the usable pages between two `PROT_NONE` guard pages. Every system
 /// call's result is checked and reported in the [`Region`] flags. Releasing a region wipes
