@@ -285,6 +285,8 @@ mod errors {
     use crate::Error;
     use alloc::format;
     use alloc::string::{String, ToString};
+    #[cfg_attr(windows, allow(unused_imports))]
+    // rustc finds no use of it in the Windows build
     use core::error::Error as _;
     use std::io;
 
