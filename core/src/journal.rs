@@ -73,7 +73,8 @@ pub(crate) struct Cursor {
 /// each write, and compare after opening. From [`Store::position`](crate::Store::position).
 ///
 /// ```
-/// use microkv_core::{Credential, MemoryStorage, Store};
+/// # use microkv_core as microkv;
+/// use microkv::{Credential, MemoryStorage, Store};
 /// let storage = MemoryStorage::default(); // clones share their images
 /// let open = || Store::with_storage(storage.clone(), Credential::key([1; 32]), Default::default());
 /// let db = open()?;
@@ -84,7 +85,7 @@ pub(crate) struct Cursor {
 /// // Reopened at the same state: the same position.
 /// let db = open()?;
 /// assert_eq!(db.position().map(|p| p.to_bytes()), Some(pinned));
-/// # Ok::<(), microkv_core::Error>(())
+/// # Ok::<(), microkv::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Position {
@@ -100,13 +101,14 @@ impl Position {
     /// Journal records applied after the snapshot.
     ///
     /// ```
-    /// use microkv_core::{AutoSave, Config, Credential, MemoryStorage, Store};
+    /// # use microkv_core as microkv;
+    /// use microkv::{AutoSave, Config, Credential, MemoryStorage, Store};
     /// let config = Config { autosave: AutoSave::OnEveryWrite, ..Config::default() };
     /// let db = Store::with_storage(MemoryStorage::default(), Credential::key([1; 32]), config)?;
     /// db.put("a", &1u8)?; // the first write saves a snapshot...
     /// db.put("b", &2u8)?; // ...the next ones append journal records
     /// assert!(db.position().expect("durable").records() >= 1);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn records(&self) -> u64 {
         self.records
@@ -115,12 +117,13 @@ impl Position {
     /// The position as bytes: snapshot nonce, `u64le` record count, last tag.
     ///
     /// ```
-    /// # use microkv_core::{Credential, MemoryStorage, Store};
+    /// # use microkv_core as microkv;
+    /// # use microkv::{Credential, MemoryStorage, Store};
     /// # let db = Store::with_storage(MemoryStorage::default(), Credential::key([1; 32]), Default::default())?;
     /// # db.save()?;
     /// let p = db.position().expect("saved");
-    /// assert_eq!(microkv_core::Position::from_bytes(p.to_bytes()), p);
-    /// # Ok::<(), microkv_core::Error>(())
+    /// assert_eq!(microkv::Position::from_bytes(p.to_bytes()), p);
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn to_bytes(&self) -> [u8; Position::LEN] {
         let mut out = [0u8; Position::LEN];
@@ -133,7 +136,8 @@ impl Position {
     /// The position [`Position::to_bytes`] wrote.
     ///
     /// ```
-    /// let p = microkv_core::Position::from_bytes([0; microkv_core::Position::LEN]);
+    /// # use microkv_core as microkv;
+    /// let p = microkv::Position::from_bytes([0; microkv::Position::LEN]);
     /// assert_eq!(p.records(), 0);
     /// ```
     pub fn from_bytes(bytes: [u8; Position::LEN]) -> Position {

@@ -165,14 +165,15 @@ impl Store {
     /// write, until the next save).
     ///
     /// ```
-    /// use microkv_core::{Credential, MemoryStorage, Store};
+    /// # use microkv_core as microkv;
+    /// use microkv::{Credential, MemoryStorage, Store};
     /// let db = Store::with_storage(MemoryStorage::default(), Credential::key([1; 32]), Default::default())?;
     /// db.save()?;
     /// let before = db.position().expect("saved");
     /// db.put("k", &1u8)?;
     /// db.save()?;
     /// assert_ne!(db.position(), Some(before));
-    /// # Ok::<(), microkv_core::Error>(())
+    /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn position(&self) -> Option<Position> {
         self.engine.position()
