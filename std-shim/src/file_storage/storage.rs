@@ -1,0 +1,161 @@
+//! [`FileStorage`]'s [`Storage`] implementation: loading the store file, saving it
+//! atomically, appending to and reading its journal, and the write lock of one operation.
+
+use microkv_core::{Error, Result, Storage, WriteLock, MAX_JOURNAL_LEN, MAX_STORE_LEN};
+
+use super::atomic_write::{lock_current, write_atomic, Replace};
+use super::files::{self, after_placing, read_regular};
+use super::journal;
+use super::lock::{self, write_lock_path};
+use super::regular::{Links, Role};
+use super::{FileStorage, Mode};
+
+impl Storage for FileStorage {
+    /// [`Storage::load_at_most`] with the format's bound, [`MAX_STORE_LEN`].
+    fn load(&self) -> Result<Option<Vec<u8>>> {
+        self.load_at_most(MAX_STORE_LEN)
+    }
+
+    /// Reads the file only if its length is within `max` (a longer one is
+    /// `Error::TooLarge`, and nothing of it is read).
+    fn load_at_most(&self, max: u64) -> Result<Option<Vec<u8>>> {
+        let mut state = self.state();
+        if self.inner.mode == Mode::CreateNew && state.create {
+            // A file that appeared since the constructor's check is someone else's: the
+            // first save fails with `AlreadyExists` instead of opening it.
+            return Ok(None);
+        }
+        match read_regular(&self.inner.path, max, Role::Store, Links::Refuse)? {
+            Some((bytes, id)) => {
+                state.create = false;
+                state.store_id = Some(id);
+                Ok(Some(bytes))
+            }
+            None => match self.inner.mode {
+                Mode::OpenExisting | Mode::ReadOnly => Err(Error::NotFound),
+                Mode::OpenOrCreate | Mode::CreateNew => {
+                    state.create = true;
+                    Ok(None)
+                }
+            },
+        }
+    }
+
+    fn store(&self, bytes: &[u8]) -> Result<()> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let mut state = self.state();
+        if state.destroyed {
+            return Err(Error::NotFound);
+        }
+        let replace = if state.create {
+            Replace::Never
+        } else {
+            Replace::Always
+        };
+        let fault = state.take_fault(false);
+        let mut placed = None;
+        let result = write_atomic(&self.inner.path, bytes, replace, fault, &mut placed);
+        if placed.is_some() {
+            state.create = false;
+            state.store_id = placed;
+        }
+        result?;
+        // The journal belongs to the old snapshot now: empty it. The new snapshot is in
+        // place whatever happens here (a rotation's new credential is on disk), so a
+        // failure is `NotDurable`, never an error that says nothing was written.
+        state
+            .journal
+            .cut(&self.journal_path())
+            .map_err(after_placing)
+    }
+
+    /// Locks the store file as it is now (exclusively, waiting for another writer's save
+    /// to end), checks that it begins with `expected` (`Error::CredentialChanged` if not),
+    /// and replaces it while the lock is held. A writer that waited on a file that was
+    /// replaced meanwhile locks the new one and checks that: the check and the rename are
+    /// one step for every writer, in this process or another.
+    fn store_replacing(&self, expected: &[u8], bytes: &[u8]) -> Result<()> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let _held = lock_current(&self.inner.path, expected)?;
+        self.store(bytes)
+    }
+
+    fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let mut state = self.state();
+        if state.destroyed {
+            return Err(Error::NotFound);
+        }
+        // The exclusive owner is the only writer: a store file that is not the one it
+        // last read or wrote was removed or replaced behind its back. (Shared writers
+        // catch up with each other's saves before they append.)
+        if let (true, Some(id)) = (self.inner.exclusive, state.store_id) {
+            if !id.is_at(&self.inner.path)? {
+                return Err(Error::UnexpectedFile(
+                    "the store file was removed or replaced while this handle had it open: \
+                     a journal record would not extend it"
+                        .into(),
+                ));
+            }
+        }
+        let fault = state.take_fault(true);
+        state
+            .journal
+            .append(&self.journal_path(), keep, bytes, fault)?;
+        Ok(true)
+    }
+
+    /// Every handle but the owner of an exclusive lock: read-only handles too (they
+    /// catch up on `reload` and refresh), and `LockMode::Shared` and `None` writers.
+    fn is_shared(&self) -> bool {
+        !self.inner.exclusive
+    }
+
+    /// Locks `<file>.wlock` exclusively (waiting for its holder) for one operation. A
+    /// read-only storage takes it too, without creating it: a catch-up then never reads
+    /// a journal half-way through another handle's compaction.
+    fn lock_writes(&self) -> Result<WriteLock> {
+        if self.state().destroyed {
+            // Nothing to lock, and no lock file to bring back.
+            return Err(Error::NotFound);
+        }
+        let create = !self.is_read_only();
+        Ok(
+            match lock::lock_writes(&write_lock_path(&self.inner.path), create)? {
+                Some(held) => WriteLock::new(held),
+                None => WriteLock::none(),
+            },
+        )
+    }
+
+    /// The store file's first `len` bytes (fewer if it is shorter).
+    fn load_head(&self, len: usize) -> Result<Option<Vec<u8>>> {
+        files::read_head(&self.inner.path, len)
+    }
+
+    fn journal_len(&self) -> Result<u64> {
+        journal::len_of(&self.journal_path())
+    }
+
+    fn load_journal_from(&self, from: u64, max: u64) -> Result<Vec<u8>> {
+        journal::load_from(&self.journal_path(), from, max)
+    }
+
+    /// [`Storage::load_journal_at_most`] with the format's bound,
+    /// [`MAX_JOURNAL_LEN`].
+    fn load_journal(&self) -> Result<Vec<u8>> {
+        self.load_journal_at_most(MAX_JOURNAL_LEN)
+    }
+
+    /// Reads the journal only if its length is within `max` (a longer one is
+    /// `Error::TooLarge`, and nothing of it is read).
+    fn load_journal_at_most(&self, max: u64) -> Result<Vec<u8>> {
+        journal::load_at_most(&self.journal_path(), max)
+    }
+}
