@@ -4,7 +4,7 @@
 //! Also the lock a compare-and-replace holds on the file it replaces ([`lock_current`]),
 //! and the clean-up of temporary files whose save died ([`remove_stale_temps`]).
 
-use std::fs::{self, File, OpenOptions};
+use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use microkv_core::{Error, LockMode, Result};
 use super::fault::{check, FailPoint};
 use super::files::{after_placing, exists, file_name, parent, private_options, sync_dir};
 use super::lock::{acquire, is_current, lock_path, remove_if_free};
-use super::regular::{open, Identity, Links, Role};
+use super::regular::{open, open_to_read, Identity, Links, Role};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
 /// holding an exclusive lock on `<path>.lock` meanwhile: `Error::Locked` if a store is
@@ -41,16 +41,8 @@ pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 pub(super) fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>> {
     let started = std::time::Instant::now();
     while started.elapsed() < REPLACE_PATIENCE {
-        let mut file = match open(
-            OpenOptions::new().read(true),
-            path,
-            Role::Store,
-            Links::Refuse,
-            false,
-        ) {
-            Ok(file) => file,
-            Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+        let Some(mut file) = open_to_read(path, Role::Store)? else {
+            return Ok(None);
         };
         file.lock().map_err(Error::Io)?;
         if !is_current(&file, path)? {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, Result};
 
-use super::regular::{open, Identity, Links, Role};
+use super::regular::{open_if_present, open_to_read, Identity, Links, Role};
 
 /// `path` with `suffix` appended to its name.
 pub(super) fn sibling(path: &Path, suffix: &str) -> PathBuf {
@@ -81,10 +81,9 @@ pub(super) fn read_regular(
     role: Role,
     links: Links,
 ) -> Result<Option<(Vec<u8>, Identity)>> {
-    let file = match open(OpenOptions::new().read(true), path, role, links, false) {
-        Ok(file) => file,
-        Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(file) = open_if_present(OpenOptions::new().read(true), path, role, links, false)?
+    else {
+        return Ok(None);
     };
     let meta = file.metadata().map_err(Error::Io)?;
     let len = meta.len();
@@ -105,16 +104,8 @@ pub(super) fn read_regular(
 /// The first `len` bytes of the file at `path` (fewer if it is shorter); `None` if there
 /// is no file.
 pub(super) fn read_head(path: &Path, len: usize) -> Result<Option<Vec<u8>>> {
-    let file = match open(
-        OpenOptions::new().read(true),
-        path,
-        Role::Store,
-        Links::Refuse,
-        false,
-    ) {
-        Ok(file) => file,
-        Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e),
+    let Some(file) = open_to_read(path, Role::Store)? else {
+        return Ok(None);
     };
     let mut head = Vec::with_capacity(len);
     (file.take(len as u64))

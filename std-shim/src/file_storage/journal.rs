@@ -14,7 +14,7 @@ use microkv_core::{Error, Result};
 
 use super::fault::{check, FailPoint};
 use super::files::{parent, private_options, read_regular, sibling, sync_dir};
-use super::regular::{open, Identity, Links, Role};
+use super::regular::{open, open_if_present, open_to_read, Identity, Links, Role};
 
 /// `<file>.journal` beside `path`.
 pub(super) fn journal_path(path: &Path) -> PathBuf {
@@ -41,16 +41,8 @@ pub(super) fn len_of(path: &Path) -> Result<u64> {
 /// or it is not longer); `Error::TooLarge` if they are more than `max` (checked before
 /// reading, and the read stops past `max`).
 pub(super) fn load_from(path: &Path, from: u64, max: u64) -> Result<Vec<u8>> {
-    let mut file = match open(
-        OpenOptions::new().read(true),
-        path,
-        Role::Journal,
-        Links::Refuse,
-        false,
-    ) {
-        Ok(file) => file,
-        Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(e),
+    let Some(mut file) = open_to_read(path, Role::Journal)? else {
+        return Ok(Vec::new());
     };
     let len = file
         .metadata()
@@ -111,17 +103,18 @@ impl JournalFile {
         }
         match &self.file {
             Some((file, _)) => file.set_len(0).map_err(Error::Io)?,
-            None => match open(
-                OpenOptions::new().write(true),
-                path,
-                Role::Journal,
-                Links::Refuse,
-                true,
-            ) {
-                Ok(file) => file.set_len(0).map_err(Error::Io)?,
-                Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            },
+            None => {
+                let opened = open_if_present(
+                    OpenOptions::new().write(true),
+                    path,
+                    Role::Journal,
+                    Links::Refuse,
+                    true,
+                )?;
+                if let Some(file) = opened {
+                    file.set_len(0).map_err(Error::Io)?;
+                }
+            }
         }
         self.cut_pending = true;
         self.broken = false;

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use microkv_core::{Error, LockMode, Result};
 
 use super::files::{private_options, remove_if_present, sibling};
-use super::regular::{open, Identity, Links, Role};
+use super::regular::{open, open_if_present, open_to_read, Identity, Links, Role};
 
 /// `<file>.lock` beside `path`.
 pub(super) fn lock_path(path: &Path) -> PathBuf {
@@ -45,21 +45,13 @@ impl Drop for Held {
 pub(super) fn lock_writes(lock_path: &Path, create: bool) -> Result<Option<Held>> {
     // As in `acquire`: a `destroy` may remove the file between our open and our lock.
     for _ in 0..16 {
-        let opened = if create {
-            open_lock(lock_path)
+        let file = if create {
+            open_lock(lock_path)?
         } else {
-            open(
-                OpenOptions::new().read(true),
-                lock_path,
-                Role::Lock,
-                Links::Refuse,
-                false,
-            )
-        };
-        let file = match opened {
-            Ok(file) => file,
-            Err(Error::Io(e)) if !create && e.kind() == io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
+            match open_to_read(lock_path, Role::Lock)? {
+                Some(file) => file,
+                None => return Ok(None),
+            }
         };
         match file.try_lock() {
             Ok(()) => {}
@@ -110,19 +102,18 @@ pub(super) fn remove_if_free(lock_path: &Path, held: Option<&File>) -> Result<()
     let own;
     let file = match held {
         Some(file) => file,
-        None => match open(
+        None => match open_if_present(
             OpenOptions::new().read(true).write(true),
             lock_path,
             Role::Lock,
             Links::Refuse,
             true,
-        ) {
-            Ok(file) => {
+        )? {
+            Some(file) => {
                 own = file;
                 &own
             }
-            Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
-            Err(e) => return Err(e),
+            None => return Ok(()),
         },
     };
     match file.try_lock() {

@@ -88,6 +88,33 @@ pub(super) fn open(
     Ok(file)
 }
 
+/// [`open`], with `None` when nothing is at `path`.
+pub(super) fn open_if_present(
+    options: &mut OpenOptions,
+    path: &Path,
+    role: Role,
+    links: Links,
+    writes: bool,
+) -> Result<Option<File>> {
+    match open(options, path, role, links, writes) {
+        Ok(file) => Ok(Some(file)),
+        Err(Error::Io(e)) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(e),
+    }
+}
+
+/// The file at `path` as `role`, opened to be read, never through a link; `None` when
+/// nothing is there.
+pub(super) fn open_to_read(path: &Path, role: Role) -> Result<Option<File>> {
+    open_if_present(
+        OpenOptions::new().read(true),
+        path,
+        role,
+        Links::Refuse,
+        false,
+    )
+}
+
 /// `Error::UnexpectedFile` if `meta` is not that of a regular file.
 pub(super) fn not_regular(role: Role, meta: &Metadata) -> Option<Error> {
     let t = meta.file_type();
