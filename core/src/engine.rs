@@ -24,8 +24,6 @@ use alloc::vec::Vec;
 use core::ops::{Deref, DerefMut};
 use core::sync::atomic::Ordering;
 use core::time::Duration;
-use hashbrown::hash_map::EntryRef;
-use hashbrown::HashMap;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -33,7 +31,7 @@ use crate::arena::{Arena, SecretBuf};
 use crate::clock::Clock;
 use crate::config::{AutoSave, Refresh};
 use crate::crypto::Keyring;
-use crate::entry::{encode, expiry, Change, Entry, Name, Space};
+use crate::entry::{encode, expiry, Entry, Name};
 use crate::error::{Error, Result};
 use crate::journal::Cursor;
 use crate::kdf::KdfLimit;
@@ -42,23 +40,16 @@ use crate::storage::{Storage, WriteLock};
 use crate::sync::{thread_token, AtomicU64, Mutex, MutexGuard, Once, RwLock};
 
 mod catch_up;
+mod contents;
 mod open;
 mod persist;
 mod read;
 mod scratch;
 
+pub(crate) use contents::Contents;
+
 /// Live entries copied out under the lock, with the keyring that opens them.
 pub(crate) type LiveEntries = (Arc<Keyring>, Vec<(String, Entry)>);
-
-/// What a store holds: its keys and its namespaces.
-pub(crate) struct Contents {
-    pub(crate) keyring: Arc<Keyring>,
-    /// How many times the keyring was replaced (by a rekey): readers' scratch slots keep a
-    /// reference to the keyring and renew it when this moves.
-    generation: u64,
-    pub(crate) header: KeyHeader,
-    spaces: HashMap<String, Space>,
-}
 
 /// Where the storage stands: what the writer lock guards besides the right to write.
 pub(crate) struct SaveState {
@@ -82,69 +73,6 @@ pub(crate) struct SaveState {
     /// catch-up keeps this handle's value for them over what others committed, and the
     /// next save writes them (`catch_up`). `None` on a storage this handle owns.
     pending: Option<catch_up::Pending>,
-}
-
-impl Contents {
-    /// Sets or removes one entry and returns what was there; drops emptied namespaces.
-    pub(crate) fn replace(&mut self, ns: &str, key: &str, entry: Option<Entry>) -> Option<Entry> {
-        match entry {
-            Some(entry) => match self.spaces.entry_ref(ns).or_default().entry_ref(key) {
-                EntryRef::Occupied(mut slot) => Some(core::mem::replace(slot.get_mut(), entry)),
-                EntryRef::Vacant(slot) => {
-                    slot.insert(entry);
-                    None
-                }
-            },
-            None => {
-                let space = self.spaces.get_mut(ns)?;
-                let old = space.remove(key);
-                if space.is_empty() {
-                    self.spaces.remove(ns);
-                }
-                old
-            }
-        }
-    }
-
-    /// Applies `changes` in order.
-    fn replace_all<'c>(&mut self, changes: impl IntoIterator<Item = Change<'c>>) {
-        for c in changes {
-            self.replace(c.ns, c.key, c.entry);
-        }
-    }
-
-    /// Drops every entry expired by `now` (and the namespaces this empties).
-    fn purge_expired(&mut self, now: u64) {
-        for space in self.spaces.values_mut() {
-            space.retain(|_, e| e.is_live(Some(now)));
-        }
-        self.spaces.retain(|_, space| !space.is_empty());
-    }
-
-    /// The live entry under `ns`/`key`, if any.
-    fn live(&self, now: &Now<'_>, ns: &str, key: &str) -> Option<&Entry> {
-        let entry = self.spaces.get(ns)?.get(key)?;
-        now.is_live(entry).then_some(entry)
-    }
-
-    /// The live entries of `ns`.
-    fn live_in<'s>(
-        &'s self,
-        now: &'s Now<'_>,
-        ns: &str,
-    ) -> impl Iterator<Item = (&'s Name, &'s Entry)> + 's {
-        self.spaces
-            .get(ns)
-            .into_iter()
-            .flat_map(|space| space.iter())
-            .filter(|(_, e)| now.is_live(e))
-    }
-
-    /// The entry under `ns`/`key`, live or not (for tests that tamper with it).
-    #[cfg(test)]
-    pub(crate) fn raw(&self, ns: &str, key: &str) -> Option<&Entry> {
-        self.spaces.get(ns)?.get(key)
-    }
 }
 
 /// The shared part of a store, behind every `Store` and `Tree` handle.

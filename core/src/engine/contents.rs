@@ -1,0 +1,86 @@
+//! [`Contents`]: what a store holds (its keys and its namespaces of sealed entries), and
+//! the lookups and replacements every handle reaches it through.
+#![forbid(unsafe_code)]
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use hashbrown::hash_map::EntryRef;
+use hashbrown::HashMap;
+
+use super::Now;
+use crate::crypto::Keyring;
+use crate::entry::{Change, Entry, Name, Space};
+use crate::keys::KeyHeader;
+
+/// What a store holds: its keys and its namespaces.
+pub(crate) struct Contents {
+    pub(crate) keyring: Arc<Keyring>,
+    /// How many times the keyring was replaced (by a rekey): readers' scratch slots keep a
+    /// reference to the keyring and renew it when this moves.
+    pub(super) generation: u64,
+    pub(crate) header: KeyHeader,
+    pub(super) spaces: HashMap<String, Space>,
+}
+
+impl Contents {
+    /// Sets or removes one entry and returns what was there; drops emptied namespaces.
+    pub(crate) fn replace(&mut self, ns: &str, key: &str, entry: Option<Entry>) -> Option<Entry> {
+        match entry {
+            Some(entry) => match self.spaces.entry_ref(ns).or_default().entry_ref(key) {
+                EntryRef::Occupied(mut slot) => Some(core::mem::replace(slot.get_mut(), entry)),
+                EntryRef::Vacant(slot) => {
+                    slot.insert(entry);
+                    None
+                }
+            },
+            None => {
+                let space = self.spaces.get_mut(ns)?;
+                let old = space.remove(key);
+                if space.is_empty() {
+                    self.spaces.remove(ns);
+                }
+                old
+            }
+        }
+    }
+
+    /// Applies `changes` in order.
+    pub(super) fn replace_all<'c>(&mut self, changes: impl IntoIterator<Item = Change<'c>>) {
+        for c in changes {
+            self.replace(c.ns, c.key, c.entry);
+        }
+    }
+
+    /// Drops every entry expired by `now` (and the namespaces this empties).
+    pub(super) fn purge_expired(&mut self, now: u64) {
+        for space in self.spaces.values_mut() {
+            space.retain(|_, e| e.is_live(Some(now)));
+        }
+        self.spaces.retain(|_, space| !space.is_empty());
+    }
+
+    /// The live entry under `ns`/`key`, if any.
+    pub(super) fn live(&self, now: &Now<'_>, ns: &str, key: &str) -> Option<&Entry> {
+        let entry = self.spaces.get(ns)?.get(key)?;
+        now.is_live(entry).then_some(entry)
+    }
+
+    /// The live entries of `ns`.
+    pub(super) fn live_in<'s>(
+        &'s self,
+        now: &'s Now<'_>,
+        ns: &str,
+    ) -> impl Iterator<Item = (&'s Name, &'s Entry)> + 's {
+        self.spaces
+            .get(ns)
+            .into_iter()
+            .flat_map(|space| space.iter())
+            .filter(|(_, e)| now.is_live(e))
+    }
+
+    /// The entry under `ns`/`key`, live or not (for tests that tamper with it).
+    #[cfg(test)]
+    pub(crate) fn raw(&self, ns: &str, key: &str) -> Option<&Entry> {
+        self.spaces.get(ns)?.get(key)
+    }
+}
