@@ -1,0 +1,128 @@
+//! How a [`Store`] meets its storage: saving (`save`, `flush`, `close`), catching up with
+//! other handles (`reload`), and where its durable state stands (`position`, `snapshot`).
+#![forbid(unsafe_code)]
+
+use alloc::vec::Vec;
+
+use super::Store;
+use crate::config::AutoSave;
+use crate::error::Result;
+use crate::journal::Position;
+
+impl Store {
+    /// Where the store's durable state stands ([`Position`]): pin it outside the store's
+    /// files to detect a rollback the format cannot (an older snapshot and journal put
+    /// back, a journal cut back at a record boundary). `None` while nothing this handle
+    /// wrote or loaded is durable (a new store before its first save; after a failed
+    /// write, until the next save).
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{Credential, MemoryStorage, Store};
+    /// let db = Store::with_storage(MemoryStorage::default(), Credential::key([1; 32]), Default::default())?;
+    /// db.save()?;
+    /// let before = db.position().expect("saved");
+    /// db.put("k", &1u8)?;
+    /// db.save()?;
+    /// assert_ne!(db.position(), Some(before));
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    pub fn position(&self) -> Option<Position> {
+        self.engine.position()
+    }
+
+    /// Writes the store to its storage (atomically). `Error::NoPath` for an in-memory
+    /// store, `Error::ReadOnly` for a read-only one. `Error::CredentialChanged` (nothing
+    /// written) if another handle changed the store's credential since this one loaded
+    /// it; `Error::NotDurable` if the new snapshot is in place but not known to be durable.
+    pub fn save(&self) -> Result<()> {
+        self.engine.lock()?.save()
+    }
+
+    /// Saves now what an autosave would save later: the writes not yet in storage under
+    /// `AutoSave::Periodic` or `OnDrop` (or after an `OnEveryWrite` save that failed).
+    /// Nothing under `AutoSave::Manual` (only [`Store::save`] writes there), on a
+    /// read-only or in-memory store, or when nothing is unsaved.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{AutoSave, Config, Credential, MemoryStorage, Store};
+    /// let storage = MemoryStorage::default();
+    /// let config = Config { autosave: AutoSave::OnDrop, ..Default::default() };
+    /// let db = Store::with_storage(storage.clone(), Credential::key([7; 32]), config)?;
+    /// db.put("k", &1u8)?;
+    /// db.flush()?; // in storage now, while `db` stays open
+    /// let other = Store::with_storage(storage, Credential::key([7; 32]), Default::default())?;
+    /// assert_eq!(other.require::<u8>("k")?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// The errors of [`Store::save`]; the writes stay unsaved (a later autosave retries).
+    pub fn flush(&self) -> Result<()> {
+        if self.engine.autosave() == AutoSave::Manual {
+            return Ok(());
+        }
+        self.engine.save_pending("flush")
+    }
+
+    /// Closes the store: stops its periodic saver and saves what is unsaved (as
+    /// [`Store::flush`]), returning that save's result, which dropping the store cannot.
+    /// Dropping it afterwards saves nothing more.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{AutoSave, Config, Credential, MemoryStorage, Store};
+    /// let storage = MemoryStorage::default();
+    /// let config = Config { autosave: AutoSave::OnDrop, ..Default::default() };
+    /// let db = Store::with_storage(storage.clone(), Credential::key([7; 32]), config)?;
+    /// db.put("k", &1u8)?;
+    /// db.close()?; // the save's error, if it failed
+    /// let db = Store::with_storage(storage, Credential::key([7; 32]), Default::default())?;
+    /// assert_eq!(db.require::<u8>("k")?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Store::flush`]: the writes are then lost with the store.
+    pub fn close(mut self) -> Result<()> {
+        #[cfg(feature = "std")]
+        drop(self.flusher.take());
+        self.closed = true;
+        self.flush()
+    }
+
+    /// Catches up with what other handles of this store's storage (in this process or
+    /// others) committed since this handle last did: after `reload` returns `Ok`, reads
+    /// see every write any handle acknowledged before the call (and this handle's own
+    /// unsaved changes, which keep their values). Works on read-only handles too. A
+    /// storage this handle owns alone (`LockMode::Exclusive`, an in-memory store) has
+    /// nothing to catch up with: `Ok` at once.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{Credential, Store};
+    /// let db = Store::in_memory(Credential::key([1; 32]))?;
+    /// db.reload()?; // nothing to catch up with
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::CredentialChanged` if another handle changed the credential (reopen with
+    /// the new one); `Error::NotFound` if the store file was deleted; `Error::Tampered`
+    /// or `Error::CorruptStore` for a damaged snapshot or journal; `Error::Io` if reading
+    /// fails; `Error::Reentrant` from inside one of the store's closures. On an error the
+    /// handle keeps what it had.
+    pub fn reload(&self) -> Result<()> {
+        self.engine.reload()
+    }
+
+    /// The store as the bytes of a v1 file (encrypted; what `save` would write).
+    ///
+    /// # Errors
+    /// `Error::Forked` in a forked child; `Error::Crypto` if sealing fails (the nonce
+    /// counter is spent).
+    pub fn snapshot(&self) -> Result<Vec<u8>> {
+        self.engine.snapshot()
+    }
+}
