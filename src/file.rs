@@ -6,7 +6,6 @@ use std::path::Path;
 
 use microkv_std::file_storage::write_copy;
 
-use crate::named_storage::Named;
 use crate::{with_features, Config, Credential, Error, FileStorage, MicroKV, Result, Store};
 
 /// How a path constructor treats the file.
@@ -175,9 +174,8 @@ impl MicroKV {
                 "open refused: another handle or process holds the store's lock (Locked)"
             );
         }
-        let storage = opened.map_err(|e| e.in_file("opening the store file", path))?;
-        let named = Named::new(storage.clone());
-        let store = Store::with_storage(named, credential, with_features(config))?;
+        let storage = opened?;
+        let store = Store::with_storage(storage.clone(), credential, with_features(config))?;
         Ok(Self::wrap(store, Some(storage)))
     }
 

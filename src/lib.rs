@@ -59,7 +59,6 @@ mod keychain;
 #[cfg(feature = "migrate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "migrate")))]
 pub mod migrate;
-mod named_storage;
 mod store_ops;
 
 /// An encrypted key-value store.

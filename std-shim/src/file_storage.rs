@@ -65,6 +65,11 @@ use journal::{journal_path, JournalFile};
 use lock::{acquire, lock_path, write_lock_path};
 use regular::{not_regular, Identity, Role};
 
+/// `result` with the operation and `path` added to an I/O error that names no file yet.
+fn opening<T>(path: &Path, result: Result<T>) -> Result<T> {
+    result.map_err(|e| e.in_file("opening the store file", path))
+}
+
 /// How a [`FileStorage`] treats the file it is opened on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -105,6 +110,10 @@ impl State {
 /// What a [`FileStorage`]'s clones share.
 struct Inner {
     path: PathBuf,
+    /// `<file>.journal`.
+    journal: PathBuf,
+    /// `<file>.wlock`, the write lock of one operation.
+    write_lock: PathBuf,
     mode: Mode,
     /// The open lock file while the lock is held; `None` when no lock is held.
     lock: Option<File>,
@@ -156,17 +165,15 @@ impl FileStorage {
     /// anything at the resolved path but a regular file is `Error::UnexpectedFile`, and
     /// then nothing is created.
     pub fn open(path: impl AsRef<Path>, lock: LockMode) -> Result<Self> {
-        Self::new(path.as_ref(), Mode::OpenOrCreate, lock)
+        let path = path.as_ref();
+        opening(path, Self::new(path, Mode::OpenOrCreate, lock))
     }
 
     /// Like [`FileStorage::open`], but the file must exist: `Error::NotFound` otherwise,
     /// and then nothing (not even the lock file) is created.
     pub fn open_existing(path: impl AsRef<Path>, lock: LockMode) -> Result<Self> {
         let path = path.as_ref();
-        if !exists(path)? {
-            return Err(Error::NotFound);
-        }
-        Self::new(path, Mode::OpenExisting, lock)
+        opening(path, Self::new_existing(path, Mode::OpenExisting, lock))
     }
 
     /// A storage for a new store at `path`: `Error::AlreadyExists` if the file exists.
@@ -174,14 +181,17 @@ impl FileStorage {
     /// creators cannot both succeed.
     pub fn create_new(path: impl AsRef<Path>, lock: LockMode) -> Result<Self> {
         let path = path.as_ref();
-        if exists(path)? {
-            return Err(Error::AlreadyExists);
-        }
-        let storage = Self::new(path, Mode::CreateNew, lock)?;
-        if exists(path)? {
-            return Err(Error::AlreadyExists);
-        }
-        Ok(storage)
+        let created = (|| {
+            if exists(path)? {
+                return Err(Error::AlreadyExists);
+            }
+            let storage = Self::new(path, Mode::CreateNew, lock)?;
+            if exists(path)? {
+                return Err(Error::AlreadyExists);
+            }
+            Ok(storage)
+        })();
+        opening(path, created)
     }
 
     /// Opens an existing file read-only: never locks, never creates or writes a file.
@@ -189,10 +199,19 @@ impl FileStorage {
     /// other handles are atomic renames, so a reader sees the old file or the new one.
     pub fn read_only(path: impl AsRef<Path>) -> Result<Self> {
         let path = path.as_ref();
+        opening(
+            path,
+            Self::new_existing(path, Mode::ReadOnly, LockMode::None),
+        )
+    }
+
+    /// [`FileStorage::new`] for a file that must exist: `Error::NotFound` if none is
+    /// there, and then nothing is created.
+    fn new_existing(path: &Path, mode: Mode, lock_mode: LockMode) -> Result<Self> {
         if !exists(path)? {
             return Err(Error::NotFound);
         }
-        Self::new(path, Mode::ReadOnly, LockMode::None)
+        Self::new(path, mode, lock_mode)
     }
 
     fn new(path: &Path, mode: Mode, lock_mode: LockMode) -> Result<Self> {
@@ -232,6 +251,8 @@ impl FileStorage {
         Ok(FileStorage {
             inner: Arc::new(Inner {
                 path: path.to_path_buf(),
+                journal: journal_path(path),
+                write_lock: write_lock_path(path),
                 mode,
                 exclusive,
                 lock,
@@ -259,7 +280,7 @@ impl FileStorage {
 
     /// The journal's path: `<file>.journal`.
     pub fn journal_path(&self) -> PathBuf {
-        journal_path(&self.inner.path)
+        self.inner.journal.clone()
     }
 
     /// Whether this storage refuses every write.
@@ -268,10 +289,17 @@ impl FileStorage {
     }
 
     /// Removes the store file, its journal and, when no other handle holds it, the lock
-    /// file; every
-    /// later save through any clone fails with `Error::NotFound`.
-    /// `Error::ReadOnly` on a read-only storage.
+    /// file; every later save through any clone fails with `Error::NotFound`.
+    ///
+    /// # Errors
+    /// `Error::ReadOnly` on a read-only storage; `Error::Io` naming the store file
+    /// (`Error::io_context`) if a file cannot be removed.
     pub fn destroy(&self) -> Result<()> {
+        let destroyed = self.remove_files();
+        destroyed.map_err(|e| e.in_file("removing the store file", &self.inner.path))
+    }
+
+    fn remove_files(&self) -> Result<()> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
@@ -279,10 +307,10 @@ impl FileStorage {
         state.destroyed = true;
         state.journal.close();
         remove_if_present(&self.inner.path)?;
-        remove_if_present(&self.journal_path())?;
+        remove_if_present(&self.inner.journal)?;
         sync_dir(parent(&self.inner.path)).map_err(Error::Io)?;
         // The lock files go only if no other holder keeps them.
-        lock::remove_if_free(&write_lock_path(&self.inner.path), None)?;
+        lock::remove_if_free(&self.inner.write_lock, None)?;
         lock::remove_if_free(&self.lock_path(), self.inner.lock.as_ref())
     }
 

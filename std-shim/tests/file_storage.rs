@@ -193,3 +193,39 @@ fn concurrent_store_replacing_forms_one_chain() {
         "{wins} replacements"
     );
 }
+
+/// Every I/O error a `FileStorage` returns names the operation and the file, through the
+/// `Storage` methods (a save, an append, a read) and `destroy` alike; the facade used to
+/// add this in a wrapper, so a `FileStorage` used on its own named nothing.
+#[test]
+fn io_errors_name_the_operation_and_the_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let gone = dir.path().join("gone");
+    std::fs::create_dir(&gone).unwrap();
+    let path = gone.join("s.kv");
+    let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
+    std::fs::remove_dir_all(&gone).unwrap();
+    let named = |e: Error, operation: &str, file: &Path| {
+        assert!(matches!(e, Error::Io(ref io) if io.kind() == std::io::ErrorKind::NotFound));
+        let context = e.io_context().expect("the file is named");
+        assert_eq!(context.operation(), operation);
+        assert_eq!(context.path(), file);
+    };
+    named(
+        storage.store(b"x").unwrap_err(),
+        "saving the store file",
+        &path,
+    );
+    let journal = storage.journal_path();
+    named(
+        storage.append(0, b"r").unwrap_err(),
+        "appending to the journal",
+        &journal,
+    );
+    let wlock = gone.join("s.kv.wlock");
+    named(storage.lock_writes().unwrap_err(), "locking", &wlock);
+    let opened = FileStorage::open(gone.join("t.kv"), LockMode::Exclusive).unwrap_err();
+    named(opened, "opening the store file", &gone.join("t.kv"));
+    let copy = microkv_std::file_storage::write_copy(gone.join("c.kv"), b"x").unwrap_err();
+    named(copy, "locking", &gone.join("c.kv.lock"));
+}

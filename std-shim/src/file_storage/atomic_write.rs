@@ -17,17 +17,17 @@ use super::regular::{open, open_to_read, Identity, Links, Role};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
 /// holding an exclusive lock on `<path>.lock` meanwhile: `Error::Locked` if a store is
-/// open there. Used for `save_as`. The lock file, made only for the copy, is removed
+/// open there. Used for `save_as`. An I/O error names the file (`Error::io_context`). The lock file, made only for the copy, is removed
 /// after it (unless another process opened it meanwhile): the copy leaves nothing else.
 pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
     let lock = lock_path(path);
-    let held = acquire(&lock, LockMode::Exclusive)?;
+    let held = acquire(&lock, LockMode::Exclusive).map_err(|e| e.in_file("locking", &lock))?;
     let written = write_atomic(path, bytes, Replace::Always, None, &mut None);
     // The copy is written (or not) whatever this does: a lock file left behind is only
     // clutter, so its removal's error is not the copy's.
     let _ = remove_if_free(&lock, held.as_ref());
-    written
+    written.map_err(|e| e.in_file("saving a copy of the store", path))
 }
 
 /// Opens the store file at `path` as it is now and takes an exclusive lock on it

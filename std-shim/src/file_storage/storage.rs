@@ -1,14 +1,30 @@
 //! [`FileStorage`]'s [`Storage`] implementation: loading the store file, saving it
 //! atomically, appending to and reading its journal, and the write lock of one operation.
+//!
+//! Every `Error::Io` (and `Error::NotDurable`) a method returns names what it was doing
+//! and the file it did it to (`Error::io_context`): the store file, the journal or the
+//! write lock; never a key name.
+
+use std::path::Path;
 
 use microkv_core::{Error, Result, Storage, WriteLock, MAX_JOURNAL_LEN, MAX_STORE_LEN};
 
 use super::atomic_write::{lock_current, write_atomic, Replace};
 use super::files::{self, after_placing, read_regular};
 use super::journal;
-use super::lock::{self, write_lock_path};
+use super::lock;
 use super::regular::{Links, Role};
 use super::{FileStorage, Mode};
+
+const READING: &str = "reading the store file";
+const SAVING: &str = "saving the store file";
+const APPENDING: &str = "appending to the journal";
+const READING_JOURNAL: &str = "reading the journal";
+
+/// `result` with `operation` and `path` added to an I/O error that names no file yet.
+fn at<T>(operation: &'static str, path: &Path, result: Result<T>) -> Result<T> {
+    result.map_err(|e| e.in_file(operation, path))
+}
 
 impl Storage for FileStorage {
     /// [`Storage::load_at_most`] with the format's bound, [`MAX_STORE_LEN`].
@@ -19,6 +35,96 @@ impl Storage for FileStorage {
     /// Reads the file only if its length is within `max` (a longer one is
     /// `Error::TooLarge`, and nothing of it is read).
     fn load_at_most(&self, max: u64) -> Result<Option<Vec<u8>>> {
+        at(READING, &self.inner.path, self.load_file(max))
+    }
+
+    fn store(&self, bytes: &[u8]) -> Result<()> {
+        at(SAVING, &self.inner.path, self.save(bytes))
+    }
+
+    /// Locks the store file as it is now (exclusively, waiting for another writer's save
+    /// to end), checks that it begins with `expected` (`Error::CredentialChanged` if not),
+    /// and replaces it while the lock is held. A writer that waited on a file that was
+    /// replaced meanwhile locks the new one and checks that: the check and the rename are
+    /// one step for every writer, in this process or another.
+    fn store_replacing(&self, expected: &[u8], bytes: &[u8]) -> Result<()> {
+        if self.is_read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let _held = at(
+            SAVING,
+            &self.inner.path,
+            lock_current(&self.inner.path, expected),
+        )?;
+        self.store(bytes)
+    }
+
+    fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
+        at(
+            APPENDING,
+            &self.inner.journal,
+            self.append_record(keep, bytes),
+        )
+    }
+
+    /// Every handle but the owner of an exclusive lock: read-only handles too (they
+    /// catch up on `reload` and refresh), and `LockMode::Shared` and `None` writers.
+    fn is_shared(&self) -> bool {
+        !self.inner.exclusive
+    }
+
+    /// Locks `<file>.wlock` exclusively (waiting for its holder) for one operation. A
+    /// read-only storage takes it too, without creating it: a catch-up then never reads
+    /// a journal half-way through another handle's compaction.
+    fn lock_writes(&self) -> Result<WriteLock> {
+        if self.state().destroyed {
+            // Nothing to lock, and no lock file to bring back.
+            return Err(Error::NotFound);
+        }
+        let create = !self.is_read_only();
+        let locked = lock::lock_writes(&self.inner.write_lock, create);
+        Ok(match at("locking", &self.inner.write_lock, locked)? {
+            Some(held) => WriteLock::new(held),
+            None => WriteLock::none(),
+        })
+    }
+
+    /// The store file's first `len` bytes (fewer if it is shorter).
+    fn load_head(&self, len: usize) -> Result<Option<Vec<u8>>> {
+        at(
+            READING,
+            &self.inner.path,
+            files::read_head(&self.inner.path, len),
+        )
+    }
+
+    fn journal_len(&self) -> Result<u64> {
+        let len = journal::len_of(&self.inner.journal);
+        at(READING_JOURNAL, &self.inner.journal, len)
+    }
+
+    fn load_journal_from(&self, from: u64, max: u64) -> Result<Vec<u8>> {
+        let read = journal::load_from(&self.inner.journal, from, max);
+        at(READING_JOURNAL, &self.inner.journal, read)
+    }
+
+    /// [`Storage::load_journal_at_most`] with the format's bound,
+    /// [`MAX_JOURNAL_LEN`].
+    fn load_journal(&self) -> Result<Vec<u8>> {
+        self.load_journal_at_most(MAX_JOURNAL_LEN)
+    }
+
+    /// Reads the journal only if its length is within `max` (a longer one is
+    /// `Error::TooLarge`, and nothing of it is read).
+    fn load_journal_at_most(&self, max: u64) -> Result<Vec<u8>> {
+        let read = journal::load_at_most(&self.inner.journal, max);
+        at(READING_JOURNAL, &self.inner.journal, read)
+    }
+}
+
+/// The steps of the methods above, before their errors name the file.
+impl FileStorage {
+    fn load_file(&self, max: u64) -> Result<Option<Vec<u8>>> {
         let mut state = self.state();
         if self.inner.mode == Mode::CreateNew && state.create {
             // A file that appeared since the constructor's check is someone else's: the
@@ -41,7 +147,7 @@ impl Storage for FileStorage {
         }
     }
 
-    fn store(&self, bytes: &[u8]) -> Result<()> {
+    fn save(&self, bytes: &[u8]) -> Result<()> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
@@ -67,24 +173,11 @@ impl Storage for FileStorage {
         // failure is `NotDurable`, never an error that says nothing was written.
         state
             .journal
-            .cut(&self.journal_path())
+            .cut(&self.inner.journal)
             .map_err(after_placing)
     }
 
-    /// Locks the store file as it is now (exclusively, waiting for another writer's save
-    /// to end), checks that it begins with `expected` (`Error::CredentialChanged` if not),
-    /// and replaces it while the lock is held. A writer that waited on a file that was
-    /// replaced meanwhile locks the new one and checks that: the check and the rename are
-    /// one step for every writer, in this process or another.
-    fn store_replacing(&self, expected: &[u8], bytes: &[u8]) -> Result<()> {
-        if self.is_read_only() {
-            return Err(Error::ReadOnly);
-        }
-        let _held = lock_current(&self.inner.path, expected)?;
-        self.store(bytes)
-    }
-
-    fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
+    fn append_record(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
@@ -107,55 +200,7 @@ impl Storage for FileStorage {
         let fault = state.take_fault(true);
         state
             .journal
-            .append(&self.journal_path(), keep, bytes, fault)?;
+            .append(&self.inner.journal, keep, bytes, fault)?;
         Ok(true)
-    }
-
-    /// Every handle but the owner of an exclusive lock: read-only handles too (they
-    /// catch up on `reload` and refresh), and `LockMode::Shared` and `None` writers.
-    fn is_shared(&self) -> bool {
-        !self.inner.exclusive
-    }
-
-    /// Locks `<file>.wlock` exclusively (waiting for its holder) for one operation. A
-    /// read-only storage takes it too, without creating it: a catch-up then never reads
-    /// a journal half-way through another handle's compaction.
-    fn lock_writes(&self) -> Result<WriteLock> {
-        if self.state().destroyed {
-            // Nothing to lock, and no lock file to bring back.
-            return Err(Error::NotFound);
-        }
-        let create = !self.is_read_only();
-        Ok(
-            match lock::lock_writes(&write_lock_path(&self.inner.path), create)? {
-                Some(held) => WriteLock::new(held),
-                None => WriteLock::none(),
-            },
-        )
-    }
-
-    /// The store file's first `len` bytes (fewer if it is shorter).
-    fn load_head(&self, len: usize) -> Result<Option<Vec<u8>>> {
-        files::read_head(&self.inner.path, len)
-    }
-
-    fn journal_len(&self) -> Result<u64> {
-        journal::len_of(&self.journal_path())
-    }
-
-    fn load_journal_from(&self, from: u64, max: u64) -> Result<Vec<u8>> {
-        journal::load_from(&self.journal_path(), from, max)
-    }
-
-    /// [`Storage::load_journal_at_most`] with the format's bound,
-    /// [`MAX_JOURNAL_LEN`].
-    fn load_journal(&self) -> Result<Vec<u8>> {
-        self.load_journal_at_most(MAX_JOURNAL_LEN)
-    }
-
-    /// Reads the journal only if its length is within `max` (a longer one is
-    /// `Error::TooLarge`, and nothing of it is read).
-    fn load_journal_at_most(&self, max: u64) -> Result<Vec<u8>> {
-        journal::load_at_most(&self.journal_path(), max)
     }
 }
