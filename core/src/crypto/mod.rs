@@ -143,17 +143,12 @@ pub fn chacha20poly1305_open_in_place(
     result
 }
 
-/// Fills `buf` from the operating system's random number generator.
+/// Fills `buf` from the operating system's random number generator, straight into `buf`
+/// (an arena buffer for a key): no copy of the bytes anywhere else.
 ///
-/// The bytes are drawn into a stack buffer, copied, and the stack copy is wiped. (On
-/// Linux 6.18 `getrandom` into secret memory works, `tests/secret_memory_syscalls.rs`; the
-/// buffer stays for the generator's other backends, which this does not know.)
+/// Secret memory exists only on Linux, where the generator is the `getrandom` system call
+/// or a `read` of `/dev/urandom`: both copy through the process's own mapping, which works
+/// on secret memory (`tests/secret_memory_syscalls.rs` makes the call into it).
 pub(crate) fn random(buf: &mut [u8]) -> Result<()> {
-    let mut chunk = Zeroizing::new([0u8; 64]);
-    for part in buf.chunks_mut(64) {
-        let n = part.len();
-        getrandom::fill(&mut chunk[..n]).map_err(|_| Error::Random)?;
-        part.copy_from_slice(&chunk[..n]);
-    }
-    Ok(())
+    getrandom::fill(buf).map_err(|_| Error::Random)
 }
