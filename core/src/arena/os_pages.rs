@@ -130,7 +130,8 @@ impl Default for OsPages {
     }
 }
 
-fn page_size() -> usize {
+/// The system's page size (4096 if it tells none that is a power of two).
+pub(super) fn page_size() -> usize {
     // SAFETY: sysconf only reads a system constant.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     usize::try_from(page)
@@ -141,7 +142,7 @@ fn page_size() -> usize {
 
 /// `madvise(ptr, len, advice)`, reporting success.
 #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
-fn advise(ptr: *mut u8, len: usize, advice: libc::c_int) -> bool {
+pub(super) fn advise(ptr: *mut u8, len: usize, advice: libc::c_int) -> bool {
     // SAFETY: the callers pass pages of a mapping they just made; these advices change no
     // contents of memory in this process.
     unsafe { libc::madvise(ptr.cast(), len, advice) == 0 }
@@ -168,12 +169,12 @@ fn advise_anonymous(ptr: *mut u8, len: usize, reservation: (*mut u8, usize)) -> 
     #[cfg(target_os = "freebsd")]
     return (
         advise(ptr, len, libc::MADV_NOCORE),
-        inherit_none(reservation, libc::INHERIT_NONE),
+        inherit(reservation, libc::INHERIT_NONE),
     );
     #[cfg(any(target_os = "macos", target_os = "ios"))]
     return {
         let _ = (ptr, len);
-        (false, inherit_none(reservation, libc::VM_INHERIT_NONE))
+        (false, inherit(reservation, libc::VM_INHERIT_NONE))
     };
     #[cfg(not(any(
         target_os = "linux",
@@ -188,12 +189,12 @@ fn advise_anonymous(ptr: *mut u8, len: usize, reservation: (*mut u8, usize)) -> 
     };
 }
 
-/// `minherit(base, len, none)` over a whole reservation: a forked child gets no mapping
-/// there (a fault, never the parent's bytes). Reports success.
+/// `minherit(base, len, how)` over a whole reservation (`INHERIT_NONE`: a forked child gets
+/// no mapping there, a fault, never the parent's bytes). Reports success.
 #[cfg(any(target_os = "freebsd", target_os = "macos", target_os = "ios"))]
-fn inherit_none((base, len): (*mut u8, usize), none: libc::c_int) -> bool {
+pub(super) fn inherit((base, len): (*mut u8, usize), how: libc::c_int) -> bool {
     // SAFETY: changes only what a future child inherits of a mapping we just made.
-    unsafe { libc::minherit(base.cast(), len, none) == 0 }
+    unsafe { libc::minherit(base.cast(), len, how) == 0 }
 }
 
 /// Flags for every arena reservation: FreeBSD's `MAP_NOCORE` keeps it out of core dumps.
@@ -229,7 +230,7 @@ fn reserve(page: usize, len: usize) -> io::Result<*mut u8> {
 ///
 /// # Safety
 /// `base` and `len` are a reservation's, and nothing uses any of it any more.
-unsafe fn release(base: *mut u8, page: usize, len: usize) {
+pub(super) unsafe fn release(base: *mut u8, page: usize, len: usize) {
     // SAFETY: the caller's guarantee: the whole reservation is ours and unused.
     let rc = unsafe { libc::munmap(base.cast(), len + 2 * page) };
     debug_assert_eq!(rc, 0, "munmap of an arena region failed");
@@ -312,25 +313,38 @@ fn secret_map(_page: usize, _len: usize) -> io::Result<Region> {
     Err(io::Error::from(io::ErrorKind::Unsupported))
 }
 
-/// Maps `len` bytes (a multiple of `page`) of locked, advised anonymous memory between
-/// guard pages; `None` if nothing could be mapped.
-fn anonymous_map(page: usize, len: usize) -> Option<Region> {
+/// Maps `len` bytes (a multiple of `page`) of private anonymous memory, readable and
+/// writable, between two `PROT_NONE` guard pages; returns the first usable byte, or `None`
+/// (and nothing mapped) if a call failed. [`release`] takes `usable - page` and `len`.
+pub(super) fn guarded_map(page: usize, len: usize) -> Option<NonNull<u8>> {
     let base = reserve(page, len).ok()?;
     // SAFETY: `base + page` is inside the reservation of `len + 2 * page` bytes.
     let usable = unsafe { base.add(page) };
     // `memsec` has no `mprotect` for memory it did not allocate itself: libc's.
     // SAFETY: opening up the middle of our own fresh reservation; the guard pages around
     // it stay PROT_NONE.
-    if unsafe { libc::mprotect(usable.cast(), len, libc::PROT_READ | libc::PROT_WRITE) } != 0 {
+    let opened =
+        unsafe { libc::mprotect(usable.cast(), len, libc::PROT_READ | libc::PROT_WRITE) } == 0;
+    let usable = NonNull::new(usable).filter(|_| opened);
+    if usable.is_none() {
         // SAFETY: the reservation is ours and unused.
         unsafe { release(base, page, len) };
-        return None;
     }
+    usable
+}
+
+/// Maps `len` bytes (a multiple of `page`) of locked, advised anonymous memory between
+/// guard pages; `None` if nothing could be mapped.
+fn anonymous_map(page: usize, len: usize) -> Option<Region> {
+    let ptr = guarded_map(page, len)?;
+    let usable = ptr.as_ptr();
+    // SAFETY: `usable - page` is the reservation's base (`guarded_map`).
+    let base = unsafe { usable.sub(page) };
     // SAFETY: locking our own fresh pages changes no contents.
     let locked = unsafe { memsec::mlock(usable, len) };
     let (dont_dump, wipe_on_fork) = advise_anonymous(usable, len, (base, len + 2 * page));
     Some(Region {
-        ptr: NonNull::new(usable)?,
+        ptr,
         len,
         locked,
         guarded: true,

@@ -1,15 +1,16 @@
 //! Stacks for the calls that hold key material, and the scrub of the ordinary stack.
 //!
 //! **A call on a stack of its own** ([`on_own_stack`]): the KDF, the key schedule and the
-//! key wrap run on a stack of the thread's own (anonymous pages excluded from core dumps,
-//! zeros in a forked child, `PROT_NONE` guard pages either side, so an overflow faults
-//! instead of writing past it), switched to with `psm::on_stack`, and wiped whole when the
-//! call returns; it is kept for the thread's next such call and unmapped when the thread
-//! ends. It is not secret memory (which took 3 to 55 ms per call to map and fault in here)
-//! nor locked (which would spend the arena's `RLIMIT_MEMLOCK`): while a call runs, what it
-//! holds is as readable as the thread's stack was; after it, nothing is left. Nothing of the call is left on the
-//! thread's stack, however deep the build made it: unoptimised BLAKE2b and Argon2 in an
-//! application's dev profile run about 88 KiB deep, past any fixed scrub.
+//! key wrap run on a stack of the thread's own (anonymous pages with `PROT_NONE` guard
+//! pages either side, so an overflow faults instead of writing past it; excluded from core
+//! dumps and zeros in a forked child on Linux and FreeBSD), switched to with
+//! `psm::on_stack`, and wiped whole when the call returns; it is kept for the thread's next
+//! such call and unmapped when the thread ends. It is not secret memory (which took 3 to
+//! 55 ms per call to map and fault in here) nor locked (which would spend the arena's
+//! `RLIMIT_MEMLOCK`): while a call runs, what it holds is as readable as the thread's stack
+//! was; after it, nothing is left. Nothing of the call is left on the thread's stack,
+//! however deep the build made it: unoptimised BLAKE2b and Argon2 in an application's dev
+//! profile run about 88 KiB deep, past any fixed scrub.
 //!
 //! **The scrub** ([`scrub`]): each AEAD call of a get or put is too short for a mapping
 //! (a get costs about 450 ns; a mapping tens of microseconds), so it runs on the thread's
@@ -92,10 +93,16 @@ mod imp {
 
             pub(crate) const SUPPORTED: bool = true;
 
-            /// A stack of [`OWN_STACK`] bytes between two `PROT_NONE` guard pages: private
-            /// anonymous memory, excluded from core dumps and zeros in a forked child
-            /// (Linux), not locked: `mlock` would spend `RLIMIT_MEMLOCK`, which the arena
-            /// needs, and the stack holds nothing between calls.
+            use crate::arena::os_pages;
+
+            /// A stack of [`OWN_STACK`] bytes between two `PROT_NONE` guard pages, mapped as
+            /// the arena's anonymous pages are (`os_pages::guarded_map`), but not locked:
+            /// `mlock` would spend `RLIMIT_MEMLOCK`, which the arena needs, and the stack
+            /// holds nothing between calls. Out of core dumps on Linux (`MADV_DONTDUMP`) and
+            /// FreeBSD (`MAP_NOCORE`); zeros in a forked child on Linux
+            /// (`MADV_WIPEONFORK`) and FreeBSD (`INHERIT_ZERO`); copied on macOS, as every
+            /// thread's stack is. (Not `INHERIT_NONE`, as the arena's: the forking
+            /// thread's kept stack must stay mapped for its next call in the child.)
             struct Region {
                 ptr: core::ptr::NonNull<u8>,
                 len: usize,
@@ -104,58 +111,41 @@ mod imp {
 
             impl Region {
                 fn map() -> Option<Region> {
-                    // SAFETY: sysconf only reads a system constant.
-                    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) })
-                        .ok()
-                        .filter(|p| p.is_power_of_two())
-                        .unwrap_or(4096);
-                    let total = OWN_STACK + 2 * page;
-                    // SAFETY: a fresh private anonymous mapping; no existing memory is named.
-                    let base = unsafe {
-                        libc::mmap(
-                            core::ptr::null_mut(),
-                            total,
-                            libc::PROT_READ | libc::PROT_WRITE,
-                            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-                            -1,
-                            0,
-                        )
-                    };
-                    if base == libc::MAP_FAILED {
-                        return None;
-                    }
-                    let base = base.cast::<u8>();
-                    // SAFETY: `base + page + OWN_STACK` and its page lie inside the mapping.
-                    let (low, high) = unsafe { (base, base.add(page + OWN_STACK)) };
-                    // SAFETY: both guard pages lie inside the mapping just made; the usable
-                    // pages between them are advised, not changed.
-                    let guarded = unsafe {
-                        libc::mprotect(low.cast(), page, libc::PROT_NONE) == 0
-                            && libc::mprotect(high.cast(), page, libc::PROT_NONE) == 0
-                    };
-                    let usable = core::ptr::NonNull::new(base.wrapping_add(page))?;
+                    let page = os_pages::page_size();
+                    let ptr = os_pages::guarded_map(page, OWN_STACK)?;
+                    let region = Region { ptr, len: OWN_STACK, page };
+                    region.advise();
+                    Some(region)
+                }
+
+                /// Out of core dumps and zeros in a forked child, where the OS offers it
+                /// (see [`Region`]); failure changes nothing.
+                fn advise(&self) {
+                    let (ptr, len) = (self.ptr.as_ptr(), self.len);
                     #[cfg(any(target_os = "linux", target_os = "android"))]
-                    // SAFETY: advice on pages of the mapping just made; failure changes nothing.
-                    unsafe {
-                        libc::madvise(usable.as_ptr().cast(), OWN_STACK, libc::MADV_DONTDUMP);
-                        libc::madvise(usable.as_ptr().cast(), OWN_STACK, libc::MADV_WIPEONFORK);
-                    }
-                    let region = Region { ptr: usable, len: OWN_STACK, page };
-                    // Without guard pages an overflow would write past the stack: none then.
-                    guarded.then_some(region)
+                    let _ = (
+                        os_pages::advise(ptr, len, libc::MADV_DONTDUMP),
+                        os_pages::advise(ptr, len, libc::MADV_WIPEONFORK),
+                    );
+                    #[cfg(target_os = "freebsd")]
+                    let _ = os_pages::inherit((ptr, len), libc::INHERIT_ZERO);
+                    #[cfg(not(any(
+                        target_os = "linux",
+                        target_os = "android",
+                        target_os = "freebsd"
+                    )))]
+                    let _ = (ptr, len);
                 }
             }
 
             impl Drop for Region {
                 fn drop(&mut self) {
                     wipe(self);
-                    // SAFETY: the mapping made in `map`: a guard page either side of `len`
-                    // bytes; no call runs on it any more.
+                    // SAFETY: the reservation `guarded_map` made: a guard page either side of
+                    // `len` bytes; no call runs on it any more.
                     unsafe {
-                        libc::munmap(
-                            self.ptr.as_ptr().sub(self.page).cast(),
-                            self.len + 2 * self.page,
-                        );
+                        let base = self.ptr.as_ptr().sub(self.page);
+                        os_pages::release(base, self.page, self.len);
                     }
                 }
             }
@@ -337,3 +327,11 @@ pub(crate) fn depth_of(f: impl FnOnce()) -> Option<usize> {
 pub(crate) fn stack_left() -> Option<usize> {
     imp::stack_left()
 }
+
+#[cfg(all(
+    test,
+    feature = "std",
+    target_os = "linux",
+    any(target_arch = "x86_64", target_arch = "aarch64")
+))]
+mod tests;
