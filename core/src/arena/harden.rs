@@ -106,16 +106,7 @@ mod imp {
 
     pub(super) fn harden() -> io::Result<()> {
         let mut disable: libc::c_int = libc::PROC_TRACE_CTL_DISABLE;
-        // SAFETY: PROC_TRACE_CTL on our own pid reads the int we pass.
-        let rc = unsafe {
-            libc::procctl(
-                libc::P_PID,
-                libc::id_t::from(std::process::id()),
-                libc::PROC_TRACE_CTL,
-                (&mut disable as *mut libc::c_int).cast(),
-            )
-        };
-        if rc != 0 {
+        if procctl(libc::PROC_TRACE_CTL, &mut disable) != 0 {
             return Err(io::Error::last_os_error());
         }
         no_core_dumps()
@@ -123,17 +114,22 @@ mod imp {
 
     pub(super) fn dumpable() -> Option<bool> {
         let mut status: libc::c_int = 0;
-        // SAFETY: PROC_TRACE_STATUS on our own pid writes one int into `status`.
-        let rc = unsafe {
+        // -1: tracing disabled; 0: enabled and not traced; a pid: traced by it.
+        (procctl(libc::PROC_TRACE_STATUS, &mut status) == 0).then_some(status != -1)
+    }
+
+    /// `procctl(P_PID, this process, cmd, arg)` for a command whose argument is one int.
+    fn procctl(cmd: libc::c_int, arg: &mut libc::c_int) -> libc::c_int {
+        // SAFETY: PROC_TRACE_CTL reads and PROC_TRACE_STATUS writes the one int `arg`
+        // points to, valid for the call; the target is this process.
+        unsafe {
             libc::procctl(
                 libc::P_PID,
                 libc::id_t::from(std::process::id()),
-                libc::PROC_TRACE_STATUS,
-                (&mut status as *mut libc::c_int).cast(),
+                cmd,
+                (arg as *mut libc::c_int).cast(),
             )
-        };
-        // -1: tracing disabled; 0: enabled and not traced; a pid: traced by it.
-        (rc == 0).then_some(status != -1)
+        }
     }
 }
 
