@@ -28,18 +28,17 @@ fn script<const N: usize>(at: [u64; N]) -> Script<N> {
 
 const MIB: u32 = 1024;
 
+/// What calibration picks for `target` and `memory` KiB when the derivations take the
+/// times `at` (ms) scripts, within the default limit.
+fn calibrated<const N: usize>(at: [u64; N], target: Duration, memory: u32) -> KdfParams {
+    KdfParams::calibrate_with(&script(at), target, memory, KdfLimit::default()).unwrap()
+}
+
 #[test]
 fn passes_fill_the_target_after_the_setup() {
     // One pass: 12 ms; two passes: 22 ms. So a pass is 10 ms and the setup 2 ms: 100 ms
     // holds 9 passes (2 + 9 × 10 = 92), not 10.
-    let clock = script([0, 12, 12, 34]);
-    let kdf = KdfParams::calibrate_with(
-        &clock,
-        Duration::from_millis(100),
-        8 * MIB,
-        KdfLimit::default(),
-    )
-    .unwrap();
+    let kdf = calibrated([0, 12, 12, 34], Duration::from_millis(100), 8 * MIB);
     assert_eq!(kdf, KdfParams::argon2id(8 * MIB, 9, 1));
 }
 
@@ -47,38 +46,19 @@ fn passes_fill_the_target_after_the_setup() {
 fn one_pass_too_slow_means_less_memory() {
     // One pass over 64 MiB takes 400 ms: for 100 ms, a quarter of the memory, measured
     // again: one pass 30 ms, two 50 (a pass 20, setup 10), so 4 passes (10 + 4 × 20).
-    let clock = script([0, 400, 400, 430, 430, 480]);
-    let kdf = KdfParams::calibrate_with(
-        &clock,
-        Duration::from_millis(100),
-        64 * MIB,
-        KdfLimit::default(),
-    )
-    .unwrap();
+    let at = [0, 400, 400, 430, 430, 480];
+    let kdf = calibrated(at, Duration::from_millis(100), 64 * MIB);
     assert_eq!(kdf, KdfParams::argon2id(16 * MIB, 4, 1));
     // Never below 8 MiB, however slow.
-    let clock = script([0, 10_000, 10_000, 20_000, 20_000, 40_000]);
-    let kdf = KdfParams::calibrate_with(
-        &clock,
-        Duration::from_millis(1),
-        16 * MIB,
-        KdfLimit::default(),
-    )
-    .unwrap();
+    let at = [0, 10_000, 10_000, 20_000, 20_000, 40_000];
+    let kdf = calibrated(at, Duration::from_millis(1), 16 * MIB);
     assert_eq!(kdf, KdfParams::argon2id(8 * MIB, 1, 1));
 }
 
 #[test]
 fn the_limit_and_the_pass_bound_cap_the_passes() {
     // Passes of 1 ms for a 10 s target: 64 passes at most (MAX_ARGON2_PASSES) ...
-    let clock = script([0, 1, 1, 3]);
-    let kdf = KdfParams::calibrate_with(
-        &clock,
-        Duration::from_secs(10),
-        8 * MIB,
-        KdfLimit::default(),
-    )
-    .unwrap();
+    let kdf = calibrated([0, 1, 1, 3], Duration::from_secs(10), 8 * MIB);
     assert_eq!(kdf, KdfParams::argon2id(8 * MIB, MAX_ARGON2_PASSES, 1));
     // ... and no more than the limit admits, so the same config reopens the store.
     let limit = KdfLimit::of(KdfParams::argon2id(8 * MIB, 5, 1));
