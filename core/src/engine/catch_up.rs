@@ -22,6 +22,7 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use hashbrown::HashSet;
 
+use super::contents::replace_in;
 use super::{Engine, Exclusive};
 use crate::config::Refresh;
 use crate::entry::{Change, Name};
@@ -183,31 +184,6 @@ fn is_pending(pending: &Option<Pending>, ns: &str, key: &str) -> bool {
     pending
         .as_ref()
         .is_some_and(|p| !p.is_empty() && p.contains(&(String::from(ns), Name::from(key))))
-}
-
-/// Sets or removes one entry of `spaces`, dropping an emptied namespace.
-fn replace_in(
-    spaces: &mut hashbrown::HashMap<String, crate::entry::Space>,
-    ns: &str,
-    key: &str,
-    entry: Option<crate::entry::Entry>,
-) {
-    match entry {
-        Some(entry) => {
-            spaces
-                .entry_ref(ns)
-                .or_default()
-                .insert(Name::from(key), entry);
-        }
-        None => {
-            if let Some(space) = spaces.get_mut(ns) {
-                space.remove(key);
-                if space.is_empty() {
-                    spaces.remove(ns);
-                }
-            }
-        }
-    }
 }
 
 impl Engine {

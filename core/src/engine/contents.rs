@@ -25,23 +25,7 @@ pub(crate) struct Contents {
 impl Contents {
     /// Sets or removes one entry and returns what was there; drops emptied namespaces.
     pub(crate) fn replace(&mut self, ns: &str, key: &str, entry: Option<Entry>) -> Option<Entry> {
-        match entry {
-            Some(entry) => match self.spaces.entry_ref(ns).or_default().entry_ref(key) {
-                EntryRef::Occupied(mut slot) => Some(core::mem::replace(slot.get_mut(), entry)),
-                EntryRef::Vacant(slot) => {
-                    slot.insert(entry);
-                    None
-                }
-            },
-            None => {
-                let space = self.spaces.get_mut(ns)?;
-                let old = space.remove(key);
-                if space.is_empty() {
-                    self.spaces.remove(ns);
-                }
-                old
-            }
-        }
+        replace_in(&mut self.spaces, ns, key, entry)
     }
 
     /// Applies `changes` in order.
@@ -82,5 +66,33 @@ impl Contents {
     #[cfg(test)]
     pub(crate) fn raw(&self, ns: &str, key: &str) -> Option<&Entry> {
         self.spaces.get(ns)?.get(key)
+    }
+}
+
+/// Sets or removes one entry of `spaces` and returns what was there; drops an emptied
+/// namespace (for [`Contents::replace`], and for namespaces read aside before they become
+/// the contents).
+pub(super) fn replace_in(
+    spaces: &mut HashMap<String, Space>,
+    ns: &str,
+    key: &str,
+    entry: Option<Entry>,
+) -> Option<Entry> {
+    match entry {
+        Some(entry) => match spaces.entry_ref(ns).or_default().entry_ref(key) {
+            EntryRef::Occupied(mut slot) => Some(core::mem::replace(slot.get_mut(), entry)),
+            EntryRef::Vacant(slot) => {
+                slot.insert(entry);
+                None
+            }
+        },
+        None => {
+            let space = spaces.get_mut(ns)?;
+            let old = space.remove(key);
+            if space.is_empty() {
+                spaces.remove(ns);
+            }
+            old
+        }
     }
 }
