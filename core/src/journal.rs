@@ -270,8 +270,12 @@ pub(crate) fn encode(
     Ok((out, next))
 }
 
-/// Applies the committed records of `journal` to the snapshot that `start` begins, in
-/// order, through `apply`, and returns the cursor after the last of them.
+/// Applies the committed records of `journal`, the journal's bytes from `start.len` on
+/// (all of it, header included, for a cursor at the journal's start: `Cursor::after`),
+/// in order, through `apply`, and returns the cursor after the last of them. Records that
+/// do not chain to `start` fail authentication (`Error::Tampered`, or a torn tail if
+/// nothing follows): a shared handle catches up with the records others appended since
+/// its last known position this way.
 ///
 /// A journal of another snapshot (left by a crash between a save's rename and the reset
 /// of the journal) is ignored, and so is one of zeros only (of any length). A torn tail
@@ -285,6 +289,9 @@ pub(crate) fn replay(
     journal: &[u8],
     apply: impl FnMut(&str, &str, Option<Entry>),
 ) -> Result<Cursor> {
+    if start.len > 0 {
+        return replay_records(keyring, start, journal, apply);
+    }
     if journal.iter().all(|&b| b == 0) {
         // A journal extended before its header landed (a crash after its creation or a
         // compaction's cut): zeros end a journal anywhere, its header included.
@@ -319,15 +326,12 @@ pub(crate) fn replay(
         len: HEADER_LEN as u64,
         ..start
     };
-    replay_from(keyring, at, &journal[HEADER_LEN..], apply)
+    replay_records(keyring, at, &journal[HEADER_LEN..], apply)
 }
 
-/// Applies the committed records of `tail`, the journal's bytes from `at.len` on (`at`
-/// within the journal of its snapshot, past its header), as [`replay`] does, and returns
-/// the cursor after the last of them: how a shared handle catches up with the records
-/// other handles appended since its last known position. Records that do not chain to
-/// `at` fail authentication (`Error::Tampered`, or a torn tail if nothing follows).
-pub(crate) fn replay_from(
+/// The records of [`replay`]: `tail` is the journal's bytes from `at.len` on, `at` past
+/// the header of its snapshot's journal.
+fn replay_records(
     keyring: &Keyring,
     mut at: Cursor,
     tail: &[u8],

@@ -7,9 +7,10 @@
 //!   otherwise: another handle rotated the credential), and its body nonce (`144..168`,
 //!   new at every save) names it. No snapshot: `Error::NotFound` (it was deleted).
 //! - The same snapshot: the journal records appended after this handle's cursor are
-//!   replayed (chained to the cursor, so only the records that follow it authenticate). A
-//!   journal shorter than the cursor lost committed records (deleted or cut under us):
-//!   the next write saves a whole snapshot, which holds everything this handle knows.
+//!   replayed (chained to the cursor, so only the records that follow it authenticate;
+//!   the whole journal when the cursor is at its start). A journal shorter than the
+//!   cursor lost committed records (deleted or cut under us): the next write saves a
+//!   whole snapshot, which holds everything this handle knows.
 //! - Another snapshot: it is read and decrypted with this handle's keyring (same key
 //!   part, so the same data key), then its journal replayed, and it replaces the
 //!   contents.
@@ -23,6 +24,7 @@ use alloc::vec::Vec;
 use hashbrown::HashSet;
 
 use super::contents::replace_in;
+use super::open::replay_journal;
 use super::{Engine, Exclusive};
 use crate::config::Refresh;
 use crate::entry::{Change, Name};
@@ -97,17 +99,17 @@ impl Exclusive<'_> {
         if len == at.len {
             return Ok(());
         }
-        if len < at.len || at.len == 0 {
-            // Records committed to this snapshot are gone from the journal (or the
-            // journal was never started and holds another's header): read it all.
+        if len < at.len {
+            // Records committed to this snapshot are gone from the journal: read it all.
             let known = self.stored_keys.ok_or(Error::NoPath)?;
             return self.reload_snapshot(&known);
         }
+        // The whole journal, header included, when none of it was read yet (`at.len` 0).
         let tail = storage.load_journal_from(at.len, MAX_JOURNAL_LEN)?;
         let keyring = self.keyring().clone();
         let pending = self.save.pending.take();
         let mut contents = engine.contents.write();
-        let replayed = journal::replay_from(&keyring, at, &tail, |ns, key, entry| {
+        let replayed = journal::replay(&keyring, at, &tail, |ns, key, entry| {
             if !is_pending(&pending, ns, key) {
                 contents.replace(ns, key, entry);
             }
@@ -131,8 +133,7 @@ impl Exclusive<'_> {
         }
         let keyring = self.keyring().clone();
         let mut spaces = format::decode_with(&keyring, &mut bytes)?;
-        let log = storage.load_journal_at_most(MAX_JOURNAL_LEN)?;
-        let at = journal::replay(&keyring, Cursor::after(&bytes), &log, |ns, key, entry| {
+        let at = replay_journal(&**storage, &keyring, &bytes, |ns, key, entry| {
             replace_in(&mut spaces, ns, key, entry);
         })?;
         let mut contents = engine.contents.write();

@@ -10,6 +10,8 @@ use super::{Contents, Engine, SaveState};
 use crate::arena::Arena;
 use crate::config::Config;
 use crate::credential::Credential;
+use crate::crypto::Keyring;
+use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::format;
 use crate::journal::{self, Cursor};
@@ -62,8 +64,7 @@ impl Engine {
         };
         if let (Some(storage), Some(snapshot)) = (&storage, &existing) {
             // The writes committed since the snapshot (read-only opens see them too).
-            let log = storage.load_journal_at_most(journal::MAX_JOURNAL_LEN)?;
-            let at = journal::replay(&keyring, Cursor::after(snapshot), &log, |ns, key, e| {
+            let at = replay_journal(&**storage, &keyring, snapshot, |ns, key, e| {
                 contents.replace(ns, key, e);
             })?;
             save.journal = Some(at);
@@ -91,4 +92,18 @@ impl Engine {
         };
         Ok((engine, must_save))
     }
+}
+
+/// Reads the journal of `snapshot` (the bytes of the v1 file in place, decoded) from
+/// `storage` and applies its committed records through `apply`; returns the cursor after
+/// them. How an open, and a catch-up that reads a newer snapshot, replay the writes
+/// committed since the snapshot.
+pub(super) fn replay_journal(
+    storage: &dyn Storage,
+    keyring: &Keyring,
+    snapshot: &[u8],
+    apply: impl FnMut(&str, &str, Option<Entry>),
+) -> Result<Cursor> {
+    let log = storage.load_journal_at_most(journal::MAX_JOURNAL_LEN)?;
+    journal::replay(keyring, Cursor::after(snapshot), &log, apply)
 }

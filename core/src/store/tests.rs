@@ -9,6 +9,8 @@ use crate::error::Error;
 use core::sync::atomic::Ordering;
 use core::time::Duration;
 
+mod catch_up;
+
 fn store() -> Store {
     Store::in_memory(Credential::key([5; 32])).unwrap()
 }
