@@ -9,8 +9,8 @@
 //! - The same snapshot: the journal records appended after this handle's cursor are
 //!   replayed (chained to the cursor, so only the records that follow it authenticate;
 //!   the whole journal when the cursor is at its start). A journal shorter than the
-//!   cursor lost committed records (deleted or cut under us): the next write saves a
-//!   whole snapshot, which holds everything this handle knows.
+//!   cursor lost committed records (deleted or cut under us): everything is read afresh,
+//!   as below, so the handle holds what a fresh open of the files would.
 //! - Another snapshot: it is read and decrypted with this handle's keyring (same key
 //!   part, so the same data key), then its journal replayed, and it replaces the
 //!   contents.
@@ -100,7 +100,8 @@ impl Exclusive<'_> {
             return Ok(());
         }
         if len < at.len {
-            // Records committed to this snapshot are gone from the journal: read it all.
+            // Records committed to this snapshot are gone from the journal (deleted or cut
+            // under us): read everything afresh, as a fresh open would.
             let known = self.stored_keys.ok_or(Error::NoPath)?;
             return self.reload_snapshot(&known);
         }

@@ -73,3 +73,31 @@ fn a_handle_at_the_start_of_the_journal_replays_it_without_reading_the_snapshot(
     assert_eq!(a.get::<u8>("y").unwrap(), Some(2));
     assert_eq!(a_reads.load(Ordering::Relaxed), a_opened);
 }
+
+#[test]
+fn a_journal_cut_under_a_handle_is_read_afresh_as_a_fresh_open_reads_it() {
+    let images = MemoryStorage::default();
+    let reads = Arc::default();
+    let a = open(&images, &reads);
+    let b = open(&images, &reads);
+    a.put("x", &1u8).unwrap();
+    let with_x = images.load_journal().unwrap().len() as u64;
+    b.put("y", &2u8).unwrap();
+    // The journal loses b's record (cut back at a record boundary, under both handles).
+    images.append(with_x, &[]).unwrap();
+    b.reload().unwrap();
+    let fresh = open(&images, &reads);
+    for key in ["x", "y"] {
+        assert_eq!(
+            b.get::<u8>(key).unwrap(),
+            fresh.get::<u8>(key).unwrap(),
+            "{key}"
+        );
+    }
+    assert_eq!(b.get::<u8>("y").unwrap(), None);
+    // b's next write extends what is there now: a fresh open sees it and x.
+    b.put("z", &3u8).unwrap();
+    let fresh = open(&images, &reads);
+    assert_eq!(fresh.get::<u8>("x").unwrap(), Some(1));
+    assert_eq!(fresh.get::<u8>("z").unwrap(), Some(3));
+}
