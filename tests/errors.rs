@@ -3,6 +3,7 @@
 //! plain words what was stored and what was asked for, with no Rust module paths.
 
 use microkv::{AutoSave, Config, Credential, Error, MicroKV};
+use std::io;
 
 const KEY: [u8; 32] = [0x61; 32];
 
@@ -72,4 +73,41 @@ fn a_value_of_another_type_is_described_in_plain_words() {
         "the stored value is an integer, which does not read as a Token"
     );
     assert!(!why.contains("::"), "{why}");
+}
+
+#[test]
+fn an_io_error_prints_each_part_once() {
+    let os = || io::Error::from_raw_os_error(2);
+    let plain = Error::Io(os());
+    assert_eq!(chain(&plain), format!("I/O error: {}", os()));
+    let named = Error::io_at("renaming the new snapshot over", "/d/s.kv", os());
+    assert_eq!(
+        chain(&named),
+        format!(
+            "I/O error: renaming the new snapshot over /d/s.kv: {}",
+            os()
+        )
+    );
+    assert_eq!(chain(&named).matches(&os().to_string()).count(), 1);
+    let late = Error::NotDurable(os()).in_file("syncing the directory of", "/d/s.kv");
+    assert_eq!(chain(&late).matches(&os().to_string()).count(), 1);
+    assert!(chain(&late).contains("/d/s.kv"));
+    // Control: the old shape, a Display that shows its source, prints it twice.
+    struct Old(io::Error);
+    impl core::fmt::Debug for Old {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            write!(f, "{:?}", self.0)
+        }
+    }
+    impl core::fmt::Display for Old {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            write!(f, "I/O error: {}", self.0)
+        }
+    }
+    impl core::error::Error for Old {
+        fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+    assert_eq!(chain(&Old(os())).matches(&os().to_string()).count(), 2);
 }
