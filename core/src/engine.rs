@@ -175,8 +175,7 @@ impl Engine {
 
     /// The writer lock of this handle alone (no storage lock, no catch-up).
     fn lock_here(&self) -> Result<Exclusive<'_>> {
-        let me = thread_token();
-        if me != 0 && self.owner.load(Ordering::Acquire) == me {
+        if self.held_here() {
             crate::event::debug_event!(
                 "a write from inside one of the store's own closures was refused (Reentrant)"
             );
@@ -186,7 +185,7 @@ impl Engine {
             Some(save) => save,
             None => self.wait_for_writer(),
         };
-        self.owner.store(me, Ordering::Release);
+        self.owner.store(thread_token(), Ordering::Release);
         Ok(Exclusive {
             engine: self,
             save,
@@ -194,6 +193,13 @@ impl Engine {
             keyring: Once::new(),
             _storage_lock: WriteLock::none(),
         })
+    }
+
+    /// Whether the calling thread holds the writer lock (it runs one of the store's own
+    /// closures); never known without `std` (see [`thread_token`]).
+    fn held_here(&self) -> bool {
+        let me = thread_token();
+        me != 0 && self.owner.load(Ordering::Acquire) == me
     }
 
     /// Waits for the writer lock another thread holds (an event says how long).
@@ -206,17 +212,21 @@ impl Engine {
     }
 
     /// Takes the writer lock for a write: `Error::ReadOnly` on a read-only store.
-    /// Where the durable state stands, if this handle knows (`None` before the first save
-    /// of a new store, and after a failed write until the next save).
-    pub(crate) fn position(&self) -> Option<crate::journal::Position> {
-        self.writer.lock().journal.map(|c| c.position())
-    }
-
     pub(crate) fn lock_write(&self) -> Result<Exclusive<'_>> {
         if self.read_only {
             return Err(Error::ReadOnly);
         }
         self.lock()
+    }
+
+    /// Where the durable state stands, if this handle knows (`None` before the first save
+    /// of a new store, after a failed write until the next save, and from inside one of
+    /// the store's own closures, whose thread holds the writer lock this reads under).
+    pub(crate) fn position(&self) -> Option<crate::journal::Position> {
+        if self.held_here() {
+            return None;
+        }
+        self.writer.lock().journal.map(|c| c.position())
     }
 
     pub(crate) fn is_read_only(&self) -> bool {

@@ -14,7 +14,8 @@ impl Store {
     /// files to detect a rollback the format cannot (an older snapshot and journal put
     /// back, a journal cut back at a record boundary). `None` while nothing this handle
     /// wrote or loaded is durable (a new store before its first save; after a failed
-    /// write, until the next save).
+    /// write, until the next save), and from inside one of the store's own closures (an
+    /// `update`'s, a transaction's), whose operation is about to move it.
     ///
     /// ```
     /// # use microkv_core as microkv;

@@ -280,3 +280,25 @@ fn a_slot_grows_for_longer_values_up_to_the_largest_class_and_is_wiped() {
         assert!(db.engine.scratch.all_wiped(), "after {len} bytes");
     }
 }
+
+#[cfg(feature = "std")]
+#[test]
+fn position_from_inside_the_stores_own_closure_returns_at_once() {
+    extern crate std;
+    let storage = crate::storage::MemoryStorage::default();
+    let db = Store::with_storage(storage, Credential::key([5; 32]), Config::default()).unwrap();
+    let db = Arc::new(db);
+    let outside = db.position();
+    assert!(outside.is_some(), "saved when it was created");
+    let (sent, received) = std::sync::mpsc::channel();
+    let inner = db.clone();
+    // On a thread of its own: a position() that waits for the writer lock its own
+    // transaction holds never returns.
+    std::thread::spawn(move || {
+        let inside = inner.transaction(|_| Ok(inner.position()));
+        let _ = sent.send(inside.map(|p| p.is_none()));
+    });
+    let inside = received.recv_timeout(Duration::from_secs(10));
+    assert_eq!(inside.expect("position() returned").ok(), Some(true));
+    assert_eq!(db.position(), outside);
+}
