@@ -253,7 +253,7 @@ impl Engine {
         // Nothing unsaved: no storage lock, no catch-up (a drop or a periodic tick of an
         // idle shared handle costs nothing). Else the lock, as for any save.
         let saved = self.lock_here().and_then(|mut g| {
-            if !g.dirty || self.read_only {
+            if !g.dirty {
                 return Ok(());
             }
             g.lock_storage()?;
