@@ -229,3 +229,53 @@ fn io_errors_name_the_operation_and_the_file() {
     let copy = microkv_std::file_storage::write_copy(gone.join("c.kv"), b"x").unwrap_err();
     named(copy, "locking", &gone.join("c.kv.lock"));
 }
+
+/// A save killed between creating its temporary file and renaming it leaves the file
+/// behind, unlocked. Only an exclusive open removes such files, and the default lock mode
+/// is shared: sixteen of them took every slot, and each save after was `Error::Locked`
+/// for good. A save now takes a slot whose file no save holds locked; a live save's file
+/// (locked here through a descriptor of its own, as its process holds it) is left alone.
+#[test]
+fn a_save_takes_over_the_slots_of_dead_saves_but_not_of_live_ones() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.kv");
+    let temp = |slot: usize| dir.path().join(format!(".s.kv.{slot}.tmp"));
+    for slot in 0..16 {
+        std::fs::write(temp(slot), b"dead").unwrap();
+    }
+    let live = std::fs::OpenOptions::new()
+        .write(true)
+        .open(temp(0))
+        .unwrap();
+    live.lock().unwrap();
+    let storage = FileStorage::open(&path, LockMode::Shared).unwrap();
+    storage.store(b"first").unwrap();
+    storage.store(b"second").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"second");
+    assert_eq!(
+        std::fs::read(temp(0)).unwrap(),
+        b"dead",
+        "a live save's file"
+    );
+    // Two saves each took a slot of a dead save and left it free.
+    let left = (0..16).filter(|&slot| temp(slot).exists()).count();
+    assert_eq!(left, 15);
+    // Sixteen live saves: no slot is free.
+    let lives: Vec<std::fs::File> = (1..16)
+        .map(|slot| {
+            std::fs::write(temp(slot), b"live").unwrap();
+            let file = std::fs::OpenOptions::new()
+                .write(true)
+                .open(temp(slot))
+                .unwrap();
+            file.lock().unwrap();
+            file
+        })
+        .collect();
+    assert!(matches!(storage.store(b"third"), Err(Error::Locked)));
+    assert_eq!(std::fs::read(&path).unwrap(), b"second");
+    drop(lives);
+    drop(live);
+    storage.store(b"third").unwrap();
+    assert_eq!(std::fs::read(&path).unwrap(), b"third");
+}

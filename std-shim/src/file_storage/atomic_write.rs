@@ -1,19 +1,22 @@
 //! Replacing the store file atomically: the new bytes go to a fresh temporary file beside
-//! it (created exclusively, mode 0600), which is synced, renamed (or, for a new store,
-//! linked) over the store file, after which the directory is synced ([`write_atomic`]).
+//! it (created exclusively, mode 0600, locked while the save runs), which is synced,
+//! renamed (or, for a new store, linked) over the store file, after which the directory
+//! is synced ([`write_atomic`]).
 //! Also the lock a compare-and-replace holds on the file it replaces ([`lock_current`]),
 //! and the clean-up of temporary files whose save died ([`remove_stale_temps`]).
 
-use std::fs::{self, File};
+use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, LockMode, Result};
 
 use super::fault::{check, FailPoint};
-use super::files::{after_placing, exists, file_name, parent, private_options, sync_dir};
+use super::files::{
+    after_placing, exists, file_name, parent, private_options, remove_if_present, sync_dir,
+};
 use super::lock::{acquire, is_current, lock_path, remove_if_free};
-use super::regular::{open, open_to_read, Identity, Links, Role};
+use super::regular::{open, open_if_present, open_to_read, Identity, Links, Role};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
 /// holding an exclusive lock on `<path>.lock` meanwhile: `Error::Locked` if a store is
@@ -120,10 +123,12 @@ pub(super) fn write_atomic(
         check(fault, FailPoint::SyncDir)?;
         sync_dir(dir).map_err(Error::Io)
     })();
-    drop(file);
+    // Removed while still locked: unlocked, the name could be another save's file by
+    // the time it is removed (a save takes over an unlocked one).
     if result.is_err() && tmp_exists {
         let _ = fs::remove_file(&tmp);
     }
+    drop(file);
     match result {
         Err(e) if placed.is_some() => Err(after_placing(e)),
         other => other,
@@ -132,7 +137,8 @@ pub(super) fn write_atomic(
 
 /// How many temporary files saves of one store may hold at once: one per save in
 /// progress (saves through one handle take turns; handles sharing the store each have
-/// their own).
+/// their own). A save holds a lock on its temporary file for its course, so a file no
+/// save holds locked is one a save left when its process died, and the slot is free.
 const TEMP_SLOTS: usize = 16;
 
 /// The name of temporary file `slot` of the store at `path`: `.{name}.{slot}.tmp` beside
@@ -143,28 +149,80 @@ fn temp_path(dir: &Path, path: &Path, slot: usize) -> PathBuf {
 }
 
 /// Removes temporary files that saves of the store at `path` left behind when their
-/// process died. Only called under the exclusive lock: no save of this store is running.
-/// Best effort: a file that cannot be removed stays (it only takes its slot).
+/// process died (an exclusive open calls it, to leave no clutter; a save takes over such
+/// a file's slot anyway). Best effort: a file that cannot be removed stays.
 pub(super) fn remove_stale_temps(path: &Path) {
     let dir = parent(path);
     for slot in 0..TEMP_SLOTS {
-        let _ = fs::remove_file(temp_path(dir, path, slot));
+        let _ = remove_if_dead(&temp_path(dir, path, slot));
     }
 }
 
 /// Creates a fresh temporary file beside `path`, exclusively, mode 0600, in the first
-/// free slot (`Error::Locked` if every slot is taken: that many saves at once, or files
-/// of saves that died, which the next exclusive open removes).
+/// free slot, and locks it for the save's course. A slot holding a file that no save has
+/// locked is freed first (`remove_if_dead`); `Error::Locked` if every slot holds a live
+/// save's file: that many saves at once.
 fn create_temp(dir: &Path, path: &Path) -> Result<(PathBuf, File)> {
     for slot in 0..TEMP_SLOTS {
         let tmp = temp_path(dir, path, slot);
-        let mut create = private_options();
-        create.write(true).create_new(true);
-        match open(&mut create, &tmp, Role::Temp, Links::Refuse, true) {
-            Ok(file) => return Ok((tmp, file)),
-            Err(Error::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(e),
+        // Twice at most: again once a dead save's file is removed.
+        for _ in 0..2 {
+            let mut create = private_options();
+            create.write(true).create_new(true);
+            match open(&mut create, &tmp, Role::Temp, Links::Refuse, true) {
+                Ok(file) if claim(&file, &tmp)? => return Ok((tmp, file)),
+                // Taken for a dead save's by another save before this one locked it.
+                Ok(_) => break,
+                Err(Error::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists => {
+                    if !remove_if_dead(&tmp)? {
+                        break;
+                    }
+                }
+                Err(e) => return Err(e),
+            }
         }
     }
     Err(Error::Locked)
+}
+
+/// Locks `file`, just created at `tmp`, for this save: `false` if another save locked it
+/// first (and removes it), or already did and it is no longer the file at `tmp`.
+fn claim(file: &File, tmp: &Path) -> Result<bool> {
+    match file.try_lock() {
+        Ok(()) => is_current(file, tmp),
+        Err(TryLockError::WouldBlock) => Ok(false),
+        Err(TryLockError::Error(e)) => Err(Error::Io(e)),
+    }
+}
+
+/// Removes the temporary file at `tmp` if no save holds it locked (its save's process
+/// died): whether the slot is free now. A file that is not one of this user's temporary
+/// files (a link, another owner's, one with other links) is left there, with its slot.
+///
+/// While this holds the lock, no save can take the file, and the name stays this file's
+/// (its own save is gone, or renamed it already, which `is_current` sees), so the
+/// removal by name removes this file and no other.
+fn remove_if_dead(tmp: &Path) -> Result<bool> {
+    let opened = open_if_present(
+        OpenOptions::new().write(true),
+        tmp,
+        Role::Temp,
+        Links::Refuse,
+        true,
+    );
+    let file = match opened {
+        Ok(Some(file)) => file,
+        Ok(None) => return Ok(true),
+        Err(Error::UnexpectedFile(_)) => return Ok(false),
+        Err(e) => return Err(e),
+    };
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(TryLockError::WouldBlock) => return Ok(false),
+        Err(TryLockError::Error(e)) => return Err(Error::Io(e)),
+    }
+    if is_current(&file, tmp)? {
+        remove_if_present(tmp)?;
+    }
+    Ok(true)
 }
