@@ -18,7 +18,8 @@
 //! is depends on the build, so it is measured once per process ([`depth_of`]: the same
 //! calls on a fresh zeroed stack of their own, then the lowest byte they wrote) rather than
 //! assumed; the crypto module does that. The scrub never runs past the stack left to the
-//! thread ([`stack_left`]): it stops a safety margin short of the thread's guard page.
+//! thread ([`stack_left`], where the C library tells it: Linux, FreeBSD, macOS): it stops
+//! a safety margin short of the thread's guard page.
 //!
 //! Where `psm` cannot switch stacks (targets other than x86_64 and aarch64, Windows, no
 //! `std`), calls run on the ordinary stack and [`own_stack_supported`] is `false`: the
@@ -237,16 +238,16 @@ mod imp {
     }
 
     /// The lowest usable address of this thread's stack, if the C library tells.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[cfg(any(target_os = "linux", target_os = "android", target_os = "freebsd"))]
     fn stack_low() -> Option<usize> {
         let mut attr = core::mem::MaybeUninit::<libc::pthread_attr_t>::uninit();
         let mut addr: *mut libc::c_void = core::ptr::null_mut();
         let mut size: libc::size_t = 0;
-        // SAFETY: `pthread_getattr_np` initialises `attr` for the calling thread when it
-        // returns 0; only then is it read (`pthread_attr_getstack` writes the two
+        // SAFETY: `attributes` initialises `attr` for the calling thread when it returns
+        // true; only then is it read (`pthread_attr_getstack` writes the two
         // out-parameters) and destroyed.
         unsafe {
-            if libc::pthread_getattr_np(libc::pthread_self(), attr.as_mut_ptr()) != 0 {
+            if !attributes(attr.as_mut_ptr()) {
                 return None;
             }
             let ok = libc::pthread_attr_getstack(attr.as_ptr(), &mut addr, &mut size) == 0;
@@ -255,7 +256,58 @@ mod imp {
         }
     }
 
-    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    /// Fills `attr` with the calling thread's attributes; `true` if it did (then `attr` is
+    /// initialised and the caller destroys it).
+    ///
+    /// # Safety
+    /// `attr` points to writable memory for a `pthread_attr_t`.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    unsafe fn attributes(attr: *mut libc::pthread_attr_t) -> bool {
+        // SAFETY: the caller's guarantee; `pthread_getattr_np` initialises `attr`.
+        unsafe { libc::pthread_getattr_np(libc::pthread_self(), attr) == 0 }
+    }
+
+    /// As on Linux; FreeBSD's `pthread_attr_get_np` wants `attr` initialised first (as
+    /// std's own stack-guard code does it).
+    ///
+    /// # Safety
+    /// `attr` points to writable memory for a `pthread_attr_t`.
+    #[cfg(target_os = "freebsd")]
+    unsafe fn attributes(attr: *mut libc::pthread_attr_t) -> bool {
+        // SAFETY: the caller's guarantee; `attr` is destroyed again if the second call
+        // fails after the first initialised it.
+        unsafe {
+            if libc::pthread_attr_init(attr) != 0 {
+                return false;
+            }
+            if libc::pthread_attr_get_np(libc::pthread_self(), attr) == 0 {
+                return true;
+            }
+            libc::pthread_attr_destroy(attr);
+            false
+        }
+    }
+
+    /// macOS tells the top of the thread's stack and its size.
+    #[cfg(target_vendor = "apple")]
+    fn stack_low() -> Option<usize> {
+        // SAFETY: both calls only read the calling thread's stack bounds.
+        let (top, size) = unsafe {
+            let me = libc::pthread_self();
+            (
+                libc::pthread_get_stackaddr_np(me) as usize,
+                libc::pthread_get_stacksize_np(me),
+            )
+        };
+        top.checked_sub(size)
+    }
+
+    #[cfg(not(any(
+        target_os = "linux",
+        target_os = "android",
+        target_os = "freebsd",
+        target_vendor = "apple"
+    )))]
     fn stack_low() -> Option<usize> {
         None
     }
