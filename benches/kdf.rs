@@ -4,10 +4,27 @@
 //! same way (`cargo bench --bench kdf -- calibrated` runs that one alone). `cargo bench
 //! --bench kdf`: about 2 minutes on an idle machine (`sensitive` alone is ~1 min).
 //! The figures in the presets' docs and README come from this bench.
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::measurement::WallTime;
+use criterion::{criterion_group, criterion_main, BenchmarkGroup, Criterion};
 use microkv::{KdfLimit, KdfParams};
 use std::hint::black_box;
 use std::time::Duration;
+
+/// Times `params` deriving one key, as an open with a password does, over `secs` seconds.
+fn derive(g: &mut BenchmarkGroup<'_, WallTime>, name: &str, params: &KdfParams, secs: u64) {
+    g.sample_size(10)
+        .warm_up_time(Duration::from_millis(100))
+        .measurement_time(Duration::from_secs(secs));
+    let mut out = [0u8; 32];
+    g.bench_function(name, |b| {
+        b.iter(|| {
+            params
+                .stretch(b"p@ssw0rd", &[7; 16], KdfLimit::default(), &mut out)
+                .unwrap();
+            black_box(&out);
+        })
+    });
+}
 
 fn presets(c: &mut Criterion) {
     let mut g = c.benchmark_group("kdf");
@@ -25,18 +42,7 @@ fn presets(c: &mut Criterion) {
         ),
         ("scrypt 2^15, r=8", KdfParams::scrypt(15, 8, 1), 5),
     ] {
-        g.sample_size(10)
-            .warm_up_time(Duration::from_millis(100))
-            .measurement_time(Duration::from_secs(secs));
-        let mut out = [0u8; 32];
-        g.bench_function(name, |b| {
-            b.iter(|| {
-                params
-                    .stretch(b"p@ssw0rd", &[7; 16], KdfLimit::default(), &mut out)
-                    .unwrap();
-                black_box(&out);
-            })
-        });
+        derive(&mut g, name, &params, secs);
     }
     g.finish();
 }
@@ -45,21 +51,8 @@ fn calibrated(c: &mut Criterion) {
     let target = Duration::from_millis(250);
     let params = KdfParams::calibrate(target, 64 * 1024).unwrap();
     let mut g = c.benchmark_group("kdf");
-    g.sample_size(10)
-        .warm_up_time(Duration::from_millis(100))
-        .measurement_time(Duration::from_secs(10));
-    let mut out = [0u8; 32];
-    g.bench_function(
-        format!("calibrated for 250 ms within 64 MiB: {params:?}"),
-        |b| {
-            b.iter(|| {
-                params
-                    .stretch(b"p@ssw0rd", &[7; 16], KdfLimit::default(), &mut out)
-                    .unwrap();
-                black_box(&out);
-            })
-        },
-    );
+    let name = format!("calibrated for 250 ms within 64 MiB: {params:?}");
+    derive(&mut g, &name, &params, 10);
     g.finish();
 }
 

@@ -20,6 +20,10 @@
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
 #[cfg(target_os = "linux")]
+#[path = "support/memscan.rs"]
+mod memscan;
+
+#[cfg(target_os = "linux")]
 fn main() {
     linux::main();
 }
@@ -32,9 +36,8 @@ fn main() {
 #[cfg(target_os = "linux")]
 mod linux {
     use std::fmt;
-    use std::fs::File;
     use std::io::{BufRead, BufReader, Write};
-    use std::os::unix::fs::{FileExt, PermissionsExt};
+    use std::os::unix::fs::PermissionsExt;
     use std::os::unix::process::CommandExt;
     use std::path::Path;
     use std::process::{Command, Stdio};
@@ -45,6 +48,8 @@ mod linux {
     use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
     use microkv::{Config, Credential, HeapPages, MemoryPolicy, MicroKV, OsPages, PageSource};
     use zeroize::Zeroizing;
+
+    use super::memscan::{ietf, random_value, scan, Scanned};
 
     const ROLE: &str = "MICROKV_ATTACK_ROLE";
     const VALUES: usize = 8;
@@ -83,11 +88,7 @@ mod linux {
     /// What one attack got.
     #[derive(Debug, Default, Clone, PartialEq, Eq)]
     struct Outcome {
-        /// `/proc/PID/mem` could be opened.
-        opened: bool,
-        readable: usize,
-        unreadable: usize,
-        candidates: usize,
+        scanned: Scanned,
         /// `data`, `subkey` or `none`.
         key: String,
         values: usize,
@@ -96,15 +97,15 @@ mod linux {
 
     impl fmt::Display for Outcome {
         fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-            if !self.opened {
+            if !self.scanned.opened {
                 return write!(f, "cannot open /proc/PID/mem: nothing read");
             }
             write!(
                 f,
                 "read {} KiB ({} KiB refused), {} candidate windows, key: {}, values: {}/{} ({} ms)",
-                self.readable / 1024,
-                self.unreadable / 1024,
-                self.candidates,
+                self.scanned.readable / 1024,
+                self.scanned.unreadable / 1024,
+                self.scanned.candidates,
                 self.key,
                 self.values,
                 VALUES,
@@ -161,16 +162,6 @@ mod linux {
 
     // ---- the attacker -----------------------------------------------------------------
 
-    fn random_value() -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        let mut bytes = [0u8; 24];
-        getrandom::fill(&mut bytes).unwrap();
-        bytes
-            .iter()
-            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-            .collect()
-    }
-
     fn attacker() {
         let args: Vec<String> = std::env::args().collect();
         let (path, pages, harden) = (&args[1], &args[2], &args[3]);
@@ -201,36 +192,14 @@ mod linux {
         assert!(status.success(), "victim failed: {status}");
         println!(
             "RESULT {} {} {} {} {} {} {}",
-            outcome.opened,
-            outcome.readable,
-            outcome.unreadable,
-            outcome.candidates,
+            outcome.scanned.opened,
+            outcome.scanned.readable,
+            outcome.scanned.unreadable,
+            outcome.scanned.candidates,
             outcome.key,
             outcome.values,
             outcome.millis
         );
-    }
-
-    /// Whether 32 bytes look like key material: at least 20 distinct byte values (random
-    /// bytes have about 30; the chance that a random key has fewer than 20 is below 1e-6).
-    fn looks_random(w: &[u8]) -> bool {
-        let mut seen = [0u64; 4];
-        let mut distinct = 0;
-        for &b in w {
-            let (word, bit) = (usize::from(b >> 6), 1u64 << (b & 63));
-            if seen[word] & bit == 0 {
-                seen[word] |= bit;
-                distinct += 1;
-            }
-        }
-        distinct >= 20
-    }
-
-    /// The ChaCha20-Poly1305 nonce of an XChaCha20-Poly1305 nonce (FORMAT.md, "Nonces").
-    fn ietf(nonce: &[u8]) -> [u8; 12] {
-        let mut n = [0u8; 12];
-        n[4..].copy_from_slice(&nonce[16..24]);
-        n
     }
 
     /// A key the attacker found: the data key, or the subkey of one nonce prefix.
@@ -269,62 +238,28 @@ mod linux {
         let header = &file[..HEADER];
         let body_nonce = &header[144..168];
         let body = &file[HEADER..];
+        let prefix: [u8; 16] = body_nonce[..16].try_into().unwrap();
+        let mut found = None;
+        let scanned = scan(pid, |key| {
+            for (name, candidate) in [
+                ("data", Found::Data(*key)),
+                ("subkey", Found::Subkey(*key, prefix)),
+            ] {
+                if candidate.open(body_nonce, header, body).is_some() {
+                    found = Some((name, candidate));
+                    return false;
+                }
+            }
+            true
+        });
         let mut outcome = Outcome {
+            scanned,
             key: "none".into(),
             ..Outcome::default()
         };
-        let Ok(mem) = File::open(format!("/proc/{pid}/mem")) else {
-            outcome.millis = started.elapsed().as_millis();
-            return outcome;
-        };
-        outcome.opened = true;
-        let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
-        let mut found = None;
-        let mut buf = Vec::new();
-        'maps: for line in maps.lines() {
-            let mut fields = line.split_whitespace();
-            let (Some(range), Some(perms)) = (fields.next(), fields.next()) else {
-                continue;
-            };
-            if !perms.contains('w') {
-                continue;
-            }
-            let (start, end) = range.split_once('-').unwrap();
-            let start = u64::from_str_radix(start, 16).unwrap();
-            let end = u64::from_str_radix(end, 16).unwrap();
-            let mut at = start;
-            while at < end {
-                let len = (end - at).min(1 << 20) as usize;
-                buf.resize(len, 0);
-                if mem.read_exact_at(&mut buf, at).is_err() {
-                    outcome.unreadable += len;
-                    at += len as u64;
-                    continue;
-                }
-                outcome.readable += len;
-                for w in buf.windows(32).step_by(8) {
-                    if !looks_random(w) {
-                        continue;
-                    }
-                    outcome.candidates += 1;
-                    let key: [u8; 32] = w.try_into().unwrap();
-                    let prefix: [u8; 16] = body_nonce[..16].try_into().unwrap();
-                    for (name, candidate) in [
-                        ("data", Found::Data(key)),
-                        ("subkey", Found::Subkey(key, prefix)),
-                    ] {
-                        if candidate.open(body_nonce, header, body).is_some() {
-                            outcome.key = name.into();
-                            found = Some(candidate);
-                            break 'maps;
-                        }
-                    }
-                }
-                at += len as u64;
-            }
-        }
-        if let Some(key) = found {
+        if let Some((name, key)) = found {
             let plain = key.open(body_nonce, header, body).unwrap();
+            outcome.key = name.into();
             outcome.values = open_values(&key, &plain, values);
         }
         outcome.millis = started.elapsed().as_millis();
@@ -428,10 +363,12 @@ mod linux {
             .unwrap_or_else(|| panic!("no result from the attacker: {text}"));
         let f: Vec<&str> = line.split_whitespace().collect();
         Outcome {
-            opened: f[0] == "true",
-            readable: f[1].parse().unwrap(),
-            unreadable: f[2].parse().unwrap(),
-            candidates: f[3].parse().unwrap(),
+            scanned: Scanned {
+                opened: f[0] == "true",
+                readable: f[1].parse().unwrap(),
+                unreadable: f[2].parse().unwrap(),
+                candidates: f[3].parse().unwrap(),
+            },
             key: f[4].into(),
             values: f[5].parse().unwrap(),
             millis: f[6].parse().unwrap(),
@@ -468,8 +405,10 @@ mod linux {
                         got.key != "none" && got.values == VALUES
                     };
                     let extra = match (pages, harden, root) {
-                        (Pages::Secret, false, _) => got.opened && got.unreadable > 0,
-                        (_, true, false) => !got.opened,
+                        (Pages::Secret, false, _) => {
+                            got.scanned.opened && got.scanned.unreadable > 0
+                        }
+                        (_, true, false) => !got.scanned.opened,
                         _ => true,
                     };
                     println!(

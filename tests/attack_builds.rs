@@ -48,7 +48,7 @@ mod linux {
     use chacha20poly1305::aead::inout::InOutBuf;
     use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
 
-    use super::memscan::{ietf, scan};
+    use super::memscan::{ietf, random_value, scan};
 
     const VALUES: usize = 8;
     const HEADER: usize = 176;
@@ -153,16 +153,6 @@ mod linux {
         h.update(w);
         let kek: [u8; 32] = h.finalize()[..32].try_into().unwrap();
         f.wrap.opens_x(&kek).then_some("root")
-    }
-
-    fn random_value() -> String {
-        const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-        let mut bytes = [0u8; 24];
-        getrandom::fill(&mut bytes).unwrap();
-        bytes
-            .iter()
-            .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
-            .collect()
     }
 
     /// Builds the victim in `profile` (`dev` or `release`) and returns its path.

@@ -22,6 +22,9 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
+#[path = "support/rerun.rs"]
+mod rerun;
+
 use microkv::{Credential, MicroKV};
 use zeroize::Zeroize;
 
@@ -130,14 +133,7 @@ fn a_core_dump_holds_no_piece_of_the_key_or_values() {
     let control = random_text(CONTROL_LEN);
     let values: Vec<Vec<u8>> = (0..N_VALUES).map(|_| random_text(VALUE_LEN)).collect();
 
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            TEST,
-            "--exact",
-            "--nocapture",
-            "--quiet",
-            "--test-threads=1",
-        ])
+    let mut child = rerun::self_command(TEST)
         .env(CHILD_DIR, dir.path())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

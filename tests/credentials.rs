@@ -4,7 +4,12 @@
 //! secret given directly, and no other.
 
 use std::path::Path;
+#[cfg(not(windows))]
 use std::process::Command;
+
+#[cfg(windows)]
+#[path = "support/rerun.rs"]
+mod rerun;
 
 use microkv::{Config, Credential, CredentialSources, Error, KdfParams, MemoryStorage, MicroKV};
 
@@ -65,14 +70,7 @@ fn child_sees(var: &str) -> String {
 /// the child is this test binary, running [`print_env_child`].
 #[cfg(windows)]
 fn child_sees(var: &str) -> String {
-    let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "print_env_child",
-            "--exact",
-            "--nocapture",
-            "--quiet",
-            "--test-threads=1",
-        ])
+    let out = rerun::self_command("print_env_child")
         .env("MICROKV_PRINT_ENV", var)
         .output()
         .unwrap();

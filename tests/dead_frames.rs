@@ -82,44 +82,46 @@ fn typed_reads_leave_no_value_in_dead_frames() {
     let mut buf = vec![0u8; SCAN_TO - SCAN_FROM];
     let top = frame_address();
     let mut failures = Vec::new();
+    // Scans below the frame a read returned (`below`) for the values.
+    let mut check = |read: &str, below: usize| {
+        let n = found_below(top, below, &values, &mem, &mut buf);
+        if n > 0 {
+            failures.push(format!("{read}: {n} values"));
+        }
+    };
 
-    let below = at_depth(DEPTH, &mut || {
-        let below = frame_address();
-        let got = db.get::<Value>("k0").unwrap().unwrap();
-        assert_eq!(*got, values[0]);
-        below
-    });
-    let n = found_below(top, below, &values, &mem, &mut buf);
-    if n > 0 {
-        failures.push(format!("get: {n} values"));
-    }
-
-    let below = at_depth(DEPTH, &mut || {
-        let below = frame_address();
-        let all = db.prefix::<Value>("k").unwrap();
-        assert_eq!(all.len(), VALUES);
-        below
-    });
-    let n = found_below(top, below, &values, &mem, &mut buf);
-    if n > 0 {
-        failures.push(format!("prefix: {n} values"));
-    }
-
-    let below = at_depth(DEPTH, &mut || {
-        let below = frame_address();
-        let mut seen = 0;
-        db.for_each::<Value, _>(|_, v| {
-            seen += usize::from(values.contains(&v));
-            ControlFlow::Continue(())
-        })
-        .unwrap();
-        assert_eq!(seen, VALUES);
-        below
-    });
-    let n = found_below(top, below, &values, &mem, &mut buf);
-    if n > 0 {
-        failures.push(format!("for_each: {n} values"));
-    }
+    check(
+        "get",
+        at_depth(DEPTH, &mut || {
+            let below = frame_address();
+            let got = db.get::<Value>("k0").unwrap().unwrap();
+            assert_eq!(*got, values[0]);
+            below
+        }),
+    );
+    check(
+        "prefix",
+        at_depth(DEPTH, &mut || {
+            let below = frame_address();
+            let all = db.prefix::<Value>("k").unwrap();
+            assert_eq!(all.len(), VALUES);
+            below
+        }),
+    );
+    check(
+        "for_each",
+        at_depth(DEPTH, &mut || {
+            let below = frame_address();
+            let mut seen = 0;
+            db.for_each::<Value, _>(|_, v| {
+                seen += usize::from(values.contains(&v));
+                ControlFlow::Continue(())
+            })
+            .unwrap();
+            assert_eq!(seen, VALUES);
+            below
+        }),
+    );
 
     // Control: a copy left in a dead frame at the same depth is found.
     let below = at_depth(DEPTH, &mut || {

@@ -9,26 +9,9 @@ use std::sync::Arc;
 
 use microkv::{Config, Credential, Error, HeapPages, MicroKV};
 
-/// Runs `child` in a forked child and returns its exit status code.
-fn in_child(child: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child only runs `child`, then leaves with `_exit`; this binary's only
-    // other thread (the test harness's main thread) is blocked waiting for this test.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(99);
-        // SAFETY: leaving the child without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: waiting for the child we just made.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    assert!(
-        libc::WIFEXITED(status),
-        "child did not exit normally: {status:#x}"
-    );
-    libc::WEXITSTATUS(status)
-}
+#[path = "support/child.rs"]
+mod child;
+use child::{exit_code, in_child};
 
 /// OS pages (secret memory where the kernel has it: the child has no mapping there), then
 /// heap pages, which nothing hides from the child: its copy of every byte is readable, so
@@ -61,7 +44,7 @@ fn forked_child_is_refused(db: &MicroKV, config: Config) {
     other.put("k", "v").unwrap();
     let other_held = other.get_secret_bytes("k").unwrap().unwrap();
 
-    let code = in_child(move || {
+    let code = exit_code(in_child(move || {
         if !held.expose_secret().is_empty() {
             return 1; // the child can read the parent's plaintext
         }
@@ -80,8 +63,11 @@ fn forked_child_is_refused(db: &MicroKV, config: Config) {
         drop(other_held);
         drop(other);
         0
-    });
-    assert_eq!(code, 0, "child check {code} failed");
+    }));
+    assert_eq!(
+        code, 0,
+        "child check {code} failed (128+N: killed by signal N)"
+    );
 
     // The parent is unaffected.
     let held = db.get_secret_bytes("token").unwrap().unwrap();

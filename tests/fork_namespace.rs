@@ -12,25 +12,13 @@ use std::sync::Arc;
 
 use microkv::{AutoSave, Config, Credential, Error, HeapPages, MemoryPolicy, MicroKV, OsPages};
 
-/// Runs `child` in a forked child and returns its exit code; a child killed by a signal
-/// is reported as `128 + signal`.
+#[path = "support/child.rs"]
+mod child;
+
+/// Runs `child` in a forked child and returns its exit code (`128 + N`: killed by
+/// signal N).
 fn in_child(child: impl FnOnce() -> i32) -> i32 {
-    // SAFETY: the child only runs `child`, then leaves with `_exit`; the harness's other
-    // threads are blocked waiting for this test.
-    let pid = unsafe { libc::fork() };
-    assert!(pid >= 0, "fork failed");
-    if pid == 0 {
-        let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(child)).unwrap_or(99);
-        // SAFETY: leaving the child without running the parent's exit handlers.
-        unsafe { libc::_exit(code) };
-    }
-    let mut status = 0;
-    // SAFETY: waiting for the child we just made.
-    assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
-    if libc::WIFSIGNALED(status) {
-        return 128 + libc::WTERMSIG(status);
-    }
-    libc::WEXITSTATUS(status)
+    child::exit_code(child::in_child(child))
 }
 
 /// `unshare(CLONE_NEWPID)`: the next child of this process is pid 1 of a new namespace.

@@ -77,6 +77,16 @@ fn open(storage: impl Storage + 'static) -> microkv::Result<MicroKV> {
     MicroKV::with_storage(storage, Credential::key(KEY), config(AutoSave::Manual))
 }
 
+/// A store over `storage` that writes every change to its journal as it is made.
+fn journaling(storage: impl Storage + 'static) -> MicroKV {
+    MicroKV::with_storage(
+        storage,
+        Credential::key(KEY),
+        config(AutoSave::OnEveryWrite),
+    )
+    .unwrap()
+}
+
 /// A saved store and the journal of six writes after it.
 struct Journal {
     snapshot: Vec<u8>,
@@ -128,12 +138,7 @@ fn records(journal: &[u8]) -> Vec<(usize, usize)> {
 
 fn journal() -> Journal {
     let storage = MemoryStorage::default();
-    let db = MicroKV::with_storage(
-        storage.clone(),
-        Credential::key(KEY),
-        config(AutoSave::OnEveryWrite),
-    )
-    .unwrap();
+    let db = journaling(storage.clone());
     db.put("seed", &5u32).unwrap();
     db.save().unwrap();
     let snapshot = storage.load().unwrap().unwrap();
@@ -372,12 +377,7 @@ fn a_journal_of_zeros_opens_as_empty_at_any_length() {
         let zeros = vec![0u8; len];
         assert_eq!(j.check(&zeros, "zeros").ok(), Some(0), "{len} zeros");
         let storage = Images::new(&j.snapshot, &zeros);
-        let db = MicroKV::with_storage(
-            storage.clone(),
-            Credential::key(KEY),
-            config(AutoSave::OnEveryWrite),
-        )
-        .unwrap();
+        let db = journaling(storage.clone());
         db.put("after", &9u32).unwrap();
         assert_eq!(records(&storage.journal()).len(), 1, "{len} zeros replaced");
         let mut want = j.states[0].clone();
@@ -402,12 +402,7 @@ fn a_torn_tail_is_cut_before_the_next_append() {
     let (start, end) = j.records[WRITES - 1];
     for len in [start + 1, start + 4, start + 8, start + 50, end - 1] {
         let storage = Images::new(&j.snapshot, &j.journal[..len]);
-        let db = MicroKV::with_storage(
-            storage.clone(),
-            Credential::key(KEY),
-            config(AutoSave::OnEveryWrite),
-        )
-        .unwrap();
+        let db = journaling(storage.clone());
         assert_eq!(contents(&db), j.states[WRITES - 1], "torn at {len}");
         db.put("after", &9u32).unwrap();
         let mut want = j.states[WRITES - 1].clone();
@@ -434,12 +429,7 @@ fn a_stale_journal_is_ignored_and_replaced() {
     assert_eq!(&contents(&open(Images::new(&newer, &other)).unwrap()), last);
 
     let storage = Images::new(&newer, &j.journal);
-    let db = MicroKV::with_storage(
-        storage.clone(),
-        Credential::key(KEY),
-        config(AutoSave::OnEveryWrite),
-    )
-    .unwrap();
+    let db = journaling(storage.clone());
     db.put("after", &9u32).unwrap();
     let journal = storage.journal();
     assert_eq!(records(&journal).len(), 1, "the stale journal was replaced");
@@ -450,12 +440,7 @@ fn a_stale_journal_is_ignored_and_replaced() {
 
 fn journal_of_other_store() -> Vec<u8> {
     let storage = MemoryStorage::default();
-    let db = MicroKV::with_storage(
-        storage.clone(),
-        Credential::key(KEY),
-        config(AutoSave::OnEveryWrite),
-    )
-    .unwrap();
+    let db = journaling(storage.clone());
     db.put("x", &1u32).unwrap();
     storage.load_journal().unwrap()
 }
@@ -553,12 +538,7 @@ fn shared_writers_append_to_the_journal_and_see_each_other() {
 #[test]
 fn the_journal_is_compacted_into_the_snapshot() {
     let storage = MemoryStorage::default();
-    let db = MicroKV::with_storage(
-        storage.clone(),
-        Credential::key(KEY),
-        config(AutoSave::OnEveryWrite),
-    )
-    .unwrap();
+    let db = journaling(storage.clone());
     let mut longest = 0;
     for i in 0..3_000u32 {
         db.put(&format!("k{}", i % 50), &i).unwrap();

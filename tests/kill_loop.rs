@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use microkv::{AutoSave, Config, Credential, MicroKV};
@@ -26,6 +26,8 @@ use microkv::{AutoSave, Config, Credential, MicroKV};
 #[path = "support/rng.rs"]
 mod rng;
 use rng::Rng;
+#[path = "support/rerun.rs"]
+mod rerun;
 
 const TEST: &str = "acknowledged_writes_survive_sigkill";
 const CHILD_PATH: &str = "MICROKV_KILL_CHILD_PATH";
@@ -164,14 +166,7 @@ fn contents(db: &MicroKV) -> Model {
 
 /// One round: spawns a child, kills it after `delay`, returns the acknowledged count.
 fn run_child(path: &Path, seed: u64, delay: Duration) -> u64 {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            TEST,
-            "--exact",
-            "--nocapture",
-            "--quiet",
-            "--test-threads=1",
-        ])
+    let mut child = rerun::self_command(TEST)
         .env(CHILD_PATH, path)
         .env(CHILD_SEED, seed.to_string())
         .stdout(Stdio::piped())

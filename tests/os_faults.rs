@@ -36,6 +36,9 @@ use std::sync::Mutex;
 
 use microkv::{AutoSave, Config, Credential, Error, KdfParams, MicroKV};
 
+#[path = "support/rerun.rs"]
+mod rerun;
+
 const TEST: &str = "every_file_syscall_failing_keeps_the_contract";
 const CHILD_DIR: &str = "MICROKV_OS_FAULTS_CHILD_DIR";
 const ONLY: &str = "MICROKV_OS_FAULTS_ONLY";
@@ -275,13 +278,7 @@ fn run(root: &Path, name: &str, inject: &str, stop: bool) -> (Tally, bool, Vec<S
         .args(["-e", &format!("trace={syscall}"), "-e"])
         .arg(format!("inject={inject}"))
         .arg(std::env::current_exe().unwrap())
-        .args([
-            TEST,
-            "--exact",
-            "--nocapture",
-            "--quiet",
-            "--test-threads=1",
-        ])
+        .args(rerun::self_args(TEST))
         .env(CHILD_DIR, &dir)
         // cargo's library path makes the loader try many directories (one `openat`
         // each) before the scenario: the binary needs none of them.

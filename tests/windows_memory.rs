@@ -19,7 +19,7 @@ mod rerun;
 
 use std::ffi::c_void;
 use std::io::{BufRead, BufReader, Write};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use microkv::{Credential, MicroKV, OsPages, PageSource};
@@ -204,14 +204,7 @@ fn victim_child() {
 /// Starts a victim child, then tries what a same-user attacker would: `OpenProcess` with
 /// `PROCESS_VM_READ` and `ReadProcessMemory` of the marker. `Ok(bytes)` or `Err(last error)`.
 fn attack(harden: bool) -> Result<Vec<u8>, u32> {
-    let mut child = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "victim_child",
-            "--exact",
-            "--nocapture",
-            "--quiet",
-            "--test-threads=1",
-        ])
+    let mut child = rerun::self_command("victim_child")
         .env("MICROKV_VICTIM", if harden { "harden" } else { "plain" })
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

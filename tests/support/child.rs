@@ -28,6 +28,16 @@ pub fn fork_child(child: impl FnOnce() -> i32) -> libc::pid_t {
     pid
 }
 
+/// A child's exit code from its raw wait status; a child killed by signal N gives
+/// `128 + N`, as a shell reports it.
+pub fn exit_code(status: libc::c_int) -> i32 {
+    if libc::WIFSIGNALED(status) {
+        128 + libc::WTERMSIG(status)
+    } else {
+        libc::WEXITSTATUS(status)
+    }
+}
+
 /// Waits for a child made by [`fork_child`]; returns its raw wait status.
 pub fn wait_child(pid: libc::pid_t) -> libc::c_int {
     let mut status = 0;

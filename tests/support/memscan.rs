@@ -1,9 +1,21 @@
 #![allow(dead_code)] // not every test binary that includes this file uses every helper
 //! Reading another process's memory as an attacker does (shared with `#[path =
 //! "support/memscan.rs"] mod memscan;`): every writable mapping through `/proc/PID/mem`,
-//! every 8-aligned 32-byte window that looks like key material.
+//! every 8-aligned 32-byte window that looks like key material; and the random values a
+//! victim is given to store, for the attacker to find.
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+
+/// A secret value for a victim to store: 24 random letters and digits.
+pub fn random_value() -> String {
+    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+    let mut bytes = [0u8; 24];
+    getrandom::fill(&mut bytes).unwrap();
+    bytes
+        .iter()
+        .map(|b| ALPHABET[usize::from(*b) % ALPHABET.len()] as char)
+        .collect()
+}
 
 /// What a scan read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]

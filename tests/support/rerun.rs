@@ -8,6 +8,26 @@ use std::ffi::OsStr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// The arguments that filter this test binary to the one test `test`, run alone with its
+/// output shown (for a wrapper such as strace, which takes the binary and these).
+pub fn self_args(test: &str) -> [&str; 5] {
+    [
+        test,
+        "--exact",
+        "--nocapture",
+        "--quiet",
+        "--test-threads=1",
+    ]
+}
+
+/// This binary filtered to the one test `test` ([`self_args`]), to add environment
+/// variables and pipes to.
+pub fn self_command(test: &str) -> Command {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(self_args(test));
+    command
+}
+
 /// Runs this binary filtered to the one test `test`, with `env` set, and waits for it, at
 /// most 10 s (a hung child is killed: a failure).
 pub fn rerun_self<K: AsRef<OsStr>, V: AsRef<OsStr>>(test: &str, env: &[(K, V)]) -> ExitStatus {
@@ -23,14 +43,7 @@ pub fn spawn_self<K: AsRef<OsStr>, V: AsRef<OsStr>>(
     env: &[(K, V)],
     piped: bool,
 ) -> Child {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command.args([
-        test,
-        "--exact",
-        "--nocapture",
-        "--quiet",
-        "--test-threads=1",
-    ]);
+    let mut command = self_command(test);
     for (key, value) in env {
         command.env(key, value);
     }
