@@ -7,6 +7,8 @@ use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+pub mod file_peers;
+
 /// A raw 256-bit key, so no KDF runs while a store is built.
 pub const KEY: [u8; 32] = [0x42; 32];
 
