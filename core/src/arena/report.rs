@@ -229,15 +229,16 @@ impl Stats {
         if !region.secret && !self.not_secret {
             crate::event::warn_event!(
                 locked = region.locked,
-                "the arena is not in secret memory: root, and unless the process is \
-                 non-dumpable the same user, can read it (MemoryReport::warning)"
+                "the arena is not in secret memory: a process allowed to read this \
+                 one's memory can read it (MemoryReport::warning says which, on this OS)"
             );
         }
         if !region.locked && !self.unlocked {
             crate::event::warn_event!(
                 len = region.len,
                 "arena memory could not be locked in RAM: it can be swapped out \
-                 (RLIMIT_MEMLOCK spent, or a page source without mlock)"
+                 (RLIMIT_MEMLOCK or the working-set minimum spent, or a page source \
+                 that does not lock)"
             );
         }
         let weaker = !(region.guarded && region.dont_dump && region.hidden_from_fork);
