@@ -29,13 +29,14 @@ use serde::Serialize;
 
 use crate::arena::{Arena, SecretBuf};
 use crate::clock::Clock;
+use crate::codec::encode;
 use crate::config::{AutoSave, Refresh};
 use crate::crypto::Keyring;
-use crate::entry::{encode, expiry, Entry, Name};
+use crate::entry::{expiry, Entry, Name};
 use crate::error::{Error, Result};
-use crate::journal::Cursor;
+use crate::format::header::{KeyHeader, KEY_PART_LEN};
+use crate::format::journal::Cursor;
 use crate::kdf::KdfLimit;
-use crate::keys::{KeyHeader, KEY_PART_LEN};
 use crate::storage::{Storage, WriteLock};
 use crate::sync::{thread_token, AtomicU64, Mutex, MutexGuard, Once, RwLock};
 
@@ -222,7 +223,7 @@ impl Engine {
     /// Where the durable state stands, if this handle knows (`None` before the first save
     /// of a new store, after a failed write until the next save, and from inside one of
     /// the store's own closures, whose thread holds the writer lock this reads under).
-    pub(crate) fn position(&self) -> Option<crate::journal::Position> {
+    pub(crate) fn position(&self) -> Option<crate::format::position::Position> {
         if self.held_here() {
             return None;
         }

@@ -1,304 +1,49 @@
-//! File format v1, explicit little-endian. `docs/FORMAT.md` documents every byte.
+//! The file format, in one place: the store file (a [`header`] and a sealed body,
+//! [`snapshot`]), the write-ahead [`journal`] appended after it and the [`position`] both
+//! stand at, and how one value is sealed ([`value`]). Explicit little-endian throughout;
+//! `docs/FORMAT.md` documents every byte.
 //!
 //! ```text
-//! off  len  field
-//!   0    8  magic "MICROKV\0"
-//!   8    2  format version (u16) = 1
-//!  10    1  KDF id: 0 raw key, 1 Argon2id, 2 scrypt
-//!  11    1  value encoding: 0 postcard, 1 MessagePack
-//!  12   12  KDF parameters, three u32: Argon2id (m KiB, t, p); scrypt (log_n, r, p); raw: 0
-//!  24   16  salt
-//!  40   32  key commitment
-//!  --- 72 bytes: associated data of the key wrap
-//!  72   72  wrapped data key: nonce (24) || ciphertext (32) || tag (16)
-//! 144   24  body nonce
-//! 168    8  body length (u64): ciphertext + tag
-//!  --- 176 bytes: the header, associated data of the body
-//! 176    n  body ciphertext || tag
+//! store file = header (176) || body ciphertext || tag          header, snapshot
+//! journal    = "MKVJRNL\0" || version || ... || records        journal
+//! value      = nonce (24) || ciphertext || tag (16)            value
 //! ```
+//!
+//! Both files start with eight magic bytes and a `u16le` version, checked by
+//! [`check_magic`], the one check of it.
 #![forbid(unsafe_code)]
 
-use alloc::format;
-use alloc::string::String;
-use alloc::sync::Arc;
-use alloc::vec::Vec;
-use hashbrown::HashMap;
-use serde::ser::{SerializeSeq, SerializeStruct};
-use serde::{Serialize, Serializer};
-
-use crate::arena::Arena;
-use crate::credential::Credential;
-use crate::crypto::{Keyring, TAG_LEN};
-use crate::entry::{Entry, Name, Space};
 use crate::error::{corrupt, Error, Result};
-use crate::kdf::KdfLimit;
-use crate::keys::{unlock, KeyHeader, HEADER_LEN};
 
-pub use crate::entry::VERSION;
-pub use crate::keys::MAGIC;
+pub(crate) mod header;
+pub(crate) mod journal;
+pub(crate) mod position;
+mod serial;
+pub(crate) mod snapshot;
+pub(crate) mod value;
 
-/// The longest store file this build reads or writes (1 GiB): a longer one is
-/// `Error::TooLarge`, refused before it is read (a store lives in memory whole).
-pub const MAX_STORE_LEN: u64 = 1 << 30;
-
-/// The body as read: namespaces, key names, and each entry's sealed value and expiry.
-/// Values stay sealed under their own nonces inside it. The writer serializes
-/// [`BodyOut`] instead, which has the same wire format (postcard writes no field names
-/// and no struct framing: a struct is its fields in order, a sequence is
-/// `varint(len) || elements`).
-#[derive(serde::Deserialize)]
-struct Body<'a> {
-    #[serde(borrow)]
-    spaces: Vec<SpaceRecord<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct SpaceRecord<'a> {
-    name: &'a str,
-    #[serde(borrow)]
-    entries: Vec<EntryRecord<'a>>,
-}
-
-#[derive(serde::Serialize, serde::Deserialize)]
-struct EntryRecord<'a> {
-    key: &'a str,
-    expires_at: Option<u64>,
-    #[serde(serialize_with = "as_bytes")]
-    sealed: &'a [u8],
-}
-
-/// Serializes a byte slice as one byte string. serde would write `&[u8]` as a sequence
-/// of `u8`, one call per byte; postcard encodes both as `varint(len) || bytes`, so the
-/// file is the same, made several times faster. (Deserializing `&[u8]` already reads a
-/// borrowed byte string.)
-pub(crate) fn as_bytes<S: Serializer>(bytes: &&[u8], serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_bytes(bytes)
-}
-
-/// The body as written, straight from the store's maps (no intermediate vectors, which
-/// cost as much as the encryption for large stores): a [`Body`] of the entries live at
-/// `now`, without the namespaces that have none.
-struct BodyOut<'a> {
-    spaces: &'a HashMap<String, Space>,
-    now: Option<u64>,
-}
-
-impl BodyOut<'_> {
-    fn live(&self, space: &Space) -> usize {
-        space.values().filter(|e| e.is_live(self.now)).count()
+/// Checks the first ten bytes of a file against `magic` and `version`: `Ok(true)` when
+/// both are there and right, `Ok(false)` when `bytes` stop inside them with what is there
+/// matching (a torn start, empty included), `CorruptStore` ("bad magic") or
+/// `UnsupportedStoreVersion` otherwise; `bad_magic` is the message of the first.
+pub(crate) fn check_magic(
+    bytes: &[u8],
+    magic: &[u8; 8],
+    version: u16,
+    bad_magic: &'static str,
+) -> Result<bool> {
+    if !magic.starts_with(&bytes[..bytes.len().min(magic.len())]) {
+        return Err(corrupt(bad_magic));
     }
-}
-
-impl Serialize for BodyOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut body = serializer.serialize_struct("Body", 1)?;
-        body.serialize_field("spaces", &SpacesOut(self))?;
-        body.end()
+    let Some(found) = bytes.get(8..10) else {
+        return Ok(false);
+    };
+    let found = u16::from_le_bytes([found[0], found[1]]);
+    if found != version {
+        return Err(Error::UnsupportedStoreVersion {
+            found,
+            expected: version,
+        });
     }
-}
-
-struct SpacesOut<'a>(&'a BodyOut<'a>);
-
-impl Serialize for SpacesOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let body = self.0;
-        let now = body.now;
-        let count = body
-            .spaces
-            .values()
-            .filter(|space| space.values().any(|e| e.is_live(now)))
-            .count();
-        let mut seq = serializer.serialize_seq(Some(count))?;
-        for (name, space) in body.spaces {
-            let live = body.live(space);
-            if live > 0 {
-                seq.serialize_element(&SpaceOut {
-                    name,
-                    space,
-                    live,
-                    now,
-                })?;
-            }
-        }
-        seq.end()
-    }
-}
-
-struct SpaceOut<'a> {
-    name: &'a str,
-    space: &'a Space,
-    live: usize,
-    now: Option<u64>,
-}
-
-impl Serialize for SpaceOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut record = serializer.serialize_struct("SpaceRecord", 2)?;
-        record.serialize_field("name", self.name)?;
-        record.serialize_field("entries", &EntriesOut(self))?;
-        record.end()
-    }
-}
-
-struct EntriesOut<'a>(&'a SpaceOut<'a>);
-
-impl Serialize for EntriesOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let space = self.0;
-        let mut seq = serializer.serialize_seq(Some(space.live))?;
-        for (key, e) in space.space.iter().filter(|(_, e)| e.is_live(space.now)) {
-            seq.serialize_element(&EntryRecord {
-                key,
-                expires_at: e.expires_at,
-                sealed: &e.sealed,
-            })?;
-        }
-        seq.end()
-    }
-}
-
-/// The length of `value` in postcard.
-pub(crate) fn serialized_len<T: Serialize + ?Sized>(value: &T) -> Result<usize> {
-    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
-        .map_err(|e| Error::Serialization(format!("{e}")))
-}
-
-/// `out` with `value` (of `len` bytes in postcard, from [`serialized_len`]) serialized
-/// behind what it holds, so that it can be encrypted where it lies.
-pub(crate) fn append_serialized<T: Serialize + ?Sized>(
-    value: &T,
-    out: Vec<u8>,
-    len: usize,
-) -> Result<Vec<u8>> {
-    let start = out.len();
-    let out = postcard::serialize_with_flavor(value, Append(out))
-        .map_err(|e| Error::Serialization(format!("{e}")))?;
-    let written = out.len() - start;
-    if written != len {
-        return Err(Error::Serialization(format!(
-            "serialized to {written} bytes, {len} expected"
-        )));
-    }
-    Ok(out)
-}
-
-/// A postcard flavor that appends to a vector, copying byte strings whole.
-struct Append(Vec<u8>);
-
-impl postcard::ser_flavors::Flavor for Append {
-    type Output = Vec<u8>;
-
-    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
-        self.0.extend_from_slice(data);
-        Ok(())
-    }
-
-    fn try_push(&mut self, data: u8) -> postcard::Result<()> {
-        self.0.push(data);
-        Ok(())
-    }
-
-    fn finalize(self) -> postcard::Result<Vec<u8>> {
-        Ok(self.0)
-    }
-}
-
-/// The v1 bytes of a store: the header, then the body sealed under the data key with the
-/// whole header as associated data. Entries already expired at `now` are left out.
-pub(crate) fn encode(
-    header: &KeyHeader,
-    keyring: &Keyring,
-    spaces: &HashMap<String, Space>,
-    now: Option<u64>,
-) -> Result<Vec<u8>> {
-    let body = BodyOut { spaces, now };
-    // Sized first, then written once behind the header: no reallocation, no second buffer.
-    let len = serialized_len(&body)?;
-    crate::storage::check_len((HEADER_LEN + len + TAG_LEN) as u64, MAX_STORE_LEN)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
-    out.extend_from_slice(&header.key_part());
-    let nonce = keyring.next_nonce()?;
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&((len + TAG_LEN) as u64).to_le_bytes());
-    let mut out = append_serialized(&body, out, len)?;
-    let (head, body_out) = out.split_at_mut(HEADER_LEN);
-    let tag = keyring.seal_in_place(&nonce, head, body_out)?;
-    out.extend_from_slice(&tag);
-    Ok(out)
-}
-
-/// Opens the v1 bytes of a store with `credential`: the header's structure and bounds
-/// first, then the KDF's cost against `limit`, then the credential against the
-/// commitment (`WrongPassword`), then the key
-/// wrap and the body (`Tampered`), then the body's structure. The body is decrypted where
-/// it lies (it holds names and sealed values, nothing secret); the header and the tag are
-/// left as they were.
-pub(crate) fn decode(
-    arena: &Arc<Arena>,
-    credential: &Credential,
-    bytes: &mut [u8],
-    limit: KdfLimit,
-) -> Result<(KeyHeader, Keyring, HashMap<String, Space>)> {
-    let header = KeyHeader::parse(bytes)?;
-    if let Some(kdf) = &header.kdf {
-        limit.admit(kdf)?;
-    }
-    check_body_len(bytes)?;
-    let keyring = unlock(arena, credential, &header, limit)?;
-    let spaces = open_body(&keyring, bytes)?;
-    Ok((header, keyring, spaces))
-}
-
-/// The namespaces of `bytes`, a v1 file whose key part (bytes `0..144`) is the one
-/// `keyring` was unwrapped from: how a shared handle reads a snapshot another handle
-/// saved under the same credential, without running the KDF again. The body is
-/// decrypted in place (header and tag stay). The caller compares the key part first.
-pub(crate) fn decode_with(keyring: &Keyring, bytes: &mut [u8]) -> Result<HashMap<String, Space>> {
-    KeyHeader::parse(bytes)?;
-    check_body_len(bytes)?;
-    open_body(keyring, bytes)
-}
-
-/// Checks the body length in the header of `bytes` (parsed) against the file's.
-fn check_body_len(bytes: &[u8]) -> Result<()> {
-    let mut len = [0u8; 8];
-    len.copy_from_slice(&bytes[168..176]);
-    let body_len = u64::from_le_bytes(len);
-    let actual = (bytes.len() - HEADER_LEN) as u64;
-    if body_len != actual || body_len < TAG_LEN as u64 {
-        return Err(corrupt(format!(
-            "body length {body_len} disagrees with the file ({actual} bytes)"
-        )));
-    }
-    Ok(())
-}
-
-/// Opens the body of `bytes` (its length checked) in place under `keyring` and parses it.
-fn open_body(keyring: &Keyring, bytes: &mut [u8]) -> Result<HashMap<String, Space>> {
-    let (head, sealed) = bytes.split_at_mut(HEADER_LEN);
-    let (plain, tag) = sealed.split_at_mut(sealed.len() - TAG_LEN);
-    keyring.open_in_place(&head[144..168], head, plain, tag)?;
-    parse_body(plain)
-}
-
-fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {
-    let (body, rest) =
-        postcard::take_from_bytes::<Body<'_>>(plain).map_err(|e| corrupt(format!("body: {e}")))?;
-    if !rest.is_empty() {
-        return Err(corrupt("trailing bytes in body"));
-    }
-    let mut spaces: HashMap<String, Space> = HashMap::with_capacity(body.spaces.len());
-    for record in body.spaces {
-        let mut space = Space::with_capacity(record.entries.len());
-        for e in record.entries {
-            let entry = Entry::from_sealed(e.sealed, e.expires_at)?;
-            if space.insert(Name::from(e.key), entry).is_some() {
-                return Err(corrupt("duplicate key in body"));
-            }
-        }
-        if spaces.insert(String::from(record.name), space).is_some() {
-            return Err(corrupt("duplicate namespace in body"));
-        }
-    }
-    Ok(spaces)
+    Ok(true)
 }

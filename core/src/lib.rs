@@ -26,7 +26,6 @@ mod entry;
 mod error;
 mod event;
 mod format;
-mod journal;
 mod kdf;
 mod keys;
 mod secret;
@@ -57,8 +56,10 @@ pub use crypto::chacha20poly1305_open_in_place;
 #[cfg_attr(docsrs, doc(cfg(feature = "std")))]
 pub use error::IoContext;
 pub use error::{AllocFailure, Error, IoError, Result};
-pub use format::{MAGIC, MAX_STORE_LEN, VERSION};
-pub use journal::{Position, MAX_JOURNAL_LEN};
+pub use format::header::{MAGIC, VERSION};
+pub use format::journal::MAX_JOURNAL_LEN;
+pub use format::position::Position;
+pub use format::snapshot::MAX_STORE_LEN;
 pub use kdf::{KdfLimit, KdfParams, MAX_ARGON2_PASSES, MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM};
 /// The `secrecy` crate this one speaks: [`SecretBytes`] implements its `ExposeSecret`,
 /// a [`Credential`] is made from its `SecretString`, values read as its types.

@@ -29,9 +29,9 @@ use super::{Engine, Exclusive};
 use crate::config::Refresh;
 use crate::entry::{Change, Name};
 use crate::error::{Error, Result};
-use crate::format;
-use crate::journal::{self, Cursor, MAX_JOURNAL_LEN};
-use crate::keys::{HEADER_LEN, KEY_PART_LEN};
+use crate::format::header::{HEADER_LEN, KEY_PART_LEN};
+use crate::format::journal::{self, Cursor, MAX_JOURNAL_LEN};
+use crate::format::snapshot;
 
 /// The keys (namespace, key) a shared handle changed in memory and has not made durable.
 pub(crate) type Pending = HashSet<(String, Name)>;
@@ -127,13 +127,13 @@ impl Exclusive<'_> {
         let engine = self.engine;
         let storage = engine.storage.as_ref().ok_or(Error::NoPath)?;
         let mut bytes = storage
-            .load_at_most(format::MAX_STORE_LEN)?
+            .load_at_most(snapshot::MAX_STORE_LEN)?
             .ok_or(Error::NotFound)?;
         if bytes.get(..KEY_PART_LEN) != Some(&known[..]) {
             return Err(Error::CredentialChanged);
         }
         let keyring = self.keyring().clone();
-        let mut spaces = format::decode_with(&keyring, &mut bytes)?;
+        let mut spaces = snapshot::decode_with(&keyring, &mut bytes)?;
         let at = replay_journal(&**storage, &keyring, &bytes, |ns, key, entry| {
             replace_in(&mut spaces, ns, key, entry);
         })?;

@@ -10,7 +10,7 @@ use hashbrown::HashMap;
 use super::Now;
 use crate::crypto::Keyring;
 use crate::entry::{Change, Entry, Name, Space};
-use crate::keys::KeyHeader;
+use crate::format::header::KeyHeader;
 
 /// What a store holds: its keys and its namespaces.
 pub(crate) struct Contents {

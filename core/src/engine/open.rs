@@ -13,9 +13,9 @@ use crate::credential::Credential;
 use crate::crypto::Keyring;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
-use crate::format;
-use crate::journal::{self, Cursor};
-use crate::keys::new_keys;
+use crate::format::journal::{self, Cursor};
+use crate::format::snapshot;
+use crate::keys::{new_keys, unlock};
 use crate::storage::Storage;
 use crate::sync::{AtomicU64, Mutex, RwLock};
 
@@ -30,14 +30,16 @@ impl Engine {
         let pages = config.page_source();
         let arena = Arena::new(pages, config.memory);
         let mut existing = match &storage {
-            Some(s) => s.load_at_most(format::MAX_STORE_LEN)?,
+            Some(s) => s.load_at_most(snapshot::MAX_STORE_LEN)?,
             None => None,
         };
         let fresh = existing.is_none();
         // Decoding decrypts the body in place; the header and tag that the journal's
         // cursor reads below stay as they were.
         let (header, keyring, spaces) = match &mut existing {
-            Some(bytes) => format::decode(&arena, &credential, bytes, config.kdf_limit)?,
+            Some(bytes) => snapshot::decode(bytes, config.kdf_limit, |header| {
+                unlock(&arena, &credential, header, config.kdf_limit)
+            })?,
             None if config.read_only && storage.is_some() => return Err(Error::NotFound),
             None => {
                 let (header, keyring) =

@@ -17,8 +17,8 @@ use crate::config::AutoSave;
 use crate::credential::Credential;
 use crate::entry::{Change, Entry, Space};
 use crate::error::{Error, Result};
-use crate::format;
-use crate::journal::{self, Cursor};
+use crate::format::journal::{self, Cursor};
+use crate::format::snapshot;
 use crate::kdf::KdfParams;
 use crate::keys::new_keys;
 use crate::sync::Once;
@@ -313,7 +313,7 @@ fn report_failed_save(e: &Error) {
 
 /// The v1 bytes of `contents`, leaving out what expired by `now`.
 fn snapshot_of(contents: &Contents, now: Option<u64>) -> Result<Vec<u8>> {
-    format::encode(&contents.header, &contents.keyring, &contents.spaces, now)
+    snapshot::encode(&contents.header, &contents.keyring, &contents.spaces, now)
 }
 
 impl Engine {

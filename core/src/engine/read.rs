@@ -9,8 +9,9 @@ use serde::de::DeserializeOwned;
 
 use super::{Contents, Engine, LiveEntries, Now};
 use crate::arena::SecretBuf;
+use crate::codec::decode;
 use crate::crypto::Keyring;
-use crate::entry::{decode, Entry};
+use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::kdf::KdfParams;
 

@@ -19,8 +19,9 @@ use zeroize::Zeroize;
 use crate::arena::{Arena, SecretBuf};
 use crate::crypto::Keyring;
 use crate::crypto::SEAL_OVERHEAD;
-use crate::entry::{value_aad, Entry};
+use crate::entry::Entry;
 use crate::error::{Error, Result};
+use crate::format::value::value_aad;
 use crate::sync::{thread_token, Mutex, MutexGuard};
 
 /// Number of slots: threads beyond this share slots.

@@ -7,7 +7,7 @@ use alloc::vec::Vec;
 use super::Store;
 use crate::config::AutoSave;
 use crate::error::Result;
-use crate::journal::Position;
+use crate::format::position::Position;
 
 impl Store {
     /// Where the store's durable state stands ([`Position`]): pin it outside the store's

@@ -20,10 +20,13 @@
 use alloc::format;
 use alloc::vec::Vec;
 
+use super::check_magic;
+use super::header::BODY_NONCE as SNAPSHOT_NONCE;
+use super::position::Position;
+use super::serial::{append_serialized, as_bytes, serialized_len};
 use crate::crypto::{Keyring, NONCE_LEN, SEAL_OVERHEAD, TAG_LEN};
 use crate::entry::{Change, Entry};
 use crate::error::{corrupt, Error, Result};
-use crate::format::{append_serialized, as_bytes, serialized_len};
 
 /// The magic bytes a journal starts with.
 const MAGIC: [u8; 8] = *b"MKVJRNL\0";
@@ -42,8 +45,6 @@ pub const MAX_JOURNAL_LEN: u64 = 2 * MAX_COMPACTION_BOUND;
 const LEN_LEN: usize = 8;
 /// First bytes of every record's associated data.
 const LABEL: &[u8; 18] = b"microkv journal v1";
-/// Where the body nonce sits in a v1 snapshot.
-const SNAPSHOT_NONCE: core::ops::Range<usize> = 144..168;
 
 /// A position in the journal of one snapshot: where the next record goes and what it
 /// chains to.
@@ -59,100 +60,6 @@ pub(crate) struct Cursor {
     index: u64,
     /// Tag of the last record (the snapshot's body tag before the first one).
     prev: [u8; TAG_LEN],
-}
-
-/// Where a store's durable state stands: the snapshot it was loaded from or last saved
-/// (its body nonce, drawn anew at every save) and the journal records applied since (how
-/// many, and the last one's tag, which chains to every record before it).
-///
-/// Every durable write moves it, and only the data key makes a file that opens at a given
-/// position, so a copy kept outside the store's files detects what the format alone cannot:
-/// an older snapshot put back, a journal cut back at a record boundary or missing its last
-/// record (README, "Threat model"). Pin [`Position::to_bytes`] somewhere an attacker on the
-/// store's directory cannot roll back (a server, a TPM counter's log, another volume) after
-/// each write, and compare after opening. From [`Store::position`](crate::Store::position).
-///
-/// ```
-/// # use microkv_core as microkv;
-/// use microkv::{Credential, MemoryStorage, Store};
-/// let storage = MemoryStorage::default(); // clones share their images
-/// let open = || Store::with_storage(storage.clone(), Credential::key([1; 32]), Default::default());
-/// let db = open()?;
-/// db.put("token", &"t-1".to_string())?;
-/// db.save()?;
-/// let pinned = db.position().expect("saved").to_bytes();
-/// drop(db);
-/// // Reopened at the same state: the same position.
-/// let db = open()?;
-/// assert_eq!(db.position().map(|p| p.to_bytes()), Some(pinned));
-/// # Ok::<(), microkv::Error>(())
-/// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-pub struct Position {
-    snapshot: [u8; NONCE_LEN],
-    records: u64,
-    last_tag: [u8; TAG_LEN],
-}
-
-impl Position {
-    /// Length of [`Position::to_bytes`].
-    pub const LEN: usize = NONCE_LEN + 8 + TAG_LEN;
-
-    /// Journal records applied after the snapshot.
-    ///
-    /// ```
-    /// # use microkv_core as microkv;
-    /// use microkv::{AutoSave, Config, Credential, MemoryStorage, Store};
-    /// let config = Config { autosave: AutoSave::OnEveryWrite, ..Config::default() };
-    /// let db = Store::with_storage(MemoryStorage::default(), Credential::key([1; 32]), config)?;
-    /// db.put("a", &1u8)?; // the first write saves a snapshot...
-    /// db.put("b", &2u8)?; // ...the next ones append journal records
-    /// assert!(db.position().expect("durable").records() >= 1);
-    /// # Ok::<(), microkv::Error>(())
-    /// ```
-    pub fn records(&self) -> u64 {
-        self.records
-    }
-
-    /// The position as bytes: snapshot nonce, `u64le` record count, last tag.
-    ///
-    /// ```
-    /// # use microkv_core as microkv;
-    /// # use microkv::{Credential, MemoryStorage, Store};
-    /// # let db = Store::with_storage(MemoryStorage::default(), Credential::key([1; 32]), Default::default())?;
-    /// # db.save()?;
-    /// let p = db.position().expect("saved");
-    /// assert_eq!(microkv::Position::from_bytes(p.to_bytes()), p);
-    /// # Ok::<(), microkv::Error>(())
-    /// ```
-    pub fn to_bytes(&self) -> [u8; Position::LEN] {
-        let mut out = [0u8; Position::LEN];
-        out[..NONCE_LEN].copy_from_slice(&self.snapshot);
-        out[NONCE_LEN..NONCE_LEN + 8].copy_from_slice(&self.records.to_le_bytes());
-        out[NONCE_LEN + 8..].copy_from_slice(&self.last_tag);
-        out
-    }
-
-    /// The position [`Position::to_bytes`] wrote.
-    ///
-    /// ```
-    /// # use microkv_core as microkv;
-    /// let p = microkv::Position::from_bytes([0; microkv::Position::LEN]);
-    /// assert_eq!(p.records(), 0);
-    /// ```
-    pub fn from_bytes(bytes: [u8; Position::LEN]) -> Position {
-        let mut snapshot = [0u8; NONCE_LEN];
-        snapshot.copy_from_slice(&bytes[..NONCE_LEN]);
-        let mut records = [0u8; 8];
-        records.copy_from_slice(&bytes[NONCE_LEN..NONCE_LEN + 8]);
-        let mut last_tag = [0u8; TAG_LEN];
-        last_tag.copy_from_slice(&bytes[NONCE_LEN + 8..]);
-        Position {
-            snapshot,
-            records: u64::from_le_bytes(records),
-            last_tag,
-        }
-    }
 }
 
 impl Cursor {
@@ -297,23 +204,8 @@ pub(crate) fn replay(
         // compaction's cut): zeros end a journal anywhere, its header included.
         return Ok(start);
     }
-    if journal.len() < HEADER_LEN {
-        let magic = &journal[..journal.len().min(MAGIC.len())];
-        return if MAGIC.starts_with(magic) {
-            Ok(start)
-        } else {
-            Err(corrupt("journal: bad magic"))
-        };
-    }
-    if journal[..8] != MAGIC {
-        return Err(corrupt("journal: bad magic"));
-    }
-    let version = u16::from_le_bytes([journal[8], journal[9]]);
-    if version != VERSION {
-        return Err(Error::UnsupportedStoreVersion {
-            found: version,
-            expected: VERSION,
-        });
+    if !check_magic(journal, &MAGIC, VERSION, "journal: bad magic")? || journal.len() < HEADER_LEN {
+        return Ok(start); // a torn header: nothing committed yet
     }
     if journal[10..12] != [0, 0] {
         return Err(corrupt("journal: reserved header bytes are not zero"));
