@@ -130,7 +130,7 @@ impl Engine {
 
     /// The contents, held exclusively (for tests that tamper with entries).
     #[cfg(test)]
-    pub(crate) fn contents_for_test(&self) -> crate::sync::WriteGuard<'_, Contents> {
+    pub(crate) fn contents_for_test(&self) -> impl core::ops::DerefMut<Target = Contents> + '_ {
         self.contents.write()
     }
 
