@@ -12,9 +12,11 @@
 //! ```
 //!
 //! The chain (index and previous tag in the associated data) makes a reordered, removed or
-//! replayed record fail authentication. Only the tail is forgiving: a last record that is
-//! incomplete or does not authenticate, with nothing after it, is a write that never
-//! committed (a crash tore it) and is dropped.
+//! replayed record fail authentication. Only the tail is forgiving, and only of what a
+//! crash leaves: a last record that is incomplete, or complete but zeros from a sector
+//! boundary to its end, is a write that never committed and is dropped; a complete last
+//! record that does not authenticate otherwise (a flipped tag, a forged record) is
+//! `Error::Tampered`.
 #![forbid(unsafe_code)]
 
 use alloc::format;
@@ -186,10 +188,11 @@ pub(crate) fn encode(
 ///
 /// A journal of another snapshot (left by a crash between a save's rename and the reset
 /// of the journal) is ignored, and so is one of zeros only (of any length). A torn tail
-/// (an incomplete header, an incomplete last record, a last record that does not
-/// authenticate, or zeros where a record would start) is dropped; the cursor's `len` then points before it, so the next append cuts
-/// it off. A record that does not authenticate with bytes after it is `Error::Tampered`;
-/// a malformed header or record is `Error::CorruptStore`.
+/// (an incomplete header, an incomplete last record, a complete last record whose bytes
+/// are zeros from a sector boundary on, or zeros where a record would start) is dropped;
+/// the cursor's `len` then points before it, so the next append cuts it off. Any other
+/// record that does not authenticate, the last one included, is `Error::Tampered`; a
+/// malformed header or record is `Error::CorruptStore`.
 pub(crate) fn replay(
     keyring: &Keyring,
     start: Cursor,
@@ -254,7 +257,7 @@ fn replay_records(
         let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG_LEN);
         let mut plain = ciphertext.to_vec();
         if let Err(e) = keyring.open_in_place(nonce, &at.aad(), &mut plain, tag) {
-            if after.is_empty() {
+            if after.iter().all(|&b| b == 0) && torn(at.len + LEN_LEN as u64, record) {
                 break; // the last record, torn
             }
             return Err(e);
@@ -279,4 +282,21 @@ fn replay_records(
         rest = after;
     }
     Ok(at)
+}
+
+/// The file system's unit of a torn write: a crash can leave the sectors of an append
+/// that never landed as zeros (where the file grew, or the space was allocated), never
+/// half of one sector.
+const SECTOR: u64 = 512;
+
+/// Whether a complete record that does not authenticate, `record` (its nonce, ciphertext
+/// and tag) at offset `at` of the journal, is an append a crash tore: its bytes are zeros
+/// from a sector boundary of the file to its end. Anything else (a flipped bit, a forged
+/// or replayed record) is `Error::Tampered`: zeroing a record's last sectors drops it as
+/// a cut at its start would, which the format cannot tell from a crash either
+/// (`docs/FORMAT.md`, "Rollback").
+fn torn(at: u64, record: &[u8]) -> bool {
+    let kept = record.iter().rposition(|&b| b != 0).map_or(0, |i| i + 1);
+    let zeros_from = at + kept as u64;
+    zeros_from.div_ceil(SECTOR) * SECTOR < at + record.len() as u64
 }
