@@ -166,3 +166,77 @@ fn strings_and_byte_vectors_are_secret_bytes() {
         long.as_bytes()
     );
 }
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Token(String);
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Port(u16);
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Account {
+    token: Token,
+    ports: Vec<Port>,
+    backup: Option<Token>,
+    by_name: BTreeMap<String, Port>,
+    nested: Nested,
+}
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+struct Nested(Token);
+
+#[derive(Serialize, Deserialize, Debug, PartialEq, Clone)]
+enum Credential0 {
+    Bearer(Token),
+    Pair { user: Token, port: Port },
+}
+
+/// Newtype structs (`struct Token(String)`, the usual way to type a secret) are written as
+/// their field, as microkv 0.3 wrote them, and read back as the newtype, alone and inside
+/// structs, sequences, options, maps, enums and other newtypes. messagepack-serde 0.2.4
+/// alone refuses every one of them ("expected tuple struct Token").
+#[test]
+fn newtype_structs_round_trip_wherever_they_are() {
+    let db = db();
+    let token = Token("tok-8c1f".into());
+    db.put("token", &token).unwrap();
+    assert_eq!(db.get::<Token>("token").unwrap(), Some(token.clone()));
+    // Written as the field itself: the same value reads as a plain string.
+    assert_eq!(
+        db.get::<String>("token").unwrap().as_deref(),
+        Some("tok-8c1f")
+    );
+    db.put("plain", "tok-plain").unwrap();
+    assert_eq!(
+        db.get::<Token>("plain").unwrap(),
+        Some(Token("tok-plain".into()))
+    );
+
+    let account = Account {
+        token: token.clone(),
+        ports: vec![Port(443), Port(8443)],
+        backup: Some(Token("tok-backup".into())),
+        by_name: BTreeMap::from([("ssh".to_string(), Port(22))]),
+        nested: Nested(Token("tok-nested".into())),
+    };
+    db.put("account", &account).unwrap();
+    assert_eq!(db.get::<Account>("account").unwrap(), Some(account));
+
+    for value in [
+        Credential0::Bearer(token.clone()),
+        Credential0::Pair {
+            user: Token("alice".into()),
+            port: Port(22),
+        },
+    ] {
+        db.put("enum", &value).unwrap();
+        assert_eq!(db.get::<Credential0>("enum").unwrap(), Some(value));
+    }
+    db.put("ports", &vec![Port(1), Port(2)]).unwrap();
+    assert_eq!(
+        db.get::<Vec<Port>>("ports").unwrap(),
+        Some(vec![Port(1), Port(2)])
+    );
+    // A stored value that is not the newtype's field is still a typed error.
+    typed_error(db.get::<Port>("token"), "tok-8c1f");
+}

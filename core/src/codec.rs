@@ -15,6 +15,9 @@ use serde::Serialize;
 use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
 
+mod newtypes;
+use newtypes::{De, Newtypes};
+
 /// Header byte 11: the encoding of the store's values, MessagePack (1), the only one.
 pub(crate) const MESSAGEPACK: u8 = 1;
 
@@ -140,8 +143,8 @@ pub(crate) fn decode<V: DeserializeOwned>(plain: &[u8]) -> Result<V> {
         rest: plain,
         left: &mut left,
     };
-    match messagepack_serde::de::from_core_reader::<_, V>(reader) {
-        Ok(value) if left == 0 => Ok(value),
+    match messagepack_serde::de::from_core_reader::<_, Newtypes<V>>(reader) {
+        Ok(Newtypes(value)) if left == 0 => Ok(value),
         _ => decode_bin_as_seq(plain).ok_or_else(|| mismatch::<V>(plain)),
     }
 }
@@ -157,7 +160,7 @@ fn decode_bin_as_seq<V: DeserializeOwned>(plain: &[u8]) -> Option<V> {
     let start = bytes_start(plain).ok()??;
     let bytes = plain.get(start..)?.iter().copied();
     let seq = serde::de::value::SeqDeserializer::<_, serde::de::value::Error>::new(bytes);
-    V::deserialize(seq).ok()
+    V::deserialize(De(seq)).ok()
 }
 
 /// The error for a value read as bytes that was stored as something else.
