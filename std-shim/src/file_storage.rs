@@ -92,6 +92,14 @@ struct State {
     /// A fault to inject into the next save or append (only ever set by the `testing`
     /// feature).
     fault: Option<FailPoint>,
+    /// A load ran (the first one of a store others may open takes `creating`).
+    loaded: bool,
+    /// The write lock a storage without the exclusive lifetime lock holds from a first
+    /// load that found no store file until its first save (or its first
+    /// [`lock_writes`](microkv_core::Storage::lock_writes), which hands it over): another
+    /// process opening the same missing store waits, then finds the store this one
+    /// created and opens it instead of racing to create its own.
+    creating: Option<lock::Held>,
     /// The journal file as this handle appends to it.
     journal: JournalFile,
     /// Which file the store file was when this handle last read or wrote it: a journal
@@ -159,7 +167,13 @@ impl fmt::Debug for FileStorage {
 impl FileStorage {
     /// Opens `path` for reading and writing, taking `lock` on `<path>.lock` first
     /// (`Error::Locked` at once if another holder conflicts). If the file does not exist,
-    /// the first save creates it (without replacing a file created meanwhile). With
+    /// the first save creates it (without replacing a file created meanwhile); without
+    /// an exclusive lock, a first load that finds no file takes `<path>.wlock` and holds
+    /// it until that save (or hands it to the first
+    /// [`lock_writes`](microkv_core::Storage::lock_writes)), so that another opener's
+    /// first load waits and then reads the store this one created. If the new
+    /// file's directory sync fails, the file is removed again: the save's error means no
+    /// store (`NotDurable` only if the removal is not known to be durable). With
     /// `LockMode::Exclusive`, temporary files of saves whose process died are removed.
     /// A symbolic link at `path` is resolved here, once (see [`FileStorage::path`]);
     /// anything at the resolved path but a regular file is `Error::UnexpectedFile`, and
@@ -260,6 +274,8 @@ impl FileStorage {
                     create: mode == Mode::CreateNew,
                     destroyed: false,
                     fault: None,
+                    loaded: false,
+                    creating: None,
                     journal: JournalFile::default(),
                     store_id: None,
                 }),

@@ -5,6 +5,7 @@
 //! and the file it did it to (`Error::io_context`): the store file, the journal or the
 //! write lock; never a key name.
 
+use std::fs;
 use std::path::Path;
 
 use microkv_core::{Error, Result, Storage, WriteLock, MAX_JOURNAL_LEN, MAX_STORE_LEN};
@@ -13,8 +14,8 @@ use super::atomic_write::{lock_current, write_atomic, Replace};
 use super::files::{self, after_placing, read_regular};
 use super::journal;
 use super::lock;
-use super::regular::{Links, Role};
-use super::{FileStorage, Mode};
+use super::regular::{Identity, Links, Role};
+use super::{FileStorage, Mode, State};
 
 const READING: &str = "reading the store file";
 const SAVING: &str = "saving the store file";
@@ -51,6 +52,11 @@ impl Storage for FileStorage {
         if self.is_read_only() {
             return Err(Error::ReadOnly);
         }
+        at(
+            SAVING,
+            &self.inner.path,
+            self.owner_file_gone(&self.state()),
+        )?;
         let _held = at(
             SAVING,
             &self.inner.path,
@@ -77,10 +83,16 @@ impl Storage for FileStorage {
     /// read-only storage takes it too, without creating it: a catch-up then never reads
     /// a journal half-way through another handle's compaction.
     fn lock_writes(&self) -> Result<WriteLock> {
-        if self.state().destroyed {
+        let mut state = self.state();
+        if state.destroyed {
             // Nothing to lock, and no lock file to bring back.
             return Err(Error::NotFound);
         }
+        if let Some(held) = state.creating.take() {
+            // Held since the open of a store this handle creates: the first save's.
+            return Ok(WriteLock::new(held));
+        }
+        drop(state);
         let create = !self.is_read_only();
         let locked = lock::lock_writes(&self.inner.write_lock, create);
         Ok(match at("locking", &self.inner.write_lock, locked)? {
@@ -131,7 +143,20 @@ impl FileStorage {
             // first save fails with `AlreadyExists` instead of opening it.
             return Ok(None);
         }
-        match read_regular(&self.inner.path, max, Role::Store, Links::Refuse)? {
+        let first = !std::mem::replace(&mut state.loaded, true);
+        let mut read = read_regular(&self.inner.path, max, Role::Store, Links::Refuse)?;
+        if read.is_none() && first && self.inner.mode == Mode::OpenOrCreate && !self.inner.exclusive
+        {
+            // Others may be creating this store at the same instant: wait for the write
+            // lock, and read what the one before us created; else create it under the
+            // lock, held until the first save (docs/DECISIONS.md, 32).
+            let held = lock::lock_writes(&self.inner.write_lock, true)?;
+            read = read_regular(&self.inner.path, max, Role::Store, Links::Refuse)?;
+            if read.is_none() {
+                state.creating = held;
+            }
+        }
+        match read {
             Some((bytes, id)) => {
                 state.create = false;
                 state.store_id = Some(id);
@@ -155,7 +180,10 @@ impl FileStorage {
         if state.destroyed {
             return Err(Error::NotFound);
         }
-        let replace = if state.create {
+        // Released when this save ends, if no write lock took it over.
+        let _creating = state.creating.take();
+        let gone = self.owner_file_gone(&state)?;
+        let replace = if state.create || gone {
             Replace::Never
         } else {
             Replace::Always
@@ -163,11 +191,20 @@ impl FileStorage {
         let fault = state.take_fault(false);
         let mut placed = None;
         let result = write_atomic(&self.inner.path, bytes, replace, fault, &mut placed);
-        if placed.is_some() {
-            state.create = false;
-            state.store_id = placed;
+        match (result, placed) {
+            (Err(Error::NotDurable(e)), Some(id)) if replace == Replace::Never => {
+                // A new file, linked in, whose directory entry is not known to be durable:
+                // take it out again, so that `Err` means no store was made.
+                return self.undo_create(&mut state, id, e);
+            }
+            (result, placed) => {
+                if placed.is_some() {
+                    state.create = false;
+                    state.store_id = placed;
+                }
+                result?;
+            }
         }
-        result?;
         // The journal belongs to the old snapshot now: empty it. The new snapshot is in
         // place whatever happens here (a rotation's new credential is on disk), so a
         // failure is `NotDurable`, never an error that says nothing was written.
@@ -185,22 +222,66 @@ impl FileStorage {
         if state.destroyed {
             return Err(Error::NotFound);
         }
-        // The exclusive owner is the only writer: a store file that is not the one it
-        // last read or wrote was removed or replaced behind its back. (Shared writers
-        // catch up with each other's saves before they append.)
-        if let (true, Some(id)) = (self.inner.exclusive, state.store_id) {
-            if !id.is_at(&self.inner.path)? {
-                return Err(Error::UnexpectedFile(
-                    "the store file was removed or replaced while this handle had it open: \
-                     a journal record would not extend it"
-                        .into(),
-                ));
-            }
+        if self.owner_file_gone(&state)? {
+            return Err(Error::UnexpectedFile(
+                "the store file was removed while this handle had it open: a journal \
+                 record would not extend it"
+                    .into(),
+            ));
         }
         let fault = state.take_fault(true);
         state
             .journal
             .append(&self.inner.journal, keep, bytes, fault)?;
         Ok(true)
+    }
+
+    /// Whether the exclusive owner's store file was removed behind its back (nothing to
+    /// overwrite; a journal record would have no snapshot to extend). The owner is the
+    /// only writer: a store file that is not the one it last read or wrote was replaced
+    /// by another program (a file renamed over it), and writing would overwrite that
+    /// file or extend a snapshot no open reads: `Error::UnexpectedFile`. `false` for a
+    /// handle that is not the owner: shared writers catch up with each other's saves
+    /// before they write.
+    fn owner_file_gone(&self, state: &State) -> Result<bool> {
+        let Some(id) = state.store_id.filter(|_| self.inner.exclusive) else {
+            return Ok(false);
+        };
+        if id.is_at(&self.inner.path)? {
+            return Ok(false);
+        }
+        if !files::exists(&self.inner.path)? {
+            return Ok(true);
+        }
+        Err(Error::UnexpectedFile(
+            "the store file was replaced by another file while this handle had it open: \
+             writing would overwrite it"
+                .into(),
+        ))
+    }
+
+    /// Removes the store file this handle has just created (`id`), whose directory sync
+    /// failed with `error`, and makes the removal durable: then `Err` is the truth (no
+    /// store, and a retried create makes it). If the removal fails, the store is there:
+    /// `NotDurable`; if its directory sync fails, a crash may still bring the file back:
+    /// `NotDurable` too.
+    fn undo_create(&self, state: &mut State, id: Identity, error: std::io::Error) -> Result<()> {
+        let path = &self.inner.path;
+        let removed = match id.is_at(path) {
+            Ok(true) => fs::remove_file(path),
+            Ok(false) => Ok(()),
+            Err(e) => Err(std::io::Error::other(e)),
+        };
+        if let Err(e) = removed {
+            state.create = false;
+            state.store_id = Some(id);
+            return Err(Error::NotDurable(e));
+        }
+        state.create = true;
+        state.store_id = None;
+        match files::sync_dir(files::parent(path)) {
+            Ok(()) => Err(Error::Io(error)),
+            Err(e) => Err(Error::NotDurable(e)),
+        }
     }
 }
