@@ -68,6 +68,8 @@ fn rollbacks_reopen_silently_and_the_pinned_position_tells() {
         Some(pinned),
         "cut-back journal not told apart"
     );
+    // The order tells it too, pinned or not after the last write: below the pin.
+    assert!(db.position().unwrap().order() < pinned.order());
     drop(db);
 
     // 2. The last record spoiled (its tag flipped): before issue 24's item 5 it was
@@ -95,6 +97,64 @@ fn rollbacks_reopen_silently_and_the_pinned_position_tells() {
         Some(pinned),
         "old snapshot after a rekey not told apart"
     );
+    // The rekey's snapshot has the next sequence number: the old files are below it.
+    let old = db.position().unwrap();
+    assert_eq!(old.sequence() + 1, pinned.sequence());
+    assert!(old.order() < pinned.order());
     drop(db);
     assert!(MicroKV::open_with(&path, Credential::key([2; 32]), config()).is_err());
+
+    // 4. An older snapshot put back after a save (a compaction, a `save()`), with its
+    // whole journal: below an order pinned before the save, let alone after.
+    restore(&path, &current);
+    let db = open(&path, 1);
+    let before_save = copy(&path);
+    let pinned_before = db.position().unwrap();
+    db.put("later", "y").unwrap();
+    db.save().unwrap();
+    db.put("later", "z").unwrap();
+    let pinned_after = db.position().unwrap();
+    assert!(pinned_after.order() > pinned_before.order());
+    drop(db);
+    restore(&path, &before_save);
+    let db = open(&path, 1);
+    assert!(
+        db.get::<String>("later").unwrap().is_none(),
+        "the old state"
+    );
+    let old = db.position().unwrap();
+    assert_eq!(old, pinned_before, "back at the old position, silently");
+    assert!(old.order() < pinned_after.order());
+}
+
+/// The order never goes back through a store's history: writes, saves, the compactions
+/// of a long journal, a rekey, a reopen.
+#[test]
+fn the_order_only_goes_up() {
+    fn step(last: &mut (u64, u64), db: &MicroKV, what: &str) {
+        let now = db.position().expect(what).order();
+        assert!(now > *last, "{what}: {now:?} after {last:?}");
+        *last = now;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("up.kv");
+    let db = open(&path, 1);
+    let mut last = (0, 0);
+    let mut compactions = 0;
+    for i in 0..2_000u32 {
+        let before = last;
+        db.put("k", &i.to_string().repeat(40)).unwrap();
+        step(&mut last, &db, "write");
+        compactions += usize::from(last.0 > before.0 && i > 0);
+    }
+    assert!(compactions > 0, "the journal was never compacted");
+    db.save().unwrap();
+    step(&mut last, &db, "save");
+    db.rekey(Credential::key([2; 32])).unwrap();
+    step(&mut last, &db, "rekey");
+    drop(db);
+    let db = MicroKV::open_with(&path, Credential::key([2; 32]), config()).unwrap();
+    assert_eq!(db.position().unwrap().order(), last, "reopen");
+    db.put("k", "after").unwrap();
+    step(&mut last, &db, "write after reopen");
 }

@@ -66,6 +66,9 @@ pub(crate) struct SaveState {
     journal: Option<Cursor>,
     /// Whether the storage keeps a journal (until it says it does not).
     journaling: bool,
+    /// The sequence number of the newest snapshot this handle loaded or stored (0 before
+    /// any): the next save writes one more.
+    sequence: u64,
     /// Length of the last snapshot written or loaded: the journal is compacted into a new
     /// snapshot once it is half as long (see `persist::compaction_limit`).
     snapshot_len: usize,

@@ -133,8 +133,11 @@ impl Exclusive<'_> {
             return Err(Error::CredentialChanged);
         }
         let keyring = self.keyring().clone();
-        let mut spaces = snapshot::decode_with(&keyring, &mut bytes)?;
-        let at = replay_journal(&**storage, &keyring, &bytes, |ns, key, entry| {
+        let snapshot::Opened {
+            mut spaces,
+            sequence,
+        } = snapshot::decode_with(&keyring, &mut bytes)?;
+        let at = replay_journal(&**storage, &keyring, &bytes, sequence, |ns, key, entry| {
             replace_in(&mut spaces, ns, key, entry);
         })?;
         let mut contents = engine.contents.write();
@@ -147,6 +150,7 @@ impl Exclusive<'_> {
         contents.spaces = spaces;
         drop(contents);
         self.journal = Some(at);
+        self.sequence = sequence;
         self.snapshot_len = bytes.len();
         Ok(())
     }

@@ -36,7 +36,7 @@ impl Engine {
         let fresh = existing.is_none();
         // Decoding decrypts the body in place; the header and tag that the journal's
         // cursor reads below stay as they were.
-        let (header, keyring, spaces) = match &mut existing {
+        let (header, keyring, opened) = match &mut existing {
             Some(bytes) => snapshot::decode(bytes, config.kdf_limit, |header| {
                 unlock(&arena, &credential, header, config.kdf_limit)
             })?,
@@ -44,9 +44,14 @@ impl Engine {
             None => {
                 let (header, keyring) =
                     new_keys(&arena, &credential, &config.kdf, config.kdf_limit)?;
-                (header, keyring, HashMap::new())
+                let opened = snapshot::Opened {
+                    spaces: HashMap::new(),
+                    sequence: 0,
+                };
+                (header, keyring, opened)
             }
         };
+        let snapshot::Opened { spaces, sequence } = opened;
         drop(credential);
         let keyring = Arc::new(keyring);
         let mut contents = Contents {
@@ -61,12 +66,13 @@ impl Engine {
             last_save: None,
             journal: None,
             journaling: true,
+            sequence,
             snapshot_len: existing.as_ref().map_or(0, Vec::len),
             pending: None,
         };
         if let (Some(storage), Some(snapshot)) = (&storage, &existing) {
             // The writes committed since the snapshot (read-only opens see them too).
-            let at = replay_journal(&**storage, &keyring, snapshot, |ns, key, e| {
+            let at = replay_journal(&**storage, &keyring, snapshot, sequence, |ns, key, e| {
                 contents.replace(ns, key, e);
             })?;
             save.journal = Some(at);
@@ -104,8 +110,9 @@ pub(super) fn replay_journal(
     storage: &dyn Storage,
     keyring: &Keyring,
     snapshot: &[u8],
+    sequence: u64,
     apply: impl FnMut(&str, &str, Option<Entry>),
 ) -> Result<Cursor> {
     let log = storage.load_journal_at_most(journal::MAX_JOURNAL_LEN)?;
-    journal::replay(keyring, Cursor::after(snapshot), &log, apply)
+    journal::replay(keyring, Cursor::after(snapshot, sequence), &log, apply)
 }

@@ -204,7 +204,8 @@ impl Exclusive<'_> {
             return Err(Error::ReadOnly);
         }
         let storage = self.engine.storage.as_ref().ok_or(Error::NoPath)?;
-        let bytes = snapshot_of(contents, self.now())?;
+        let sequence = self.sequence + 1;
+        let bytes = snapshot_of(contents, self.now(), sequence)?;
         // Until the store succeeds, which snapshot the storage holds is not known: no
         // journal until the next successful one.
         self.journal = None;
@@ -216,13 +217,14 @@ impl Exclusive<'_> {
             // The new snapshot is in place: the next save replaces it.
             self.stored_keys = Some(contents.header.key_part());
             self.snapshot_len = bytes.len();
+            self.sequence = sequence;
         }
         #[cfg(feature = "tracing")]
         if let Err(e) = &stored {
             report_failed_save(e);
         }
         stored?;
-        self.journal = Some(Cursor::after(&bytes));
+        self.journal = Some(Cursor::after(&bytes, sequence));
         self.dirty = false;
         self.clear_pending();
         self.last_save = self.now();
@@ -311,17 +313,25 @@ fn report_failed_save(e: &Error) {
     }
 }
 
-/// The v1 bytes of `contents`, leaving out what expired by `now`.
-fn snapshot_of(contents: &Contents, now: Option<u64>) -> Result<Vec<u8>> {
-    snapshot::encode(&contents.header, &contents.keyring, &contents.spaces, now)
+/// The v1 bytes of `contents` as snapshot number `sequence`, leaving out what expired by
+/// `now`.
+fn snapshot_of(contents: &Contents, now: Option<u64>, sequence: u64) -> Result<Vec<u8>> {
+    snapshot::encode(
+        &contents.header,
+        &contents.keyring,
+        &contents.spaces,
+        now,
+        sequence,
+    )
 }
 
 impl Engine {
-    /// The store as the bytes of a v1 file (what `save` would write). Readers carry on
-    /// meanwhile; a write waits to apply until it is taken.
+    /// The store as the bytes of a v1 file (what `save` would write, but of sequence 0:
+    /// a copy starts a history of its own). Readers carry on meanwhile; a write waits to
+    /// apply until it is taken.
     pub(crate) fn snapshot(&self) -> Result<Vec<u8>> {
         let now = Now::new(self);
         let contents = self.contents.read();
-        snapshot_of(&contents, now.get())
+        snapshot_of(&contents, now.get(), 0)
     }
 }

@@ -54,6 +54,8 @@ const LABEL: &[u8; 18] = b"microkv journal v1";
 pub(crate) struct Cursor {
     /// The body nonce of the snapshot the journal extends (unique per save).
     snapshot: [u8; NONCE_LEN],
+    /// That snapshot's sequence number (in its body: `snapshot.rs`).
+    pub(crate) sequence: u64,
     /// Bytes of the journal that belong to this snapshot and committed; `0` when it holds
     /// nothing of it yet (not even the header): the next append then replaces whatever
     /// the journal holds.
@@ -68,6 +70,7 @@ impl Cursor {
     /// The durable position this cursor stands at.
     pub(crate) fn position(&self) -> Position {
         Position {
+            sequence: self.sequence,
             snapshot: self.snapshot,
             records: self.index,
             last_tag: self.prev,
@@ -75,14 +78,15 @@ impl Cursor {
     }
 
     /// The start of the journal of `snapshot`, the bytes of a v1 store file (valid: just
-    /// written or just decoded).
-    pub(crate) fn after(snapshot: &[u8]) -> Cursor {
+    /// written or just decoded) of sequence number `sequence`.
+    pub(crate) fn after(snapshot: &[u8], sequence: u64) -> Cursor {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&snapshot[SNAPSHOT_NONCE]);
         let mut prev = [0u8; TAG_LEN];
         prev.copy_from_slice(&snapshot[snapshot.len() - TAG_LEN..]);
         Cursor {
             snapshot: nonce,
+            sequence,
             len: 0,
             index: 0,
             prev,

@@ -4,8 +4,13 @@
 //!
 //! ```text
 //! body = varint(spaces) || { str name || varint(entries) || { str key ||
-//!        option<u64> expires_at || bytes sealed }* }*
+//!        option<u64> expires_at || bytes sealed }* }* || varint(sequence)
 //! ```
+//!
+//! The sequence counts the snapshots of the store's history: each save writes the one
+//! before it plus one, a rekey included (files written before it existed end after the
+//! spaces, and read as sequence 0). With the journal's record count it makes
+//! [`Position`](super::position::Position) an order an application can pin.
 #![forbid(unsafe_code)]
 
 use alloc::format;
@@ -58,6 +63,7 @@ struct EntryRecord<'a> {
 struct BodyOut<'a> {
     spaces: &'a HashMap<String, Space>,
     now: Option<u64>,
+    sequence: u64,
 }
 
 impl BodyOut<'_> {
@@ -68,8 +74,9 @@ impl BodyOut<'_> {
 
 impl Serialize for BodyOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut body = serializer.serialize_struct("Body", 1)?;
+        let mut body = serializer.serialize_struct("Body", 2)?;
         body.serialize_field("spaces", &SpacesOut(self))?;
+        body.serialize_field("sequence", &self.sequence)?;
         body.end()
     }
 }
@@ -141,8 +148,13 @@ pub(crate) fn encode(
     keyring: &Keyring,
     spaces: &HashMap<String, Space>,
     now: Option<u64>,
+    sequence: u64,
 ) -> Result<Vec<u8>> {
-    let body = BodyOut { spaces, now };
+    let body = BodyOut {
+        spaces,
+        now,
+        sequence,
+    };
     // Sized first, then written once behind the header: no reallocation, no second buffer.
     let len = serialized_len(&body)?;
     crate::storage::check_len((HEADER_LEN + len + TAG_LEN) as u64, MAX_STORE_LEN)?;
@@ -168,22 +180,22 @@ pub(crate) fn decode(
     bytes: &mut [u8],
     limit: KdfLimit,
     unlock: impl FnOnce(&KeyHeader) -> Result<Keyring>,
-) -> Result<(KeyHeader, Keyring, HashMap<String, Space>)> {
+) -> Result<(KeyHeader, Keyring, Opened)> {
     let header = KeyHeader::parse(bytes)?;
     if let Some(kdf) = &header.kdf {
         limit.admit(kdf)?;
     }
     check_body_len(bytes)?;
     let keyring = unlock(&header)?;
-    let spaces = open_body(&keyring, bytes)?;
-    Ok((header, keyring, spaces))
+    let opened = open_body(&keyring, bytes)?;
+    Ok((header, keyring, opened))
 }
 
 /// The namespaces of `bytes`, a v1 file whose key part (bytes `0..144`) is the one
 /// `keyring` was unwrapped from: how a shared handle reads a snapshot another handle
 /// saved under the same credential, without running the KDF again. The body is
 /// decrypted in place (header and tag stay). The caller compares the key part first.
-pub(crate) fn decode_with(keyring: &Keyring, bytes: &mut [u8]) -> Result<HashMap<String, Space>> {
+pub(crate) fn decode_with(keyring: &Keyring, bytes: &mut [u8]) -> Result<Opened> {
     KeyHeader::parse(bytes)?;
     check_body_len(bytes)?;
     open_body(keyring, bytes)
@@ -203,20 +215,34 @@ fn check_body_len(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
+/// What a snapshot's body holds: the namespaces, and the snapshot's sequence number.
+pub(crate) struct Opened {
+    pub(crate) spaces: HashMap<String, Space>,
+    pub(crate) sequence: u64,
+}
+
 /// Opens the body of `bytes` (its length checked) in place under `keyring` and parses it.
-fn open_body(keyring: &Keyring, bytes: &mut [u8]) -> Result<HashMap<String, Space>> {
+fn open_body(keyring: &Keyring, bytes: &mut [u8]) -> Result<Opened> {
     let (head, sealed) = bytes.split_at_mut(HEADER_LEN);
     let (plain, tag) = sealed.split_at_mut(sealed.len() - TAG_LEN);
     keyring.open_in_place(&head[BODY_NONCE], head, plain, tag)?;
     parse_body(plain)
 }
 
-fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {
+fn parse_body(plain: &[u8]) -> Result<Opened> {
     let (body, rest) =
         postcard::take_from_bytes::<Body<'_>>(plain).map_err(|e| corrupt(format!("body: {e}")))?;
-    if !rest.is_empty() {
-        return Err(corrupt("trailing bytes in body"));
-    }
+    let sequence = match rest {
+        [] => 0, // written before the sequence existed
+        _ => {
+            let (sequence, rest) = postcard::take_from_bytes::<u64>(rest)
+                .map_err(|e| corrupt(format!("body: sequence: {e}")))?;
+            if !rest.is_empty() {
+                return Err(corrupt("trailing bytes in body"));
+            }
+            sequence
+        }
+    };
     let mut spaces: HashMap<String, Space> = HashMap::with_capacity(body.spaces.len());
     for record in body.spaces {
         let mut space = Space::with_capacity(record.entries.len());
@@ -230,5 +256,5 @@ fn parse_body(plain: &[u8]) -> Result<HashMap<String, Space>> {
             return Err(corrupt("duplicate namespace in body"));
         }
     }
-    Ok(spaces)
+    Ok(Opened { spaces, sequence })
 }
