@@ -19,6 +19,12 @@
 //! schedule of its own on its stack, and the attack finds both (the search works in this
 //! build); in the plain mode it finds nothing, in both profiles.
 //!
+//! Each build also runs the victim's `small-stack` mode: the store used from a thread of
+//! 32 KiB must work in every profile (the scrub bounded by the stack left, issue 24), and
+//! its control, 64 KiB of frames on such a thread, must kill the victim. The root's own
+//! tests/small_stack.rs cannot show this for dependents: the root's profile optimises
+//! microkv-core even in dev builds, and unoptimised frames are several times larger.
+//!
 //! A custom harness (`harness = false`): it builds the victim with cargo, which takes a
 //! while the first time.
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
@@ -218,6 +224,20 @@ mod linux {
         (found, scanned.candidates, scanned.unreadable)
     }
 
+    /// Runs the victim's `mode` (`small-stack` or its control): whether it exited 0, and
+    /// how it ended.
+    fn small_stack(victim: &Path, mode: &str) -> (bool, String) {
+        let dir = tempfile::tempdir().unwrap();
+        let status = Command::new(victim)
+            .arg(dir.path().join("small.kv"))
+            .arg(mode)
+            .stdin(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .expect("start the victim");
+        (status.success(), format!("{status}"))
+    }
+
     pub fn main() {
         if let Err(e) = microkv::OsPages::probe_secret_memory() {
             panic!("this kernel gives no secret memory ({e}): the victim needs it");
@@ -245,6 +265,16 @@ mod linux {
                 if !ok {
                     failures.push(format!("{profile} {mode}: {found:?}"));
                 }
+            }
+            let (works, how) = small_stack(&victim, "small-stack");
+            let (control, control_how) = small_stack(&victim, "small-stack-control");
+            println!(
+                "attack_builds: {profile:>17} | 32 KiB thread: store {how}, control {control_how}"
+            );
+            if !works || control {
+                failures.push(format!(
+                    "{profile} small stack: store {how}, control {control_how}"
+                ));
             }
         }
         assert!(failures.is_empty(), "unexpected outcomes: {failures:?}");

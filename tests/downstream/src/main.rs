@@ -11,6 +11,13 @@
 //! `MODE` `control` adds the weakened path the attack must catch: the victim derives the
 //! key schedule itself, in its own frames, from a root it stretched, and leaves both on the
 //! stack unwiped (what the store did in this build before issue 24).
+//!
+//! `MODE` `small-stack` instead uses a store from a thread with a 32 KiB stack (put, get,
+//! save, on a store opened on the main thread; then reopened and read there) and exits 0
+//! if every value came back: the scrub after each call must stay within the stack this
+//! build's frames leave it.
+//! `small-stack-control` recurses through 64 KiB of frames on such a thread, which must
+//! kill the process (the thread really is that small).
 use std::io::{BufRead, BufReader, Write};
 
 use microkv::{AutoSave, Config, Credential, KdfParams, MemoryPolicy, MicroKV};
@@ -48,9 +55,70 @@ fn leave_key_schedule_on_the_stack(path: &str) -> u8 {
     out[0] ^ root[0]
 }
 
+/// The stack of the thread `small-stack` uses the store from.
+const SMALL_STACK: usize = 32 * 1024;
+
+/// Put, get and save from a [`SMALL_STACK`] thread on a store opened on this one, then
+/// reopen and get here: 0 if every value came back. Opening stays on the main thread: in
+/// an unoptimised build its own frames take about 45 KiB (`Store::build` and
+/// `Engine::open` hold 15 and 13 KiB of temporaries), more than such a thread has.
+fn use_the_store(path: &str) -> i32 {
+    let db = MicroKV::open_with(
+        path,
+        Credential::password(PASSWORD),
+        config(AutoSave::Manual),
+    )
+    .expect("victim: create");
+    let db = std::sync::Arc::new(db);
+    let shared = std::sync::Arc::clone(&db);
+    let code = on_small_thread(move || {
+        shared.put("k", "a value").expect("victim: put");
+        let got = shared.get::<String>("k").expect("victim: get");
+        let held = shared.get_secret_bytes("k").expect("victim: get bytes");
+        shared.save().expect("victim: save");
+        let held = held.map(|h| h.expose_secret() == b"a value");
+        i32::from(got.as_deref() != Some("a value") || held != Some(true))
+    });
+    drop(db);
+    let db = MicroKV::open_with(
+        path,
+        Credential::password(PASSWORD),
+        config(AutoSave::Manual),
+    )
+    .expect("victim: reopen");
+    let again = db.get::<String>("k").expect("victim: get again");
+    code.max(i32::from(again.as_deref() != Some("a value")) * 2)
+}
+
+#[inline(never)]
+fn recurse(n: usize) -> u8 {
+    let mut pad = [n as u8; 1024];
+    std::hint::black_box(&mut pad);
+    if n == 0 {
+        return pad[0];
+    }
+    recurse(n - 1).wrapping_add(pad[1])
+}
+
+/// Runs `f` on a thread with a [`SMALL_STACK`] stack; its result (101 if it panicked).
+fn on_small_thread(f: impl FnOnce() -> i32 + Send + 'static) -> i32 {
+    std::thread::Builder::new()
+        .stack_size(SMALL_STACK)
+        .spawn(f)
+        .expect("victim: spawn")
+        .join()
+        .unwrap_or(101)
+}
+
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let (path, mode) = (&args[1], args[2].as_str());
+    if mode == "small-stack" {
+        std::process::exit(use_the_store(path));
+    }
+    if mode == "small-stack-control" {
+        std::process::exit(on_small_thread(|| i32::from(recurse(64) == 7)));
+    }
     let mut input = BufReader::new(std::io::stdin());
     let mut values = Vec::new();
     for _ in 0..VALUES {
@@ -59,10 +127,15 @@ fn main() {
         values.push(zeroize::Zeroizing::new(line.trim_end().to_string()));
     }
     {
-        let db = MicroKV::open_with(path, Credential::password(PASSWORD), config(AutoSave::Manual))
-            .expect("victim: create");
+        let db = MicroKV::open_with(
+            path,
+            Credential::password(PASSWORD),
+            config(AutoSave::Manual),
+        )
+        .expect("victim: create");
         for (i, v) in values.iter().enumerate() {
-            db.put(&format!("secret-{i}"), v.as_str()).expect("victim: put");
+            db.put(&format!("secret-{i}"), v.as_str())
+                .expect("victim: put");
         }
         db.save().expect("victim: save");
     }
@@ -79,7 +152,8 @@ fn main() {
             .expect("victim: a value is missing");
         assert_eq!(got.expose_secret(), v.as_bytes());
     }
-    db.put("extra", "one more, in the journal").expect("victim: put");
+    db.put("extra", "one more, in the journal")
+        .expect("victim: put");
     drop(values);
     if mode == "control" {
         std::hint::black_box(leave_key_schedule_on_the_stack(path));
