@@ -55,7 +55,7 @@ impl Storage for FileStorage {
         at(
             SAVING,
             &self.inner.path,
-            self.owner_file_gone(&self.state()),
+            self.owner_file_gone(&mut self.state()),
         )?;
         let _held = at(
             SAVING,
@@ -182,7 +182,7 @@ impl FileStorage {
         }
         // Released when this save ends, if no write lock took it over.
         let _creating = state.creating.take();
-        let gone = self.owner_file_gone(&state)?;
+        let gone = self.owner_file_gone(&mut state)?;
         let replace = if state.create || gone {
             Replace::Never
         } else {
@@ -222,7 +222,7 @@ impl FileStorage {
         if state.destroyed {
             return Err(Error::NotFound);
         }
-        if self.owner_file_gone(&state)? {
+        if self.owner_file_gone(&mut state)? {
             return Err(Error::UnexpectedFile(
                 "the store file was removed while this handle had it open: a journal \
                  record would not extend it"
@@ -240,10 +240,11 @@ impl FileStorage {
     /// overwrite; a journal record would have no snapshot to extend). The owner is the
     /// only writer: a store file that is not the one it last read or wrote was replaced
     /// by another program (a file renamed over it), and writing would overwrite that
-    /// file or extend a snapshot no open reads: `Error::UnexpectedFile`. `false` for a
-    /// handle that is not the owner: shared writers catch up with each other's saves
-    /// before they write.
-    fn owner_file_gone(&self, state: &State) -> Result<bool> {
+    /// file or extend a snapshot no open reads: `Error::UnexpectedFile`, once. The
+    /// owner has been told: its next save writes what it holds over that file (as a
+    /// save after a removal creates the file again). `false` for a handle that is not
+    /// the owner: shared writers catch up with each other's saves before they write.
+    fn owner_file_gone(&self, state: &mut State) -> Result<bool> {
         let Some(id) = state.store_id.filter(|_| self.inner.exclusive) else {
             return Ok(false);
         };
@@ -253,9 +254,10 @@ impl FileStorage {
         if !files::exists(&self.inner.path)? {
             return Ok(true);
         }
+        state.store_id = None;
         Err(Error::UnexpectedFile(
             "the store file was replaced by another file while this handle had it open: \
-             writing would overwrite it"
+             this write would overwrite it (the next one will)"
                 .into(),
         ))
     }
