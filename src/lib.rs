@@ -31,10 +31,6 @@ pub use microkv_core::{
     Txn, WriteLock, MAGIC, MAX_ARGON2_PASSES, MAX_JOURNAL_LEN, MAX_KDF_MEMORY_KIB,
     MAX_KDF_PARALLELISM, MAX_STORE_LEN, VERSION,
 };
-/// Fault injection points of [`FileStorage`] (the `testing` feature; semver-exempt).
-#[cfg(feature = "testing")]
-#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-pub use microkv_std::FailPoint;
 pub use microkv_std::{FileStorage, SystemClock};
 
 pub use credential::CredentialSources;

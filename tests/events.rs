@@ -8,8 +8,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use microkv::{
-    AutoSave, Config, Credential, Error, FailPoint, FileStorage, HeapPages, KdfParams, LockMode,
-    MemoryPolicy, MicroKV,
+    AutoSave, Config, Credential, Error, HeapPages, KdfParams, LockMode, MemoryPolicy, MicroKV,
 };
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
@@ -194,16 +193,15 @@ fn scenario(dir: &std::path::Path) {
         drop(db);
     }
 
-    // A snapshot in place but not known to be durable.
-    let storage = FileStorage::open(dir.join("durable.kv"), LockMode::Exclusive).unwrap();
-    let db = MicroKV::with_storage(
-        storage.clone(),
-        Credential::key(RAW_KEY),
-        config(AutoSave::Manual),
-    )
-    .unwrap();
+    // A snapshot in place but not known to be durable: after the rename its journal
+    // cannot be emptied (a directory stands at its path).
+    let owner = Config {
+        lock_mode: LockMode::Exclusive,
+        ..config(AutoSave::Manual)
+    };
+    let db = MicroKV::open_with(dir.join("durable.kv"), Credential::key(RAW_KEY), owner).unwrap();
     write_secrets(&db);
-    storage.fail_next_save(FailPoint::SyncDir);
+    std::fs::create_dir(dir.join("durable.kv.journal")).unwrap();
     assert!(matches!(db.save(), Err(Error::NotDurable(_))));
     drop(db);
 

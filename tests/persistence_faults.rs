@@ -2,7 +2,8 @@
 //! `AutoSave::OnEveryWrite` writes (journal appends, and snapshots over a storage without a
 //! journal) and of the journal's compaction, the store reopens to exactly the old contents
 //! or exactly the new ones; after a failed save the store is still usable and a retry
-//! succeeds. Needs the `testing` feature.
+//! succeeds. Needs the `testing` feature (the core's `FaultyStorage`); the same faults in
+//! a real file's save and journal are tests/save_faults.rs's, injected by strace.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
@@ -12,8 +13,8 @@ use std::time::Duration;
 
 use microkv::testing::{AppendFault, Fault, FaultyStorage, Step};
 use microkv::{
-    AutoSave, Config, Credential, Error, FailPoint, FileStorage, KdfParams, LockMode, ManualClock,
-    MicroKV, Storage,
+    AutoSave, Config, Credential, Error, FileStorage, KdfParams, LockMode, ManualClock, MicroKV,
+    Storage,
 };
 
 const KEY: [u8; 32] = [0x11; 32];
@@ -542,96 +543,6 @@ fn strays(dir: &Path) -> Vec<String> {
 }
 
 #[test]
-fn a_failed_file_save_keeps_the_old_file_and_no_temporary_file() {
-    for point in [
-        FailPoint::Write,
-        FailPoint::Sync,
-        FailPoint::Rename,
-        FailPoint::SyncDir,
-    ] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.kv");
-        let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
-        let db = MicroKV::with_storage(storage.clone(), Credential::key(KEY), Config::default())
-            .unwrap();
-        db.put("k", &1u32).unwrap();
-        db.save().unwrap();
-        let old = std::fs::read(&path).unwrap();
-
-        db.put("k", &2u32).unwrap();
-        storage.fail_next_save(point);
-        let err = db.save().unwrap_err();
-        if point == FailPoint::SyncDir {
-            // The new file is in place: the error says so.
-            assert!(matches!(err, Error::NotDurable(_)), "{point:?}: {err:?}");
-        } else {
-            assert!(matches!(err, Error::Io(_)), "{point:?}: {err:?}");
-        }
-        assert!(
-            strays(dir.path()).is_empty(),
-            "{point:?}: {:?}",
-            strays(dir.path())
-        );
-        let now = std::fs::read(&path).unwrap();
-        if point == FailPoint::SyncDir {
-            assert_ne!(now, old, "the rename happened, only its sync failed");
-        } else {
-            assert_eq!(now, old, "{point:?}");
-        }
-        assert_eq!(db.get::<u32>("k").unwrap(), Some(2), "{point:?}: memory");
-        db.save().unwrap();
-        drop(db);
-        drop(storage);
-        let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
-        assert_eq!(db.get::<u32>("k").unwrap(), Some(2), "{point:?}: retried");
-        assert!(strays(dir.path()).is_empty());
-    }
-}
-
-#[test]
-fn a_failed_autosaved_file_write_is_undone_and_leaves_no_temporary_file() {
-    // The write is a journal append, for the owner and a shared writer alike.
-    for (lock, point) in [
-        (LockMode::Exclusive, FailPoint::JournalWrite),
-        (LockMode::Exclusive, FailPoint::JournalSync),
-        (LockMode::Shared, FailPoint::JournalWrite),
-        (LockMode::Shared, FailPoint::JournalSync),
-    ] {
-        let what = format!("{lock:?}, {point:?}");
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("store.kv");
-        let storage = FileStorage::open(&path, lock).unwrap();
-        let config = Config {
-            autosave: AutoSave::OnEveryWrite,
-            lock_mode: lock,
-            ..Default::default()
-        };
-        let db = MicroKV::with_storage(storage.clone(), Credential::key(KEY), config).unwrap();
-        db.put("k", &1u32).unwrap();
-        let old = std::fs::read(&path).unwrap();
-        storage.fail_next_save(point);
-        assert!(db.put("k", &2u32).is_err(), "{what}");
-        assert_eq!(db.get::<u32>("k").unwrap(), Some(1), "{what}");
-        assert_eq!(std::fs::read(&path).unwrap(), old, "{what}");
-        assert!(strays(dir.path()).is_empty(), "{what}");
-        // A fresh open before any other write sees the failed write not applied: a
-        // record whose sync failed was cut back out of the journal.
-        let fresh = Config {
-            read_only: true,
-            ..Default::default()
-        };
-        let ro = MicroKV::open_with(&path, Credential::key(KEY), fresh).unwrap();
-        assert_eq!(ro.get::<u32>("k").unwrap(), Some(1), "{what}: fresh open");
-        drop(ro);
-        db.put("k", &3u32).unwrap();
-        drop(db);
-        drop(storage);
-        let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
-        assert_eq!(db.get::<u32>("k").unwrap(), Some(3), "{what}");
-    }
-}
-
-#[test]
 fn real_os_failures_leave_no_temporary_file() {
     let dir = tempfile::tempdir().unwrap();
     // A parent that is a file: nothing can be created.
@@ -662,32 +573,6 @@ fn real_os_failures_leave_no_temporary_file() {
     std::fs::write(&path, &old).unwrap();
     db.save().unwrap();
     assert_eq!(strays(dir.path()), vec!["plain".to_string()]);
-}
-
-/// On a real file: a password change whose directory sync fails after the rename is
-/// committed (`Ok`): the new password opens the file, the old one does not, and the
-/// handle goes on under the new one.
-#[test]
-fn a_rotation_whose_directory_sync_fails_is_committed() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
-    let config = || Config {
-        kdf: KdfParams::argon2id(64, 1, 1),
-        ..Default::default()
-    };
-    let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
-    let db = MicroKV::with_storage(storage.clone(), Credential::password("old"), config()).unwrap();
-    db.put("k", &1u32).unwrap();
-    db.save().unwrap();
-    storage.fail_next_save(FailPoint::SyncDir);
-    db.change_password("old", "new").unwrap();
-    db.change_password("new", "newer").unwrap();
-    drop(db);
-    drop(storage);
-    let open = |pw: &str| MicroKV::open_with(&path, Credential::password(pw), config());
-    assert!(matches!(open("old"), Err(Error::WrongPassword)));
-    assert!(matches!(open("new"), Err(Error::WrongPassword)));
-    assert_eq!(open("newer").unwrap().get::<u32>("k").unwrap(), Some(1));
 }
 
 /// On a real file: a rotation whose snapshot is renamed in but whose journal cannot be

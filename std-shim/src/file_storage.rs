@@ -32,13 +32,11 @@
 //! Its [`Storage`](microkv_core::Storage) implementation is `storage`; the steps live in
 //! the other children: `atomic_write` (the temporary file, syncs and rename, and
 //! the lock a compare-and-replace holds), `lock` (the lock files), `journal` (appending,
-//! cutting and reading the journal), `fault` (the `testing` feature's `FailPoint`s),
-//! `regular` (opening regular files only, one small function per OS) and `files` (the
+//! cutting and reading the journal), `regular` (opening regular files only, one small function per OS) and `files` (the
 //! file-system steps they share).
 #![forbid(unsafe_code)]
 
 mod atomic_write;
-mod fault;
 mod files;
 mod journal;
 mod lock;
@@ -55,10 +53,6 @@ use microkv_core::{Error, LockMode, Result};
 
 use atomic_write::remove_stale_temps;
 pub use atomic_write::write_copy;
-#[cfg(feature = "testing")]
-pub use fault::FailPoint;
-#[cfg(not(feature = "testing"))]
-use fault::FailPoint;
 pub use files::read_at_most;
 use files::{exists, parent, remove_if_present, sync_dir};
 use journal::{journal_path, JournalFile};
@@ -89,9 +83,6 @@ struct State {
     create: bool,
     /// `destroy` ran: every later save fails.
     destroyed: bool,
-    /// A fault to inject into the next save or append (only ever set by the `testing`
-    /// feature).
-    fault: Option<FailPoint>,
     /// A load ran (the first one of a store others may open takes `creating`).
     loaded: bool,
     /// The write lock a storage without the exclusive lifetime lock holds from a first
@@ -106,13 +97,6 @@ struct State {
     /// record is written only while it is still the one at the path (a record chained to
     /// a snapshot that was removed or replaced would be ignored at the next open).
     store_id: Option<Identity>,
-}
-
-impl State {
-    /// The armed fault, if it is one of a save (`journal == false`) or of an append.
-    fn take_fault(&mut self, journal: bool) -> Option<FailPoint> {
-        self.fault.take_if(|point| point.in_journal() == journal)
-    }
 }
 
 /// What a [`FileStorage`]'s clones share.
@@ -273,7 +257,6 @@ impl FileStorage {
                 state: Mutex::new(State {
                     create: mode == Mode::CreateNew,
                     destroyed: false,
-                    fault: None,
                     loaded: false,
                     creating: None,
                     journal: JournalFile::default(),
@@ -328,13 +311,6 @@ impl FileStorage {
         // The lock files go only if no other holder keeps them.
         lock::remove_if_free(&self.inner.write_lock, None)?;
         lock::remove_if_free(&self.lock_path(), self.inner.lock.as_ref())
-    }
-
-    /// Makes the next save (or, for a journal point, the next append) fail at `point`
-    /// with an injected I/O error (the `testing` feature; semver-exempt).
-    #[cfg(feature = "testing")]
-    pub fn fail_next_save(&self, point: FailPoint) {
-        self.state().fault = Some(point);
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

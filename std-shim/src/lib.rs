@@ -13,7 +13,4 @@ pub mod clock;
 pub mod file_storage;
 
 pub use clock::SystemClock;
-#[cfg(feature = "testing")]
-#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-pub use file_storage::FailPoint;
 pub use file_storage::FileStorage;

@@ -100,31 +100,6 @@ fn open_existing_and_create_new_check_the_file() {
     assert!(matches!(existing.load(), Err(Error::NotFound)));
 }
 
-#[cfg(feature = "testing")]
-#[test]
-fn a_first_save_that_fails_after_its_file_is_in_place_does_not_block_later_saves() {
-    use microkv_std::FailPoint;
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.kv");
-    let storage = FileStorage::create_new(&path, LockMode::Exclusive).unwrap();
-    storage.fail_next_save(FailPoint::SyncDir);
-    // The new file is taken out again: the error means no store.
-    assert!(matches!(storage.store(b"one"), Err(Error::Io(_))));
-    assert!(!path.exists());
-    storage.store(b"two").unwrap();
-    assert_eq!(storage.load().unwrap().as_deref(), Some(&b"two"[..]));
-    assert_eq!(names(dir.path()), ["s.kv", "s.kv.lock"]);
-
-    // Before the file is in place, a failed first save leaves the next one a first save.
-    let path = dir.path().join("t.kv");
-    let storage = FileStorage::create_new(&path, LockMode::Exclusive).unwrap();
-    storage.fail_next_save(FailPoint::Rename);
-    assert!(storage.store(b"one").is_err());
-    assert!(!path.exists());
-    std::fs::write(&path, b"theirs").unwrap();
-    assert!(matches!(storage.store(b"two"), Err(Error::AlreadyExists)));
-}
-
 /// `store_replacing` replaces the file only while it still begins with what the caller
 /// expects: a writer whose view is stale (another writer rotated the credential) is
 /// refused and writes nothing; a missing file is simply stored.

@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, LockMode, Result};
 
-use super::fault::{check, FailPoint};
 use super::files::{
     after_placing, exists, file_name, parent, private_options, remove_if_present, sync_dir,
 };
@@ -26,7 +25,7 @@ pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let path = path.as_ref();
     let lock = lock_path(path);
     let held = acquire(&lock, LockMode::Exclusive).map_err(|e| e.in_file("locking", &lock))?;
-    let written = write_atomic(path, bytes, Replace::Always, None, &mut None);
+    let written = write_atomic(path, bytes, Replace::Always, &mut None);
     // The copy is written (or not) whatever this does: a lock file left behind is only
     // clutter, so its removal's error is not the copy's.
     let _ = remove_if_free(&lock, held.as_ref());
@@ -82,19 +81,15 @@ pub(super) fn write_atomic(
     path: &Path,
     bytes: &[u8],
     replace: Replace,
-    fault: Option<FailPoint>,
     placed: &mut Option<Identity>,
 ) -> Result<()> {
     let dir = parent(path);
     let (tmp, mut file) = create_temp(dir, path)?;
     let mut tmp_exists = true;
     let result = (|| -> Result<()> {
-        check(fault, FailPoint::Write)?;
         file.write_all(bytes).map_err(Error::Io)?;
-        check(fault, FailPoint::Sync)?;
         file.sync_all().map_err(Error::Io)?;
         let id = Identity::of(&file.metadata().map_err(Error::Io)?);
-        check(fault, FailPoint::Rename)?;
         match replace {
             Replace::Always => {
                 fs::rename(&tmp, path).map_err(Error::Io)?;
@@ -120,7 +115,6 @@ pub(super) fn write_atomic(
             fs::remove_file(&tmp).map_err(Error::Io)?;
             tmp_exists = false;
         }
-        check(fault, FailPoint::SyncDir)?;
         sync_dir(dir).map_err(Error::Io)
     })();
     // Removed while still locked: unlocked, the name could be another save's file by

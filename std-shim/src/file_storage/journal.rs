@@ -12,7 +12,6 @@ use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, Result};
 
-use super::fault::{check, FailPoint};
 use super::files::{parent, private_options, read_regular, sibling, sync_dir};
 use super::regular::{open, open_if_present, open_to_read, Identity, Links, Role};
 
@@ -123,8 +122,7 @@ impl JournalFile {
 
     /// Appends `bytes` to the journal at `path` after its first `keep` bytes (a longer
     /// journal is cut back to them; a shorter one is `Error::CorruptStore`), making a
-    /// pending cut durable first and the record durable after. `fault` is a journal
-    /// point armed by the `testing` feature.
+    /// pending cut durable first and the record durable after.
     ///
     /// A failed write or sync of the record is never retried as if nothing happened (the
     /// kernel may have dropped the dirty pages, and a later sync report success: the
@@ -134,13 +132,7 @@ impl JournalFile {
     /// `Error::NotDurable`, and the journal refuses appends until a save starts it afresh.
     /// A failure of the sync of a pending cut breaks the journal the same way (nothing of
     /// the record was written: the error is the sync's).
-    pub(super) fn append(
-        &mut self,
-        path: &Path,
-        keep: u64,
-        bytes: &[u8],
-        fault: Option<FailPoint>,
-    ) -> Result<()> {
+    pub(super) fn append(&mut self, path: &Path, keep: u64, bytes: &[u8]) -> Result<()> {
         if self.broken {
             return Err(Error::Io(io::Error::other(
                 "the journal failed to sync: a save must write a snapshot before it is appended to again",
@@ -186,11 +178,7 @@ impl JournalFile {
             }
             self.cut_pending = false;
         }
-        check(fault, FailPoint::JournalWrite)?;
-        let written = file.write_all(bytes).and_then(|()| {
-            check(fault, FailPoint::JournalSync).map_err(io::Error::other)?;
-            file.sync_data()
-        });
+        let written = file.write_all(bytes).and_then(|()| file.sync_data());
         let e = match written {
             // Acknowledged only if the record went to the journal a fresh open reads.
             Ok(()) => match id.is_at(path) {

@@ -188,9 +188,8 @@ impl FileStorage {
         } else {
             Replace::Always
         };
-        let fault = state.take_fault(false);
         let mut placed = None;
-        let result = write_atomic(&self.inner.path, bytes, replace, fault, &mut placed);
+        let result = write_atomic(&self.inner.path, bytes, replace, &mut placed);
         match (result, placed) {
             (Err(Error::NotDurable(e)), Some(id)) if replace == Replace::Never => {
                 // A new file, linked in, whose directory entry is not known to be durable:
@@ -229,10 +228,7 @@ impl FileStorage {
                     .into(),
             ));
         }
-        let fault = state.take_fault(true);
-        state
-            .journal
-            .append(&self.inner.journal, keep, bytes, fault)?;
+        state.journal.append(&self.inner.journal, keep, bytes)?;
         Ok(true)
     }
 
