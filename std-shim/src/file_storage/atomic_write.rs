@@ -122,6 +122,10 @@ pub(super) fn write_atomic(
     if result.is_err() && tmp_exists {
         let _ = fs::remove_file(&tmp);
     }
+    // Unlocked before the close: the file may be the store file now, and a close that
+    // fails must not leave it locked (a `lock_current` would wait for it forever; the
+    // os_faults sweep's failing `close` did).
+    let _ = file.unlock();
     drop(file);
     match result {
         Err(e) if placed.is_some() => Err(after_placing(e)),
