@@ -1,6 +1,7 @@
 //! Snapshot encoding, save (with fsync) and open of a file store at 10k and 100k entries of
 //! 64-byte and 4 KiB values, raw key; and a put with `AutoSave::OnEveryWrite` (one journal
-//! append and `fdatasync`) into the 10k x 64 B store. `cargo bench --bench persistence`
+//! append and `fdatasync`) into the 10k x 64 B store, from 1, 2, 4 and 8 threads at once.
+//! `cargo bench --bench persistence`
 //! (the 100k x 4 KiB store is a 420 MB file: that part takes a few minutes).
 #![forbid(unsafe_code)]
 
@@ -65,7 +66,7 @@ fn persistence(c: &mut Criterion) {
             autosave: AutoSave::OnEveryWrite,
             ..Default::default()
         };
-        let db = MicroKV::open_existing_with(&path, Credential::key(KEY), config).unwrap();
+        let db = MicroKV::open_existing_with(&path, Credential::key(KEY), config.clone()).unwrap();
         let value = [0xcdu8; 64];
         let mut next = n;
         group.bench_function(id("put OnEveryWrite"), |b| {
@@ -74,6 +75,37 @@ fn persistence(c: &mut Criterion) {
                 db.put(&format!("key-{next:06}"), &value[..]).unwrap()
             })
         });
+        drop(db);
+        // The same puts from 1, 2, 4 and 8 threads at once (group commit: the puts that
+        // wait while a sync is in flight share the next one); the time is per put, all
+        // threads together.
+        for threads in [1u64, 2, 4, 8] {
+            let db =
+                MicroKV::open_existing_with(&path, Credential::key(KEY), config.clone()).unwrap();
+            let mut round = 0;
+            let name = format!("put OnEveryWrite, {threads} threads");
+            group.bench_function(id(&name), |b| {
+                b.iter_custom(|iters| {
+                    round += 1;
+                    let per_thread = iters.div_ceil(threads);
+                    let started = Instant::now();
+                    std::thread::scope(|s| {
+                        for t in 0..threads {
+                            let db = &db;
+                            s.spawn(move || {
+                                for i in 0..per_thread {
+                                    let key = format!("t{threads}-{round}-{t}-{i}");
+                                    db.put(&key, &value[..]).unwrap();
+                                }
+                            });
+                        }
+                    });
+                    started
+                        .elapsed()
+                        .mul_f64(iters as f64 / (per_thread * threads) as f64)
+                })
+            });
+        }
     }
     group.finish();
 }

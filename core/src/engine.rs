@@ -42,6 +42,7 @@ use crate::sync::{thread_token, AtomicU64, Mutex, MutexGuard, Once, RwLock};
 
 mod catch_up;
 mod contents;
+mod group;
 mod open;
 mod persist;
 mod read;
@@ -86,6 +87,8 @@ pub(crate) struct Engine {
     writer: Mutex<SaveState>,
     /// Readers' per-thread buffers and keyring references.
     pub(crate) scratch: scratch::Scratch,
+    /// Durable puts waiting for the next group commit (`group`).
+    queue: group::Queue,
     /// Thread token of the writer lock's holder (0: none or unknown).
     owner: AtomicU64,
     clock: Option<Arc<dyn Clock>>,

@@ -26,7 +26,7 @@ pub type IoError = std::io::Error;
 /// boxed error without it. Made by [`Error::io`].
 #[cfg(not(feature = "std"))]
 #[derive(Debug)]
-pub struct IoError(Box<dyn core::error::Error + Send + Sync + 'static>);
+pub struct IoError(pub(crate) Box<dyn core::error::Error + Send + Sync + 'static>);
 
 #[cfg(not(feature = "std"))]
 impl fmt::Display for IoError {

@@ -1,6 +1,6 @@
 //! The one place that switches between `std` and `no_std`: a mutex, a reader-writer lock,
-//! a once-cell and a cheap identity for the calling thread, re-exported from one of two
-//! sets.
+//! a condition to wait for, a once-cell and a cheap identity for the calling thread,
+//! re-exported from one of two sets.
 //!
 //! Under `std` (`sync/blocking.rs`), threads block (never spin), the locks ignore
 //! poisoning, and each thread has a distinct non-zero token, which lets the store refuse
@@ -20,10 +20,34 @@ pub(crate) use spin::Once;
 #[cfg(feature = "std")]
 mod blocking;
 #[cfg(feature = "std")]
-pub(crate) use blocking::{thread_token, Mutex, MutexGuard, RwLock};
+pub(crate) use blocking::{thread_token, Mutex, MutexGuard, RwLock, Signal};
 
 #[cfg(not(feature = "std"))]
 pub(crate) use spin::{Mutex, MutexGuard, RwLock};
+
+/// Where threads wait for a change made under a [`Mutex`]: without `std`, waiting lets go
+/// of the mutex, spins once and takes it again (the caller re-checks its condition in a
+/// loop, as it does with the `std` set's condition variable).
+#[cfg(not(feature = "std"))]
+#[derive(Default)]
+pub(crate) struct Signal;
+
+#[cfg(not(feature = "std"))]
+impl Signal {
+    /// Lets go of `guard` (a guard of `mutex`) for one spin and takes the mutex again.
+    pub(crate) fn wait<'a, T>(
+        &self,
+        mutex: &'a Mutex<T>,
+        guard: MutexGuard<'a, T>,
+    ) -> MutexGuard<'a, T> {
+        drop(guard);
+        core::hint::spin_loop();
+        mutex.lock()
+    }
+
+    /// Nothing to wake: waiters spin.
+    pub(crate) fn notify_all(&self) {}
+}
 
 /// A token naming the calling thread: `0` (unknown) without `std`.
 #[cfg(not(feature = "std"))]

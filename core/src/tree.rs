@@ -7,6 +7,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 use zeroize::Zeroize;
 
+use crate::codec::encode;
 use crate::crypto::scrubbed;
 use crate::engine::Engine;
 use crate::entry::{Change, Entry};
@@ -243,6 +244,10 @@ impl Tree {
         value: &V,
         ttl: Option<Duration>,
     ) -> Result<()> {
+        if self.engine.groups_puts() {
+            let plain = encode(&self.engine.arena, value)?;
+            return self.engine.put_grouped(&self.name, key, plain, ttl);
+        }
         let mut g = self.engine.lock_write()?;
         let entry = g.seal(&self.name, key, value, g.expiry(ttl)?)?;
         g.apply([self.change(key, Some(entry))])

@@ -87,6 +87,7 @@ impl Engine {
             contents: RwLock::new(contents),
             writer: Mutex::new(save),
             scratch: Default::default(),
+            queue: Default::default(),
             owner: AtomicU64::new(0),
             clock: config.time_source(),
             high_water: AtomicU64::new(0),

@@ -10,6 +10,7 @@ use core::sync::atomic::Ordering;
 use core::time::Duration;
 
 mod catch_up;
+mod group_commit;
 
 fn store() -> Store {
     Store::in_memory(Credential::key([5; 32])).unwrap()

@@ -57,6 +57,29 @@ impl<T> RwLock<T> {
     }
 }
 
+/// `std::sync::Condvar`, poisoning ignored: where threads wait for a change made under a
+/// [`Mutex`] (the caller re-checks its condition in a loop: wake-ups may be spurious).
+#[derive(Default)]
+pub(crate) struct Signal(std::sync::Condvar);
+
+impl Signal {
+    /// Lets go of `guard` (a guard of `mutex`) until notified, and takes the mutex again.
+    pub(crate) fn wait<'a, T>(
+        &self,
+        mutex: &'a Mutex<T>,
+        guard: MutexGuard<'a, T>,
+    ) -> MutexGuard<'a, T> {
+        let _ = mutex;
+        self.0.wait(guard).unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Wakes every waiter. Take the mutex once between the change and this call (or hold
+    /// it), so that no waiter misses it between checking its condition and waiting.
+    pub(crate) fn notify_all(&self) {
+        self.0.notify_all();
+    }
+}
+
 /// A token naming the calling thread: non-zero and distinct per live thread.
 pub(crate) fn thread_token() -> u64 {
     static NEXT: AtomicU64 = AtomicU64::new(1);
