@@ -15,6 +15,7 @@
 
 use crate::error::{corrupt, Error, Result};
 
+mod body_in;
 pub(crate) mod header;
 pub(crate) mod journal;
 pub(crate) mod position;

@@ -23,7 +23,7 @@ use serde::{Serialize, Serializer};
 use super::header::{KeyHeader, BODY_LEN, BODY_NONCE, HEADER_LEN};
 use super::serial::{append_serialized, as_bytes, serialized_len};
 use crate::crypto::{Keyring, TAG_LEN};
-use crate::entry::{Entry, Name, Space};
+use crate::entry::Space;
 use crate::error::{corrupt, Result};
 use crate::kdf::KdfLimit;
 
@@ -31,35 +31,20 @@ use crate::kdf::KdfLimit;
 /// `Error::TooLarge`, refused before it is read (a store lives in memory whole).
 pub const MAX_STORE_LEN: u64 = 1 << 30;
 
-/// The body as read: namespaces, key names, and each entry's sealed value and expiry.
-/// Values stay sealed under their own nonces inside it. The writer serializes
-/// [`BodyOut`] instead, which has the same wire format (postcard writes no field names
-/// and no struct framing: a struct is its fields in order, a sequence is
-/// `varint(len) || elements`).
-#[derive(serde::Deserialize)]
-struct Body<'a> {
-    #[serde(borrow)]
-    spaces: Vec<SpaceRecord<'a>>,
-}
-
-#[derive(serde::Deserialize)]
-struct SpaceRecord<'a> {
-    name: &'a str,
-    #[serde(borrow)]
-    entries: Vec<EntryRecord<'a>>,
-}
-
+/// One entry as the body holds it: read by [`super::body_in`] into the maps, written by
+/// [`BodyOut`] straight from them (postcard writes no field names and no struct framing:
+/// a struct is its fields in order, a sequence is `varint(len) || elements`).
 #[derive(serde::Serialize, serde::Deserialize)]
-struct EntryRecord<'a> {
-    key: &'a str,
-    expires_at: Option<u64>,
+pub(super) struct EntryRecord<'a> {
+    pub(super) key: &'a str,
+    pub(super) expires_at: Option<u64>,
     #[serde(serialize_with = "as_bytes")]
-    sealed: &'a [u8],
+    pub(super) sealed: &'a [u8],
 }
 
 /// The body as written, straight from the store's maps (no intermediate vectors, which
-/// cost as much as the encryption for large stores): a [`Body`] of the entries live at
-/// `now`, without the namespaces that have none.
+/// cost as much as the encryption for large stores): the entries live at `now`, without
+/// the namespaces that have none, in the wire format of the module's text.
 struct BodyOut<'a> {
     spaces: &'a HashMap<String, Space>,
     now: Option<u64>,
@@ -230,8 +215,7 @@ fn open_body(keyring: &Keyring, bytes: &mut [u8]) -> Result<Opened> {
 }
 
 fn parse_body(plain: &[u8]) -> Result<Opened> {
-    let (body, rest) =
-        postcard::take_from_bytes::<Body<'_>>(plain).map_err(|e| corrupt(format!("body: {e}")))?;
+    let (spaces, rest) = super::body_in::parse(plain)?;
     let sequence = match rest {
         [] => 0, // written before the sequence existed
         _ => {
@@ -243,18 +227,5 @@ fn parse_body(plain: &[u8]) -> Result<Opened> {
             sequence
         }
     };
-    let mut spaces: HashMap<String, Space> = HashMap::with_capacity(body.spaces.len());
-    for record in body.spaces {
-        let mut space = Space::with_capacity(record.entries.len());
-        for e in record.entries {
-            let entry = Entry::from_sealed(e.sealed, e.expires_at)?;
-            if space.insert(Name::from(e.key), entry).is_some() {
-                return Err(corrupt("duplicate key in body"));
-            }
-        }
-        if spaces.insert(String::from(record.name), space).is_some() {
-            return Err(corrupt("duplicate namespace in body"));
-        }
-    }
     Ok(Opened { spaces, sequence })
 }
