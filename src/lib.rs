@@ -16,9 +16,6 @@ use std::ops::Deref;
 use std::sync::Arc;
 
 pub use microkv_core::harden_process;
-#[cfg(feature = "testing")]
-#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-pub use microkv_core::testing;
 #[cfg(any(unix, windows))]
 #[cfg_attr(docsrs, doc(cfg(any(unix, windows))))]
 pub use microkv_core::OsPages;

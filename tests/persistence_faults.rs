@@ -11,11 +11,11 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use microkv::testing::{AppendFault, Fault, FaultyStorage, Step};
 use microkv::{
     AutoSave, Config, Credential, Error, FileStorage, KdfParams, LockMode, ManualClock, MicroKV,
     Storage,
 };
+use microkv_testing::{AppendFault, Fault, FaultyStorage, Step};
 
 const KEY: [u8; 32] = [0x11; 32];
 

@@ -32,9 +32,6 @@ mod secret;
 mod storage;
 mod store;
 mod sync;
-#[cfg(feature = "testing")]
-#[cfg_attr(docsrs, doc(cfg(feature = "testing")))]
-pub mod testing;
 mod tree;
 mod txn;
 

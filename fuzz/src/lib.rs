@@ -20,11 +20,11 @@ use std::time::Duration;
 use blake2::{Blake2b512, Digest};
 use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305, XNonce};
-use microkv::testing::{Fault, FaultyStorage, Step};
 use microkv::{
     AutoSave, Config, Credential, Error, HeapPages, KdfParams, ManualClock, MemoryStorage, MicroKV,
     Storage,
 };
+use microkv_testing::{Fault, FaultyStorage, Step};
 
 /// The raw key every target opens with (seeds are made with it too).
 pub const KEY: [u8; 32] = [0x5A; 32];

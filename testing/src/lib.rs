@@ -1,5 +1,6 @@
-//! Fault injection for tests (the `testing` feature). **Semver-exempt**: anything in this
-//! module may change in any release.
+//! Fault injection for microkv's tests: a workspace crate that is never published
+//! (`publish = false`), which the tests and the fuzz targets take as a dev-dependency. It
+//! uses only the public [`Storage`] trait, so no build of microkv ships it.
 //!
 //! [`FaultyStorage`] models a rename-based file storage (write a temporary file, sync it,
 //! rename it over the store file, sync the directory) as a *durable image*, what a reboot
@@ -12,13 +13,9 @@
 //! of the old snapshot, which a reopen must ignore).
 #![forbid(unsafe_code)]
 
-use alloc::format;
-use alloc::sync::Arc;
-use alloc::vec::Vec;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
-use crate::error::{Error, Result};
-use crate::storage::Storage;
-use crate::sync::Mutex;
+use microkv_core::{Error, Result, Storage};
 
 /// A step of a rename-based save, where a fault can strike.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -124,7 +121,7 @@ struct State {
 ///
 /// ```
 /// # use microkv_core as microkv;
-/// use microkv::testing::{Fault, FaultyStorage, Step};
+/// use microkv_testing::{Fault, FaultyStorage, Step};
 /// use microkv::{Config, Credential, Store};
 /// let storage = FaultyStorage::new();
 /// let db = Store::with_storage(storage.clone(), Credential::key([1; 32]), Config::default())?;
@@ -145,7 +142,7 @@ pub struct FaultyStorage {
 
 impl core::fmt::Debug for FaultyStorage {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        let s = self.state.lock();
+        let s = self.state();
         f.debug_struct("FaultyStorage")
             .field("stores", &s.stores)
             .field("loads", &s.loads)
@@ -160,7 +157,7 @@ fn injected(what: &str) -> Error {
 
 /// The I/O error an injected fault reports.
 #[derive(Debug)]
-struct Injected(alloc::string::String);
+struct Injected(String);
 
 impl core::fmt::Display for Injected {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -171,6 +168,11 @@ impl core::fmt::Display for Injected {
 impl core::error::Error for Injected {}
 
 impl FaultyStorage {
+    /// The shared state, poisoning ignored (a test that panicked left it consistent).
+    fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// An empty storage without faults.
     pub fn new() -> Self {
         Self::default()
@@ -185,7 +187,7 @@ impl FaultyStorage {
     pub fn with_images(snapshot: Option<Vec<u8>>, journal: Vec<u8>) -> Self {
         let storage = Self::default();
         {
-            let mut s = storage.state.lock();
+            let mut s = storage.state();
             s.durable = snapshot.clone();
             s.visible = snapshot;
             s.durable_journal = journal.clone();
@@ -198,66 +200,66 @@ impl FaultyStorage {
     /// storage written before journals: every autosaved write stores a snapshot.
     pub fn without_journal() -> Self {
         let storage = Self::default();
-        storage.state.lock().no_journal = true;
+        storage.state().no_journal = true;
         storage
     }
 
     /// Arms a fault: the `n`th call of `append` over this storage's life (1-based; see
     /// [`FaultyStorage::appends`]) fails with `fault`.
     pub fn fail_append(&self, n: u64, fault: AppendFault) {
-        self.state.lock().armed_appends.push((n, fault));
+        self.state().armed_appends.push((n, fault));
     }
 
     /// How many times `append` was called (including failed calls).
     pub fn appends(&self) -> u64 {
-        self.state.lock().appends
+        self.state().appends
     }
 
     /// The journal a reboot would find now.
     pub fn durable_journal(&self) -> Vec<u8> {
-        self.state.lock().durable_journal.clone()
+        self.state().durable_journal.clone()
     }
 
     /// Arms a fault: the `n`th call of `store` over this storage's life (1-based; see
     /// [`FaultyStorage::stores`]) fails at `step` with `fault`.
     pub fn fail_store(&self, n: u64, step: Step, fault: Fault) {
-        self.state.lock().armed.push((n, step, fault));
+        self.state().armed.push((n, step, fault));
     }
 
     /// Disarms every fault not yet triggered.
     pub fn clear_faults(&self) {
-        let mut s = self.state.lock();
+        let mut s = self.state();
         s.armed.clear();
         s.armed_appends.clear();
     }
 
     /// How many times `store` was called (including failed calls).
     pub fn stores(&self) -> u64 {
-        self.state.lock().stores
+        self.state().stores
     }
 
     /// How many times `load` was called.
     pub fn loads(&self) -> u64 {
-        self.state.lock().loads
+        self.state().loads
     }
 
     /// Whether a simulated crash happened (every call fails until `restart`).
     pub fn crashed(&self) -> bool {
-        self.state.lock().crashed
+        self.state().crashed
     }
 
     /// What a reboot would find now.
     pub fn durable(&self) -> Option<Vec<u8>> {
-        self.state.lock().durable.clone()
+        self.state().durable.clone()
     }
 
     /// A fresh storage, as after a reboot: the durable images, no faults, counters at 0
     /// (and a journal if this one keeps one). This handle (and its clones) stay as they
     /// are.
     pub fn restart(&self) -> FaultyStorage {
-        let s = self.state.lock();
+        let s = self.state();
         let storage = Self::with_images(s.durable.clone(), s.durable_journal.clone());
-        storage.state.lock().no_journal = s.no_journal;
+        storage.state().no_journal = s.no_journal;
         storage
     }
 }
@@ -266,7 +268,7 @@ impl FaultyStorage {
     /// `store`, or `store_replacing` when `expected` is given: the comparison is made
     /// under the lock, before the fault (a refused store writes nothing, and counts).
     fn store_over(&self, expected: Option<&[u8]>, bytes: &[u8]) -> Result<()> {
-        let mut s = self.state.lock();
+        let mut s = self.state();
         if s.crashed {
             return Err(injected("store after a crash"));
         }
@@ -308,7 +310,7 @@ impl FaultyStorage {
 
 impl Storage for FaultyStorage {
     fn load(&self) -> Result<Option<Vec<u8>>> {
-        let mut s = self.state.lock();
+        let mut s = self.state();
         if s.crashed {
             return Err(injected("load after a crash"));
         }
@@ -325,7 +327,7 @@ impl Storage for FaultyStorage {
     }
 
     fn append(&self, keep: u64, bytes: &[u8]) -> Result<bool> {
-        let mut s = self.state.lock();
+        let mut s = self.state();
         if s.crashed {
             return Err(injected("append after a crash"));
         }
@@ -365,7 +367,7 @@ impl Storage for FaultyStorage {
     }
 
     fn load_journal(&self) -> Result<Vec<u8>> {
-        let s = self.state.lock();
+        let s = self.state();
         if s.crashed {
             return Err(injected("load after a crash"));
         }
