@@ -1,8 +1,9 @@
 //! [`FileStorage`]: a store file on disk, replaced atomically, with a lock file beside it.
 //!
 //! A save writes the new snapshot to a fresh temporary file in the same directory
-//! (created exclusively, mode 0600), syncs it, renames it over the store file and syncs
-//! the directory. A crash at any point leaves either the old file or the new one. The
+//! (created exclusively, mode 0600; on Windows with a DACL for the current user only),
+//! syncs it, renames it over the store file and syncs the directory (Windows has no
+//! directory sync: its replace is write-through). A crash at any point leaves either the old file or the new one. The
 //! temporary file is removed on every error; one left by a process that died mid-save is
 //! removed by the next exclusive open.
 //!
@@ -32,9 +33,10 @@
 //! Its [`Storage`](microkv_core::Storage) implementation is `storage`; the steps live in
 //! the other children: `atomic_write` (the temporary file, syncs and rename, and
 //! the lock a compare-and-replace holds), `lock` (the lock files), `journal` (appending,
-//! cutting and reading the journal), `regular` (opening regular files only, one small function per OS) and `files` (the
-//! file-system steps they share).
-#![forbid(unsafe_code)]
+//! cutting and reading the journal), `regular` (opening regular files only, one small
+//! function per OS), `files` (the file-system steps they share) and, on Windows,
+//! `windows` (its calls: byte-range locks, file IDs, owner-only creation).
+#![deny(unsafe_code)] // windows (Windows only) allows it
 
 mod atomic_write;
 mod files;
@@ -42,6 +44,8 @@ mod journal;
 mod lock;
 mod regular;
 mod storage;
+#[cfg(windows)]
+mod windows;
 
 use std::fmt;
 use std::fs::{self, File};
@@ -97,6 +101,10 @@ struct State {
     /// record is written only while it is still the one at the path (a record chained to
     /// a snapshot that was removed or replaced would be ignored at the next open).
     store_id: Option<Identity>,
+    /// The open lock file while the lock is held; `None` when no lock is held, or after
+    /// `destroy`, which closes it (Windows removes a file only once its last handle is
+    /// closed: until then no one could create the lock file again).
+    lock: Option<File>,
 }
 
 /// What a [`FileStorage`]'s clones share.
@@ -107,8 +115,8 @@ struct Inner {
     /// `<file>.wlock`, the write lock of one operation.
     write_lock: PathBuf,
     mode: Mode,
-    /// The open lock file while the lock is held; `None` when no lock is held.
-    lock: Option<File>,
+    /// Whether a lock was taken at open (held until `destroy` or the last clone's drop).
+    locked: bool,
     /// Whether this handle owns the store (the exclusive lifetime lock): then no other
     /// handle writes it, and it need not catch up before a write.
     exclusive: bool,
@@ -143,7 +151,7 @@ impl fmt::Debug for FileStorage {
         f.debug_struct("FileStorage")
             .field("path", &self.inner.path)
             .field("mode", &self.inner.mode)
-            .field("locked", &self.inner.lock.is_some())
+            .field("locked", &self.inner.locked)
             .finish()
     }
 }
@@ -253,7 +261,7 @@ impl FileStorage {
                 write_lock: write_lock_path(path),
                 mode,
                 exclusive,
-                lock,
+                locked: lock.is_some(),
                 state: Mutex::new(State {
                     create: mode == Mode::CreateNew,
                     destroyed: false,
@@ -261,6 +269,7 @@ impl FileStorage {
                     creating: None,
                     journal: JournalFile::default(),
                     store_id: None,
+                    lock,
                 }),
             }),
         })
@@ -310,7 +319,8 @@ impl FileStorage {
         sync_dir(parent(&self.inner.path)).map_err(Error::Io)?;
         // The lock files go only if no other holder keeps them.
         lock::remove_if_free(&self.inner.write_lock, None)?;
-        lock::remove_if_free(&self.lock_path(), self.inner.lock.as_ref())
+        let held = state.lock.take();
+        lock::remove_if_free(&self.lock_path(), held.as_ref())
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -5,7 +5,8 @@
 //! core constructor falls back to heap pages or to no clock: `microkv_core::OsPages` and
 //! `microkv_core::harden_process` (the facade re-exports them as `microkv::OsPages` and
 //! `microkv::harden_process`).
-#![forbid(unsafe_code)]
+// Only the Windows module of the file layer (file_storage/windows.rs) may use `unsafe`.
+#![deny(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 

@@ -11,11 +11,9 @@ use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, LockMode, Result};
 
-use super::files::{
-    after_placing, exists, file_name, parent, private_options, remove_if_present, sync_dir,
-};
+use super::files::{after_placing, exists, file_name, parent, remove_if_present, sync_dir};
 use super::lock::{acquire, is_current, lock_path, remove_if_free};
-use super::regular::{open, open_if_present, open_to_read, Identity, Links, Role};
+use super::regular::{create, open_if_present, open_to_read, Access, Identity, Links, Role};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
 /// holding an exclusive lock on `<path>.lock` meanwhile: `Error::Locked` if a store is
@@ -40,6 +38,7 @@ pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
 /// so writers never livelock; a writer that keeps losing for [`REPLACE_PATIENCE`] (a busy
 /// store under many concurrent savers) gets `Error::Locked`. A fixed count of retries was
 /// used first and ran out under load with four threads saving in a loop.
+#[cfg(not(windows))]
 pub(super) fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>> {
     let started = std::time::Instant::now();
     while started.elapsed() < REPLACE_PATIENCE {
@@ -50,15 +49,63 @@ pub(super) fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<File>>
         if !is_current(&file, path)? {
             continue;
         }
-        let mut head = vec![0u8; expected.len()];
-        return match file.read_exact(&mut head) {
-            Ok(()) if head == expected => Ok(Some(file)),
-            Ok(()) => Err(Error::CredentialChanged),
-            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::CredentialChanged),
-            Err(e) => Err(Error::Io(e)),
-        };
+        return check_head(&mut file, expected).map(|()| Some(file));
     }
     Err(Error::Locked)
+}
+
+/// Windows: the compare-and-replace lock is one byte of `<path>.lock`
+/// ([`REPLACE_BYTE`](super::windows::REPLACE_BYTE)), not the store file. Windows refuses
+/// to rename over a file that a handle holds open (without POSIX rename semantics, which
+/// FAT, exFAT, SMB and Wine lack), and its locks are mandatory: a lock on the store file
+/// would make the save fail and refuse the store's readers meanwhile. Every writer takes
+/// this lock around its check and replace, so the two are one step for every writer, in
+/// this process or another; the store file is read for the check through a handle closed
+/// before the replace. Waits up to [`REPLACE_PATIENCE`] for the lock (`Error::Locked`
+/// past it); `None` if there is no store file.
+#[cfg(windows)]
+pub(super) fn lock_current(path: &Path, expected: &[u8]) -> Result<Option<ReplaceLock>> {
+    use super::windows::{try_lock, REPLACE_BYTE};
+    let lock = super::lock::open_lock(&lock_path(path))?;
+    let started = std::time::Instant::now();
+    while !try_lock(&lock, REPLACE_BYTE, true).map_err(Error::Io)? {
+        if started.elapsed() > REPLACE_PATIENCE {
+            return Err(Error::Locked);
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    let lock = ReplaceLock(lock);
+    let Some(mut file) = open_to_read(path, Role::Store)? else {
+        return Ok(None);
+    };
+    check_head(&mut file, expected)?;
+    Ok(Some(lock))
+}
+
+/// A writer's compare-and-replace lock on Windows: [`REPLACE_BYTE`] of the lock file,
+/// released when dropped (closing the handle releases it too, but Windows may do that
+/// late).
+///
+/// [`REPLACE_BYTE`]: super::windows::REPLACE_BYTE
+#[cfg(windows)]
+pub(super) struct ReplaceLock(File);
+
+#[cfg(windows)]
+impl Drop for ReplaceLock {
+    fn drop(&mut self) {
+        let _ = super::windows::unlock(&self.0, super::windows::REPLACE_BYTE);
+    }
+}
+
+/// Checks that `file` begins with `expected`: `Error::CredentialChanged` if not.
+fn check_head(file: &mut File, expected: &[u8]) -> Result<()> {
+    let mut head = vec![0u8; expected.len()];
+    match file.read_exact(&mut head) {
+        Ok(()) if head == expected => Ok(()),
+        Ok(()) => Err(Error::CredentialChanged),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::CredentialChanged),
+        Err(e) => Err(Error::Io(e)),
+    }
 }
 
 /// How long [`lock_current`] keeps retrying while other writers replace the file under it.
@@ -89,10 +136,10 @@ pub(super) fn write_atomic(
     let result = (|| -> Result<()> {
         file.write_all(bytes).map_err(Error::Io)?;
         file.sync_all().map_err(Error::Io)?;
-        let id = Identity::of(&file.metadata().map_err(Error::Io)?);
+        let id = Identity::of(&file)?;
         match replace {
             Replace::Always => {
-                fs::rename(&tmp, path).map_err(Error::Io)?;
+                rename_over(&tmp, path).map_err(Error::Io)?;
                 tmp_exists = false;
                 *placed = Some(id);
             }
@@ -104,7 +151,7 @@ pub(super) fn write_atomic(
                 // A file system without hard links: the caller holds the lock, so a
                 // check and a rename are as good as it gets there.
                 Err(_) if !exists(path)? => {
-                    fs::rename(&tmp, path).map_err(Error::Io)?;
+                    rename_over(&tmp, path).map_err(Error::Io)?;
                     tmp_exists = false;
                     *placed = Some(id);
                 }
@@ -115,6 +162,11 @@ pub(super) fn write_atomic(
             fs::remove_file(&tmp).map_err(Error::Io)?;
             tmp_exists = false;
         }
+        // Windows has no directory sync: the renamed file is flushed again instead
+        // (FlushFileBuffers through the handle still open on it, which commits its
+        // metadata on NTFS).
+        #[cfg(windows)]
+        file.sync_all().map_err(Error::Io)?;
         sync_dir(dir).map_err(Error::Io)
     })();
     // Removed while still locked: unlocked, the name could be another save's file by
@@ -132,6 +184,42 @@ pub(super) fn write_atomic(
         other => other,
     }
 }
+
+/// Renames `from` over `to`, replacing it: `fs::rename`. On Windows that is
+/// `SetFileInformationByHandle` with POSIX semantics where the file system has them
+/// (NTFS: the replace succeeds while readers hold the old file open), else a plain
+/// replacing rename, one step either way. `MoveFileExW(REPLACE_EXISTING | WRITE_THROUGH)`
+/// was tried first: under Wine 8 `tests/shared_processes.rs`' putters, run alone, failed
+/// with `Error::NotFound` (a reader found no store file), and pass alone with this rename
+/// (under load they still fail now and then: `.ci/run` says so). Where a reader's open handle refuses the replace
+/// (`ERROR_ACCESS_DENIED`, or a sharing violation: FAT, exFAT, SMB, Wine), and readers
+/// hold the store file only for one read, it is retried for up to [`RENAME_PATIENCE`]
+/// before its error is returned.
+fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
+    #[cfg(windows)]
+    {
+        const ACCESS_DENIED: i32 = 5;
+        const SHARING_VIOLATION: i32 = 32;
+        let started = std::time::Instant::now();
+        loop {
+            match fs::rename(from, to) {
+                Err(e)
+                    if matches!(e.raw_os_error(), Some(ACCESS_DENIED | SHARING_VIOLATION))
+                        && started.elapsed() < RENAME_PATIENCE =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                other => return other,
+            }
+        }
+    }
+    #[cfg(not(windows))]
+    fs::rename(from, to)
+}
+
+/// How long [`rename_over`] retries a replace that a reader's open handle refuses.
+#[cfg(windows)]
+const RENAME_PATIENCE: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// How many temporary files saves of one store may hold at once: one per save in
 /// progress (saves through one handle take turns; handles sharing the store each have
@@ -165,9 +253,7 @@ fn create_temp(dir: &Path, path: &Path) -> Result<(PathBuf, File)> {
         let tmp = temp_path(dir, path, slot);
         // Twice at most: again once a dead save's file is removed.
         for _ in 0..2 {
-            let mut create = private_options();
-            create.write(true).create_new(true);
-            match open(&mut create, &tmp, Role::Temp, Links::Refuse, true) {
+            match create(&tmp, Role::Temp, Access::Write) {
                 Ok(file) if claim(&file, &tmp)? => return Ok((tmp, file)),
                 // Taken for a dead save's by another save before this one locked it.
                 Ok(_) => break,

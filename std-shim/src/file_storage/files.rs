@@ -32,15 +32,6 @@ pub(super) fn file_name(path: &Path) -> String {
         .unwrap_or_default()
 }
 
-/// Open options that create files readable and writable by the owner only.
-pub(super) fn private_options() -> OpenOptions {
-    #[cfg_attr(not(unix), allow(unused_mut))] // only Unix sets a mode here
-    let mut options = OpenOptions::new();
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options
-}
-
 /// The bytes of the file at `path` if it holds at most `max` of them, else
 /// `Error::TooLarge`: the length is checked before anything is read, and the read stops
 /// past `max` should the file grow meanwhile. Only a regular file is read (a FIFO,
@@ -86,6 +77,7 @@ pub(super) fn read_regular(
         return Ok(None);
     };
     let meta = file.metadata().map_err(Error::Io)?;
+    let id = Identity::of(&file)?;
     let len = meta.len();
     if len > max {
         return Err(Error::TooLarge { len, max });
@@ -98,7 +90,7 @@ pub(super) fn read_regular(
     if len > max {
         return Err(Error::TooLarge { len, max });
     }
-    Ok(Some((bytes, Identity::of(&meta))))
+    Ok(Some((bytes, id)))
 }
 
 /// The first `len` bytes of the file at `path` (fewer if it is shorter); `None` if there

@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, Result};
 
-use super::files::{parent, private_options, read_regular, sibling, sync_dir};
-use super::regular::{open, open_if_present, open_to_read, Identity, Links, Role};
+use super::files::{parent, read_regular, sibling, sync_dir};
+use super::regular::{create, open, open_if_present, open_to_read, Access, Identity, Links, Role};
 
 /// `<file>.journal` beside `path`.
 pub(super) fn journal_path(path: &Path) -> PathBuf {
@@ -219,9 +219,7 @@ impl JournalFile {
 /// user, one link), creating it (mode 0600) if needed; a new journal's directory entry
 /// is made durable before anything is written to it.
 fn open_journal(path: &Path) -> Result<(File, Identity)> {
-    let mut create = private_options();
-    create.append(true).create_new(true);
-    let file = match open(&mut create, path, Role::Journal, Links::Refuse, true) {
+    let file = match create(path, Role::Journal, Access::Append) {
         Ok(file) => {
             sync_dir(parent(path)).map_err(Error::Io)?;
             file
@@ -235,6 +233,6 @@ fn open_journal(path: &Path) -> Result<(File, Identity)> {
         )?,
         Err(e) => return Err(e),
     };
-    let id = Identity::of(&file.metadata().map_err(Error::Io)?);
+    let id = Identity::of(&file)?;
     Ok((file, id))
 }

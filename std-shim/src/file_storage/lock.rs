@@ -13,8 +13,8 @@ use std::path::{Path, PathBuf};
 
 use microkv_core::{Error, LockMode, Result};
 
-use super::files::{private_options, remove_if_present, sibling};
-use super::regular::{open, open_if_present, open_to_read, Identity, Links, Role};
+use super::files::{remove_if_present, sibling};
+use super::regular::{create, open, open_if_present, open_to_read, Access, Identity, Links, Role};
 
 /// `<file>.lock` beside `path`.
 pub(super) fn lock_path(path: &Path) -> PathBuf {
@@ -76,15 +76,8 @@ pub(super) fn acquire(lock_path: &Path, mode: LockMode) -> Result<Option<File>> 
     // we got is on a file nobody else will open, so open the new one and try again.
     for _ in 0..16 {
         let file = open_lock(lock_path)?;
-        let locked = if shared {
-            file.try_lock_shared()
-        } else {
-            file.try_lock()
-        };
-        match locked {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => return Err(Error::Locked),
-            Err(TryLockError::Error(e)) => return Err(Error::Io(e)),
+        if !try_lock(&file, !shared).map_err(Error::Io)? {
+            return Err(Error::Locked);
         }
         if is_current(&file, lock_path)? {
             return Ok(Some(file));
@@ -116,20 +109,46 @@ pub(super) fn remove_if_free(lock_path: &Path, held: Option<&File>) -> Result<()
             None => return Ok(()),
         },
     };
-    match file.try_lock() {
-        Ok(()) => remove_if_present(lock_path),
-        Err(TryLockError::WouldBlock) => Ok(()),
-        Err(TryLockError::Error(e)) => Err(Error::Io(e)),
+    // Windows locks are not re-entrant: this handle's own lock would refuse it. Release
+    // it first (the storage is being destroyed: it writes nothing more).
+    #[cfg(windows)]
+    if held.is_some() {
+        let _ = super::windows::unlock(file, super::windows::HANDLE_BYTE);
+    }
+    if try_lock(file, true).map_err(Error::Io)? {
+        remove_if_present(lock_path)
+    } else {
+        Ok(())
+    }
+}
+
+/// Takes the lock a handle holds for its life on a lock file, without waiting:
+/// `Ok(false)` if another handle holds a conflicting one. The whole file (`flock`) off
+/// Windows; on Windows one byte of it (`windows`), so that the compare-and-replace can
+/// lock another byte of the same file.
+fn try_lock(file: &File, exclusive: bool) -> io::Result<bool> {
+    #[cfg(windows)]
+    return super::windows::try_lock(file, super::windows::HANDLE_BYTE, exclusive);
+    #[cfg(not(windows))]
+    {
+        let locked = if exclusive {
+            file.try_lock()
+        } else {
+            file.try_lock_shared()
+        };
+        match locked {
+            Ok(()) => Ok(true),
+            Err(TryLockError::WouldBlock) => Ok(false),
+            Err(TryLockError::Error(e)) => Err(e),
+        }
     }
 }
 
 /// Opens (creating it if needed, mode 0600) the lock file at `lock_path`: a regular
 /// file owned by the effective user with one link, never through a symbolic link (a
 /// link planted there must not make the store create or lock a file elsewhere).
-fn open_lock(lock_path: &Path) -> Result<File> {
-    let mut create = private_options();
-    create.read(true).write(true).create_new(true);
-    match open(&mut create, lock_path, Role::Lock, Links::Refuse, true) {
+pub(super) fn open_lock(lock_path: &Path) -> Result<File> {
+    match create(lock_path, Role::Lock, Access::ReadWrite) {
         Err(Error::Io(e)) if e.kind() == io::ErrorKind::AlreadyExists => open(
             OpenOptions::new().read(true).write(true),
             lock_path,
@@ -141,8 +160,7 @@ fn open_lock(lock_path: &Path) -> Result<File> {
     }
 }
 
-/// Whether `file` is still the file at `path` (a link there is not followed; off Unix,
-/// whether a file is there at all).
+/// Whether `file` is still the file at `path` (a link there is not followed).
 pub(super) fn is_current(file: &File, path: &Path) -> Result<bool> {
-    Identity::of(&file.metadata().map_err(Error::Io)?).is_at(path)
+    Identity::of(file)?.is_at(path)
 }

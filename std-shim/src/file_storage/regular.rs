@@ -76,16 +76,56 @@ pub(super) fn open(
             })
         }
     };
+    checked(file, role, writes)
+}
+
+/// `file`, opened as `role`, if it passes [`open`]'s checks.
+fn checked(file: File, role: Role, writes: bool) -> Result<File> {
     let meta = file.metadata().map_err(Error::Io)?;
     if let Some(e) = not_regular(role, &meta) {
         return Err(e);
     }
     if writes && role != Role::Store {
-        if let Some(why) = os_private(&meta) {
+        if let Some(why) = os_private(&file)? {
             return Err(Error::UnexpectedFile(format!("{} {why}", role.name())));
         }
     }
     Ok(file)
+}
+
+/// How [`create`] opens the file it creates.
+#[derive(Clone, Copy)]
+pub(super) enum Access {
+    /// Read and write (the lock file).
+    ReadWrite,
+    /// Write (a temporary file).
+    Write,
+    /// Append only (the journal).
+    Append,
+}
+
+/// Creates the file at `path` as `role`, readable and writable by the current user only
+/// (mode 0600 on Unix; on Windows a protected DACL granting only the current user, given
+/// at creation), never through a link; `io::ErrorKind::AlreadyExists` if anything is
+/// there. Then checked as [`open`] checks a file it writes.
+pub(super) fn create(path: &Path, role: Role, access: Access) -> Result<File> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        let mut options = OpenOptions::new();
+        options.mode(0o600).create_new(true);
+        match access {
+            Access::ReadWrite => options.read(true).write(true),
+            Access::Write => options.write(true),
+            Access::Append => options.append(true),
+        };
+        open(&mut options, path, role, Links::Refuse, true)
+    }
+    #[cfg(windows)]
+    {
+        let file = super::windows::create_private(path, access).map_err(Error::Io)?;
+        checked(file, role, true)
+    }
 }
 
 /// [`open`], with `None` when nothing is at `path`.
@@ -118,13 +158,15 @@ pub(super) fn open_to_read(path: &Path, role: Role) -> Result<Option<File>> {
 /// `Error::UnexpectedFile` if `meta` is not that of a regular file.
 pub(super) fn not_regular(role: Role, meta: &Metadata) -> Option<Error> {
     let t = meta.file_type();
-    if t.is_file() {
+    if t.is_file() && !is_reparse_point(meta) {
         return None;
     }
     let what = if t.is_dir() {
         "a directory"
     } else if t.is_symlink() {
         "a symbolic link"
+    } else if is_reparse_point(meta) {
+        "a reparse point"
     } else {
         os_kind(meta)
     };
@@ -147,32 +189,61 @@ fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<F
     options.custom_flags(flags.bits() as i32).open(path)
 }
 
-/// Elsewhere (Windows): a plain open, then the type check. (A reparse point is followed
-/// here; `FILE_FLAG_OPEN_REPARSE_POINT` belongs in this function.)
-#[cfg(not(unix))]
-fn os_open(options: &mut OpenOptions, path: &Path, _links: Links) -> io::Result<File> {
+/// Windows: a reparse point (a symbolic link, a junction, a mount point) at the last
+/// component is opened itself, not followed (`FILE_FLAG_OPEN_REPARSE_POINT`), and then
+/// refused by its attributes (see [`not_regular`]).
+#[cfg(windows)]
+fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<File> {
+    use std::os::windows::fs::OpenOptionsExt;
+    if links == Links::Refuse {
+        options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
+    }
     options.open(path)
+}
+
+/// `FILE_FLAG_OPEN_REPARSE_POINT` (`windows-sys`' `Storage::FileSystem`).
+#[cfg(windows)]
+const FILE_FLAG_OPEN_REPARSE_POINT: u32 = 0x0020_0000;
+/// `FILE_ATTRIBUTE_REPARSE_POINT`.
+#[cfg(windows)]
+const FILE_ATTRIBUTE_REPARSE_POINT: u32 = 0x400;
+
+/// Whether `meta` is that of a Windows reparse point of any kind (std calls only name
+/// surrogates, such as symbolic links and junctions, links; any other reparse point is a
+/// file to it).
+#[cfg(windows)]
+fn is_reparse_point(meta: &Metadata) -> bool {
+    use std::os::windows::fs::MetadataExt;
+    meta.file_attributes() & FILE_ATTRIBUTE_REPARSE_POINT != 0
+}
+
+#[cfg(not(windows))]
+fn is_reparse_point(_meta: &Metadata) -> bool {
+    false
 }
 
 /// Unix: why a file the store writes (not the store file) may not be used: another
 /// owner than the effective user, or more than one link (a hard link planted to a file
 /// elsewhere).
 #[cfg(unix)]
-fn os_private(meta: &Metadata) -> Option<&'static str> {
+fn os_private(file: &File) -> Result<Option<&'static str>> {
     use std::os::unix::fs::MetadataExt;
+    let meta = file.metadata().map_err(Error::Io)?;
     if meta.uid() != rustix::process::geteuid().as_raw() {
-        return Some("is owned by another user");
+        return Ok(Some("is owned by another user"));
     }
     if meta.nlink() != 1 {
-        return Some("has more than one link");
+        return Ok(Some("has more than one link"));
     }
-    None
+    Ok(None)
 }
 
-/// Elsewhere: no owner or link count to check.
-#[cfg(not(unix))]
-fn os_private(_meta: &Metadata) -> Option<&'static str> {
-    None
+/// Windows: more than one link (a hard link planted to a file elsewhere). The owner is
+/// not compared: files are created with a DACL of their own (see `windows`).
+#[cfg(windows)]
+fn os_private(file: &File) -> Result<Option<&'static str>> {
+    let (_, links) = super::windows::file_id(file).map_err(Error::Io)?;
+    Ok((links != 1).then_some("has more than one link"))
 }
 
 /// Unix: the name of a file type other than a regular file, a directory or a link.
@@ -198,32 +269,58 @@ fn os_kind(_meta: &Metadata) -> &'static str {
     "a special file"
 }
 
-/// Which file an open descriptor is: device and inode on Unix (nothing elsewhere, where
-/// every comparison says "the same").
+/// Which file an open descriptor is: device and inode on Unix; on Windows the volume's
+/// serial number and the file index (`GetFileInformationByHandle`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) struct Identity(#[cfg(unix)] (u64, u64));
+pub(super) struct Identity(#[cfg(unix)] (u64, u64), #[cfg(windows)] (u32, u64));
 
 impl Identity {
-    /// The identity of the file `meta` describes.
-    pub(super) fn of(meta: &Metadata) -> Identity {
+    /// The identity of the open `file`.
+    pub(super) fn of(file: &File) -> Result<Identity> {
         #[cfg(unix)]
         {
             use std::os::unix::fs::MetadataExt;
-            Identity((meta.dev(), meta.ino()))
+            let meta = file.metadata().map_err(Error::Io)?;
+            Ok(Identity((meta.dev(), meta.ino())))
         }
-        #[cfg(not(unix))]
+        #[cfg(windows)]
         {
-            let _ = meta;
-            Identity()
+            let (id, _) = super::windows::file_id(file).map_err(Error::Io)?;
+            Ok(Identity(id))
         }
     }
 
     /// Whether the file at `path` (not following a link) is still this one: `false` if
     /// it was removed or replaced.
+    #[cfg(unix)]
     pub(super) fn is_at(self, path: &Path) -> Result<bool> {
+        use std::os::unix::fs::MetadataExt;
         match fs::symlink_metadata(path) {
-            Ok(meta) => Ok(Identity::of(&meta) == self),
+            Ok(meta) => Ok(Identity((meta.dev(), meta.ino())) == self),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(false),
+            Err(e) => Err(Error::Io(e)),
+        }
+    }
+
+    /// Whether the file at `path` (not following a reparse point) is still this one:
+    /// `false` if it was removed or replaced. Windows names a file's identity only through
+    /// a handle: the path is opened with no access rights, sharing everything (so it
+    /// refuses no one's read, write, rename or removal meanwhile).
+    #[cfg(windows)]
+    pub(super) fn is_at(self, path: &Path) -> Result<bool> {
+        use std::os::windows::fs::OpenOptionsExt;
+        /// `FILE_FLAG_BACKUP_SEMANTICS`: lets the open name a directory too.
+        const FILE_FLAG_BACKUP_SEMANTICS: u32 = 0x0200_0000;
+        let opened = OpenOptions::new()
+            .access_mode(0)
+            .custom_flags(FILE_FLAG_OPEN_REPARSE_POINT | FILE_FLAG_BACKUP_SEMANTICS)
+            .open(path);
+        match opened {
+            Ok(file) => Ok(Identity::of(&file)? == self),
+            // A file whose removal is pending (a handle still open) is gone too.
+            Err(e) if e.kind() == io::ErrorKind::NotFound || e.raw_os_error() == Some(5) => {
+                Ok(false)
+            }
             Err(e) => Err(Error::Io(e)),
         }
     }
