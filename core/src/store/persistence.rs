@@ -12,7 +12,9 @@ use crate::format::position::Position;
 impl Store {
     /// Where the store's durable state stands ([`Position`]): pin it outside the store's
     /// files to detect a rollback the format cannot (an older snapshot and journal put
-    /// back, a journal cut back at a record boundary). `None` while nothing this handle
+    /// back, after a rekey too, a journal cut back at a record boundary): its bytes after
+    /// each write, compared exactly, or its [`Position::order`] whenever convenient, with
+    /// any lower order refused. `None` while nothing this handle
     /// wrote or loaded is durable (a new store before its first save; after a failed
     /// write, until the next save), and from inside one of the store's own closures (an
     /// `update`'s, a transaction's), whose operation is about to move it.
@@ -25,7 +27,9 @@ impl Store {
     /// let before = db.position().expect("saved");
     /// db.put("k", &1u8)?;
     /// db.save()?;
-    /// assert_ne!(db.position(), Some(before));
+    /// let after = db.position().expect("saved");
+    /// assert_ne!(after, before);
+    /// assert!(after.order() > before.order());
     /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn position(&self) -> Option<Position> {
