@@ -180,7 +180,9 @@ mod tests {
 
     /// The namespaces of `plain`, which must hold nothing after them.
     fn spaces(plain: &[u8]) -> hashbrown::HashMap<alloc::string::String, crate::entry::Space> {
-        let (spaces, rest) = parse(plain).ok().expect("a body");
+        let Ok((spaces, rest)) = parse(plain) else {
+            panic!("a body")
+        };
         assert!(rest.is_empty());
         spaces
     }
@@ -228,7 +230,9 @@ mod tests {
         let parsed = spaces(&body(&[2], &[entry(b'a'), entry(b'b')].concat()));
         assert_eq!(parsed["ns"].len(), 2);
         let followed = [body(&[1], &entry(b'a')), alloc::vec![7]].concat();
-        let (_, rest) = parse(&followed).ok().expect("a body");
+        let Ok((_, rest)) = parse(&followed) else {
+            panic!("a body")
+        };
         assert_eq!(rest, [7]);
     }
 }
