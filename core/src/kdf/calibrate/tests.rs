@@ -36,17 +36,19 @@ fn calibrated<const N: usize>(at: [u64; N], target: Duration, memory: u32) -> Kd
 
 #[test]
 fn passes_fill_the_target_after_the_setup() {
-    // One pass: 12 ms; two passes: 22 ms. So a pass is 10 ms and the setup 2 ms: 100 ms
-    // holds 9 passes (2 + 9 × 10 = 92), not 10.
-    let kdf = calibrated([0, 12, 12, 34], Duration::from_millis(100), 8 * MIB);
+    // One pass: 12 ms, so the second derivation runs 100 / 12 = 8 passes: 82 ms. So a pass
+    // is (82 - 12) / 7 = 10 ms and the setup 2 ms: 100 ms holds 9 passes (2 + 9 × 10 =
+    // 92), not 10.
+    let kdf = calibrated([0, 12, 12, 94], Duration::from_millis(100), 8 * MIB);
     assert_eq!(kdf, KdfParams::argon2id(8 * MIB, 9, 1));
 }
 
 #[test]
 fn one_pass_too_slow_means_less_memory() {
     // One pass over 64 MiB takes 400 ms: for 100 ms, a quarter of the memory, measured
-    // again: one pass 30 ms, two 50 (a pass 20, setup 10), so 4 passes (10 + 4 × 20).
-    let at = [0, 400, 400, 430, 430, 480];
+    // again: one pass 30 ms, 100 / 30 = 3 passes 70 ms (a pass 20, setup 10), so 4 passes
+    // (10 + 4 × 20).
+    let at = [0, 400, 400, 430, 430, 500];
     let kdf = calibrated(at, Duration::from_millis(100), 64 * MIB);
     assert_eq!(kdf, KdfParams::argon2id(16 * MIB, 4, 1));
     // Never below 8 MiB, however slow.
@@ -57,12 +59,13 @@ fn one_pass_too_slow_means_less_memory() {
 
 #[test]
 fn the_limit_and_the_pass_bound_cap_the_passes() {
-    // Passes of 1 ms for a 10 s target: 64 passes at most (MAX_ARGON2_PASSES) ...
-    let kdf = calibrated([0, 1, 1, 3], Duration::from_secs(10), 8 * MIB);
+    // Passes of 1 ms for a 10 s target (the second derivation runs the 64 passes the
+    // bound allows: 64 ms): 64 passes at most (MAX_ARGON2_PASSES) ...
+    let kdf = calibrated([0, 1, 1, 65], Duration::from_secs(10), 8 * MIB);
     assert_eq!(kdf, KdfParams::argon2id(8 * MIB, MAX_ARGON2_PASSES, 1));
     // ... and no more than the limit admits, so the same config reopens the store.
     let limit = KdfLimit::of(KdfParams::argon2id(8 * MIB, 5, 1));
-    let clock = script([0, 1, 1, 3]);
+    let clock = script([0, 1, 1, 6]);
     let kdf = KdfParams::calibrate_with(&clock, Duration::from_secs(10), 8 * MIB, limit).unwrap();
     assert_eq!(kdf, KdfParams::argon2id(8 * MIB, 5, 1));
     assert!(limit.admit(&kdf).is_ok());
