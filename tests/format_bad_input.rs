@@ -10,6 +10,10 @@ use std::time::{Duration, Instant};
 
 use microkv::{Config, Credential, Error, KdfParams, ManualClock, MicroKV};
 
+#[path = "support/forge.rs"]
+mod forge;
+use forge::forge;
+
 const KEY: [u8; 32] = [0x5a; 32];
 const TINY: KdfParams = KdfParams::argon2id(64, 1, 1);
 
@@ -241,14 +245,7 @@ fn absurd_kdf_parameters_fail_fast_without_allocating() {
     let dir = tempfile::tempdir().unwrap();
     let good = small_store(dir.path(), Credential::password("pw"));
     let path = dir.path().join("x.kv");
-    let set = |id: u8, a: u32, b: u32, c: u32| {
-        let mut bytes = good.clone();
-        bytes[10] = id;
-        bytes[12..16].copy_from_slice(&a.to_le_bytes());
-        bytes[16..20].copy_from_slice(&b.to_le_bytes());
-        bytes[20..24].copy_from_slice(&c.to_le_bytes());
-        bytes
-    };
+    let set = |id: u8, a: u32, b: u32, c: u32| forge(&good, id, a, b, c);
     let cases = [
         ("argon2id m = 64 GiB", set(1, 64 << 20, 1, 1)),
         ("argon2id m = 4 TiB - 1 KiB", set(1, u32::MAX, 1, 1)),

@@ -15,10 +15,13 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use blake2::{Blake2b512, Digest};
 use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use microkv::{Config, Credential, ManualClock, MicroKV};
+
+#[path = "support/format_v1.rs"]
+mod format_v1;
+use format_v1::{entry, key_schedule, seal, sealed_value, value_aad, varint};
 
 /// The vector's raw key: bytes 0x00..=0x1f.
 const KEY: [u8; 32] = {
@@ -67,14 +70,6 @@ fn vector_path() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/v1.kv")
 }
 
-fn varint(mut n: u64, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
-}
-
 fn postcard_str(s: &str) -> Vec<u8> {
     let mut out = Vec::new();
     varint(s.len() as u64, &mut out);
@@ -84,17 +79,6 @@ fn postcard_str(s: &str) -> Vec<u8> {
 
 fn cipher(key: &[u8]) -> XChaCha20Poly1305 {
     XChaCha20Poly1305::new_from_slice(key).unwrap()
-}
-
-/// `ciphertext || tag` of `plain`.
-fn seal(key: &[u8], nonce: &[u8; 24], aad: &[u8], plain: &[u8]) -> Vec<u8> {
-    let mut buf = plain.to_vec();
-    let nonce = XNonce::try_from(&nonce[..]).unwrap();
-    let tag = cipher(key)
-        .encrypt_inout_detached(&nonce, aad, InOutBuf::from(&mut buf[..]))
-        .unwrap();
-    buf.extend_from_slice(&tag);
-    buf
 }
 
 /// The plaintext of `ciphertext || tag`, or `None` if it is not authentic.
@@ -107,25 +91,6 @@ fn open(key: &[u8], nonce: &[u8], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> 
         .decrypt_inout_detached(&nonce, aad, InOutBuf::from(&mut buf[..]), &tag)
         .ok()?;
     Some(buf)
-}
-
-/// FORMAT.md, "Key schedule": (key-encryption key, commitment).
-fn key_schedule(root: &[u8; 32], salt: &[u8; 16]) -> ([u8; 32], [u8; 32]) {
-    let mut h = Blake2b512::new();
-    h.update(b"microkv v1 key schedule\0");
-    h.update(salt);
-    h.update(root);
-    let out = h.finalize();
-    (out[..32].try_into().unwrap(), out[32..].try_into().unwrap())
-}
-
-/// FORMAT.md, "Values": the associated data of a value.
-fn value_aad(ns: &str, key: &str) -> Vec<u8> {
-    let mut aad = vec![1u8];
-    aad.extend_from_slice(&(ns.len() as u32).to_le_bytes());
-    aad.extend_from_slice(ns.as_bytes());
-    aad.extend_from_slice(key.as_bytes());
-    aad
 }
 
 /// Builds the vector from FORMAT.md alone.
@@ -149,19 +114,8 @@ fn build_vector() -> Vec<u8> {
     let mut spaces: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
     for (ns, key, value, expires, nonce) in entries() {
         let mut record = Vec::new();
-        varint(key.len() as u64, &mut record);
-        record.extend_from_slice(key.as_bytes());
-        match expires {
-            None => record.push(0),
-            Some(at) => {
-                record.push(1);
-                varint(at, &mut record);
-            }
-        }
-        let mut sealed = nonce.to_vec();
-        sealed.extend(seal(&DATA_KEY, &nonce, &value_aad(ns, key), &value));
-        varint(sealed.len() as u64, &mut record);
-        record.extend(sealed);
+        let sealed = sealed_value(&DATA_KEY, &nonce, ns, key, &value);
+        entry(key, expires, &sealed, &mut record);
         match spaces.last_mut() {
             Some((name, records)) if *name == ns => records.push(record),
             _ => spaces.push((ns, vec![record])),

@@ -12,6 +12,10 @@ use microkv::{
     MAX_STORE_LEN,
 };
 
+#[path = "support/forge.rs"]
+mod forge;
+use forge::forge;
+
 const TINY: KdfParams = KdfParams::argon2id(64, 1, 1);
 const KEY: [u8; 32] = [0x42; 32];
 
@@ -26,17 +30,6 @@ fn password_store(path: &Path, kdf: KdfParams) -> Vec<u8> {
     db.save().unwrap();
     drop(db);
     std::fs::read(path).unwrap()
-}
-
-/// `bytes` with the header's KDF id and parameters replaced (the rest, commitment
-/// included, as it was: the forgery shows only once the KDF has run).
-fn forge(bytes: &[u8], id: u8, a: u32, b: u32, c: u32) -> Vec<u8> {
-    let mut bytes = bytes.to_vec();
-    bytes[10] = id;
-    bytes[12..16].copy_from_slice(&a.to_le_bytes());
-    bytes[16..20].copy_from_slice(&b.to_le_bytes());
-    bytes[20..24].copy_from_slice(&c.to_le_bytes());
-    bytes
 }
 
 fn open_with(path: &Path, credential: Credential, config: Config) -> microkv::Result<MicroKV> {

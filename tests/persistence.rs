@@ -11,6 +11,10 @@ use microkv::{
     Storage,
 };
 
+#[path = "support/files.rs"]
+mod files;
+use files::listing;
+
 const KEY: [u8; 32] = [0x42; 32];
 
 fn key() -> Credential {
@@ -41,15 +45,6 @@ fn exclusive() -> Config {
         lock_mode: LockMode::Exclusive,
         ..Default::default()
     }
-}
-
-fn listing(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
 }
 
 #[test]

@@ -33,6 +33,9 @@ fn fault_points() -> Vec<(Step, Fault, bool)> {
 
 #[path = "support/contents.rs"]
 mod support_contents;
+#[path = "support/files.rs"]
+mod files;
+use files::strays;
 use support_contents::{contents, Contents};
 
 fn config(clock: &ManualClock, autosave: AutoSave) -> Config {
@@ -523,23 +526,6 @@ fn every_failure_point_of_a_password_change_keeps_exactly_one_password() {
 #[test]
 fn every_failure_point_of_a_rekey_to_a_raw_key_keeps_exactly_one_credential() {
     rotation_keeps_exactly_one_credential(Rotation::RawKey);
-}
-
-/// Files in `dir` other than the store and its lock file.
-fn strays(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            ![
-                "store.kv",
-                "store.kv.lock",
-                "store.kv.wlock",
-                "store.kv.journal",
-            ]
-            .contains(&n.as_str())
-        })
-        .collect()
 }
 
 #[test]

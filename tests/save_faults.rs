@@ -8,8 +8,12 @@
 
 use std::path::{Path, PathBuf};
 
+#[path = "support/files.rs"]
+mod files;
 #[path = "support/strace.rs"]
 mod strace;
+
+use files::strays;
 
 use microkv::{
     AutoSave, Config, Credential, Error, FileStorage, KdfParams, LockMode, MicroKV, Storage,
@@ -127,23 +131,6 @@ fn with_fault(test: &str, root: &Path, point: Point, env: &[(&str, &str)]) -> Pa
         call.line
     );
     dir
-}
-
-/// Files in `dir` other than the store and its lock files and journal.
-fn strays(dir: &Path) -> Vec<String> {
-    std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| {
-            ![
-                "store.kv",
-                "store.kv.lock",
-                "store.kv.wlock",
-                "store.kv.journal",
-            ]
-            .contains(&n.as_str())
-        })
-        .collect()
 }
 
 /// A manual save whose write, sync or rename fails keeps the old file (`Io`); one whose

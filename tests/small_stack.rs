@@ -11,6 +11,9 @@
 
 #[path = "support/child.rs"]
 mod child;
+#[path = "support/frames.rs"]
+mod frames;
+use frames::recurse;
 
 use microkv::{Config, Credential, KdfParams, MicroKV};
 
@@ -50,16 +53,6 @@ fn use_the_store() -> i32 {
         return 2;
     }
     0
-}
-
-#[inline(never)]
-fn recurse(n: usize) -> u8 {
-    let mut pad = [n as u8; 1024];
-    std::hint::black_box(&mut pad);
-    if n == 0 {
-        return pad[0];
-    }
-    recurse(n - 1).wrapping_add(std::hint::black_box(pad[1]))
 }
 
 #[test]

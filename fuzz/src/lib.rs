@@ -17,14 +17,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use blake2::{Blake2b512, Digest};
-use chacha20poly1305::aead::inout::InOutBuf;
-use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305, XNonce};
 use microkv::{
     AutoSave, Config, Credential, Error, HeapPages, KdfParams, ManualClock, MemoryStorage, MicroKV,
     Storage,
 };
 use microkv_testing::{Fault, FaultyStorage, Step};
+
+#[path = "../../tests/support/format_v1.rs"]
+mod format_v1;
+use format_v1::{entry, key_schedule, seal, sealed_value, varint};
 
 /// The raw key every target opens with (seeds are made with it too).
 pub const KEY: [u8; 32] = [0x5A; 32];
@@ -106,37 +107,18 @@ pub fn open_bytes(data: &[u8]) {
     }
 }
 
-fn seal(key: &[u8], nonce: &[u8; 24], aad: &[u8], plain: &[u8]) -> Vec<u8> {
-    let mut buf = plain.to_vec();
-    let tag = XChaCha20Poly1305::new_from_slice(key)
-        .unwrap()
-        .encrypt_inout_detached(
-            &XNonce::try_from(&nonce[..]).unwrap(),
-            aad,
-            InOutBuf::from(&mut buf[..]),
-        )
-        .unwrap();
-    buf.extend_from_slice(&tag);
-    buf
-}
-
 /// A v1 store file (raw key [`KEY`]) whose sealed body is `body`, as FORMAT.md describes.
 pub fn file_with_body(body: &[u8]) -> Vec<u8> {
-    let mut h = Blake2b512::new();
-    h.update(b"microkv v1 key schedule\0");
-    h.update(SALT);
-    h.update(KEY);
-    let schedule = h.finalize();
-    let (kek, commitment) = (&schedule[..32], &schedule[32..]);
+    let (kek, commitment) = key_schedule(&KEY, &SALT);
     let mut out = Vec::with_capacity(176 + body.len() + 16);
     out.extend_from_slice(b"MICROKV\0");
     out.extend_from_slice(&1u16.to_le_bytes());
     out.extend_from_slice(&[0, 1]); // raw key; values in MessagePack
     out.extend_from_slice(&[0; 12]);
     out.extend_from_slice(&SALT);
-    out.extend_from_slice(commitment);
+    out.extend_from_slice(&commitment);
     let wrap_nonce = [0x33; 24];
-    let wrapped = seal(kek, &wrap_nonce, &out, &DATA_KEY);
+    let wrapped = seal(&kek, &wrap_nonce, &out, &DATA_KEY);
     out.extend_from_slice(&wrap_nonce);
     out.extend_from_slice(&wrapped);
     let body_nonce = [0x44; 24];
@@ -145,14 +127,6 @@ pub fn file_with_body(body: &[u8]) -> Vec<u8> {
     let sealed = seal(&DATA_KEY, &body_nonce, &out, body);
     out.extend(sealed);
     out
-}
-
-fn varint(mut n: u64, out: &mut Vec<u8>) {
-    while n >= 0x80 {
-        out.push((n as u8) | 0x80);
-        n >>= 7;
-    }
-    out.push(n as u8);
 }
 
 /// A seed entry: key, expiry (ms since the epoch), value bytes.
@@ -168,29 +142,14 @@ pub fn body(spaces: &[(&str, &[SeedEntry])]) -> Vec<u8> {
         out.extend_from_slice(ns.as_bytes());
         varint(entries.len() as u64, &mut out);
         for (j, (key, expires, value)) in entries.iter().enumerate() {
-            varint(key.len() as u64, &mut out);
-            out.extend_from_slice(key.as_bytes());
-            match expires {
-                None => out.push(0),
-                Some(at) => {
-                    out.push(1);
-                    varint(*at, &mut out);
-                }
-            }
-            let mut aad = vec![1u8];
-            aad.extend_from_slice(&(ns.len() as u32).to_le_bytes());
-            aad.extend_from_slice(ns.as_bytes());
-            aad.extend_from_slice(key.as_bytes());
             let mut plain = Vec::new();
             varint(value.len() as u64, &mut plain);
             plain.extend_from_slice(value);
             let mut nonce = [0u8; 24];
             nonce[0] = i as u8;
             nonce[1] = j as u8;
-            let mut sealed = nonce.to_vec();
-            sealed.extend(seal(&DATA_KEY, &nonce, &aad, &plain));
-            varint(sealed.len() as u64, &mut out);
-            out.extend(sealed);
+            let sealed = sealed_value(&DATA_KEY, &nonce, ns, key, &plain);
+            entry(key, *expires, &sealed, &mut out);
         }
     }
     out
@@ -249,6 +208,23 @@ fn view(model: &Model, now: u64) -> Contents {
         .filter(|(_, (_, at))| at.is_none_or(|at| now < at))
         .map(|(k, (v, _))| (k.clone(), v.clone()))
         .collect()
+}
+
+/// `model` once the value of `name` becomes `new` in place (an update, a swap): a value
+/// replacing a live one (`was_live`) keeps its expiry, any other has none; `None` removes it
+/// (an expired entry left in the model would be invisible all the same).
+fn replaced(model: &Model, name: (String, String), was_live: bool, new: Option<Vec<u8>>) -> Model {
+    let mut next = model.clone();
+    match new {
+        Some(v) => {
+            let ttl = model.get(&name).and_then(|e| e.1).filter(|_| was_live);
+            next.insert(name, (v, ttl));
+        }
+        None => {
+            next.remove(&name);
+        }
+    }
+    next
 }
 
 fn now_ms(clock: &ManualClock) -> u64 {
@@ -417,21 +393,7 @@ pub fn ops_model(data: &[u8]) {
                     1 => Some(v.unwrap_or_default().into_iter().chain([b]).collect()),
                     _ => v.map(|_| vec![b]),
                 };
-                let mut next = h.mem.clone();
-                match f(current.clone()) {
-                    Some(v) => {
-                        let ttl = h
-                            .mem
-                            .get(&name)
-                            .and_then(|e| e.1)
-                            .filter(|_| current.is_some());
-                        next.insert(name, (v, ttl));
-                    }
-                    None if current.is_some() => {
-                        next.remove(&name);
-                    }
-                    None => {}
-                }
+                let next = replaced(&h.mem, name, current.is_some(), f(current.clone()));
                 h.write(next, (), |db| db.namespace(ns).update::<Vec<u8>, _>(key, f));
             }
             4 => {
@@ -442,22 +404,11 @@ pub fn ops_model(data: &[u8]) {
                 };
                 let new = (input.below(4) != 0).then(|| input.value());
                 let swaps = expected == current;
-                let mut next = h.mem.clone();
-                if swaps {
-                    match &new {
-                        Some(v) => {
-                            let ttl = h
-                                .mem
-                                .get(&name)
-                                .and_then(|e| e.1)
-                                .filter(|_| current.is_some());
-                            next.insert(name, (v.clone(), ttl));
-                        }
-                        None => {
-                            next.remove(&name);
-                        }
-                    }
-                }
+                let next = if swaps {
+                    replaced(&h.mem, name, current.is_some(), new.clone())
+                } else {
+                    h.mem.clone()
+                };
                 h.write(next, swaps, |db| {
                     db.namespace(ns)
                         .compare_and_swap(key, expected.as_ref(), new.as_ref())

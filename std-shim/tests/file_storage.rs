@@ -6,14 +6,9 @@ use std::path::Path;
 use microkv_core::{Error, LockMode, Storage};
 use microkv_std::FileStorage;
 
-fn names(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(dir)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
-}
+#[path = "../../tests/support/files.rs"]
+mod files;
+use files::listing as names;
 
 #[test]
 fn an_exclusive_open_removes_temporary_files_of_dead_saves_and_nothing_else() {

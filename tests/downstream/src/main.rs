@@ -20,6 +20,10 @@
 //! kill the process (the thread really is that small).
 use std::io::{BufRead, BufReader, Write};
 
+#[path = "../../support/frames.rs"]
+mod frames;
+use frames::recurse;
+
 use microkv::{AutoSave, Config, Credential, KdfParams, MemoryPolicy, MicroKV};
 
 const PASSWORD: &str = "downstream-password";
@@ -88,16 +92,6 @@ fn use_the_store(path: &str) -> i32 {
     .expect("victim: reopen");
     let again = db.get::<String>("k").expect("victim: get again");
     code.max(i32::from(again.as_deref() != Some("a value")) * 2)
-}
-
-#[inline(never)]
-fn recurse(n: usize) -> u8 {
-    let mut pad = [n as u8; 1024];
-    std::hint::black_box(&mut pad);
-    if n == 0 {
-        return pad[0];
-    }
-    recurse(n - 1).wrapping_add(pad[1])
 }
 
 /// Runs `f` on a thread with a [`SMALL_STACK`] stack; its result (101 if it panicked).
