@@ -25,6 +25,20 @@ fn store_path(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("store.kv")
 }
 
+/// A new temporary directory and the path of a store in it (not made yet).
+fn temp_store() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = store_path(&dir);
+    (dir, path)
+}
+
+/// A new store (raw key, default config) in a new temporary directory, and its path.
+fn new_temp_store() -> microkv::Result<(tempfile::TempDir, PathBuf, MicroKV)> {
+    let (dir, path) = temp_store();
+    let db = MicroKV::open(&path, key())?;
+    Ok((dir, path, db))
+}
+
 fn lock_path(path: &Path) -> PathBuf {
     let mut s = path.as_os_str().to_owned();
     s.push(".lock");
@@ -49,9 +63,7 @@ fn exclusive() -> Config {
 
 #[test]
 fn open_creates_then_reopens_with_contents() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
-    let db = MicroKV::open(&path, key())?;
+    let (_dir, path, db) = new_temp_store()?;
     assert!(path.exists(), "a new store is written at once");
     assert_eq!(db.path(), Some(path.as_path()));
     db.put("name", &"test".to_string())?;
@@ -67,9 +79,7 @@ fn open_creates_then_reopens_with_contents() -> microkv::Result<()> {
 
 #[test]
 fn unsaved_writes_are_not_on_disk_with_manual_autosave() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
-    let db = MicroKV::open(&path, key())?;
+    let (_dir, path, db) = new_temp_store()?;
     db.put("a", &1u8)?;
     drop(db);
     let db = MicroKV::open(&path, key())?;
@@ -81,9 +91,7 @@ fn unsaved_writes_are_not_on_disk_with_manual_autosave() -> microkv::Result<()> 
 #[test]
 fn files_are_private_to_the_owner() -> microkv::Result<()> {
     use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
-    let db = MicroKV::open(&path, key())?;
+    let (dir, path, db) = new_temp_store()?;
     db.put("a", &1u8)?;
     db.save()?;
     let copy = dir.path().join("copy.kv");
@@ -97,8 +105,7 @@ fn files_are_private_to_the_owner() -> microkv::Result<()> {
 
 #[test]
 fn create_new_refuses_an_existing_file_and_leaves_it_alone() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
+    let (dir, path) = temp_store();
     std::fs::write(&path, b"not mine").unwrap();
     let err = MicroKV::create_new(&path, key()).unwrap_err();
     assert!(matches!(err, Error::AlreadyExists), "{err:?}");
@@ -118,8 +125,7 @@ fn create_new_refuses_an_existing_file_and_leaves_it_alone() -> microkv::Result<
 #[test]
 fn create_new_race_has_exactly_one_winner() {
     for lock_mode in [LockMode::None, LockMode::Exclusive] {
-        let dir = tempfile::tempdir().unwrap();
-        let path = store_path(&dir);
+        let (dir, path) = temp_store();
         let barrier = Arc::new(std::sync::Barrier::new(8));
         let handles: Vec<_> = (0..8u8)
             .map(|i| {
@@ -168,8 +174,7 @@ fn create_new_race_has_exactly_one_winner() {
 
 #[test]
 fn open_existing_on_a_missing_file_creates_nothing() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
+    let (dir, path) = temp_store();
     let err = MicroKV::open_existing(&path, key()).unwrap_err();
     assert!(matches!(err, Error::NotFound), "{err:?}");
     let err = MicroKV::open_with(&path, key(), read_only()).unwrap_err();
@@ -181,8 +186,7 @@ fn open_existing_on_a_missing_file_creates_nothing() {
 
 #[test]
 fn read_only_refuses_every_write_and_never_touches_the_file() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
+    let (dir, path) = temp_store();
     let clock = ManualClock::new(Duration::from_secs(1_000));
     let config = || Config {
         clock: Some(Arc::new(clock.clone())),
@@ -280,9 +284,7 @@ fn read_only_refuses_every_write_and_never_touches_the_file() -> microkv::Result
 
 #[test]
 fn read_only_opens_beside_an_exclusive_writer() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
-    let writer = MicroKV::open(&path, key())?;
+    let (_dir, path, writer) = new_temp_store()?;
     writer.put("a", &1u8)?;
     writer.save()?;
     let reader = MicroKV::open_with(&path, key(), read_only())?;
@@ -296,8 +298,7 @@ fn read_only_opens_beside_an_exclusive_writer() -> microkv::Result<()> {
 
 #[test]
 fn exclusive_lock_refuses_a_second_opener_at_once_and_survives_saves() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
+    let (_dir, path) = temp_store();
     let first = MicroKV::open_with(&path, key(), exclusive())?;
     for i in 0..3u8 {
         first.put("i", &i)?;
@@ -327,8 +328,7 @@ fn exclusive_lock_refuses_a_second_opener_at_once_and_survives_saves() -> microk
 
 #[test]
 fn shared_locks_coexist_and_exclude_an_exclusive_one() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
+    let (_dir, path) = temp_store();
     drop(MicroKV::open(&path, key())?);
     let shared = || Config {
         lock_mode: LockMode::Shared,
@@ -410,8 +410,7 @@ fn autosave_modes_reach_the_file_when_they_say() -> microkv::Result<()> {
 
 #[test]
 fn save_as_writes_a_copy_and_the_store_keeps_its_path() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
+    let (dir, path) = temp_store();
     let copy = dir.path().join("copy.kv");
     let db = MicroKV::open(&path, key())?;
     db.put("a", &1u32)?;
@@ -484,16 +483,15 @@ fn export_writes_a_store_that_opens_elsewhere() -> microkv::Result<()> {
 
 #[test]
 fn destroy_removes_the_files_and_later_saves_fail() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
-    let db = MicroKV::open_with(
-        &path,
-        key(),
-        Config {
-            autosave: AutoSave::OnDrop,
+    let (dir, path) = temp_store();
+    let open_autosaving = |autosave| {
+        let config = Config {
+            autosave,
             ..Default::default()
-        },
-    )?;
+        };
+        MicroKV::open_with(&path, key(), config)
+    };
+    let db = open_autosaving(AutoSave::OnDrop)?;
     db.put("a", &1u8)?;
     db.save()?;
     let tree = db.namespace("ns");
@@ -506,14 +504,7 @@ fn destroy_removes_the_files_and_later_saves_fail() -> microkv::Result<()> {
     drop(tree);
     assert!(listing(dir.path()).is_empty(), "{:?}", listing(dir.path()));
 
-    let db = MicroKV::open_with(
-        &path,
-        key(),
-        Config {
-            autosave: AutoSave::OnEveryWrite,
-            ..Default::default()
-        },
-    )?;
+    let db = open_autosaving(AutoSave::OnEveryWrite)?;
     let tree = db.namespace("ns");
     db.destroy()?;
     let err = tree.put("b", &2u8).unwrap_err();
@@ -529,8 +520,7 @@ fn destroy_removes_the_files_and_later_saves_fail() -> microkv::Result<()> {
 
 #[test]
 fn kdf_params_are_the_store_s_own() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
+    let (_dir, path) = temp_store();
     let made = KdfParams::argon2id(128, 1, 1);
     let db = MicroKV::create_new_with(
         &path,
@@ -606,8 +596,7 @@ fn a_store_opened_through_a_symlink_saves_to_the_file_it_points_to() -> microkv:
 
 #[test]
 fn destroy_keeps_a_lock_file_another_shared_holder_uses() -> microkv::Result<()> {
-    let dir = tempfile::tempdir().unwrap();
-    let path = store_path(&dir);
+    let (dir, path) = temp_store();
     let shared = || Config {
         lock_mode: LockMode::Shared,
         ..Default::default()

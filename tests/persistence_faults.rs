@@ -7,7 +7,6 @@
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,10 +30,10 @@ fn fault_points() -> Vec<(Step, Fault, bool)> {
     points
 }
 
-#[path = "support/contents.rs"]
-mod support_contents;
 #[path = "support/files.rs"]
 mod files;
+#[path = "support/contents.rs"]
+mod support_contents;
 use files::strays;
 use support_contents::{contents, Contents};
 

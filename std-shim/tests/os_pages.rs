@@ -252,6 +252,27 @@ fn root_process_locks_everything_it_maps() {
 
 const MEMLOCK_LIMIT: libc::rlim_t = 64 * 1024;
 
+/// Allocates 64-byte buffers from `arena` until it holds `target` bytes or refuses one
+/// with `Error::SecureAlloc` for `why`: the buffers held and whether one was refused;
+/// `None` if an allocation failed any other way.
+fn alloc_until_refused(
+    arena: &Arc<Arena>,
+    target: usize,
+    why: AllocFailure,
+) -> Option<(Vec<SecretBuf>, bool)> {
+    let mut held = Vec::new();
+    while held.len() * 64 < target {
+        match arena.alloc(64) {
+            Ok(buf) => held.push(buf),
+            Err(Error::SecureAlloc) if arena.report().last_failure == Some(why) => {
+                return Some((held, true));
+            }
+            Err(_) => return None,
+        }
+    }
+    Some((held, false))
+}
+
 /// In the child: the two policies past RLIMIT_MEMLOCK. Returns 0 or a failure code.
 fn policies_past_the_lock_limit() -> i32 {
     if let Err(code) = drop_lock_privilege(MEMLOCK_LIMIT) {
@@ -261,20 +282,10 @@ fn policies_past_the_lock_limit() -> i32 {
     // Strict: some allocation beyond the limit fails with LockFailed, and nothing
     // unlocked is ever handed out.
     let strict = os_arena(MemoryPolicy::Strict);
-    let mut held = Vec::new();
-    let mut refused = false;
-    while held.len() * 64 < target {
-        match strict.alloc(64) {
-            Ok(buf) => held.push(buf),
-            Err(Error::SecureAlloc)
-                if strict.report().last_failure == Some(AllocFailure::LockFailed) =>
-            {
-                refused = true;
-                break;
-            }
-            Err(_) => return 13,
-        }
-    }
+    let Some((held, refused)) = alloc_until_refused(&strict, target, AllocFailure::LockFailed)
+    else {
+        return 13;
+    };
     if !refused {
         return 14;
     }
@@ -292,20 +303,10 @@ fn policies_past_the_lock_limit() -> i32 {
     // RequireSecretMemory: secret memory counts against the same limit, and past it the
     // anonymous fallback is refused.
     let secret = os_arena(MemoryPolicy::RequireSecretMemory);
-    let mut held = Vec::new();
-    let mut refused = false;
-    while held.len() * 64 < target {
-        match secret.alloc(64) {
-            Ok(buf) => held.push(buf),
-            Err(Error::SecureAlloc)
-                if secret.report().last_failure == Some(AllocFailure::NotSecret) =>
-            {
-                refused = true;
-                break;
-            }
-            Err(_) => return 21,
-        }
-    }
+    let Some((held, refused)) = alloc_until_refused(&secret, target, AllocFailure::NotSecret)
+    else {
+        return 21;
+    };
     if !refused || held.is_empty() || !secret.report().secret_memory {
         return 22;
     }

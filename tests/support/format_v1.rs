@@ -47,7 +47,13 @@ pub fn value_aad(ns: &str, key: &str) -> Vec<u8> {
 
 /// "Values": the sealed bytes of `ns`/`key` (`nonce || ciphertext || tag`) for the
 /// plaintext `plain`, under the data key.
-pub fn sealed_value(data_key: &[u8], nonce: &[u8; 24], ns: &str, key: &str, plain: &[u8]) -> Vec<u8> {
+pub fn sealed_value(
+    data_key: &[u8],
+    nonce: &[u8; 24],
+    ns: &str,
+    key: &str,
+    plain: &[u8],
+) -> Vec<u8> {
     let mut sealed = nonce.to_vec();
     sealed.extend(seal(data_key, nonce, &value_aad(ns, key), plain));
     sealed

@@ -30,6 +30,13 @@ impl FakePages {
             ..FakePages::default()
         }
     }
+
+    /// Protected pages but for what `change` sets.
+    fn protected_but(change: impl FnOnce(&mut Self)) -> Self {
+        let mut pages = Self::protected();
+        change(&mut pages);
+        pages
+    }
 }
 
 // SAFETY: delegates memory to `HeapPages`; only the reported flags are made up, which is
@@ -75,10 +82,7 @@ fn expect_err(result: Result<SecretBuf>) -> Error {
 
 #[test]
 fn strict_refuses_unlocked_memory_and_unmaps_it() {
-    let fake = Arc::new(FakePages {
-        locked: false,
-        ..FakePages::protected()
-    });
+    let fake = Arc::new(FakePages::protected_but(|p| p.locked = false));
     let arena = arena_on(&fake, MemoryPolicy::Strict);
     for len in [64, 10_000] {
         let err = expect_err(arena.alloc(len));
@@ -97,31 +101,19 @@ fn strict_refuses_unlocked_memory_and_unmaps_it() {
 fn strict_names_the_missing_protection() {
     let cases = [
         (
-            FakePages {
-                guarded: false,
-                ..FakePages::protected()
-            },
+            FakePages::protected_but(|p| p.guarded = false),
             AllocFailure::GuardFailed,
         ),
         (
-            FakePages {
-                dont_dump: false,
-                ..FakePages::protected()
-            },
+            FakePages::protected_but(|p| p.dont_dump = false),
             AllocFailure::AdviseFailed,
         ),
         (
-            FakePages {
-                hidden_from_fork: false,
-                ..FakePages::protected()
-            },
+            FakePages::protected_but(|p| p.hidden_from_fork = false),
             AllocFailure::AdviseFailed,
         ),
         (
-            FakePages {
-                refuse: true,
-                ..FakePages::protected()
-            },
+            FakePages::protected_but(|p| p.refuse = true),
             AllocFailure::MapFailed,
         ),
     ];
@@ -146,10 +138,7 @@ fn strict_names_the_missing_protection() {
 
 #[test]
 fn best_effort_keeps_unlocked_memory_and_reports_fallback() {
-    let fake = Arc::new(FakePages {
-        locked: false,
-        ..FakePages::protected()
-    });
+    let fake = Arc::new(FakePages::protected_but(|p| p.locked = false));
     let arena = arena_on(&fake, MemoryPolicy::BestEffort);
     let mut buf = arena.alloc(64).expect("best effort allocates");
     buf.copy_from_slice(&[7; 64]);
@@ -282,35 +271,37 @@ unsafe fn flip(p: *mut u8) {
     unsafe { p.write(!p.read()) }
 }
 
+/// Allocates `len` bytes on heap pages, lets `corrupt` damage the block, and frees it
+/// (the tests expect the free to panic).
+fn free_after(len: usize, corrupt: impl FnOnce(&mut SecretBuf)) {
+    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
+    let mut buf = arena.alloc(len).unwrap();
+    corrupt(&mut buf);
+    drop(buf);
+}
+
 #[test]
 #[should_panic(expected = "memory corruption detected")]
 fn overwritten_head_canary_panics_on_free() {
-    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
-    let buf = arena.alloc(64).unwrap();
     // SAFETY: deliberately corrupts the head canary, which lies inside the slab.
-    unsafe { flip(buf.ptr.as_ptr().sub(1)) };
-    drop(buf);
+    free_after(64, |buf| unsafe { flip(buf.ptr.as_ptr().sub(1)) });
 }
 
 #[test]
 #[should_panic(expected = "memory corruption detected")]
 fn overwritten_tail_canary_panics_on_free() {
-    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
-    let mut buf = arena.alloc(10).unwrap();
-    buf.resize(16).unwrap();
-    // SAFETY: deliberately corrupts the tail canary, right after the 16-byte payload.
-    unsafe { flip(buf.ptr.as_ptr().add(16)) };
-    drop(buf);
+    free_after(10, |buf| {
+        buf.resize(16).unwrap();
+        // SAFETY: deliberately corrupts the tail canary, right after the 16-byte payload.
+        unsafe { flip(buf.ptr.as_ptr().add(16)) }
+    });
 }
 
 #[test]
 #[should_panic(expected = "memory corruption detected")]
 fn overwritten_large_canary_panics_on_free() {
-    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
-    let buf = arena.alloc(5_000).unwrap();
     // SAFETY: deliberately corrupts the canary before the large payload, inside its region.
-    unsafe { flip(buf.ptr.as_ptr().sub(CANARY)) };
-    drop(buf);
+    free_after(5_000, |buf| unsafe { flip(buf.ptr.as_ptr().sub(CANARY)) });
 }
 
 #[test]
@@ -330,12 +321,11 @@ fn large_payload_ends_at_its_mapping_end() {
 #[test]
 #[should_panic(expected = "memory corruption detected")]
 fn a_block_wiped_whole_is_corruption_in_the_owning_process() {
-    let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
-    let buf = arena.alloc(40).unwrap();
-    let block_len = CANARY + buf.cap + CANARY;
-    // SAFETY: zeroes the whole block, canaries included, inside its slab.
-    unsafe { core::ptr::write_bytes(buf.ptr.as_ptr().sub(CANARY), 0, block_len) };
-    drop(buf);
+    free_after(40, |buf| {
+        let block_len = CANARY + buf.cap + CANARY;
+        // SAFETY: zeroes the whole block, canaries included, inside its slab.
+        unsafe { core::ptr::write_bytes(buf.ptr.as_ptr().sub(CANARY), 0, block_len) }
+    });
 }
 
 #[test]
@@ -397,10 +387,7 @@ fn require_secret_memory_refuses_locked_pages_that_are_not_secret() {
         "the refused mapping was released"
     );
 
-    let secret = Arc::new(FakePages {
-        secret: true,
-        ..FakePages::protected()
-    });
+    let secret = Arc::new(FakePages::protected_but(|p| p.secret = true));
     let arena = arena_on(&secret, MemoryPolicy::RequireSecretMemory);
     let _buf = arena.alloc(32).expect("secret pages are accepted");
     let report = arena.report();
@@ -430,10 +417,7 @@ fn the_warning_says_when_memory_can_be_swapped_out() {
         "control: locked pages: {warning}"
     );
 
-    let unlocked = Arc::new(FakePages {
-        locked: false,
-        ..FakePages::protected()
-    });
+    let unlocked = Arc::new(FakePages::protected_but(|p| p.locked = false));
     let arena = arena_on(&unlocked, MemoryPolicy::BestEffort);
     let _buf = arena.alloc(32).unwrap();
     let report = arena.report();
