@@ -34,10 +34,10 @@ fn persistence(c: &mut Criterion) {
         let id = |w: &str| BenchmarkId::new(w, format!("{n}x{len}B"));
         let path = dir.path().join(format!("{n}x{len}.kv"));
         let db = filled(&path, n, len);
-        let bytes = db.snapshot().unwrap().len();
+        let bytes = db.export().unwrap().len();
         eprintln!("{n} entries of {len} bytes: a {bytes}-byte file");
         group.bench_function(id("snapshot (encode only)"), |b| {
-            b.iter(|| db.snapshot().unwrap())
+            b.iter(|| db.export().unwrap())
         });
         group.bench_function(id("save (fsync)"), |b| b.iter(|| db.save().unwrap()));
         drop(db);

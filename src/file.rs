@@ -18,8 +18,10 @@ enum Open {
 
 impl MicroKV {
     /// Opens the encrypted store at `path`, or creates it if there is none, with the
-    /// default [`Config`]: an exclusive lock on `<path>.lock`, manual saves, a new file
-    /// created with mode `0600`.
+    /// default [`Config`]: `LockMode::Shared` (other handles and processes may open it
+    /// too; each write locks `<path>.wlock` and catches up first), `AutoSave::Manual`, a
+    /// new file readable by its owner alone (mode `0600` on Unix, a DACL for the current
+    /// user alone on Windows).
     ///
     /// ```
     /// use microkv::{MicroKV, Credential};
@@ -207,32 +209,14 @@ impl MicroKV {
     ///
     /// # Errors
     /// `Error::Locked` if a store is open at `path` (this one included: use
-    /// [`MicroKV::save`] for that); `Error::Io` if writing fails.
+    /// [`Store::save`] for that); `Error::Io` if writing fails; the errors of
+    /// [`Store::export`].
     pub fn save_as(&self, path: impl AsRef<Path>) -> Result<()> {
-        let bytes = self.store().snapshot()?;
+        let bytes = self.export()?;
         write_copy(path, &bytes)
     }
 
-    /// The store's current encrypted snapshot: the bytes of a store file (no filesystem
-    /// access).
-    ///
-    /// ```
-    /// use microkv::{MicroKV, Credential};
-    /// let db = MicroKV::in_memory(Credential::key([9; 32]))?;
-    /// db.put("k", &1u8)?;
-    /// let bytes: Vec<u8> = db.export()?;
-    /// assert!(bytes.starts_with(&microkv::MAGIC));
-    /// # Ok::<(), microkv::Error>(())
-    /// ```
-    ///
-    /// # Errors
-    /// `Error::Reentrant` from inside one of this store's closures; `Error::Crypto` if
-    /// sealing fails.
-    pub fn export(&self) -> Result<Vec<u8>> {
-        self.store().snapshot()
-    }
-
-    /// Writes [`MicroKV::export`]'s bytes to `writer`.
+    /// Writes [`Store::export`]'s bytes to `writer`.
     ///
     /// ```
     /// use microkv::{MicroKV, Credential};
@@ -244,7 +228,7 @@ impl MicroKV {
     /// ```
     ///
     /// # Errors
-    /// As [`MicroKV::export`], and `Error::Io` if writing fails.
+    /// As [`Store::export`], and `Error::Io` if writing fails.
     pub fn export_to(&self, mut writer: impl Write) -> Result<()> {
         writer.write_all(&self.export()?)?;
         Ok(writer.flush()?)

@@ -52,14 +52,17 @@ mod keychain;
 #[cfg(feature = "migrate")]
 #[cfg_attr(docsrs, doc(cfg(feature = "migrate")))]
 pub mod migrate;
-mod store_ops;
 
-/// An encrypted key-value store.
+/// An encrypted key-value store: the handle to hold.
 ///
-/// A cheap, shared handle: clones are the same store (as in microkv 0.3). It derefs to
-/// the default namespace, a [`Tree`], so `db.put(..)` and `db.namespace("").put(..)` are
-/// the same; store-wide operations (`namespace`, `transaction`, `save`, `change_password`,
-/// ...) are its own methods.
+/// A cheap, shared handle: clones are the same store (as in microkv 0.3). It derefs to a
+/// [`Store`], which derefs to the default namespace, a [`Tree`]: `db.put(..)` and
+/// `db.namespace("").put(..)` are the same, and the store-wide operations
+/// ([`Store::namespace`], [`Store::transaction`], [`Store::save`],
+/// [`Store::change_password`], ...) are called on `db` as they are. Its own methods are
+/// the ones a file or a shared handle needs: the constructors, [`MicroKV::path`],
+/// [`MicroKV::save_as`], [`MicroKV::export_to`], [`MicroKV::close`],
+/// [`MicroKV::destroy`].
 ///
 /// ```
 /// use microkv::{Credential, MicroKV};
@@ -67,6 +70,20 @@ mod store_ops;
 /// let same = db.clone();
 /// same.put("k", &1u8)?;
 /// assert_eq!(db.get::<u8>("k")?, Some(1));
+/// db.namespace("users").put("alice", &42u32)?;
+/// assert_eq!(db.tree_names()?, ["", "users"]);
+/// # Ok::<(), microkv::Error>(())
+/// ```
+///
+/// A store method named as a path is `Store`'s (a deref does not apply to paths):
+/// `Store::save(&db)`, or `|db: &MicroKV| db.save()` where a `fn(&MicroKV)` is wanted.
+///
+/// ```
+/// use microkv::{Credential, MicroKV, Result, Store};
+/// let db = MicroKV::in_memory(Credential::key([1; 32]))?;
+/// assert!(Store::save(&db).is_err()); // no file: `Error::NoPath`
+/// let saver: fn(&MicroKV) -> Result<()> = |db| db.save();
+/// assert!(saver(&db).is_err());
 /// # Ok::<(), microkv::Error>(())
 /// ```
 #[derive(Clone)]
@@ -81,8 +98,8 @@ struct Inner {
 }
 
 impl Deref for MicroKV {
-    type Target = Tree;
-    fn deref(&self) -> &Tree {
+    type Target = Store;
+    fn deref(&self) -> &Store {
         &self.inner.store
     }
 }
@@ -120,9 +137,7 @@ impl MicroKV {
     /// ```
     ///
     /// # Errors
-    /// `Error::SecureAlloc` if the arena cannot get memory (under `MemoryPolicy::Strict`:
-    /// locked memory); `Error::Random` if the OS random number generator fails;
-    /// `Error::InvalidKdfParams` if the KDF refuses the config's parameters.
+    /// As [`Store::in_memory`].
     pub fn in_memory(credential: Credential) -> Result<Self> {
         Self::in_memory_with(credential, Config::default())
     }
@@ -138,7 +153,7 @@ impl MicroKV {
     /// ```
     ///
     /// # Errors
-    /// As [`MicroKV::in_memory`].
+    /// As [`Store::in_memory`].
     pub fn in_memory_with(credential: Credential, config: Config) -> Result<Self> {
         Ok(Self::wrap(
             Store::in_memory_with(credential, with_features(config))?,
@@ -161,10 +176,7 @@ impl MicroKV {
     /// ```
     ///
     /// # Errors
-    /// What the storage reports (`Error::Io`); for bytes already there, the errors of
-    /// opening a store file (`WrongPassword`, `Tampered`, `CorruptStore`,
-    /// `UnsupportedStoreVersion`, `LegacyStore`, `InvalidKdfParams`); as
-    /// [`MicroKV::in_memory`] otherwise.
+    /// As [`Store::with_storage`].
     pub fn with_storage(
         storage: impl Storage + 'static,
         credential: Credential,
@@ -174,27 +186,6 @@ impl MicroKV {
             Store::with_storage(storage, credential, with_features(config))?,
             None,
         ))
-    }
-
-    /// Saves now what an autosave would save later (`AutoSave::Periodic`, `OnDrop`):
-    /// nothing under `AutoSave::Manual`, on a read-only or in-memory store, or when
-    /// nothing is unsaved.
-    ///
-    /// ```
-    /// use microkv::{AutoSave, Config, Credential, MicroKV};
-    /// # let dir = tempfile::tempdir()?;
-    /// # let path = dir.path().join("store.kv");
-    /// let config = Config { autosave: AutoSave::OnDrop, ..Default::default() };
-    /// let db = MicroKV::open_with(&path, Credential::key([1; 32]), config)?;
-    /// db.put("k", &1u8)?;
-    /// db.flush()?; // on disk now, while the store stays open
-    /// # Ok::<(), Box<dyn std::error::Error>>(())
-    /// ```
-    ///
-    /// # Errors
-    /// The errors of [`MicroKV::save`]; the writes stay unsaved (a later autosave retries).
-    pub fn flush(&self) -> Result<()> {
-        self.store().flush()
     }
 
     /// Closes this handle, returning the result of the save that dropping it would make
@@ -216,7 +207,7 @@ impl MicroKV {
     /// ```
     ///
     /// # Errors
-    /// As [`MicroKV::flush`]; when this was the last handle, the unsaved writes are lost.
+    /// As [`Store::flush`]; when this was the last handle, the unsaved writes are lost.
     pub fn close(self) -> Result<()> {
         match Arc::try_unwrap(self.inner) {
             Ok(Inner { store, file }) => {
@@ -232,9 +223,5 @@ impl MicroKV {
         MicroKV {
             inner: Arc::new(Inner { store, file }),
         }
-    }
-
-    fn store(&self) -> &Store {
-        &self.inner.store
     }
 }

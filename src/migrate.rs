@@ -121,13 +121,13 @@ fn corrupt(why: &str) -> Error {
 /// Copies every live entry of the microkv 0.3 store at `path` into `into`, in one
 /// transaction (all or nothing), keeping each entry's namespace, key, value and expiry.
 /// The source file is only read. `into` is then saved as its `AutoSave` says: call
-/// [`MicroKV::save`] to write it.
+/// [`Store::save`](crate::Store::save) to write it.
 ///
 /// Values keep their MessagePack encoding, so every type reads back as it did under 0.3.
 /// Entries already expired are left behind (counted in [`Migrated::expired`]).
 ///
 /// A password is stretched by the file's KDF only within this version's hard bounds and
-/// `into`'s [`MicroKV::kdf_limit`] (`Config::kdf_limit`), both checked before the KDF
+/// `into`'s [`Store::kdf_limit`](crate::Store::kdf_limit) (`Config::kdf_limit`), both checked before the KDF
 /// runs, as for a store of this version: a forged 0.3 file cannot make the copy take
 /// minutes or gigabytes. A raw key runs no KDF, and the file's KDF is then not checked.
 ///

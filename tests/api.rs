@@ -179,7 +179,7 @@ fn calls_from_inside_closures_neither_deadlock_nor_corrupt() {
         assert_eq!(db.get::<u32>("e").unwrap(), None);
         assert!(db.get_secret_bytes("e").unwrap().is_none());
         assert_eq!(db.len().unwrap(), 3);
-        assert!(db.snapshot().is_ok());
+        assert!(db.export().is_ok());
         assert!(matches!(db.put("f", &0u32), Err(Error::Reentrant)));
         assert!(matches!(
             db.update::<u32, _>("a", |v| v),

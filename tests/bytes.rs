@@ -12,7 +12,7 @@ fn db() -> MicroKV {
 fn snapshot_len(write: impl Fn(&MicroKV)) -> usize {
     let db = db();
     write(&db);
-    db.snapshot().unwrap().len()
+    db.export().unwrap().len()
 }
 
 #[test]

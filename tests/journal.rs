@@ -473,7 +473,7 @@ fn a_stale_journal_is_ignored_and_replaced() {
     let j = journal();
     // A new snapshot of everything, and the old snapshot's journal left beside it.
     let db = open(Images::new(&j.snapshot, &j.journal)).unwrap();
-    let newer = db.snapshot().unwrap();
+    let newer = db.export().unwrap();
     drop(db);
     let last = &j.states[WRITES];
     assert_eq!(

@@ -13,17 +13,18 @@ use crate::credential::Credential;
 use crate::engine::Engine;
 use crate::entry::Change;
 use crate::error::Result;
-use crate::kdf::{KdfLimit, KdfParams};
-use crate::keys::unlock;
 use crate::storage::Storage;
 use crate::tree::Tree;
 use crate::txn::{self, Txn};
 
 /// An encrypted key-value store: namespaces of sealed entries, keys in locked memory.
 ///
-/// `Store` derefs to its default namespace (`""`), so `store.put(..)` and
-/// `store.namespace("").put(..)` are the same. It is `Send + Sync`, every method takes
-/// `&self`, and handles ([`Tree`]s) may be shared between threads.
+/// `Store` derefs to its default namespace (`""`), a [`Tree`], so `store.put(..)` and
+/// `store.namespace("").put(..)` are the same; the store-wide operations (namespaces,
+/// transactions, saving, credentials) are its own methods. It is `Send + Sync`, every
+/// method takes `&self`, and handles ([`Tree`]s) may be shared between threads. The
+/// `microkv` crate's `MicroKV`, the handle most programs hold, derefs to a `Store`: these
+/// are its methods too.
 ///
 /// ```
 /// # use microkv_core as microkv;
@@ -44,18 +45,67 @@ pub struct Store {
 }
 
 impl Store {
-    /// An ephemeral store that never touches storage.
+    /// An ephemeral store that never touches storage, with the default [`Config`].
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{Credential, Store};
+    /// let cache = Store::in_memory(Credential::password("p@ssw0rd"))?;
+    /// cache.put("session", "abc")?;
+    /// assert!(matches!(cache.save(), Err(microkv::Error::NoPath)));
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::SecureAlloc` if the arena cannot get memory (under `MemoryPolicy::Strict`:
+    /// locked memory); `Error::Random` if the OS random number generator fails;
+    /// `Error::InvalidKdfParams` or `Error::KdfLimitExceeded` if the config's KDF
+    /// parameters are out of bounds or cost more than its `kdf_limit` (a password).
     pub fn in_memory(credential: Credential) -> Result<Self> {
         Self::in_memory_with(credential, Config::default())
     }
 
     /// An ephemeral store with options.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{Config, Credential, KdfParams, Store};
+    /// let config = Config { kdf: KdfParams::scrypt(10, 8, 1), ..Default::default() };
+    /// let cache = Store::in_memory_with(Credential::password("p@ssw0rd"), config)?;
+    /// assert_eq!(cache.kdf_params(), KdfParams::scrypt(10, 8, 1));
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`Store::in_memory`].
     pub fn in_memory_with(credential: Credential, config: Config) -> Result<Self> {
         Self::build(None, credential, config)
     }
 
-    /// Opens the store held by `storage`, or creates one there if it holds nothing.
-    /// A read-only open of an empty storage fails with `Error::NotFound`.
+    /// Opens the store held by `storage`, or creates one there if it holds nothing (and
+    /// saves it at once).
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{Config, Credential, MemoryStorage, Store};
+    /// let storage = MemoryStorage::default();
+    /// let db = Store::with_storage(storage.clone(), Credential::key([2; 32]), Config::default())?;
+    /// db.put("k", "v")?;
+    /// db.save()?;
+    /// drop(db);
+    /// let db = Store::with_storage(storage, Credential::key([2; 32]), Config::default())?;
+    /// assert_eq!(db.require::<String>("k")?, "v");
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// What the storage reports (`Error::Io`); `Error::NotFound` for a read-only open of
+    /// a storage that holds nothing; for bytes already there, the errors of reading a
+    /// store: `Error::WrongPassword`, `Error::Tampered`, `Error::CorruptStore`,
+    /// `Error::UnsupportedStoreVersion`, `Error::LegacyStore` (a microkv 0.3 file),
+    /// `Error::TooLarge`, `Error::InvalidKdfParams` or `Error::KdfLimitExceeded` (the
+    /// file's KDF); for a new store, the errors of [`Store::in_memory`] and of its first
+    /// [`Store::save`].
     pub fn with_storage(
         storage: impl Storage + 'static,
         credential: Credential,
@@ -91,68 +141,54 @@ impl Store {
         Ok(store)
     }
 
-    /// The namespace `name` (created on first write). `""` is the default namespace.
-    pub fn namespace(&self, name: &str) -> Tree {
-        Tree::new(self.engine.clone(), name)
+    /// The namespace `name`, created on its first write. `""` is the default namespace,
+    /// the one the store derefs to. Keys never collide across namespaces, and each
+    /// value's ciphertext is bound to its namespace and key.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
+    /// let users = db.namespace("users");
+    /// users.put("alice", &42u32)?;
+    /// db.put("alice", "default namespace")?;
+    /// assert_eq!(users.get::<u32>("alice")?, Some(42));
+    /// assert_eq!(db.namespace(String::from("users")).len()?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    pub fn namespace(&self, name: impl AsRef<str>) -> Tree {
+        Tree::new(self.engine.clone(), name.as_ref())
     }
 
     /// Names of the namespaces holding at least one live entry, sorted.
     ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
+    /// db.namespace("users").put("alice", &1u8)?;
+    /// db.put("k", &2u8)?;
+    /// assert_eq!(db.tree_names()?, ["", "users"]);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
     /// # Errors
-    /// None: it reads names and expiries only. The `Result` is microkv 0.3's signature.
+    /// Only those of a catch-up that `Config::refresh` makes due on a shared store (as
+    /// [`Store::reload`], but never `Error::Reentrant`: from inside one of the store's
+    /// closures a read does not catch up).
     pub fn tree_names(&self) -> Result<Vec<String>> {
         self.engine.refresh_if_due()?;
         Ok(self.engine.namespaces())
     }
 
-    /// The KDF parameters a password for this store is stretched with: the store's own,
-    /// or for a store opened by a raw key (which has none) the ones a change to a password
-    /// would use, the defaults. [`Store::kdf`] tells the two apart.
+    /// What the secure arena holds and how well it is protected (locked, guarded,
+    /// excluded from core dumps, wiped on fork), and why it last failed, if it did.
     ///
     /// ```
     /// # use microkv_core as microkv;
-    /// use microkv::{Credential, KdfParams, Store};
-    /// let db = Store::in_memory(Credential::key([5; 32]))?;
-    /// assert_eq!(db.kdf_params(), KdfParams::default());
+    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
+    /// let report = db.memory_report();
+    /// assert!(report.bytes_mapped >= report.bytes_in_use);
     /// # Ok::<(), microkv::Error>(())
     /// ```
-    pub fn kdf_params(&self) -> KdfParams {
-        self.kdf().unwrap_or_default()
-    }
-
-    /// The store's KDF parameters; `None` for a store opened by a raw key.
-    ///
-    /// ```
-    /// # use microkv_core as microkv;
-    /// use microkv::{Credential, Store};
-    /// let db = Store::in_memory(Credential::key([5; 32]))?;
-    /// assert_eq!(db.kdf(), None);
-    /// # Ok::<(), microkv::Error>(())
-    /// ```
-    pub fn kdf(&self) -> Option<KdfParams> {
-        self.engine.kdf_params()
-    }
-
-    /// The most KDF work this store accepts (`Config::kdf_limit` when it was opened): for
-    /// its own new keys, and for keys of other formats read into it (`microkv::migrate`
-    /// stretches a 0.3 file's password within it, with [`KdfParams::stretch`]).
-    ///
-    /// ```
-    /// # use microkv_core as microkv;
-    /// use microkv::{Config, Credential, KdfLimit, KdfParams, Store};
-    /// let db = Store::in_memory(Credential::key([5; 32]))?;
-    /// assert_eq!(db.kdf_limit(), KdfLimit::default());
-    /// let limit = KdfLimit::of(KdfParams::interactive());
-    /// let config = Config { kdf_limit: limit, ..Default::default() };
-    /// let db = Store::in_memory_with(Credential::key([5; 32]), config)?;
-    /// assert_eq!(db.kdf_limit(), limit);
-    /// # Ok::<(), microkv::Error>(())
-    /// ```
-    pub fn kdf_limit(&self) -> KdfLimit {
-        self.engine.kdf_limit
-    }
-
-    /// What the secure arena holds and how well it is protected.
     pub fn memory_report(&self) -> MemoryReport {
         self.engine.arena.report()
     }
@@ -170,6 +206,23 @@ impl Store {
     }
 
     /// Drops every expired entry and returns how many there were.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use core::time::Duration;
+    /// use microkv::{Config, Credential, ManualClock, Store};
+    /// let clock = ManualClock::new(Duration::from_secs(1_000));
+    /// let config = Config { clock: Some(std::sync::Arc::new(clock.clone())), ..Default::default() };
+    /// let db = Store::in_memory_with(Credential::key([1; 32]), config)?;
+    /// db.put_with_ttl("otp", "123456", Duration::from_secs(60))?;
+    /// clock.advance(Duration::from_secs(61));
+    /// assert_eq!(db.sweep_expired()?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As a write ([`Tree::remove`]): `Error::ReadOnly`, `Error::Reentrant`, and the
+    /// errors of catching up and of an autosave (nothing is dropped then).
     pub fn sweep_expired(&self) -> Result<usize> {
         let mut g = self.engine.lock_write()?;
         let expired = g.expired()?;
@@ -181,66 +234,39 @@ impl Store {
         Ok(expired.len())
     }
 
-    /// Replaces the credential: verifies nothing (the caller holds the open store), draws
-    /// a new data key, salt and wrapping, and re-encrypts every entry. All-or-nothing, and
-    /// the result says which: on `Ok` only the new credential opens the storage; on any
-    /// error but one the store keeps its old key and every entry, in memory and in storage.
-    /// The exception is `Error::NotDurable`: a save that fails after its snapshot is in
-    /// place (a failed directory sync, a journal that cannot be emptied) committed the
-    /// rotation, the new credential opens the storage and memory keeps the new keys; one
-    /// more save is tried, and the rotation returns `Ok` if that one is durable. `Error::CredentialChanged` if another handle rotated
-    /// the credential first (nothing is written); `Error::KdfLimitExceeded` if the KDF
-    /// would cost more than `Config::kdf_limit`.
-    pub fn rekey(&self, credential: Credential) -> Result<()> {
-        let mut g = self.engine.lock_write()?;
-        let kdf = g.header().kdf.unwrap_or_default();
-        g.rekey(&credential, &kdf)
-    }
-
-    /// [`Store::rekey`] with new KDF parameters (used when `credential` is a password):
-    /// the way to raise a store's KDF cost.
-    pub fn rekey_with(&self, credential: Credential, kdf: KdfParams) -> Result<()> {
-        self.engine.lock_write()?.rekey(&credential, &kdf)
-    }
-
-    /// Verifies `old`, then re-encrypts everything under `new` with the store's KDF
-    /// parameters (see [`Store::rekey`]). `Error::WrongPassword` if `old` does not open
-    /// this store. The check and the change happen under one lock, so two concurrent
-    /// rotations cannot both pass a check against the same old password.
-    pub fn change_password(&self, old: &str, new: &str) -> Result<()> {
-        let mut g = self.engine.lock_write()?;
-        let header = g.header();
-        unlock(
-            &self.engine.arena,
-            &Credential::password(old),
-            &header,
-            self.engine.kdf_limit,
-        )?;
-        let kdf = header.kdf.unwrap_or_default();
-        g.rekey(&Credential::password(new), &kdf)
-    }
-
     /// Runs `f` as one transaction: reads see its own writes, and all writes apply
     /// together when it returns `Ok`. On `Err` (or a panic) nothing is applied.
-    /// The store's writer lock is held while `f` runs, so transactions are serializable;
-    /// other threads' reads carry on meanwhile (they see the state before the
-    /// transaction until it commits). A write from inside `f` other than through `tx`
-    /// returns `Error::Reentrant`; a read through the store sees the committed state.
+    /// Namespaces are named explicitly (`""` is the default). The store's writer lock is
+    /// held while `f` runs, so transactions are serializable; other threads' reads carry
+    /// on meanwhile (they see the state before the transaction until it commits). A write
+    /// from inside `f` other than through `tx` returns `Error::Reentrant`; a read through
+    /// the store sees the committed state.
     ///
     /// ```
     /// # use microkv_core as microkv;
-    /// # let db = microkv::Store::in_memory(microkv::Credential::key([1; 32]))?;
+    /// use microkv::{Credential, Error, Store};
+    /// let db = Store::in_memory(Credential::key([1; 32]))?;
     /// db.put("balance", &100u64)?;
     /// db.transaction(|tx| {
     ///     let balance: u64 = tx.require("", "balance")?;
     ///     tx.put("", "balance", &(balance - 10))?;
-    ///     tx.put("audit", "last", "debit")?;
-    ///     Ok(())
+    ///     tx.put("audit", "last", "debit")
     /// })?;
+    /// let refused = db.transaction::<_, ()>(|tx| {
+    ///     tx.put("", "balance", &0u64)?;
+    ///     Err(Error::abort("insufficient funds"))
+    /// });
+    /// assert!(matches!(refused, Err(Error::Aborted(_))));
     /// assert_eq!(db.require::<u64>("balance")?, 90);
     /// # Ok::<(), microkv::Error>(())
     /// ```
-    pub fn transaction<R, F>(&self, f: F) -> Result<R>
+    ///
+    /// # Errors
+    /// Whatever `f` returns (nothing is applied); otherwise as a write ([`Tree::put`]):
+    /// `Error::ReadOnly`, `Error::Reentrant` from inside one of this store's own
+    /// closures, and the errors of catching up and of an autosave (the writes are then
+    /// undone, but for `Error::NotDurable`, which keeps them).
+    pub fn transaction<F, R>(&self, f: F) -> Result<R>
     where
         F: FnOnce(&mut Txn<'_>) -> Result<R>,
     {
@@ -289,6 +315,7 @@ impl Drop for Store {
     }
 }
 
+mod credentials;
 #[cfg(feature = "std")]
 mod flusher;
 mod persistence;

@@ -70,7 +70,7 @@ fn open_and_check(bytes: &[u8], credential: impl Fn() -> Credential, config: imp
         return;
     };
     let Ok(before) = read_all(&db) else { return };
-    let Ok(snapshot) = db.snapshot() else { return };
+    let Ok(snapshot) = db.export() else { return };
     drop(db);
     let again = MicroKV::with_storage(memory(&snapshot), credential(), config())
         .expect("a snapshot of an opened store reopens");

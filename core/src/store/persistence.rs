@@ -1,5 +1,6 @@
 //! How a [`Store`] meets its storage: saving (`save`, `flush`, `close`), catching up with
-//! other handles (`reload`), and where its durable state stands (`position`, `snapshot`).
+//! other handles (`reload`), where its durable state stands (`position`), and its bytes
+//! (`export`).
 #![forbid(unsafe_code)]
 
 use alloc::vec::Vec;
@@ -36,10 +37,32 @@ impl Store {
         self.engine.position()
     }
 
-    /// Writes the store to its storage (atomically). `Error::NoPath` for an in-memory
-    /// store, `Error::ReadOnly` for a read-only one. `Error::CredentialChanged` (nothing
-    /// written) if another handle changed the store's credential since this one loaded
-    /// it; `Error::NotDurable` if the new snapshot is in place but not known to be durable.
+    /// Writes the store to its storage, atomically: a crash leaves the old snapshot or
+    /// the new one (a file store: the old file or the new one). The journal, if any,
+    /// starts afresh after it.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{Config, Credential, MemoryStorage, Store};
+    /// let storage = MemoryStorage::default();
+    /// let db = Store::with_storage(storage.clone(), Credential::key([1; 32]), Config::default())?;
+    /// db.put("k", &1u8)?;
+    /// db.save()?;
+    /// let other = Store::with_storage(storage, Credential::key([1; 32]), Config::default())?;
+    /// assert_eq!(other.require::<u8>("k")?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// `Error::NoPath` for an in-memory store; `Error::ReadOnly` for a read-only one;
+    /// `Error::Reentrant` from inside one of this store's own closures; on a shared
+    /// storage, the errors of catching up first (as [`Store::reload`]);
+    /// `Error::CredentialChanged` if another handle or process changed the store's
+    /// credential since this one loaded it (nothing is written); `Error::TooLarge` past
+    /// [`crate::MAX_STORE_LEN`]; `Error::Forked` in a forked child, `Error::Crypto` if the
+    /// nonce counter is spent; `Error::Io` if locking or writing fails (the storage keeps
+    /// the old snapshot); `Error::NotDurable` if the new snapshot is in place but not
+    /// known to be durable (a file store: a failed directory sync).
     pub fn save(&self) -> Result<()> {
         self.engine.lock()?.save()
     }
@@ -63,7 +86,8 @@ impl Store {
     /// ```
     ///
     /// # Errors
-    /// The errors of [`Store::save`]; the writes stay unsaved (a later autosave retries).
+    /// The errors of [`Store::save`] but `NoPath` and `ReadOnly` (those save nothing);
+    /// the writes stay unsaved (a later autosave retries).
     pub fn flush(&self) -> Result<()> {
         if self.engine.autosave() == AutoSave::Manual {
             return Ok(());
@@ -122,12 +146,28 @@ impl Store {
         self.engine.reload()
     }
 
-    /// The store as the bytes of a v1 file (encrypted; what `save` would write).
+    /// The store as the bytes of a store file (encrypted; what `save` would write, but
+    /// a copy that starts a history of its own). Touches no storage, so it works on
+    /// read-only and in-memory stores. Readers carry on meanwhile.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{Config, Credential, MemoryStorage, Storage, Store};
+    /// let db = Store::in_memory(Credential::key([9; 32]))?;
+    /// db.put("k", &1u8)?;
+    /// let bytes: Vec<u8> = db.export()?;
+    /// assert!(bytes.starts_with(&microkv::MAGIC));
+    /// let storage = MemoryStorage::default();
+    /// storage.store(&bytes)?;
+    /// let copy = Store::with_storage(storage, Credential::key([9; 32]), Config::default())?;
+    /// assert_eq!(copy.require::<u8>("k")?, 1);
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
     ///
     /// # Errors
-    /// `Error::Forked` in a forked child; `Error::Crypto` if sealing fails (the nonce
-    /// counter is spent).
-    pub fn snapshot(&self) -> Result<Vec<u8>> {
+    /// `Error::TooLarge` past [`crate::MAX_STORE_LEN`]; `Error::Forked` in a forked
+    /// child; `Error::Crypto` if sealing fails (the nonce counter is spent).
+    pub fn export(&self) -> Result<Vec<u8>> {
         self.engine.snapshot()
     }
 }

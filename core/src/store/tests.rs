@@ -203,7 +203,7 @@ fn concurrent_sealers_never_share_a_nonce() {
                 let db = &db;
                 s.spawn(move || {
                     (0..100)
-                        .map(|_| db.snapshot().unwrap()[144..168].to_vec())
+                        .map(|_| db.export().unwrap()[144..168].to_vec())
                         .collect::<Vec<_>>()
                 })
             })

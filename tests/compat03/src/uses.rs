@@ -27,7 +27,6 @@ pub fn traits() {
     fn copy<T: Copy>() {}
     fn debug<T: std::fmt::Debug>() {}
     fn error<T: std::error::Error + Send + Sync + 'static>() {}
-    fn deref_tree<T: std::ops::Deref<Target = Tree>>() {}
     send_sync::<MicroKV>();
     send_sync::<Tree>();
     send_sync::<Txn<'static>>();
@@ -56,7 +55,12 @@ pub fn traits() {
     debug::<MicroKV>();
     debug::<Error>();
     error::<Error>();
-    deref_tree::<MicroKV>();
+    // A `MicroKV` is a `&Tree` where one is wanted (0.3: `Deref<Target = Tree>`; here
+    // through `Store`, MIGRATING.md).
+    fn default_tree(db: &MicroKV) -> &Tree {
+        db
+    }
+    let _ = default_tree;
 }
 
 /// `?` on an `std::io::Error` in a function returning microkv's `Result`.
@@ -222,7 +226,8 @@ pub fn in_memory() -> Result<()> {
     assert!(matches!(failed, Err(Error::KeyNotFound)));
     assert_eq!(db.require::<u64>("balance")?, 90);
 
-    // Store-wide methods, also as function paths.
+    // Store-wide methods, and as functions (in method-call form: a path such as
+    // `MicroKV::save` is 0.3's only, MIGRATING.md).
     let _params: KdfParams = db.kdf_params();
     db.change_password("p@ssw0rd", "even-better-passphrase")?;
     db.change_password(String::from("even-better-passphrase"), String::from("third"))?;
@@ -233,13 +238,14 @@ pub fn in_memory() -> Result<()> {
     db.rekey(Credential::key([3u8; 32]))?;
     let exported: Vec<u8> = db.export()?;
     assert!(!exported.is_empty());
-    let swept: usize = MicroKV::sweep_expired(&db)?;
+    let swept: usize = db.sweep_expired()?;
     assert_eq!(swept, 0);
-    assert!(matches!(MicroKV::save(&db), Err(Error::NoPath)));
-    let _: fn(&MicroKV) -> Result<()> = MicroKV::save;
-    let _: fn(&MicroKV) -> Result<Vec<u8>> = MicroKV::export;
-    let _: fn(&MicroKV) -> KdfParams = MicroKV::kdf_params;
-    let _: fn(&MicroKV) -> Result<Vec<String>> = MicroKV::tree_names;
+    assert!(matches!(db.save(), Err(Error::NoPath)));
+    let save: fn(&MicroKV) -> Result<()> = |db| db.save();
+    assert!(matches!(save(&db), Err(Error::NoPath)));
+    let _: fn(&MicroKV) -> Result<Vec<u8>> = |db| db.export();
+    let _: fn(&MicroKV) -> KdfParams = |db| db.kdf_params();
+    let _: fn(&MicroKV) -> Result<Vec<String>> = |db| db.tree_names();
     let _: fn(MicroKV) -> Result<()> = MicroKV::destroy;
     let _ = (KdfParams::interactive(), KdfParams::sensitive(), KdfParams::default());
     let _ = AutoSave::Periodic(Duration::from_secs(5));
