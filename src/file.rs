@@ -37,13 +37,11 @@ impl MicroKV {
     /// ```
     ///
     /// # Errors
-    /// `Error::Locked` if another handle or process holds the store's lock;
-    /// `Error::WrongPassword` if the credential does not open it; `Error::Tampered` or
-    /// `Error::CorruptStore` for a modified or damaged file; `Error::UnsupportedStoreVersion`
-    /// for a format this version does not read; `Error::LegacyStore` for a microkv 0.3
-    /// file (see `migrate`); `Error::InvalidKdfParams` for absurd KDF parameters in its
-    /// header; `Error::Io` if the file cannot be read or created; `Error::SecureAlloc`
-    /// if the arena cannot get memory.
+    /// `Error::Locked` if another handle or process holds the store's lock exclusively
+    /// (`LockMode::Exclusive`); `Error::Io` if the file cannot be read, created or locked;
+    /// otherwise as [`Store::with_storage`]: for a file already there the errors of
+    /// reading it (`WrongPassword`, `Tampered`, `LegacyStore` for a microkv 0.3 file, see
+    /// [`migrate`](crate::migrate), ...), for a new one those of making its keys.
     pub fn open(path: impl AsRef<Path>, credential: Credential) -> Result<Self> {
         Self::open_with(path, credential, Config::default())
     }
@@ -130,8 +128,7 @@ impl MicroKV {
     ///
     /// # Errors
     /// `Error::AlreadyExists` if a file is there; `Error::Io` if it cannot be created;
-    /// `Error::SecureAlloc`, `Error::Random` or `Error::InvalidKdfParams` while making
-    /// the keys.
+    /// the errors of making a new store's keys and saving it ([`Store::with_storage`]).
     pub fn create_new(path: impl AsRef<Path>, credential: Credential) -> Result<Self> {
         Self::create_new_with(path, credential, Config::default())
     }
@@ -234,9 +231,11 @@ impl MicroKV {
         Ok(writer.flush()?)
     }
 
-    /// Deletes the store: removes its file and lock file, then drops this handle.
-    /// Other handles (clones, [`crate::Tree`]s) that outlive it fail to save from then
-    /// on. An in-memory store (or one over a custom storage) is just dropped.
+    /// Deletes the store: removes its file and journal and, when no other handle holds
+    /// them, its lock files (`<path>.lock`, `<path>.wlock`), then drops this handle.
+    /// Other handles (clones, [`Tree`](crate::Tree)s) that outlive it fail to save from
+    /// then on (`Error::NotFound`). An in-memory store (or one over a custom storage) is
+    /// just dropped.
     ///
     /// ```
     /// use microkv::{Credential, MicroKV};
@@ -249,8 +248,8 @@ impl MicroKV {
     /// ```
     ///
     /// # Errors
-    /// `Error::ReadOnly` on a read-only store (nothing is removed); `Error::Io` if the
-    /// files cannot be removed.
+    /// `Error::ReadOnly` on a read-only store (nothing is removed); `Error::Io` naming the
+    /// store file if a file cannot be removed.
     pub fn destroy(self) -> Result<()> {
         match &self.inner.file {
             Some(file) => file.destroy(),

@@ -40,11 +40,10 @@ pub struct Keychain {
     name: String,
 }
 
+/// `Keychain("service/account")`: the entry's name, nothing read from it.
 impl std::fmt::Debug for Keychain {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Keychain")
-            .field("entry", &self.name)
-            .finish()
+        write!(f, "Keychain({:?})", self.name)
     }
 }
 

@@ -21,6 +21,14 @@ mod listing;
 
 /// One namespace of a store. Cheap to clone; shares the store.
 ///
+/// On a shared store (`LockMode::Shared`, the default of a file store) a call may first
+/// catch up with what other handles committed: a write always does, a read
+/// (`get`, `contains`, `len`, `keys`, `prefix`, `for_each`, ...) when `Config::refresh`
+/// says it is due. The errors of that catch-up are those of [`Store::reload`]
+/// (`CredentialChanged`, `NotFound`, `Tampered`, `CorruptStore`, `Io`); the `# Errors`
+/// of each method call them "a catch-up's".
+///
+/// [`Store::reload`]: crate::Store::reload
 /// ```
 /// # use microkv_core as microkv;
 /// use microkv::{Credential, Store};
@@ -102,7 +110,7 @@ impl Tree {
     /// `Error::Serialization` if the stored value does not decode as a `V`; `Error::Forked`
     /// in a forked child; `Error::SecureAlloc` if the arena cannot hold the decrypted
     /// value; `Error::Crypto` if a value fails authentication (memory corruption: values
-    /// are authenticated when the store opens).
+    /// are authenticated when the store opens); a due catch-up's (see [`Tree`]).
     pub fn get<V: DeserializeOwned>(&self, key: &str) -> Result<Option<V>> {
         self.engine.refresh_if_due()?;
         scrubbed(|| self.engine.read_value(&self.name, key))
@@ -146,10 +154,8 @@ impl Tree {
     /// ```
     ///
     /// # Errors
-    /// `Error::Serialization` if the value is not a string or bytes; `Error::Forked` in a
-    /// forked child; `Error::SecureAlloc` if the arena cannot hold the decrypted value;
-    /// `Error::Crypto` if a value fails authentication (memory corruption: values are
-    /// authenticated when the store opens).
+    /// `Error::Serialization` if the value is not a string or bytes; otherwise as
+    /// [`Tree::get`].
     pub fn get_secret_bytes(&self, key: &str) -> Result<Option<SecretBytes>> {
         self.engine.refresh_if_due()?;
         match self.engine.open_live(&self.name, key)? {
@@ -187,9 +193,8 @@ impl Tree {
     /// ```
     ///
     /// # Errors
-    /// None: it reads key names and expiries only, which hold no secret and need no
-    /// keyring (so it works in a forked child too). The `Result` is microkv 0.3's
-    /// signature, kept for code written against it.
+    /// Only a due catch-up's (see [`Tree`]): it reads key names and expiries only, which
+    /// hold no secret and need no keyring (so it works in a forked child too).
     pub fn contains(&self, key: &str) -> Result<bool> {
         self.engine.refresh_if_due()?;
         Ok(self.engine.contains(&self.name, key))
@@ -209,8 +214,13 @@ impl Tree {
     /// # Errors
     /// `Error::ReadOnly` on a read-only store; `Error::Reentrant` from inside one of this
     /// store's closures on the same thread; `Error::Serialization` if `value` cannot be
-    /// serialized; `Error::SecureAlloc` or `Error::Forked` as for reads; the errors of an
-    /// autosave (the write is then undone).
+    /// serialized; `Error::SecureAlloc` or `Error::Forked` as for reads; on a shared
+    /// store, a catch-up's (see [`Tree`]); the errors of an autosave (`AutoSave`
+    /// `OnEveryWrite` or `Periodic` when due: those of a journal append or of
+    /// [`Store::save`]), the write then undone, but for `Error::NotDurable`, which keeps
+    /// it.
+    ///
+    /// [`Store::save`]: crate::Store::save
     pub fn put<V: Serialize + ?Sized>(&self, key: &str, value: &V) -> Result<()> {
         self.put_entry(key, value, None)
     }
@@ -265,8 +275,8 @@ impl Tree {
     /// ```
     ///
     /// # Errors
-    /// `Error::ReadOnly`, `Error::Reentrant` and the errors of an autosave, as
-    /// [`Tree::put`].
+    /// `Error::ReadOnly`, `Error::Reentrant`, a catch-up's and the errors of an autosave,
+    /// as [`Tree::put`].
     pub fn remove(&self, key: &str) -> Result<bool> {
         let mut g = self.engine.lock_write()?;
         if g.live(&self.name, key).is_none() {

@@ -24,9 +24,8 @@ impl Tree {
     /// ```
     ///
     /// # Errors
-    /// None: it reads key names and expiries only, which hold no secret and need no
-    /// keyring (so it works in a forked child too). The `Result` is microkv 0.3's
-    /// signature, kept for code written against it.
+    /// Only a due catch-up's (see [`Tree`]): it reads key names and expiries only, which
+    /// hold no secret and need no keyring (so it works in a forked child too).
     pub fn len(&self) -> Result<usize> {
         self.engine.refresh_if_due()?;
         Ok(self.engine.count_live(&self.name))
