@@ -1,63 +1,11 @@
 //! XChaCha20-Poly1305 implementations, per message, on default build flags: key setup,
 //! seal or open, 64 B to 4 KiB. `cargo bench --bench aead` in benches/peers.
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
-use std::hint::black_box;
+#[macro_use]
+#[path = "support/aead.rs"]
+mod support;
+use support::{open_rc11, seal_rc11, OpenFn, SealFn, AAD, KEY, NONCE};
 
-const KEY: [u8; 32] = [7; 32];
-const NONCE: [u8; 24] = [9; 24];
-const AAD: &[u8] = b"\x01\x00\x00\x00\x00session:1234";
-const LENS: [usize; 4] = [64, 256, 1024, 4096];
-
-type SealFn = fn(&[u8], &mut [u8]);
-type OpenFn = fn(&[u8], &mut [u8]) -> bool;
-
-/// `out` is `plaintext.len() + 16`: ciphertext then tag.
-fn seal_rc11(pt: &[u8], out: &mut [u8]) {
-    use chacha20poly1305::aead::inout::InOutBuf;
-    use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305, XNonce};
-    let (body, tag_out) = out.split_at_mut(pt.len());
-    let c = XChaCha20Poly1305::new_from_slice(&KEY).unwrap();
-    let buf = InOutBuf::new(pt, body).unwrap();
-    let tag = c
-        .encrypt_inout_detached(&XNonce::try_from(&NONCE[..]).unwrap(), AAD, buf)
-        .unwrap();
-    tag_out.copy_from_slice(&tag);
-}
-fn open_rc11(ct: &[u8], out: &mut [u8]) -> bool {
-    use chacha20poly1305::aead::inout::InOutBuf;
-    use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
-    let (body, tag) = ct.split_at(ct.len() - 16);
-    let c = XChaCha20Poly1305::new_from_slice(&KEY).unwrap();
-    let buf = InOutBuf::new(body, out).unwrap();
-    c.decrypt_inout_detached(
-        &XNonce::try_from(&NONCE[..]).unwrap(),
-        AAD,
-        buf,
-        &Tag::try_from(tag).unwrap(),
-    )
-    .is_ok()
-}
-
-fn seal_rc10(pt: &[u8], out: &mut [u8]) {
-    use chacha20poly1305_v10::aead::{AeadInPlace, KeyInit};
-    use chacha20poly1305_v10::{XChaCha20Poly1305, XNonce};
-    let (body, tag_out) = out.split_at_mut(pt.len());
-    body.copy_from_slice(pt);
-    let c = XChaCha20Poly1305::new_from_slice(&KEY).unwrap();
-    let tag = c
-        .encrypt_in_place_detached(XNonce::from_slice(&NONCE), AAD, body)
-        .unwrap();
-    tag_out.copy_from_slice(&tag);
-}
-fn open_rc10(ct: &[u8], out: &mut [u8]) -> bool {
-    use chacha20poly1305_v10::aead::{AeadInPlace, KeyInit};
-    use chacha20poly1305_v10::{Tag, XChaCha20Poly1305, XNonce};
-    let (body, tag) = ct.split_at(ct.len() - 16);
-    out.copy_from_slice(body);
-    let c = XChaCha20Poly1305::new_from_slice(&KEY).unwrap();
-    c.decrypt_in_place_detached(XNonce::from_slice(&NONCE), AAD, out, Tag::from_slice(tag))
-        .is_ok()
-}
+in_place_detached!(seal_rc10, open_rc10, chacha20poly1305_v10, KeyInit);
 
 fn seal_orion(pt: &[u8], out: &mut [u8]) {
     use orion::hazardous::aead::xchacha20poly1305::{Nonce, SecretKey, XChaCha20Poly1305};
@@ -125,43 +73,4 @@ const IMPLS: [(&str, SealFn, OpenFn); 5] = [
     ("ring-0.17", seal_ring, open_ring),
 ];
 
-fn aead(c: &mut Criterion) {
-    // Every implementation must produce the same bytes.
-    for len in LENS {
-        let pt: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        let mut reference = vec![0u8; len + 16];
-        seal_rc11(&pt, &mut reference);
-        for (name, seal, open) in IMPLS {
-            let mut out = vec![0u8; len + 16];
-            seal(&pt, &mut out);
-            assert_eq!(out, reference, "{name} seal differs at {len}");
-            let mut back = vec![0u8; len];
-            assert!(open(&reference, &mut back), "{name} open failed at {len}");
-            assert_eq!(back, pt);
-        }
-    }
-    let mut g = c.benchmark_group("aead");
-    for len in LENS {
-        let pt: Vec<u8> = (0..len).map(|i| i as u8).collect();
-        let mut sealed = vec![0u8; len + 16];
-        seal_rc11(&pt, &mut sealed);
-        for (name, seal, open) in IMPLS {
-            let mut out = vec![0u8; len + 16];
-            g.bench_with_input(
-                BenchmarkId::new(format!("seal/{name}"), len),
-                &pt,
-                |b, pt| b.iter(|| seal(black_box(pt), black_box(&mut out))),
-            );
-            let mut back = vec![0u8; len];
-            g.bench_with_input(
-                BenchmarkId::new(format!("open/{name}"), len),
-                &sealed,
-                |b, ct| b.iter(|| open(black_box(ct), black_box(&mut back))),
-            );
-        }
-    }
-    g.finish();
-}
-
-criterion_group!(benches, aead);
-criterion_main!(benches);
+aead_main!(IMPLS);

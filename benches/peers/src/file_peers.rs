@@ -2,7 +2,7 @@
 //! 23), behind one trait with ours and 0.3.0: SQLCipher through rusqlite (raw key, WAL,
 //! `synchronous=FULL`) and redb with every value sealed by the caller with
 //! XChaCha20-Poly1305 (AAD = the key name, a random nonce per value).
-use crate::{Aead, Disk, Kv, Ours, RustCrypto, KEY, V03};
+use crate::{Aead, RustCrypto, KEY};
 use std::path::{Path, PathBuf};
 
 /// A store kept in a file: built once, then opened, read and written durably.
@@ -41,55 +41,6 @@ pub fn file_bytes<S: FileStore>(path: &Path) -> u64 {
 pub fn remove<S: FileStore>(path: &Path) {
     for f in S::files(path) {
         let _ = std::fs::remove_file(f);
-    }
-}
-
-impl FileStore for Ours {
-    const NAME: &'static str = "ours";
-    fn build(path: &Path, keys: &[String], values: &[String]) {
-        let store = <Ours as Disk>::create(path, false);
-        for (k, v) in keys.iter().zip(values) {
-            Kv::put(&store, k, v);
-        }
-        store.save();
-    }
-    fn open(path: &Path) -> Self {
-        <Ours as Disk>::open(path, true)
-    }
-    fn get(&self, key: &str) -> Option<String> {
-        Kv::get(self, key)
-    }
-    fn put(&self, key: &str, value: &str) {
-        self.0.put(key, &value).unwrap();
-    }
-    fn files(path: &Path) -> Vec<PathBuf> {
-        [".lock", ".journal", ".wlock", ""]
-            .iter()
-            .map(|s| with_suffix(path, s))
-            .collect()
-    }
-}
-
-impl FileStore for V03 {
-    const NAME: &'static str = "0.3.0";
-    fn build(path: &Path, keys: &[String], values: &[String]) {
-        let store = <V03 as Disk>::create(path, false);
-        for (k, v) in keys.iter().zip(values) {
-            Kv::put(&store, k, v);
-        }
-        store.save();
-    }
-    fn open(path: &Path) -> Self {
-        <V03 as Disk>::open(path, true)
-    }
-    fn get(&self, key: &str) -> Option<String> {
-        Kv::get(self, key)
-    }
-    fn put(&self, key: &str, value: &str) {
-        self.0.put(key, &value).unwrap();
-    }
-    fn files(path: &Path) -> Vec<PathBuf> {
-        [".lock", ""].iter().map(|s| with_suffix(path, s)).collect()
     }
 }
 

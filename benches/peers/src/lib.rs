@@ -54,74 +54,8 @@ pub trait Kv {
 /// Our store.
 pub struct Ours(microkv::MicroKV);
 
-impl Kv for Ours {
-    const NAME: &'static str = "ours";
-    fn new() -> Self {
-        Ours(microkv::MicroKV::in_memory(microkv::Credential::key(KEY)).unwrap())
-    }
-    fn put(&self, key: &str, value: &String) {
-        self.0.put(key, value).unwrap();
-    }
-    fn get(&self, key: &str) -> Option<String> {
-        self.0.get(key).unwrap()
-    }
-    fn bump(&self, key: &str) {
-        self.0
-            .update::<u64, _>(key, |c| Some(c.unwrap_or(0) + 1))
-            .unwrap();
-    }
-    fn txn2(&self, a: &str, b: &str, value: &String) {
-        self.0
-            .transaction(|tx| {
-                tx.put("", a, value)?;
-                tx.put("", b, value)?;
-                Ok(())
-            })
-            .unwrap();
-    }
-    fn keys(&self) -> Vec<String> {
-        self.0.keys().unwrap()
-    }
-    fn prefix(&self, prefix: &str) -> Vec<(String, String)> {
-        self.0.prefix(prefix).unwrap()
-    }
-}
-
 /// The published microkv 0.3.0.
 pub struct V03(microkv03::MicroKV);
-
-impl Kv for V03 {
-    const NAME: &'static str = "0.3.0";
-    fn new() -> Self {
-        V03(microkv03::MicroKV::in_memory(microkv03::Credential::key(KEY)).unwrap())
-    }
-    fn put(&self, key: &str, value: &String) {
-        self.0.put(key, value).unwrap();
-    }
-    fn get(&self, key: &str) -> Option<String> {
-        self.0.get(key).unwrap()
-    }
-    fn bump(&self, key: &str) {
-        self.0
-            .update::<u64, _>(key, |c| Some(c.unwrap_or(0) + 1))
-            .unwrap();
-    }
-    fn txn2(&self, a: &str, b: &str, value: &String) {
-        self.0
-            .transaction(|tx| {
-                tx.put("", a, value)?;
-                tx.put("", b, value)?;
-                Ok(())
-            })
-            .unwrap();
-    }
-    fn keys(&self) -> Vec<String> {
-        self.0.keys().unwrap()
-    }
-    fn prefix(&self, prefix: &str) -> Vec<(String, String)> {
-        self.0.prefix(prefix).unwrap()
-    }
-}
 
 /// A store on disk (ours and 0.3.0; the floor has no file).
 pub trait Disk: Kv {
@@ -133,55 +67,101 @@ pub trait Disk: Kv {
     fn save(&self);
 }
 
-fn ours_config(on_every_write: bool) -> microkv::Config {
-    microkv::Config {
-        autosave: if on_every_write {
-            microkv::AutoSave::OnEveryWrite
-        } else {
-            microkv::AutoSave::Manual
-        },
-        ..Default::default()
-    }
+/// The [`Kv`], [`Disk`] and [`file_peers::FileStore`] impls of `$store`, which wraps the
+/// `MicroKV` of the crate `$krate`: 0.4 keeps 0.3's API, so one body serves ours and
+/// 0.3.0. `$files` are the suffixes of the files a store at a path keeps.
+macro_rules! microkv_peer {
+    ($store:ident, $krate:ident, $name:literal, $files:expr) => {
+        impl $store {
+            fn config(on_every_write: bool) -> $krate::Config {
+                $krate::Config {
+                    autosave: if on_every_write {
+                        $krate::AutoSave::OnEveryWrite
+                    } else {
+                        $krate::AutoSave::Manual
+                    },
+                    ..Default::default()
+                }
+            }
+        }
+
+        impl Kv for $store {
+            const NAME: &'static str = $name;
+            fn new() -> Self {
+                $store($krate::MicroKV::in_memory($krate::Credential::key(KEY)).unwrap())
+            }
+            fn put(&self, key: &str, value: &String) {
+                self.0.put(key, value).unwrap();
+            }
+            fn get(&self, key: &str) -> Option<String> {
+                self.0.get(key).unwrap()
+            }
+            fn bump(&self, key: &str) {
+                self.0
+                    .update::<u64, _>(key, |c| Some(c.unwrap_or(0) + 1))
+                    .unwrap();
+            }
+            fn txn2(&self, a: &str, b: &str, value: &String) {
+                self.0
+                    .transaction(|tx| {
+                        tx.put("", a, value)?;
+                        tx.put("", b, value)?;
+                        Ok(())
+                    })
+                    .unwrap();
+            }
+            fn keys(&self) -> Vec<String> {
+                self.0.keys().unwrap()
+            }
+            fn prefix(&self, prefix: &str) -> Vec<(String, String)> {
+                self.0.prefix(prefix).unwrap()
+            }
+        }
+
+        impl Disk for $store {
+            fn create(path: &Path, on_every_write: bool) -> Self {
+                let (key, config) = ($krate::Credential::key(KEY), Self::config(on_every_write));
+                $store($krate::MicroKV::create_new_with(path, key, config).unwrap())
+            }
+            fn open(path: &Path, on_every_write: bool) -> Self {
+                let (key, config) = ($krate::Credential::key(KEY), Self::config(on_every_write));
+                $store($krate::MicroKV::open_existing_with(path, key, config).unwrap())
+            }
+            fn save(&self) {
+                self.0.save().unwrap();
+            }
+        }
+
+        impl file_peers::FileStore for $store {
+            const NAME: &'static str = $name;
+            fn build(path: &Path, keys: &[String], values: &[String]) {
+                let store = <$store as Disk>::create(path, false);
+                for (k, v) in keys.iter().zip(values) {
+                    Kv::put(&store, k, v);
+                }
+                store.save();
+            }
+            fn open(path: &Path) -> Self {
+                <$store as Disk>::open(path, true)
+            }
+            fn get(&self, key: &str) -> Option<String> {
+                Kv::get(self, key)
+            }
+            fn put(&self, key: &str, value: &str) {
+                self.0.put(key, &value).unwrap();
+            }
+            fn files(path: &Path) -> Vec<std::path::PathBuf> {
+                $files
+                    .iter()
+                    .map(|s| file_peers::with_suffix(path, s))
+                    .collect()
+            }
+        }
+    };
 }
 
-fn v03_config(on_every_write: bool) -> microkv03::Config {
-    microkv03::Config {
-        autosave: if on_every_write {
-            microkv03::AutoSave::OnEveryWrite
-        } else {
-            microkv03::AutoSave::Manual
-        },
-        ..Default::default()
-    }
-}
-
-impl Disk for Ours {
-    fn create(path: &Path, on_every_write: bool) -> Self {
-        let (key, config) = (microkv::Credential::key(KEY), ours_config(on_every_write));
-        Ours(microkv::MicroKV::create_new_with(path, key, config).unwrap())
-    }
-    fn open(path: &Path, on_every_write: bool) -> Self {
-        let (key, config) = (microkv::Credential::key(KEY), ours_config(on_every_write));
-        Ours(microkv::MicroKV::open_existing_with(path, key, config).unwrap())
-    }
-    fn save(&self) {
-        self.0.save().unwrap();
-    }
-}
-
-impl Disk for V03 {
-    fn create(path: &Path, on_every_write: bool) -> Self {
-        let (key, config) = (microkv03::Credential::key(KEY), v03_config(on_every_write));
-        V03(microkv03::MicroKV::create_new_with(path, key, config).unwrap())
-    }
-    fn open(path: &Path, on_every_write: bool) -> Self {
-        let (key, config) = (microkv03::Credential::key(KEY), v03_config(on_every_write));
-        V03(microkv03::MicroKV::open_existing_with(path, key, config).unwrap())
-    }
-    fn save(&self) {
-        self.0.save().unwrap();
-    }
-}
+microkv_peer!(Ours, microkv, "ours", [".lock", ".journal", ".wlock", ""]);
+microkv_peer!(V03, microkv03, "0.3.0", [".lock", ""]);
 
 /// The file workloads of the table, on a store of `n` entries of `len`-byte
 /// values in `dir`: `save` (the whole store, fsync), `open` (raw key), and a `put` with
@@ -218,14 +198,48 @@ pub fn disk_workloads<S: Disk>(dir: &Path, n: usize, len: usize) -> Vec<(&'stati
     vec![("save", save), ("open", open), ("put (OnEveryWrite)", put)]
 }
 
-/// An XChaCha20-Poly1305 implementation for the floor.
+/// The median of `v` (the upper one of an even count).
+pub fn median(v: &[Duration]) -> Duration {
+    let mut v = v.to_vec();
+    v.sort();
+    v[v.len() / 2]
+}
+
+/// `d` for a table: ms or us to two decimals, or whole ns.
+pub fn show(d: Duration) -> String {
+    let ns = d.as_nanos() as f64;
+    if ns >= 1e6 {
+        format!("{:.2} ms", ns / 1e6)
+    } else if ns >= 1e3 {
+        format!("{:.2} us", ns / 1e3)
+    } else {
+        format!("{ns:.0} ns")
+    }
+}
+
+/// An XChaCha20-Poly1305 implementation for the floor: the implementations seal and open
+/// `ciphertext || tag`; the provided methods add and strip the nonce in front.
 pub trait Aead {
     /// The name in tables.
     const NAME: &'static str;
+    /// Seals `plaintext` into `out` (`plaintext.len() + 16` bytes): `ciphertext || tag`.
+    fn seal_into(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8], out: &mut [u8]);
+    /// Opens `ct` (`ciphertext || tag`) into `out` (16 bytes shorter); whether it was authentic.
+    fn open_into(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], ct: &[u8], out: &mut [u8]) -> bool;
+
     /// `nonce || ciphertext || tag`.
-    fn seal(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8>;
-    /// The plaintext, if authentic.
-    fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>>;
+    fn seal(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+        let mut out = vec![0u8; 24 + plaintext.len() + 16];
+        out[..24].copy_from_slice(nonce);
+        Self::seal_into(key, nonce, aad, plaintext, &mut out[24..]);
+        out
+    }
+    /// The plaintext of `nonce || ciphertext || tag`, if authentic.
+    fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+        let (nonce, rest) = sealed.split_at(24);
+        let mut out = vec![0u8; rest.len() - 16];
+        Self::open_into(key, nonce.try_into().unwrap(), aad, rest, &mut out).then_some(out)
+    }
 }
 
 /// RustCrypto chacha20poly1305 0.11 on default flags.
@@ -233,12 +247,10 @@ pub struct RustCrypto;
 
 impl Aead for RustCrypto {
     const NAME: &'static str = "floor (RustCrypto)";
-    fn seal(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    fn seal_into(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8], out: &mut [u8]) {
         use chacha20poly1305::aead::inout::InOutBuf;
         use chacha20poly1305::{AeadInOut, KeyInit, XChaCha20Poly1305, XNonce};
-        let mut out = vec![0u8; 24 + plaintext.len() + 16];
-        out[..24].copy_from_slice(nonce);
-        let (body, tag_out) = out[24..].split_at_mut(plaintext.len());
+        let (body, tag_out) = out.split_at_mut(plaintext.len());
         let tag = XChaCha20Poly1305::new_from_slice(key)
             .unwrap()
             .encrypt_inout_detached(
@@ -248,24 +260,20 @@ impl Aead for RustCrypto {
             )
             .unwrap();
         tag_out.copy_from_slice(&tag);
-        out
     }
-    fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    fn open_into(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], ct: &[u8], out: &mut [u8]) -> bool {
         use chacha20poly1305::aead::inout::InOutBuf;
         use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
-        let (nonce, rest) = sealed.split_at(24);
-        let (body, tag) = rest.split_at(rest.len() - 16);
-        let mut out = vec![0u8; body.len()];
+        let (body, tag) = ct.split_at(ct.len() - 16);
         XChaCha20Poly1305::new_from_slice(key)
             .unwrap()
             .decrypt_inout_detached(
-                &XNonce::try_from(nonce).unwrap(),
+                &XNonce::from(*nonce),
                 aad,
-                InOutBuf::new(body, &mut out).unwrap(),
+                InOutBuf::new(body, out).unwrap(),
                 &Tag::try_from(tag).unwrap(),
             )
-            .ok()?;
-        Some(out)
+            .is_ok()
     }
 }
 
@@ -274,23 +282,17 @@ pub struct Orion;
 
 impl Aead for Orion {
     const NAME: &'static str = "floor (orion)";
-    fn seal(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    fn seal_into(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], plaintext: &[u8], out: &mut [u8]) {
         use orion::hazardous::aead::xchacha20poly1305::{Nonce, SecretKey, XChaCha20Poly1305};
-        let mut out = vec![0u8; 24 + plaintext.len() + 16];
-        out[..24].copy_from_slice(nonce);
         let sk = SecretKey::try_from(&key[..]).unwrap();
         let n = Nonce::try_from(&nonce[..]).unwrap();
-        XChaCha20Poly1305::seal(&sk, &n, plaintext, Some(aad), &mut out[24..]).unwrap();
-        out
+        XChaCha20Poly1305::seal(&sk, &n, plaintext, Some(aad), out).unwrap();
     }
-    fn open(key: &[u8; 32], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    fn open_into(key: &[u8; 32], nonce: &[u8; 24], aad: &[u8], ct: &[u8], out: &mut [u8]) -> bool {
         use orion::hazardous::aead::xchacha20poly1305::{Nonce, SecretKey, XChaCha20Poly1305};
-        let (nonce, rest) = sealed.split_at(24);
-        let mut out = vec![0u8; rest.len() - 16];
         let sk = SecretKey::try_from(&key[..]).unwrap();
-        let n = Nonce::try_from(nonce).unwrap();
-        XChaCha20Poly1305::open(&sk, &n, rest, Some(aad), &mut out).ok()?;
-        Some(out)
+        let n = Nonce::try_from(&nonce[..]).unwrap();
+        XChaCha20Poly1305::open(&sk, &n, ct, Some(aad), out).is_ok()
     }
 }
 

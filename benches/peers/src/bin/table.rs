@@ -16,23 +16,6 @@ const PUT_ROUNDS: usize = 5;
 
 type Times = BTreeMap<(usize, usize, &'static str, &'static str), Vec<Duration>>;
 
-fn median(v: &[Duration]) -> Duration {
-    let mut v = v.to_vec();
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn show(d: Duration) -> String {
-    let ns = d.as_nanos() as f64;
-    if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.2} us", ns / 1e3)
-    } else {
-        format!("{ns:.0} ns")
-    }
-}
-
 /// The file workloads (10k entries of 64 bytes), ours and 0.3.0 in alternating rounds.
 fn disk_table(rounds: usize) {
     let dir = std::env::temp_dir().join(format!("microkv-peers-{}", std::process::id()));

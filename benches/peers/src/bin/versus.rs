@@ -5,7 +5,7 @@
 //! durable puts. Each cell is the median over `rounds`. Prints Markdown.
 //! `cargo run --release --bin versus [rounds]` in benches/peers.
 use microkv_peers::file_peers::*;
-use microkv_peers::{key, scatter, value, Ours, V03};
+use microkv_peers::{key, median, scatter, show, value, Ours, V03};
 use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -135,23 +135,6 @@ fn floor_open(dir: &Path, len: usize) -> Duration {
     }
     std::fs::remove_file(&path).unwrap();
     total / opens
-}
-
-fn median(v: &[Duration]) -> Duration {
-    let mut v = v.to_vec();
-    v.sort();
-    v[v.len() / 2]
-}
-
-fn show(d: Duration) -> String {
-    let ns = d.as_nanos() as f64;
-    if ns >= 1e6 {
-        format!("{:.2} ms", ns / 1e6)
-    } else if ns >= 1e3 {
-        format!("{:.1} us", ns / 1e3)
-    } else {
-        format!("{ns:.0} ns")
-    }
 }
 
 const STORES: [&str; 4] = ["ours", "0.3.0", "SQLCipher", "redb + AEAD"];
