@@ -194,14 +194,21 @@ fn on_drop_store(path: &PathBuf) -> MicroKV {
     MicroKV::open_with(path, Credential::key(KEY), config).unwrap()
 }
 
+/// A new `OnDrop` store `name` in `dir` with `a = 1` put (in memory only, until a save),
+/// and its path.
+fn on_drop_store_holding_a(dir: &Path, name: &str) -> (PathBuf, MicroKV) {
+    let path = dir.join(name);
+    let db = on_drop_store(&path);
+    db.put("a", &1u32).unwrap();
+    (path, db)
+}
+
 #[test]
 fn close_returns_the_save_that_dropping_loses() {
     let dir = tempfile::tempdir().unwrap();
 
     // Control: a healthy directory: close saves, and says so.
-    let path = dir.path().join("ok.kv");
-    let db = on_drop_store(&path);
-    db.put("a", &1u32).unwrap();
+    let (path, db) = on_drop_store_holding_a(dir.path(), "ok.kv");
     db.close().unwrap();
     assert_eq!(on_disk(&path, "a"), Some(1));
 
@@ -212,9 +219,7 @@ fn close_returns_the_save_that_dropping_loses() {
     {
         let gone = dir.path().join("gone");
         std::fs::create_dir(&gone).unwrap();
-        let path = gone.join("store.kv");
-        let db = on_drop_store(&path);
-        db.put("a", &1u32).unwrap();
+        let (_, db) = on_drop_store_holding_a(&gone, "store.kv");
         std::fs::remove_dir_all(&gone).unwrap();
         let err = db.close().unwrap_err();
         assert!(matches!(err, microkv::Error::Io(_)), "{err:?}");
@@ -235,9 +240,7 @@ fn close_returns_the_save_that_dropping_loses() {
 #[test]
 fn flush_saves_now_and_nothing_under_manual() {
     let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("drop.kv");
-    let db = on_drop_store(&path);
-    db.put("a", &1u32).unwrap();
+    let (path, db) = on_drop_store_holding_a(dir.path(), "drop.kv");
     db.flush().unwrap();
     assert_eq!(on_disk(&path, "a"), Some(1));
 

@@ -29,7 +29,7 @@ use serde::Serialize;
 
 use crate::arena::{Arena, SecretBuf};
 use crate::clock::Clock;
-use crate::codec::encode;
+use crate::codec::{decode, encode};
 use crate::config::{AutoSave, Refresh};
 use crate::crypto::Keyring;
 use crate::entry::{expiry, Entry, Name};
@@ -369,6 +369,6 @@ impl Exclusive<'_> {
         key: &str,
         entry: &Entry,
     ) -> Result<V> {
-        entry.read(self.keyring(), self.arena(), ns, key)
+        decode(&self.open(ns, key, entry)?)
     }
 }

@@ -23,6 +23,19 @@ mod serial;
 pub(crate) mod snapshot;
 pub(crate) mod value;
 
+/// `parts` one after another in an array of `N` bytes, their total length (each layout
+/// that uses this is fixed: a mismatch is a bug, which the format's tests would show).
+pub(crate) fn concat<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
+    let mut out = [0u8; N];
+    let mut at = 0;
+    for part in parts {
+        out[at..at + part.len()].copy_from_slice(part);
+        at += part.len();
+    }
+    debug_assert_eq!(at, N, "a fixed layout's parts");
+    out
+}
+
 /// Checks the first ten bytes of a file against `magic` and `version`: `Ok(true)` when
 /// both are there and right, `Ok(false)` when `bytes` stop inside them with what is there
 /// matching (a torn start, empty included), `CorruptStore` ("bad magic") or

@@ -151,21 +151,14 @@ impl core::fmt::Debug for FaultyStorage {
     }
 }
 
-fn injected(what: &str) -> Error {
-    Error::io(Injected(format!("injected fault: {what}")))
-}
-
 /// The I/O error an injected fault reports.
-#[derive(Debug)]
-struct Injected(String);
-
-impl core::fmt::Display for Injected {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str(&self.0)
-    }
+fn injected_io(what: &str) -> std::io::Error {
+    std::io::Error::other(format!("injected fault: {what}"))
 }
 
-impl core::error::Error for Injected {}
+fn injected(what: &str) -> Error {
+    Error::io(injected_io(what))
+}
 
 impl FaultyStorage {
     /// The shared state, poisoning ignored (a test that panicked left it consistent).
@@ -293,9 +286,7 @@ impl FaultyStorage {
                 s.visible = Some(bytes.to_vec());
                 s.durable = Some(bytes.to_vec());
                 s.visible_journal.clear();
-                return Err(Error::not_durable(Injected(format!(
-                    "injected fault: {what}"
-                ))));
+                return Err(Error::not_durable(injected_io(&what)));
             }
             Fault::Error => {}
             Fault::Crash => s.crashed = true,

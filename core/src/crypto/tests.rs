@@ -15,6 +15,13 @@ fn arena() -> Arc<Arena> {
     Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort)
 }
 
+/// A keyring on a random data key.
+fn random_keyring(arena: &Arc<Arena>) -> Keyring {
+    let mut key = [0u8; KEY_LEN];
+    random(&mut key).unwrap();
+    Keyring::with_key(arena, &key).unwrap()
+}
+
 fn hex(s: &str) -> Vec<u8> {
     let s: Vec<u8> = s.bytes().filter(|b| !b.is_ascii_whitespace()).collect();
     s.chunks(2)
@@ -133,9 +140,8 @@ only one tip for the future, sunscreen would be it.";
 #[test]
 fn every_path_matches_rustcrypto_on_random_inputs() {
     let arena = arena();
+    let ring = random_keyring(&arena);
     let mut key = [0u8; KEY_LEN];
-    random(&mut key).unwrap();
-    let ring = Keyring::with_key(&arena, &key).unwrap();
     let mut nonce: XNonce = [0; NONCE_LEN];
     let mut data = vec![0u8; 5000 + 64];
     let lengths = (0..=1100).chain((1101..5000).step_by(7)).chain([5000]);
@@ -170,9 +176,7 @@ fn every_path_matches_rustcrypto_on_random_inputs() {
 #[test]
 fn tampering_is_rejected_at_every_length() {
     let arena = arena();
-    let mut key = [0u8; KEY_LEN];
-    random(&mut key).unwrap();
-    let ring = Keyring::with_key(&arena, &key).unwrap();
+    let ring = random_keyring(&arena);
     let aad = b"\x01\x00\x00\x00\x00name";
     for len in [0, 1, 63, 64, 511, 512, 513, 4096] {
         let plaintext = vec![0x5a; len];

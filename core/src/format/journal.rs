@@ -100,15 +100,7 @@ impl Cursor {
     }
 
     fn aad(&self) -> [u8; LABEL.len() + NONCE_LEN + 8 + TAG_LEN] {
-        let mut aad = [0u8; LABEL.len() + NONCE_LEN + 8 + TAG_LEN];
-        let (label, rest) = aad.split_at_mut(LABEL.len());
-        label.copy_from_slice(LABEL);
-        let (nonce, rest) = rest.split_at_mut(NONCE_LEN);
-        nonce.copy_from_slice(&self.snapshot);
-        let (index, prev) = rest.split_at_mut(8);
-        index.copy_from_slice(&self.index.to_le_bytes());
-        prev.copy_from_slice(&self.prev);
-        aad
+        super::concat(&[LABEL, &self.snapshot, &self.index.to_le_bytes(), &self.prev])
     }
 
     fn header(&self) -> [u8; HEADER_LEN] {

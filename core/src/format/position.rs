@@ -119,15 +119,12 @@ impl Position {
     /// # Ok::<(), microkv::Error>(())
     /// ```
     pub fn to_bytes(&self) -> [u8; Position::LEN] {
-        let mut out = [0u8; Position::LEN];
-        let (sequence, rest) = out.split_at_mut(8);
-        sequence.copy_from_slice(&self.sequence.to_le_bytes());
-        let (snapshot, rest) = rest.split_at_mut(NONCE_LEN);
-        snapshot.copy_from_slice(&self.snapshot);
-        let (records, last_tag) = rest.split_at_mut(8);
-        records.copy_from_slice(&self.records.to_le_bytes());
-        last_tag.copy_from_slice(&self.last_tag);
-        out
+        super::concat(&[
+            &self.sequence.to_le_bytes(),
+            &self.snapshot,
+            &self.records.to_le_bytes(),
+            &self.last_tag,
+        ])
     }
 
     /// The position [`Position::to_bytes`] wrote.

@@ -7,11 +7,9 @@
 
 use alloc::sync::Arc;
 use alloc::vec::Vec;
-use serde::de::DeserializeOwned;
 
 use super::header::VERSION;
 use crate::arena::{Arena, SecretBuf};
-use crate::codec::decode;
 use crate::crypto::{Keyring, SEAL_OVERHEAD};
 use crate::entry::Entry;
 use crate::error::{Error, Result};
@@ -42,17 +40,6 @@ impl Entry {
         key: &str,
     ) -> Result<SecretBuf> {
         keyring.open(arena, &value_aad(ns, key), &self.sealed)
-    }
-
-    /// Opens the value of `ns`/`key` and decodes it as a `V`.
-    pub(crate) fn read<V: DeserializeOwned>(
-        &self,
-        keyring: &Keyring,
-        arena: &Arc<Arena>,
-        ns: &str,
-        key: &str,
-    ) -> Result<V> {
-        decode(&self.open(keyring, arena, ns, key)?)
     }
 }
 
