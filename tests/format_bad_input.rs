@@ -4,7 +4,7 @@
 #![forbid(unsafe_code)]
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -27,6 +27,15 @@ fn config(clock: &ManualClock) -> Config {
         kdf: TINY,
         ..Default::default()
     }
+}
+
+/// A small saved store made with `credential` in a new temporary directory: the
+/// directory, the file's bytes, and the path `x.kv` beside it to write variants of them to.
+fn small_store_and_path(credential: Credential) -> (tempfile::TempDir, Vec<u8>, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let bytes = small_store(dir.path(), credential);
+    let path = dir.path().join("x.kv");
+    (dir, bytes, path)
 }
 
 /// A small saved store: several namespaces and a TTL entry. Returns the file's bytes.
@@ -221,9 +230,7 @@ fn a_microkv_0_3_store_is_named_as_such_and_left_alone() {
 
 #[test]
 fn an_unknown_version_is_reported_as_such() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut bytes = small_store(dir.path(), Credential::key(KEY));
-    let path = dir.path().join("x.kv");
+    let (_dir, mut bytes, path) = small_store_and_path(Credential::key(KEY));
     for version in [0u16, 2, 0xffff] {
         bytes[8..10].copy_from_slice(&version.to_le_bytes());
         let err = open_err(&path, &bytes, Credential::key(KEY));
@@ -242,9 +249,7 @@ fn an_unknown_version_is_reported_as_such() {
 
 #[test]
 fn absurd_kdf_parameters_fail_fast_without_allocating() {
-    let dir = tempfile::tempdir().unwrap();
-    let good = small_store(dir.path(), Credential::password("pw"));
-    let path = dir.path().join("x.kv");
+    let (_dir, good, path) = small_store_and_path(Credential::password("pw"));
     let set = |id: u8, a: u32, b: u32, c: u32| forge(&good, id, a, b, c);
     let cases = [
         ("argon2id m = 64 GiB", set(1, 64 << 20, 1, 1)),
@@ -277,9 +282,7 @@ fn absurd_kdf_parameters_fail_fast_without_allocating() {
 
 #[test]
 fn a_wrong_credential_is_wrong_password_decided_before_the_body() {
-    let dir = tempfile::tempdir().unwrap();
-    let pw = small_store(dir.path(), Credential::password("pw"));
-    let path = dir.path().join("x.kv");
+    let (dir, pw, path) = small_store_and_path(Credential::password("pw"));
     let wrong = [
         Credential::password("pW"),
         Credential::password(""),
@@ -308,9 +311,7 @@ fn a_wrong_credential_is_wrong_password_decided_before_the_body() {
 
 #[test]
 fn a_ttl_entry_expires_across_a_reopen() {
-    let dir = tempfile::tempdir().unwrap();
-    let bytes = small_store(dir.path(), Credential::key(KEY));
-    let path = dir.path().join("x.kv");
+    let (_dir, bytes, path) = small_store_and_path(Credential::key(KEY));
     std::fs::write(&path, &bytes).unwrap();
     let clock = clock();
     let ro = Config {

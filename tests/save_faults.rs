@@ -92,11 +92,13 @@ impl Point {
     }
 }
 
-/// The directory and the point a child was told, when this process is one.
-fn child() -> Option<(PathBuf, Point, bool)> {
+/// When this process is a child: the directory it was told, the store `store.kv` there,
+/// its point, and whether it is the recording run.
+fn child() -> Option<(PathBuf, PathBuf, Point, bool)> {
     let dir = PathBuf::from(std::env::var_os(DIR)?);
     let point = Point::parse(&std::env::var(POINT).ok()?);
-    Some((dir, point, std::env::var_os(RECORD).is_some()))
+    let path = dir.join("store.kv");
+    Some((dir, path, point, std::env::var_os(RECORD).is_some()))
 }
 
 /// Runs `test`'s child for `point` (with `env` too) in a fresh directory below `root`:
@@ -139,8 +141,7 @@ fn with_fault(test: &str, root: &Path, point: Point, env: &[(&str, &str)]) -> Pa
 #[test]
 fn a_failed_file_save_keeps_the_old_file_and_no_temporary_file() {
     const TEST: &str = "a_failed_file_save_keeps_the_old_file_and_no_temporary_file";
-    if let Some((dir, point, record)) = child() {
-        let path = dir.join("store.kv");
+    if let Some((dir, path, point, record)) = child() {
         let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
         let db = MicroKV::with_storage(storage.clone(), Credential::key(KEY), Config::default())
             .unwrap();
@@ -180,13 +181,12 @@ fn a_failed_file_save_keeps_the_old_file_and_no_temporary_file() {
 fn a_failed_autosaved_file_write_is_undone_and_leaves_no_temporary_file() {
     const TEST: &str = "a_failed_autosaved_file_write_is_undone_and_leaves_no_temporary_file";
     const LOCK: &str = "MICROKV_SAVE_FAULTS_LOCK";
-    if let Some((dir, point, record)) = child() {
+    if let Some((dir, path, point, record)) = child() {
         let lock = match std::env::var(LOCK).unwrap().as_str() {
             "Exclusive" => LockMode::Exclusive,
             _ => LockMode::Shared,
         };
         let what = format!("{lock:?}, {point:?}");
-        let path = dir.join("store.kv");
         let config = Config {
             autosave: AutoSave::OnEveryWrite,
             lock_mode: lock,
@@ -234,8 +234,7 @@ fn a_rotation_whose_directory_sync_fails_is_committed() {
         kdf: KdfParams::argon2id(64, 1, 1),
         ..Default::default()
     };
-    if let Some((dir, _, record)) = child() {
-        let path = dir.join("store.kv");
+    if let Some((_, path, _, record)) = child() {
         let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
         let db =
             MicroKV::with_storage(storage.clone(), Credential::password("old"), config()).unwrap();
@@ -267,8 +266,7 @@ fn a_rotation_whose_directory_sync_fails_is_committed() {
 #[test]
 fn a_failed_first_save_leaves_no_store_and_the_next_save_a_first_save() {
     const TEST: &str = "a_failed_first_save_leaves_no_store_and_the_next_save_a_first_save";
-    if let Some((dir, point, record)) = child() {
-        let path = dir.join("store.kv");
+    if let Some((dir, path, point, record)) = child() {
         let storage = FileStorage::create_new(&path, LockMode::Exclusive).unwrap();
         strace::mark();
         let err = storage.store(b"one").unwrap_err_or_exit(record);

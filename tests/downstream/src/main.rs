@@ -39,6 +39,12 @@ fn config(autosave: AutoSave) -> Config {
     }
 }
 
+/// Opens (or creates) the store at `path` with the password; `what` names the step if
+/// it fails.
+fn open(path: &str, autosave: AutoSave, what: &str) -> MicroKV {
+    MicroKV::open_with(path, Credential::password(PASSWORD), config(autosave)).expect(what)
+}
+
 /// The weakened path: the key schedule computed in this frame and left on the stack.
 #[inline(never)]
 fn leave_key_schedule_on_the_stack(path: &str) -> u8 {
@@ -67,12 +73,7 @@ const SMALL_STACK: usize = 32 * 1024;
 /// an unoptimised build its own frames take about 45 KiB (`Store::build` and
 /// `Engine::open` hold 15 and 13 KiB of temporaries), more than such a thread has.
 fn use_the_store(path: &str) -> i32 {
-    let db = MicroKV::open_with(
-        path,
-        Credential::password(PASSWORD),
-        config(AutoSave::Manual),
-    )
-    .expect("victim: create");
+    let db = open(path, AutoSave::Manual, "victim: create");
     let db = std::sync::Arc::new(db);
     let shared = std::sync::Arc::clone(&db);
     let code = on_small_thread(move || {
@@ -84,12 +85,7 @@ fn use_the_store(path: &str) -> i32 {
         i32::from(got.as_deref() != Some("a value") || held != Some(true))
     });
     drop(db);
-    let db = MicroKV::open_with(
-        path,
-        Credential::password(PASSWORD),
-        config(AutoSave::Manual),
-    )
-    .expect("victim: reopen");
+    let db = open(path, AutoSave::Manual, "victim: reopen");
     let again = db.get::<String>("k").expect("victim: get again");
     code.max(i32::from(again.as_deref() != Some("a value")) * 2)
 }
@@ -121,24 +117,14 @@ fn main() {
         values.push(zeroize::Zeroizing::new(line.trim_end().to_string()));
     }
     {
-        let db = MicroKV::open_with(
-            path,
-            Credential::password(PASSWORD),
-            config(AutoSave::Manual),
-        )
-        .expect("victim: create");
+        let db = open(path, AutoSave::Manual, "victim: create");
         for (i, v) in values.iter().enumerate() {
             db.put(&format!("secret-{i}"), v.as_str())
                 .expect("victim: put");
         }
         db.save().expect("victim: save");
     }
-    let db = MicroKV::open_with(
-        path,
-        Credential::password(PASSWORD),
-        config(AutoSave::OnEveryWrite),
-    )
-    .expect("victim: reopen");
+    let db = open(path, AutoSave::OnEveryWrite, "victim: reopen");
     for (i, v) in values.iter().enumerate() {
         let got = db
             .get_secret_bytes(&format!("secret-{i}"))
