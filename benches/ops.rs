@@ -8,17 +8,9 @@ use microkv::{Credential, MicroKV};
 use std::hint::black_box;
 use std::time::Duration;
 
-fn key(i: usize) -> String {
-    format!("k{i:07}")
-}
-
-fn value(i: usize, len: usize) -> String {
-    let mut v = format!("{i:016x}");
-    while v.len() < len {
-        v.push((b'a' + (v.len() % 26) as u8) as char);
-    }
-    v
-}
+#[path = "support/workload.rs"]
+mod workload;
+use workload::{key, value};
 
 /// A pseudo-random walk over `0..n`.
 fn scatter(i: usize, n: usize) -> usize {

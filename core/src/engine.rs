@@ -128,9 +128,10 @@ impl<'a> Now<'a> {
         *self.at.call_once(|| self.engine.clock_now())
     }
 
-    /// Whether `entry` is live now; reads the clock only for an entry with a TTL.
-    fn is_live(&self, entry: &Entry) -> bool {
-        entry.expires_at.is_none() || entry.is_live(self.get())
+    /// Whether an entry expiring at `expires_at` is live now; reads the clock only for
+    /// an entry with a TTL.
+    fn is_live(&self, expires_at: Option<u64>) -> bool {
+        expires_at.is_none() || crate::entry::is_live(expires_at, self.get())
     }
 }
 
@@ -295,7 +296,7 @@ impl Exclusive<'_> {
     /// held, so it stays live and unchanged until this operation applies its writes.
     pub(crate) fn live(&self, ns: &str, key: &str) -> Option<Entry> {
         let contents = self.engine.contents.read();
-        let entry = contents.live(&self.now, ns, key).cloned();
+        let entry = contents.live(&self.now, ns, key).map(|e| e.to_entry());
         // A write that looks an entry up mostly opens or seals one next: take the keyring
         // under the same lock.
         self.keyring.call_once(|| contents.keyring.clone());
@@ -304,8 +305,9 @@ impl Exclusive<'_> {
 
     /// Every key of `ns`, live or expired.
     pub(crate) fn keys_of(&self, ns: &str) -> Vec<Name> {
-        (self.engine.contents.read().spaces.get(ns))
-            .map_or_else(Vec::new, |space| space.keys().cloned().collect())
+        (self.engine.contents.read().spaces.get(ns)).map_or_else(Vec::new, |space| {
+            space.iter().map(|e| Name::from(e.key)).collect()
+        })
     }
 
     /// Every expired entry's namespace and key.
@@ -315,8 +317,8 @@ impl Exclusive<'_> {
         Ok((contents.spaces.iter())
             .flat_map(|(ns, space)| {
                 (space.iter())
-                    .filter(|(_, e)| !e.is_live(Some(now)))
-                    .map(|(key, _)| (ns.clone(), key.clone()))
+                    .filter(|e| !e.is_live(Some(now)))
+                    .map(|e| (ns.clone(), Name::from(e.key)))
             })
             .collect())
     }

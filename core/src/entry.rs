@@ -1,30 +1,25 @@
 //! The entry model: what a store holds.
 //!
-//! A store is namespaces ([`Space`]) of [`Entry`]s under [`Name`]s. An entry is a value
-//! sealed under the data key with its place (namespace and key) as associated data, and
-//! an optional expiry. How a value is sealed, opened and decoded is the format's
+//! A store is namespaces (the `space` module's `Space`, above this one) of [`Entry`]s
+//! under [`Name`]s. An entry is a value sealed under the data key with its place
+//! (namespace and key) as associated data, and an optional expiry. How a value is sealed, opened and decoded is the format's
 //! (`format/value.rs`: `Entry::seal`, `Entry::open`, `Entry::read`); the expiry
 //! arithmetic is here. The layers above only move entries around.
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
 use core::time::Duration;
-use hashbrown::HashMap;
 
 use crate::crypto::SEAL_OVERHEAD;
 use crate::error::{corrupt, Error, Result};
 
-/// One namespace: key name -> sealed entry.
-pub(crate) type Space = HashMap<Name, Entry>;
-
-/// A key name as a map holds it: up to 24 bytes inline in the bucket (12 on 32-bit
-/// targets), so a lookup compares names without a pointer chase, and a short name costs
-/// no allocation of its own.
+/// A key name copied out of a namespace: up to 24 bytes inline (12 on 32-bit targets),
+/// so a short name costs no allocation of its own.
 pub(crate) type Name = compact_str::CompactString;
 
-/// A sealed value: `nonce || ciphertext || tag`, and its expiry in ms since the epoch.
-/// The sealed bytes are shared: a reader copies an entry out of the map by bumping a
-/// count, and decrypts it after letting go of the lock.
+/// A sealed value: `nonce || ciphertext || tag`, and its expiry in ms since the epoch,
+/// as a write makes it or a reader copies it out of a namespace (which keeps it as a
+/// record with its name, the `space` module) to decrypt it after letting go of the lock.
 #[derive(Clone)]
 pub(crate) struct Entry {
     pub(crate) sealed: Arc<[u8]>,
@@ -43,26 +38,28 @@ impl Entry {
     /// An entry read from a file or journal: a sealed value must hold at least a nonce
     /// and a tag.
     pub(crate) fn from_sealed(sealed: &[u8], expires_at: Option<u64>) -> Result<Entry> {
-        if sealed.len() < SEAL_OVERHEAD {
-            return Err(corrupt("sealed value shorter than nonce and tag"));
-        }
+        check_sealed(sealed)?;
         Ok(Entry {
             sealed: sealed.into(),
             expires_at,
         })
     }
+}
 
-    /// Whether the entry is live at `now` (always, without a TTL or without a clock).
-    pub(crate) fn is_live(&self, now: Option<u64>) -> bool {
-        match (self.expires_at, now) {
-            (Some(at), Some(now)) => now < at,
-            _ => true,
-        }
+/// A sealed value read from a file or journal must hold at least a nonce and a tag.
+pub(crate) fn check_sealed(sealed: &[u8]) -> Result<()> {
+    if sealed.len() < SEAL_OVERHEAD {
+        return Err(corrupt("sealed value shorter than nonce and tag"));
     }
+    Ok(())
+}
 
-    /// The length of the plaintext sealed in this entry.
-    pub(crate) fn plain_len(&self) -> usize {
-        self.sealed.len().saturating_sub(SEAL_OVERHEAD)
+/// Whether an entry that expires at `expires_at` is live at `now` (always, without a
+/// TTL or without a clock).
+pub(crate) fn is_live(expires_at: Option<u64>, now: Option<u64>) -> bool {
+    match (expires_at, now) {
+        (Some(at), Some(now)) => now < at,
+        _ => true,
     }
 }
 

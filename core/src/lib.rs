@@ -29,6 +29,7 @@ mod format;
 mod kdf;
 mod keys;
 mod secret;
+mod space;
 mod storage;
 mod store;
 mod sync;

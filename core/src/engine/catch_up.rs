@@ -112,7 +112,7 @@ impl Exclusive<'_> {
         let mut contents = engine.contents.write();
         let replayed = journal::replay(&keyring, at, &tail, |ns, key, entry| {
             if !is_pending(&pending, ns, key) {
-                contents.replace(ns, key, entry);
+                contents.set(ns, key, entry);
             }
         });
         drop(contents);
@@ -126,7 +126,7 @@ impl Exclusive<'_> {
     fn reload_snapshot(&mut self, known: &[u8; KEY_PART_LEN]) -> Result<()> {
         let engine = self.engine;
         let storage = engine.storage.as_ref().ok_or(Error::NoPath)?;
-        let mut bytes = storage
+        let bytes = storage
             .load_at_most(snapshot::MAX_STORE_LEN)?
             .ok_or(Error::NotFound)?;
         if bytes.get(..KEY_PART_LEN) != Some(&known[..]) {
@@ -136,22 +136,23 @@ impl Exclusive<'_> {
         let snapshot::Opened {
             mut spaces,
             sequence,
-        } = snapshot::decode_with(&keyring, &mut bytes)?;
-        let at = replay_journal(&**storage, &keyring, &bytes, sequence, |ns, key, entry| {
-            replace_in(&mut spaces, ns, key, entry);
+            file,
+        } = snapshot::decode_with(&keyring, bytes)?;
+        let at = replay_journal(&**storage, &keyring, &file, sequence, |ns, key, entry| {
+            replace_in(&mut spaces, ns, key, entry, false);
         })?;
         let mut contents = engine.contents.write();
         if let Some(pending) = &self.save.pending {
             for (ns, key) in pending {
                 let mine = contents.spaces.get(ns.as_str()).and_then(|s| s.get(key));
-                replace_in(&mut spaces, ns, key, mine.cloned());
+                replace_in(&mut spaces, ns, key, mine.map(|e| e.to_entry()), false);
             }
         }
         contents.spaces = spaces;
         drop(contents);
         self.journal = Some(at);
         self.sequence = sequence;
-        self.snapshot_len = bytes.len();
+        self.snapshot_len = file.len();
         Ok(())
     }
 

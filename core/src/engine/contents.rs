@@ -4,13 +4,13 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
-use hashbrown::hash_map::EntryRef;
 use hashbrown::HashMap;
 
 use super::Now;
 use crate::crypto::Keyring;
-use crate::entry::{Change, Entry, Name, Space};
+use crate::entry::{Change, Entry};
 use crate::format::header::KeyHeader;
+use crate::space::{Space, Stored};
 
 /// What a store holds: its keys and its namespaces.
 pub(crate) struct Contents {
@@ -25,28 +25,34 @@ pub(crate) struct Contents {
 impl Contents {
     /// Sets or removes one entry and returns what was there; drops emptied namespaces.
     pub(crate) fn replace(&mut self, ns: &str, key: &str, entry: Option<Entry>) -> Option<Entry> {
-        replace_in(&mut self.spaces, ns, key, entry)
+        replace_in(&mut self.spaces, ns, key, entry, true)
+    }
+
+    /// Sets or removes one entry, as [`Contents::replace`], without copying out what was
+    /// there.
+    pub(super) fn set(&mut self, ns: &str, key: &str, entry: Option<Entry>) {
+        replace_in(&mut self.spaces, ns, key, entry, false);
     }
 
     /// Applies `changes` in order.
     pub(super) fn replace_all<'c>(&mut self, changes: impl IntoIterator<Item = Change<'c>>) {
         for c in changes {
-            self.replace(c.ns, c.key, c.entry);
+            self.set(c.ns, c.key, c.entry);
         }
     }
 
     /// Drops every entry expired by `now` (and the namespaces this empties).
     pub(super) fn purge_expired(&mut self, now: u64) {
         for space in self.spaces.values_mut() {
-            space.retain(|_, e| e.is_live(Some(now)));
+            space.retain(|e| e.is_live(Some(now)));
         }
         self.spaces.retain(|_, space| !space.is_empty());
     }
 
     /// The live entry under `ns`/`key`, if any.
-    pub(super) fn live(&self, now: &Now<'_>, ns: &str, key: &str) -> Option<&Entry> {
+    pub(super) fn live(&self, now: &Now<'_>, ns: &str, key: &str) -> Option<Stored<'_>> {
         let entry = self.spaces.get(ns)?.get(key)?;
-        now.is_live(entry).then_some(entry)
+        now.is_live(entry.expires_at).then_some(entry)
     }
 
     /// The live entries of `ns`.
@@ -54,38 +60,33 @@ impl Contents {
         &'s self,
         now: &'s Now<'_>,
         ns: &str,
-    ) -> impl Iterator<Item = (&'s Name, &'s Entry)> + 's {
+    ) -> impl Iterator<Item = Stored<'s>> + 's {
         self.spaces
             .get(ns)
             .into_iter()
             .flat_map(|space| space.iter())
-            .filter(|(_, e)| now.is_live(e))
+            .filter(|e| now.is_live(e.expires_at))
     }
 
     /// The entry under `ns`/`key`, live or not (for tests that tamper with it).
     #[cfg(test)]
-    pub(crate) fn raw(&self, ns: &str, key: &str) -> Option<&Entry> {
-        self.spaces.get(ns)?.get(key)
+    pub(crate) fn raw(&self, ns: &str, key: &str) -> Option<Entry> {
+        Some(self.spaces.get(ns)?.get(key)?.to_entry())
     }
 }
 
-/// Sets or removes one entry of `spaces` and returns what was there; drops an emptied
-/// namespace (for [`Contents::replace`], and for namespaces read aside before they become
-/// the contents).
+/// Sets or removes one entry of `spaces` and returns what was there if `old` (a copy);
+/// drops an emptied namespace (for [`Contents::replace`], and for namespaces read aside
+/// before they become the contents).
 pub(super) fn replace_in(
     spaces: &mut HashMap<String, Space>,
     ns: &str,
     key: &str,
     entry: Option<Entry>,
+    old: bool,
 ) -> Option<Entry> {
     match entry {
-        Some(entry) => match spaces.entry_ref(ns).or_default().entry_ref(key) {
-            EntryRef::Occupied(mut slot) => Some(core::mem::replace(slot.get_mut(), entry)),
-            EntryRef::Vacant(slot) => {
-                slot.insert(entry);
-                None
-            }
-        },
+        Some(entry) => (spaces.entry_ref(ns).or_default()).insert(key, &entry, old),
         None => {
             let space = spaces.get_mut(ns)?;
             let old = space.remove(key);

@@ -3,7 +3,6 @@
 
 use alloc::boxed::Box;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use hashbrown::HashMap;
 
 use super::{Contents, Engine, SaveState};
@@ -29,29 +28,33 @@ impl Engine {
     ) -> Result<(Engine, bool)> {
         let pages = config.page_source();
         let arena = Arena::new(pages, config.memory);
-        let mut existing = match &storage {
+        let existing = match &storage {
             Some(s) => s.load_at_most(snapshot::MAX_STORE_LEN)?,
             None => None,
         };
         let fresh = existing.is_none();
         // Decoding decrypts the body in place; the header and tag that the journal's
-        // cursor reads below stay as they were.
-        let (header, keyring, opened) = match &mut existing {
-            Some(bytes) => snapshot::decode(bytes, config.kdf_limit, |header| {
-                unlock(&arena, &credential, header, config.kdf_limit)
-            })?,
+        // cursor reads below stay as they were, and the entries' records stay where they
+        // lie in it.
+        let (header, keyring, opened) = match existing {
+            Some(bytes) => {
+                let (header, keyring, opened) =
+                    snapshot::decode(bytes, config.kdf_limit, |header| {
+                        unlock(&arena, &credential, header, config.kdf_limit)
+                    })?;
+                (header, keyring, Some(opened))
+            }
             None if config.read_only && storage.is_some() => return Err(Error::NotFound),
             None => {
                 let (header, keyring) =
                     new_keys(&arena, &credential, &config.kdf, config.kdf_limit)?;
-                let opened = snapshot::Opened {
-                    spaces: HashMap::new(),
-                    sequence: 0,
-                };
-                (header, keyring, opened)
+                (header, keyring, None)
             }
         };
-        let snapshot::Opened { spaces, sequence } = opened;
+        let (spaces, sequence, file) = match opened {
+            Some(o) => (o.spaces, o.sequence, Some(o.file)),
+            None => (HashMap::new(), 0, None),
+        };
         drop(credential);
         let keyring = Arc::new(keyring);
         let mut contents = Contents {
@@ -67,13 +70,13 @@ impl Engine {
             journal: None,
             journaling: true,
             sequence,
-            snapshot_len: existing.as_ref().map_or(0, Vec::len),
+            snapshot_len: file.as_ref().map_or(0, |f| f.len()),
             pending: None,
         };
-        if let (Some(storage), Some(snapshot)) = (&storage, &existing) {
+        if let (Some(storage), Some(snapshot)) = (&storage, &file) {
             // The writes committed since the snapshot (read-only opens see them too).
             let at = replay_journal(&**storage, &keyring, snapshot, sequence, |ns, key, e| {
-                contents.replace(ns, key, e);
+                contents.set(ns, key, e);
             })?;
             save.journal = Some(at);
         }

@@ -15,12 +15,13 @@ use hashbrown::HashMap;
 use super::{Contents, Engine, Exclusive, Now};
 use crate::config::AutoSave;
 use crate::credential::Credential;
-use crate::entry::{Change, Entry, Space};
+use crate::entry::{Change, Entry};
 use crate::error::{Error, Result};
 use crate::format::journal::{self, Cursor};
 use crate::format::snapshot;
 use crate::kdf::KdfParams;
 use crate::keys::new_keys;
+use crate::space::Space;
 use crate::sync::Once;
 
 /// The journal length past which an `OnEveryWrite` store writes a new snapshot: half the
@@ -249,10 +250,10 @@ impl Exclusive<'_> {
             let mut spaces: HashMap<String, Space> = HashMap::with_capacity(old.spaces.len());
             for (ns, space) in &old.spaces {
                 let mut fresh = Space::with_capacity(space.len());
-                for (key, entry) in space {
-                    let mut plain = entry.open(&old.keyring, arena, ns, key)?;
-                    let sealed = Entry::seal(&keyring, ns, key, &mut plain, entry.expires_at)?;
-                    fresh.insert(key.clone(), sealed);
+                for e in space.iter() {
+                    let mut plain = e.to_entry().open(&old.keyring, arena, ns, e.key)?;
+                    let sealed = Entry::seal(&keyring, ns, e.key, &mut plain, e.expires_at)?;
+                    fresh.insert(e.key, &sealed, false);
                 }
                 spaces.insert(ns.clone(), fresh);
             }

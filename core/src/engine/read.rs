@@ -33,11 +33,11 @@ impl Engine {
         let found = self.read(|c, now| {
             let entry = c.live(now, ns, key)?;
             let copied =
-                (slot.as_deref_mut()).is_some_and(|s| s.copy(c.generation, &c.keyring, entry));
+                (slot.as_deref_mut()).is_some_and(|s| s.copy(c.generation, &c.keyring, &entry));
             Some(if copied {
                 Found::InSlot
             } else {
-                Found::Shared(entry.clone(), c.keyring.clone())
+                Found::Shared(entry.to_entry(), c.keyring.clone())
             })
         });
         match (found, slot.as_deref_mut()) {
@@ -69,7 +69,10 @@ impl Engine {
     /// Opens the live value of `ns`/`key` into the arena; `None` if absent or expired.
     /// The lock is held only to copy the entry out: the decryption runs without it.
     pub(crate) fn open_live(&self, ns: &str, key: &str) -> Result<Option<SecretBuf>> {
-        let found = self.read(|c, now| Some((c.keyring.clone(), c.live(now, ns, key)?.clone())));
+        let found = self.read(|c, now| {
+            let entry = c.live(now, ns, key)?.to_entry();
+            Some((c.keyring.clone(), entry))
+        });
         match found {
             Some((keyring, entry)) => entry.open(&keyring, &self.arena, ns, key).map(Some),
             None => Ok(None),
@@ -97,11 +100,7 @@ impl Engine {
 
     /// The names of the live entries of `ns`, in no particular order.
     pub(crate) fn live_keys(&self, ns: &str) -> Vec<String> {
-        self.read(|c, now| {
-            (c.live_in(now, ns))
-                .map(|(k, _)| String::from(k.as_str()))
-                .collect()
-        })
+        self.read(|c, now| (c.live_in(now, ns)).map(|e| String::from(e.key)).collect())
     }
 
     /// The live entries of `ns` whose names pass `keep`, copied out with the keyring that
@@ -109,8 +108,8 @@ impl Engine {
     pub(crate) fn live_entries(&self, ns: &str, keep: impl Fn(&str) -> bool) -> LiveEntries {
         self.read(|c, now| {
             let entries = (c.live_in(now, ns))
-                .filter(|(k, _)| keep(k))
-                .map(|(k, e)| (String::from(k.as_str()), e.clone()))
+                .filter(|e| keep(e.key))
+                .map(|e| (String::from(e.key), e.to_entry()))
                 .collect();
             (c.keyring.clone(), entries)
         })
@@ -120,7 +119,7 @@ impl Engine {
     pub(crate) fn namespaces(&self) -> Vec<String> {
         let mut names: Vec<String> = self.read(|c, now| {
             (c.spaces.iter())
-                .filter(|(_, space)| space.values().any(|e| now.is_live(e)))
+                .filter(|(_, space)| space.iter().any(|e| now.is_live(e.expires_at)))
                 .map(|(name, _)| name.clone())
                 .collect()
         });

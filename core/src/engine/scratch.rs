@@ -22,6 +22,7 @@ use crate::crypto::SEAL_OVERHEAD;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::format::value::value_aad;
+use crate::space::Stored;
 use crate::sync::{thread_token, Mutex, MutexGuard};
 
 /// Number of slots: threads beyond this share slots.
@@ -122,13 +123,18 @@ impl Slot {
     /// Copies `entry`'s sealed bytes into the slot, with the keyring of `generation`, if
     /// its plaintext fits the scratch buffer; `false` (and nothing copied) otherwise.
     /// Called under the contents' read lock; [`Slot::open_copy`] opens the copy after.
-    pub(crate) fn copy(&mut self, generation: u64, current: &Arc<Keyring>, entry: &Entry) -> bool {
+    pub(crate) fn copy(
+        &mut self,
+        generation: u64,
+        current: &Arc<Keyring>,
+        entry: &Stored<'_>,
+    ) -> bool {
         if entry.plain_len() > SCRATCH_MAX {
             return false;
         }
         self.refresh(generation, current);
         self.sealed.clear();
-        self.sealed.extend_from_slice(&entry.sealed);
+        self.sealed.extend_from_slice(entry.sealed);
         true
     }
 

@@ -1,20 +1,23 @@
 //! The snapshot body as read ([`super::snapshot`]'s wire format), straight into the
 //! store's maps: each entry goes from the decrypted bytes into its namespace's map as it
 //! is parsed, with no vector of every entry in between (which cost an open about as much
-//! memory as the maps, and its reallocations, at 100k entries).
+//! memory as the maps, and its reallocations, at 100k entries). The map keeps each
+//! entry's record where it lies in the decrypted file (`crate::space`): no copy at all.
 #![forbid(unsafe_code)]
 
 use alloc::format;
 use alloc::string::String;
 use core::cell::RefCell;
 use core::fmt;
+use core::ops::Range;
 use hashbrown::HashMap;
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
 use super::snapshot::EntryRecord;
 use crate::crypto::SEAL_OVERHEAD;
-use crate::entry::{Entry, Name, Space};
+use crate::entry::check_sealed;
 use crate::error::{corrupt, Error, Result};
+use crate::space::{varint_len, Segment, Space, Stored};
 
 /// Fewest bytes an entry takes in a body: its key's length, its expiry's tag, its sealed
 /// value's length (one byte each at least), and the value's nonce and tag.
@@ -22,15 +25,20 @@ const MIN_ENTRY_LEN: usize = 3 + SEAL_OVERHEAD;
 /// Fewest bytes a namespace takes: its name's length and its entry count.
 const MIN_SPACE_LEN: usize = 2;
 
-/// Parses the namespaces at the start of a decrypted body; returns them and the bytes
-/// after them. A count in the body sizes a map only as far as the body's length allows
-/// that many records, so a hostile count allocates no more than the body could hold.
-pub(super) fn parse(plain: &[u8]) -> Result<(HashMap<String, Space>, &[u8])> {
+/// Parses the namespaces at the start of the decrypted body `body` of `file`; returns
+/// them (their records left in `file`) and the bytes after them. A count in the body
+/// sizes a map only as far as the body's length allows that many records, so a hostile
+/// count allocates no more than the body could hold.
+pub(super) fn parse(file: &Segment, body: Range<usize>) -> Result<(HashMap<String, Space>, &[u8])> {
+    let plain = file
+        .get(body)
+        .ok_or_else(|| corrupt("body: out of the file"))?;
     let failure = RefCell::new(None);
     let mut de = postcard::Deserializer::from_bytes(plain);
     let parsed = Spaces {
         failure: &failure,
         budget: plain.len(),
+        file,
     }
     .deserialize(&mut de);
     if let Some(e) = failure.take() {
@@ -46,6 +54,7 @@ pub(super) fn parse(plain: &[u8]) -> Result<(HashMap<String, Space>, &[u8])> {
 struct Spaces<'f> {
     failure: &'f RefCell<Option<Error>>,
     budget: usize,
+    file: &'f Segment,
 }
 
 /// Records `e` for [`parse`] and stops the parse.
@@ -78,6 +87,7 @@ impl<'de> Visitor<'de> for Spaces<'_> {
         let one = Space1 {
             failure: self.failure,
             budget: self.budget,
+            file: self.file,
         };
         while let Some((name, space)) = seq.next_element_seed(one.clone())? {
             if spaces.insert(name, space).is_some() {
@@ -93,6 +103,7 @@ impl<'de> Visitor<'de> for Spaces<'_> {
 struct Space1<'f> {
     failure: &'f RefCell<Option<Error>>,
     budget: usize,
+    file: &'f Segment,
 }
 
 impl<'de> DeserializeSeed<'de> for Space1<'_> {
@@ -120,6 +131,7 @@ impl<'de> Visitor<'de> for Space1<'_> {
         let entries = Entries {
             failure: self.failure,
             budget: self.budget,
+            file: self.file,
         };
         let space = seq
             .next_element_seed(entries)?
@@ -132,6 +144,7 @@ impl<'de> Visitor<'de> for Space1<'_> {
 struct Entries<'f> {
     failure: &'f RefCell<Option<Error>>,
     budget: usize,
+    file: &'f Segment,
 }
 
 impl<'de> DeserializeSeed<'de> for Entries<'_> {
@@ -148,11 +161,23 @@ impl<'de> Visitor<'de> for Entries<'_> {
     }
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> core::result::Result<Space, A::Error> {
         let most = self.budget / MIN_ENTRY_LEN;
-        let mut space = Space::with_capacity(seq.size_hint().unwrap_or(0).min(most));
+        let n = seq.size_hint().unwrap_or(0).min(most);
+        let mut space = Space::in_segment(self.file.clone(), n);
+        // Where the records lie in the file: each starts at its key's length, and ends
+        // with its sealed value (a record elsewhere, which no file of ours holds, is
+        // copied: `Space::insert_at` checks).
+        let base = self.file.as_ptr() as usize;
         while let Some(e) = seq.next_element::<EntryRecord<'de>>()? {
-            let entry =
-                Entry::from_sealed(e.sealed, e.expires_at).map_err(|e| fail(self.failure, e))?;
-            if space.insert(Name::from(e.key), entry).is_some() {
+            check_sealed(e.sealed).map_err(|e| fail(self.failure, e))?;
+            let key_at = (e.key.as_ptr() as usize).wrapping_sub(base);
+            let at = key_at.saturating_sub(varint_len(e.key.len()));
+            let end = (e.sealed.as_ptr() as usize).wrapping_sub(base) + e.sealed.len();
+            let stored = Stored {
+                key: e.key,
+                expires_at: e.expires_at,
+                sealed: e.sealed,
+            };
+            if !space.insert_at(at, end, stored) {
                 return Err(fail(self.failure, corrupt("duplicate key in body")));
             }
         }
@@ -174,13 +199,20 @@ mod tests {
         b
     }
 
+    fn file(plain: &[u8]) -> (crate::space::Segment, core::ops::Range<usize>) {
+        let file = [&[9; 5][..], plain, &[9; 3]].concat();
+        (alloc::sync::Arc::new(file), 5..5 + plain.len())
+    }
+
     fn error(plain: &[u8]) -> Error {
-        parse(plain).err().expect("an error")
+        let (file, body) = file(plain);
+        parse(&file, body).err().expect("an error")
     }
 
     /// The namespaces of `plain`, which must hold nothing after them.
-    fn spaces(plain: &[u8]) -> hashbrown::HashMap<alloc::string::String, crate::entry::Space> {
-        let Ok((spaces, rest)) = parse(plain) else {
+    fn spaces(plain: &[u8]) -> hashbrown::HashMap<alloc::string::String, crate::space::Space> {
+        let (file, body) = file(plain);
+        let Ok((spaces, rest)) = parse(&file, body) else {
             panic!("a body")
         };
         assert!(rest.is_empty());
@@ -229,8 +261,15 @@ mod tests {
         // And the well-formed body parses, leaving what follows it (the sequence).
         let parsed = spaces(&body(&[2], &[entry(b'a'), entry(b'b')].concat()));
         assert_eq!(parsed["ns"].len(), 2);
+        let b = parsed["ns"]
+            .get("b")
+            .map(|e| (e.sealed.len(), e.expires_at));
+        assert_eq!(b, Some((40, None)));
+        // Both records stay where they lie in the file: no copy of either.
+        assert_eq!(parsed["ns"].in_segment_count(), 2);
         let followed = [body(&[1], &entry(b'a')), alloc::vec![7]].concat();
-        let Ok((_, rest)) = parse(&followed) else {
+        let (file, range) = file(&followed);
+        let Ok((_, rest)) = parse(&file, range) else {
             panic!("a body")
         };
         assert_eq!(rest, [7]);

@@ -15,6 +15,7 @@
 
 use alloc::format;
 use alloc::string::String;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 use serde::ser::{SerializeSeq, SerializeStruct};
@@ -23,9 +24,9 @@ use serde::{Serialize, Serializer};
 use super::header::{KeyHeader, BODY_LEN, BODY_NONCE, HEADER_LEN};
 use super::serial::{append_serialized, as_bytes, serialized_len};
 use crate::crypto::{Keyring, TAG_LEN};
-use crate::entry::Space;
 use crate::error::{corrupt, Result};
 use crate::kdf::KdfLimit;
+use crate::space::{Segment, Space};
 
 /// The longest store file this build reads or writes (1 GiB): a longer one is
 /// `Error::TooLarge`, refused before it is read (a store lives in memory whole).
@@ -53,7 +54,7 @@ struct BodyOut<'a> {
 
 impl BodyOut<'_> {
     fn live(&self, space: &Space) -> usize {
-        space.values().filter(|e| e.is_live(self.now)).count()
+        space.iter().filter(|e| e.is_live(self.now)).count()
     }
 }
 
@@ -75,7 +76,7 @@ impl Serialize for SpacesOut<'_> {
         let count = body
             .spaces
             .values()
-            .filter(|space| space.values().any(|e| e.is_live(now)))
+            .filter(|space| space.iter().any(|e| e.is_live(now)))
             .count();
         let mut seq = serializer.serialize_seq(Some(count))?;
         for (name, space) in body.spaces {
@@ -115,11 +116,11 @@ impl Serialize for EntriesOut<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let space = self.0;
         let mut seq = serializer.serialize_seq(Some(space.live))?;
-        for (key, e) in space.space.iter().filter(|(_, e)| e.is_live(space.now)) {
+        for e in space.space.iter().filter(|e| e.is_live(space.now)) {
             seq.serialize_element(&EntryRecord {
-                key,
+                key: e.key,
                 expires_at: e.expires_at,
-                sealed: &e.sealed,
+                sealed: e.sealed,
             })?;
         }
         seq.end()
@@ -162,15 +163,15 @@ pub(crate) fn encode(
 /// body's structure. The body is decrypted where it lies (it holds names and sealed
 /// values, nothing secret); the header and the tag are left as they were.
 pub(crate) fn decode(
-    bytes: &mut [u8],
+    bytes: Vec<u8>,
     limit: KdfLimit,
     unlock: impl FnOnce(&KeyHeader) -> Result<Keyring>,
 ) -> Result<(KeyHeader, Keyring, Opened)> {
-    let header = KeyHeader::parse(bytes)?;
+    let header = KeyHeader::parse(&bytes)?;
     if let Some(kdf) = &header.kdf {
         limit.admit(kdf)?;
     }
-    check_body_len(bytes)?;
+    check_body_len(&bytes)?;
     let keyring = unlock(&header)?;
     let opened = open_body(&keyring, bytes)?;
     Ok((header, keyring, opened))
@@ -180,9 +181,9 @@ pub(crate) fn decode(
 /// `keyring` was unwrapped from: how a shared handle reads a snapshot another handle
 /// saved under the same credential, without running the KDF again. The body is
 /// decrypted in place (header and tag stay). The caller compares the key part first.
-pub(crate) fn decode_with(keyring: &Keyring, bytes: &mut [u8]) -> Result<Opened> {
-    KeyHeader::parse(bytes)?;
-    check_body_len(bytes)?;
+pub(crate) fn decode_with(keyring: &Keyring, bytes: Vec<u8>) -> Result<Opened> {
+    KeyHeader::parse(&bytes)?;
+    check_body_len(&bytes)?;
     open_body(keyring, bytes)
 }
 
@@ -204,18 +205,18 @@ fn check_body_len(bytes: &[u8]) -> Result<()> {
 pub(crate) struct Opened {
     pub(crate) spaces: HashMap<String, Space>,
     pub(crate) sequence: u64,
+    /// The file, its body decrypted (header and tag as they were): the namespaces keep
+    /// their records where they lie in it.
+    pub(crate) file: Segment,
 }
 
 /// Opens the body of `bytes` (its length checked) in place under `keyring` and parses it.
-fn open_body(keyring: &Keyring, bytes: &mut [u8]) -> Result<Opened> {
+fn open_body(keyring: &Keyring, mut bytes: Vec<u8>) -> Result<Opened> {
     let (head, sealed) = bytes.split_at_mut(HEADER_LEN);
     let (plain, tag) = sealed.split_at_mut(sealed.len() - TAG_LEN);
     keyring.open_in_place(&head[BODY_NONCE], head, plain, tag)?;
-    parse_body(plain)
-}
-
-fn parse_body(plain: &[u8]) -> Result<Opened> {
-    let (spaces, rest) = super::body_in::parse(plain)?;
+    let file = Arc::new(bytes);
+    let (spaces, rest) = super::body_in::parse(&file, HEADER_LEN..file.len() - TAG_LEN)?;
     let sequence = match rest {
         [] => 0, // written before the sequence existed
         _ => {
@@ -227,5 +228,9 @@ fn parse_body(plain: &[u8]) -> Result<Opened> {
             sequence
         }
     };
-    Ok(Opened { spaces, sequence })
+    Ok(Opened {
+        spaces,
+        sequence,
+        file,
+    })
 }

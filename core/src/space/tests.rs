@@ -1,0 +1,135 @@
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+
+use super::{parse, record, Space};
+use crate::entry::Entry;
+
+fn entry(fill: u8, len: usize, expires_at: Option<u64>) -> Entry {
+    Entry {
+        sealed: alloc::vec![fill; len].into(),
+        expires_at,
+    }
+}
+
+/// A segment of `n` records `k<i>` (sealed bytes `i` repeated 50 times), after a 7-byte
+/// head, as a body holds them; and each record's start and end.
+fn segment(n: u8) -> (Arc<Vec<u8>>, Vec<(usize, usize)>) {
+    let mut bytes = alloc::vec![0xee; 7];
+    let mut at = Vec::new();
+    for i in 0..n {
+        let start = bytes.len();
+        let expiry = (i % 2 == 0).then_some(1_000 + u64::from(i) * 300);
+        bytes.extend_from_slice(&record(&alloc::format!("k{i}"), &entry(i, 50, expiry)));
+        at.push((start, bytes.len()));
+    }
+    (Arc::new(bytes), at)
+}
+
+fn filled(n: u8) -> Space {
+    let (seg, at) = segment(n);
+    let mut space = Space::in_segment(seg.clone(), at.len());
+    for (start, end) in at {
+        let Some((stored, e)) = parse(&seg, start) else {
+            panic!("a record")
+        };
+        assert_eq!(e, end);
+        assert!(space.insert_at(start, end, stored));
+    }
+    space
+}
+
+fn seg_slots(space: &Space) -> usize {
+    space.in_segment_count()
+}
+
+#[test]
+fn records_round_trip_with_and_without_an_expiry() {
+    for expiry in [None, Some(0), Some(127), Some(128), Some(u64::MAX)] {
+        let rec = record("name", &entry(7, 300, expiry));
+        let Some((stored, end)) = parse(&rec, 0) else {
+            panic!("a record")
+        };
+        assert_eq!(end, rec.len());
+        assert_eq!((stored.key, stored.expires_at), ("name", expiry));
+        assert_eq!(stored.sealed, &[7; 300][..]);
+    }
+    // A cut record or a bad option tag is no record.
+    let rec = record("name", &entry(7, 30, Some(5)));
+    assert!(parse(&rec[..rec.len() - 1], 0).is_none());
+    let mut bad = rec.to_vec();
+    bad[5] = 2;
+    assert!(parse(&bad, 0).is_none());
+}
+
+#[test]
+fn a_space_in_a_segment_finds_replaces_and_removes() {
+    let mut space = filled(40);
+    assert_eq!((space.len(), seg_slots(&space)), (40, 40));
+    let Some(k3) = space.get("k3") else {
+        panic!("k3")
+    };
+    assert_eq!((k3.sealed, k3.expires_at), (&[3; 50][..], None));
+    assert_eq!(space.get("k4").map(|s| s.expires_at), Some(Some(2_200)));
+    assert!(space.get("k40").is_none());
+    // A duplicate key is refused, the first kept.
+    let (seg, at) = segment(1);
+    let Some((stored, _)) = parse(&seg, at[0].0) else {
+        panic!("a record")
+    };
+    assert!(!space.insert_at(at[0].0, at[0].1, stored));
+    // Replacing gives back the old entry when asked.
+    let old = space.insert("k3", &entry(9, 20, Some(1)), true);
+    assert_eq!(old.map(|e| e.sealed.to_vec()), Some(alloc::vec![3; 50]));
+    assert_eq!(
+        space.get("k3").map(|s| (s.sealed.len(), s.expires_at)),
+        Some((20, Some(1)))
+    );
+    assert!(space.insert("new", &entry(1, 24, None), true).is_none());
+    assert_eq!(space.remove("k5").map(|e| e.sealed[0]), Some(5));
+    assert!(space.remove("k5").is_none());
+    assert_eq!(space.len(), 40);
+}
+
+#[test]
+fn a_space_compacts_once_half_its_segment_is_dead() {
+    let mut space = filled(40);
+    let before = space.seg.clone();
+    for i in 0..20u8 {
+        space.remove(&alloc::format!("k{i}"));
+        // Still the shared segment until more than half is dead.
+        assert!(Arc::ptr_eq(
+            space.seg.as_ref().unwrap(),
+            before.as_ref().unwrap()
+        ));
+    }
+    space.retain(|s| s.key != "k20");
+    // Compacted: a segment of its own, holding just the 19 records left.
+    let seg = space.seg.clone().unwrap();
+    assert!(!Arc::ptr_eq(&seg, before.as_ref().unwrap()));
+    assert_eq!(space.seg_live, seg.len());
+    assert_eq!(seg_slots(&space), 19);
+    for i in 21..40u8 {
+        let s = space.get(&alloc::format!("k{i}")).unwrap();
+        assert_eq!(s.sealed, &[i; 50][..]);
+    }
+    // Overwriting everything left lets the segment go.
+    for i in 21..40u8 {
+        space.insert(&alloc::format!("k{i}"), &entry(i, 10, None), false);
+    }
+    assert!(space.seg.is_none());
+    assert_eq!(space.get("k39").map(|s| s.sealed.len()), Some(10));
+}
+
+#[test]
+fn a_record_not_where_the_parse_says_is_copied() {
+    let (seg, at) = segment(2);
+    let mut space = Space::in_segment(seg.clone(), 2);
+    let Some((stored, _)) = parse(&seg, at[1].0) else {
+        panic!("a record")
+    };
+    // Claimed at the first record's place: kept as a copy, not as a pointer there.
+    assert!(space.insert_at(at[0].0, at[0].1, stored));
+    assert_eq!(seg_slots(&space), 0);
+    assert_eq!(space.get("k1").map(|s| s.sealed[0]), Some(1));
+    assert!(space.get("k0").is_none());
+}
