@@ -5,6 +5,10 @@ use std::time::Duration;
 
 use microkv::{Config, Credential, Error, ManualClock, MicroKV};
 
+#[path = "support/panics.rs"]
+mod panics;
+use panics::panics_on_a_thread;
+
 fn db() -> MicroKV {
     MicroKV::in_memory(Credential::key([9; 32])).expect("in-memory store")
 }
@@ -232,12 +236,9 @@ fn calls_from_inside_closures_neither_deadlock_nor_corrupt() {
 fn panic_inside_update_leaves_store_unchanged_and_usable() {
     let db = Arc::new(db());
     db.put("a", &1u32).unwrap();
-    let d = db.clone();
-    let r = std::thread::spawn(move || {
+    assert!(panics_on_a_thread(&db, |d| {
         d.update::<u32, _>("a", |_| panic!("boom")).unwrap();
-    })
-    .join();
-    assert!(r.is_err());
+    }));
     assert_eq!(db.get::<u32>("a").unwrap(), Some(1));
     db.put("a", &2u32).unwrap();
     assert_eq!(db.get::<u32>("a").unwrap(), Some(2));

@@ -39,6 +39,17 @@ fn open(path: &Path, password: &str) -> microkv::Result<MicroKV> {
     )
 }
 
+/// A new store `s.kv` in a new temporary directory, opened shared with the password
+/// `old`, holding `k` = 1, saved: the directory, the path and the handle.
+fn saved_store() -> (tempfile::TempDir, std::path::PathBuf, MicroKV) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.kv");
+    let db = open(&path, "old").unwrap();
+    db.put("k", &1u32).unwrap();
+    db.save().unwrap();
+    (dir, path, db)
+}
+
 /// The store at `path` opens with `new` (holding `k` = `value`) and not with `old`.
 fn only_new_opens(path: &Path, old: &str, new: &str, value: u32) {
     let read_only = |password: &str| {
@@ -62,11 +73,7 @@ fn only_new_opens(path: &Path, old: &str, new: &str, value: u32) {
 /// revoked.
 #[test]
 fn a_second_handle_cannot_restore_a_rotated_password() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.kv");
-    let a = open(&path, "old").unwrap();
-    a.put("k", &1u32).unwrap();
-    a.save().unwrap();
+    let (_dir, path, a) = saved_store();
     let b = open(&path, "old").unwrap();
     a.change_password("old", "new").unwrap();
     let rotated = std::fs::read(&path).unwrap();
@@ -94,11 +101,7 @@ fn a_second_handle_cannot_restore_a_rotated_password() {
 /// `Err` did not happen), and a drop-time save of B writes nothing either.
 #[test]
 fn autosaves_of_a_stale_handle_are_refused_and_undone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.kv");
-    let a = open(&path, "old").unwrap();
-    a.put("k", &1u32).unwrap();
-    a.save().unwrap();
+    let (_dir, path, a) = saved_store();
     let every = MicroKV::open_with(
         &path,
         Credential::password("old"),
@@ -167,11 +170,7 @@ fn a_rotation_in_another_process_is_not_undone() {
     if let Some(path) = std::env::var_os(CHILD_PATH) {
         child(Path::new(&path));
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("s.kv");
-    let b = open(&path, "old").unwrap();
-    b.put("k", &1u32).unwrap();
-    b.save().unwrap();
+    let (_dir, path, b) = saved_store();
 
     let status = run_child(&path);
     assert_eq!(status.code(), Some(ROTATED), "{status:?}");

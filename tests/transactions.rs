@@ -4,6 +4,10 @@ use std::sync::Arc;
 
 use microkv::{Credential, Error, MicroKV};
 
+#[path = "support/panics.rs"]
+mod panics;
+use panics::panics_on_a_thread;
+
 fn db() -> MicroKV {
     MicroKV::in_memory(Credential::key([4; 32])).unwrap()
 }
@@ -53,8 +57,7 @@ fn an_error_rolls_everything_back() {
 fn a_panic_inside_leaves_the_store_unchanged_and_usable() {
     let db = Arc::new(db());
     db.put("k", &1u32).unwrap();
-    let d = db.clone();
-    let joined = std::thread::spawn(move || {
+    assert!(panics_on_a_thread(&db, |d| {
         let _ = d.transaction(|tx| {
             tx.put("", "k", &2u32)?;
             tx.put("", "other", &3u32)?;
@@ -62,9 +65,7 @@ fn a_panic_inside_leaves_the_store_unchanged_and_usable() {
             #[allow(unreachable_code)]
             Ok(())
         });
-    })
-    .join();
-    assert!(joined.is_err());
+    }));
     assert_eq!(db.get::<u32>("k").unwrap(), Some(1));
     assert!(!db.contains("other").unwrap());
     db.transaction(|tx| tx.put("", "k", &4u32)).unwrap();
