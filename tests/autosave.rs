@@ -12,6 +12,11 @@ use rerun::rerun_self;
 
 use microkv::{AutoSave, Config, Credential, MicroKV};
 
+#[path = "support/files.rs"]
+mod files;
+#[cfg(not(windows))]
+use files::file_in_a_subdir;
+
 const KEY: [u8; 32] = [0x5a; 32];
 const TEST: &str = "a_periodic_write_reaches_disk_though_no_later_write_comes";
 const CHILD_PATH: &str = "MICROKV_AUTOSAVE_CHILD_PATH";
@@ -217,8 +222,7 @@ fn close_returns_the_save_that_dropping_loses() {
     // fault cannot happen there.)
     #[cfg(not(windows))]
     {
-        let gone = dir.path().join("gone");
-        std::fs::create_dir(&gone).unwrap();
+        let (_dir, gone, _) = file_in_a_subdir("store.kv");
         let (_, db) = on_drop_store_holding_a(&gone, "store.kv");
         std::fs::remove_dir_all(&gone).unwrap();
         let err = db.close().unwrap_err();
@@ -240,13 +244,13 @@ fn close_returns_the_save_that_dropping_loses() {
 #[test]
 fn flush_saves_now_and_nothing_under_manual() {
     let dir = tempfile::tempdir().unwrap();
-    let (path, db) = on_drop_store_holding_a(dir.path(), "drop.kv");
-    db.flush().unwrap();
-    assert_eq!(on_disk(&path, "a"), Some(1));
-
     let path = dir.path().join("manual.kv");
     let db = MicroKV::open(&path, Credential::key(KEY)).unwrap();
     db.put("a", &1u32).unwrap();
     db.flush().unwrap();
     assert_eq!(on_disk(&path, "a"), None, "Manual: only save() writes");
+
+    let (path, db) = on_drop_store_holding_a(dir.path(), "drop.kv");
+    db.flush().unwrap();
+    assert_eq!(on_disk(&path, "a"), Some(1));
 }

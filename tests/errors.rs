@@ -3,6 +3,11 @@
 //! plain words what was stored and what was asked for, with no Rust module paths.
 
 use microkv::{Credential, Error, MicroKV};
+
+#[path = "support/files.rs"]
+mod files;
+#[cfg(unix)]
+use files::file_in_a_subdir;
 use std::io;
 
 const KEY: [u8; 32] = [0x61; 32];
@@ -22,10 +27,7 @@ fn chain(e: &dyn std::error::Error) -> String {
 #[test]
 fn a_failed_save_names_the_file_and_its_cause_once() {
     use microkv::{AutoSave, Config};
-    let dir = tempfile::tempdir().unwrap();
-    let gone = dir.path().join("gone");
-    std::fs::create_dir(&gone).unwrap();
-    let path = gone.join("store.kv");
+    let (_dir, gone, path) = file_in_a_subdir("store.kv");
     let config = Config {
         autosave: AutoSave::Manual,
         ..Default::default()

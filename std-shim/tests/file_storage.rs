@@ -8,7 +8,7 @@ use microkv_std::FileStorage;
 
 #[path = "../../tests/support/files.rs"]
 mod files;
-use files::listing as names;
+use files::{file_in_a_subdir, listing as names};
 
 #[test]
 fn an_exclusive_open_removes_temporary_files_of_dead_saves_and_nothing_else() {
@@ -171,10 +171,7 @@ fn concurrent_store_replacing_forms_one_chain() {
 #[cfg(unix)] // Windows refuses to remove a directory holding an open file (the lock file).
 #[test]
 fn io_errors_name_the_operation_and_the_file() {
-    let dir = tempfile::tempdir().unwrap();
-    let gone = dir.path().join("gone");
-    std::fs::create_dir(&gone).unwrap();
-    let path = gone.join("s.kv");
+    let (_dir, gone, path) = file_in_a_subdir("s.kv");
     let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
     std::fs::remove_dir_all(&gone).unwrap();
     let named = |e: Error, operation: &str, file: &Path| {
