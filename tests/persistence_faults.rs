@@ -2,8 +2,9 @@
 //! `AutoSave::OnEveryWrite` writes (journal appends, and snapshots over a storage without a
 //! journal) and of the journal's compaction, the store reopens to exactly the old contents
 //! or exactly the new ones; after a failed save the store is still usable and a retry
-//! succeeds. Needs the `testing` feature (the core's `FaultyStorage`); the same faults in
-//! a real file's save and journal are tests/save_faults.rs's, injected by strace.
+//! succeeds. Faults come from `FaultyStorage` (the unpublished `microkv-testing` crate, a
+//! `Storage` of its own: no feature needed); the same faults in a real file's save and
+//! journal are tests/save_faults.rs's, injected by strace.
 #![forbid(unsafe_code)]
 
 use std::collections::BTreeMap;

@@ -1,14 +1,14 @@
 //! `FileStorage` on its own: stale temporary files, first saves, locks.
 #![forbid(unsafe_code)]
 
-use std::path::Path;
-
 use microkv_core::{Error, LockMode, Storage};
 use microkv_std::FileStorage;
 
 #[path = "../../tests/support/files.rs"]
 mod files;
-use files::{file_in_a_subdir, listing as names};
+#[cfg(unix)]
+use files::file_in_a_subdir;
+use files::listing as names;
 
 #[test]
 fn an_exclusive_open_removes_temporary_files_of_dead_saves_and_nothing_else() {
@@ -171,6 +171,7 @@ fn concurrent_store_replacing_forms_one_chain() {
 #[cfg(unix)] // Windows refuses to remove a directory holding an open file (the lock file).
 #[test]
 fn io_errors_name_the_operation_and_the_file() {
+    use std::path::Path;
     let (_dir, gone, path) = file_in_a_subdir("s.kv");
     let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
     std::fs::remove_dir_all(&gone).unwrap();
