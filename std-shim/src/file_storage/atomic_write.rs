@@ -185,28 +185,39 @@ pub(super) fn write_atomic(
     }
 }
 
-/// Renames `from` over `to`, replacing it: `fs::rename`. On Windows that is
-/// `SetFileInformationByHandle` with POSIX semantics where the file system has them
-/// (NTFS: the replace succeeds while readers hold the old file open), else a plain
-/// replacing rename, one step either way. `MoveFileExW(REPLACE_EXISTING | WRITE_THROUGH)`
-/// was tried first: under Wine 8 `tests/shared_processes.rs`' putters, run alone, failed
-/// with `Error::NotFound` (a reader found no store file), and pass alone with this rename
-/// (under load they still fail now and then: `.ci/run` says so). Where a reader's open handle refuses the replace
-/// (`ERROR_ACCESS_DENIED`, or a sharing violation: FAT, exFAT, SMB, Wine), and readers
-/// hold the store file only for one read, it is retried for up to [`RENAME_PATIENCE`]
-/// before its error is returned.
+/// Renames `from` over `to`, replacing it, in one step. Off Windows `rename(2)` (made
+/// durable by the directory sync after it). On Windows first the write-through replace,
+/// `MoveFileExW(MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)`
+/// ([`move_replacing`](super::windows::move_replacing)), which returns only once the move
+/// is on the disk; it is a classic rename, refused (`ERROR_ACCESS_DENIED`, or a sharing
+/// violation) while any handle is open on `to`, as a reader's is for one read. Then std's
+/// `fs::rename`, whose own fallback is the POSIX-semantics rename
+/// (`SetFileInformationByHandle(FileRenameInfoEx)`, NTFS on Windows 10 1607 and later),
+/// which replaces a file that readers hold open; that one has no write-through flag, and
+/// the renamed file is flushed after it (`write_atomic`). Where neither can replace the
+/// open file (FAT, exFAT, SMB, Wine: no POSIX rename), both are retried for up to
+/// [`RENAME_PATIENCE`], as readers hold the store file only for one read. Wine 8 ignores
+/// the write-through flag, so Wine runs the same rename either way (see `move_replacing`).
 fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
     #[cfg(windows)]
     {
-        const ACCESS_DENIED: i32 = 5;
-        const SHARING_VIOLATION: i32 = 32;
         let started = std::time::Instant::now();
         loop {
-            match fs::rename(from, to) {
-                Err(e)
-                    if matches!(e.raw_os_error(), Some(ACCESS_DENIED | SHARING_VIOLATION))
-                        && started.elapsed() < RENAME_PATIENCE =>
-                {
+            let refused = |e: &io::Error| {
+                matches!(
+                    e.raw_os_error(),
+                    Some(super::windows::ACCESS_DENIED | super::windows::SHARING_VIOLATION)
+                )
+            };
+            let moved = super::windows::move_replacing(from, to).or_else(|e| {
+                if refused(&e) {
+                    fs::rename(from, to)
+                } else {
+                    Err(e)
+                }
+            });
+            match moved {
+                Err(e) if refused(&e) && started.elapsed() < RENAME_PATIENCE => {
                     std::thread::sleep(std::time::Duration::from_millis(1));
                 }
                 other => return other,

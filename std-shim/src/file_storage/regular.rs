@@ -191,15 +191,40 @@ fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<F
 
 /// Windows: a reparse point (a symbolic link, a junction, a mount point) at the last
 /// component is opened itself, not followed (`FILE_FLAG_OPEN_REPARSE_POINT`), and then
-/// refused by its attributes (see [`not_regular`]).
+/// refused by its attributes (see [`not_regular`]). An open refused for a moment by
+/// another handle (`ERROR_ACCESS_DENIED`, as while a file is being replaced or its
+/// deletion is pending; a sharing or lock violation) is retried as SQLite's `winOpen`
+/// retries one (`winRetryIoerr`): [`OPEN_RETRIES`] more times, the n-th after n x 25 ms,
+/// 1.4 s in all before the error is returned.
 #[cfg(windows)]
 fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<File> {
+    use super::windows::{ACCESS_DENIED, LOCK_VIOLATION, SHARING_VIOLATION};
     use std::os::windows::fs::OpenOptionsExt;
     if links == Links::Refuse {
         options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
     }
-    options.open(path)
+    let mut retries = 0;
+    loop {
+        match options.open(path) {
+            Err(e)
+                if retries < OPEN_RETRIES
+                    && matches!(
+                        e.raw_os_error(),
+                        Some(ACCESS_DENIED | SHARING_VIOLATION | LOCK_VIOLATION)
+                    ) =>
+            {
+                retries += 1;
+                std::thread::sleep(std::time::Duration::from_millis(25 * retries));
+            }
+            other => return other,
+        }
+    }
 }
+
+/// How many times [`os_open`] retries an open another handle refuses (SQLite's
+/// `SQLITE_WIN32_IOERR_RETRY`).
+#[cfg(windows)]
+const OPEN_RETRIES: u64 = 10;
 
 /// `FILE_FLAG_OPEN_REPARSE_POINT` (`windows-sys`' `Storage::FileSystem`).
 #[cfg(windows)]

@@ -1,7 +1,8 @@
 //! The Windows calls of the file layer, the one module of this crate with `unsafe` code:
 //! byte-range locks on `<file>.lock` ([`try_lock`], [`unlock`]), a file's identity
-//! ([`file_id`]), and creating a file that
-//! only the current user may open ([`create_private`]).
+//! ([`file_id`]), creating a file that only the current user may open
+//! ([`create_private`]), and the write-through replace of the store file
+//! ([`move_replacing`]).
 //!
 //! std's `File::lock` locks a whole file, and Windows locks are mandatory and not
 //! re-entrant: a handle that holds one cannot take it again, and a lock on the store file
@@ -33,13 +34,22 @@ use windows_sys::Win32::Security::{
     SE_DACL_PROTECTED, TOKEN_QUERY, TOKEN_USER,
 };
 use windows_sys::Win32::Storage::FileSystem::{
-    CreateFileW, GetFileInformationByHandle, LockFileEx, UnlockFileEx, BY_HANDLE_FILE_INFORMATION,
-    CREATE_NEW, FILE_ALL_ACCESS, FILE_ATTRIBUTE_NORMAL, FILE_FLAG_OPEN_REPARSE_POINT,
-    FILE_GENERIC_WRITE, FILE_SHARE_DELETE, FILE_SHARE_READ, FILE_SHARE_WRITE, FILE_WRITE_DATA,
-    LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+    CreateFileW, GetFileInformationByHandle, LockFileEx, MoveFileExW, UnlockFileEx,
+    BY_HANDLE_FILE_INFORMATION, CREATE_NEW, FILE_ALL_ACCESS, FILE_ATTRIBUTE_NORMAL,
+    FILE_FLAG_OPEN_REPARSE_POINT, FILE_GENERIC_WRITE, FILE_SHARE_DELETE, FILE_SHARE_READ,
+    FILE_SHARE_WRITE, FILE_WRITE_DATA, LOCKFILE_EXCLUSIVE_LOCK, LOCKFILE_FAIL_IMMEDIATELY,
+    MOVEFILE_REPLACE_EXISTING, MOVEFILE_WRITE_THROUGH,
 };
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 use windows_sys::Win32::System::IO::OVERLAPPED;
+
+/// `ERROR_ACCESS_DENIED`: among others, what a classic rename over a file that a handle
+/// holds open, and an open of a file whose deletion is pending, get.
+pub(super) const ACCESS_DENIED: i32 = 5;
+/// `ERROR_SHARING_VIOLATION`: an open or rename refused by another handle's share mode.
+pub(super) const SHARING_VIOLATION: i32 = 32;
+/// `ERROR_LOCK_VIOLATION`.
+pub(super) const LOCK_VIOLATION: i32 = 33;
 
 /// The byte a handle locks for its life: shared or exclusive, as its `LockMode`.
 pub(super) const HANDLE_BYTE: u32 = 0;
@@ -94,6 +104,25 @@ pub(super) fn file_id(file: &File) -> io::Result<((u32, u64), u32)> {
     }
     let index = (u64::from(info.nFileIndexHigh) << 32) | u64::from(info.nFileIndexLow);
     Ok(((info.dwVolumeSerialNumber, index), info.nNumberOfLinks))
+}
+
+/// Renames `from` over `to`, replacing it, and returns only once the move is on the disk:
+/// `MoveFileExW(MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH)`, what a Windows
+/// program asks for a durable replace (the flag's documented promise: "the function does
+/// not return until the file is actually moved on the disk"). A classic rename: it fails
+/// with `ERROR_ACCESS_DENIED` while any handle is open on `to` (see `rename_over`).
+/// Wine 8 ignores the flag (its `MoveFileWithProgressW` makes the same
+/// `NtSetInformationFile(FileRenameInformation)` call with and without it).
+pub(super) fn move_replacing(from: &Path, to: &Path) -> io::Result<()> {
+    let (from, to) = (wide(from), wide(to));
+    // SAFETY: both are NUL-terminated wide strings that live across the call.
+    check(unsafe {
+        MoveFileExW(
+            from.as_ptr(),
+            to.as_ptr(),
+            MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH,
+        )
+    })
 }
 
 /// `path` as a NUL-terminated wide string.
