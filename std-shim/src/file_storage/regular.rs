@@ -195,7 +195,8 @@ fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<F
 /// another handle (`ERROR_ACCESS_DENIED`, as while a file is being replaced or its
 /// deletion is pending; a sharing or lock violation) is retried as SQLite's `winOpen`
 /// retries one (`winRetryIoerr`): [`OPEN_RETRIES`] more times, the n-th after n x 25 ms,
-/// 1.4 s in all before the error is returned.
+/// 1.4 s in all before the error is returned; not when a directory is there (which
+/// refuses such an open as `ERROR_ACCESS_DENIED` for good).
 #[cfg(windows)]
 fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<File> {
     use super::windows::{ACCESS_DENIED, LOCK_VIOLATION, SHARING_VIOLATION};
@@ -211,7 +212,9 @@ fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<F
                     && matches!(
                         e.raw_os_error(),
                         Some(ACCESS_DENIED | SHARING_VIOLATION | LOCK_VIOLATION)
-                    ) =>
+                    )
+                    // A directory there refuses every open as ACCESS_DENIED: no retry.
+                    && !fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) =>
             {
                 retries += 1;
                 std::thread::sleep(std::time::Duration::from_millis(25 * retries));
