@@ -97,8 +97,8 @@ fn create(path: &Path, seed: &[(&str, u64)]) {
 /// wineserver: fewer writes there keep the Wine stage short (this file took 2 minutes of
 /// it with 600), and 4 x 300 writes that overlap still lose some without the catch-up.
 const PUTS: u32 = if cfg!(windows) { 300 } else { 2_000 };
-/// The victim's acknowledged write after which it is killed: half-way through its writes.
-const KILL_AFTER: u32 = PUTS / 2;
+/// The victim's acknowledged write after which it is killed: well inside its writes.
+const KILL_AFTER: u32 = if cfg!(windows) { 150 } else { 300 };
 const PUTTERS: u32 = 4;
 
 #[test]
