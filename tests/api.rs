@@ -37,10 +37,7 @@ fn type_mismatch_is_a_typed_error() {
     });
     assert!(matches!(r, Err(Error::Serialization(_))));
     assert!(!called);
-    assert_eq!(
-        db.get::<String>("s").unwrap().as_deref(),
-        Some("not a number at all")
-    );
+    assert_eq!(db.require::<String>("s").unwrap(), "not a number at all");
 }
 
 #[test]

@@ -19,19 +19,15 @@
 //! A custom harness (`harness = false`): the binary re-runs itself as attacker and victim.
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
+#[macro_use]
+#[path = "support/linux_main.rs"]
+mod linux_main;
+
 #[cfg(target_os = "linux")]
 #[path = "support/memscan.rs"]
 mod memscan;
 
-#[cfg(target_os = "linux")]
-fn main() {
-    linux::main();
-}
-
-#[cfg(not(target_os = "linux"))]
-fn main() {
-    println!("attack: Linux only (/proc/PID/mem, memfd_secret); nothing to run here");
-}
+linux_only_main!("attack", "/proc/PID/mem, memfd_secret");
 
 #[cfg(target_os = "linux")]
 mod linux {
@@ -49,7 +45,7 @@ mod linux {
     use microkv::{Config, Credential, HeapPages, MemoryPolicy, MicroKV, OsPages, PageSource};
     use zeroize::Zeroizing;
 
-    use super::memscan::{ietf, random_value, scan, Scanned};
+    use super::memscan::{ietf, scan, start_victim, Scanned};
 
     const ROLE: &str = "MICROKV_ATTACK_ROLE";
     const VALUES: usize = 8;
@@ -165,30 +161,17 @@ mod linux {
     fn attacker() {
         let args: Vec<String> = std::env::args().collect();
         let (path, pages, harden) = (&args[1], &args[2], &args[3]);
-        let mut victim = Command::new(std::env::current_exe().unwrap())
-            .args([path, pages, harden])
-            .env(ROLE, "victim")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("attacker: start the victim");
-        let values: Vec<String> = (0..VALUES).map(|_| random_value()).collect();
-        let mut to_victim = victim.stdin.take().unwrap();
-        for v in &values {
-            writeln!(to_victim, "{v}").unwrap();
-        }
-        to_victim.flush().unwrap();
-        let mut ready = String::new();
-        BufReader::new(victim.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
+        let mut command = Command::new(std::env::current_exe().unwrap());
+        command.args([path, pages, harden]).env(ROLE, "victim");
+        let mut victim = start_victim(&mut command, VALUES);
+        let ready = &victim.ready;
         assert!(
             ready.starts_with("ready"),
             "victim did not start: {ready:?}"
         );
-        let outcome = attack(victim.id(), Path::new(path), &values);
-        drop(to_victim);
-        let status = victim.wait().unwrap();
+        let outcome = attack(victim.child.id(), Path::new(path), &victim.values);
+        drop(victim.stdin);
+        let status = victim.child.wait().unwrap();
         assert!(status.success(), "victim failed: {status}");
         println!(
             "RESULT {} {} {} {} {} {} {}",

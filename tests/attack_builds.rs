@@ -29,24 +29,19 @@
 //! while the first time.
 #![cfg_attr(not(target_os = "linux"), allow(dead_code))]
 
+#[macro_use]
+#[path = "support/linux_main.rs"]
+mod linux_main;
+
 #[cfg(target_os = "linux")]
 #[path = "support/memscan.rs"]
 mod memscan;
 
-#[cfg(target_os = "linux")]
-fn main() {
-    linux::main();
-}
-
-#[cfg(not(target_os = "linux"))]
-fn main() {
-    println!("attack_builds: Linux only (/proc/PID/mem, memfd_secret); nothing to run here");
-}
+linux_only_main!("attack_builds", "/proc/PID/mem, memfd_secret");
 
 #[cfg(target_os = "linux")]
 mod linux {
     use std::collections::BTreeMap;
-    use std::io::{BufRead, BufReader, Write};
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
 
@@ -54,7 +49,7 @@ mod linux {
     use chacha20poly1305::aead::inout::InOutBuf;
     use chacha20poly1305::{AeadInOut, ChaCha20Poly1305, KeyInit, Tag, XChaCha20Poly1305};
 
-    use super::memscan::{ietf, random_value, scan};
+    use super::memscan::{ietf, scan, start_victim};
 
     const VALUES: usize = 8;
     const HEADER: usize = 176;
@@ -190,36 +185,22 @@ mod linux {
     fn attack(victim: &Path, mode: &str) -> (BTreeMap<&'static str, usize>, usize, usize) {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("victim.kv");
-        let mut child = Command::new(victim)
-            .arg(&path)
-            .arg(mode)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("start the victim");
-        let mut to_victim = child.stdin.take().unwrap();
-        for _ in 0..VALUES {
-            writeln!(to_victim, "{}", random_value()).unwrap();
-        }
-        to_victim.flush().unwrap();
-        let mut ready = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut ready)
-            .unwrap();
+        let mut victim = start_victim(Command::new(victim).arg(&path).arg(mode), VALUES);
+        let ready = &victim.ready;
         assert!(
             ready.trim() == "ready secret_memory=true",
             "victim did not start on secret memory: {ready:?}"
         );
         let f = files(&path);
         let mut found = BTreeMap::new();
-        let scanned = scan(child.id(), |w| {
+        let scanned = scan(victim.child.id(), |w| {
             if let Some(kind) = identify(&f, w) {
                 *found.entry(kind).or_insert(0) += 1;
             }
             true
         });
-        drop(to_victim);
-        assert!(child.wait().unwrap().success(), "the victim failed");
+        drop(victim.stdin);
+        assert!(victim.child.wait().unwrap().success(), "the victim failed");
         assert!(scanned.opened && scanned.unreadable > 0, "{scanned:?}");
         (found, scanned.candidates, scanned.unreadable)
     }

@@ -289,6 +289,13 @@ fn register_keys(scanner: &mut Scanner, db: &MicroKV) {
     scanner.register(SUBKEY, &sub[..]);
 }
 
+/// Scans, then asserts [`assert_clean`] and [`assert_keys_clean`] of `stage`.
+fn scan_and_assert(scanner: &mut Scanner, stage: &str, raw_key_may_be_locked: bool, open: bool) {
+    let counts = scanner.scan();
+    assert_clean(stage, &counts, raw_key_may_be_locked);
+    assert_keys_clean(stage, &counts, open);
+}
+
 /// The keys may sit only in the arena while the store is open (where a scan reads them
 /// at all: secret memory cannot be read even by this process): never in ordinary memory or
 /// dead stack, and nowhere once the store is dropped.
@@ -422,13 +429,9 @@ fn secrets_leave_no_trace_in_process_memory() {
     let db = deep(|| open_with_password(&storage, &mut again));
     register_keys(&mut scanner, &db);
     deep(|| exercise(&db, &mut values));
-    let counts = scanner.scan();
-    assert_clean("password store idle", &counts, false);
-    assert_keys_clean("password store idle", &counts, true);
+    scan_and_assert(&mut scanner, "password store idle", false, true);
     drop(db);
-    let counts = scanner.scan();
-    assert_clean("password store dropped", &counts, false);
-    assert_keys_clean("password store dropped", &counts, false);
+    scan_and_assert(&mut scanner, "password store dropped", false, false);
 
     // Raw-key store: its key may sit only in locked, undumpable pages while open.
     let mut key = [0u8; 32];
@@ -441,11 +444,7 @@ fn secrets_leave_no_trace_in_process_memory() {
     let db = deep(|| open_with_key(&mut key));
     register_keys(&mut scanner, &db);
     deep(|| exercise(&db, &mut values));
-    let counts = scanner.scan();
-    assert_clean("raw-key store idle", &counts, true);
-    assert_keys_clean("raw-key store idle", &counts, true);
+    scan_and_assert(&mut scanner, "raw-key store idle", true, true);
     drop(db);
-    let counts = scanner.scan();
-    assert_clean("raw-key store dropped", &counts, false);
-    assert_keys_clean("raw-key store dropped", &counts, false);
+    scan_and_assert(&mut scanner, "raw-key store dropped", false, false);
 }

@@ -17,6 +17,45 @@ pub fn random_value() -> String {
         .collect()
 }
 
+/// A victim process holding secret values.
+pub struct Victim {
+    pub child: std::process::Child,
+    /// The values it was given.
+    pub values: Vec<String>,
+    /// Its first line (`ready ...` once it holds them).
+    pub ready: String,
+    /// Its stdin, kept open while the attacker works: the victim idles until it closes.
+    pub stdin: std::process::ChildStdin,
+}
+
+/// Starts `command` with piped stdin and stdout, gives it `count` random values, one a
+/// line, and waits for its first line.
+pub fn start_victim(command: &mut std::process::Command, count: usize) -> Victim {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("start the victim");
+    let values: Vec<String> = (0..count).map(|_| random_value()).collect();
+    let mut stdin = child.stdin.take().unwrap();
+    for v in &values {
+        writeln!(stdin, "{v}").unwrap();
+    }
+    stdin.flush().unwrap();
+    let mut ready = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut ready)
+        .unwrap();
+    Victim {
+        child,
+        values,
+        ready,
+        stdin,
+    }
+}
+
 /// What a scan read.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Scanned {
