@@ -124,9 +124,7 @@ fn scan(core: &[u8], secrets: &[&[u8]]) -> Vec<usize> {
 
 #[test]
 fn a_core_dump_holds_no_piece_of_the_key_or_values() {
-    if let Some(dir) = std::env::var_os(CHILD_DIR) {
-        child(Path::new(&dir));
-    }
+    rerun::be_the_child(CHILD_DIR, child);
     let dir = tempfile::tempdir().unwrap();
     let mut key = vec![0u8; KEY_LEN];
     getrandom::fill(&mut key).unwrap();

@@ -136,9 +136,7 @@ fn run(dir: &Path, inject: Option<&str>) -> [usize; 3] {
 
 #[test]
 fn durable_puts_from_threads_keep_the_contract_under_failing_syncs() {
-    if let Some(dir) = std::env::var_os(CHILD_DIR) {
-        child(Path::new(&dir));
-    }
+    rerun::be_the_child(CHILD_DIR, child);
     let root = tempfile::tempdir().unwrap();
     let control = run(&root.path().join("control"), None);
     assert_eq!(

@@ -445,9 +445,7 @@ fn check(
 
 #[test]
 fn every_file_syscall_failing_keeps_the_contract() {
-    if let Some(dir) = std::env::var_os(CHILD_DIR) {
-        child(Path::new(&dir));
-    }
+    rerun::be_the_child(CHILD_DIR, child);
     let only = std::env::var(ONLY).ok();
     let syscalls: Vec<&str> = SYSCALLS
         .iter()

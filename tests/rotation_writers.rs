@@ -167,9 +167,7 @@ fn run_child(path: &Path) -> ExitStatus {
 /// shared and changes the password; B's save is refused.
 #[test]
 fn a_rotation_in_another_process_is_not_undone() {
-    if let Some(path) = std::env::var_os(CHILD_PATH) {
-        child(Path::new(&path));
-    }
+    rerun::be_the_child(CHILD_PATH, child);
     let (_dir, path, b) = saved_store();
 
     let status = run_child(&path);

@@ -8,6 +8,14 @@ use std::ffi::OsStr;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
+/// In a child that a parent started with `var` set to a path: runs `child` on that path
+/// (it never returns). In the parent, `var` is not set: returns at once.
+pub fn be_the_child(var: &str, child: fn(&std::path::Path) -> !) {
+    if let Some(path) = std::env::var_os(var) {
+        child(std::path::Path::new(&path));
+    }
+}
+
 /// The arguments that filter this test binary to the one test `test`, run alone with its
 /// output shown (for a wrapper such as strace, which takes the binary and these).
 pub fn self_args(test: &str) -> [&str; 5] {
