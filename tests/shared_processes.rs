@@ -85,6 +85,18 @@ fn exit_with(body: impl FnOnce() -> Result<(), String>) -> ! {
     std::process::exit(code);
 }
 
+/// When this process is a child: opens the store as a writer ([`writer`]), runs `body`
+/// with the store, the child's id and role, and exits ([`exit_with`]). Returns in the
+/// parent.
+fn as_writing_child(body: impl FnOnce(&MicroKV, u32, &str) -> Result<(), String>) {
+    if let Some((role, path, id)) = role() {
+        exit_with(|| {
+            let db = open(&path, writer()).map_err(|e| e.to_string())?;
+            body(&db, id, &role)
+        });
+    }
+}
+
 /// A fresh store at `path`, with `seed` written, closed again.
 fn create(path: &Path, seed: &[(&str, u64)]) {
     let db = open(path, writer()).unwrap();
@@ -104,16 +116,13 @@ const PUTTERS: u32 = 4;
 #[test]
 fn four_processes_putting_their_own_keys_lose_nothing() {
     const TEST: &str = "four_processes_putting_their_own_keys_lose_nothing";
-    if let Some((_, path, id)) = role() {
-        exit_with(|| {
-            let db = open(&path, writer()).map_err(|e| e.to_string())?;
-            for i in 0..PUTS {
-                db.put(&format!("w{id}-{i}"), &(u64::from(id) << 32 | u64::from(i)))
-                    .map_err(|e| format!("put {i}: {e}"))?;
-            }
-            Ok(())
-        });
-    }
+    as_writing_child(|db, id, _| {
+        for i in 0..PUTS {
+            db.put(&format!("w{id}-{i}"), &(u64::from(id) << 32 | u64::from(i)))
+                .map_err(|e| format!("put {i}: {e}"))?;
+        }
+        Ok(())
+    });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.kv");
     create(&path, &[]);
@@ -200,16 +209,13 @@ const INCREMENTS: u32 = if cfg!(windows) { 120 } else { 1_000 };
 #[test]
 fn four_processes_incrementing_one_counter_count_exactly() {
     const TEST: &str = "four_processes_incrementing_one_counter_count_exactly";
-    if let Some((_, path, _)) = role() {
-        exit_with(|| {
-            let db = open(&path, writer()).map_err(|e| e.to_string())?;
-            for i in 0..INCREMENTS {
-                db.update::<u64, _>("counter", |n| Some(n.unwrap_or(0) + 1))
-                    .map_err(|e| format!("update {i}: {e}"))?;
-            }
-            Ok(())
-        });
-    }
+    as_writing_child(|db, _, _| {
+        for i in 0..INCREMENTS {
+            db.update::<u64, _>("counter", |n| Some(n.unwrap_or(0) + 1))
+                .map_err(|e| format!("update {i}: {e}"))?;
+        }
+        Ok(())
+    });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.kv");
     create(&path, &[("counter", 0)]);
@@ -311,20 +317,17 @@ fn transfers_in_transactions_keep_the_sum_a_refreshing_reader_sees() {
 #[test]
 fn a_writer_killed_mid_write_stops_no_one_and_loses_nothing_acknowledged() {
     const TEST: &str = "a_writer_killed_mid_write_stops_no_one_and_loses_nothing_acknowledged";
-    if let Some((role, path, id)) = role() {
-        exit_with(|| {
-            let db = open(&path, writer()).map_err(|e| e.to_string())?;
-            for i in 0..PUTS {
-                db.put(&format!("w{id}-{i}"), &i)
-                    .map_err(|e| format!("put {i}: {e}"))?;
-                if role == "victim" {
-                    // Acknowledged: the parent counts it.
-                    println!("ack {i}");
-                }
+    as_writing_child(|db, id, role| {
+        for i in 0..PUTS {
+            db.put(&format!("w{id}-{i}"), &i)
+                .map_err(|e| format!("put {i}: {e}"))?;
+            if role == "victim" {
+                // Acknowledged: the parent counts it.
+                println!("ack {i}");
             }
-            Ok(())
-        });
-    }
+        }
+        Ok(())
+    });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.kv");
     create(&path, &[]);
