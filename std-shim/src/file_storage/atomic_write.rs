@@ -5,7 +5,7 @@
 //! Also the lock a compare-and-replace holds on the file it replaces ([`lock_current`]),
 //! and the clean-up of temporary files whose save died ([`remove_stale_temps`]).
 
-use std::fs::{self, File, OpenOptions, TryLockError};
+use std::fs::{self, File, TryLockError};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
@@ -13,7 +13,7 @@ use microkv_core::{Error, LockMode, Result};
 
 use super::files::{after_placing, exists, file_name, parent, remove_if_present, sync_dir};
 use super::lock::{acquire, is_current, lock_path, remove_if_free};
-use super::regular::{create, open_if_present, open_to_read, Access, Identity, Links, Role};
+use super::regular::{create, open_to_read, open_to_write, Access, Identity, Role};
 
 /// Writes `bytes` to `path` atomically (temporary file, sync, rename, directory sync),
 /// holding an exclusive lock on `<path>.lock` meanwhile: `Error::Locked` if a store is
@@ -298,14 +298,7 @@ fn claim(file: &File, tmp: &Path) -> Result<bool> {
 /// (its own save is gone, or renamed it already, which `is_current` sees), so the
 /// removal by name removes this file and no other.
 fn remove_if_dead(tmp: &Path) -> Result<bool> {
-    let opened = open_if_present(
-        OpenOptions::new().write(true),
-        tmp,
-        Role::Temp,
-        Links::Refuse,
-        true,
-    );
-    let file = match opened {
+    let file = match open_to_write(tmp, Role::Temp) {
         Ok(Some(file)) => file,
         Ok(None) => return Ok(true),
         Err(Error::UnexpectedFile(_)) => return Ok(false),

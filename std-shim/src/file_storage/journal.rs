@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use microkv_core::{Error, Result};
 
 use super::files::{parent, read_regular, sibling, sync_dir};
-use super::regular::{create, open, open_if_present, open_to_read, Access, Identity, Links, Role};
+use super::regular::{create, open, open_to_read, open_to_write, Access, Identity, Links, Role};
 
 /// `<file>.journal` beside `path`.
 pub(super) fn journal_path(path: &Path) -> PathBuf {
@@ -103,14 +103,7 @@ impl JournalFile {
         match &self.file {
             Some((file, _)) => file.set_len(0).map_err(Error::Io)?,
             None => {
-                let opened = open_if_present(
-                    OpenOptions::new().write(true),
-                    path,
-                    Role::Journal,
-                    Links::Refuse,
-                    true,
-                )?;
-                if let Some(file) = opened {
+                if let Some(file) = open_to_write(path, Role::Journal)? {
                     file.set_len(0).map_err(Error::Io)?;
                 }
             }

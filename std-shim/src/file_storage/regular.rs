@@ -155,6 +155,19 @@ pub(super) fn open_to_read(path: &Path, role: Role) -> Result<Option<File>> {
     )
 }
 
+/// The file at `path` as `role`, opened to be written, never through a link, and checked
+/// as [`open`] checks a file it writes (the effective user's, one link); `None` when
+/// nothing is there.
+pub(super) fn open_to_write(path: &Path, role: Role) -> Result<Option<File>> {
+    open_if_present(
+        OpenOptions::new().write(true),
+        path,
+        role,
+        Links::Refuse,
+        true,
+    )
+}
+
 /// `Error::UnexpectedFile` if `meta` is not that of a regular file.
 pub(super) fn not_regular(role: Role, meta: &Metadata) -> Option<Error> {
     let t = meta.file_type();
