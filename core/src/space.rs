@@ -1,18 +1,17 @@
 //! [`Space`]: one namespace's entries, each kept as one record (its name, expiry and
-//! sealed value together, in the snapshot body's wire format) behind a 16-byte slot of a
+//! sealed value together, in the snapshot body's wire format) behind an 8-byte slot of a
 //! hash table. A store read from a file keeps its records where the body parse found them,
 //! in the decrypted file itself (a [`Segment`] the namespaces share): the bytes an entry
 //! costs are its record and its slot, not a bucket, a name and an allocation of its own.
-//! An entry written since is a record in an allocation of its own. A namespace whose
-//! records in the segment are more than half dead (overwritten or removed) copies the
-//! live ones into a segment of its own.
+//! An entry written since is a record appended to the namespace's own log of them. Once
+//! more than half of the segment's records or of the log's are dead (overwritten or
+//! removed), the live ones are copied into a segment, or a log, of their own.
 //!
 //! ```text
 //! record = varint(len) || key || option<u64> expires_at || varint(len) || sealed
 //! ```
 #![forbid(unsafe_code)]
 
-use alloc::boxed::Box;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::hash::BuildHasher;
@@ -21,17 +20,16 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 
 use crate::crypto::SEAL_OVERHEAD;
 use crate::entry::Entry;
+pub(crate) use record::varint_len;
+use record::{append_record, parse, prefixed};
 
 /// Bytes that records of several namespaces may point into: a decrypted store file.
 pub(crate) type Segment = Arc<Vec<u8>>;
 
-/// Where one entry's record lies.
-enum Slot {
-    /// At this offset of the namespace's segment.
-    Seg(u32),
-    /// In an allocation of its own.
-    Own(Box<[u8]>),
-}
+/// Where one entry's record lies: at this offset of the namespace's segment, or, with
+/// `OWN` set, at this offset of its log (`Space::own`).
+type Slot = u64;
+const OWN: Slot = 1 << 63;
 
 /// One entry as its record holds it.
 #[derive(Clone, Copy)]
@@ -66,87 +64,15 @@ impl Stored<'_> {
 pub(crate) struct Space {
     table: HashTable<Slot>,
     hasher: DefaultHashBuilder,
-    /// The segment the `Seg` slots point into, and how many of its bytes they hold.
+    /// The log of records written since the segment (`OWN | offset` slots), and how many
+    /// of its bytes no slot holds.
+    own: Vec<u8>,
+    own_dead: usize,
+    /// The segment the other slots point into, and how many of its bytes they hold.
     seg: Option<Segment>,
     seg_live: usize,
     /// `seg_live` when the segment was taken: past half of it dead, the space compacts.
     seg_span: usize,
-}
-
-/// Reads a varint (postcard's: LEB128, at most 10 bytes for a u64) at `*at`.
-fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
-    let mut value = 0u64;
-    for shift in (0..70).step_by(7) {
-        let byte = *bytes.get(*at)?;
-        *at += 1;
-        value |= u64::from(byte & 0x7f).checked_shl(shift)?;
-        if byte & 0x80 == 0 {
-            return Some(value);
-        }
-    }
-    None
-}
-
-/// How many bytes the varint of `value` takes.
-pub(crate) fn varint_len(value: usize) -> usize {
-    let bits = usize::BITS - (value | 1).leading_zeros();
-    bits.div_ceil(7) as usize
-}
-
-fn push_varint(out: &mut Vec<u8>, mut value: u64) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
-/// The bytes `len` prefixed by a varint at `*at`.
-fn prefixed<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
-    let len = usize::try_from(varint(bytes, at)?).ok()?;
-    let out = bytes.get(*at..at.checked_add(len)?)?;
-    *at += len;
-    Some(out)
-}
-
-/// The record at `at` of `bytes`, and where it ends.
-fn parse(bytes: &[u8], mut at: usize) -> Option<(Stored<'_>, usize)> {
-    let key = core::str::from_utf8(prefixed(bytes, &mut at)?).ok()?;
-    let expires_at = match bytes.get(at)? {
-        0 => {
-            at += 1;
-            None
-        }
-        1 => {
-            at += 1;
-            Some(varint(bytes, &mut at)?)
-        }
-        _ => return None,
-    };
-    let sealed = prefixed(bytes, &mut at)?;
-    let stored = Stored {
-        key,
-        expires_at,
-        sealed,
-    };
-    Some((stored, at))
-}
-
-/// A record of its own for `key`'s `entry`.
-fn record(key: &str, entry: &Entry) -> Box<[u8]> {
-    let mut out = Vec::with_capacity(key.len() + entry.sealed.len() + 16);
-    push_varint(&mut out, key.len() as u64);
-    out.extend_from_slice(key.as_bytes());
-    match entry.expires_at {
-        None => out.push(0),
-        Some(at) => {
-            out.push(1);
-            push_varint(&mut out, at);
-        }
-    }
-    push_varint(&mut out, entry.sealed.len() as u64);
-    out.extend_from_slice(&entry.sealed);
-    out.into_boxed_slice()
 }
 
 const NONE: Stored<'static> = Stored {
@@ -155,33 +81,57 @@ const NONE: Stored<'static> = Stored {
     sealed: &[],
 };
 
+/// The bytes `slot`'s record lies in, and its offset there.
+fn place<'a>(seg: &'a Option<Segment>, own: &'a [u8], slot: Slot) -> (&'a [u8], usize) {
+    let at = usize::try_from(slot & !OWN).unwrap_or(usize::MAX);
+    match slot & OWN {
+        0 => (seg.as_deref().map_or(&[][..], |s| &s[..]), at),
+        _ => (own, at),
+    }
+}
+
 /// The entry in `slot` (records are checked when they enter a space: `NONE` is never
 /// seen, and opens as nothing would).
-fn view<'a>(seg: &'a Option<Segment>, slot: &'a Slot) -> Stored<'a> {
-    let found = match slot {
-        Slot::Seg(at) => seg.as_ref().and_then(|s| parse(s, *at as usize)),
-        Slot::Own(rec) => parse(rec, 0),
-    };
-    found.map_or(NONE, |(stored, _)| stored)
+fn view<'a>(seg: &'a Option<Segment>, own: &'a [u8], slot: Slot) -> Stored<'a> {
+    let (bytes, at) = place(seg, own, slot);
+    parse(bytes, at).map_or(NONE, |(stored, _)| stored)
 }
 
 /// The key bytes of the record in `slot` (what a lookup compares and hashes: no UTF-8
 /// check, which the record passed when it entered the space).
-fn key_of<'a>(seg: &'a Option<Segment>, slot: &'a Slot) -> &'a [u8] {
-    let (bytes, at) = match slot {
-        Slot::Seg(at) => (seg.as_deref().map_or(&[][..], |s| &s[..]), *at as usize),
-        Slot::Own(rec) => (&rec[..], 0),
-    };
-    let mut at = at;
+fn key_of<'a>(seg: &'a Option<Segment>, own: &'a [u8], slot: Slot) -> &'a [u8] {
+    let (bytes, mut at) = place(seg, own, slot);
     prefixed(bytes, &mut at).unwrap_or(&[])
 }
 
-/// The length of the record in `slot`, if it lies in the segment.
-fn seg_len(seg: &Option<Segment>, slot: &Slot) -> usize {
-    match (slot, seg) {
-        (Slot::Seg(at), Some(s)) => parse(s, *at as usize).map_or(0, |(_, end)| end - *at as usize),
-        _ => 0,
+/// The length of the record in `slot`.
+fn rec_len(seg: &Option<Segment>, own: &[u8], slot: Slot) -> usize {
+    let (bytes, at) = place(seg, own, slot);
+    parse(bytes, at).map_or(0, |(_, end)| end - at)
+}
+
+/// The slot of the record at offset `at` of the log.
+fn own_slot(at: usize) -> Slot {
+    OWN | at as Slot
+}
+
+/// Copies the records of the slots of `table` that `mine` says lie in `from` into a
+/// buffer of their own, re-pointing each slot (`make`: a slot from the new offset).
+fn compact(
+    table: &mut HashTable<Slot>,
+    from: &[u8],
+    live: usize,
+    mine: impl Fn(Slot) -> bool,
+    make: impl Fn(usize) -> Slot,
+) -> Vec<u8> {
+    let mut fresh = Vec::with_capacity(live);
+    for slot in table.iter_mut().filter(|s| mine(**s)) {
+        let start = usize::try_from(*slot & !OWN).unwrap_or(usize::MAX);
+        let end = parse(from, start).map_or(start, |(_, end)| end);
+        *slot = make(fresh.len());
+        fresh.extend_from_slice(from.get(start..end).unwrap_or(&[]));
     }
+    fresh
 }
 
 impl Space {
@@ -213,16 +163,18 @@ impl Space {
 
     /// The entry under `key`.
     pub(crate) fn get(&self, key: &str) -> Option<Stored<'_>> {
+        let (seg, own) = (&self.seg, &self.own[..]);
         let hash = self.hasher.hash_one(key.as_bytes());
         let slot = self
             .table
-            .find(hash, |s| key_of(&self.seg, s) == key.as_bytes())?;
-        Some(view(&self.seg, slot))
+            .find(hash, |&s| key_of(seg, own, s) == key.as_bytes())?;
+        Some(view(seg, own, *slot))
     }
 
     /// Every entry, in no particular order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = Stored<'_>> + '_ {
-        self.table.iter().map(|s| view(&self.seg, s))
+        let (seg, own) = (&self.seg, &self.own[..]);
+        self.table.iter().map(move |&s| view(seg, own, s))
     }
 
     /// Adds the record at `at` of the segment (which must be `stored`, parsed there and
@@ -236,105 +188,128 @@ impl Space {
                 && s.expires_at == stored.expires_at
                 && s.sealed.as_ptr() == stored.sealed.as_ptr()
         });
-        let slot = match u32::try_from(at) {
-            Ok(at) if same => Slot::Seg(at),
-            _ => Slot::Own(record(stored.key, &stored.to_entry())),
-        };
         let Space {
             table,
             hasher,
+            own,
             seg,
             seg_live,
             seg_span,
+            ..
         } = self;
         let hash = hasher.hash_one(stored.key.as_bytes());
-        match table.entry(
+        let vacant = match table.entry(
             hash,
-            |s| key_of(seg, s) == stored.key.as_bytes(),
-            |s| hasher.hash_one(key_of(seg, s)),
+            |&s| key_of(seg, own, s) == stored.key.as_bytes(),
+            |&s| hasher.hash_one(key_of(seg, own, s)),
         ) {
-            Slot0::Occupied(_) => false,
-            Slot0::Vacant(v) => {
-                if matches!(slot, Slot::Seg(_)) {
-                    *seg_live += end - at;
-                    *seg_span = *seg_live;
-                }
-                v.insert(slot);
-                true
+            Slot0::Occupied(_) => return false,
+            Slot0::Vacant(v) => v,
+        };
+        match Slot::try_from(at) {
+            Ok(at) if same && at & OWN == 0 => {
+                *seg_live += end - at as usize;
+                *seg_span = *seg_live;
+                vacant.insert(at);
+            }
+            _ => {
+                vacant.insert(own_slot(own.len()));
+                append_record(own, stored.key, &stored.to_entry());
             }
         }
+        true
     }
 
     /// Sets `key`'s entry; returns the one it replaced if `old` (copied out).
     pub(crate) fn insert(&mut self, key: &str, entry: &Entry, old: bool) -> Option<Entry> {
         let Space {
-            table, hasher, seg, ..
+            table,
+            hasher,
+            own,
+            seg,
+            ..
         } = self;
         let hash = hasher.hash_one(key.as_bytes());
-        let fresh = Slot::Own(record(key, entry));
-        let (was, dead) = match table.entry(
+        let found = table.entry(
             hash,
-            |s| key_of(seg, s) == key.as_bytes(),
-            |s| hasher.hash_one(key_of(seg, s)),
-        ) {
+            |&s| key_of(seg, own, s) == key.as_bytes(),
+            |&s| hasher.hash_one(key_of(seg, own, s)),
+        );
+        let at = own.len();
+        let (was, gone) = match found {
             Slot0::Occupied(mut o) => {
-                let slot = o.get_mut();
-                let was = old.then(|| view(seg, slot).to_entry());
-                let dead = seg_len(seg, slot);
-                *slot = fresh;
-                (was, dead)
+                let slot = core::mem::replace(o.get_mut(), own_slot(at));
+                let was = old.then(|| view(seg, own, slot).to_entry());
+                (was, Some(slot))
             }
             Slot0::Vacant(v) => {
-                v.insert(fresh);
-                (None, 0)
+                v.insert(own_slot(at));
+                (None, None)
             }
         };
-        self.died(dead);
+        let dead = gone.map(|slot| (slot, rec_len(seg, own, slot)));
+        append_record(own, key, entry);
+        if let Some((slot, len)) = dead {
+            self.died(slot, len);
+        }
         was
     }
 
     /// Removes `key`'s entry and returns it.
     pub(crate) fn remove(&mut self, key: &str) -> Option<Entry> {
+        let (seg, own) = (&self.seg, &self.own[..]);
         let hash = self.hasher.hash_one(key.as_bytes());
-        let seg = &self.seg;
-        let found = self
-            .table
-            .find_entry(hash, |s| key_of(seg, s) == key.as_bytes())
+        let found = (self.table)
+            .find_entry(hash, |&s| key_of(seg, own, s) == key.as_bytes())
             .ok()?;
         let (slot, _) = found.remove();
-        let was = view(seg, &slot).to_entry();
-        let dead = seg_len(seg, &slot);
-        self.died(dead);
+        let was = view(seg, own, slot).to_entry();
+        let len = rec_len(seg, own, slot);
+        self.died(slot, len);
         Some(was)
     }
 
     /// Keeps the entries `keep` says to.
     pub(crate) fn retain(&mut self, mut keep: impl FnMut(Stored<'_>) -> bool) {
-        let seg = &self.seg;
-        let mut dead = 0;
-        self.table.retain(|s| {
-            let kept = keep(view(seg, s));
+        let (seg, own) = (&self.seg, &self.own[..]);
+        let (mut seg_dead, mut own_dead) = (0, 0);
+        self.table.retain(|&mut s| {
+            let kept = keep(view(seg, own, s));
             if !kept {
-                dead += seg_len(seg, s);
+                let len = rec_len(seg, own, s);
+                match s & OWN {
+                    0 => seg_dead += len,
+                    _ => own_dead += len,
+                }
             }
             kept
         });
-        self.died(dead);
+        self.died(0, seg_dead);
+        self.died(OWN, own_dead);
     }
 
     /// How many entries' records lie in the segment (for tests of the body parse).
     #[cfg(test)]
     pub(crate) fn in_segment_count(&self) -> usize {
-        self.table
-            .iter()
-            .filter(|s| matches!(s, Slot::Seg(_)))
-            .count()
+        self.table.iter().filter(|&&s| s & OWN == 0).count()
     }
 
-    /// Counts `dead` bytes of the segment as no longer held; copies the live records into
-    /// a segment of their own once more than half of the space's are dead.
-    fn died(&mut self, dead: usize) {
+    /// Counts `dead` bytes of the segment (`slot` one of its) or the log (`slot` one of
+    /// its) as no longer held; copies the live records into a buffer of their own once
+    /// more than half of that one's are dead.
+    fn died(&mut self, slot: Slot, dead: usize) {
         if dead == 0 {
+            return;
+        }
+        if slot & OWN != 0 {
+            self.own_dead += dead;
+            if self.own_dead.saturating_mul(2) <= self.own.len() {
+                return;
+            }
+            let live = self.own.len() - self.own_dead.min(self.own.len());
+            let old = core::mem::take(&mut self.own);
+            self.own = compact(&mut self.table, &old, live, |s| s & OWN != 0, own_slot);
+            self.own_dead = 0;
             return;
         }
         self.seg_live = self.seg_live.saturating_sub(dead);
@@ -342,21 +317,19 @@ impl Space {
             return;
         }
         let Some(old) = self.seg.take() else { return };
-        let mut fresh = Vec::with_capacity(self.seg_live);
-        for slot in self.table.iter_mut() {
-            if let Slot::Seg(at) = slot {
-                let start = *at as usize;
-                let end = parse(&old, start).map_or(start, |(_, end)| end);
-                let moved = u32::try_from(fresh.len()).unwrap_or(u32::MAX);
-                fresh.extend_from_slice(old.get(start..end).unwrap_or(&[]));
-                *at = moved;
-            }
-        }
+        let fresh = compact(
+            &mut self.table,
+            &old,
+            self.seg_live,
+            |s| s & OWN == 0,
+            |at| at as Slot,
+        );
         self.seg_live = fresh.len();
         self.seg_span = fresh.len();
         self.seg = (!fresh.is_empty()).then(|| Arc::new(fresh));
     }
 }
 
+mod record;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::{parse, record, Space};
+use super::record::{parse, record};
+use super::Space;
 use crate::entry::Entry;
 
 fn entry(fill: u8, len: usize, expires_at: Option<u64>) -> Entry {
@@ -132,4 +133,61 @@ fn a_record_not_where_the_parse_says_is_copied() {
     assert_eq!(seg_slots(&space), 0);
     assert_eq!(space.get("k1").map(|s| s.sealed[0]), Some(1));
     assert!(space.get("k0").is_none());
+}
+
+#[test]
+fn records_written_since_follow_removals_and_retains() {
+    // Half in the segment, half written since; then removals and a retain of both kinds.
+    let mut space = filled(40);
+    for i in 0..40u8 {
+        let key = alloc::format!("w{i}");
+        space.insert(&key, &entry(100 + i, 30, Some(u64::from(i))), false);
+    }
+    for i in (0..40u8).step_by(3) {
+        assert_eq!(
+            space.remove(&alloc::format!("w{i}")).map(|e| e.sealed[0]),
+            Some(100 + i)
+        );
+    }
+    space.retain(|s| !s.key.ends_with('7'));
+    for i in 0..40u8 {
+        let (k, w) = (alloc::format!("k{i}"), alloc::format!("w{i}"));
+        let gone_w = i % 3 == 0 || i % 10 == 7;
+        assert_eq!(
+            space.get(&w).map(|s| s.sealed[0]),
+            (!gone_w).then_some(100 + i),
+            "{w}"
+        );
+        let gone_k = i % 10 == 7;
+        assert_eq!(
+            space.get(&k).map(|s| s.sealed[0]),
+            (!gone_k).then_some(i),
+            "{k}"
+        );
+    }
+    let left = space.len();
+    assert_eq!(left, space.iter().count());
+    // The log holds every record written since that is live, and at most as many dead
+    // bytes as live ones.
+    let own = space.iter().filter(|s| s.key.starts_with('w')).count();
+    assert_eq!(left - space.in_segment_count(), own);
+    assert!(space.own_dead * 2 <= space.own.len());
+}
+
+#[test]
+fn a_log_rewritten_over_and_over_stays_within_twice_its_live_bytes() {
+    let mut space = Space::default();
+    for round in 0..50u8 {
+        for i in 0..10u8 {
+            space.insert(&alloc::format!("w{i}"), &entry(round, 40, None), false);
+        }
+        let live: usize = space.iter().map(|s| s.sealed.len() + s.key.len() + 3).sum();
+        assert!(
+            space.own.len() <= 2 * live + 64,
+            "round {round}: {}",
+            space.own.len()
+        );
+        assert_eq!(space.get("w3").map(|s| s.sealed[0]), Some(round));
+    }
+    assert_eq!(space.len(), 10);
 }

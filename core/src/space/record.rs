@@ -1,0 +1,91 @@
+//! A record's bytes: `varint(len) || key || option<u64> expires_at || varint(len) ||
+//! sealed`, postcard's encoding of the snapshot body's entry (FORMAT.md), read and written
+//! here without serde, for the lookups of [`super::Space`].
+#![forbid(unsafe_code)]
+
+use alloc::vec::Vec;
+
+use super::Stored;
+use crate::entry::Entry;
+
+/// Reads a varint (postcard's: LEB128, at most 10 bytes for a u64) at `*at`.
+pub(super) fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
+    let mut value = 0u64;
+    for shift in (0..70).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// How many bytes the varint of `value` takes.
+pub(crate) fn varint_len(value: usize) -> usize {
+    let bits = usize::BITS - (value | 1).leading_zeros();
+    bits.div_ceil(7) as usize
+}
+
+fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+/// The bytes `len` prefixed by a varint at `*at`.
+pub(super) fn prefixed<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
+    let len = usize::try_from(varint(bytes, at)?).ok()?;
+    let out = bytes.get(*at..at.checked_add(len)?)?;
+    *at += len;
+    Some(out)
+}
+
+/// The record at `at` of `bytes`, and where it ends.
+pub(super) fn parse(bytes: &[u8], mut at: usize) -> Option<(Stored<'_>, usize)> {
+    let key = core::str::from_utf8(prefixed(bytes, &mut at)?).ok()?;
+    let expires_at = match bytes.get(at)? {
+        0 => {
+            at += 1;
+            None
+        }
+        1 => {
+            at += 1;
+            Some(varint(bytes, &mut at)?)
+        }
+        _ => return None,
+    };
+    let sealed = prefixed(bytes, &mut at)?;
+    let stored = Stored {
+        key,
+        expires_at,
+        sealed,
+    };
+    Some((stored, at))
+}
+
+/// Appends the record of `key`'s `entry` to `out`.
+pub(super) fn append_record(out: &mut Vec<u8>, key: &str, entry: &Entry) {
+    push_varint(out, key.len() as u64);
+    out.extend_from_slice(key.as_bytes());
+    match entry.expires_at {
+        None => out.push(0),
+        Some(at) => {
+            out.push(1);
+            push_varint(out, at);
+        }
+    }
+    push_varint(out, entry.sealed.len() as u64);
+    out.extend_from_slice(&entry.sealed);
+}
+
+/// The record of `key`'s `entry` (for tests).
+#[cfg(test)]
+pub(super) fn record(key: &str, entry: &Entry) -> Vec<u8> {
+    let mut out = Vec::new();
+    append_record(&mut out, key, entry);
+    out
+}
