@@ -28,7 +28,8 @@ impl Tree {
     /// ```
     ///
     /// # Errors
-    /// `Error::KeyNotFound` if there is no live entry under `key` (absent or expired).
+    /// `Error::KeyNotFound` if there is no live entry under `key` (absent or expired); a
+    /// catch-up's.
     pub fn expires_at(&self, key: &str) -> Result<Option<Duration>> {
         let (expires_at, _) = self.expiry(key)?;
         Ok(expires_at.map(Duration::from_millis))
@@ -54,7 +55,7 @@ impl Tree {
     ///
     /// # Errors
     /// `Error::KeyNotFound` if there is no live entry under `key` (absent or expired);
-    /// `Error::NoClock` for an entry with a TTL in a store without a clock.
+    /// `Error::NoClock` for an entry with a TTL in a store without a clock; a catch-up's.
     pub fn ttl(&self, key: &str) -> Result<Option<Duration>> {
         match self.expiry(key)? {
             (Some(at), Some(now)) => Ok(Some(Duration::from_millis(at.saturating_sub(now)))),
@@ -65,6 +66,7 @@ impl Tree {
 
     /// The live entry's expiry and the store's time (when it has a TTL).
     fn expiry(&self, key: &str) -> Result<(Option<u64>, Option<u64>)> {
+        self.engine.refresh_if_due()?;
         (self.engine.expiry_of(&self.name, key)).ok_or(Error::KeyNotFound)
     }
 
@@ -84,8 +86,9 @@ impl Tree {
     ///
     /// # Errors
     /// `Error::Forked` in a forked child; `Error::SecureAlloc` if the arena cannot hold the
-    /// decrypted value; `Error::Crypto` if a value fails authentication.
+    /// decrypted value; `Error::Crypto` if a value fails authentication; a catch-up's.
     pub fn get_encoded(&self, key: &str) -> Result<Option<SecretBytes>> {
+        self.engine.refresh_if_due()?;
         Ok((self.engine.open_live(&self.name, key)?).map(SecretBytes::whole))
     }
 
@@ -117,6 +120,7 @@ impl Tree {
     where
         F: FnMut(&str, SecretBytes) -> ControlFlow<()>,
     {
+        self.engine.refresh_if_due()?;
         let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
         for (k, e) in entries {
             let plain = e.open(&keyring, &self.engine.arena, &self.name, &k)?;
