@@ -27,34 +27,20 @@ pub fn traits() {
     fn copy<T: Copy>() {}
     fn debug<T: std::fmt::Debug>() {}
     fn error<T: std::error::Error + Send + Sync + 'static>() {}
-    send_sync::<MicroKV>();
-    send_sync::<Tree>();
-    send_sync::<Txn<'static>>();
-    send_sync::<Config>();
-    send_sync::<KdfParams>();
-    send_sync::<Credential>();
-    send_sync::<Error>();
-    unwind::<MicroKV>();
-    unwind::<Tree>();
-    unwind::<Config>();
-    unwind::<KdfParams>();
-    unwind::<Credential>();
-    ref_unwind::<Txn<'static>>();
-    clone::<MicroKV>();
-    clone::<Tree>();
-    clone::<Config>();
-    clone::<KdfParams>();
-    clone::<AutoSave>();
-    clone::<LockMode>();
-    default::<Config>();
-    default::<KdfParams>();
-    default::<AutoSave>();
-    default::<LockMode>();
-    copy::<AutoSave>();
-    copy::<LockMode>();
-    debug::<MicroKV>();
-    debug::<Error>();
-    error::<Error>();
+    // Each check names a bound and the types that must meet it.
+    macro_rules! meet {
+        ($($bound:ident: $($t:ty),+;)+) => { $($( $bound::<$t>(); )+)+ };
+    }
+    meet! {
+        send_sync: MicroKV, Tree, Txn<'static>, Config, KdfParams, Credential, Error;
+        unwind: MicroKV, Tree, Config, KdfParams, Credential;
+        ref_unwind: Txn<'static>;
+        clone: MicroKV, Tree, Config, KdfParams, AutoSave, LockMode;
+        default: Config, KdfParams, AutoSave, LockMode;
+        copy: AutoSave, LockMode;
+        debug: MicroKV, Error;
+        error: Error;
+    }
     // A `MicroKV` is a `&Tree` where one is wanted (0.3: `Deref<Target = Tree>`; here
     // through `Store`, MIGRATING.md).
     fn default_tree(db: &MicroKV) -> &Tree {
