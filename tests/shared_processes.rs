@@ -85,16 +85,23 @@ fn exit_with(body: impl FnOnce() -> Result<(), String>) -> ! {
     std::process::exit(code);
 }
 
-/// When this process is a child: opens the store as a writer ([`writer`]), runs `body`
-/// with the store, the child's id and role, and exits ([`exit_with`]). Returns in the
-/// parent.
-fn as_writing_child(body: impl FnOnce(&MicroKV, u32, &str) -> Result<(), String>) {
+/// When this process is a child: runs `body` with its role, store path and id, and exits
+/// ([`exit_with`]). Returns in the parent.
+fn as_child(body: impl FnOnce(&str, &Path, u32) -> Result<(), String>) {
     if let Some((role, path, id)) = role() {
-        exit_with(|| {
-            let db = open(&path, writer()).map_err(|e| e.to_string())?;
-            body(&db, id, &role)
-        });
+        exit_with(|| body(&role, &path, id));
     }
+}
+
+/// [`open`], its error as the child's message.
+fn open_as(path: &Path, config: Config) -> Result<MicroKV, String> {
+    open(path, config).map_err(|e| e.to_string())
+}
+
+/// When this process is a child: opens the store as a writer ([`writer`]), runs `body`
+/// with the store, the child's id and role, and exits. Returns in the parent.
+fn as_writing_child(body: impl FnOnce(&MicroKV, u32, &str) -> Result<(), String>) {
+    as_child(|role, path, id| body(&open_as(path, writer())?, id, role));
 }
 
 /// A fresh store at `path`, with `seed` written, closed again.
@@ -237,66 +244,64 @@ const TOTAL: u64 = 2_000;
 #[test]
 fn transfers_in_transactions_keep_the_sum_a_refreshing_reader_sees() {
     const TEST: &str = "transfers_in_transactions_keep_the_sum_a_refreshing_reader_sees";
-    if let Some((role, path, id)) = role() {
-        exit_with(|| match role.as_str() {
-            "mover" => {
-                let db = open(&path, writer()).map_err(|e| e.to_string())?;
-                for i in 0..TRANSFERS {
-                    let amount = u64::from(id * 7 + i % 13 + 1);
-                    let (from, to) = if (i + id) % 2 == 0 {
-                        ("a", "b")
-                    } else {
-                        ("b", "a")
-                    };
-                    db.transaction(|tx| {
-                        let have: u64 = tx.require("", from)?;
-                        let moved = amount.min(have);
-                        let other: u64 = tx.require("", to)?;
-                        tx.put("", from, &(have - moved))?;
-                        tx.put("", to, &(other + moved))?;
-                        Ok(())
-                    })
-                    .map_err(|e| format!("transfer {i}: {e}"))?;
-                }
-                Ok(())
-            }
-            "reader" => {
-                let config = Config {
-                    read_only: true,
-                    refresh: Refresh::OnEveryRead,
-                    ..Default::default()
+    as_child(|role, path, id| match role {
+        "mover" => {
+            let db = open_as(path, writer())?;
+            for i in 0..TRANSFERS {
+                let amount = u64::from(id * 7 + i % 13 + 1);
+                let (from, to) = if (i + id) % 2 == 0 {
+                    ("a", "b")
+                } else {
+                    ("b", "a")
                 };
-                let db = open(&path, config).map_err(|e| e.to_string())?;
-                let stop = path.with_extension("stop");
-                let (mut reads, mut changes, mut last) = (0u64, 0u64, None);
-                // One last read after the stop: the movers are done by then.
-                let mut stopping = false;
-                loop {
-                    stopping |= stop.exists();
-                    let both: Vec<(String, u64)> = db.prefix("").map_err(|e| e.to_string())?;
-                    let sum: u64 = both.iter().map(|(_, v)| v).sum();
-                    if both.len() != 2 || sum != TOTAL {
-                        return Err(format!("read {reads}: {both:?}"));
-                    }
-                    reads += 1;
-                    if last.as_ref() != Some(&both) {
-                        changes += 1;
-                        last = Some(both);
-                    }
-                    if stopping {
-                        break;
-                    }
-                }
-                println!("reads {reads} changes {changes}");
-                // The reader must have seen the movers at work, not one frozen state.
-                if changes < 2 {
-                    return Err(format!("{changes} states seen in {reads} reads"));
-                }
-                Ok(())
+                db.transaction(|tx| {
+                    let have: u64 = tx.require("", from)?;
+                    let moved = amount.min(have);
+                    let other: u64 = tx.require("", to)?;
+                    tx.put("", from, &(have - moved))?;
+                    tx.put("", to, &(other + moved))?;
+                    Ok(())
+                })
+                .map_err(|e| format!("transfer {i}: {e}"))?;
             }
-            other => Err(format!("unknown role {other}")),
-        });
-    }
+            Ok(())
+        }
+        "reader" => {
+            let config = Config {
+                read_only: true,
+                refresh: Refresh::OnEveryRead,
+                ..Default::default()
+            };
+            let db = open_as(path, config)?;
+            let stop = path.with_extension("stop");
+            let (mut reads, mut changes, mut last) = (0u64, 0u64, None);
+            // One last read after the stop: the movers are done by then.
+            let mut stopping = false;
+            loop {
+                stopping |= stop.exists();
+                let both: Vec<(String, u64)> = db.prefix("").map_err(|e| e.to_string())?;
+                let sum: u64 = both.iter().map(|(_, v)| v).sum();
+                if both.len() != 2 || sum != TOTAL {
+                    return Err(format!("read {reads}: {both:?}"));
+                }
+                reads += 1;
+                if last.as_ref() != Some(&both) {
+                    changes += 1;
+                    last = Some(both);
+                }
+                if stopping {
+                    break;
+                }
+            }
+            println!("reads {reads} changes {changes}");
+            // The reader must have seen the movers at work, not one frozen state.
+            if changes < 2 {
+                return Err(format!("{changes} states seen in {reads} reads"));
+            }
+            Ok(())
+        }
+        other => Err(format!("unknown role {other}")),
+    });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.kv");
     create(&path, &[("a", TOTAL / 2), ("b", TOTAL / 2)]);
@@ -381,45 +386,43 @@ const CLI_RUNS: u32 = if cfg!(windows) { 60 } else { 200 };
 #[test]
 fn cli_writes_beside_a_daemon_are_all_seen_in_order() {
     const TEST: &str = "cli_writes_beside_a_daemon_are_all_seen_in_order";
-    if let Some((role, path, id)) = role() {
-        exit_with(|| match role.as_str() {
-            // Open with the defaults, one write, exit: what a CLI does.
-            "cli" => {
-                let db = open(&path, writer()).map_err(|e| e.to_string())?;
-                db.put(&format!("cli-{id:03}"), &id)
-                    .map_err(|e| e.to_string())
-            }
-            "daemon" => {
-                let config = Config {
-                    refresh: Refresh::OnEveryRead,
-                    ..Default::default()
-                };
-                let db = open(&path, config).map_err(|e| e.to_string())?;
-                let started = Instant::now();
-                let (mut seen, mut steps) = (0usize, 0u32);
-                while seen < CLI_RUNS as usize {
-                    if started.elapsed() > PATIENCE {
-                        return Err(format!("saw {seen} writes"));
-                    }
-                    let mut keys = db.keys().map_err(|e| e.to_string())?;
-                    keys.sort();
-                    // In order: the writes seen are always the first ones made.
-                    let expected: Vec<String> =
-                        (0..keys.len()).map(|i| format!("cli-{i:03}")).collect();
-                    if keys != expected || keys.len() < seen {
-                        return Err(format!("after {seen}: {keys:?}"));
-                    }
-                    if keys.len() > seen {
-                        steps += 1;
-                        seen = keys.len();
-                    }
+    as_child(|role, path, id| match role {
+        // Open with the defaults, one write, exit: what a CLI does.
+        "cli" => {
+            let db = open_as(path, writer())?;
+            db.put(&format!("cli-{id:03}"), &id)
+                .map_err(|e| e.to_string())
+        }
+        "daemon" => {
+            let config = Config {
+                refresh: Refresh::OnEveryRead,
+                ..Default::default()
+            };
+            let db = open_as(path, config)?;
+            let started = Instant::now();
+            let (mut seen, mut steps) = (0usize, 0u32);
+            while seen < CLI_RUNS as usize {
+                if started.elapsed() > PATIENCE {
+                    return Err(format!("saw {seen} writes"));
                 }
-                println!("seen {seen} in {steps} steps");
-                Ok(())
+                let mut keys = db.keys().map_err(|e| e.to_string())?;
+                keys.sort();
+                // In order: the writes seen are always the first ones made.
+                let expected: Vec<String> =
+                    (0..keys.len()).map(|i| format!("cli-{i:03}")).collect();
+                if keys != expected || keys.len() < seen {
+                    return Err(format!("after {seen}: {keys:?}"));
+                }
+                if keys.len() > seen {
+                    steps += 1;
+                    seen = keys.len();
+                }
             }
-            other => Err(format!("unknown role {other}")),
-        });
-    }
+            println!("seen {seen} in {steps} steps");
+            Ok(())
+        }
+        other => Err(format!("unknown role {other}")),
+    });
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.kv");
     create(&path, &[]);
