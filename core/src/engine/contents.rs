@@ -55,16 +55,18 @@ impl Contents {
         now.is_live(entry.expires_at).then_some(entry)
     }
 
-    /// The live entries of `ns`.
+    /// The live entries of `ns` whose names' bytes pass `keep` (the others are passed
+    /// over on their names alone).
     pub(super) fn live_in<'s>(
         &'s self,
         now: &'s Now<'_>,
         ns: &str,
+        keep: impl Fn(&[u8]) -> bool + Copy + 's,
     ) -> impl Iterator<Item = Stored<'s>> + 's {
         self.spaces
             .get(ns)
             .into_iter()
-            .flat_map(|space| space.iter())
+            .flat_map(move |space| space.iter_keyed(keep))
             .filter(|e| now.is_live(e.expires_at))
     }
 

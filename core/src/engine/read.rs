@@ -95,20 +95,23 @@ impl Engine {
 
     /// The number of live entries of `ns`.
     pub(crate) fn count_live(&self, ns: &str) -> usize {
-        self.read(|c, now| c.live_in(now, ns).count())
+        self.read(|c, now| c.live_in(now, ns, |_| true).count())
     }
 
     /// The names of the live entries of `ns`, in no particular order.
     pub(crate) fn live_keys(&self, ns: &str) -> Vec<String> {
-        self.read(|c, now| (c.live_in(now, ns)).map(|e| String::from(e.key)).collect())
+        self.read(|c, now| {
+            (c.live_in(now, ns, |_| true))
+                .map(|e| String::from(e.key))
+                .collect()
+        })
     }
 
-    /// The live entries of `ns` whose names pass `keep`, copied out with the keyring that
-    /// opens them, so that they can be decrypted without holding the lock.
-    pub(crate) fn live_entries(&self, ns: &str, keep: impl Fn(&str) -> bool) -> LiveEntries {
+    /// The live entries of `ns` whose names' bytes pass `keep`, copied out with the
+    /// keyring that opens them, so that they can be decrypted without holding the lock.
+    pub(crate) fn live_entries(&self, ns: &str, keep: impl Fn(&[u8]) -> bool) -> LiveEntries {
         self.read(|c, now| {
-            let entries = (c.live_in(now, ns))
-                .filter(|e| keep(e.key))
+            let entries = (c.live_in(now, ns, &keep))
                 .map(|e| (String::from(e.key), e.to_entry()))
                 .collect();
             (c.keyring.clone(), entries)

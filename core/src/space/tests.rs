@@ -191,3 +191,36 @@ fn a_log_rewritten_over_and_over_stays_within_twice_its_live_bytes() {
     }
     assert_eq!(space.len(), 10);
 }
+
+/// A keyed walk yields exactly the entries whose key bytes pass, from the segment and the
+/// log alike, over more entries than one batch holds (and none from an empty space).
+#[test]
+fn a_keyed_walk_yields_the_chosen_keys_of_both_kinds_of_record() {
+    let mut space = filled(40);
+    for i in 0..40u8 {
+        space.insert(&alloc::format!("log{i}"), &entry(i, 20, None), false);
+    }
+    // k1, k10..k19 of the segment; log1, log10..log19 of the log.
+    let picked = |prefix: &'static [u8]| {
+        let mut keys: Vec<alloc::string::String> = space
+            .iter_keyed(|k| k.starts_with(prefix))
+            .map(|s| s.key.into())
+            .collect();
+        keys.sort();
+        keys
+    };
+    let k1 = picked(b"k1");
+    assert_eq!(k1.len(), 11, "{k1:?}");
+    assert!(k1.iter().all(|k| k.starts_with("k1")));
+    assert_eq!(picked(b"log1").len(), 11);
+    assert_eq!(picked(b"").len(), 80);
+    assert_eq!(space.iter().count(), 80);
+    assert!(picked(b"zz").is_empty());
+    assert_eq!(Space::with_capacity(0).iter_keyed(|_| true).count(), 0);
+    // Each record yielded whole: the sealed bytes are those of its key.
+    let s = space
+        .iter_keyed(|k| k == b"k23")
+        .next()
+        .map(|s| s.sealed.to_vec());
+    assert_eq!(s, Some(alloc::vec![23; 50]));
+}

@@ -103,7 +103,7 @@ impl Tree {
         scrubbed(|| {
             let (keyring, mut entries) = self
                 .engine
-                .live_entries(&self.name, |k| k.starts_with(prefix));
+                .live_entries(&self.name, |k| k.starts_with(prefix.as_bytes()));
             entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             entries
                 .into_iter()
