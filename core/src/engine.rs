@@ -303,6 +303,14 @@ impl Exclusive<'_> {
         entry
     }
 
+    /// Whether a live entry is under `ns`/`key` (as [`Exclusive::live`], without copying
+    /// it out).
+    pub(crate) fn has_live(&self, ns: &str, key: &str) -> bool {
+        (self.engine.contents.read())
+            .live(&self.now, ns, key)
+            .is_some()
+    }
+
     /// Every key of `ns`, live or expired.
     pub(crate) fn keys_of(&self, ns: &str) -> Vec<Name> {
         (self.engine.contents.read().spaces.get(ns)).map_or_else(Vec::new, |space| {

@@ -296,18 +296,18 @@ impl Space {
         was
     }
 
-    /// Removes `key`'s entry and returns it.
-    pub(crate) fn remove(&mut self, key: &str) -> Option<Entry> {
+    /// Removes `key`'s entry; returns it if `old` (copied out), as [`Space::insert`].
+    pub(crate) fn remove(&mut self, key: &str, old: bool) -> Option<Entry> {
         let (seg, own) = (&self.seg, &self.own[..]);
         let hash = self.hasher.hash_one(key.as_bytes());
         let found = (self.table)
             .find_entry(hash, |&s| key_of(seg, own, s) == key.as_bytes())
             .ok()?;
         let (slot, _) = found.remove();
-        let was = view(seg, own, slot).to_entry();
+        let was = old.then(|| view(seg, own, slot).to_entry());
         let len = rec_len(seg, own, slot);
         self.died(slot, len);
-        Some(was)
+        was
     }
 
     /// Keeps the entries `keep` says to.

@@ -279,7 +279,7 @@ impl Tree {
     /// as [`Tree::put`].
     pub fn remove(&self, key: &str) -> Result<bool> {
         let mut g = self.engine.lock_write()?;
-        if g.live(&self.name, key).is_none() {
+        if !g.has_live(&self.name, key) {
             return Ok(false);
         }
         g.apply([self.change(key, None)])?;

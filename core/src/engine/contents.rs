@@ -91,7 +91,7 @@ pub(super) fn replace_in(
         Some(entry) => (spaces.entry_ref(ns).or_default()).insert(key, &entry, old),
         None => {
             let space = spaces.get_mut(ns)?;
-            let old = space.remove(key);
+            let old = space.remove(key, old);
             if space.is_empty() {
                 spaces.remove(ns);
             }

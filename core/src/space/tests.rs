@@ -86,8 +86,8 @@ fn a_space_in_a_segment_finds_replaces_and_removes() {
         Some((20, Some(1)))
     );
     assert!(space.insert("new", &entry(1, 24, None), true).is_none());
-    assert_eq!(space.remove("k5").map(|e| e.sealed[0]), Some(5));
-    assert!(space.remove("k5").is_none());
+    assert_eq!(space.remove("k5", true).map(|e| e.sealed[0]), Some(5));
+    assert!(space.remove("k5", true).is_none());
     assert_eq!(space.len(), 40);
 }
 
@@ -96,7 +96,7 @@ fn a_space_compacts_once_half_its_segment_is_dead() {
     let mut space = filled(40);
     let before = space.seg.clone();
     for i in 0..20u8 {
-        space.remove(&alloc::format!("k{i}"));
+        space.remove(&alloc::format!("k{i}"), false);
         // Still the shared segment until more than half is dead.
         assert!(Arc::ptr_eq(
             space.seg.as_ref().unwrap(),
@@ -145,7 +145,9 @@ fn records_written_since_follow_removals_and_retains() {
     }
     for i in (0..40u8).step_by(3) {
         assert_eq!(
-            space.remove(&alloc::format!("w{i}")).map(|e| e.sealed[0]),
+            space
+                .remove(&alloc::format!("w{i}"), true)
+                .map(|e| e.sealed[0]),
             Some(100 + i)
         );
     }
