@@ -201,14 +201,9 @@ pub(super) fn write_atomic(
 fn rename_over(from: &Path, to: &Path) -> io::Result<()> {
     #[cfg(windows)]
     {
+        use super::windows::refused;
         let started = std::time::Instant::now();
         loop {
-            let refused = |e: &io::Error| {
-                matches!(
-                    e.raw_os_error(),
-                    Some(super::windows::ACCESS_DENIED | super::windows::SHARING_VIOLATION)
-                )
-            };
             let moved = super::windows::move_replacing(from, to).or_else(|e| {
                 if refused(&e) {
                     fs::rename(from, to)

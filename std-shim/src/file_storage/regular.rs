@@ -212,7 +212,6 @@ fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<F
 /// refuses such an open as `ERROR_ACCESS_DENIED` for good).
 #[cfg(windows)]
 fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<File> {
-    use super::windows::{ACCESS_DENIED, LOCK_VIOLATION, SHARING_VIOLATION};
     use std::os::windows::fs::OpenOptionsExt;
     if links == Links::Refuse {
         options.custom_flags(FILE_FLAG_OPEN_REPARSE_POINT);
@@ -222,10 +221,7 @@ fn os_open(options: &mut OpenOptions, path: &Path, links: Links) -> io::Result<F
         match options.open(path) {
             Err(e)
                 if retries < OPEN_RETRIES
-                    && matches!(
-                        e.raw_os_error(),
-                        Some(ACCESS_DENIED | SHARING_VIOLATION | LOCK_VIOLATION)
-                    )
+                    && super::windows::refused(&e)
                     // A directory there refuses every open as ACCESS_DENIED: no retry.
                     && !fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) =>
             {

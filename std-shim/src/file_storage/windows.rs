@@ -24,8 +24,8 @@ use std::ptr;
 use super::regular::Access;
 
 use windows_sys::Win32::Foundation::{
-    ERROR_IO_PENDING, ERROR_LOCK_VIOLATION, GENERIC_READ, GENERIC_WRITE, HANDLE,
-    INVALID_HANDLE_VALUE,
+    ERROR_ACCESS_DENIED, ERROR_IO_PENDING, ERROR_LOCK_VIOLATION, ERROR_SHARING_VIOLATION,
+    GENERIC_READ, GENERIC_WRITE, HANDLE, INVALID_HANDLE_VALUE,
 };
 use windows_sys::Win32::Security::{
     AddAccessAllowedAce, GetLengthSid, GetTokenInformation, InitializeAcl,
@@ -43,13 +43,17 @@ use windows_sys::Win32::Storage::FileSystem::{
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
 use windows_sys::Win32::System::IO::OVERLAPPED;
 
-/// `ERROR_ACCESS_DENIED`: among others, what a classic rename over a file that a handle
-/// holds open, and an open of a file whose deletion is pending, get.
-pub(super) const ACCESS_DENIED: i32 = 5;
-/// `ERROR_SHARING_VIOLATION`: an open or rename refused by another handle's share mode.
-pub(super) const SHARING_VIOLATION: i32 = 32;
-/// `ERROR_LOCK_VIOLATION`.
-pub(super) const LOCK_VIOLATION: i32 = 33;
+/// Whether another handle refused this call for a moment, so that it is worth retrying:
+/// `ERROR_ACCESS_DENIED` (among others, what a classic rename over a file that a handle
+/// holds open, and an open of a file whose deletion is pending, get), a sharing violation
+/// (another handle's share mode) or a lock violation.
+pub(super) fn refused(e: &io::Error) -> bool {
+    let code = e.raw_os_error().and_then(|c| u32::try_from(c).ok());
+    matches!(
+        code,
+        Some(ERROR_ACCESS_DENIED | ERROR_SHARING_VIOLATION | ERROR_LOCK_VIOLATION)
+    )
+}
 
 /// The byte a handle locks for its life: shared or exclusive, as its `LockMode`.
 pub(super) const HANDLE_BYTE: u32 = 0;
