@@ -21,7 +21,7 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use crate::crypto::SEAL_OVERHEAD;
 use crate::entry::Entry;
 pub(crate) use record::varint_len;
-use record::{append_record, parse, prefixed};
+use record::{append_record, parse, prefixed, skim};
 
 /// Bytes that records of several namespaces may point into: a decrypted store file.
 pub(crate) type Segment = Arc<Vec<u8>>;
@@ -30,9 +30,6 @@ pub(crate) type Segment = Arc<Vec<u8>>;
 /// `OWN` set, at this offset of its log (`Space::own`).
 type Slot = u64;
 const OWN: Slot = 1 << 63;
-
-/// How many records [`Space::iter`] touches ahead of parsing them.
-const BATCH: usize = 16;
 
 /// One entry as its record holds it.
 #[derive(Clone, Copy)]
@@ -76,6 +73,11 @@ pub(crate) struct Space {
     seg_live: usize,
     /// `seg_live` when the segment was taken: past half of it dead, the space compacts.
     seg_span: usize,
+    /// Where this space's records lie in the segment (first start, last end), and whether
+    /// other bytes lie between them ([`Space::iter_keyed`] walks them only if not).
+    seg_lo: usize,
+    seg_hi: usize,
+    seg_gaps: bool,
 }
 
 const NONE: Stored<'static> = Stored {
@@ -182,40 +184,50 @@ impl Space {
     /// The entries whose key bytes `keep` takes, in no particular order: the others are
     /// passed over on their key alone, never parsed whole.
     ///
-    /// The slots come in the table's order, which is random against the records' places,
-    /// so each record is a cache miss (a TLB miss too, for large values). They are taken
-    /// [`BATCH`] at a time and each batch's first bytes read in a loop of nothing else
-    /// first: the loads are independent, so the processor overlaps their misses, and the
-    /// work that follows finds the records cached.
+    /// The records are read in their order in the segment, then the log: memory read
+    /// forward (the table's order is random against theirs, a cache miss each). A record
+    /// counts if a slot points at it (a probe with its key, comparing slots only): dead
+    /// ones, at most half of each buffer, are passed over. A segment whose records do not
+    /// lie back to back is read through its slots instead.
     pub(crate) fn iter_keyed<'s>(
         &'s self,
         keep: impl Fn(&[u8]) -> bool + 's,
     ) -> impl Iterator<Item = Stored<'s>> + 's {
         let (seg, own) = (&self.seg, &self.own[..]);
-        let mut slots = self.table.iter();
-        let mut batch = [0; BATCH];
-        let (mut len, mut next) = (0, 0);
-        core::iter::from_fn(move || loop {
-            if next == len {
-                len = 0;
-                for (place_in, &slot) in batch.iter_mut().zip(slots.by_ref()) {
-                    *place_in = slot;
-                    len += 1;
+        let seg_bytes = seg.as_deref().map_or(&[][..], |s| &s[..]);
+        let mut scattered = (self.table.iter())
+            .filter(|&&s| s & OWN == 0)
+            .take(if self.seg_gaps { usize::MAX } else { 0 });
+        let seg_end = self.seg_hi * usize::from(!self.seg_gaps);
+        let mut walks = [
+            ((seg_bytes, self.seg_lo, seg_end), 0),
+            ((own, 0, own.len()), OWN),
+        ];
+        let mut phase = 0;
+        core::iter::from_fn(move || {
+            for &slot in scattered.by_ref() {
+                if keep(key_of(seg, own, slot)) {
+                    return Some(view(seg, own, slot));
                 }
-                let mut touched = 0u8;
-                for &slot in &batch[..len] {
-                    let (bytes, at) = place(seg, own, slot);
-                    touched ^= bytes.get(at).copied().unwrap_or(0);
+            }
+            while let Some(((bytes, at, end), tag)) = walks.get_mut(phase) {
+                while let Some((key, next)) = (*at < *end).then(|| skim(bytes, *at)).flatten() {
+                    let slot = *tag | *at as Slot;
+                    *at = next;
+                    if keep(key) && self.holds(key, slot) {
+                        return Some(view(seg, own, slot));
+                    }
                 }
-                core::hint::black_box(touched);
-                next = 0;
+                phase += 1;
             }
-            let slot = *batch.get(next).filter(|_| next < len)?;
-            next += 1;
-            if keep(key_of(seg, own, slot)) {
-                return Some(view(seg, own, slot));
-            }
+            None
         })
+    }
+
+    /// Whether `slot` is the slot of `key` (the record it points at is live).
+    fn holds(&self, key: &[u8], slot: Slot) -> bool {
+        let hash = self.hasher.hash_one(key);
+        self.table.find(hash, |&s| s == slot).is_some()
     }
 
     /// Adds the record at `at` of the segment (which must be `stored`, parsed there and
@@ -236,6 +248,9 @@ impl Space {
             seg,
             seg_live,
             seg_span,
+            seg_lo,
+            seg_hi,
+            seg_gaps,
             ..
         } = self;
         let hash = hasher.hash_one(stored.key.as_bytes());
@@ -249,7 +264,15 @@ impl Space {
         };
         match Slot::try_from(at) {
             Ok(at) if same && at & OWN == 0 => {
-                *seg_live += end - at as usize;
+                let at_usize = at as usize;
+                if *seg_live == 0 {
+                    (*seg_lo, *seg_hi) = (at_usize, end);
+                } else if at_usize == *seg_hi {
+                    *seg_hi = end;
+                } else {
+                    *seg_gaps = true;
+                }
+                *seg_live += end - at_usize;
                 *seg_span = *seg_live;
                 vacant.insert(at);
             }
@@ -367,6 +390,7 @@ impl Space {
         );
         self.seg_live = fresh.len();
         self.seg_span = fresh.len();
+        (self.seg_lo, self.seg_hi, self.seg_gaps) = (0, fresh.len(), false);
         self.seg = (!fresh.is_empty()).then(|| Arc::new(fresh));
     }
 }

@@ -44,9 +44,13 @@ pub(super) fn prefixed<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> 
     Some(out)
 }
 
-/// The record at `at` of `bytes`, and where it ends.
-pub(super) fn parse(bytes: &[u8], mut at: usize) -> Option<(Stored<'_>, usize)> {
-    let key = core::str::from_utf8(prefixed(bytes, &mut at)?).ok()?;
+/// A record's key bytes, expiry and sealed value, and where it ends.
+type Fields<'a> = (&'a [u8], Option<u64>, &'a [u8], usize);
+
+/// The fields of the record at `at` of `bytes` (its key bytes unchecked), and where it
+/// ends.
+fn fields(bytes: &[u8], mut at: usize) -> Option<Fields<'_>> {
+    let key = prefixed(bytes, &mut at)?;
     let expires_at = match bytes.get(at)? {
         0 => {
             at += 1;
@@ -59,12 +63,24 @@ pub(super) fn parse(bytes: &[u8], mut at: usize) -> Option<(Stored<'_>, usize)> 
         _ => return None,
     };
     let sealed = prefixed(bytes, &mut at)?;
+    Some((key, expires_at, sealed, at))
+}
+
+/// The record at `at` of `bytes`, and where it ends.
+pub(super) fn parse(bytes: &[u8], at: usize) -> Option<(Stored<'_>, usize)> {
+    let (key, expires_at, sealed, end) = fields(bytes, at)?;
     let stored = Stored {
-        key,
+        key: core::str::from_utf8(key).ok()?,
         expires_at,
         sealed,
     };
-    Some((stored, at))
+    Some((stored, end))
+}
+
+/// The key bytes of the record at `at` of `bytes` (no UTF-8 check), and where it ends:
+/// what a walk over records in their order reads of each.
+pub(super) fn skim(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
+    fields(bytes, at).map(|(key, _, _, end)| (key, end))
 }
 
 /// Appends the record of `key`'s `entry` to `out`.

@@ -226,3 +226,64 @@ fn a_keyed_walk_yields_the_chosen_keys_of_both_kinds_of_record() {
         .map(|s| s.sealed.to_vec());
     assert_eq!(s, Some(alloc::vec![23; 50]));
 }
+
+/// The walk in the records' order yields each live entry once, with its latest value:
+/// the records an overwrite or a removal left dead in the segment and in the log are
+/// passed over (none of them compacted away yet), and so are those of another space
+/// that lie between this one's (its slots are read instead).
+#[test]
+fn a_walk_in_record_order_passes_over_dead_records() {
+    let mut space = filled(40);
+    for i in 0..10u8 {
+        space.insert(&alloc::format!("log{i}"), &entry(i, 20, None), false);
+    }
+    // Dead in the segment: k0..k4 overwritten, k5..k7 removed; in the log: log0 and
+    // log1 overwritten, log2 removed. Fewer than half of either, so nothing compacts.
+    for i in 0..5u8 {
+        space.insert(&alloc::format!("k{i}"), &entry(100 + i, 50, None), false);
+    }
+    for i in 5..8u8 {
+        assert!(space.remove(&alloc::format!("k{i}"), false).is_none());
+    }
+    space.insert("log0", &entry(200, 20, None), false);
+    space.insert("log1", &entry(201, 20, None), false);
+    space.remove("log2", false);
+    assert_eq!(seg_slots(&space), 32);
+    let mut seen: Vec<(alloc::string::String, u8)> =
+        space.iter().map(|s| (s.key.into(), s.sealed[0])).collect();
+    seen.sort();
+    let mut want: Vec<(alloc::string::String, u8)> = Vec::new();
+    for i in 0..40u8 {
+        match i {
+            0..=4 => want.push((alloc::format!("k{i}"), 100 + i)),
+            5..=7 => {}
+            _ => want.push((alloc::format!("k{i}"), i)),
+        }
+    }
+    for i in 0..10u8 {
+        match i {
+            0 | 1 => want.push((alloc::format!("log{i}"), 200 + i)),
+            2 => {}
+            _ => want.push((alloc::format!("log{i}"), i)),
+        }
+    }
+    want.sort();
+    assert_eq!(seen, want);
+    assert_eq!(space.len(), want.len());
+
+    // Every other record of a segment: the rest are another space's.
+    let (seg, at) = segment(20);
+    let mut half = Space::in_segment(seg.clone(), 10);
+    for &(start, end) in at.iter().step_by(2) {
+        let Some((stored, _)) = parse(&seg, start) else {
+            panic!("a record")
+        };
+        assert!(half.insert_at(start, end, stored));
+    }
+    let mut keys: Vec<alloc::string::String> = half.iter().map(|s| s.key.into()).collect();
+    keys.sort();
+    let mut want: Vec<alloc::string::String> =
+        (0..20).step_by(2).map(|i| alloc::format!("k{i}")).collect();
+    want.sort();
+    assert_eq!(keys, want);
+}
