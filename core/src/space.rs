@@ -21,10 +21,13 @@ use hashbrown::{DefaultHashBuilder, HashTable};
 use crate::crypto::SEAL_OVERHEAD;
 use crate::entry::Entry;
 pub(crate) use record::varint_len;
-use record::{append_record, parse, prefixed, skim};
+use record::{append_record, parse, prefixed};
 
 /// Bytes that records of several namespaces may point into: a decrypted store file.
 pub(crate) type Segment = Arc<Vec<u8>>;
+
+/// The largest average record [`Space::iter_keyed`] reads where the records lie.
+const WALK_MAX: usize = 512;
 
 /// Where one entry's record lies: at this offset of the namespace's segment, or, with
 /// `OWN` set, at this offset of its log (`Space::own`).
@@ -184,44 +187,34 @@ impl Space {
     /// The entries whose key bytes `keep` takes, in no particular order: the others are
     /// passed over on their key alone, never parsed whole.
     ///
-    /// The records are read in their order in the segment, then the log: memory read
-    /// forward (the table's order is random against theirs, a cache miss each). A record
-    /// counts if a slot points at it (a probe with its key, comparing slots only): dead
-    /// ones, at most half of each buffer, are passed over. A segment whose records do not
-    /// lie back to back is read through its slots instead.
+    /// Small records are read where they lie, the segment's then the log's: memory read
+    /// forward, where the table's order is random against theirs (a cache miss each). A
+    /// record met so counts if a slot points at it (a probe with its key, comparing slots
+    /// only): dead ones, at most half of each buffer, are passed over. Records of over
+    /// [`WALK_MAX`] bytes on average, or a segment whose records do not lie back to back,
+    /// are read through the slots, a batch at a time ([`scan::by_slot`]).
     pub(crate) fn iter_keyed<'s>(
         &'s self,
         keep: impl Fn(&[u8]) -> bool + 's,
     ) -> impl Iterator<Item = Stored<'s>> + 's {
         let (seg, own) = (&self.seg, &self.own[..]);
         let seg_bytes = seg.as_deref().map_or(&[][..], |s| &s[..]);
-        let mut scattered = (self.table.iter())
-            .filter(|&&s| s & OWN == 0)
-            .take(if self.seg_gaps { usize::MAX } else { 0 });
-        let seg_end = self.seg_hi * usize::from(!self.seg_gaps);
-        let mut walks = [
-            ((seg_bytes, self.seg_lo, seg_end), 0),
-            ((own, 0, own.len()), OWN),
+        let bytes = self.seg_hi - self.seg_lo + own.len();
+        let walk = !self.seg_gaps && bytes <= self.table.len().saturating_mul(WALK_MAX);
+        let runs = [
+            (seg_bytes, self.seg_lo, self.seg_hi, 0),
+            (own, 0, own.len(), OWN),
         ];
-        let mut phase = 0;
-        core::iter::from_fn(move || {
-            for &slot in scattered.by_ref() {
-                if keep(key_of(seg, own, slot)) {
-                    return Some(view(seg, own, slot));
-                }
-            }
-            while let Some(((bytes, at, end), tag)) = walks.get_mut(phase) {
-                while let Some((key, next)) = (*at < *end).then(|| skim(bytes, *at)).flatten() {
-                    let slot = *tag | *at as Slot;
-                    *at = next;
-                    if keep(key) && self.holds(key, slot) {
-                        return Some(view(seg, own, slot));
-                    }
-                }
-                phase += 1;
-            }
-            None
-        })
+        let placed = walk.then(|| scan::by_place(runs)).into_iter().flatten();
+        let slotted = (!walk).then(|| scan::by_slot(self.table.iter(), seg, own));
+        let slotted = slotted
+            .into_iter()
+            .flatten()
+            .map(|s| (s, key_of(seg, own, s)));
+        (placed.map(|(s, k)| (s, k, true)))
+            .chain(slotted.map(|(s, k)| (s, k, false)))
+            .filter(move |&(slot, key, walked)| keep(key) && (!walked || self.holds(key, slot)))
+            .map(|(slot, _, _)| view(seg, own, slot))
     }
 
     /// Whether `slot` is the slot of `key` (the record it points at is live).
@@ -396,5 +389,6 @@ impl Space {
 }
 
 mod record;
+mod scan;
 #[cfg(test)]
 mod tests;

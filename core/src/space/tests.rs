@@ -287,3 +287,28 @@ fn a_walk_in_record_order_passes_over_dead_records() {
     want.sort();
     assert_eq!(keys, want);
 }
+
+/// Records of over `WALK_MAX` bytes are read through the slots: the same entries, each
+/// with its latest value, overwritten ones' records left in the log.
+#[test]
+fn a_scan_of_large_records_reads_the_slots() {
+    let mut space = Space::with_capacity(0);
+    for round in 0..2u8 {
+        for i in 0..30u8 {
+            space.insert(
+                &alloc::format!("big{i}"),
+                &entry(i + round, 700, None),
+                false,
+            );
+        }
+    }
+    let mut seen: Vec<(alloc::string::String, u8)> =
+        space.iter().map(|s| (s.key.into(), s.sealed[0])).collect();
+    seen.sort();
+    let mut want: Vec<(alloc::string::String, u8)> = (0..30u8)
+        .map(|i| (alloc::format!("big{i}"), i + 1))
+        .collect();
+    want.sort();
+    assert_eq!(seen, want);
+    assert_eq!(space.iter_keyed(|k| k.starts_with(b"big1")).count(), 11);
+}
