@@ -6,7 +6,7 @@ use std::path::Path;
 
 use microkv_std::file_storage::write_copy;
 
-use crate::{with_features, Config, Credential, Error, FileStorage, MicroKV, Result, Store};
+use crate::{Config, Credential, Error, FileStorage, MicroKV, Result, Store};
 
 /// How a path constructor treats the file.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -174,7 +174,7 @@ impl MicroKV {
             );
         }
         let storage = opened?;
-        let store = Store::with_storage(storage.clone(), credential, with_features(config))?;
+        let store = Store::with_storage(storage.clone(), credential, config)?;
         Ok(Self::wrap(store, Some(storage)))
     }
 

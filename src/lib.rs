@@ -112,19 +112,6 @@ impl std::fmt::Debug for MicroKV {
     }
 }
 
-/// Applies this crate's features to a config: under `strict-mlock`, the default memory
-/// policy (`Auto`) on the platform's pages becomes `Strict`.
-fn with_features(config: Config) -> Config {
-    let mut config = config;
-    if cfg!(feature = "strict-mlock")
-        && config.pages.is_none()
-        && config.memory == MemoryPolicy::Auto
-    {
-        config.memory = MemoryPolicy::Strict;
-    }
-    config
-}
-
 impl MicroKV {
     /// An ephemeral store that never touches disk, with the default [`Config`].
     ///
@@ -155,10 +142,7 @@ impl MicroKV {
     /// # Errors
     /// As [`Store::in_memory`].
     pub fn in_memory_with(credential: Credential, config: Config) -> Result<Self> {
-        Ok(Self::wrap(
-            Store::in_memory_with(credential, with_features(config))?,
-            None,
-        ))
+        Ok(Self::wrap(Store::in_memory_with(credential, config)?, None))
     }
 
     /// Opens the store held by any [`Storage`], or creates one there.
@@ -183,7 +167,7 @@ impl MicroKV {
         config: Config,
     ) -> Result<Self> {
         Ok(Self::wrap(
-            Store::with_storage(storage, credential, with_features(config))?,
+            Store::with_storage(storage, credential, config)?,
             None,
         ))
     }

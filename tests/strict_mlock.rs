@@ -9,7 +9,7 @@
 #[path = "support/child.rs"]
 mod child;
 
-use microkv::{Config, Credential, Error, MemoryPolicy, MicroKV};
+use microkv::{Config, Credential, Error, MemoryPolicy, MicroKV, Store};
 
 fn open(memory: MemoryPolicy) -> microkv::Result<MicroKV> {
     let config = Config {
@@ -25,15 +25,22 @@ fn child() -> i32 {
         return code;
     }
     assert_eq!(Config::default().memory, MemoryPolicy::Auto);
-    let default = open(MemoryPolicy::Auto);
-    if cfg!(feature = "strict-mlock") {
-        if !matches!(default, Err(Error::SecureAlloc)) {
-            return 20; // the feature did not make the default strict
-        }
-    } else {
-        match default {
-            Ok(db) if db.memory_report().fallback => {}
-            _ => return 21, // without the feature the default runs, and reports the fallback
+    // The facade's constructor, and the core's re-exported `Store`, which a user may
+    // call too: the feature reaches both.
+    let defaults = [
+        open(MemoryPolicy::Auto).map(|db| db.memory_report()),
+        Store::in_memory(Credential::key([3; 32])).map(|db| db.memory_report()),
+    ];
+    for default in defaults {
+        if cfg!(feature = "strict-mlock") {
+            if !matches!(default, Err(Error::SecureAlloc)) {
+                return 20; // the feature did not make the default strict
+            }
+        } else {
+            match default {
+                Ok(report) if report.fallback => {}
+                _ => return 21, // without the feature the default runs, and says so
+            }
         }
     }
     // Named policies are the caller's, with the feature or without.

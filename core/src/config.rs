@@ -131,6 +131,22 @@ pub struct Config {
 }
 
 impl Config {
+    /// This build's features applied: under `strict-mlock`, the default memory policy
+    /// (`Auto`) on the platform's pages becomes `Strict`. Every constructor of a store
+    /// applies it, the facade's and this crate's alike.
+    pub(crate) fn with_features(self) -> Config {
+        let strict = cfg!(feature = "strict-mlock")
+            && self.pages.is_none()
+            && self.memory == MemoryPolicy::Auto;
+        match strict {
+            true => Config {
+                memory: MemoryPolicy::Strict,
+                ..self
+            },
+            false => self,
+        }
+    }
+
     /// The page source to use: the configured one, or the platform's.
     pub(crate) fn page_source(&self) -> Arc<dyn PageSource> {
         match &self.pages {

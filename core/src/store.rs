@@ -119,7 +119,7 @@ impl Store {
         credential: Credential,
         config: Config,
     ) -> Result<Self> {
-        let (engine, must_save) = Engine::open(storage, credential, config)?;
+        let (engine, must_save) = Engine::open(storage, credential, config.with_features())?;
         let engine = Arc::new(engine);
         #[cfg(feature = "std")]
         let flusher = match engine.autosave() {
