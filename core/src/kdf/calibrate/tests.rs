@@ -1,5 +1,5 @@
 //! Unit tests of [`super`]: the arithmetic against a scripted clock, and one real
-//! calibration timed against its target.
+//! calibration (untimed: benches/kdf.rs measures how close it comes).
 
 use super::*;
 use crate::sync::AtomicU64;
@@ -95,24 +95,29 @@ fn too_little_memory_or_no_target_is_refused() {
     }
 }
 
+/// A first timing the machine's other work slowed (one pass 31 ms, where a pass takes
+/// about 20): the second derivation runs the 4 passes 31 ms fits in 150 ms, 80 ms, so a
+/// pass reads as (80 - 31) / 3 = 16 ms and 8 passes are picked (about 160 ms). Read from
+/// one pass against two (31 ms, then 28), it would have looked free: 64 passes, 1.3 s.
+#[test]
+fn a_slow_first_timing_does_not_make_passes_look_free() {
+    let kdf = calibrated([0, 31, 31, 111], Duration::from_millis(150), 16 * MIB);
+    assert_eq!(kdf, KdfParams::argon2id(16 * MIB, 8, 1));
+}
+
+/// The real clock and the real KDF: parameters within the memory asked for and the
+/// default limit, which derive. How close they come to the target is measured by
+/// `cargo bench --bench kdf -- calibrated`, not here (no timed tests).
 #[cfg(feature = "std")]
 #[test]
-fn a_real_calibration_takes_about_its_target() {
-    let target = Duration::from_millis(150);
+fn a_real_calibration_picks_parameters_that_derive() {
+    let target = Duration::from_millis(50);
     let kdf = KdfParams::calibrate(target, 16 * MIB).unwrap();
+    assert!(KdfLimit::default().admit(&kdf).is_ok(), "{kdf:?}");
     let mut out = [0u8; 32];
-    // The best of three, against other work on the machine.
-    let took = (0..3)
-        .map(|_| {
-            let start = std::time::Instant::now();
-            kdf.stretch(b"pw", &[1; 16], KdfLimit::default(), &mut out)
-                .unwrap();
-            start.elapsed()
-        })
-        .min()
+    kdf.stretch(b"pw", &[1; 16], KdfLimit::default(), &mut out)
         .unwrap();
-    assert!(
-        took > target / 3 && took < target * 3,
-        "{kdf:?} took {took:?} for a target of {target:?}"
-    );
+    assert_ne!(out, [0; 32]);
+    let cheaper = KdfParams::calibrate(target, 8 * MIB).unwrap();
+    assert!(cheaper.cost() <= KdfLimit::default().get(), "{cheaper:?}");
 }
