@@ -26,6 +26,10 @@ const OPENED_WITH_VALUE: i32 = 20;
 const OPENED_WITHOUT_VALUE: i32 = 21;
 const OTHER_ERROR: i32 = 30;
 
+#[path = "support/store.rs"]
+mod store;
+use store::saved_store;
+
 /// The child: open the store (mode `exclusive`, `shared` or `read-only`) and report.
 fn child(path: &Path, mode: &str) -> ! {
     let config = match mode {
@@ -76,16 +80,13 @@ fn a_second_process_is_locked_out_until_the_holder_drops() {
     {
         child(Path::new(&path), &mode);
     }
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
     let owner = Config {
         lock_mode: LockMode::Exclusive,
         ..Default::default()
     };
-    let holder = MicroKV::open_with(&path, Credential::key(KEY), owner).unwrap();
-    holder.put("saved", &1u32).unwrap();
-    // Saves rename a new file over the store: the lock must survive them.
-    holder.save().unwrap();
+    // Saves rename a new file over the store: the lock must survive them (this one and
+    // saved_store's).
+    let (_dir, path, holder) = saved_store(KEY, owner, "saved");
     holder.save().unwrap();
 
     for mode in ["exclusive", "shared"] {

@@ -20,7 +20,7 @@ use std::os::windows::ffi::OsStrExt;
 use std::path::Path;
 use std::ptr;
 
-use microkv::{AutoSave, Config, Credential, Error, LockMode, MicroKV, Storage};
+use microkv::{AutoSave, Config, Error, LockMode, Storage};
 use microkv_std::FileStorage;
 use windows_sys::Win32::Foundation::{CloseHandle, LocalFree, ERROR_SUCCESS, HANDLE};
 use windows_sys::Win32::Security::Authorization::{
@@ -32,6 +32,10 @@ use windows_sys::Win32::Security::{
     TOKEN_USER,
 };
 use windows_sys::Win32::System::Threading::{GetCurrentProcess, OpenProcessToken};
+
+#[path = "support/store.rs"]
+mod store;
+use store::saved_store;
 
 const KEY: [u8; 32] = [0x42; 32];
 
@@ -109,15 +113,11 @@ fn dacl_of(path: &Path) -> String {
 
 #[test]
 fn every_file_the_store_creates_is_the_current_user_s_alone() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
     let config = Config {
         autosave: AutoSave::OnEveryWrite,
         ..Default::default()
     };
-    let db = MicroKV::open_with(&path, Credential::key(KEY), config).unwrap();
-    db.put("a", &1u32).unwrap();
-    db.save().unwrap();
+    let (dir, path, db) = saved_store(KEY, config, "a");
     db.put("b", &2u32).unwrap();
     let user = current_user();
     let journal = dir.path().join("store.kv.journal");
