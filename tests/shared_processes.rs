@@ -104,12 +104,38 @@ fn as_writing_child(body: impl FnOnce(&MicroKV, u32, &str) -> Result<(), String>
     as_child(|role, path, id| body(&open_as(path, writer())?, id, role));
 }
 
-/// A fresh store at `path`, with `seed` written, closed again.
-fn create(path: &Path, seed: &[(&str, u64)]) {
-    let db = open(path, writer()).unwrap();
+/// When this process is a child of a scenario of writers beside one watcher: a
+/// `writer_role` child opens the store as a writer ([`writer`]) and runs `write` with it
+/// and its id; a `watcher_role` child opens it with `watching` and runs `watch` with it and
+/// the store's path; any other role is an error. Exits ([`exit_with`]); returns in the
+/// parent.
+fn as_writer_or_watcher<W, V>(
+    writer_role: &str,
+    write: W,
+    watcher_role: &str,
+    watching: Config,
+    watch: V,
+) where
+    W: FnOnce(&MicroKV, u32) -> Result<(), String>,
+    V: FnOnce(&MicroKV, &Path) -> Result<(), String>,
+{
+    as_child(|role, path, id| match role {
+        r if r == writer_role => write(&open_as(path, writer())?, id),
+        r if r == watcher_role => watch(&open_as(path, watching)?, path),
+        other => Err(format!("unknown role {other}")),
+    });
+}
+
+/// A fresh store `store.kv` in a new temporary directory, with `seed` written, closed
+/// again. Returns the directory (removed when dropped) and the store's path.
+fn create(seed: &[(&str, u64)]) -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("store.kv");
+    let db = open(&path, writer()).unwrap();
     for (k, v) in seed {
         db.put(k, v).unwrap();
     }
+    (dir, path)
 }
 
 /// Each child's writes. Under Wine (CI's Windows run) every file call is a round trip to
@@ -130,9 +156,7 @@ fn four_processes_putting_their_own_keys_lose_nothing() {
         }
         Ok(())
     });
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
-    create(&path, &[]);
+    let (_dir, path) = create(&[]);
     let mut children: Vec<Child> = (0..PUTTERS)
         .map(|id| spawn(TEST, "putter", &path, id, false))
         .collect();
@@ -175,9 +199,7 @@ impl Storage for Unshared {
 
 #[test]
 fn a_writer_that_does_not_catch_up_loses_writes() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
-    create(&path, &[]);
+    let (_dir, path) = create(&[]);
     let blind = |path: &Path| {
         let storage = Unshared(FileStorage::open(path, LockMode::Shared).unwrap());
         MicroKV::with_storage(storage, Credential::key(KEY), writer()).unwrap()
@@ -223,9 +245,7 @@ fn four_processes_incrementing_one_counter_count_exactly() {
         }
         Ok(())
     });
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
-    create(&path, &[("counter", 0)]);
+    let (_dir, path) = create(&[("counter", 0)]);
     let mut children: Vec<Child> = (0..4)
         .map(|id| spawn(TEST, "incrementer", &path, id, false))
         .collect();
@@ -244,9 +264,9 @@ const TOTAL: u64 = 2_000;
 #[test]
 fn transfers_in_transactions_keep_the_sum_a_refreshing_reader_sees() {
     const TEST: &str = "transfers_in_transactions_keep_the_sum_a_refreshing_reader_sees";
-    as_child(|role, path, id| match role {
-        "mover" => {
-            let db = open_as(path, writer())?;
+    as_writer_or_watcher(
+        "mover",
+        |db, id| {
             for i in 0..TRANSFERS {
                 let amount = u64::from(id * 7 + i % 13 + 1);
                 let (from, to) = if (i + id) % 2 == 0 {
@@ -265,14 +285,14 @@ fn transfers_in_transactions_keep_the_sum_a_refreshing_reader_sees() {
                 .map_err(|e| format!("transfer {i}: {e}"))?;
             }
             Ok(())
-        }
-        "reader" => {
-            let config = Config {
-                read_only: true,
-                refresh: Refresh::OnEveryRead,
-                ..Default::default()
-            };
-            let db = open_as(path, config)?;
+        },
+        "reader",
+        Config {
+            read_only: true,
+            refresh: Refresh::OnEveryRead,
+            ..Default::default()
+        },
+        |db, path| {
             let stop = path.with_extension("stop");
             let (mut reads, mut changes, mut last) = (0u64, 0u64, None);
             // One last read after the stop: the movers are done by then.
@@ -299,12 +319,9 @@ fn transfers_in_transactions_keep_the_sum_a_refreshing_reader_sees() {
                 return Err(format!("{changes} states seen in {reads} reads"));
             }
             Ok(())
-        }
-        other => Err(format!("unknown role {other}")),
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
-    create(&path, &[("a", TOTAL / 2), ("b", TOTAL / 2)]);
+        },
+    );
+    let (_dir, path) = create(&[("a", TOTAL / 2), ("b", TOTAL / 2)]);
     let mut reader = spawn(TEST, "reader", &path, 9, false);
     let mut movers: Vec<Child> = (0..3)
         .map(|id| spawn(TEST, "mover", &path, id, false))
@@ -333,9 +350,7 @@ fn a_writer_killed_mid_write_stops_no_one_and_loses_nothing_acknowledged() {
         }
         Ok(())
     });
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
-    create(&path, &[]);
+    let (_dir, path) = create(&[]);
     let mut victim = spawn(TEST, "victim", &path, 0, true);
     let mut others: Vec<Child> = (1..3)
         .map(|id| spawn(TEST, "writer", &path, id, false))
@@ -386,19 +401,19 @@ const CLI_RUNS: u32 = if cfg!(windows) { 60 } else { 200 };
 #[test]
 fn cli_writes_beside_a_daemon_are_all_seen_in_order() {
     const TEST: &str = "cli_writes_beside_a_daemon_are_all_seen_in_order";
-    as_child(|role, path, id| match role {
+    as_writer_or_watcher(
         // Open with the defaults, one write, exit: what a CLI does.
-        "cli" => {
-            let db = open_as(path, writer())?;
+        "cli",
+        |db, id| {
             db.put(&format!("cli-{id:03}"), &id)
                 .map_err(|e| e.to_string())
-        }
-        "daemon" => {
-            let config = Config {
-                refresh: Refresh::OnEveryRead,
-                ..Default::default()
-            };
-            let db = open_as(path, config)?;
+        },
+        "daemon",
+        Config {
+            refresh: Refresh::OnEveryRead,
+            ..Default::default()
+        },
+        |db, _| {
             let started = Instant::now();
             let (mut seen, mut steps) = (0usize, 0u32);
             while seen < CLI_RUNS as usize {
@@ -420,12 +435,9 @@ fn cli_writes_beside_a_daemon_are_all_seen_in_order() {
             }
             println!("seen {seen} in {steps} steps");
             Ok(())
-        }
-        other => Err(format!("unknown role {other}")),
-    });
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
-    create(&path, &[]);
+        },
+    );
+    let (_dir, path) = create(&[]);
     let mut daemon = spawn(TEST, "daemon", &path, 0, false);
     for id in 0..CLI_RUNS {
         let mut cli = spawn(TEST, "cli", &path, id, false);
@@ -440,9 +452,7 @@ fn cli_writes_beside_a_daemon_are_all_seen_in_order() {
 
 #[test]
 fn a_credential_change_reaches_the_other_handles() {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
-    create(&path, &[("k", 1)]);
+    let (_dir, path) = create(&[("k", 1)]);
     let a = open(&path, writer()).unwrap();
     let b = open(&path, writer()).unwrap();
     let reader = open(
