@@ -48,7 +48,7 @@ mod storage;
 mod windows;
 
 use std::fmt;
-use std::fs::{self, File};
+use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -104,7 +104,7 @@ struct State {
     /// The open lock file while the lock is held; `None` when no lock is held, or after
     /// `destroy`, which closes it (Windows removes a file only once its last handle is
     /// closed: until then no one could create the lock file again).
-    lock: Option<File>,
+    lock: Option<lock::Life>,
 }
 
 /// What a [`FileStorage`]'s clones share.
@@ -320,7 +320,7 @@ impl FileStorage {
         // The lock files go only if no other holder keeps them.
         lock::remove_if_free(&self.inner.write_lock, None)?;
         let held = state.lock.take();
-        lock::remove_if_free(&self.lock_path(), held.as_ref())
+        lock::remove_if_free(&self.lock_path(), held.as_ref().map(lock::Life::file))
     }
 
     fn state(&self) -> MutexGuard<'_, State> {

@@ -26,7 +26,7 @@ pub fn write_copy(path: impl AsRef<Path>, bytes: &[u8]) -> Result<()> {
     let written = write_atomic(path, bytes, Replace::Always, &mut None);
     // The copy is written (or not) whatever this does: a lock file left behind is only
     // clutter, so its removal's error is not the copy's.
-    let _ = remove_if_free(&lock, held.as_ref());
+    let _ = remove_if_free(&lock, held.as_ref().map(super::lock::Life::file));
     written.map_err(|e| e.in_file("saving a copy of the store", path))
 }
 

@@ -65,8 +65,30 @@ pub(super) fn lock_writes(lock_path: &Path, create: bool) -> Result<Option<Held>
     Err(Error::Locked)
 }
 
+/// A handle's lifetime lock: the locked `<file>.lock`, unlocked when dropped, before it
+/// is closed. A child another thread forks meanwhile shares the open file description
+/// (`flock`'s lock is the description's): closing only this descriptor would leave the
+/// lock held until that child execs or exits, and the next open would get `Locked`.
+pub(super) struct Life(File);
+
+impl Life {
+    /// The lock file.
+    pub(super) fn file(&self) -> &File {
+        &self.0
+    }
+}
+
+impl Drop for Life {
+    fn drop(&mut self) {
+        #[cfg(windows)]
+        let _ = super::windows::unlock(&self.0, super::windows::HANDLE_BYTE);
+        #[cfg(not(windows))]
+        let _ = self.0.unlock();
+    }
+}
+
 /// Takes `mode` on the lock file at `lock_path`, creating it if needed.
-pub(super) fn acquire(lock_path: &Path, mode: LockMode) -> Result<Option<File>> {
+pub(super) fn acquire(lock_path: &Path, mode: LockMode) -> Result<Option<Life>> {
     let shared = match mode {
         LockMode::None => return Ok(None),
         LockMode::Shared => true,
@@ -75,12 +97,12 @@ pub(super) fn acquire(lock_path: &Path, mode: LockMode) -> Result<Option<File>> 
     // A `destroy` may remove the lock file between our open and our lock; then the lock
     // we got is on a file nobody else will open, so open the new one and try again.
     for _ in 0..16 {
-        let file = open_lock(lock_path)?;
-        if !try_lock(&file, !shared).map_err(Error::Io)? {
+        let life = Life(open_lock(lock_path)?);
+        if !try_lock(life.file(), !shared).map_err(Error::Io)? {
             return Err(Error::Locked);
         }
-        if is_current(&file, lock_path)? {
-            return Ok(Some(file));
+        if is_current(life.file(), lock_path)? {
+            return Ok(Some(life));
         }
     }
     Err(Error::Locked)
