@@ -76,11 +76,10 @@ pub(crate) struct Space {
     seg_live: usize,
     /// `seg_live` when the segment was taken: past half of it dead, the space compacts.
     seg_span: usize,
-    /// Where this space's records lie in the segment (first start, last end), and whether
-    /// other bytes lie between them ([`Space::iter_keyed`] walks them only if not).
+    /// Where this space's records lie in the segment (first start, last end): back to
+    /// back if that span is `seg_span` long ([`Space::iter_keyed`] walks them only then).
     seg_lo: usize,
     seg_hi: usize,
-    seg_gaps: bool,
 }
 
 const NONE: Stored<'static> = Stored {
@@ -200,7 +199,8 @@ impl Space {
         let (seg, own) = (&self.seg, &self.own[..]);
         let seg_bytes = seg.as_deref().map_or(&[][..], |s| &s[..]);
         let bytes = self.seg_hi - self.seg_lo + own.len();
-        let walk = !self.seg_gaps && bytes <= self.table.len().saturating_mul(WALK_MAX);
+        let back_to_back = self.seg_hi - self.seg_lo == self.seg_span;
+        let walk = back_to_back && bytes <= self.table.len().saturating_mul(WALK_MAX);
         let runs = [
             (seg_bytes, self.seg_lo, self.seg_hi, 0),
             (own, 0, own.len(), OWN),
@@ -243,7 +243,6 @@ impl Space {
             seg_span,
             seg_lo,
             seg_hi,
-            seg_gaps,
             ..
         } = self;
         let hash = hasher.hash_one(stored.key.as_bytes());
@@ -258,13 +257,10 @@ impl Space {
         match Slot::try_from(at) {
             Ok(at) if same && at & OWN == 0 => {
                 let at_usize = at as usize;
-                if *seg_live == 0 {
-                    (*seg_lo, *seg_hi) = (at_usize, end);
-                } else if at_usize == *seg_hi {
-                    *seg_hi = end;
-                } else {
-                    *seg_gaps = true;
-                }
+                (*seg_lo, *seg_hi) = match *seg_span {
+                    0 => (at_usize, end),
+                    _ => ((*seg_lo).min(at_usize), (*seg_hi).max(end)),
+                };
                 *seg_live += end - at_usize;
                 *seg_span = *seg_live;
                 vacant.insert(at);
@@ -383,7 +379,7 @@ impl Space {
         );
         self.seg_live = fresh.len();
         self.seg_span = fresh.len();
-        (self.seg_lo, self.seg_hi, self.seg_gaps) = (0, fresh.len(), false);
+        (self.seg_lo, self.seg_hi) = (0, fresh.len());
         self.seg = (!fresh.is_empty()).then(|| Arc::new(fresh));
     }
 }
