@@ -80,10 +80,7 @@ impl Life {
 
 impl Drop for Life {
     fn drop(&mut self) {
-        #[cfg(windows)]
-        let _ = super::windows::unlock(&self.0, super::windows::HANDLE_BYTE);
-        #[cfg(not(windows))]
-        let _ = self.0.unlock();
+        let _ = unlock(&self.0);
     }
 }
 
@@ -135,7 +132,7 @@ pub(super) fn remove_if_free(lock_path: &Path, held: Option<&File>) -> Result<()
     // it first (the storage is being destroyed: it writes nothing more).
     #[cfg(windows)]
     if held.is_some() {
-        let _ = super::windows::unlock(file, super::windows::HANDLE_BYTE);
+        let _ = unlock(file);
     }
     if try_lock(file, true).map_err(Error::Io)? {
         remove_if_present(lock_path)
@@ -164,6 +161,14 @@ fn try_lock(file: &File, exclusive: bool) -> io::Result<bool> {
             Err(TryLockError::Error(e)) => Err(e),
         }
     }
+}
+
+/// Releases what [`try_lock`] took on `file`.
+fn unlock(file: &File) -> io::Result<()> {
+    #[cfg(windows)]
+    return super::windows::unlock(file, super::windows::HANDLE_BYTE);
+    #[cfg(not(windows))]
+    file.unlock()
 }
 
 /// Opens (creating it if needed, mode 0600) the lock file at `lock_path`: a regular
