@@ -229,8 +229,9 @@ fn a_keyed_walk_yields_the_chosen_keys_of_both_kinds_of_record() {
 
 /// The walk in the records' order yields each live entry once, with its latest value:
 /// the records an overwrite or a removal left dead in the segment and in the log are
-/// passed over (none of them compacted away yet), and so are those of another space
-/// that lie between this one's (its slots are read instead).
+/// passed over (none of them compacted away yet), and so are records another space holds
+/// between this one's. Bytes that are no record between them send the scan through the
+/// slots (the last case fails if the walk is taken regardless).
 #[test]
 fn a_walk_in_record_order_passes_over_dead_records() {
     let mut space = filled(40);
@@ -271,7 +272,8 @@ fn a_walk_in_record_order_passes_over_dead_records() {
     assert_eq!(seen, want);
     assert_eq!(space.len(), want.len());
 
-    // Every other record of a segment: the rest are another space's.
+    // Every other record of a segment: the rest are another space's, which a walk passes
+    // over as dead records.
     let (seg, at) = segment(20);
     let mut half = Space::in_segment(seg.clone(), 10);
     for &(start, end) in at.iter().step_by(2) {
@@ -280,12 +282,36 @@ fn a_walk_in_record_order_passes_over_dead_records() {
         };
         assert!(half.insert_at(start, end, stored));
     }
-    let mut keys: Vec<alloc::string::String> = half.iter().map(|s| s.key.into()).collect();
-    keys.sort();
+    let keys = |space: &Space| {
+        let mut keys: Vec<alloc::string::String> = space.iter().map(|s| s.key.into()).collect();
+        keys.sort();
+        keys
+    };
     let mut want: Vec<alloc::string::String> =
         (0..20).step_by(2).map(|i| alloc::format!("k{i}")).collect();
     want.sort();
-    assert_eq!(keys, want);
+    assert_eq!(keys(&half), want);
+
+    // Records with bytes that are no record between them: read through the slots (a walk
+    // would lose its way at the first such byte).
+    let mut bytes = Vec::new();
+    let mut at = Vec::new();
+    for i in 0..10u8 {
+        let start = bytes.len();
+        bytes.extend_from_slice(&record(&alloc::format!("g{i}"), &entry(i, 30, None)));
+        at.push((start, bytes.len()));
+        bytes.extend_from_slice(&[0xff; 3]);
+    }
+    let seg = Arc::new(bytes);
+    let mut gapped = Space::in_segment(seg.clone(), 10);
+    for (start, end) in at {
+        let Some((stored, _)) = parse(&seg, start) else {
+            panic!("a record")
+        };
+        assert!(gapped.insert_at(start, end, stored));
+    }
+    let want: Vec<alloc::string::String> = (0..10).map(|i| alloc::format!("g{i}")).collect();
+    assert_eq!(keys(&gapped), want);
 }
 
 /// Records of over `WALK_MAX` bytes are read through the slots: the same entries, each
