@@ -2,8 +2,9 @@
 //! store with eight secret values and sits idle; an attacker process reads every writable
 //! mapping of the victim through `/proc/PID/mem`, reads the store file, and tries every
 //! 8-aligned 32-byte window that looks random as the data key (XChaCha20-Poly1305) and as
-//! the cached subkey (ChaCha20-Poly1305 under the body nonce's prefix) against the file's
-//! sealed body, with nothing but docs/FORMAT.md to go on. With a key, it opens every value.
+//! the cached subkey (ChaCha20-Poly1305 under the snapshot nonce's prefix) against the
+//! file's sealed toc, with nothing but docs/FORMAT.md to go on. With a key, it opens every
+//! names block and every value.
 //!
 //! Configurations: where the arena's pages come from (heap pages: the control, nothing
 //! protects them; locked anonymous pages: the fallback without secret memory; secret
@@ -219,16 +220,19 @@ mod linux {
         let started = Instant::now();
         let file = std::fs::read(store).expect("attacker: read the store file");
         let header = &file[..HEADER];
-        let body_nonce = &header[144..168];
-        let body = &file[HEADER..];
-        let prefix: [u8; 16] = body_nonce[..16].try_into().unwrap();
+        // A v2 file (FORMAT.md): the toc, sealed under the snapshot nonce with the
+        // header as associated data, is the file's end.
+        let toc_nonce = &header[144..168];
+        let data_len = u32::from_le_bytes(header[168..172].try_into().unwrap()) as usize;
+        let toc = &file[HEADER + data_len..];
+        let prefix: [u8; 16] = toc_nonce[..16].try_into().unwrap();
         let mut found = None;
         let scanned = scan(pid, |key| {
             for (name, candidate) in [
                 ("data", Found::Data(*key)),
                 ("subkey", Found::Subkey(*key, prefix)),
             ] {
-                if candidate.open(body_nonce, header, body).is_some() {
+                if candidate.open(toc_nonce, header, toc).is_some() {
                     found = Some((name, candidate));
                     return false;
                 }
@@ -241,9 +245,9 @@ mod linux {
             ..Outcome::default()
         };
         if let Some((name, key)) = found {
-            let plain = key.open(body_nonce, header, body).unwrap();
+            let plain = key.open(toc_nonce, header, toc).unwrap();
             outcome.key = name.into();
-            outcome.values = open_values(&key, &plain, values);
+            outcome.values = open_values(&key, &prefix, &plain, &file[HEADER..], values);
         }
         outcome.millis = started.elapsed().as_millis();
         outcome
@@ -270,32 +274,49 @@ mod linux {
         Some(s)
     }
 
-    /// Walks the body (FORMAT.md, "Body") and opens every value; counts the values whose
-    /// plaintext holds one of the victim's secrets.
-    fn open_values(key: &Found, body: &[u8], values: &[String]) -> usize {
+    fn u32_at(b: &[u8], at: usize) -> usize {
+        u32::from_le_bytes(b[at..at + 4].try_into().unwrap()) as usize
+    }
+
+    /// Walks the toc and each namespace's directory, records and names block (FORMAT.md,
+    /// version 2) and opens every value; counts the values whose plaintext holds one of
+    /// the victim's secrets.
+    fn open_values(
+        key: &Found,
+        prefix: &[u8; 16],
+        toc: &[u8],
+        data: &[u8],
+        values: &[String],
+    ) -> usize {
         let mut recovered = 0;
         let mut at = 0;
-        let spaces = varint(body, &mut at).unwrap_or(0);
-        for _ in 0..spaces {
-            let Some(space) = bytes(body, &mut at) else {
-                break;
-            };
-            let entries = varint(body, &mut at).unwrap_or(0);
-            for _ in 0..entries {
-                let name = bytes(body, &mut at).unwrap_or_default();
-                if body.get(at) == Some(&1) {
-                    at += 1;
-                    varint(body, &mut at);
-                } else {
-                    at += 1;
-                }
-                let sealed = bytes(body, &mut at).unwrap_or_default();
-                if sealed.len() < 40 {
-                    continue;
-                }
+        varint(toc, &mut at); // the sequence
+        let spaces = varint(toc, &mut at).unwrap_or(0);
+        let mut region = 0;
+        for i in 0..spaces {
+            let ns = bytes(toc, &mut at).unwrap_or_default();
+            let count = varint(toc, &mut at).unwrap_or(0) as usize;
+            let flags = toc[at];
+            at += 1;
+            let records_len = varint(toc, &mut at).unwrap_or(0) as usize;
+            let names_len = varint(toc, &mut at).unwrap_or(0) as usize;
+            at += 16; // the directory's tag
+            let dir_len = count * (24 + 8 * usize::from(flags & 1));
+            let records = &data[region + dir_len..][..records_len];
+            let mut nonce = prefix.to_vec();
+            nonce.extend_from_slice(&(2 * i + 2).to_le_bytes());
+            let names = &data[region + dir_len + records_len..][..names_len];
+            let names = key.open(&nonce, &[], names).unwrap_or_default();
+            let mut name_at = 0;
+            let mut start = 0;
+            for j in 0..count {
+                let end = u32_at(data, region + 12 * count + 4 * j);
+                let name = bytes(&names, &mut name_at).unwrap_or_default();
+                let sealed = &records[start..end];
+                start = end;
                 let mut aad = vec![1u8];
-                aad.extend_from_slice(&(space.len() as u32).to_le_bytes());
-                aad.extend_from_slice(space);
+                aad.extend_from_slice(&(ns.len() as u32).to_le_bytes());
+                aad.extend_from_slice(ns);
                 aad.extend_from_slice(name);
                 if let Some(plain) = key.open(&sealed[..24], &aad, &sealed[24..]) {
                     if values
@@ -306,6 +327,7 @@ mod linux {
                     }
                 }
             }
+            region += dir_len + records_len + names_len;
         }
         recovered
     }

@@ -10,10 +10,12 @@
 //! - the Argon2 root (through the key schedule, against the key wrap);
 //! - the key-encryption key (XChaCha20-Poly1305 against the key wrap);
 //! - the wrap subkey (HChaCha20 of the KEK and the wrap nonce: ChaCha20-Poly1305 there);
-//! - the data key (against the snapshot body);
-//! - each session's subkey: session one's prefix (the body's nonce, whose values session
-//!   two opened with a subkey derived per call) against the body, and session two's (its
-//!   cached subkey) against its journal record.
+//! - the data key (against the snapshot's sealed toc, FORMAT.md version 2);
+//! - each session's subkey: session one's prefix (whose values session two opened with a
+//!   subkey derived per call) against the file's first record, a value session one sealed
+//!   (under the associated data of each of the victim's key names, as the attacker does
+//!   not know which name the record is), and session two's (its cached subkey) against its
+//!   journal record.
 //!
 //! Expected (and asserted): in the `control` mode the victim leaves a root and a key
 //! schedule of its own on its stack, and the attack finds both (the search works in this
@@ -93,11 +95,13 @@ mod linux {
         }
     }
 
-    /// What the attacker knows from the files: the key wrap, the body, journal record 0.
+    /// What the attacker knows from the files: the key wrap, the toc, the first value (one
+    /// candidate for each name it may be), journal record 0.
     struct Files {
         salt: Vec<u8>,
         wrap: Sealed,
-        body: Sealed,
+        toc: Sealed,
+        value: Vec<Sealed>,
         record: Sealed,
     }
 
@@ -107,6 +111,26 @@ mod linux {
         let header = &file[..HEADER];
         let n = u32::from_le_bytes(journal[36..40].try_into().unwrap()) as usize;
         let record = &journal[44..44 + n];
+        // The one namespace's first record (FORMAT.md, v2): the file holds the victim's
+        // `VALUES` entries (the extra one is in the journal), so its directory is `VALUES`
+        // entries of 24 bytes (no expiry column), and the record ends where the first
+        // entry of the `end` column (after the hash and check columns) says.
+        let data_len = u32::from_le_bytes(header[168..172].try_into().unwrap()) as usize;
+        let data = &file[HEADER..HEADER + data_len];
+        let end_column = VALUES * 12;
+        let end = u32::from_le_bytes(data[end_column..end_column + 4].try_into().unwrap());
+        let first = &data[VALUES * 24..VALUES * 24 + end as usize];
+        let value = (0..VALUES)
+            .map(|i| {
+                let mut aad = vec![1, 0, 0, 0, 0];
+                aad.extend_from_slice(format!("secret-{i}").as_bytes());
+                Sealed {
+                    nonce: first[..24].to_vec(),
+                    aad,
+                    body: first[24..].to_vec(),
+                }
+            })
+            .collect();
         let mut aad = b"microkv journal v1".to_vec();
         aad.extend_from_slice(&journal[12..36]);
         aad.extend_from_slice(&0u64.to_le_bytes());
@@ -115,14 +139,16 @@ mod linux {
             salt: header[24..40].to_vec(),
             wrap: Sealed {
                 nonce: header[72..96].to_vec(),
-                aad: header[..72].to_vec(),
+                // The wrap's associated data: header bytes 0..72 with the version read as 1.
+                aad: [&header[..8], &[1, 0], &header[10..72]].concat(),
                 body: header[96..144].to_vec(),
             },
-            body: Sealed {
+            toc: Sealed {
                 nonce: header[144..168].to_vec(),
                 aad: header.to_vec(),
-                body: file[HEADER..].to_vec(),
+                body: file[HEADER + data_len..].to_vec(),
             },
+            value,
             record: Sealed {
                 nonce: record[..24].to_vec(),
                 aad,
@@ -139,10 +165,10 @@ mod linux {
         if f.wrap.opens_ietf(w) {
             return Some("wrap-subkey");
         }
-        if f.body.opens_x(w) {
+        if f.toc.opens_x(w) {
             return Some("data");
         }
-        if f.body.opens_ietf(w) {
+        if f.value.iter().any(|v| v.opens_ietf(w)) {
             return Some("subkey-1");
         }
         if f.record.opens_ietf(w) {

@@ -75,7 +75,10 @@ fn open_bytes(path: &Path, bytes: &[u8], credential: Credential) -> Result<Micro
     }
 }
 
-/// Which error a damaged byte at `offset` of a raw-key store must give.
+/// Which error a damaged byte at `offset` of a raw-key store must give when it is opened.
+/// Past the header (FORMAT.md, version 2) an open reads the toc and the directories
+/// (`Tampered`); a damaged record or names block opens, and is found by the read that
+/// needs it ([`read_back`]).
 fn expected_kind(offset: usize, len: usize) -> &'static [&'static str] {
     match offset {
         0..=7 => &["CorruptStore"],                  // magic
@@ -85,11 +88,46 @@ fn expected_kind(offset: usize, len: usize) -> &'static [&'static str] {
         11 => &["CorruptStore", "Tampered"],
         12..=23 => &["CorruptStore"],   // KDF parameters
         24..=71 => &["WrongPassword"],  // salt, commitment
-        72..=167 => &["Tampered"],      // wrapped key, body nonce
-        168..=175 => &["CorruptStore"], // body length
-        o if o < len => &["Tampered"],  // body
+        72..=167 => &["Tampered"],      // wrapped key, snapshot nonce
+        168..=175 => &["CorruptStore"], // data and toc lengths
+        o if o < len => &["Tampered"],  // toc, directories
         _ => unreachable!(),
     }
+}
+
+/// Reads back every entry and name of the small store: `Err` (the error's name) at the
+/// first read that fails; a read that returns anything but what was written panics.
+fn read_back(db: &MicroKV) -> Result<(), String> {
+    let name = |e: Error| format!("{e:?}");
+    let text = |db: &MicroKV, key: &str| db.get::<String>(key).map_err(name);
+    if text(db, "name")?.as_deref() != Some("test") || text(db, "otp")?.as_deref() != Some("123456")
+    {
+        panic!("a damaged store read back a wrong value");
+    }
+    let users = db.namespace("users");
+    let sessions = db.namespace("sessions");
+    let values = (
+        users.get::<u32>("alice").map_err(name)?,
+        users.get::<u32>("bob").map_err(name)?,
+        sessions.get::<String>("alice").map_err(name)?,
+    );
+    assert_eq!(
+        values,
+        (Some(42), Some(7), Some("token-xyz".to_string())),
+        "wrong value read back"
+    );
+    let mut names = Vec::new();
+    for ns in [&db.namespace(""), &users, &sessions] {
+        let mut keys = ns.keys().map_err(name)?;
+        keys.sort();
+        names.push(keys);
+    }
+    assert_eq!(
+        names,
+        [vec!["name", "otp"], vec!["alice", "bob"], vec!["alice"]],
+        "wrong names read back"
+    );
+    Ok(())
 }
 
 #[test]
@@ -104,13 +142,25 @@ fn every_bit_flip_of_a_raw_key_store_fails_with_the_right_error() {
     drop(db);
 
     let started = Instant::now();
-    let mut variants = 0;
+    let (mut variants, mut at_open, mut at_read) = (0, 0, 0);
     for offset in 0..good.len() {
         for bit in 0..8 {
             let mut bad = good.clone();
             bad[offset] ^= 1 << bit;
             let err = match open_bytes(&path, &bad, Credential::key(KEY)) {
-                Ok(_) => panic!("flipping bit {bit} of byte {offset} still opens"),
+                Ok(db) => {
+                    // Only a record or a names block, read when needed: the read fails.
+                    let err = read_back(&db).expect_err(&format!(
+                        "flipping bit {bit} of byte {offset} reads back as if undamaged"
+                    ));
+                    assert!(
+                        offset >= 176 && (err == "Crypto" || err == "Tampered"),
+                        "bit {bit} of byte {offset}: opened, then {err}"
+                    );
+                    at_read += 1;
+                    variants += 1;
+                    continue;
+                }
                 Err(e) => e,
             };
             let kinds = expected_kind(offset, good.len());
@@ -118,12 +168,19 @@ fn every_bit_flip_of_a_raw_key_store_fails_with_the_right_error() {
                 kinds.iter().any(|k| err.starts_with(k)),
                 "bit {bit} of byte {offset}: {err}, expected one of {kinds:?}"
             );
+            at_open += 1;
             variants += 1;
         }
     }
     assert_eq!(variants, good.len() * 8);
+    // Both kinds happen: the open checks the toc and directories, reads the rest.
+    assert!(
+        at_open > 0 && at_read > 0,
+        "{at_open} at open, {at_read} at a read"
+    );
     eprintln!(
-        "{variants} bit flips of a {}-byte store in {:?}",
+        "{variants} bit flips of a {}-byte store in {:?}: {at_open} refused at open, \
+         {at_read} at the read that needs the damaged part",
         good.len(),
         started.elapsed()
     );
@@ -139,8 +196,11 @@ fn bits_0_and_7_of_every_byte_of_a_password_store_fail() {
         for bit in [0, 7] {
             let mut bad = good.clone();
             bad[offset] ^= 1 << bit;
-            if let Ok(_db) = open_bytes(&path, &bad, Credential::password("pw")) {
-                panic!("flipping bit {bit} of byte {offset} still opens");
+            if let Ok(db) = open_bytes(&path, &bad, Credential::password("pw")) {
+                assert!(
+                    read_back(&db).is_err(),
+                    "flipping bit {bit} of byte {offset} reads back as if undamaged"
+                );
             }
         }
     }
@@ -233,11 +293,11 @@ fn a_microkv_0_3_store_is_named_as_such_and_left_alone() {
 #[test]
 fn an_unknown_version_is_reported_as_such() {
     let (_dir, mut bytes, path) = small_store_and_path(Credential::key(KEY));
-    for version in [0u16, 2, 0xffff] {
+    for version in [0u16, 3, 0xffff] {
         bytes[8..10].copy_from_slice(&version.to_le_bytes());
         let err = open_err(&path, &bytes, Credential::key(KEY));
         assert!(
-            matches!(err, Error::UnsupportedStoreVersion { found, expected: 1 } if found == version),
+            matches!(err, Error::UnsupportedStoreVersion { found, expected: 2 } if found == version),
             "{err:?}"
         );
         // A future version's header may be any length: the version decides first.

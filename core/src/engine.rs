@@ -312,23 +312,25 @@ impl Exclusive<'_> {
     }
 
     /// Every key of `ns`, live or expired.
-    pub(crate) fn keys_of(&self, ns: &str) -> Vec<Name> {
-        (self.engine.contents.read().spaces.get(ns)).map_or_else(Vec::new, |space| {
-            space.iter().map(|e| Name::from(e.key)).collect()
-        })
+    pub(crate) fn keys_of(&self, ns: &str) -> Result<Vec<Name>> {
+        let contents = self.engine.contents.read();
+        let Some(space) = contents.spaces.get(ns) else {
+            return Ok(Vec::new());
+        };
+        let keys = space.iter()?.map(|e| Name::from(e.key)).collect();
+        Ok(keys)
     }
 
     /// Every expired entry's namespace and key.
     pub(crate) fn expired(&self) -> Result<Vec<(String, Name)>> {
         let now = self.now().ok_or(Error::NoClock)?;
         let contents = self.engine.contents.read();
-        Ok((contents.spaces.iter())
-            .flat_map(|(ns, space)| {
-                (space.iter())
-                    .filter(|e| !e.is_live(Some(now)))
-                    .map(|e| (ns.clone(), Name::from(e.key)))
-            })
-            .collect())
+        let mut expired = Vec::new();
+        for (ns, space) in &contents.spaces {
+            let gone = space.iter()?.filter(|e| !e.is_live(Some(now)));
+            expired.extend(gone.map(|e| (ns.clone(), Name::from(e.key))));
+        }
+        Ok(expired)
     }
 
     /// The key header (for checking a credential against it).

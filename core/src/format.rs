@@ -21,6 +21,11 @@ pub(crate) mod journal;
 pub(crate) mod position;
 mod serial;
 pub(crate) mod snapshot;
+mod toc;
+mod v2_in;
+mod v2_out;
+#[cfg(test)]
+mod v2_tests;
 pub(crate) mod value;
 
 /// `parts` one after another in an array of `N` bytes, their total length (each layout
@@ -36,14 +41,14 @@ pub(crate) fn concat<const N: usize>(parts: &[&[u8]]) -> [u8; N] {
     out
 }
 
-/// Checks the first ten bytes of a file against `magic` and `version`: `Ok(true)` when
-/// both are there and right, `Ok(false)` when `bytes` stop inside them with what is there
+/// Checks the first ten bytes of a file against `magic` and `versions` (the last the one
+/// an error names as expected): `Ok(true)` when both are there and right, `Ok(false)` when `bytes` stop inside them with what is there
 /// matching (a torn start, empty included), `CorruptStore` ("bad magic") or
 /// `UnsupportedStoreVersion` otherwise; `bad_magic` is the message of the first.
 pub(crate) fn check_magic(
     bytes: &[u8],
     magic: &[u8; 8],
-    version: u16,
+    versions: &[u16],
     bad_magic: &'static str,
 ) -> Result<bool> {
     if !magic.starts_with(&bytes[..bytes.len().min(magic.len())]) {
@@ -53,10 +58,10 @@ pub(crate) fn check_magic(
         return Ok(false);
     };
     let found = u16::from_le_bytes([found[0], found[1]]);
-    if found != version {
+    if !versions.contains(&found) {
         return Err(Error::UnsupportedStoreVersion {
             found,
-            expected: version,
+            expected: versions.last().copied().unwrap_or(found),
         });
     }
     Ok(true)

@@ -17,14 +17,21 @@ use alloc::vec::Vec;
 use core::hash::BuildHasher;
 use hashbrown::hash_table::Entry as Slot0;
 use hashbrown::{DefaultHashBuilder, HashTable};
+use zeroize::Zeroizing;
 
 use crate::crypto::SEAL_OVERHEAD;
 use crate::entry::Entry;
+use crate::error::Result;
+use indexed::{idx_take, Dead};
+pub(crate) use indexed::{
+    Indexed, Layout, SealedFile, DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN,
+};
 pub(crate) use record::varint_len;
-use record::{append_record, parse, prefixed};
+use record::{parse, prefixed, Log};
 
-/// Bytes that records of several namespaces may point into: a decrypted store file.
-pub(crate) type Segment = Arc<Vec<u8>>;
+/// Bytes that records of several namespaces may point into: a decrypted v1 store file
+/// (its key names in the clear: wiped when the last namespace lets it go).
+pub(crate) type Segment = Arc<Zeroizing<Vec<u8>>>;
 
 /// The largest average record [`Space::iter_keyed`] reads where the records lie.
 const WALK_MAX: usize = 512;
@@ -69,7 +76,7 @@ pub(crate) struct Space {
     hasher: DefaultHashBuilder,
     /// The log of records written since the segment (`OWN | offset` slots), and how many
     /// of its bytes no slot holds.
-    own: Vec<u8>,
+    own: Log,
     own_dead: usize,
     /// The segment the other slots point into, and how many of its bytes they hold.
     seg: Option<Segment>,
@@ -80,6 +87,10 @@ pub(crate) struct Space {
     /// back if that span is `seg_span` long ([`Space::iter_keyed`] walks them only then).
     seg_lo: usize,
     seg_hi: usize,
+    /// The entries of a v2 file's namespace, looked up in its directory, and which of
+    /// them were overwritten or removed since (a bit per directory position).
+    idx: Option<Indexed>,
+    idx_dead: Dead,
 }
 
 const NONE: Stored<'static> = Stored {
@@ -122,25 +133,6 @@ fn own_slot(at: usize) -> Slot {
     OWN | at as Slot
 }
 
-/// Copies the records of the slots of `table` that `mine` says lie in `from` into a
-/// buffer of their own, re-pointing each slot (`make`: a slot from the new offset).
-fn compact(
-    table: &mut HashTable<Slot>,
-    from: &[u8],
-    live: usize,
-    mine: impl Fn(Slot) -> bool,
-    make: impl Fn(usize) -> Slot,
-) -> Vec<u8> {
-    let mut fresh = Vec::with_capacity(live);
-    for slot in table.iter_mut().filter(|s| mine(**s)) {
-        let start = usize::try_from(*slot & !OWN).unwrap_or(usize::MAX);
-        let end = parse(from, start).map_or(start, |(_, end)| end);
-        *slot = make(fresh.len());
-        fresh.extend_from_slice(from.get(start..end).unwrap_or(&[]));
-    }
-    fresh
-}
-
 impl Space {
     /// An empty space with room for `n` entries.
     pub(crate) fn with_capacity(n: usize) -> Space {
@@ -160,26 +152,30 @@ impl Space {
 
     /// The number of entries.
     pub(crate) fn len(&self) -> usize {
-        self.table.len()
+        self.table.len() + self.idx_live()
     }
 
     /// Whether there are none.
     pub(crate) fn is_empty(&self) -> bool {
-        self.table.is_empty()
+        self.len() == 0
     }
 
     /// The entry under `key`.
     pub(crate) fn get(&self, key: &str) -> Option<Stored<'_>> {
-        let (seg, own) = (&self.seg, &self.own[..]);
-        let hash = self.hasher.hash_one(key.as_bytes());
-        let slot = self
-            .table
-            .find(hash, |&s| key_of(seg, own, s) == key.as_bytes())?;
-        Some(view(seg, own, *slot))
+        if !self.table.is_empty() {
+            let (seg, own) = (&self.seg, &self.own[..]);
+            let hash = self.hasher.hash_one(key.as_bytes());
+            let found = (self.table).find(hash, |&s| key_of(seg, own, s) == key.as_bytes());
+            if let Some(slot) = found {
+                return Some(view(seg, own, *slot));
+            }
+        }
+        self.idx_get(key)
     }
 
-    /// Every entry, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = Stored<'_>> + '_ {
+    /// Every entry, in no particular order; `Tampered` if the names of a v2 file's
+    /// entries do not open.
+    pub(crate) fn iter(&self) -> Result<impl Iterator<Item = Stored<'_>> + '_> {
         self.iter_keyed(|_| true)
     }
 
@@ -193,6 +189,17 @@ impl Space {
     /// [`WALK_MAX`] bytes on average, or a segment whose records do not lie back to back,
     /// are read through the slots, a batch at a time ([`scan::by_slot`]).
     pub(crate) fn iter_keyed<'s>(
+        &'s self,
+        keep: impl Fn(&[u8]) -> bool + Copy + 's,
+    ) -> Result<impl Iterator<Item = Stored<'s>> + 's> {
+        let indexed = self.idx_entries(keep)?;
+        Ok(self
+            .table_entries(keep)
+            .chain(indexed.into_iter().flatten()))
+    }
+
+    /// The entries of the table (all but a v2 file's), as [`Space::iter_keyed`].
+    fn table_entries<'s>(
         &'s self,
         keep: impl Fn(&[u8]) -> bool + 's,
     ) -> impl Iterator<Item = Stored<'s>> + 's {
@@ -267,7 +274,7 @@ impl Space {
             }
             _ => {
                 vacant.insert(own_slot(own.len()));
-                append_record(own, stored.key, &stored.to_entry());
+                own.append(stored.key, &stored.to_entry());
             }
         }
         true
@@ -297,11 +304,12 @@ impl Space {
             }
             Slot0::Vacant(v) => {
                 v.insert(own_slot(at));
-                (None, None)
+                let was = idx_take(&self.idx, &mut self.idx_dead, key, old);
+                (was, None)
             }
         };
         let dead = gone.map(|slot| (slot, rec_len(seg, own, slot)));
-        append_record(own, key, entry);
+        own.append(key, entry);
         if let Some((slot, len)) = dead {
             self.died(slot, len);
         }
@@ -312,9 +320,10 @@ impl Space {
     pub(crate) fn remove(&mut self, key: &str, old: bool) -> Option<Entry> {
         let (seg, own) = (&self.seg, &self.own[..]);
         let hash = self.hasher.hash_one(key.as_bytes());
-        let found = (self.table)
-            .find_entry(hash, |&s| key_of(seg, own, s) == key.as_bytes())
-            .ok()?;
+        let found = (self.table).find_entry(hash, |&s| key_of(seg, own, s) == key.as_bytes());
+        let Ok(found) = found else {
+            return idx_take(&self.idx, &mut self.idx_dead, key, old);
+        };
         let (slot, _) = found.remove();
         let was = old.then(|| view(seg, own, slot).to_entry());
         let len = rec_len(seg, own, slot);
@@ -322,8 +331,14 @@ impl Space {
         was
     }
 
-    /// Keeps the entries `keep` says to.
-    pub(crate) fn retain(&mut self, mut keep: impl FnMut(Stored<'_>) -> bool) {
+    /// Drops the entries expired at `now`.
+    pub(crate) fn retain_live(&mut self, now: u64) {
+        self.idx_retain_live(now);
+        self.retain_table(|e| e.is_live(Some(now)));
+    }
+
+    /// Keeps the entries of the table (all but a v2 file's) that `keep` says to.
+    fn retain_table(&mut self, mut keep: impl FnMut(Stored<'_>) -> bool) {
         let (seg, own) = (&self.seg, &self.own[..]);
         let (mut seg_dead, mut own_dead) = (0, 0);
         self.table.retain(|&mut s| {
@@ -341,49 +356,22 @@ impl Space {
         self.died(OWN, own_dead);
     }
 
+    /// Keeps the entries `keep` says to, of a space without a v2 file's (for tests).
+    #[cfg(test)]
+    pub(crate) fn retain(&mut self, keep: impl FnMut(Stored<'_>) -> bool) {
+        assert!(self.idx.is_none(), "a test's space of records");
+        self.retain_table(keep);
+    }
+
     /// How many entries' records lie in the segment (for tests of the body parse).
     #[cfg(test)]
     pub(crate) fn in_segment_count(&self) -> usize {
         self.table.iter().filter(|&&s| s & OWN == 0).count()
     }
-
-    /// Counts `dead` bytes of the segment (`slot` one of its) or the log (`slot` one of
-    /// its) as no longer held; copies the live records into a buffer of their own once
-    /// more than half of that one's are dead.
-    fn died(&mut self, slot: Slot, dead: usize) {
-        if dead == 0 {
-            return;
-        }
-        if slot & OWN != 0 {
-            self.own_dead += dead;
-            if self.own_dead.saturating_mul(2) <= self.own.len() {
-                return;
-            }
-            let live = self.own.len() - self.own_dead.min(self.own.len());
-            let old = core::mem::take(&mut self.own);
-            self.own = compact(&mut self.table, &old, live, |s| s & OWN != 0, own_slot);
-            self.own_dead = 0;
-            return;
-        }
-        self.seg_live = self.seg_live.saturating_sub(dead);
-        if self.seg_live.saturating_mul(2) >= self.seg_span {
-            return;
-        }
-        let Some(old) = self.seg.take() else { return };
-        let fresh = compact(
-            &mut self.table,
-            &old,
-            self.seg_live,
-            |s| s & OWN == 0,
-            |at| at as Slot,
-        );
-        self.seg_live = fresh.len();
-        self.seg_span = fresh.len();
-        (self.seg_lo, self.seg_hi) = (0, fresh.len());
-        self.seg = (!fresh.is_empty()).then(|| Arc::new(fresh));
-    }
 }
 
+mod compact;
+mod indexed;
 mod record;
 mod scan;
 #[cfg(test)]

@@ -303,7 +303,7 @@ impl Tree {
     /// As [`Tree::remove`].
     pub fn clear(&self) -> Result<()> {
         let mut g = self.engine.lock_write()?;
-        let keys = g.keys_of(&self.name);
+        let keys = g.keys_of(&self.name)?;
         g.apply(keys.iter().map(|k| self.change(k, None)))
     }
 }

@@ -15,11 +15,26 @@ use crate::arena::{Arena, SecretBuf};
 use crate::error::{Error, Result};
 use crate::sync::AtomicU64;
 
-/// Where the parts of a keyring's secret sit: data key, nonce prefix, and the XChaCha20
+/// Where the parts of a keyring's secret sit: data key, nonce prefix, the XChaCha20
 /// subkey of that prefix.
 const PREFIX_AT: usize = KEY_LEN;
 const SUBKEY_AT: usize = PREFIX_AT + PREFIX_LEN;
-const KEYRING_LEN: usize = SUBKEY_AT + KEY_LEN;
+const NAME_KEY_AT: usize = SUBKEY_AT + KEY_LEN;
+const KEYRING_LEN: usize = NAME_KEY_AT + NAME_KEY_LEN;
+/// Length of the key of the v2 file's name hash (SipHash's).
+const NAME_KEY_LEN: usize = 16;
+
+/// `BLAKE2b-512("microkv v2 name key\0" || data key)`, its first 16 bytes into `out`: the
+/// key of the v2 file's name hash.
+fn name_key_of(data_key: &[u8], out: &mut [u8]) {
+    use blake2::{Blake2b512, Digest};
+    let mut hasher = Blake2b512::new();
+    hasher.update(b"microkv v2 name key\0");
+    hasher.update(data_key);
+    let mut full = hasher.finalize();
+    out.copy_from_slice(&full[..NAME_KEY_LEN]);
+    zeroize::Zeroize::zeroize(full.as_mut_slice());
+}
 
 /// The store's data key and nonce state. Key, nonce prefix and subkey live in the arena.
 pub(crate) struct Keyring {
@@ -57,13 +72,66 @@ impl Keyring {
         // on a stack of their own, wiped whole after.
         on_own_stack(|| {
             fill(&mut secret[..KEY_LEN])?;
-            let (head, subkey) = secret.split_at_mut(SUBKEY_AT);
+            let (head, rest) = secret.split_at_mut(SUBKEY_AT);
+            let (subkey, name_key) = rest.split_at_mut(KEY_LEN);
+            name_key_of(&head[..KEY_LEN], name_key);
             hchacha(&head[..KEY_LEN], &head[PREFIX_AT..], subkey)
         })?;
         Ok(Keyring {
             secret,
             counter: AtomicU64::new(0),
         })
+    }
+
+    /// The v2 file's hash of the name `key` of namespace `ns` (docs/FORMAT.md, "Name
+    /// hash"), as [`Keyring::with_name_hasher`] gives it.
+    pub(crate) fn name_hash(&self, ns: &str, key: &str) -> Result<(u64, u32)> {
+        self.with_name_hasher(ns, |hash| hash(key))
+    }
+
+    /// Runs `f` with the hash of the names of namespace `ns`: SipHash-2-4-128 under the
+    /// name key of `u32le(len(ns)) || ns || key`, as `(bytes 0..8, bytes 8..12)` read
+    /// little-endian. The hashers' states, which give the key away, are wiped from the
+    /// stack after `f`, once for all the names it hashed.
+    pub(crate) fn with_name_hasher<R>(
+        &self,
+        ns: &str,
+        f: impl FnOnce(&dyn Fn(&str) -> (u64, u32)) -> R,
+    ) -> Result<R> {
+        use core::hash::Hasher;
+        use siphasher::sip128::{Hasher128, SipHasher24};
+        if !self.secret.in_owning_process() {
+            return Err(Error::Forked);
+        }
+        let mut k = [0u8; NAME_KEY_LEN];
+        k.copy_from_slice(&self.secret[NAME_KEY_AT..]);
+        let mut base = SipHasher24::new_with_key(&k);
+        zeroize::Zeroize::zeroize(&mut k);
+        base.write(&(ns.len() as u32).to_le_bytes());
+        base.write(ns.as_bytes());
+        let hash = |key: &str| {
+            let mut h = base;
+            h.write(key.as_bytes());
+            let out = h.finish128();
+            (out.h1, out.h2 as u32)
+        };
+        let result = f(&hash);
+        scrub_stack();
+        Ok(result)
+    }
+
+    /// `Error::Forked` in a process forked from the keyring's, where it does nothing.
+    pub(crate) fn in_its_process(&self) -> Result<()> {
+        match self.secret.in_owning_process() {
+            true => Ok(()),
+            false => Err(Error::Forked),
+        }
+    }
+
+    /// The tag of `aad` alone under `nonce`: XChaCha20-Poly1305 of an empty message (how
+    /// the v2 file authenticates a directory without encrypting it).
+    pub(crate) fn mac(&self, nonce: &XNonce, aad: &[u8]) -> Result<Tag> {
+        self.seal_in_place(nonce, aad, &mut [])
     }
 
     /// The raw data key (for wrapping it under a key-encryption key).
@@ -78,7 +146,7 @@ impl Keyring {
         let mut data = zeroize::Zeroizing::new([0u8; KEY_LEN]);
         let mut sub = zeroize::Zeroizing::new([0u8; KEY_LEN]);
         data.copy_from_slice(self.data_key());
-        sub.copy_from_slice(&self.secret[SUBKEY_AT..]);
+        sub.copy_from_slice(&self.secret[SUBKEY_AT..NAME_KEY_AT]);
         [data, sub]
     }
 
@@ -95,7 +163,7 @@ impl Keyring {
         }
         let prefix = &self.secret[PREFIX_AT..SUBKEY_AT];
         if nonce[..PREFIX_LEN] == *prefix {
-            f(&self.secret[SUBKEY_AT..], &ietf_nonce(nonce))
+            f(&self.secret[SUBKEY_AT..NAME_KEY_AT], &ietf_nonce(nonce))
         } else {
             xchacha(self.data_key(), nonce, f)
         }

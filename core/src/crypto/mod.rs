@@ -73,7 +73,7 @@ const PREFIX_LEN: usize = 16;
 type IetfNonce = [u8; 12];
 
 /// An XChaCha20-Poly1305 nonce.
-type XNonce = [u8; NONCE_LEN];
+pub(crate) type XNonce = [u8; NONCE_LEN];
 
 /// A Poly1305 tag.
 type Tag = [u8; TAG_LEN];

@@ -29,7 +29,7 @@ use super::{Engine, Exclusive};
 use crate::config::Refresh;
 use crate::entry::{Change, Name};
 use crate::error::{Error, Result};
-use crate::format::header::{HEADER_LEN, KEY_PART_LEN};
+use crate::format::header::{same_keys, HEADER_LEN, KEY_PART_LEN};
 use crate::format::journal::{self, Cursor, MAX_JOURNAL_LEN};
 use crate::format::snapshot;
 
@@ -82,7 +82,7 @@ impl Exclusive<'_> {
                 head.len()
             )));
         }
-        if head[..KEY_PART_LEN] != known {
+        if !same_keys(&head[..KEY_PART_LEN], &known) {
             return Err(Error::CredentialChanged);
         }
         match self.journal {
@@ -129,16 +129,21 @@ impl Exclusive<'_> {
         let bytes = storage
             .load_at_most(snapshot::MAX_STORE_LEN)?
             .ok_or(Error::NotFound)?;
-        if bytes.get(..KEY_PART_LEN) != Some(&known[..]) {
+        if !bytes
+            .get(..KEY_PART_LEN)
+            .is_some_and(|part| same_keys(part, known))
+        {
             return Err(Error::CredentialChanged);
         }
         let keyring = self.keyring().clone();
         let snapshot::Opened {
             mut spaces,
             sequence,
-            file,
-        } = snapshot::decode_with(&keyring, bytes)?;
-        let at = replay_journal(&**storage, &keyring, &file, sequence, |ns, key, entry| {
+            len,
+            cursor,
+            key_part,
+        } = snapshot::decode_with(&keyring, &engine.arena, bytes)?;
+        let at = replay_journal(&**storage, &keyring, cursor, |ns, key, entry| {
             replace_in(&mut spaces, ns, key, entry, false);
         })?;
         let mut contents = engine.contents.write();
@@ -152,7 +157,9 @@ impl Exclusive<'_> {
         drop(contents);
         self.journal = Some(at);
         self.sequence = sequence;
-        self.snapshot_len = file.len();
+        self.snapshot_len = len;
+        // The file's own (the same keys; a v1 file's version until a save replaces it).
+        self.stored_keys = Some(key_part);
         Ok(())
     }
 

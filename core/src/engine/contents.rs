@@ -9,6 +9,7 @@ use hashbrown::HashMap;
 use super::Now;
 use crate::crypto::Keyring;
 use crate::entry::{Change, Entry};
+use crate::error::Result;
 use crate::format::header::KeyHeader;
 use crate::space::{Space, Stored};
 
@@ -44,7 +45,7 @@ impl Contents {
     /// Drops every entry expired by `now` (and the namespaces this empties).
     pub(super) fn purge_expired(&mut self, now: u64) {
         for space in self.spaces.values_mut() {
-            space.retain(|e| e.is_live(Some(now)));
+            space.retain_live(now);
         }
         self.spaces.retain(|_, space| !space.is_empty());
     }
@@ -62,12 +63,12 @@ impl Contents {
         now: &'s Now<'_>,
         ns: &str,
         keep: impl Fn(&[u8]) -> bool + Copy + 's,
-    ) -> impl Iterator<Item = Stored<'s>> + 's {
-        self.spaces
-            .get(ns)
-            .into_iter()
-            .flat_map(move |space| space.iter_keyed(keep))
-            .filter(|e| now.is_live(e.expires_at))
+    ) -> Result<impl Iterator<Item = Stored<'s>> + 's> {
+        let entries = match self.spaces.get(ns) {
+            Some(space) => Some(space.iter_keyed(keep)?),
+            None => None,
+        };
+        Ok((entries.into_iter().flatten()).filter(|e| now.is_live(e.expires_at)))
     }
 
     /// The entry under `ns`/`key`, live or not (for tests that tamper with it).

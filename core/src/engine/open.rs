@@ -33,13 +33,12 @@ impl Engine {
             None => None,
         };
         let fresh = existing.is_none();
-        // Decoding decrypts the body in place; the header and tag that the journal's
-        // cursor reads below stay as they were, and the entries' records stay where they
-        // lie in it.
+        // The entries stay where they lie in the file's bytes (a v1 file's body decrypted
+        // in place; a v2 file as it is).
         let (header, keyring, opened) = match existing {
             Some(bytes) => {
                 let (header, keyring, opened) =
-                    snapshot::decode(bytes, config.kdf_limit, |header| {
+                    snapshot::decode(bytes, config.kdf_limit, &arena, |header| {
                         unlock(&arena, &credential, header, config.kdf_limit)
                     })?;
                 (header, keyring, Some(opened))
@@ -48,15 +47,14 @@ impl Engine {
             None => {
                 let (header, keyring) =
                     new_keys(&arena, &credential, &config.kdf, config.kdf_limit)?;
-                (header, keyring, None)
+                (header, Arc::new(keyring), None)
             }
         };
+        drop(credential);
         let (spaces, sequence, file) = match opened {
-            Some(o) => (o.spaces, o.sequence, Some(o.file)),
+            Some(o) => (o.spaces, o.sequence, Some((o.cursor, o.len, o.key_part))),
             None => (HashMap::new(), 0, None),
         };
-        drop(credential);
-        let keyring = Arc::new(keyring);
         let mut contents = Contents {
             keyring: keyring.clone(),
             generation: 0,
@@ -64,18 +62,19 @@ impl Engine {
             spaces,
         };
         let mut save = SaveState {
-            stored_keys: (!fresh).then(|| contents.header.key_part()),
+            // As the file has them (a v1 file's say version 1: the first save replaces it).
+            stored_keys: file.as_ref().map(|f| f.2),
             dirty: false,
             last_save: None,
             journal: None,
             journaling: true,
             sequence,
-            snapshot_len: file.as_ref().map_or(0, |f| f.len()),
+            snapshot_len: file.as_ref().map_or(0, |f| f.1),
             pending: None,
         };
-        if let (Some(storage), Some(snapshot)) = (&storage, &file) {
+        if let (Some(storage), Some((start, _, _))) = (&storage, file) {
             // The writes committed since the snapshot (read-only opens see them too).
-            let at = replay_journal(&**storage, &keyring, snapshot, sequence, |ns, key, e| {
+            let at = replay_journal(&**storage, &keyring, start, |ns, key, e| {
                 contents.set(ns, key, e);
             })?;
             save.journal = Some(at);
@@ -106,17 +105,16 @@ impl Engine {
     }
 }
 
-/// Reads the journal of `snapshot` (the bytes of the v1 file in place, decoded) from
-/// `storage` and applies its committed records through `apply`; returns the cursor after
-/// them. How an open, and a catch-up that reads a newer snapshot, replay the writes
-/// committed since the snapshot.
+/// Reads the journal from `storage` from `start` (the start of a snapshot's journal) and
+/// applies its committed records through `apply`; returns the cursor after them. How an
+/// open, and a catch-up that reads a newer snapshot, replay the writes committed since
+/// the snapshot.
 pub(super) fn replay_journal(
     storage: &dyn Storage,
     keyring: &Keyring,
-    snapshot: &[u8],
-    sequence: u64,
+    start: Cursor,
     apply: impl FnMut(&str, &str, Option<Entry>),
 ) -> Result<Cursor> {
     let log = storage.load_journal_at_most(journal::MAX_JOURNAL_LEN)?;
-    journal::replay(keyring, Cursor::after(snapshot, sequence), &log, apply)
+    journal::replay(keyring, start, &log, apply)
 }

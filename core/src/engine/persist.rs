@@ -13,6 +13,7 @@ use alloc::vec::Vec;
 use hashbrown::HashMap;
 
 use super::{Contents, Engine, Exclusive, Now};
+use crate::arena::Arena;
 use crate::config::AutoSave;
 use crate::credential::Credential;
 use crate::entry::{Change, Entry};
@@ -87,7 +88,7 @@ impl Exclusive<'_> {
                 ..c
             })
             .collect();
-        if let Err(e) = self.autosave(&contents) {
+        if let Err(e) = self.autosave(&mut contents) {
             if matches!(e, Error::NotDurable(_)) {
                 // The snapshot holding the write is in place: the write happened.
                 return Err(e);
@@ -164,18 +165,21 @@ impl Exclusive<'_> {
         }
     }
 
-    fn autosave(&mut self, contents: &Contents) -> Result<()> {
-        match self.engine.autosave {
-            AutoSave::OnEveryWrite => self.save_from(contents),
+    fn autosave(&mut self, contents: &mut Contents) -> Result<()> {
+        let due = match self.engine.autosave {
+            AutoSave::OnEveryWrite => true,
             AutoSave::Periodic(every) => {
                 let every = u64::try_from(every.as_millis()).unwrap_or(u64::MAX);
-                match (self.now(), self.last_save) {
-                    (Some(now), Some(last)) if now.saturating_sub(last) < every => Ok(()),
-                    _ => self.save_from(contents),
-                }
+                !matches!((self.now(), self.last_save),
+                    (Some(now), Some(last)) if now.saturating_sub(last) < every)
             }
-            AutoSave::Manual | AutoSave::OnDrop => Ok(()),
+            AutoSave::Manual | AutoSave::OnDrop => false,
+        };
+        if due {
+            let bytes = self.save_from(contents)?;
+            adopt(contents, &self.engine.arena, bytes);
         }
+        Ok(())
     }
 
     /// Saves if anything changed since the last save.
@@ -192,21 +196,24 @@ impl Exclusive<'_> {
     /// but a crash may still bring back the previous one.
     pub(crate) fn save(&mut self) -> Result<()> {
         let engine = self.engine;
-        self.save_from(&engine.contents.read())?;
+        let bytes = self.save_from(&engine.contents.read())?;
+        let mut contents = engine.contents.write();
+        adopt(&mut contents, &engine.arena, bytes);
         // The snapshot left out what had expired: so does memory from now on.
         if let Some(now) = self.now() {
-            engine.contents.write().purge_expired(now);
+            contents.purge_expired(now);
         }
         Ok(())
     }
 
-    fn save_from(&mut self, contents: &Contents) -> Result<()> {
+    /// Saves `contents`; returns the bytes saved.
+    fn save_from(&mut self, contents: &Contents) -> Result<Vec<u8>> {
         if self.engine.read_only {
             return Err(Error::ReadOnly);
         }
         let storage = self.engine.storage.as_ref().ok_or(Error::NoPath)?;
         let sequence = self.sequence + 1;
-        let bytes = snapshot_of(contents, self.now(), sequence)?;
+        let bytes = snapshot_of(contents, &self.engine.arena, self.now(), sequence)?;
         // Until the store succeeds, which snapshot the storage holds is not known: no
         // journal until the next successful one.
         self.journal = None;
@@ -229,7 +236,7 @@ impl Exclusive<'_> {
         self.dirty = false;
         self.clear_pending();
         self.last_save = self.now();
-        Ok(())
+        Ok(bytes)
     }
 
     /// Draws new keys for `credential` and re-encrypts every entry under them, then saves
@@ -250,7 +257,7 @@ impl Exclusive<'_> {
             let mut spaces: HashMap<String, Space> = HashMap::with_capacity(old.spaces.len());
             for (ns, space) in &old.spaces {
                 let mut fresh = Space::with_capacity(space.len());
-                for e in space.iter() {
+                for e in space.iter()? {
                     let mut plain = e.to_entry().open(&old.keyring, arena, ns, e.key)?;
                     let sealed = Entry::seal(&keyring, ns, e.key, &mut plain, e.expires_at)?;
                     fresh.insert(e.key, &sealed, false);
@@ -268,7 +275,9 @@ impl Exclusive<'_> {
         let old = core::mem::replace(&mut *contents, fresh);
         self.keyring = Once::new();
         let saved = match engine.storage {
-            Some(_) => self.save_from(&contents),
+            Some(_) => self
+                .save_from(&contents)
+                .map(|bytes| adopt(&mut contents, arena, bytes)),
             None => Ok(()),
         };
         let outcome = match saved {
@@ -276,7 +285,10 @@ impl Exclusive<'_> {
                 // The storage holds the new credential: so must memory, whatever this
                 // second save does. It only decides whether that is durable.
                 match self.save_from(&contents) {
-                    Ok(()) => Ok(()),
+                    Ok(bytes) => {
+                        adopt(&mut contents, arena, bytes);
+                        Ok(())
+                    }
                     Err(Error::NotDurable(e)) => Err(Error::NotDurable(e)),
                     Err(_) => Err(Error::NotDurable(first)),
                 }
@@ -298,6 +310,16 @@ impl Exclusive<'_> {
     }
 }
 
+/// Makes `bytes`, the snapshot of `contents` just saved, what `contents` holds: the
+/// entries then lie in it as in a file just opened (their names sealed, the records
+/// written since and the dead ones let go). The two are the same entries: should the
+/// bytes not read back (they always do), the contents stay as they are.
+fn adopt(contents: &mut Contents, arena: &Arc<Arena>, bytes: Vec<u8>) {
+    if let Ok(opened) = snapshot::decode_with(&contents.keyring, arena, bytes) {
+        contents.spaces = opened.spaces;
+    }
+}
+
 /// The event of a snapshot that could not be saved (or not durably).
 #[cfg(feature = "tracing")]
 fn report_failed_save(e: &Error) {
@@ -314,12 +336,18 @@ fn report_failed_save(e: &Error) {
     }
 }
 
-/// The v1 bytes of `contents` as snapshot number `sequence`, leaving out what expired by
+/// The bytes of `contents` (a v2 file) as snapshot number `sequence`, leaving out what expired by
 /// `now`.
-fn snapshot_of(contents: &Contents, now: Option<u64>, sequence: u64) -> Result<Vec<u8>> {
+fn snapshot_of(
+    contents: &Contents,
+    arena: &Arc<Arena>,
+    now: Option<u64>,
+    sequence: u64,
+) -> Result<Vec<u8>> {
     snapshot::encode(
         &contents.header,
         &contents.keyring,
+        arena,
         &contents.spaces,
         now,
         sequence,
@@ -327,12 +355,12 @@ fn snapshot_of(contents: &Contents, now: Option<u64>, sequence: u64) -> Result<V
 }
 
 impl Engine {
-    /// The store as the bytes of a v1 file (what `save` would write, but of sequence 0:
+    /// The store as the bytes of a store file (what `save` would write, but of sequence 0:
     /// a copy starts a history of its own). Readers carry on meanwhile; a write waits to
     /// apply until it is taken.
     pub(crate) fn snapshot(&self) -> Result<Vec<u8>> {
         let now = Now::new(self);
         let contents = self.contents.read();
-        snapshot_of(&contents, now.get(), 0)
+        snapshot_of(&contents, &self.arena, now.get(), 0)
     }
 }

@@ -31,15 +31,18 @@ impl Engine {
         let f = |plain: &[u8]| decode(plain);
         let mut slot = self.scratch.claim();
         let found = self.read(|c, now| {
-            let entry = c.live(now, ns, key)?;
+            let Some(entry) = c.live(now, ns, key) else {
+                // A v2 file's lookup finds nothing in a forked child: say why.
+                return c.keyring.in_its_process().map(|()| None);
+            };
             let copied =
                 (slot.as_deref_mut()).is_some_and(|s| s.copy(c.generation, &c.keyring, &entry));
-            Some(if copied {
+            Ok(Some(if copied {
                 Found::InSlot
             } else {
                 Found::Shared(entry.to_entry(), c.keyring.clone())
-            })
-        });
+            }))
+        })?;
         match (found, slot.as_deref_mut()) {
             (None, _) => Ok(None),
             (Some(Found::Shared(entry, keyring)), _) => {
@@ -69,10 +72,10 @@ impl Engine {
     /// Opens the live value of `ns`/`key` into the arena; `None` if absent or expired.
     /// The lock is held only to copy the entry out: the decryption runs without it.
     pub(crate) fn open_live(&self, ns: &str, key: &str) -> Result<Option<SecretBuf>> {
-        let found = self.read(|c, now| {
-            let entry = c.live(now, ns, key)?.to_entry();
-            Some((c.keyring.clone(), entry))
-        });
+        let found = self.read(|c, now| match c.live(now, ns, key) {
+            Some(entry) => Ok(Some((c.keyring.clone(), entry.to_entry()))),
+            None => c.keyring.in_its_process().map(|()| None),
+        })?;
         match found {
             Some((keyring, entry)) => entry.open(&keyring, &self.arena, ns, key).map(Some),
             None => Ok(None),
@@ -95,26 +98,29 @@ impl Engine {
 
     /// The number of live entries of `ns`.
     pub(crate) fn count_live(&self, ns: &str) -> usize {
-        self.read(|c, now| c.live_in(now, ns, |_| true).count())
+        self.read(|c, now| (c.spaces.get(ns)).map_or(0, |s| s.count_live(|e| now.is_live(e))))
     }
 
     /// The names of the live entries of `ns`, in no particular order.
-    pub(crate) fn live_keys(&self, ns: &str) -> Vec<String> {
+    pub(crate) fn live_keys(&self, ns: &str) -> Result<Vec<String>> {
         self.read(|c, now| {
-            (c.live_in(now, ns, |_| true))
-                .map(|e| String::from(e.key))
-                .collect()
+            let live = c.live_in(now, ns, |_| true)?;
+            Ok(live.map(|e| String::from(e.key)).collect())
         })
     }
 
     /// The live entries of `ns` whose names' bytes pass `keep`, copied out with the
     /// keyring that opens them, so that they can be decrypted without holding the lock.
-    pub(crate) fn live_entries(&self, ns: &str, keep: impl Fn(&[u8]) -> bool) -> LiveEntries {
+    pub(crate) fn live_entries(
+        &self,
+        ns: &str,
+        keep: impl Fn(&[u8]) -> bool,
+    ) -> Result<LiveEntries> {
         self.read(|c, now| {
-            let entries = (c.live_in(now, ns, &keep))
+            let entries = (c.live_in(now, ns, &keep)?)
                 .map(|e| (String::from(e.key), e.to_entry()))
                 .collect();
-            (c.keyring.clone(), entries)
+            Ok((c.keyring.clone(), entries))
         })
     }
 
@@ -122,7 +128,7 @@ impl Engine {
     pub(crate) fn namespaces(&self) -> Vec<String> {
         let mut names: Vec<String> = self.read(|c, now| {
             (c.spaces.iter())
-                .filter(|(_, space)| space.iter().any(|e| now.is_live(e.expires_at)))
+                .filter(|(_, space)| space.any_live(|e| now.is_live(e)))
                 .map(|(name, _)| name.clone())
                 .collect()
         });

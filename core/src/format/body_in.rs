@@ -201,7 +201,10 @@ mod tests {
 
     fn file(plain: &[u8]) -> (crate::space::Segment, core::ops::Range<usize>) {
         let file = [&[9; 5][..], plain, &[9; 3]].concat();
-        (alloc::sync::Arc::new(file), 5..5 + plain.len())
+        (
+            alloc::sync::Arc::new(zeroize::Zeroizing::new(file)),
+            5..5 + plain.len(),
+        )
     }
 
     fn error(plain: &[u8]) -> Error {

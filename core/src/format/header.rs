@@ -4,7 +4,7 @@
 //! ```text
 //! off  len  field
 //!   0    8  magic "MICROKV\0"
-//!   8    2  format version (u16) = 1
+//!   8    2  format version (u16) = 2 (1: read, never written)
 //!  10    1  KDF id: 0 raw key, 1 Argon2id, 2 scrypt
 //!  11    1  value encoding: 1 MessagePack (the only one)
 //!  12   12  KDF parameters, three u32: Argon2id (m KiB, t, p); scrypt (log_n, r, p); raw: 0
@@ -12,9 +12,9 @@
 //!  40   32  key commitment
 //!  --- 72 bytes: associated data of the key wrap
 //!  72   72  wrapped data key: nonce (24) || ciphertext (32) || tag (16)
-//! 144   24  body nonce
-//! 168    8  body length (u64): ciphertext + tag
-//!  --- 176 bytes: the header, associated data of the body
+//! 144   24  snapshot nonce (v1: the body's; v2: the toc's, `P || 0u64`)
+//! 168    8  v1: body length (u64), ciphertext + tag; v2: data length (u32), toc length (u32)
+//!  --- 176 bytes: the header, associated data of the body (v1) or the toc (v2)
 //! ```
 #![forbid(unsafe_code)]
 
@@ -29,9 +29,12 @@ use crate::kdf::{Kdf, KdfParams};
 
 /// The magic bytes every store file starts with.
 pub const MAGIC: [u8; 8] = *b"MICROKV\0";
-/// The format version this build writes. Also the first byte of every value's
-/// associated data, so a value sealed under one version never opens under another.
-pub const VERSION: u16 = 1;
+/// The format version this build writes (it reads version 1 too).
+pub const VERSION: u16 = 2;
+/// The first version: what the key wrap's associated data says at bytes 8..10 whatever
+/// the file's version (so a v1 store's wrapped key carries over to v2 unchanged), and the
+/// first byte of every value's associated data.
+pub(crate) const V1: u16 = 1;
 /// Length of the whole file header (key header, body nonce and body length): a file
 /// shorter than this is truncated.
 pub(crate) const HEADER_LEN: usize = 176;
@@ -39,10 +42,19 @@ pub(crate) const HEADER_LEN: usize = 176;
 pub(crate) const KEY_AAD_LEN: usize = 72;
 /// Length of the key part of the header: everything but the body nonce and length.
 pub(crate) const KEY_PART_LEN: usize = KEY_AAD_LEN + WRAPPED_LEN;
-/// Where the body nonce sits in the header.
+/// Where the body nonce (v1), or the snapshot nonce (v2), sits in the header.
 pub(crate) const BODY_NONCE: Range<usize> = KEY_PART_LEN..168;
-/// Where the body length sits in the header.
+/// Where a v1 header has the body length.
 pub(crate) const BODY_LEN: Range<usize> = 168..HEADER_LEN;
+/// Where a v2 header has the data length and the toc length.
+pub(crate) const DATA_LEN: Range<usize> = 168..172;
+pub(crate) const TOC_LEN: Range<usize> = 172..HEADER_LEN;
+
+/// Whether two key parts (bytes `0..144` of a header) are the same but perhaps for the
+/// format version: a v1 file and the v2 file saved over it under the same keys.
+pub(crate) fn same_keys(a: &[u8], b: &[u8]) -> bool {
+    a.len() == KEY_PART_LEN && b.len() == KEY_PART_LEN && a[..8] == b[..8] && a[10..] == b[10..]
+}
 
 /// The format version of a store written by microkv 0.3, if `bytes` start like one: a
 /// MessagePack array whose first items are the string `"microkv"` and a small integer.
@@ -66,11 +78,12 @@ pub(crate) struct KeyHeader {
 }
 
 impl KeyHeader {
-    /// Bytes 0..72 of the header: the key wrap's associated data.
+    /// The key wrap's associated data: bytes 0..72 of the header, with bytes 8..10 the
+    /// first version's whatever the file's.
     pub(crate) fn aad(&self) -> [u8; KEY_AAD_LEN] {
         let mut out = [0u8; KEY_AAD_LEN];
         out[..8].copy_from_slice(&MAGIC);
-        out[8..10].copy_from_slice(&VERSION.to_le_bytes());
+        out[8..10].copy_from_slice(&V1.to_le_bytes());
         let (id, a, b, c) = match self.kdf.map(|k| k.0) {
             None => (0u8, 0, 0, 0),
             Some(Kdf::Argon2id { m_kib, t, p }) => (1, m_kib, t, p),
@@ -92,6 +105,7 @@ impl KeyHeader {
     pub(crate) fn key_part(&self) -> [u8; KEY_PART_LEN] {
         let mut out = [0u8; KEY_PART_LEN];
         out[..KEY_AAD_LEN].copy_from_slice(&self.aad());
+        out[8..10].copy_from_slice(&VERSION.to_le_bytes());
         out[KEY_AAD_LEN..].copy_from_slice(&self.wrapped);
         out
     }
@@ -105,8 +119,12 @@ impl KeyHeader {
         if let Some(version) = legacy_version(bytes) {
             return Err(Error::LegacyStore { version });
         }
-        if !check_magic(bytes, &MAGIC, VERSION, "not a microkv store (bad magic)")?
-            || bytes.len() < HEADER_LEN
+        if !check_magic(
+            bytes,
+            &MAGIC,
+            &[V1, VERSION],
+            "not a microkv store (bad magic)",
+        )? || bytes.len() < HEADER_LEN
         {
             return Err(corrupt("truncated header"));
         }

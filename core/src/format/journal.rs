@@ -77,19 +77,25 @@ impl Cursor {
         }
     }
 
-    /// The start of the journal of `snapshot`, the bytes of a v1 store file (valid: just
+    /// The start of the journal of `snapshot`, the bytes of a store file (valid: just
     /// written or just decoded) of sequence number `sequence`.
     pub(crate) fn after(snapshot: &[u8], sequence: u64) -> Cursor {
         let mut nonce = [0u8; NONCE_LEN];
         nonce.copy_from_slice(&snapshot[SNAPSHOT_NONCE]);
         let mut prev = [0u8; TAG_LEN];
         prev.copy_from_slice(&snapshot[snapshot.len() - TAG_LEN..]);
+        Cursor::of(nonce, prev, sequence)
+    }
+
+    /// The start of the journal of the snapshot whose nonce (header bytes `144..168`) and
+    /// last 16 bytes (its body's tag, v1, or its toc's, v2) are these.
+    pub(crate) fn of(snapshot: [u8; NONCE_LEN], tag: [u8; TAG_LEN], sequence: u64) -> Cursor {
         Cursor {
-            snapshot: nonce,
+            snapshot,
             sequence,
             len: 0,
             index: 0,
-            prev,
+            prev: tag,
         }
     }
 
@@ -203,7 +209,9 @@ pub(crate) fn replay(
         // compaction's cut): zeros end a journal anywhere, its header included.
         return Ok(start);
     }
-    if !check_magic(journal, &MAGIC, VERSION, "journal: bad magic")? || journal.len() < HEADER_LEN {
+    if !check_magic(journal, &MAGIC, &[VERSION], "journal: bad magic")?
+        || journal.len() < HEADER_LEN
+    {
         return Ok(start); // a torn header: nothing committed yet
     }
     if journal[10..12] != [0, 0] {

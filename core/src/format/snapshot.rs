@@ -1,14 +1,16 @@
-//! The store file (a snapshot): the [`header`](super::header), then the body (every
-//! namespace's key names, expiries and sealed values, in postcard) sealed under the data
-//! key with the whole header as associated data.
+//! The store file (a snapshot): the [`header`](super::header), then, in a v2 file (what
+//! this build writes, [`super::v2_out`]), every namespace's directory, records and names
+//! block and the sealed toc ([`super::v2_in`] reads them); in a v1 file (still read), the
+//! body (every namespace's key names, expiries and sealed values, in postcard) sealed
+//! under the data key with the whole header as associated data.
 //!
 //! ```text
-//! body = varint(spaces) || { str name || varint(entries) || { str key ||
-//!        option<u64> expires_at || bytes sealed }* }* || varint(sequence)
+//! v1 body = varint(spaces) || { str name || varint(entries) || { str key ||
+//!           option<u64> expires_at || bytes sealed }* }* || varint(sequence)
 //! ```
 //!
 //! The sequence counts the snapshots of the store's history: each save writes the one
-//! before it plus one, a rekey included (files written before it existed end after the
+//! before it plus one, a rekey included (v1 files written before it existed end after the
 //! spaces, and read as sequence 0). With the journal's record count it makes
 //! [`Position`](super::position::Position) an order an application can pin.
 #![forbid(unsafe_code)]
@@ -18,23 +20,23 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
-use serde::ser::{SerializeSeq, SerializeStruct};
-use serde::{Serialize, Serializer};
 
-use super::header::{KeyHeader, BODY_LEN, BODY_NONCE, HEADER_LEN};
-use super::serial::{append_serialized, as_bytes, serialized_len};
+use super::header::{KeyHeader, BODY_LEN, BODY_NONCE, HEADER_LEN, KEY_PART_LEN, V1};
+use super::journal::Cursor;
+use super::serial::as_bytes;
+use crate::arena::Arena;
 use crate::crypto::{Keyring, TAG_LEN};
 use crate::error::{corrupt, Result};
 use crate::kdf::KdfLimit;
-use crate::space::{Segment, Space};
+use crate::space::Space;
+
+pub(crate) use super::v2_out::encode;
 
 /// The longest store file this build reads or writes (1 GiB): a longer one is
 /// `Error::TooLarge`, refused before it is read (a store lives in memory whole).
 pub const MAX_STORE_LEN: u64 = 1 << 30;
 
-/// One entry as the body holds it: read by [`super::body_in`] into the maps, written by
-/// [`BodyOut`] straight from them (postcard writes no field names and no struct framing:
-/// a struct is its fields in order, a sequence is `varint(len) || elements`).
+/// One entry as a v1 body holds it, read by [`super::body_in`] into the maps.
 #[derive(serde::Serialize, serde::Deserialize)]
 pub(super) struct EntryRecord<'a> {
     pub(super) key: &'a str,
@@ -43,152 +45,50 @@ pub(super) struct EntryRecord<'a> {
     pub(super) sealed: &'a [u8],
 }
 
-/// The body as written, straight from the store's maps (no intermediate vectors, which
-/// cost as much as the encryption for large stores): the entries live at `now`, without
-/// the namespaces that have none, in the wire format of the module's text.
-struct BodyOut<'a> {
-    spaces: &'a HashMap<String, Space>,
-    now: Option<u64>,
-    sequence: u64,
-}
-
-impl BodyOut<'_> {
-    fn live(&self, space: &Space) -> usize {
-        space.iter().filter(|e| e.is_live(self.now)).count()
-    }
-}
-
-impl Serialize for BodyOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut body = serializer.serialize_struct("Body", 2)?;
-        body.serialize_field("spaces", &SpacesOut(self))?;
-        body.serialize_field("sequence", &self.sequence)?;
-        body.end()
-    }
-}
-
-struct SpacesOut<'a>(&'a BodyOut<'a>);
-
-impl Serialize for SpacesOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let body = self.0;
-        let now = body.now;
-        let count = body
-            .spaces
-            .values()
-            .filter(|space| space.iter().any(|e| e.is_live(now)))
-            .count();
-        let mut seq = serializer.serialize_seq(Some(count))?;
-        for (name, space) in body.spaces {
-            let live = body.live(space);
-            if live > 0 {
-                seq.serialize_element(&SpaceOut {
-                    name,
-                    space,
-                    live,
-                    now,
-                })?;
-            }
-        }
-        seq.end()
-    }
-}
-
-struct SpaceOut<'a> {
-    name: &'a str,
-    space: &'a Space,
-    live: usize,
-    now: Option<u64>,
-}
-
-impl Serialize for SpaceOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut record = serializer.serialize_struct("SpaceRecord", 2)?;
-        record.serialize_field("name", self.name)?;
-        record.serialize_field("entries", &EntriesOut(self))?;
-        record.end()
-    }
-}
-
-struct EntriesOut<'a>(&'a SpaceOut<'a>);
-
-impl Serialize for EntriesOut<'_> {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let space = self.0;
-        let mut seq = serializer.serialize_seq(Some(space.live))?;
-        for e in space.space.iter().filter(|e| e.is_live(space.now)) {
-            seq.serialize_element(&EntryRecord {
-                key: e.key,
-                expires_at: e.expires_at,
-                sealed: e.sealed,
-            })?;
-        }
-        seq.end()
-    }
-}
-
-/// The v1 bytes of a store: the header, then the body sealed under the data key with the
-/// whole header as associated data. Entries already expired at `now` are left out.
-pub(crate) fn encode(
-    header: &KeyHeader,
-    keyring: &Keyring,
-    spaces: &HashMap<String, Space>,
-    now: Option<u64>,
-    sequence: u64,
-) -> Result<Vec<u8>> {
-    let body = BodyOut {
-        spaces,
-        now,
-        sequence,
-    };
-    // Sized first, then written once behind the header: no reallocation, no second buffer.
-    let len = serialized_len(&body)?;
-    crate::storage::check_len((HEADER_LEN + len + TAG_LEN) as u64, MAX_STORE_LEN)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + len + TAG_LEN);
-    out.extend_from_slice(&header.key_part());
-    let nonce = keyring.next_nonce()?;
-    out.extend_from_slice(&nonce);
-    out.extend_from_slice(&((len + TAG_LEN) as u64).to_le_bytes());
-    let mut out = append_serialized(&body, out, len)?;
-    let (head, body_out) = out.split_at_mut(HEADER_LEN);
-    let tag = keyring.seal_in_place(&nonce, head, body_out)?;
-    out.extend_from_slice(&tag);
-    Ok(out)
-}
-
-/// Opens the v1 bytes of a store with the keyring `unlock` gets from their header: the
-/// header's structure and bounds first, then the KDF's cost against `limit`, then the
-/// body's length, then `unlock` (which checks the credential against the commitment,
-/// `WrongPassword`, and the key wrap, `Tampered`), then the body (`Tampered`), then the
-/// body's structure. The body is decrypted where it lies (it holds names and sealed
-/// values, nothing secret); the header and the tag are left as they were.
+/// Opens the bytes of a store file (v1 or v2) with the keyring `unlock` gets from their
+/// header: the header's structure and bounds first, then the KDF's cost against `limit`,
+/// then the lengths, then `unlock` (which checks the credential against the commitment,
+/// `WrongPassword`, and the key wrap, `Tampered`), then the body (v1) or the toc and the
+/// directories (v2), `Tampered`, then their structure.
 pub(crate) fn decode(
     bytes: Vec<u8>,
     limit: KdfLimit,
+    arena: &Arc<Arena>,
     unlock: impl FnOnce(&KeyHeader) -> Result<Keyring>,
-) -> Result<(KeyHeader, Keyring, Opened)> {
+) -> Result<(KeyHeader, Arc<Keyring>, Opened)> {
     let header = KeyHeader::parse(&bytes)?;
     if let Some(kdf) = &header.kdf {
         limit.admit(kdf)?;
     }
-    check_body_len(&bytes)?;
-    let keyring = unlock(&header)?;
-    let opened = open_body(&keyring, bytes)?;
+    check_lengths(&bytes)?;
+    let keyring = Arc::new(unlock(&header)?);
+    let opened = open_file(&keyring, arena, bytes)?;
     Ok((header, keyring, opened))
 }
 
-/// The namespaces of `bytes`, a v1 file whose key part (bytes `0..144`) is the one
-/// `keyring` was unwrapped from: how a shared handle reads a snapshot another handle
-/// saved under the same credential, without running the KDF again. The body is
-/// decrypted in place (header and tag stay). The caller compares the key part first.
-pub(crate) fn decode_with(keyring: &Keyring, bytes: Vec<u8>) -> Result<Opened> {
+/// The namespaces of `bytes`, a file whose key part (bytes `0..144`) is the one `keyring`
+/// was unwrapped from (perhaps of another version): how a shared handle reads a snapshot
+/// another handle saved under the same credential, without running the KDF again. The
+/// caller compares the key part first.
+pub(crate) fn decode_with(
+    keyring: &Arc<Keyring>,
+    arena: &Arc<Arena>,
+    bytes: Vec<u8>,
+) -> Result<Opened> {
     KeyHeader::parse(&bytes)?;
-    check_body_len(&bytes)?;
-    open_body(keyring, bytes)
+    check_lengths(&bytes)?;
+    open_file(keyring, arena, bytes)
 }
 
-/// Checks the body length in the header of `bytes` (parsed) against the file's.
-fn check_body_len(bytes: &[u8]) -> Result<()> {
+fn version(bytes: &[u8]) -> u16 {
+    u16::from_le_bytes([bytes[8], bytes[9]])
+}
+
+/// Checks the lengths in the header of `bytes` (parsed) against the file's.
+fn check_lengths(bytes: &[u8]) -> Result<()> {
+    if version(bytes) != V1 {
+        return super::v2_in::check_lengths(bytes);
+    }
     let mut len = [0u8; 8];
     len.copy_from_slice(&bytes[BODY_LEN]);
     let body_len = u64::from_le_bytes(len);
@@ -201,21 +101,48 @@ fn check_body_len(bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// What a snapshot's body holds: the namespaces, and the snapshot's sequence number.
+/// What a snapshot holds: the namespaces, and the snapshot's sequence number; and what
+/// the journal and the next save need of the file.
 pub(crate) struct Opened {
     pub(crate) spaces: HashMap<String, Space>,
     pub(crate) sequence: u64,
-    /// The file, its body decrypted (header and tag as they were): the namespaces keep
-    /// their records where they lie in it.
-    pub(crate) file: Segment,
+    /// The file's length.
+    pub(crate) len: usize,
+    /// The file's first 144 bytes, as they are in the file.
+    pub(crate) key_part: [u8; KEY_PART_LEN],
+    /// The start of the snapshot's journal.
+    pub(crate) cursor: Cursor,
 }
 
-/// Opens the body of `bytes` (its length checked) in place under `keyring` and parses it.
-fn open_body(keyring: &Keyring, mut bytes: Vec<u8>) -> Result<Opened> {
+/// Opens the body of `bytes` (its lengths checked) under `keyring` and parses it.
+fn open_file(keyring: &Arc<Keyring>, arena: &Arc<Arena>, bytes: Vec<u8>) -> Result<Opened> {
+    let len = bytes.len();
+    let mut key_part = [0u8; KEY_PART_LEN];
+    key_part.copy_from_slice(&bytes[..KEY_PART_LEN]);
+    let mut nonce = [0u8; 24];
+    nonce.copy_from_slice(&bytes[BODY_NONCE]);
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&bytes[len - TAG_LEN..]);
+    let (spaces, sequence) = match version(&bytes) {
+        V1 => open_v1(keyring, bytes)?,
+        _ => super::v2_in::open(keyring, arena, bytes)?,
+    };
+    Ok(Opened {
+        spaces,
+        sequence,
+        len,
+        key_part,
+        cursor: Cursor::of(nonce, tag, sequence),
+    })
+}
+
+/// Opens the body of the v1 file `bytes` in place under `keyring` and parses it (the
+/// namespaces keep their records where they lie in it).
+fn open_v1(keyring: &Keyring, mut bytes: Vec<u8>) -> Result<(HashMap<String, Space>, u64)> {
     let (head, sealed) = bytes.split_at_mut(HEADER_LEN);
     let (plain, tag) = sealed.split_at_mut(sealed.len() - TAG_LEN);
     keyring.open_in_place(&head[BODY_NONCE], head, plain, tag)?;
-    let file = Arc::new(bytes);
+    let file = Arc::new(zeroize::Zeroizing::new(bytes));
     let (spaces, rest) = super::body_in::parse(&file, HEADER_LEN..file.len() - TAG_LEN)?;
     let sequence = match rest {
         [] => 0, // written before the sequence existed
@@ -228,9 +155,5 @@ fn open_body(keyring: &Keyring, mut bytes: Vec<u8>) -> Result<Opened> {
             sequence
         }
     };
-    Ok(Opened {
-        spaces,
-        sequence,
-        file,
-    })
+    Ok((spaces, sequence))
 }

@@ -8,7 +8,7 @@
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 
-use super::header::VERSION;
+use super::header::V1;
 use crate::arena::{Arena, SecretBuf};
 use crate::crypto::{Keyring, SEAL_OVERHEAD};
 use crate::entry::Entry;
@@ -67,7 +67,7 @@ impl core::ops::Deref for ValueAad {
 /// Built on the stack when short (every get and put needs one), on the heap otherwise.
 pub(crate) fn value_aad(namespace: &str, key: &str) -> ValueAad {
     let parts: [&[u8]; 4] = [
-        &[VERSION as u8],
+        &[V1 as u8],
         &(namespace.len() as u32).to_le_bytes(),
         namespace.as_bytes(),
         key.as_bytes(),
@@ -88,7 +88,7 @@ mod tests {
         for ns_len in [0usize, 1, 60, 122, 123, 124, 200] {
             for key_len in [0usize, 1, 5, 6, 64] {
                 let (ns, key) = ("n".repeat(ns_len), "k".repeat(key_len));
-                let mut expected = alloc::vec![super::VERSION as u8];
+                let mut expected = alloc::vec![super::V1 as u8];
                 expected.extend_from_slice(&(ns_len as u32).to_le_bytes());
                 expected.extend_from_slice(ns.as_bytes());
                 expected.extend_from_slice(key.as_bytes());

@@ -84,7 +84,7 @@ pub(super) fn skim(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
 }
 
 /// Appends the record of `key`'s `entry` to `out`.
-pub(super) fn append_record(out: &mut Vec<u8>, key: &str, entry: &Entry) {
+fn append_record(out: &mut Vec<u8>, key: &str, entry: &Entry) {
     push_varint(out, key.len() as u64);
     out.extend_from_slice(key.as_bytes());
     match entry.expires_at {
@@ -104,4 +104,45 @@ pub(super) fn record(key: &str, entry: &Entry) -> Vec<u8> {
     let mut out = Vec::new();
     append_record(&mut out, key, entry);
     out
+}
+
+/// A namespace's log of the records written since its segment: they hold key names in the
+/// clear, so the log never leaves a copy behind. It grows by moving to a buffer twice as
+/// large and wiping the old one (never by a reallocation that frees it as it is), and is
+/// wiped when dropped.
+#[derive(Default)]
+pub(super) struct Log(Vec<u8>);
+
+impl Log {
+    /// Appends the record of `key`'s `entry`.
+    pub(super) fn append(&mut self, key: &str, entry: &Entry) {
+        let extra = varint_len(key.len()) + key.len() + 11 + varint_len(entry.sealed.len());
+        let extra = extra + entry.sealed.len();
+        if self.0.capacity() - self.0.len() < extra {
+            let mut fresh = Vec::with_capacity((self.0.len() + extra).max(2 * self.0.capacity()));
+            fresh.extend_from_slice(&self.0);
+            zeroize::Zeroize::zeroize(&mut self.0);
+            self.0 = fresh;
+        }
+        append_record(&mut self.0, key, entry);
+    }
+}
+
+impl From<Vec<u8>> for Log {
+    fn from(bytes: Vec<u8>) -> Log {
+        Log(bytes)
+    }
+}
+
+impl core::ops::Deref for Log {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl Drop for Log {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
 }

@@ -121,7 +121,7 @@ impl Tree {
         F: FnMut(&str, SecretBytes) -> ControlFlow<()>,
     {
         self.engine.refresh_if_due()?;
-        let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
+        let (keyring, entries) = self.engine.live_entries(&self.name, |_| true)?;
         for (k, e) in entries {
             let plain = e.open(&keyring, &self.engine.arena, &self.name, &k)?;
             if f(&k, SecretBytes::whole(plain)).is_break() {

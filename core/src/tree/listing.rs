@@ -60,7 +60,7 @@ impl Tree {
     /// As [`Tree::len`].
     pub fn keys(&self) -> Result<Vec<String>> {
         self.engine.refresh_if_due()?;
-        Ok(self.engine.live_keys(&self.name))
+        self.engine.live_keys(&self.name)
     }
 
     /// The names of the live entries, sorted.
@@ -103,7 +103,7 @@ impl Tree {
         scrubbed(|| {
             let (keyring, mut entries) = self
                 .engine
-                .live_entries(&self.name, |k| k.starts_with(prefix.as_bytes()));
+                .live_entries(&self.name, |k| k.starts_with(prefix.as_bytes()))?;
             entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             entries
                 .into_iter()
@@ -142,7 +142,7 @@ impl Tree {
     {
         self.engine.refresh_if_due()?;
         scrubbed(|| {
-            let (keyring, entries) = self.engine.live_entries(&self.name, |_| true);
+            let (keyring, entries) = self.engine.live_entries(&self.name, |_| true)?;
             for (k, e) in entries {
                 let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k))?;
                 if f(&k, value).is_break() {

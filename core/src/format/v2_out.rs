@@ -1,0 +1,172 @@
+//! The v2 store file as written (docs/FORMAT.md): the header, then for each namespace
+//! with live entries its directory (sorted by the keyed hash of each name), its records
+//! (the sealed values, copied as they are) and its names block (sealed), then the toc,
+//! sealed with the header as associated data.
+//!
+//! ```text
+//! file = header (176) || { directory || records || names }* || toc || tag
+//! ```
+#![forbid(unsafe_code)]
+
+use alloc::string::String;
+use alloc::sync::Arc;
+use alloc::vec::Vec;
+use hashbrown::HashMap;
+
+use super::header::{KeyHeader, DATA_LEN, HEADER_LEN, TOC_LEN};
+use super::snapshot::MAX_STORE_LEN;
+use super::toc::{entry_len, nonce, Toc, TocSpace, HAS_EXPIRY, PREFIX_LEN};
+use crate::arena::Arena;
+use crate::crypto::{random, Keyring, SEAL_OVERHEAD, TAG_LEN};
+use crate::error::{corrupt, Error, Result};
+use crate::space::{varint_len, Space, Stored, NO_EXPIRY, PIN_LEN};
+use crate::storage::check_len;
+
+/// The v2 bytes of a store: every namespace's entries live at `now` (the others are left
+/// out, and so are namespaces left with none), as snapshot number `sequence`. The names'
+/// plaintext is put together in the arena and sealed there; only ciphertext reaches the
+/// returned bytes. A value the snapshot would copy that is not the one its file's
+/// directory pinned (`Error::Crypto`, the value was tampered with) fails the encode.
+pub(crate) fn encode(
+    header: &KeyHeader,
+    keyring: &Keyring,
+    arena: &Arc<Arena>,
+    spaces: &HashMap<String, Space>,
+    now: Option<u64>,
+    sequence: u64,
+) -> Result<Vec<u8>> {
+    let mut prefix = [0u8; PREFIX_LEN];
+    random(&mut prefix)?;
+    let mut out = Vec::new();
+    out.extend_from_slice(&header.key_part());
+    out.extend_from_slice(&nonce(&prefix, 0));
+    out.extend_from_slice(&[0u8; 8]);
+    let mut toc = Toc {
+        sequence,
+        spaces: Vec::with_capacity(spaces.len()),
+    };
+    for (ns, space) in spaces {
+        let live: Vec<Stored<'_>> = space.iter()?.filter(|e| e.is_live(now)).collect();
+        if live.is_empty() {
+            continue;
+        }
+        let k = 2 * toc.spaces.len() as u64;
+        let written = write_space(
+            &mut out,
+            keyring,
+            arena,
+            ns,
+            &live,
+            [nonce(&prefix, k + 1), nonce(&prefix, k + 2)],
+        )?;
+        toc.spaces.push(written);
+        check_len(out.len() as u64, MAX_STORE_LEN)?;
+    }
+    let data_len = out.len() - HEADER_LEN;
+    let mut sealed_toc =
+        postcard::to_allocvec(&toc).map_err(|e| corrupt(alloc::format!("toc: {e}")))?;
+    let total = (out.len() + sealed_toc.len() + TAG_LEN) as u64;
+    check_len(total, MAX_STORE_LEN)?;
+    out[DATA_LEN].copy_from_slice(&(data_len as u32).to_le_bytes());
+    out[TOC_LEN].copy_from_slice(&(sealed_toc.len() as u32).to_le_bytes());
+    let tag = keyring.seal_in_place(&nonce(&prefix, 0), &out[..HEADER_LEN], &mut sealed_toc)?;
+    out.extend_from_slice(&sealed_toc);
+    out.extend_from_slice(&tag);
+    Ok(out)
+}
+
+/// Appends one namespace's directory, records and names block to `out` (`nonces`: the
+/// directory tag's and the names block's); returns its toc entry.
+fn write_space<'a>(
+    out: &mut Vec<u8>,
+    keyring: &Keyring,
+    arena: &Arc<Arena>,
+    ns: &'a str,
+    live: &[Stored<'_>],
+    nonces: [crate::crypto::XNonce; 2],
+) -> Result<TocSpace<'a>> {
+    let mut order: Vec<(u64, u32, usize)> = keyring.with_name_hasher(ns, |hash| {
+        (live.iter().enumerate())
+            .map(|(i, e)| {
+                let (h, c) = hash(e.key);
+                (h, c, i)
+            })
+            .collect()
+    })?;
+    order.sort_unstable();
+    if live.iter().any(|e| e.sealed.len() < SEAL_OVERHEAD) {
+        return Err(Error::Crypto);
+    }
+    let flags = match live.iter().any(|e| e.expires_at.is_some()) {
+        true => HAS_EXPIRY,
+        false => 0,
+    };
+    let dir_at = out.len();
+    out.reserve(live.len() * entry_len(flags));
+    out.extend(order.iter().flat_map(|&(h, _, _)| h.to_le_bytes()));
+    out.extend(order.iter().flat_map(|&(_, c, _)| c.to_le_bytes()));
+    let mut end = 0u64;
+    for &(_, _, i) in &order {
+        end += live[i].sealed.len() as u64;
+        let end = u32::try_from(end).map_err(|_| too_large(end))?;
+        out.extend_from_slice(&end.to_le_bytes());
+    }
+    for &(_, _, i) in &order {
+        let sealed = live[i].sealed;
+        out.extend_from_slice(&sealed[sealed.len() - TAG_LEN..][..PIN_LEN]);
+    }
+    if flags & HAS_EXPIRY != 0 {
+        for &(_, _, i) in &order {
+            out.extend_from_slice(&live[i].expires_at.unwrap_or(NO_EXPIRY).to_le_bytes());
+        }
+    }
+    let tag = keyring.mac(&nonces[0], &out[dir_at..])?;
+    let records_at = out.len();
+    for &(_, _, i) in &order {
+        out.extend_from_slice(live[i].sealed);
+        check_len(out.len() as u64, MAX_STORE_LEN)?;
+    }
+    let records_len = (out.len() - records_at) as u64;
+    let names_len: usize = live
+        .iter()
+        .map(|e| varint_len(e.key.len()) + e.key.len())
+        .sum();
+    let mut names = arena.alloc(names_len)?;
+    let mut at = 0;
+    for &(_, _, i) in &order {
+        let key = live[i].key.as_bytes();
+        at += put_varint(&mut names[at..], key.len());
+        names[at..at + key.len()].copy_from_slice(key);
+        at += key.len();
+    }
+    let names_tag = keyring.seal_in_place(&nonces[1], &[], &mut names)?;
+    out.extend_from_slice(&names);
+    out.extend_from_slice(&names_tag);
+    Ok(TocSpace {
+        name: ns,
+        count: live.len() as u64,
+        flags,
+        records_len,
+        names_len: (names_len + TAG_LEN) as u64,
+        tag,
+    })
+}
+
+/// Writes the varint of `value` at the start of `out`; returns its length.
+fn put_varint(out: &mut [u8], mut value: usize) -> usize {
+    let mut n = 0;
+    while value >= 0x80 {
+        out[n] = (value as u8) | 0x80;
+        value >>= 7;
+        n += 1;
+    }
+    out[n] = value as u8;
+    n + 1
+}
+
+fn too_large(len: u64) -> Error {
+    Error::TooLarge {
+        len,
+        max: MAX_STORE_LEN,
+    }
+}
