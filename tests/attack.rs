@@ -300,17 +300,19 @@ mod linux {
             at += 1;
             let records_len = varint(toc, &mut at).unwrap_or(0) as usize;
             let names_len = varint(toc, &mut at).unwrap_or(0) as usize;
-            at += 16; // the directory's tag
+            let tags = varint(toc, &mut at).unwrap_or(0) as usize;
+            at += 16 * tags; // the directory's chunks' tags
             let dir_len = count * (24 + 8 * usize::from(flags & 1));
             let records = &data[region + dir_len..][..records_len];
             let mut nonce = prefix.to_vec();
-            nonce.extend_from_slice(&(2 * i + 2).to_le_bytes());
+            nonce.extend_from_slice(&(2 * i + 1).to_le_bytes());
             let names = &data[region + dir_len + records_len..][..names_len];
             let names = key.open(&nonce, &[], names).unwrap_or_default();
             let mut name_at = 0;
             let mut start = 0;
             for j in 0..count {
-                let end = u32_at(data, region + 12 * count + 4 * j);
+                let row = 24 + 8 * usize::from(flags & 1);
+                let end = u32_at(data, region + row * j + 12);
                 let name = bytes(&names, &mut name_at).unwrap_or_default();
                 let sealed = &records[start..end];
                 start = end;

@@ -113,12 +113,11 @@ mod linux {
         let record = &journal[44..44 + n];
         // The one namespace's first record (FORMAT.md, v2): the file holds the victim's
         // `VALUES` entries (the extra one is in the journal), so its directory is `VALUES`
-        // entries of 24 bytes (no expiry column), and the record ends where the first
-        // entry of the `end` column (after the hash and check columns) says.
+        // rows of 24 bytes (no expiries), and the record ends where the first row's `end`
+        // (after its hash and check) says.
         let data_len = u32::from_le_bytes(header[168..172].try_into().unwrap()) as usize;
         let data = &file[HEADER..HEADER + data_len];
-        let end_column = VALUES * 12;
-        let end = u32::from_le_bytes(data[end_column..end_column + 4].try_into().unwrap());
+        let end = u32::from_le_bytes(data[12..16].try_into().unwrap());
         let first = &data[VALUES * 24..VALUES * 24 + end as usize];
         let value = (0..VALUES)
             .map(|i| {

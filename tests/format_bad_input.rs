@@ -88,7 +88,8 @@ fn expected_kind(offset: usize, len: usize) -> &'static [&'static str] {
         11 => &["CorruptStore", "Tampered"],
         12..=23 => &["CorruptStore"],   // KDF parameters
         24..=71 => &["WrongPassword"],  // salt, commitment
-        72..=167 => &["Tampered"],      // wrapped key, snapshot nonce
+        72..=159 => &["Tampered"],      // wrapped key, snapshot nonce's prefix
+        160..=167 => &["CorruptStore"], // snapshot nonce's zero counter
         168..=175 => &["CorruptStore"], // data and toc lengths
         o if o < len => &["Tampered"],  // toc, directories
         _ => unreachable!(),

@@ -294,21 +294,21 @@ impl Exclusive<'_> {
 
     /// The live entry under `ns`/`key`, if any. Nothing else writes while this lock is
     /// held, so it stays live and unchanged until this operation applies its writes.
-    pub(crate) fn live(&self, ns: &str, key: &str) -> Option<Entry> {
+    pub(crate) fn live(&self, ns: &str, key: &str) -> Result<Option<Entry>> {
         let contents = self.engine.contents.read();
-        let entry = contents.live(&self.now, ns, key).map(|e| e.to_entry());
+        let entry = contents.live(&self.now, ns, key)?.map(|e| e.to_entry());
         // A write that looks an entry up mostly opens or seals one next: take the keyring
         // under the same lock.
         self.keyring.call_once(|| contents.keyring.clone());
-        entry
+        Ok(entry)
     }
 
     /// Whether a live entry is under `ns`/`key` (as [`Exclusive::live`], without copying
     /// it out).
-    pub(crate) fn has_live(&self, ns: &str, key: &str) -> bool {
-        (self.engine.contents.read())
-            .live(&self.now, ns, key)
-            .is_some()
+    pub(crate) fn has_live(&self, ns: &str, key: &str) -> Result<bool> {
+        Ok((self.engine.contents.read())
+            .live(&self.now, ns, key)?
+            .is_some())
     }
 
     /// Every key of `ns`, live or expired.

@@ -22,9 +22,9 @@ use zeroize::Zeroizing;
 use crate::crypto::SEAL_OVERHEAD;
 use crate::entry::Entry;
 use crate::error::Result;
-use indexed::{idx_take, Dead};
+use indexed::{idx_find, Dead};
 pub(crate) use indexed::{
-    Indexed, Layout, SealedFile, DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN,
+    Indexed, Layout, SealedFile, DIR_CHUNK, DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN,
 };
 pub(crate) use record::varint_len;
 use record::{parse, prefixed, Log};
@@ -160,17 +160,24 @@ impl Space {
         self.len() == 0
     }
 
-    /// The entry under `key`.
-    pub(crate) fn get(&self, key: &str) -> Option<Stored<'_>> {
-        if !self.table.is_empty() {
-            let (seg, own) = (&self.seg, &self.own[..]);
-            let hash = self.hasher.hash_one(key.as_bytes());
-            let found = (self.table).find(hash, |&s| key_of(seg, own, s) == key.as_bytes());
-            if let Some(slot) = found {
-                return Some(view(seg, own, *slot));
-            }
+    /// The entry under `key`; `Tampered` if the chunk of a v2 file's directory that the
+    /// lookup reads is not authentic.
+    pub(crate) fn get(&self, key: &str) -> Result<Option<Stored<'_>>> {
+        if let Some(slot) = self.table_slot(key) {
+            return Ok(Some(view(&self.seg, &self.own, slot)));
         }
         self.idx_get(key)
+    }
+
+    /// The table's slot of `key`, if it is there.
+    fn table_slot(&self, key: &str) -> Option<Slot> {
+        if self.table.is_empty() {
+            return None;
+        }
+        let (seg, own) = (&self.seg, &self.own[..]);
+        let hash = self.hasher.hash_one(key.as_bytes());
+        let found = (self.table).find(hash, |&s| key_of(seg, own, s) == key.as_bytes());
+        found.copied()
     }
 
     /// Every entry, in no particular order; `Tampered` if the names of a v2 file's
@@ -280,8 +287,14 @@ impl Space {
         true
     }
 
-    /// Sets `key`'s entry; returns the one it replaced if `old` (copied out).
-    pub(crate) fn insert(&mut self, key: &str, entry: &Entry, old: bool) -> Option<Entry> {
+    /// Sets `key`'s entry; returns the one it replaced if `old` (copied out). `Tampered`
+    /// (and nothing changed) if it shadows a v2 file's entry the lookup of which reads a
+    /// directory chunk that is not authentic.
+    pub(crate) fn insert(&mut self, key: &str, entry: &Entry, old: bool) -> Result<Option<Entry>> {
+        let shadowed = match self.table_slot(key) {
+            Some(_) => None,
+            None => idx_find(&self.idx, &self.idx_dead, key, old)?,
+        };
         let Space {
             table,
             hasher,
@@ -304,7 +317,10 @@ impl Space {
             }
             Slot0::Vacant(v) => {
                 v.insert(own_slot(at));
-                let was = idx_take(&self.idx, &mut self.idx_dead, key, old);
+                let was = shadowed.and_then(|(j, was)| {
+                    self.idx_dead.set(j);
+                    was
+                });
                 (was, None)
             }
         };
@@ -313,28 +329,34 @@ impl Space {
         if let Some((slot, len)) = dead {
             self.died(slot, len);
         }
-        was
+        Ok(was)
     }
 
     /// Removes `key`'s entry; returns it if `old` (copied out), as [`Space::insert`].
-    pub(crate) fn remove(&mut self, key: &str, old: bool) -> Option<Entry> {
+    pub(crate) fn remove(&mut self, key: &str, old: bool) -> Result<Option<Entry>> {
         let (seg, own) = (&self.seg, &self.own[..]);
         let hash = self.hasher.hash_one(key.as_bytes());
         let found = (self.table).find_entry(hash, |&s| key_of(seg, own, s) == key.as_bytes());
         let Ok(found) = found else {
-            return idx_take(&self.idx, &mut self.idx_dead, key, old);
+            let Some((j, was)) = idx_find(&self.idx, &self.idx_dead, key, old)? else {
+                return Ok(None);
+            };
+            self.idx_dead.set(j);
+            return Ok(was);
         };
         let (slot, _) = found.remove();
         let was = old.then(|| view(seg, own, slot).to_entry());
         let len = rec_len(seg, own, slot);
         self.died(slot, len);
-        was
+        Ok(was)
     }
 
-    /// Drops the entries expired at `now`.
-    pub(crate) fn retain_live(&mut self, now: u64) {
-        self.idx_retain_live(now);
+    /// Drops the entries expired at `now`; `Tampered` (and nothing dropped) if a chunk of
+    /// a v2 file's directory is not authentic.
+    pub(crate) fn retain_live(&mut self, now: u64) -> Result<()> {
+        self.idx_retain_live(now)?;
         self.retain_table(|e| e.is_live(Some(now)));
+        Ok(())
     }
 
     /// Keeps the entries of the table (all but a v2 file's) that `keep` says to.

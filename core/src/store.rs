@@ -176,7 +176,7 @@ impl Store {
     /// closures a read does not catch up).
     pub fn tree_names(&self) -> Result<Vec<String>> {
         self.engine.refresh_if_due()?;
-        Ok(self.engine.namespaces())
+        self.engine.namespaces()
     }
 
     /// What the secure arena holds and how well it is protected (locked, guarded,

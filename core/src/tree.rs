@@ -197,7 +197,7 @@ impl Tree {
     /// hold no secret and need no keyring (so it works in a forked child too).
     pub fn contains(&self, key: &str) -> Result<bool> {
         self.engine.refresh_if_due()?;
-        Ok(self.engine.contains(&self.name, key))
+        self.engine.contains(&self.name, key)
     }
 
     /// Stores `value` under `key`, replacing any value and TTL.
@@ -279,7 +279,7 @@ impl Tree {
     /// as [`Tree::put`].
     pub fn remove(&self, key: &str) -> Result<bool> {
         let mut g = self.engine.lock_write()?;
-        if !g.has_live(&self.name, key) {
+        if !g.has_live(&self.name, key)? {
             return Ok(false);
         }
         g.apply([self.change(key, None)])?;

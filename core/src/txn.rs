@@ -48,9 +48,9 @@ impl<'a> Txn<'a> {
     }
 
     /// The live entry as this transaction sees it: its own writes first.
-    fn entry(&self, ns: &str, key: &str) -> Option<Entry> {
+    fn entry(&self, ns: &str, key: &str) -> Result<Option<Entry>> {
         match self.writes.get(ns).and_then(|w| w.get(key)) {
-            Some(pending) => pending.clone(),
+            Some(pending) => Ok(pending.clone()),
             None => self.g.live(ns, key),
         }
     }
@@ -83,7 +83,7 @@ impl<'a> Txn<'a> {
     /// `Error::SecureAlloc` if the arena cannot hold the decrypted value; `Error::Crypto`
     /// if a value fails authentication.
     pub fn get<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
-        match self.entry(ns, key) {
+        match self.entry(ns, key)? {
             Some(entry) => crate::crypto::scrubbed(|| self.g.read(ns, key, &entry)).map(Some),
             None => Ok(None),
         }
@@ -120,8 +120,11 @@ impl<'a> Txn<'a> {
     /// })?;
     /// # Ok::<(), microkv::Error>(())
     /// ```
+    ///
+    /// An entry of a store file whose directory is damaged reads as absent here; the
+    /// transaction's commit then fails (`Error::Tampered`) and applies nothing.
     pub fn contains(&self, ns: &str, key: &str) -> bool {
-        self.entry(ns, key).is_some()
+        self.entry(ns, key).is_ok_and(|e| e.is_some())
     }
 
     /// Stores `value` under `ns`/`key` when the transaction commits.
@@ -193,9 +196,10 @@ impl<'a> Txn<'a> {
     /// ```
     ///
     /// # Errors
-    /// None today (the `Result` leaves room for checks a future version may add).
+    /// `Error::Tampered` if the lookup reads a chunk of the store file's directory that
+    /// is not authentic.
     pub fn remove(&mut self, ns: &str, key: &str) -> Result<bool> {
-        let existed = self.entry(ns, key).is_some();
+        let existed = self.entry(ns, key)?.is_some();
         if existed {
             self.write(ns, key, None);
         }

@@ -297,3 +297,31 @@ fn the_scrub_depth_is_measured_in_this_build() {
         assert_eq!(depth, stack::FALLBACK_SCRUB);
     }
 }
+
+#[test]
+fn values_under_other_prefixes_open_through_the_kept_subkey_and_without_it() {
+    let arena = arena();
+    let key = [0x42u8; KEY_LEN];
+    // Two earlier sessions' values (their own prefixes), opened by a third.
+    let first = Keyring::with_key(&arena, &key).unwrap();
+    let second = Keyring::with_key(&arena, &key).unwrap();
+    let sealed: Vec<(Vec<u8>, Vec<u8>)> = (0..6u8)
+        .map(|i| {
+            let plain = alloc::vec![i; 40 + usize::from(i)];
+            let ring = if i % 2 == 0 { &first } else { &second };
+            (ring.seal(b"aad", &plain).unwrap(), plain)
+        })
+        .collect();
+    let reader = Keyring::with_key(&arena, &key).unwrap();
+    for _ in 0..3 {
+        for (s, plain) in &sealed {
+            let mut out = alloc::vec![0u8; plain.len()];
+            reader.open_into(b"aad", s, &mut out).unwrap();
+            assert_eq!(&out, plain);
+            // Tampered, under the kept prefix and under the other one: refused.
+            let mut bad = s.clone();
+            *bad.last_mut().unwrap() ^= 1;
+            assert!(reader.open_into(b"aad", &bad, &mut out).is_err());
+        }
+    }
+}

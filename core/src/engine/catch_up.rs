@@ -32,6 +32,7 @@ use crate::error::{Error, Result};
 use crate::format::header::{same_keys, HEADER_LEN, KEY_PART_LEN};
 use crate::format::journal::{self, Cursor, MAX_JOURNAL_LEN};
 use crate::format::snapshot;
+use crate::space::Space;
 
 /// The keys (namespace, key) a shared handle changed in memory and has not made durable.
 pub(crate) type Pending = HashSet<(String, Name)>;
@@ -110,10 +111,15 @@ impl Exclusive<'_> {
         let keyring = self.keyring().clone();
         let pending = self.save.pending.take();
         let mut contents = engine.contents.write();
-        let replayed = journal::replay(&keyring, at, &tail, |ns, key, entry| {
-            if !is_pending(&pending, ns, key) {
-                contents.set(ns, key, entry);
-            }
+        // Every directory chunk checked first: a record then applies whole.
+        let checked = contents.spaces.values().try_for_each(Space::check);
+        let replayed = checked.and_then(|()| {
+            journal::replay(&keyring, at, &tail, |ns, key, entry| {
+                match is_pending(&pending, ns, key) {
+                    true => Ok(()),
+                    false => contents.set(ns, key, entry),
+                }
+            })
         });
         drop(contents);
         self.save.pending = pending;
@@ -144,13 +150,16 @@ impl Exclusive<'_> {
             key_part,
         } = snapshot::decode_with(&keyring, &engine.arena, bytes)?;
         let at = replay_journal(&**storage, &keyring, cursor, |ns, key, entry| {
-            replace_in(&mut spaces, ns, key, entry, false);
+            replace_in(&mut spaces, ns, key, entry, false).map(drop)
         })?;
         let mut contents = engine.contents.write();
         if let Some(pending) = &self.save.pending {
             for (ns, key) in pending {
-                let mine = contents.spaces.get(ns.as_str()).and_then(|s| s.get(key));
-                replace_in(&mut spaces, ns, key, mine.map(|e| e.to_entry()), false);
+                let mine = match contents.spaces.get(ns.as_str()) {
+                    Some(space) => space.get(key)?,
+                    None => None,
+                };
+                replace_in(&mut spaces, ns, key, mine.map(|e| e.to_entry()), false)?;
             }
         }
         contents.spaces = spaces;

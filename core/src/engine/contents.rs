@@ -4,6 +4,7 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec::Vec;
 use hashbrown::HashMap;
 
 use super::Now;
@@ -25,35 +26,55 @@ pub(crate) struct Contents {
 
 impl Contents {
     /// Sets or removes one entry and returns what was there; drops emptied namespaces.
-    pub(crate) fn replace(&mut self, ns: &str, key: &str, entry: Option<Entry>) -> Option<Entry> {
+    /// `Tampered` (and nothing changed) if a v2 file's directory chunk it reads is not
+    /// authentic; never after [`Contents::check`] of the change.
+    pub(crate) fn replace(
+        &mut self,
+        ns: &str,
+        key: &str,
+        entry: Option<Entry>,
+    ) -> Result<Option<Entry>> {
         replace_in(&mut self.spaces, ns, key, entry, true)
     }
 
     /// Sets or removes one entry, as [`Contents::replace`], without copying out what was
     /// there.
-    pub(super) fn set(&mut self, ns: &str, key: &str, entry: Option<Entry>) {
-        replace_in(&mut self.spaces, ns, key, entry, false);
+    pub(super) fn set(&mut self, ns: &str, key: &str, entry: Option<Entry>) -> Result<()> {
+        replace_in(&mut self.spaces, ns, key, entry, false).map(drop)
     }
 
-    /// Applies `changes` in order.
-    pub(super) fn replace_all<'c>(&mut self, changes: impl IntoIterator<Item = Change<'c>>) {
-        for c in changes {
-            self.set(c.ns, c.key, c.entry);
-        }
+    /// Checks every directory chunk of the namespaces `changes` touch: after it, applying
+    /// them cannot fail, so a write applies whole or not at all.
+    pub(super) fn check(&self, changes: &[Change<'_>]) -> Result<()> {
+        (changes.iter())
+            .filter_map(|c| self.spaces.get(c.ns))
+            .try_for_each(Space::check)
+    }
+
+    /// Applies `changes` in order (checked first, so all of them or none).
+    pub(super) fn replace_all<'c>(&mut self, changes: Vec<Change<'c>>) -> Result<()> {
+        self.check(&changes)?;
+        changes
+            .into_iter()
+            .try_for_each(|c| self.set(c.ns, c.key, c.entry))
     }
 
     /// Drops every entry expired by `now` (and the namespaces this empties).
-    pub(super) fn purge_expired(&mut self, now: u64) {
+    pub(super) fn purge_expired(&mut self, now: u64) -> Result<()> {
+        self.spaces.values().try_for_each(Space::check)?;
         for space in self.spaces.values_mut() {
-            space.retain_live(now);
+            space.retain_live(now)?;
         }
         self.spaces.retain(|_, space| !space.is_empty());
+        Ok(())
     }
 
     /// The live entry under `ns`/`key`, if any.
-    pub(super) fn live(&self, now: &Now<'_>, ns: &str, key: &str) -> Option<Stored<'_>> {
-        let entry = self.spaces.get(ns)?.get(key)?;
-        now.is_live(entry.expires_at).then_some(entry)
+    pub(super) fn live(&self, now: &Now<'_>, ns: &str, key: &str) -> Result<Option<Stored<'_>>> {
+        let Some(space) = self.spaces.get(ns) else {
+            return Ok(None);
+        };
+        Ok(space.get(key)?.filter(|e| now.is_live(e.expires_at)))
     }
 
     /// The live entries of `ns` whose names' bytes pass `keep` (the others are passed
@@ -74,7 +95,7 @@ impl Contents {
     /// The entry under `ns`/`key`, live or not (for tests that tamper with it).
     #[cfg(test)]
     pub(crate) fn raw(&self, ns: &str, key: &str) -> Option<Entry> {
-        Some(self.spaces.get(ns)?.get(key)?.to_entry())
+        Some(self.spaces.get(ns)?.get(key).ok()??.to_entry())
     }
 }
 
@@ -87,16 +108,18 @@ pub(super) fn replace_in(
     key: &str,
     entry: Option<Entry>,
     old: bool,
-) -> Option<Entry> {
+) -> Result<Option<Entry>> {
     match entry {
         Some(entry) => (spaces.entry_ref(ns).or_default()).insert(key, &entry, old),
         None => {
-            let space = spaces.get_mut(ns)?;
-            let old = space.remove(key, old);
+            let Some(space) = spaces.get_mut(ns) else {
+                return Ok(None);
+            };
+            let old = space.remove(key, old)?;
             if space.is_empty() {
                 spaces.remove(ns);
             }
-            old
+            Ok(old)
         }
     }
 }

@@ -75,7 +75,7 @@ impl Engine {
         if let (Some(storage), Some((start, _, _))) = (&storage, file) {
             // The writes committed since the snapshot (read-only opens see them too).
             let at = replay_journal(&**storage, &keyring, start, |ns, key, e| {
-                contents.set(ns, key, e);
+                contents.set(ns, key, e)
             })?;
             save.journal = Some(at);
         }
@@ -113,7 +113,7 @@ pub(super) fn replay_journal(
     storage: &dyn Storage,
     keyring: &Keyring,
     start: Cursor,
-    apply: impl FnMut(&str, &str, Option<Entry>),
+    apply: impl FnMut(&str, &str, Option<Entry>) -> Result<()>,
 ) -> Result<Cursor> {
     let log = storage.load_journal_at_most(journal::MAX_JOURNAL_LEN)?;
     journal::replay(keyring, start, &log, apply)

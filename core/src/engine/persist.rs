@@ -51,16 +51,19 @@ impl Exclusive<'_> {
         }
         let engine = self.engine;
         let changes: Vec<Change<'c>> = changes.collect();
+        // A v2 file's directory chunks the changes read, checked before anything is
+        // written: after this, applying them to memory cannot fail.
+        engine.contents.read().check(&changes)?;
         if !self.saves_on_write() {
             self.note_pending(&changes);
-            engine.contents.write().replace_all(changes);
+            engine.contents.write().replace_all(changes)?;
             self.dirty = true;
             return Ok(());
         }
         if let Some((record, next)) = self.journal_record(&changes)? {
             match self.append(&record, next) {
                 Ok(true) => {
-                    engine.contents.write().replace_all(changes);
+                    engine.contents.write().replace_all(changes)?;
                     self.compact_if_long(next);
                     return Ok(());
                 }
@@ -70,7 +73,7 @@ impl Exclusive<'_> {
                     // happened (memory keeps it), and the next write saves a snapshot
                     // that holds it.
                     self.note_pending(&changes);
-                    engine.contents.write().replace_all(changes);
+                    engine.contents.write().replace_all(changes)?;
                     self.dirty = true;
                     return Err(Error::NotDurable(e));
                 }
@@ -83,17 +86,20 @@ impl Exclusive<'_> {
         self.dirty = true;
         let undo: Vec<Change<'c>> = changes
             .into_iter()
-            .map(|c| Change {
-                entry: contents.replace(c.ns, c.key, c.entry),
-                ..c
+            .map(|c| {
+                Ok(Change {
+                    entry: contents.replace(c.ns, c.key, c.entry)?,
+                    ..c
+                })
             })
-            .collect();
+            .collect::<Result<_>>()?;
         if let Err(e) = self.autosave(&mut contents) {
             if matches!(e, Error::NotDurable(_)) {
                 // The snapshot holding the write is in place: the write happened.
                 return Err(e);
             }
-            contents.replace_all(undo.into_iter().rev());
+            // Checked above: undoing cannot fail either.
+            contents.replace_all(undo.into_iter().rev().collect())?;
             self.dirty = was_dirty;
             self.forget_pending(newly_pending);
             return Err(e);
@@ -101,7 +107,9 @@ impl Exclusive<'_> {
         if !self.dirty {
             // Saved: the snapshot left out what had expired, and so does memory.
             if let Some(now) = self.now() {
-                contents.purge_expired(now);
+                // The write is durable whatever this does: memory holds the snapshot just
+                // saved, whose chunks this checks (they are ours, and do not fail).
+                let _ = contents.purge_expired(now);
             }
         }
         Ok(())
@@ -199,9 +207,11 @@ impl Exclusive<'_> {
         let bytes = self.save_from(&engine.contents.read())?;
         let mut contents = engine.contents.write();
         adopt(&mut contents, &engine.arena, bytes);
-        // The snapshot left out what had expired: so does memory from now on.
+        // The snapshot left out what had expired: so does memory from now on. The save is
+        // done whatever this does (memory holds the snapshot just saved: its chunks are
+        // ours, and do not fail).
         if let Some(now) = self.now() {
-            contents.purge_expired(now);
+            let _ = contents.purge_expired(now);
         }
         Ok(())
     }
@@ -260,7 +270,7 @@ impl Exclusive<'_> {
                 for e in space.iter()? {
                     let mut plain = e.to_entry().open(&old.keyring, arena, ns, e.key)?;
                     let sealed = Entry::seal(&keyring, ns, e.key, &mut plain, e.expires_at)?;
-                    fresh.insert(e.key, &sealed, false);
+                    fresh.insert(e.key, &sealed, false)?;
                 }
                 spaces.insert(ns.clone(), fresh);
             }

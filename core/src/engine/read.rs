@@ -31,7 +31,7 @@ impl Engine {
         let f = |plain: &[u8]| decode(plain);
         let mut slot = self.scratch.claim();
         let found = self.read(|c, now| {
-            let Some(entry) = c.live(now, ns, key) else {
+            let Some(entry) = c.live(now, ns, key)? else {
                 // A v2 file's lookup finds nothing in a forked child: say why.
                 return c.keyring.in_its_process().map(|()| None);
             };
@@ -72,7 +72,7 @@ impl Engine {
     /// Opens the live value of `ns`/`key` into the arena; `None` if absent or expired.
     /// The lock is held only to copy the entry out: the decryption runs without it.
     pub(crate) fn open_live(&self, ns: &str, key: &str) -> Result<Option<SecretBuf>> {
-        let found = self.read(|c, now| match c.live(now, ns, key) {
+        let found = self.read(|c, now| match c.live(now, ns, key)? {
             Some(entry) => Ok(Some((c.keyring.clone(), entry.to_entry()))),
             None => c.keyring.in_its_process().map(|()| None),
         })?;
@@ -84,21 +84,29 @@ impl Engine {
 
     /// The expiry of the live entry under `ns`/`key` (`Some(None)`: it has no TTL), and
     /// the store's time now if it has one; `None` if absent or expired.
-    pub(crate) fn expiry_of(&self, ns: &str, key: &str) -> Option<(Option<u64>, Option<u64>)> {
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn expiry_of(
+        &self,
+        ns: &str,
+        key: &str,
+    ) -> Result<Option<(Option<u64>, Option<u64>)>> {
         self.read(|c, now| {
-            let expires_at = c.live(now, ns, key)?.expires_at;
-            Some((expires_at, expires_at.and(now.get())))
+            let Some(entry) = c.live(now, ns, key)? else {
+                return Ok(None);
+            };
+            let expires_at = entry.expires_at;
+            Ok(Some((expires_at, expires_at.and(now.get()))))
         })
     }
 
     /// Whether a live entry exists under `ns`/`key`.
-    pub(crate) fn contains(&self, ns: &str, key: &str) -> bool {
-        self.read(|c, now| c.live(now, ns, key).is_some())
+    pub(crate) fn contains(&self, ns: &str, key: &str) -> Result<bool> {
+        self.read(|c, now| Ok(c.live(now, ns, key)?.is_some()))
     }
 
     /// The number of live entries of `ns`.
-    pub(crate) fn count_live(&self, ns: &str) -> usize {
-        self.read(|c, now| (c.spaces.get(ns)).map_or(0, |s| s.count_live(|e| now.is_live(e))))
+    pub(crate) fn count_live(&self, ns: &str) -> Result<usize> {
+        self.read(|c, now| (c.spaces.get(ns)).map_or(Ok(0), |s| s.count_live(|e| now.is_live(e))))
     }
 
     /// The names of the live entries of `ns`, in no particular order.
@@ -125,15 +133,18 @@ impl Engine {
     }
 
     /// Names of the namespaces holding at least one live entry, sorted.
-    pub(crate) fn namespaces(&self) -> Vec<String> {
+    pub(crate) fn namespaces(&self) -> Result<Vec<String>> {
         let mut names: Vec<String> = self.read(|c, now| {
-            (c.spaces.iter())
-                .filter(|(_, space)| space.any_live(|e| now.is_live(e)))
-                .map(|(name, _)| name.clone())
-                .collect()
-        });
+            let mut names = Vec::new();
+            for (name, space) in &c.spaces {
+                if space.any_live(|e| now.is_live(e))? {
+                    names.push(name.clone());
+                }
+            }
+            Ok::<_, Error>(names)
+        })?;
         names.sort_unstable();
-        names
+        Ok(names)
     }
 
     /// The contents, held exclusively (for tests that tamper with entries).

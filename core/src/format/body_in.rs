@@ -266,6 +266,7 @@ mod tests {
         assert_eq!(parsed["ns"].len(), 2);
         let b = parsed["ns"]
             .get("b")
+            .unwrap()
             .map(|e| (e.sealed.len(), e.expires_at));
         assert_eq!(b, Some((40, None)));
         // Both records stay where they lie in the file: no copy of either.

@@ -199,7 +199,7 @@ pub(crate) fn replay(
     keyring: &Keyring,
     start: Cursor,
     journal: &[u8],
-    apply: impl FnMut(&str, &str, Option<Entry>),
+    apply: impl FnMut(&str, &str, Option<Entry>) -> Result<()>,
 ) -> Result<Cursor> {
     if start.len > 0 {
         return replay_records(keyring, start, journal, apply);
@@ -234,7 +234,7 @@ fn replay_records(
     keyring: &Keyring,
     mut at: Cursor,
     tail: &[u8],
-    mut apply: impl FnMut(&str, &str, Option<Entry>),
+    mut apply: impl FnMut(&str, &str, Option<Entry>) -> Result<()>,
 ) -> Result<Cursor> {
     let mut rest = tail;
     while !rest.is_empty() {
@@ -278,7 +278,7 @@ fn replay_records(
                 .value
                 .map(|v| Entry::from_sealed(v.sealed, v.expires_at))
                 .transpose()?;
-            apply(c.ns, c.key, value);
+            apply(c.ns, c.key, value)?;
         }
         at.len += (LEN_LEN + len) as u64;
         at.index += 1;

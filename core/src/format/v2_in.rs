@@ -1,8 +1,8 @@
 //! The v2 store file as read (docs/FORMAT.md, "Reading"): the toc opened under the
-//! header, each namespace's region checked against the file and its directory against
-//! the tag the toc holds for it. Nothing else is read: no name and no value is decrypted,
-//! and the namespaces look their entries up where they lie in the file's bytes
-//! ([`crate::space::Indexed`]).
+//! header, and each namespace's region checked against the file. Nothing else is read: no
+//! name and no value is decrypted, and the namespaces look their entries up where they
+//! lie in the file's bytes ([`crate::space::Indexed`]), checking each chunk of a directory
+//! against its tag (from the toc) when a read first touches it.
 #![forbid(unsafe_code)]
 
 use alloc::format;
@@ -10,18 +10,17 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
-use subtle::ConstantTimeEq;
 
 use super::header::{BODY_NONCE, DATA_LEN, HEADER_LEN, TOC_LEN};
-use super::toc::{entry_len, nonce, Toc, HAS_EXPIRY, PREFIX_LEN};
+use super::toc::{chunk_base, chunks, entry_len, names_k, nonce, Toc, HAS_EXPIRY, PREFIX_LEN};
 use crate::arena::Arena;
 use crate::crypto::{Keyring, TAG_LEN};
-use crate::error::{corrupt, Error, Result};
+use crate::error::{corrupt, Result};
 use crate::space::{Indexed, Layout, SealedFile, Space};
 
 /// Fewest bytes a namespace's toc entry takes: a name's length, a count, flags, two
-/// lengths and a tag.
-const MIN_TOC_SPACE: usize = 5 + TAG_LEN;
+/// lengths, a tag count and a tag.
+const MIN_TOC_SPACE: usize = 6 + TAG_LEN;
 
 fn u32_at(bytes: &[u8], at: core::ops::Range<usize>) -> usize {
     let mut word = [0u8; 4];
@@ -43,7 +42,7 @@ pub(super) fn check_lengths(bytes: &[u8]) -> Result<()> {
 }
 
 /// Reads the v2 file `bytes` (its lengths checked) under `keyring`: its namespaces and
-/// its sequence number. `Tampered` if the toc or a directory is not authentic.
+/// its sequence number. `Tampered` if the toc is not authentic.
 pub(super) fn open(
     keyring: &Arc<Keyring>,
     arena: &Arc<Arena>,
@@ -51,6 +50,9 @@ pub(super) fn open(
 ) -> Result<(HashMap<String, Space>, u64)> {
     let data_end = HEADER_LEN + u32_at(&bytes, DATA_LEN);
     let toc_end = bytes.len() - TAG_LEN;
+    if bytes[BODY_NONCE][PREFIX_LEN..] != [0u8; 8] {
+        return Err(corrupt("snapshot nonce: its last 8 bytes are not zero"));
+    }
     let mut toc_plain = bytes[data_end..toc_end].to_vec();
     let mut prefix = [0u8; PREFIX_LEN];
     prefix.copy_from_slice(&bytes[BODY_NONCE][..PREFIX_LEN]);
@@ -72,11 +74,6 @@ pub(super) fn open(
     let mut at = HEADER_LEN;
     for (i, space) in toc.spaces.iter().enumerate() {
         let layout = region(&mut at, data_end, space, &prefix, i)?;
-        let directory = &bytes[layout.directory..layout.records.start];
-        let tag = keyring.mac(&nonce(&prefix, 2 * i as u64 + 1), directory)?;
-        if !bool::from(tag.ct_eq(&space.tag)) {
-            return Err(Error::Tampered);
-        }
         layouts.push((String::from(space.name), layout));
     }
     if at != data_end {
@@ -125,6 +122,9 @@ fn region(
     let directory = *at;
     let records = directory + count * entry_len(space.flags);
     let names = records + records_len;
+    if space.tags.len() != chunks(records - directory) {
+        return Err(corrupt("toc: a directory's tags do not match its chunks"));
+    }
     *at = stop;
     Ok(Layout {
         count,
@@ -132,6 +132,8 @@ fn region(
         directory,
         records: records..names,
         names: names..stop,
-        names_nonce: nonce(prefix, 2 * i as u64 + 2),
+        names_nonce: nonce(prefix, names_k(i)),
+        chunk_tags: space.tags.clone(),
+        chunk_nonce: nonce(prefix, chunk_base(i)),
     })
 }

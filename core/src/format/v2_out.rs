@@ -15,11 +15,12 @@ use hashbrown::HashMap;
 
 use super::header::{KeyHeader, DATA_LEN, HEADER_LEN, TOC_LEN};
 use super::snapshot::MAX_STORE_LEN;
-use super::toc::{entry_len, nonce, Toc, TocSpace, HAS_EXPIRY, PREFIX_LEN};
+use super::toc::{chunk_base, chunks, entry_len, names_k, nonce, Toc, TocSpace};
+use super::toc::{HAS_EXPIRY, PREFIX_LEN};
 use crate::arena::Arena;
 use crate::crypto::{random, Keyring, SEAL_OVERHEAD, TAG_LEN};
 use crate::error::{corrupt, Error, Result};
-use crate::space::{varint_len, Space, Stored, NO_EXPIRY, PIN_LEN};
+use crate::space::{varint_len, Space, Stored, DIR_CHUNK, NO_EXPIRY, PIN_LEN};
 use crate::storage::check_len;
 
 /// The v2 bytes of a store: every namespace's entries live at `now` (the others are left
@@ -46,19 +47,12 @@ pub(crate) fn encode(
         spaces: Vec::with_capacity(spaces.len()),
     };
     for (ns, space) in spaces {
-        let live: Vec<Stored<'_>> = space.iter()?.filter(|e| e.is_live(now)).collect();
+        let live = live_entries(space, now)?;
         if live.is_empty() {
             continue;
         }
-        let k = 2 * toc.spaces.len() as u64;
-        let written = write_space(
-            &mut out,
-            keyring,
-            arena,
-            ns,
-            &live,
-            [nonce(&prefix, k + 1), nonce(&prefix, k + 2)],
-        )?;
+        let i = toc.spaces.len();
+        let written = write_space(&mut out, keyring, arena, (ns, &live), (&prefix, i))?;
         toc.spaces.push(written);
         check_len(out.len() as u64, MAX_STORE_LEN)?;
     }
@@ -75,23 +69,22 @@ pub(crate) fn encode(
     Ok(out)
 }
 
-/// Appends one namespace's directory, records and names block to `out` (`nonces`: the
-/// directory tag's and the names block's); returns its toc entry.
+/// Appends the directory, records and names block of namespace `ns` (its entries `live`)
+/// to `out`, as namespace number `i` of the snapshot whose nonce prefix is `prefix`;
+/// returns its toc entry.
 fn write_space<'a>(
     out: &mut Vec<u8>,
     keyring: &Keyring,
     arena: &Arc<Arena>,
-    ns: &'a str,
-    live: &[Stored<'_>],
-    nonces: [crate::crypto::XNonce; 2],
+    (ns, live): (&'a str, &[Stored<'_>]),
+    (prefix, i): (&[u8; PREFIX_LEN], usize),
 ) -> Result<TocSpace<'a>> {
-    let mut order: Vec<(u64, u32, usize)> = keyring.with_name_hasher(ns, |hash| {
-        (live.iter().enumerate())
-            .map(|(i, e)| {
-                let (h, c) = hash(e.key);
-                (h, c, i)
-            })
-            .collect()
+    let mut order: Vec<(u64, u32, usize)> = Vec::with_capacity(live.len());
+    keyring.with_name_hasher(ns, |hash| {
+        for (i, e) in live.iter().enumerate() {
+            let (h, c) = hash(e.key);
+            order.push((h, c, i));
+        }
     })?;
     order.sort_unstable();
     if live.iter().any(|e| e.sealed.len() < SEAL_OVERHEAD) {
@@ -103,24 +96,27 @@ fn write_space<'a>(
     };
     let dir_at = out.len();
     out.reserve(live.len() * entry_len(flags));
-    out.extend(order.iter().flat_map(|&(h, _, _)| h.to_le_bytes()));
-    out.extend(order.iter().flat_map(|&(_, c, _)| c.to_le_bytes()));
     let mut end = 0u64;
-    for &(_, _, i) in &order {
-        end += live[i].sealed.len() as u64;
-        let end = u32::try_from(end).map_err(|_| too_large(end))?;
-        out.extend_from_slice(&end.to_le_bytes());
-    }
-    for &(_, _, i) in &order {
+    for &(h, c, i) in &order {
         let sealed = live[i].sealed;
+        end += sealed.len() as u64;
+        let end = u32::try_from(end).map_err(|_| too_large(end))?;
+        out.extend_from_slice(&h.to_le_bytes());
+        out.extend_from_slice(&c.to_le_bytes());
+        out.extend_from_slice(&end.to_le_bytes());
         out.extend_from_slice(&sealed[sealed.len() - TAG_LEN..][..PIN_LEN]);
-    }
-    if flags & HAS_EXPIRY != 0 {
-        for &(_, _, i) in &order {
+        if flags & HAS_EXPIRY != 0 {
             out.extend_from_slice(&live[i].expires_at.unwrap_or(NO_EXPIRY).to_le_bytes());
         }
     }
-    let tag = keyring.mac(&nonces[0], &out[dir_at..])?;
+    // Plain loops here and below: a save may run on a small thread, and iterator
+    // adapters nest a frame each in an unoptimised build (tests/attack_builds.rs).
+    let directory = &out[dir_at..];
+    let mut tags = Vec::with_capacity(chunks(directory.len()));
+    for c in 0..chunks(directory.len()) {
+        let chunk = &directory[c * DIR_CHUNK..directory.len().min((c + 1) * DIR_CHUNK)];
+        tags.push(keyring.mac(&nonce(prefix, chunk_base(i) + c as u64), chunk)?);
+    }
     let records_at = out.len();
     for &(_, _, i) in &order {
         out.extend_from_slice(live[i].sealed);
@@ -139,7 +135,7 @@ fn write_space<'a>(
         names[at..at + key.len()].copy_from_slice(key);
         at += key.len();
     }
-    let names_tag = keyring.seal_in_place(&nonces[1], &[], &mut names)?;
+    let names_tag = keyring.seal_in_place(&nonce(prefix, names_k(i)), &[], &mut names)?;
     out.extend_from_slice(&names);
     out.extend_from_slice(&names_tag);
     Ok(TocSpace {
@@ -148,8 +144,22 @@ fn write_space<'a>(
         flags,
         records_len,
         names_len: (names_len + TAG_LEN) as u64,
-        tag,
+        tags,
     })
+}
+
+/// The entries of `space` live at `now`. A frame of its own: the iterator a space lists
+/// through is large, and moved from adapter to adapter, in an unoptimised build, and the
+/// seals that follow must not run below it on a small thread (tests/attack_builds.rs).
+#[inline(never)]
+fn live_entries(space: &Space, now: Option<u64>) -> Result<Vec<Stored<'_>>> {
+    let mut live = Vec::with_capacity(space.len());
+    for e in space.iter()? {
+        if e.is_live(now) {
+            live.push(e);
+        }
+    }
+    Ok(live)
 }
 
 /// Writes the varint of `value` at the start of `out`; returns its length.

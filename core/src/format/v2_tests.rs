@@ -55,13 +55,15 @@ impl Fixture {
             spaces
                 .entry(String::new())
                 .or_default()
-                .insert(&key, &e, false);
+                .insert(&key, &e, false)
+                .unwrap();
         }
         let e = self.seal("other", "k0", b"other value", None);
         spaces
             .entry("other".into())
             .or_default()
-            .insert("k0", &e, false);
+            .insert("k0", &e, false)
+            .unwrap();
         spaces
     }
 
@@ -74,7 +76,7 @@ impl Fixture {
     }
 
     fn value(&self, opened: &Opened, ns: &str, key: &str) -> crate::error::Result<Vec<u8>> {
-        let stored = opened.spaces[ns].get(key).ok_or(Error::KeyNotFound)?;
+        let stored = opened.spaces[ns].get(key)?.ok_or(Error::KeyNotFound)?;
         let plain = stored
             .to_entry()
             .open(&self.keyring, &self.arena, ns, key)?;
@@ -95,10 +97,10 @@ fn a_v2_file_reads_back_every_entry_name_and_expiry() {
         let key = alloc::format!("k{i}");
         let value = f.value(&opened, "", &key).unwrap();
         assert_eq!(value, alloc::format!("value {i}").as_bytes());
-        let expiry = space.get(&key).unwrap().expires_at;
+        let expiry = space.get(&key).unwrap().unwrap().expires_at;
         assert_eq!(expiry, (i % 3 == 0).then_some(1_000 + i as u64));
     }
-    assert!(space.get("k300").is_none() && space.get("").is_none());
+    assert!(space.get("k300").unwrap().is_none() && space.get("").unwrap().is_none());
     let mut names: Vec<String> = space.iter().unwrap().map(|e| e.key.into()).collect();
     names.sort();
     let mut expected: Vec<String> = (0..300).map(|i| alloc::format!("k{i}")).collect();
@@ -106,7 +108,7 @@ fn a_v2_file_reads_back_every_entry_name_and_expiry() {
     assert_eq!(names, expected);
     assert_eq!(f.value(&opened, "other", "k0").unwrap(), b"other value");
     // A name of one namespace is not found in another.
-    assert!(opened.spaces["other"].get("k1").is_none());
+    assert!(opened.spaces["other"].get("k1").unwrap().is_none());
 }
 
 #[test]
@@ -115,16 +117,17 @@ fn writes_over_a_v2_files_entries_shadow_them_and_save_again() {
     let mut opened = f.decode(f.encode(&f.spaces(50))).unwrap();
     let space = opened.spaces.get_mut("").unwrap();
     let new = f.seal("", "k1", b"new one", None);
-    assert!(space.insert("k1", &new, true).is_some());
-    assert!(space.remove("k2", true).is_some());
-    assert!(space.remove("k2", true).is_none());
+    assert!(space.insert("k1", &new, true).unwrap().is_some());
+    assert!(space.remove("k2", true).unwrap().is_some());
+    assert!(space.remove("k2", true).unwrap().is_none());
     assert!(space
         .insert("fresh", &f.seal("", "fresh", b"f", None), true)
+        .unwrap()
         .is_none());
-    space.retain_live(1_004); // k0 (1,000) and k3 (1,003) expire
+    space.retain_live(1_004).unwrap(); // k0 (1,000) and k3 (1,003) expire
     assert_eq!(space.len(), 50 - 1 - 2 + 1);
-    assert!(space.get("k0").is_none() && space.get("k3").is_none());
-    assert_eq!(space.count_live(|_| true), space.len());
+    assert!(space.get("k0").unwrap().is_none() && space.get("k3").unwrap().is_none());
+    assert_eq!(space.count_live(|_| true).unwrap(), space.len());
     let names: Vec<&str> = space.iter().unwrap().map(|e| e.key).collect();
     assert_eq!(names.len(), space.len());
     assert!(names.contains(&"fresh") && names.contains(&"k1") && !names.contains(&"k2"));
@@ -132,7 +135,10 @@ fn writes_over_a_v2_files_entries_shadow_them_and_save_again() {
     let again = f.decode(f.encode(&opened.spaces)).unwrap();
     assert_eq!(f.value(&again, "", "k1").unwrap(), b"new one");
     assert_eq!(f.value(&again, "", "fresh").unwrap(), b"f");
-    assert!(again.spaces[""].get("k2").is_none() && again.spaces[""].get("k0").is_none());
+    assert!(
+        again.spaces[""].get("k2").unwrap().is_none()
+            && again.spaces[""].get("k0").unwrap().is_none()
+    );
     assert_eq!(again.spaces[""].len(), 48);
 }
 
@@ -153,7 +159,8 @@ fn an_older_sealed_value_put_back_is_refused_by_its_pin() {
         spaces
             .entry(String::new())
             .or_default()
-            .insert("token", &e, false);
+            .insert("token", &e, false)
+            .unwrap();
         f.encode(&spaces)
     };
     let (old, new) = (file_of(b"old secret"), file_of(b"new secret"));
@@ -201,19 +208,38 @@ fn a_damaged_names_block_is_found_by_the_first_listing_and_reads_still_work() {
 }
 
 #[test]
-fn a_damaged_directory_or_toc_does_not_open() {
+fn a_damaged_toc_does_not_open_and_a_damaged_directory_fails_the_reads_of_its_chunk() {
     let f = fixture();
-    let good = f.encode(&f.spaces(20));
-    for at in [
-        HEADER_LEN,
-        HEADER_LEN + 100,
-        good.len() - 20,
-        good.len() - 1,
-    ] {
+    let good = f.encode(&f.spaces(100));
+    for at in [good.len() - 20, good.len() - 1] {
         let mut bad = good.clone();
         bad[at] ^= 0x40;
         assert!(matches!(f.decode(bad), Err(Error::Tampered)), "byte {at}");
     }
+    // The first namespace's directory is one chunk (at most 101 rows of 32 bytes): every
+    // lookup there reads it. Its first row's check is damaged.
+    let mut bad = good.clone();
+    bad[HEADER_LEN + 8] ^= 0x40;
+    let opened = f.decode(bad).unwrap();
+    // Whichever namespace the encoder wrote first is the damaged one.
+    let damaged: Vec<&str> = ["", "other"]
+        .into_iter()
+        .filter(|ns| matches!(opened.spaces[*ns].get("k0"), Err(Error::Tampered)))
+        .collect();
+    assert_eq!(damaged.len(), 1, "{damaged:?}");
+    let (bad_ns, good_ns) = match damaged[0] {
+        "" => ("", "other"),
+        _ => ("other", ""),
+    };
+    let space = &opened.spaces[bad_ns];
+    assert!(matches!(space.iter().err(), Some(Error::Tampered)));
+    assert!(matches!(space.count_live(|_| true), Err(Error::Tampered)));
+    // The other namespace reads, and the damage is found again (never kept as good).
+    assert!(opened.spaces[good_ns].get("k0").unwrap().is_some());
+    assert!(matches!(space.get("k0"), Err(Error::Tampered)));
+    // Control: the same reads of the undamaged file succeed.
+    let opened = f.decode(good).unwrap();
+    assert!(opened.spaces[bad_ns].get("k0").unwrap().is_some());
 }
 
 /// `good` with its toc changed by `change` and sealed again under the right key: what

@@ -1,12 +1,11 @@
 //! [`Indexed`]: the entries a v2 store file holds for one namespace, looked up where they
-//! lie in the file's bytes, through its directory (docs/FORMAT.md, "Directory"): columns of
-//! `count` entries sorted by the keyed hash of each name, so a lookup hashes the name and
-//! searches the column, and no name is decrypted for it. The names are in a block of
-//! their own, sealed, opened into the arena by the first call that lists them.
+//! lie in the file's bytes, through its directory (docs/FORMAT.md, "Directory"): `count`
+//! fixed-size rows sorted by the keyed hash of each name, so a lookup hashes the name and
+//! searches the rows, and no name is decrypted for it. The names are in a block of their
+//! own, sealed, opened into the arena by the first call that lists them.
 //!
 //! ```text
-//! directory = hash u64[count] || check u32[count] || end u32[count] || pin [8][count]
-//!             || (expiry u64[count], with the expiry column)
+//! row = hash u64 || check u32 || end u32 || pin [u8; 8] || (expiry u64, with expiries)
 //! ```
 //!
 //! The directory was authenticated when the file was read (its tag, in the sealed toc);
@@ -17,22 +16,26 @@ use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::ops::Range;
+use core::sync::atomic::Ordering;
+use subtle::ConstantTimeEq;
 
 use super::record::prefixed;
 use super::{Space, Stored};
 use crate::arena::{Arena, SecretBuf};
 use crate::crypto::{Keyring, XNonce, SEAL_OVERHEAD, TAG_LEN};
 use crate::entry::{is_live, Entry};
-use crate::error::{corrupt, Result};
-use crate::sync::Once;
+use crate::error::{corrupt, Error, Result};
+use crate::sync::{AtomicU64, Once};
 
-/// Bytes of the directory per entry without the expiry column, and the column's.
+/// Bytes of a directory row without an expiry, and of the expiry.
 pub(crate) const DIR_ENTRY_LEN: usize = 24;
 pub(crate) const EXPIRY_LEN: usize = 8;
-/// The expiry column's "no expiry".
+/// The expiry field's "no expiry".
 pub(crate) const NO_EXPIRY: u64 = u64::MAX;
 /// Bytes of a value's tag a directory pins.
 pub(crate) const PIN_LEN: usize = 8;
+/// Bytes of a directory each tag authenticates (the last chunk may be shorter).
+pub(crate) const DIR_CHUNK: usize = 4096;
 
 /// A v2 store file as read: its bytes, and the keys and arena its names open with.
 pub(crate) struct SealedFile {
@@ -42,7 +45,7 @@ pub(crate) struct SealedFile {
 }
 
 /// Where one namespace's parts lie in a [`SealedFile`] (checked against its length by the
-/// reader).
+/// reader), and what authenticates its directory.
 pub(crate) struct Layout {
     pub(crate) count: usize,
     pub(crate) expiries: bool,
@@ -50,6 +53,10 @@ pub(crate) struct Layout {
     pub(crate) records: Range<usize>,
     pub(crate) names: Range<usize>,
     pub(crate) names_nonce: XNonce,
+    /// The tag of each [`DIR_CHUNK`] bytes of the directory, and the nonce of chunk 0
+    /// (chunk `c`'s: its last 8 bytes, a `u64le`, plus `c`).
+    pub(crate) chunk_tags: Vec<[u8; TAG_LEN]>,
+    pub(crate) chunk_nonce: XNonce,
 }
 
 /// One namespace of a v2 file.
@@ -57,15 +64,21 @@ pub(crate) struct Indexed {
     file: Arc<SealedFile>,
     ns: String,
     layout: Layout,
+    /// A bit per directory chunk found authentic, and whether the rows were checked.
+    checked: Vec<AtomicU64>,
+    rows_checked: Once<()>,
     /// The names block, opened into the arena by the first listing.
     names: Once<SecretBuf>,
 }
 
 impl Indexed {
     pub(crate) fn new(file: Arc<SealedFile>, ns: &str, layout: Layout) -> Indexed {
+        let words = layout.chunk_tags.len().div_ceil(64);
         Indexed {
             file,
             ns: String::from(ns),
+            checked: (0..words).map(|_| AtomicU64::new(0)).collect(),
+            rows_checked: Once::new(),
             layout,
             names: Once::new(),
         }
@@ -76,47 +89,109 @@ impl Indexed {
         self.layout.count
     }
 
-    fn word<const N: usize>(&self, at: usize) -> [u8; N] {
-        let mut out = [0u8; N];
-        if let Some(b) = self.file.bytes.get(at..at + N) {
-            out.copy_from_slice(b);
+    /// Checks chunk `c` of the directory against its tag, once: `Tampered` if it does not
+    /// match (at every call: a failure is not kept).
+    #[inline]
+    fn check_chunk(&self, c: usize) -> Result<()> {
+        let checked = self.checked.get(c / 64);
+        if checked.is_some_and(|w| w.load(Ordering::Acquire) & (1 << (c % 64)) != 0) {
+            return Ok(());
         }
-        out
+        self.check_chunk_now(c)
     }
 
-    fn column(&self, index: usize) -> usize {
-        self.layout.directory + self.layout.count * [0, 8, 12, 16, 24][index]
+    #[inline(never)]
+    fn check_chunk_now(&self, c: usize) -> Result<()> {
+        let start = self.layout.directory + c * DIR_CHUNK;
+        let end = self.layout.records.start.min(start + DIR_CHUNK);
+        let mut nonce = self.layout.chunk_nonce;
+        let mut k = [0u8; 8];
+        k.copy_from_slice(&nonce[16..]);
+        let k = u64::from_le_bytes(k).wrapping_add(c as u64);
+        nonce[16..].copy_from_slice(&k.to_le_bytes());
+        let (Some(chunk), Some(expected), Some(flags)) = (
+            self.file.bytes.get(start..end),
+            self.layout.chunk_tags.get(c),
+            self.checked.get(c / 64),
+        ) else {
+            return Err(Error::Tampered);
+        };
+        let tag = self.file.keyring.mac(&nonce, chunk)?;
+        if !bool::from(tag.ct_eq(expected)) {
+            return Err(Error::Tampered);
+        }
+        flags.fetch_or(1 << (c % 64), Ordering::Release);
+        Ok(())
     }
 
-    fn hash_at(&self, j: usize) -> u64 {
-        u64::from_le_bytes(self.word(self.column(0) + 8 * j))
+    /// Checks every chunk of the directory, then (once) its rows: sorted by hash and
+    /// check, each record at least a sealed value's overhead long, the last ending where
+    /// the records do (`CorruptStore` if not). What a listing or a write does first; a get
+    /// checks only the chunks it reads and its record's bounds, so an authentic directory
+    /// out of order (which only a writer holding the key makes) can make a get miss.
+    pub(crate) fn check_all(&self) -> Result<()> {
+        (0..self.layout.chunk_tags.len()).try_for_each(|c| self.check_chunk(c))?;
+        if self.rows_checked.get().is_some() {
+            return Ok(());
+        }
+        let (mut last, mut end) = ((0u64, 0u32), 0usize);
+        for j in 0..self.layout.count {
+            let key = (self.hash_at(j)?, self.check_at(j)?);
+            let next = self.end_at(j)?;
+            if (j > 0 && key < last) || next < end + SEAL_OVERHEAD {
+                return Err(corrupt("directory: rows out of order or records too short"));
+            }
+            (last, end) = (key, next);
+        }
+        if end != self.layout.records.len() {
+            return Err(corrupt("directory: the records end elsewhere"));
+        }
+        self.rows_checked.call_once(|| ());
+        Ok(())
     }
 
-    fn check_at(&self, j: usize) -> u32 {
-        u32::from_le_bytes(self.word(self.column(1) + 4 * j))
+    /// Row `j` of the directory, the chunks it lies in checked.
+    #[inline]
+    fn row(&self, j: usize) -> Result<Row<'_>> {
+        let len = DIR_ENTRY_LEN + usize::from(self.layout.expiries) * EXPIRY_LEN;
+        let at = j * len;
+        self.check_chunk(at / DIR_CHUNK)?;
+        if (at + len - 1) / DIR_CHUNK != at / DIR_CHUNK {
+            self.check_chunk((at + len - 1) / DIR_CHUNK)?;
+        }
+        let start = self.layout.directory + at;
+        match self.file.bytes.get(start..start + len) {
+            Some(bytes) => Ok(Row(bytes)),
+            None => Err(Error::Tampered),
+        }
     }
 
-    fn end_at(&self, j: usize) -> usize {
-        u32::from_le_bytes(self.word(self.column(2) + 4 * j)) as usize
+    fn hash_at(&self, j: usize) -> Result<u64> {
+        Ok(self.row(j)?.hash())
+    }
+
+    fn check_at(&self, j: usize) -> Result<u32> {
+        Ok(self.row(j)?.check())
+    }
+
+    fn end_at(&self, j: usize) -> Result<usize> {
+        Ok(self.row(j)?.end())
     }
 
     /// The expiry of entry `j`.
-    pub(crate) fn expiry_at(&self, j: usize) -> Option<u64> {
-        if !self.layout.expiries {
-            return None;
-        }
-        let at = u64::from_le_bytes(self.word(self.column(4) + 8 * j));
-        (at != NO_EXPIRY).then_some(at)
+    pub(crate) fn expiry_at(&self, j: usize) -> Result<Option<u64>> {
+        Ok(self.row(j)?.expiry())
     }
 
-    /// The sealed value of entry `j`: empty (which opens as nothing does, `Error::Crypto`)
-    /// if its record is out of bounds or its tag is not the one the directory pins.
-    fn sealed_at(&self, j: usize) -> &[u8] {
+    /// The sealed value of entry `j` (row `row`): empty (which opens as nothing does,
+    /// `Error::Crypto`) if its record is out of bounds or its tag is not the one the
+    /// directory pins.
+    fn sealed_at(&self, j: usize, row: Row<'_>) -> Result<&[u8]> {
         let start = match j {
             0 => 0,
-            _ => self.end_at(j - 1),
+            _ => self.end_at(j - 1)?,
         };
-        let end = self.end_at(j);
+        let end = row.end();
         let records = &self.layout.records;
         let record = (start <= end && end - start >= SEAL_OVERHEAD && end <= records.len())
             .then(|| {
@@ -125,55 +200,59 @@ impl Indexed {
                     .get(records.start + start..records.start + end)
             })
             .flatten();
-        let pin: [u8; PIN_LEN] = self.word(self.column(3) + PIN_LEN * j);
-        match record {
-            Some(r) if r[r.len() - TAG_LEN..][..PIN_LEN] == pin => r,
+        Ok(match record {
+            Some(r) if r[r.len() - TAG_LEN..][..PIN_LEN] == *row.pin() => r,
             _ => &[],
-        }
+        })
     }
 
     /// Entry `j` (its key left empty: lookups do not need it).
-    pub(crate) fn at(&self, j: usize) -> Stored<'_> {
+    pub(crate) fn at(&self, j: usize) -> Result<Stored<'_>> {
         self.named(j, "")
     }
 
-    fn named<'a>(&'a self, j: usize, key: &'a str) -> Stored<'a> {
-        Stored {
+    fn named<'a>(&'a self, j: usize, key: &'a str) -> Result<Stored<'a>> {
+        let row = self.row(j)?;
+        Ok(Stored {
             key,
-            expires_at: self.expiry_at(j),
-            sealed: self.sealed_at(j),
-        }
+            expires_at: row.expiry(),
+            sealed: self.sealed_at(j, row)?,
+        })
     }
 
-    /// The position of `key`'s entry in the directory (none in a process forked from the
-    /// keyring's, which hashes no name: its reads fail as `Forked` where they open).
-    pub(crate) fn find(&self, key: &str) -> Option<usize> {
+    /// The position of `key`'s entry in the directory; `Tampered` if a chunk the search
+    /// reads is not authentic, `Forked` in a process forked from the keyring's.
+    pub(crate) fn find(&self, key: &str) -> Result<Option<usize>> {
         let n = self.layout.count;
         if n == 0 {
-            return None;
+            return Ok(None);
         }
-        let (hash, check) = self.file.keyring.name_hash(&self.ns, key).ok()?;
-        let mut j = self.lower_bound(hash);
-        while j < n && self.hash_at(j) == hash {
-            if self.check_at(j) == check {
-                return Some(j);
+        let (hash, check) = self.file.keyring.name_hash(&self.ns, key)?;
+        let mut j = self.lower_bound(hash)?;
+        while j < n {
+            let row = self.row(j)?;
+            if row.hash() != hash {
+                break;
+            }
+            if row.check() == check {
+                return Ok(Some(j));
             }
             j += 1;
         }
-        None
+        Ok(None)
     }
 
     /// The first position whose hash is at least `hash`: a guess from the hash itself (the
     /// hashes are uniform), widened by doubling steps, then halved.
-    fn lower_bound(&self, hash: u64) -> usize {
+    fn lower_bound(&self, hash: u64) -> Result<usize> {
         let n = self.layout.count;
         let guess = ((u128::from(hash) * n as u128) >> 64) as usize;
         let (mut lo, mut hi);
-        if self.hash_at(guess) < hash {
+        if self.hash_at(guess)? < hash {
             (lo, hi) = (guess + 1, n);
             let mut step = 1;
             while guess + step < n {
-                if self.hash_at(guess + step) >= hash {
+                if self.hash_at(guess + step)? >= hash {
                     hi = guess + step;
                     break;
                 }
@@ -184,7 +263,7 @@ impl Indexed {
             (lo, hi) = (0, guess);
             let mut step = 1;
             while step <= guess {
-                if self.hash_at(guess - step) < hash {
+                if self.hash_at(guess - step)? < hash {
                     lo = guess - step + 1;
                     break;
                 }
@@ -194,13 +273,13 @@ impl Indexed {
         }
         while lo < hi {
             let mid = lo + (hi - lo) / 2;
-            if self.hash_at(mid) < hash {
+            if self.hash_at(mid)? < hash {
                 lo = mid + 1;
             } else {
                 hi = mid;
             }
         }
-        lo
+        Ok(lo)
     }
 
     /// The names block, opened into the arena on first use and kept, and checked:
@@ -242,13 +321,56 @@ impl Indexed {
         alive: impl Fn(usize) -> bool + 'a,
         keep: impl Fn(&[u8]) -> bool + 'a,
     ) -> Result<impl Iterator<Item = Stored<'a>> + 'a> {
+        self.check_all()?;
         let names = self.names()?;
         let mut at = 0;
+        // Every chunk checked: the reads below cannot fail.
         Ok((0..self.layout.count).filter_map(move |j| {
             let name = prefixed(names, &mut at)?;
             (alive(j) && keep(name))
-                .then(|| self.named(j, core::str::from_utf8(name).unwrap_or("")))
+                .then(|| self.named(j, core::str::from_utf8(name).ok()?).ok())
+                .flatten()
         }))
+    }
+}
+
+/// One row of a directory: `hash u64 || check u32 || end u32 || pin [u8; 8] || (expiry
+/// u64)`, 24 or 32 bytes.
+#[derive(Clone, Copy)]
+struct Row<'a>(&'a [u8]);
+
+impl Row<'_> {
+    fn u64_at(self, at: usize) -> u64 {
+        let mut b = [0u8; 8];
+        b.copy_from_slice(&self.0[at..at + 8]);
+        u64::from_le_bytes(b)
+    }
+
+    fn u32_at(self, at: usize) -> u32 {
+        let mut b = [0u8; 4];
+        b.copy_from_slice(&self.0[at..at + 4]);
+        u32::from_le_bytes(b)
+    }
+
+    fn hash(self) -> u64 {
+        self.u64_at(0)
+    }
+
+    fn check(self) -> u32 {
+        self.u32_at(8)
+    }
+
+    fn end(self) -> usize {
+        self.u32_at(12) as usize
+    }
+
+    fn pin(&self) -> &[u8] {
+        &self.0[16..16 + PIN_LEN]
+    }
+
+    fn expiry(self) -> Option<u64> {
+        let at = (self.0.len() > DIR_ENTRY_LEN).then(|| self.u64_at(DIR_ENTRY_LEN))?;
+        (at != NO_EXPIRY).then_some(at)
     }
 }
 
@@ -266,7 +388,7 @@ impl Dead {
             .is_some_and(|w| w & (1 << (j % 64)) != 0)
     }
 
-    fn set(&mut self, j: usize) {
+    pub(super) fn set(&mut self, j: usize) {
         if self.bits.len() <= j / 64 {
             self.bits.resize(j / 64 + 1, 0);
         }
@@ -277,18 +399,24 @@ impl Dead {
     }
 }
 
-/// Marks the live entry of `idx` under `key` dead (it was overwritten or removed); returns
-/// it if `old` (copied out).
-pub(super) fn idx_take(
+/// The position of the live entry of `idx` under `key` (not overwritten or removed), and
+/// the entry if `old` (copied out): found before anything changes, so that a directory
+/// chunk that is not authentic fails the write whole.
+pub(super) fn idx_find(
     idx: &Option<Indexed>,
-    dead: &mut Dead,
+    dead: &Dead,
     key: &str,
     old: bool,
-) -> Option<Entry> {
-    let idx = idx.as_ref()?;
-    let j = idx.find(key).filter(|&j| !dead.has(j))?;
-    dead.set(j);
-    old.then(|| idx.at(j).to_entry())
+) -> Result<Option<(usize, Option<Entry>)>> {
+    let Some(idx) = idx else { return Ok(None) };
+    let Some(j) = idx.find(key)?.filter(|&j| !dead.has(j)) else {
+        return Ok(None);
+    };
+    let was = match old {
+        true => Some(idx.at(j)?.to_entry()),
+        false => None,
+    };
+    Ok(Some((j, was)))
 }
 
 impl Space {
@@ -308,20 +436,32 @@ impl Space {
     }
 
     /// The v2 file's entry under `key`, unless overwritten or removed.
-    pub(super) fn idx_get(&self, key: &str) -> Option<Stored<'_>> {
-        let idx = self.idx.as_ref()?;
-        let j = idx.find(key).filter(|&j| !self.idx_dead.has(j))?;
-        Some(idx.at(j))
+    pub(super) fn idx_get(&self, key: &str) -> Result<Option<Stored<'_>>> {
+        let Some(idx) = &self.idx else {
+            return Ok(None);
+        };
+        match idx.find(key)?.filter(|&j| !self.idx_dead.has(j)) {
+            Some(j) => idx.at(j).map(Some),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks every chunk of the v2 file's directory: what a write does before it changes
+    /// anything, so that it applies whole or not at all.
+    pub(crate) fn check(&self) -> Result<()> {
+        self.idx.as_ref().map_or(Ok(()), Indexed::check_all)
     }
 
     /// Drops the v2 file's entries expired at `now`.
-    pub(super) fn idx_retain_live(&mut self, now: u64) {
-        let Some(idx) = &self.idx else { return };
+    pub(super) fn idx_retain_live(&mut self, now: u64) -> Result<()> {
+        let Some(idx) = &self.idx else { return Ok(()) };
+        idx.check_all()?;
         for j in 0..idx.count() {
-            if !is_live(idx.expiry_at(j), Some(now)) {
+            if !is_live(idx.expiry_at(j)?, Some(now)) {
                 self.idx_dead.set(j);
             }
         }
+        Ok(())
     }
 
     /// The v2 file's live entries whose names `keep` takes, with their names.
@@ -336,24 +476,26 @@ impl Space {
         idx.entries(move |j| !dead.has(j), keep).map(Some)
     }
 
-    /// The expiries of every entry, read without the names.
-    fn expiries(&self) -> impl Iterator<Item = Option<u64>> + '_ {
+    /// The expiries of every entry, read without the names (every directory chunk
+    /// checked first).
+    fn expiries(&self) -> Result<impl Iterator<Item = Option<u64>> + '_> {
+        self.check()?;
         let table = self.table_entries(|_| true).map(|e| e.expires_at);
         let indexed = self.idx.iter().flat_map(move |idx| {
             (0..idx.count())
                 .filter(|&j| !self.idx_dead.has(j))
-                .map(|j| idx.expiry_at(j))
+                .map(|j| idx.expiry_at(j).ok().flatten())
         });
-        table.chain(indexed)
+        Ok(table.chain(indexed))
     }
 
     /// How many entries `live` takes by their expiry.
-    pub(crate) fn count_live(&self, live: impl Fn(Option<u64>) -> bool) -> usize {
-        self.expiries().filter(|&e| live(e)).count()
+    pub(crate) fn count_live(&self, live: impl Fn(Option<u64>) -> bool) -> Result<usize> {
+        Ok(self.expiries()?.filter(|&e| live(e)).count())
     }
 
     /// Whether `live` takes any entry by its expiry.
-    pub(crate) fn any_live(&self, live: impl Fn(Option<u64>) -> bool) -> bool {
-        self.expiries().any(live)
+    pub(crate) fn any_live(&self, live: impl Fn(Option<u64>) -> bool) -> Result<bool> {
+        Ok(self.expiries()?.any(live))
     }
 }

@@ -66,12 +66,15 @@ fn records_round_trip_with_and_without_an_expiry() {
 fn a_space_in_a_segment_finds_replaces_and_removes() {
     let mut space = filled(40);
     assert_eq!((space.len(), seg_slots(&space)), (40, 40));
-    let Some(k3) = space.get("k3") else {
+    let Some(k3) = space.get("k3").unwrap() else {
         panic!("k3")
     };
     assert_eq!((k3.sealed, k3.expires_at), (&[3; 50][..], None));
-    assert_eq!(space.get("k4").map(|s| s.expires_at), Some(Some(2_200)));
-    assert!(space.get("k40").is_none());
+    assert_eq!(
+        space.get("k4").unwrap().map(|s| s.expires_at),
+        Some(Some(2_200))
+    );
+    assert!(space.get("k40").unwrap().is_none());
     // A duplicate key is refused, the first kept.
     let (seg, at) = segment(1);
     let Some((stored, _)) = parse(&seg, at[0].0) else {
@@ -79,15 +82,24 @@ fn a_space_in_a_segment_finds_replaces_and_removes() {
     };
     assert!(!space.insert_at(at[0].0, at[0].1, stored));
     // Replacing gives back the old entry when asked.
-    let old = space.insert("k3", &entry(9, 20, Some(1)), true);
+    let old = space.insert("k3", &entry(9, 20, Some(1)), true).unwrap();
     assert_eq!(old.map(|e| e.sealed.to_vec()), Some(alloc::vec![3; 50]));
     assert_eq!(
-        space.get("k3").map(|s| (s.sealed.len(), s.expires_at)),
+        space
+            .get("k3")
+            .unwrap()
+            .map(|s| (s.sealed.len(), s.expires_at)),
         Some((20, Some(1)))
     );
-    assert!(space.insert("new", &entry(1, 24, None), true).is_none());
-    assert_eq!(space.remove("k5", true).map(|e| e.sealed[0]), Some(5));
-    assert!(space.remove("k5", true).is_none());
+    assert!(space
+        .insert("new", &entry(1, 24, None), true)
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        space.remove("k5", true).unwrap().map(|e| e.sealed[0]),
+        Some(5)
+    );
+    assert!(space.remove("k5", true).unwrap().is_none());
     assert_eq!(space.len(), 40);
 }
 
@@ -96,7 +108,7 @@ fn a_space_compacts_once_half_its_segment_is_dead() {
     let mut space = filled(40);
     let before = space.seg.clone();
     for i in 0..20u8 {
-        space.remove(&alloc::format!("k{i}"), false);
+        space.remove(&alloc::format!("k{i}"), false).unwrap();
         // Still the shared segment until more than half is dead.
         assert!(Arc::ptr_eq(
             space.seg.as_ref().unwrap(),
@@ -110,15 +122,17 @@ fn a_space_compacts_once_half_its_segment_is_dead() {
     assert_eq!(space.seg_live, seg.len());
     assert_eq!(seg_slots(&space), 19);
     for i in 21..40u8 {
-        let s = space.get(&alloc::format!("k{i}")).unwrap();
+        let s = space.get(&alloc::format!("k{i}")).unwrap().unwrap();
         assert_eq!(s.sealed, &[i; 50][..]);
     }
     // Overwriting everything left lets the segment go.
     for i in 21..40u8 {
-        space.insert(&alloc::format!("k{i}"), &entry(i, 10, None), false);
+        space
+            .insert(&alloc::format!("k{i}"), &entry(i, 10, None), false)
+            .unwrap();
     }
     assert!(space.seg.is_none());
-    assert_eq!(space.get("k39").map(|s| s.sealed.len()), Some(10));
+    assert_eq!(space.get("k39").unwrap().map(|s| s.sealed.len()), Some(10));
 }
 
 #[test]
@@ -131,8 +145,8 @@ fn a_record_not_where_the_parse_says_is_copied() {
     // Claimed at the first record's place: kept as a copy, not as a pointer there.
     assert!(space.insert_at(at[0].0, at[0].1, stored));
     assert_eq!(seg_slots(&space), 0);
-    assert_eq!(space.get("k1").map(|s| s.sealed[0]), Some(1));
-    assert!(space.get("k0").is_none());
+    assert_eq!(space.get("k1").unwrap().map(|s| s.sealed[0]), Some(1));
+    assert!(space.get("k0").unwrap().is_none());
 }
 
 #[test]
@@ -141,12 +155,15 @@ fn records_written_since_follow_removals_and_retains() {
     let mut space = filled(40);
     for i in 0..40u8 {
         let key = alloc::format!("w{i}");
-        space.insert(&key, &entry(100 + i, 30, Some(u64::from(i))), false);
+        space
+            .insert(&key, &entry(100 + i, 30, Some(u64::from(i))), false)
+            .unwrap();
     }
     for i in (0..40u8).step_by(3) {
         assert_eq!(
             space
                 .remove(&alloc::format!("w{i}"), true)
+                .unwrap()
                 .map(|e| e.sealed[0]),
             Some(100 + i)
         );
@@ -156,13 +173,13 @@ fn records_written_since_follow_removals_and_retains() {
         let (k, w) = (alloc::format!("k{i}"), alloc::format!("w{i}"));
         let gone_w = i % 3 == 0 || i % 10 == 7;
         assert_eq!(
-            space.get(&w).map(|s| s.sealed[0]),
+            space.get(&w).unwrap().map(|s| s.sealed[0]),
             (!gone_w).then_some(100 + i),
             "{w}"
         );
         let gone_k = i % 10 == 7;
         assert_eq!(
-            space.get(&k).map(|s| s.sealed[0]),
+            space.get(&k).unwrap().map(|s| s.sealed[0]),
             (!gone_k).then_some(i),
             "{k}"
         );
@@ -185,7 +202,9 @@ fn a_log_rewritten_over_and_over_stays_within_twice_its_live_bytes() {
     let mut space = Space::default();
     for round in 0..50u8 {
         for i in 0..10u8 {
-            space.insert(&alloc::format!("w{i}"), &entry(round, 40, None), false);
+            space
+                .insert(&alloc::format!("w{i}"), &entry(round, 40, None), false)
+                .unwrap();
         }
         let live: usize = space
             .iter()
@@ -197,7 +216,7 @@ fn a_log_rewritten_over_and_over_stays_within_twice_its_live_bytes() {
             "round {round}: {}",
             space.own.len()
         );
-        assert_eq!(space.get("w3").map(|s| s.sealed[0]), Some(round));
+        assert_eq!(space.get("w3").unwrap().map(|s| s.sealed[0]), Some(round));
     }
     assert_eq!(space.len(), 10);
 }
@@ -208,7 +227,9 @@ fn a_log_rewritten_over_and_over_stays_within_twice_its_live_bytes() {
 fn a_keyed_walk_yields_the_chosen_keys_of_both_kinds_of_record() {
     let mut space = filled(40);
     for i in 0..40u8 {
-        space.insert(&alloc::format!("log{i}"), &entry(i, 20, None), false);
+        space
+            .insert(&alloc::format!("log{i}"), &entry(i, 20, None), false)
+            .unwrap();
     }
     // k1, k10..k19 of the segment; log1, log10..log19 of the log.
     let picked = |prefix: &'static [u8]| {
@@ -252,19 +273,26 @@ fn a_keyed_walk_yields_the_chosen_keys_of_both_kinds_of_record() {
 fn a_walk_in_record_order_passes_over_dead_records() {
     let mut space = filled(40);
     for i in 0..10u8 {
-        space.insert(&alloc::format!("log{i}"), &entry(i, 20, None), false);
+        space
+            .insert(&alloc::format!("log{i}"), &entry(i, 20, None), false)
+            .unwrap();
     }
     // Dead in the segment: k0..k4 overwritten, k5..k7 removed; in the log: log0 and
     // log1 overwritten, log2 removed. Fewer than half of either, so nothing compacts.
     for i in 0..5u8 {
-        space.insert(&alloc::format!("k{i}"), &entry(100 + i, 50, None), false);
+        space
+            .insert(&alloc::format!("k{i}"), &entry(100 + i, 50, None), false)
+            .unwrap();
     }
     for i in 5..8u8 {
-        assert!(space.remove(&alloc::format!("k{i}"), false).is_none());
+        assert!(space
+            .remove(&alloc::format!("k{i}"), false)
+            .unwrap()
+            .is_none());
     }
-    space.insert("log0", &entry(200, 20, None), false);
-    space.insert("log1", &entry(201, 20, None), false);
-    space.remove("log2", false);
+    space.insert("log0", &entry(200, 20, None), false).unwrap();
+    space.insert("log1", &entry(201, 20, None), false).unwrap();
+    space.remove("log2", false).unwrap();
     assert_eq!(seg_slots(&space), 32);
     let mut seen: Vec<(alloc::string::String, u8)> = space
         .iter()
@@ -341,11 +369,13 @@ fn a_scan_of_large_records_reads_the_slots() {
     let mut space = Space::with_capacity(0);
     for round in 0..2u8 {
         for i in 0..30u8 {
-            space.insert(
-                &alloc::format!("big{i}"),
-                &entry(i + round, 700, None),
-                false,
-            );
+            space
+                .insert(
+                    &alloc::format!("big{i}"),
+                    &entry(i + round, 700, None),
+                    false,
+                )
+                .unwrap();
         }
     }
     let mut seen: Vec<(alloc::string::String, u8)> = space

@@ -26,14 +26,17 @@ fn sealed(db: &Store, ns: &str, key: &str) -> Vec<u8> {
 }
 
 fn plant(db: &Store, ns: &str, key: &str, sealed: Vec<u8>) {
-    db.engine.contents_for_test().replace(
-        ns,
-        key,
-        Some(Entry {
-            sealed: sealed.into(),
-            expires_at: None,
-        }),
-    );
+    db.engine
+        .contents_for_test()
+        .replace(
+            ns,
+            key,
+            Some(Entry {
+                sealed: sealed.into(),
+                expires_at: None,
+            }),
+        )
+        .unwrap();
 }
 
 #[test]

@@ -62,7 +62,7 @@ impl Tree {
         F: FnOnce(Option<V>) -> Result<Option<V>>,
     {
         let mut g = self.engine.lock_write()?;
-        let (current, expires_at) = match g.live(&self.name, key) {
+        let (current, expires_at) = match g.live(&self.name, key)? {
             Some(entry) => (
                 Some(g.read::<V>(&self.name, key, &entry)?),
                 entry.expires_at,
@@ -103,7 +103,7 @@ impl Tree {
         }
         let mut g = self.engine.lock()?;
         // Looked up again under the writer lock: another writer may have inserted it.
-        if let Some(entry) = g.live(&self.name, key) {
+        if let Some(entry) = g.live(&self.name, key)? {
             return g.read(&self.name, key, &entry);
         }
         if self.engine.is_read_only() {
@@ -139,7 +139,7 @@ impl Tree {
     ) -> Result<bool> {
         use subtle::ConstantTimeEq;
         let mut g = self.engine.lock_write()?;
-        let live = g.live(&self.name, key);
+        let live = g.live(&self.name, key)?;
         let expires_at = live.as_ref().and_then(|e| e.expires_at);
         let current = live.map(|e| g.open(&self.name, key, &e)).transpose()?;
         let matches = match (&current, expected) {

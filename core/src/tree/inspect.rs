@@ -67,7 +67,7 @@ impl Tree {
     /// The live entry's expiry and the store's time (when it has a TTL).
     fn expiry(&self, key: &str) -> Result<(Option<u64>, Option<u64>)> {
         self.engine.refresh_if_due()?;
-        (self.engine.expiry_of(&self.name, key)).ok_or(Error::KeyNotFound)
+        (self.engine.expiry_of(&self.name, key)?).ok_or(Error::KeyNotFound)
     }
 
     /// The value under `key` as it is stored: its MessagePack bytes, in the arena. MessagePack describes itself, so any

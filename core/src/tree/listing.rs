@@ -28,7 +28,7 @@ impl Tree {
     /// hold no secret and need no keyring (so it works in a forked child too).
     pub fn len(&self) -> Result<usize> {
         self.engine.refresh_if_due()?;
-        Ok(self.engine.count_live(&self.name))
+        self.engine.count_live(&self.name)
     }
 
     /// Whether this namespace has no live entry.
