@@ -22,12 +22,12 @@ use zeroize::Zeroizing;
 use crate::crypto::SEAL_OVERHEAD;
 use crate::entry::Entry;
 use crate::error::Result;
-use indexed::{idx_find, Dead};
 pub(crate) use indexed::{
     Indexed, Layout, SealedFile, DIR_CHUNK, DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN,
 };
 pub(crate) use record::varint_len;
 use record::{parse, prefixed, Log};
+use shadow::{idx_find, Dead};
 
 /// Bytes that records of several namespaces may point into: a decrypted v1 store file
 /// (its key names in the clear: wiped when the last namespace lets it go).
@@ -396,5 +396,6 @@ mod compact;
 mod indexed;
 mod record;
 mod scan;
+mod shadow;
 #[cfg(test)]
 mod tests;
