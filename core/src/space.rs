@@ -291,9 +291,9 @@ impl Space {
     /// (and nothing changed) if it shadows a v2 file's entry the lookup of which reads a
     /// directory chunk that is not authentic.
     pub(crate) fn insert(&mut self, key: &str, entry: &Entry, old: bool) -> Result<Option<Entry>> {
-        let shadowed = match self.table_slot(key) {
-            Some(_) => None,
-            None => idx_find(&self.idx, &self.idx_dead, key, old)?,
+        let shadowed = match self.idx.is_some() && self.table_slot(key).is_none() {
+            true => idx_find(&self.idx, &self.idx_dead, key, old)?,
+            false => None,
         };
         let Space {
             table,
