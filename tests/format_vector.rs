@@ -1,140 +1,77 @@
-//! The committed v1 test vector (`tests/vectors/v1.kv`) and `docs/FORMAT.md`, checked
-//! against each other and against the store:
-//! - every later version of microkv must open the committed file and read its values;
-//! - the file is rebuilt here byte for byte from FORMAT.md alone, with a fixed key, salt,
-//!   data key and nonces, by code that shares nothing with the store's encoder;
-//! - a file the current build writes parses by FORMAT.md alone too.
+//! The committed test vectors (`tests/vectors/v1.kv`, `tests/vectors/v2.kv`) and
+//! `docs/FORMAT.md`, checked against each other and against the store:
+//! - every later version of microkv must open both committed files and read their values;
+//! - each file is rebuilt here byte for byte from FORMAT.md alone, with a fixed key, salt,
+//!   data key and nonces, by code that shares nothing with the store's encoder
+//!   (`tests/support/format_v1.rs`, `format_v2.rs`);
+//! - a file the current build writes (version 2) parses by FORMAT.md alone too, every
+//!   directory tag, pin, value and names block checked.
 //!
-//! `MICROKV_WRITE_VECTORS=1 cargo test --test format_vector` rewrites the file (only ever
-//! needed when the vector is first made: it must never change once a release has shipped
-//! it). It was remade once before 0.4's release, when values became MessagePack only
+//! `MICROKV_WRITE_VECTORS=1 cargo test --test format_vector` rewrites the files (only ever
+//! needed when a vector is first made: it must never change once a release has shipped
+//! it). v1 was remade once before 0.4's release, when values became MessagePack only
 //! (issue 20): the first vector's values were postcard, an encoding no release reads.
 #![forbid(unsafe_code)]
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use chacha20poly1305::aead::inout::InOutBuf;
-use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
 use microkv::{Config, Credential, ManualClock, MicroKV};
 
 #[path = "support/format_v1.rs"]
 mod format_v1;
-use format_v1::{entry, key_schedule, seal, sealed_value, value_aad, varint};
-
-/// The vector's raw key: bytes 0x00..=0x1f.
-const KEY: [u8; 32] = {
-    let mut k = [0u8; 32];
-    let mut i = 0;
-    while i < 32 {
-        k[i] = i as u8;
-        i += 1;
-    }
-    k
+use format_v1::{key_schedule, sealed_value, value_aad};
+#[path = "support/format_v2.rs"]
+mod format_v2;
+use format_v2::{open, Cursor};
+#[path = "support/vectors.rs"]
+mod vectors;
+use vectors::{
+    build_v2_vector, build_vector, entries, v2_vector_path, vector_path, DATA_KEY, EXPIRES_AT, KEY,
+    P, V2_SEQUENCE,
 };
-const SALT: [u8; 16] = [0xa5; 16];
-const DATA_KEY: [u8; 32] = [0xd0; 32];
-const WRAP_NONCE: [u8; 24] = [0x11; 24];
-const BODY_NONCE: [u8; 24] = [0x22; 24];
-/// Expiry of the vector's TTL entry, ms since the epoch (2027-01-15T08:00:00Z).
-const EXPIRES_AT: u64 = 1_800_000_000_000;
 
-/// (namespace, key, plaintext, expiry, nonce) of each entry of the vector: the plaintext is
-/// the value's MessagePack.
-type VectorEntry = (&'static str, &'static str, Vec<u8>, Option<u64>, [u8; 24]);
-
-fn entries() -> Vec<VectorEntry> {
-    vec![
-        ("", "name", msgpack_str("test"), None, [0x31; 24]),
-        (
-            "",
-            "otp",
-            msgpack_str("123456"),
-            Some(EXPIRES_AT),
-            [0x32; 24],
-        ),
-        (
-            "sessions",
-            "alice",
-            msgpack_str("token-xyz"),
-            None,
-            [0x33; 24],
-        ),
-        ("users", "alice", vec![42], None, [0x34; 24]), // u32 42: positive fixint
-        ("users", "bob", vec![0xcc, 135], None, [0x35; 24]), // u32 135: uint 8
-    ]
+/// Writes `built` to `path` under `MICROKV_WRITE_VECTORS`, then checks the committed file
+/// is `built`, byte for byte.
+fn committed_is(path: &Path, built: &[u8]) {
+    if std::env::var_os("MICROKV_WRITE_VECTORS").is_some() {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, built).unwrap();
+    }
+    let committed = std::fs::read(path).unwrap();
+    assert_eq!(committed.len(), built.len(), "{}", path.display());
+    assert!(
+        committed == built,
+        "{} differs from FORMAT.md",
+        path.display()
+    );
 }
 
-fn vector_path() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/vectors/v1.kv")
-}
-
-fn postcard_str(s: &str) -> Vec<u8> {
-    let mut out = Vec::new();
-    varint(s.len() as u64, &mut out);
-    out.extend_from_slice(s.as_bytes());
+/// Every entry of a file read by FORMAT.md's version 2, sorted: namespace, key, value
+/// plaintext, expiry.
+fn read_entries(file: &format_v2::File) -> Vec<DocEntry> {
+    let mut out: Vec<DocEntry> = file
+        .spaces
+        .iter()
+        .flat_map(|s| {
+            s.entries
+                .iter()
+                .map(|e| (s.name.clone(), e.key.clone(), e.value.clone(), e.expires))
+        })
+        .collect();
+    out.sort();
     out
 }
 
-fn cipher(key: &[u8]) -> XChaCha20Poly1305 {
-    XChaCha20Poly1305::new_from_slice(key).unwrap()
-}
-
-/// The plaintext of `ciphertext || tag`, or `None` if it is not authentic.
-fn open(key: &[u8], nonce: &[u8], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
-    let (ct, tag) = sealed.split_at(sealed.len().checked_sub(16)?);
-    let mut buf = ct.to_vec();
-    let nonce = XNonce::try_from(nonce).ok()?;
-    let tag = Tag::try_from(tag).ok()?;
-    cipher(key)
-        .decrypt_inout_detached(&nonce, aad, InOutBuf::from(&mut buf[..]), &tag)
-        .ok()?;
-    Some(buf)
-}
-
-/// Builds the vector from FORMAT.md alone.
-fn build_vector() -> Vec<u8> {
-    let (kek, commitment) = key_schedule(&KEY, &SALT);
-    let mut out = Vec::new();
-    out.extend_from_slice(b"MICROKV\0");
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.push(0); // KDF id: raw key
-    out.push(1); // value encoding: MessagePack
-    out.extend_from_slice(&[0; 12]); // KDF parameters: none
-    out.extend_from_slice(&SALT);
-    out.extend_from_slice(&commitment);
-    assert_eq!(out.len(), 72);
-    let wrapped = seal(&kek, &WRAP_NONCE, &out, &DATA_KEY);
-    out.extend_from_slice(&WRAP_NONCE);
-    out.extend_from_slice(&wrapped);
-    out.extend_from_slice(&BODY_NONCE);
-
-    // The body: postcard of Vec<(name, Vec<(key, Option<u64>, sealed bytes)>)>.
-    let mut spaces: Vec<(&str, Vec<Vec<u8>>)> = Vec::new();
-    for (ns, key, value, expires, nonce) in entries() {
-        let mut record = Vec::new();
-        let sealed = sealed_value(&DATA_KEY, &nonce, ns, key, &value);
-        entry(key, expires, &sealed, &mut record);
-        match spaces.last_mut() {
-            Some((name, records)) if *name == ns => records.push(record),
-            _ => spaces.push((ns, vec![record])),
-        }
-    }
-    let mut body = Vec::new();
-    varint(spaces.len() as u64, &mut body);
-    for (name, records) in spaces {
-        body.extend(postcard_str(name));
-        varint(records.len() as u64, &mut body);
-        for r in records {
-            body.extend(r);
-        }
-    }
-    out.extend_from_slice(&((body.len() + 16) as u64).to_le_bytes());
-    assert_eq!(out.len(), 176);
-    let sealed_body = seal(&DATA_KEY, &BODY_NONCE, &out, &body);
-    out.extend(sealed_body);
-    out
+/// The vector's entries as FORMAT.md reads them, sorted.
+fn vector_entries() -> Vec<DocEntry> {
+    let mut want: Vec<_> = entries()
+        .into_iter()
+        .map(|(ns, k, v, e, _)| (ns.to_string(), k.to_string(), v, e))
+        .collect();
+    want.sort();
+    want
 }
 
 fn read_only_at(ms: u64) -> Config {
@@ -145,11 +82,10 @@ fn read_only_at(ms: u64) -> Config {
     }
 }
 
-#[test]
-fn the_committed_v1_vector_opens_and_reads_its_values() {
-    let path = vector_path();
-    let db = MicroKV::open_existing_with(&path, Credential::key(KEY), read_only_at(EXPIRES_AT - 1))
-        .expect("every version of microkv opens tests/vectors/v1.kv");
+/// What both vectors hold, read through the store.
+fn the_store_reads_the_vector(path: &Path) {
+    let db = MicroKV::open_existing_with(path, Credential::key(KEY), read_only_at(EXPIRES_AT - 1))
+        .unwrap_or_else(|e| panic!("every version of microkv opens {}: {e}", path.display()));
     assert_eq!(db.require::<String>("name").unwrap(), "test");
     assert_eq!(db.require::<String>("otp").unwrap(), "123456");
     let users = db.namespace("users");
@@ -161,40 +97,82 @@ fn the_committed_v1_vector_opens_and_reads_its_values() {
     );
     assert_eq!(db.tree_names().unwrap(), ["", "sessions", "users"]);
     assert_eq!(db.keys_sorted().unwrap(), ["name", "otp"]);
+    assert_eq!(users.keys_sorted().unwrap(), ["alice", "bob"]);
     assert_eq!(db.kdf(), None);
     drop(db);
 
     let db =
-        MicroKV::open_existing_with(&path, Credential::key(KEY), read_only_at(EXPIRES_AT)).unwrap();
+        MicroKV::open_existing_with(path, Credential::key(KEY), read_only_at(EXPIRES_AT)).unwrap();
     assert_eq!(db.get::<String>("otp").unwrap(), None, "expired");
     assert_eq!(db.keys_sorted().unwrap(), ["name"]);
 
     let mut wrong = KEY;
     wrong[31] ^= 1;
-    let err = MicroKV::open_existing_with(&path, Credential::key(wrong), read_only_at(0));
+    let err = MicroKV::open_existing_with(path, Credential::key(wrong), read_only_at(0));
     assert!(matches!(err, Err(microkv::Error::WrongPassword)), "{err:?}");
 }
 
 #[test]
+fn the_committed_v1_vector_opens_and_reads_its_values() {
+    the_store_reads_the_vector(&vector_path());
+}
+
+#[test]
+fn the_committed_v2_vector_opens_and_reads_its_values() {
+    the_store_reads_the_vector(&v2_vector_path());
+}
+
+#[test]
 fn the_committed_v1_vector_is_what_format_md_describes() {
-    let built = build_vector();
-    if std::env::var_os("MICROKV_WRITE_VECTORS").is_some() {
-        std::fs::create_dir_all(vector_path().parent().unwrap()).unwrap();
-        std::fs::write(vector_path(), &built).unwrap();
-    }
-    let committed = std::fs::read(vector_path()).unwrap();
-    assert_eq!(committed.len(), built.len());
-    assert!(
-        committed == built,
-        "tests/vectors/v1.kv differs from FORMAT.md"
+    committed_is(&vector_path(), &build_vector());
+    let (parsed, sequence) = parse_by_the_doc(&std::fs::read(vector_path()).unwrap(), &KEY, 1);
+    // The vector was made before bodies ended with a sequence number: it reads as 0.
+    assert_eq!(sequence, None);
+    assert_eq!(parsed, vector_entries());
+}
+
+/// The v2 vector: rebuilt byte for byte, read back by FORMAT.md's "Reading" (every tag,
+/// pin, value and names block), and its key part (bytes 10..144) is v1's: the key wrap
+/// carries over.
+#[test]
+fn the_committed_v2_vector_is_what_format_md_describes() {
+    let built = build_v2_vector();
+    committed_is(&v2_vector_path(), &built);
+    let file = format_v2::read(&built, &KEY).unwrap();
+    assert_eq!(
+        (file.sequence, file.p, file.data_key),
+        (V2_SEQUENCE, P, DATA_KEY)
+    );
+    assert_eq!(read_entries(&file), vector_entries());
+    let names: Vec<_> = file
+        .spaces
+        .iter()
+        .map(|s| (s.name.as_str(), s.flags))
+        .collect();
+    assert_eq!(names, [("", 1), ("sessions", 0), ("users", 0)]);
+    let v1 = std::fs::read(vector_path()).unwrap();
+    assert_eq!(built[10..144], v1[10..144]);
+    assert_eq!(built[8..10], [2, 0]);
+    // SipHash-2-4-128 as the reference `siphash()` computes it (its test vectors: key
+    // 00..0f, messages 00..(len - 1)).
+    let k: [u8; 16] = std::array::from_fn(|i| i as u8);
+    let hex = |b: [u8; 16]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+    assert_eq!(
+        hex(format_v2::siphash128(&k, &[])),
+        "a3817f04ba25a8e66df67214c7550293"
+    );
+    let m: Vec<u8> = (0..15).collect();
+    assert_eq!(
+        hex(format_v2::siphash128(&k, &m)),
+        "5493e99933b0a8117e08ec0f97cfc3d9"
     );
 }
 
 /// An entry as FORMAT.md reads it: namespace, key, value plaintext, expiry.
 type DocEntry = (String, String, Vec<u8>, Option<u64>);
 
-/// Parses a v1 file of a raw-key store by FORMAT.md alone: every entry, and the body's
-/// sequence number (`None` if it has none).
+/// Parses a v1 file of a raw-key store by FORMAT.md alone ("Version 1 files"): every
+/// entry, and the body's sequence number (`None` if it has none).
 fn parse_by_the_doc(
     file: &[u8],
     key: &[u8; 32],
@@ -214,80 +192,34 @@ fn parse_by_the_doc(
     let body = open(&data_key, &file[144..168], &file[..176], &file[176..]).expect("body");
 
     let mut out = Vec::new();
-    let mut cursor = Cursor { body: &body, at: 0 };
-    for _ in 0..cursor.varint() {
-        let ns = String::from_utf8(cursor.bytes().to_vec()).unwrap();
-        for _ in 0..cursor.varint() {
-            let key = String::from_utf8(cursor.bytes().to_vec()).unwrap();
-            let expires = match cursor.byte() {
+    let mut cursor = Cursor { buf: &body, at: 0 };
+    let text = |c: &mut Cursor| String::from_utf8(c.bytes().unwrap().to_vec()).unwrap();
+    for _ in 0..cursor.varint().unwrap() {
+        let ns = text(&mut cursor);
+        for _ in 0..cursor.varint().unwrap() {
+            let key = text(&mut cursor);
+            let expires = match cursor.byte().unwrap() {
                 0 => None,
-                1 => Some(cursor.varint()),
+                1 => Some(cursor.varint().unwrap()),
                 t => panic!("option tag {t}"),
             };
-            let sealed = cursor.bytes();
-            let value = open(
-                &data_key,
-                &sealed[..24],
-                &value_aad(&ns, &key),
-                &sealed[24..],
-            )
-            .expect("value");
+            let sealed = cursor.bytes().unwrap();
+            let aad = value_aad(&ns, &key);
+            let value = open(&data_key, &sealed[..24], &aad, &sealed[24..]).expect("value");
             out.push((ns.clone(), key, value, expires));
         }
     }
-    let sequence = (cursor.at < body.len()).then(|| cursor.varint());
+    let sequence = (cursor.at < body.len()).then(|| cursor.varint().unwrap());
     assert_eq!(cursor.at, body.len(), "nothing after the sequence");
     out.sort();
     (out, sequence)
 }
 
-struct Cursor<'a> {
-    body: &'a [u8],
-    at: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn byte(&mut self) -> u8 {
-        self.at += 1;
-        self.body[self.at - 1]
-    }
-
-    fn varint(&mut self) -> u64 {
-        let (mut n, mut shift) = (0u64, 0);
-        loop {
-            let b = self.byte();
-            n |= u64::from(b & 0x7f) << shift;
-            if b < 0x80 {
-                return n;
-            }
-            shift += 7;
-        }
-    }
-
-    fn bytes(&mut self) -> &'a [u8] {
-        let len = self.varint() as usize;
-        self.at += len;
-        &self.body[self.at - len..self.at]
-    }
-}
-
-#[test]
-fn files_the_current_build_writes_follow_format_md() {
-    let (parsed, sequence) = parse_by_the_doc(&std::fs::read(vector_path()).unwrap(), &KEY, 1);
-    // The vector was made before bodies ended with a sequence number: it reads as 0.
-    assert_eq!(sequence, None);
-    let mut want: Vec<_> = entries()
-        .into_iter()
-        .map(|(ns, k, v, e, _)| (ns.to_string(), k.to_string(), v, e))
-        .collect();
-    want.sort();
-    assert_eq!(parsed, want);
-
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("now.kv");
+/// The vector's contents written by the current build, as a new store at `path`.
+fn write_the_vector_contents(path: &Path) -> MicroKV {
     let clock = ManualClock::new(Duration::from_millis(EXPIRES_AT - 60_000));
     let db = MicroKV::create_new_with(
-        &path,
+        path,
         Credential::key(KEY),
         Config {
             clock: Some(Arc::new(clock)),
@@ -302,23 +234,113 @@ fn files_the_current_build_writes_follow_format_md() {
     db.namespace("users").put("alice", &42u32).unwrap();
     db.namespace("users").put("bob", &135u32).unwrap();
     db.save().unwrap();
-    // New stores: value encoding 1, MessagePack.
-    let mut want: Vec<_> = [
-        ("", "name", msgpack_str("test"), None),
-        ("", "otp", msgpack_str("123456"), Some(EXPIRES_AT)),
-        ("sessions", "alice", msgpack_str("token-xyz"), None),
-        ("users", "alice", vec![42], None), // u32 42: positive fixint
-        ("users", "bob", vec![0xcc, 135], None), // u32 135: uint 8
-    ]
-    .into_iter()
-    .map(|(ns, k, v, e)| (ns.to_string(), k.to_string(), v, e))
-    .collect();
-    want.sort();
-    let (parsed, sequence) = parse_by_the_doc(&std::fs::read(&path).unwrap(), &KEY, 1);
-    assert_eq!(parsed, want);
+    db
+}
+
+/// A file the current build writes is version 2 and reads by FORMAT.md alone: header,
+/// toc, every directory tag, pin, value under `value_aad` and names block, each name's
+/// hash that of its directory entry, sort order, regions adding up (format_v2::read).
+#[test]
+fn files_the_current_build_writes_follow_format_md() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("now.kv");
+    let db = write_the_vector_contents(&path);
+    let first = std::fs::read(&path).unwrap();
+    assert_eq!(first[8..10], [2, 0], "the current build writes version 2");
+    let file = format_v2::read(&first, &KEY).unwrap();
+    // New stores: value encoding 1, MessagePack; the same values as the vector's.
+    assert_eq!(read_entries(&file), vector_entries());
     // The creation saved snapshot 1, the save snapshot 2.
-    assert_eq!(sequence, Some(2));
+    assert_eq!(file.sequence, 2);
     assert_eq!(db.position().unwrap().sequence(), 2);
+    // Each snapshot draws its own P; the values are copied as they were sealed.
+    db.namespace("users").put("carol", &7u32).unwrap();
+    db.save().unwrap();
+    let second = format_v2::read(&std::fs::read(&path).unwrap(), &KEY).unwrap();
+    assert_eq!(second.sequence, 3);
+    assert_ne!(second.p, file.p);
+    let records = |f: &format_v2::File, bytes: &[u8]| -> Vec<Vec<u8>> {
+        let mut all: Vec<_> = f
+            .spaces
+            .iter()
+            .flat_map(|s| &s.entries)
+            .map(|e| bytes[e.record_at..][..e.record_len].to_vec())
+            .collect();
+        all.sort();
+        all
+    };
+    let now = std::fs::read(&path).unwrap();
+    let kept: Vec<_> = records(&second, &now)
+        .into_iter()
+        .filter(|r| records(&file, &first).contains(r))
+        .collect();
+    assert_eq!(
+        kept.len(),
+        5,
+        "every value but the new one copied as it was sealed"
+    );
+}
+
+/// A writable handle that opens a version 1 file writes version 2 at its next save: the
+/// key part (bytes 10..144) as it was, every value's sealed bytes as the v1 body held
+/// them, and the v1 snapshot's sequence (0) plus one.
+#[test]
+fn a_v1_file_is_saved_as_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.kv");
+    let v1 = std::fs::read(vector_path()).unwrap();
+    std::fs::write(&path, &v1).unwrap();
+    let config = Config {
+        clock: Some(Arc::new(ManualClock::new(Duration::from_millis(
+            EXPIRES_AT - 1,
+        )))),
+        ..Default::default()
+    };
+    let db = MicroKV::open_existing_with(&path, Credential::key(KEY), config).unwrap();
+    db.save().unwrap();
+    drop(db);
+    let saved = std::fs::read(&path).unwrap();
+    assert_eq!(saved[8..10], [2, 0]);
+    assert_eq!(saved[10..144], v1[10..144]);
+    let file = format_v2::read(&saved, &KEY).unwrap();
+    assert_eq!(file.sequence, 1);
+    assert_eq!(read_entries(&file), vector_entries());
+    for s in &file.spaces {
+        for e in &s.entries {
+            let (_, _, value, _, nonce) = entries()
+                .into_iter()
+                .find(|v| (v.0, v.1) == (s.name.as_str(), e.key.as_str()))
+                .unwrap();
+            let sealed = sealed_value(&DATA_KEY, &nonce, &s.name, &e.key, &value);
+            assert_eq!(saved[e.record_at..][..e.record_len], sealed[..]);
+        }
+    }
+    the_store_reads_the_vector(&path);
+}
+
+/// Two writers share a version 1 file; one saves it (as version 2). The other goes on
+/// writing: the header's bytes 0..144 it compares to tell a rotation (FORMAT.md,
+/// "Sharing") differ only in the version, which they compare as the key wrap reads it.
+#[test]
+fn shared_writers_of_a_v1_file_go_on_after_one_saves_it_as_v2() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.kv");
+    std::fs::write(&path, std::fs::read(vector_path()).unwrap()).unwrap();
+    let writer = || Config {
+        autosave: microkv::AutoSave::OnEveryWrite,
+        clock: Some(Arc::new(ManualClock::new(Duration::from_millis(
+            EXPIRES_AT - 1,
+        )))),
+        ..Default::default()
+    };
+    let a = MicroKV::open_existing_with(&path, Credential::key(KEY), writer()).unwrap();
+    let b = MicroKV::open_existing_with(&path, Credential::key(KEY), writer()).unwrap();
+    a.save().unwrap();
+    assert_eq!(std::fs::read(&path).unwrap()[8..10], [2, 0]);
+    b.namespace("users").put("carol", &7u32).unwrap();
+    a.reload().unwrap();
+    assert_eq!(a.namespace("users").get::<u32>("carol").unwrap(), Some(7));
+    assert_eq!(b.namespace("users").get::<u32>("alice").unwrap(), Some(42));
 }
 
 /// Byte 11 names the values' encoding, and MessagePack (1) is the only one: a file with
@@ -344,12 +366,4 @@ fn a_file_of_another_value_encoding_is_refused() {
     std::fs::write(&path, &bytes).unwrap();
     let db = MicroKV::open_existing_with(&path, Credential::key(KEY), read_only_at(0)).unwrap();
     assert_eq!(db.namespace("users").require::<u32>("bob").unwrap(), 135);
-}
-
-/// A MessagePack str of fewer than 32 bytes: `0xa0 | len`, then the bytes.
-fn msgpack_str(s: &str) -> Vec<u8> {
-    assert!(s.len() < 32);
-    let mut out = vec![0xa0 | s.len() as u8];
-    out.extend_from_slice(s.as_bytes());
-    out
 }

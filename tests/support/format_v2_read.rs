@@ -1,0 +1,302 @@
+//! docs/FORMAT.md's version 2 "Reading", from the document alone: a raw-key file read and
+//! checked whole, every value opened and every names block listed (what a get of each
+//! entry and a listing of each namespace would check), each failure of the kind the
+//! page's tables give it. A module of `format_v2.rs`.
+
+use chacha20poly1305::aead::inout::InOutBuf;
+use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
+
+use super::super::format_v1::value_aad;
+use super::{hash_check, key_schedule, n, name_hash, name_key, wrap_aad, HEADER_LEN};
+
+/// Why a file is refused, as FORMAT.md's "Reading" tables name it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// `CorruptStore`.
+    Corrupt(String),
+    /// `WrongPassword`: the commitment does not match.
+    WrongKey,
+    /// `Tampered`: the key wrap, the toc, a directory tag or (at a listing) a names block.
+    Tampered(String),
+    /// `Error::Crypto` at a read: a pin or a value's AEAD.
+    Crypto(String),
+}
+
+/// What a version 2 file holds, and where.
+#[derive(Debug)]
+pub struct File {
+    pub sequence: u64,
+    /// The snapshot's prefix `P`.
+    pub p: [u8; 16],
+    pub data_key: [u8; 32],
+    pub spaces: Vec<Space>,
+}
+
+/// One space (namespace), with its regions' offsets in the file.
+#[derive(Debug)]
+pub struct Space {
+    pub name: String,
+    pub flags: u8,
+    pub dir_at: usize,
+    pub records_at: usize,
+    pub names_at: usize,
+    pub names_len: usize,
+    /// In directory order.
+    pub entries: Vec<ReadEntry>,
+}
+
+/// One entry: its name, value plaintext, expiry and record's place in the file.
+#[derive(Debug)]
+pub struct ReadEntry {
+    pub key: String,
+    pub value: Vec<u8>,
+    pub expires: Option<u64>,
+    pub record_at: usize,
+    pub record_len: usize,
+}
+
+fn corrupt<T>(why: impl Into<String>) -> Result<T, Refusal> {
+    Err(Refusal::Corrupt(why.into()))
+}
+
+/// Postcard varints and raw bytes over a buffer; `None` past its end.
+pub struct Cursor<'a> {
+    pub buf: &'a [u8],
+    pub at: usize,
+}
+
+impl<'a> Cursor<'a> {
+    pub fn take(&mut self, len: usize) -> Option<&'a [u8]> {
+        let end = self.at.checked_add(len).filter(|&e| e <= self.buf.len())?;
+        let out = &self.buf[self.at..end];
+        self.at = end;
+        Some(out)
+    }
+
+    pub fn byte(&mut self) -> Option<u8> {
+        self.take(1).map(|b| b[0])
+    }
+
+    /// Unsigned LEB128, at most 10 bytes for a `u64`.
+    pub fn varint(&mut self) -> Option<u64> {
+        let mut n = 0u64;
+        for i in 0..10 {
+            let b = self.byte()?;
+            if i == 9 && b > 1 {
+                return None;
+            }
+            n |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                return Some(n);
+            }
+        }
+        None
+    }
+
+    /// `varint(len) bytes`.
+    pub fn bytes(&mut self) -> Option<&'a [u8]> {
+        let len = usize::try_from(self.varint()?).ok()?;
+        self.take(len)
+    }
+
+    fn text(&mut self, what: &str) -> Result<String, Refusal> {
+        let bytes = self
+            .bytes()
+            .ok_or(Refusal::Corrupt(format!("{what}: truncated")))?;
+        String::from_utf8(bytes.to_vec()).or(corrupt(format!("{what}: not UTF-8")))
+    }
+}
+
+/// The plaintext of `ciphertext || tag`, or `None` if it is not authentic.
+pub fn open(key: &[u8], nonce: &[u8], aad: &[u8], sealed: &[u8]) -> Option<Vec<u8>> {
+    let (ct, tag) = sealed.split_at(sealed.len().checked_sub(16)?);
+    let mut buf = ct.to_vec();
+    XChaCha20Poly1305::new_from_slice(key)
+        .unwrap()
+        .decrypt_inout_detached(
+            &XNonce::try_from(nonce).ok()?,
+            aad,
+            InOutBuf::from(&mut buf[..]),
+            &Tag::try_from(tag).ok()?,
+        )
+        .ok()?;
+    Some(buf)
+}
+
+fn le(bytes: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    b[..bytes.len()].copy_from_slice(bytes);
+    u64::from_le_bytes(b)
+}
+
+/// A space as the toc gives it: name, count, flags, records_len, names_len, dir_tag.
+type TocSpace = (String, usize, u8, usize, usize, Vec<u8>);
+
+/// Reads a version 2 file of a raw-key store by FORMAT.md alone.
+pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
+    if file.len() < HEADER_LEN || &file[..8] != b"MICROKV\0" {
+        return corrupt("not a store header");
+    }
+    if le(&file[8..10]) != 2 {
+        return corrupt(format!("version {}", le(&file[8..10])));
+    }
+    if file[10] != 0 || file[11] != 1 || file[12..24] != [0; 12] {
+        return corrupt("not a raw-key MessagePack header");
+    }
+    let (kek, commitment) = key_schedule(key, &file[24..40].try_into().unwrap());
+    if file[40..72] != commitment {
+        return Err(Refusal::WrongKey);
+    }
+    let data_key: [u8; 32] = open(&kek, &file[72..96], &wrap_aad(file), &file[96..144])
+        .ok_or(Refusal::Tampered("key wrap".into()))?
+        .try_into()
+        .unwrap();
+    let (data_len, toc_len) = (le(&file[168..172]) as usize, le(&file[172..176]) as usize);
+    if HEADER_LEN + data_len + toc_len + 16 != file.len() {
+        return corrupt("lengths");
+    }
+    let p: [u8; 16] = file[144..160].try_into().unwrap();
+    if file[160..168] != [0; 8] {
+        return corrupt("snapshot nonce: not P || 00×8");
+    }
+    let toc = open(
+        &data_key,
+        &n(&p, 0),
+        &file[..HEADER_LEN],
+        &file[176 + data_len..],
+    )
+    .ok_or(Refusal::Tampered("toc".into()))?;
+    let mut c = Cursor { buf: &toc, at: 0 };
+    let short = || Refusal::Corrupt("toc: truncated".into());
+    let sequence = c.varint().ok_or_else(short)?;
+    let mut spaces: Vec<TocSpace> = Vec::new();
+    let mut sum = 0u128;
+    for _ in 0..c.varint().ok_or_else(short)? {
+        let name = c.text("toc: space name")?;
+        let count = c.varint().ok_or_else(short)?;
+        let flags = c.byte().ok_or_else(short)?;
+        let records_len = c.varint().ok_or_else(short)?;
+        let names_len = c.varint().ok_or_else(short)?;
+        let dir_tag = c.take(16).ok_or_else(short)?.to_vec();
+        if spaces.iter().any(|s| s.0 == name) || count == 0 || flags & !1 != 0 {
+            return corrupt(format!(
+                "toc: space {name:?}: twice, empty or unknown flags"
+            ));
+        }
+        if names_len < 16 || u128::from(records_len) < 40 * u128::from(count) {
+            return corrupt(format!("toc: space {name:?}: counts do not fit"));
+        }
+        let width = 24 + 8 * u128::from(flags & 1);
+        sum += width * u128::from(count) + u128::from(records_len) + u128::from(names_len);
+        if sum > data_len as u128 {
+            return corrupt("toc: regions pass data_len");
+        }
+        let (count, records_len) = (count as usize, records_len as usize);
+        spaces.push((name, count, flags, records_len, names_len as usize, dir_tag));
+    }
+    if c.at != toc.len() || sum != data_len as u128 {
+        return corrupt("toc: trailing bytes, or regions short of data_len");
+    }
+    // Open: every directory's tag, then its columns.
+    let mut at = HEADER_LEN;
+    let mut out = Vec::new();
+    for (i, (name, count, flags, records_len, names_len, dir_tag)) in spaces.iter().enumerate() {
+        let i = i as u64;
+        let dir = &file[at..at + count * (24 + 8 * usize::from(flags & 1))];
+        let tag = super::seal(&data_key, &n(&p, 2 * i + 1), dir, &[]);
+        if &tag != dir_tag {
+            return Err(Refusal::Tampered(format!("directory of {name:?}")));
+        }
+        let column = |j: usize, width: usize, from: usize| le(&dir[from + j * width..][..width]);
+        let mut last_end = 0;
+        for j in 0..*count {
+            let end = column(j, 4, 12 * count) as usize;
+            if j > 0
+                && (column(j - 1, 8, 0), column(j - 1, 4, 8 * count))
+                    > (column(j, 8, 0), column(j, 4, 8 * count))
+            {
+                return corrupt(format!("directory of {name:?}: out of order"));
+            }
+            if end < last_end + 40 || end > *records_len {
+                return corrupt(format!("directory of {name:?}: end {end}"));
+            }
+            last_end = end;
+        }
+        if last_end != *records_len {
+            return corrupt(format!("directory of {name:?}: last end"));
+        }
+        let records_at = at + dir.len();
+        let names_at = records_at + records_len;
+        out.push(Space {
+            name: name.clone(),
+            flags: *flags,
+            dir_at: at,
+            records_at,
+            names_at,
+            names_len: *names_len,
+            entries: Vec::new(),
+        });
+        at = names_at + names_len;
+    }
+    let nk = name_key(&data_key);
+    for (i, space) in out.iter_mut().enumerate() {
+        let (i, count) = (i as u64, spaces[i].1);
+        let dir = &file[space.dir_at..space.records_at];
+        // A listing: the names block.
+        let names = open(
+            &data_key,
+            &n(&p, 2 * i + 2),
+            &[],
+            &file[space.names_at..][..space.names_len],
+        )
+        .ok_or(Refusal::Tampered(format!("names of {:?}", space.name)))?;
+        let mut c = Cursor { buf: &names, at: 0 };
+        let mut start = 0;
+        for j in 0..count {
+            let key = c.text("names")?;
+            let (hash, check) = hash_check(&name_hash(&nk, &space.name, &key));
+            if (le(&dir[8 * j..][..8]), le(&dir[8 * count + 4 * j..][..4]))
+                != (hash, u64::from(check))
+            {
+                return corrupt(format!(
+                    "names of {:?}: {key:?} is not entry {j}'s",
+                    space.name
+                ));
+            }
+            if space.entries.iter().any(|e| e.key == key) {
+                return corrupt(format!("names of {:?}: {key:?} twice", space.name));
+            }
+            // A get: the pin, then the value under value_aad.
+            let end = le(&dir[12 * count + 4 * j..][..4]) as usize;
+            let record = &file[space.records_at + start..space.records_at + end];
+            if record[record.len() - 16..][..8] != dir[16 * count + 8 * j..][..8] {
+                return Err(Refusal::Crypto(format!("{}/{key}: pin", space.name)));
+            }
+            let value = open(
+                &data_key,
+                &record[..24],
+                &value_aad(&space.name, &key),
+                &record[24..],
+            )
+            .ok_or(Refusal::Crypto(format!("{}/{key}: value", space.name)))?;
+            let expiry = (space.flags & 1 == 1).then(|| le(&dir[24 * count + 8 * j..][..8]));
+            space.entries.push(ReadEntry {
+                key,
+                value,
+                expires: expiry.filter(|&ms| ms != u64::MAX),
+                record_at: space.records_at + start,
+                record_len: end - start,
+            });
+            start = end;
+        }
+        if c.at != names.len() {
+            return corrupt(format!("names of {:?}: trailing bytes", space.name));
+        }
+    }
+    Ok(File {
+        sequence,
+        p,
+        data_key,
+        spaces: out,
+    })
+}
