@@ -21,10 +21,12 @@ use microkv::{Config, Credential, ManualClock, MicroKV};
 
 #[path = "support/format_v1.rs"]
 mod format_v1;
-use format_v1::{key_schedule, sealed_value, value_aad};
+use format_v1::sealed_value;
+#[path = "support/format_v1_read.rs"]
+mod format_v1_read;
 #[path = "support/format_v2.rs"]
 mod format_v2;
-use format_v2::{open, Cursor};
+use format_v1_read::{parse_by_the_doc, DocEntry};
 #[path = "support/vectors.rs"]
 mod vectors;
 use vectors::{
@@ -168,53 +170,6 @@ fn the_committed_v2_vector_is_what_format_md_describes() {
     );
 }
 
-/// An entry as FORMAT.md reads it: namespace, key, value plaintext, expiry.
-type DocEntry = (String, String, Vec<u8>, Option<u64>);
-
-/// Parses a v1 file of a raw-key store by FORMAT.md alone ("Version 1 files"): every
-/// entry, and the body's sequence number (`None` if it has none).
-fn parse_by_the_doc(
-    file: &[u8],
-    key: &[u8; 32],
-    value_encoding: u8,
-) -> (Vec<DocEntry>, Option<u64>) {
-    assert_eq!(&file[..8], b"MICROKV\0");
-    assert_eq!(u16::from_le_bytes([file[8], file[9]]), 1);
-    assert_eq!(file[10], 0, "raw key: KDF id 0");
-    assert_eq!(file[11], value_encoding, "value encoding");
-    assert_eq!(&file[12..24], &[0; 12], "raw key: no parameters");
-    let salt: [u8; 16] = file[24..40].try_into().unwrap();
-    let (kek, commitment) = key_schedule(key, &salt);
-    assert_eq!(&file[40..72], &commitment);
-    let data_key = open(&kek, &file[72..96], &file[..72], &file[96..144]).expect("key wrap");
-    let body_len = u64::from_le_bytes(file[168..176].try_into().unwrap()) as usize;
-    assert_eq!(body_len, file.len() - 176);
-    let body = open(&data_key, &file[144..168], &file[..176], &file[176..]).expect("body");
-
-    let mut out = Vec::new();
-    let mut cursor = Cursor { buf: &body, at: 0 };
-    let text = |c: &mut Cursor| String::from_utf8(c.bytes().unwrap().to_vec()).unwrap();
-    for _ in 0..cursor.varint().unwrap() {
-        let ns = text(&mut cursor);
-        for _ in 0..cursor.varint().unwrap() {
-            let key = text(&mut cursor);
-            let expires = match cursor.byte().unwrap() {
-                0 => None,
-                1 => Some(cursor.varint().unwrap()),
-                t => panic!("option tag {t}"),
-            };
-            let sealed = cursor.bytes().unwrap();
-            let aad = value_aad(&ns, &key);
-            let value = open(&data_key, &sealed[..24], &aad, &sealed[24..]).expect("value");
-            out.push((ns.clone(), key, value, expires));
-        }
-    }
-    let sequence = (cursor.at < body.len()).then(|| cursor.varint().unwrap());
-    assert_eq!(cursor.at, body.len(), "nothing after the sequence");
-    out.sort();
-    (out, sequence)
-}
-
 /// The vector's contents written by the current build, as a new store at `path`.
 fn write_the_vector_contents(path: &Path) -> MicroKV {
     let clock = ManualClock::new(Duration::from_millis(EXPIRES_AT - 60_000));
@@ -341,6 +296,63 @@ fn shared_writers_of_a_v1_file_go_on_after_one_saves_it_as_v2() {
     a.reload().unwrap();
     assert_eq!(a.namespace("users").get::<u32>("carol").unwrap(), Some(7));
     assert_eq!(b.namespace("users").get::<u32>("alice").unwrap(), Some(42));
+}
+
+/// Directories of several chunks ("Directories": a tag per 4,096 bytes): the store writes
+/// them as the page says (300 entries with an expiry column, 9,600 bytes in 3 chunks; 128,
+/// exactly 4,096 bytes in 1), checked by FORMAT.md's reader, and reads one FORMAT.md's
+/// builder made.
+#[test]
+fn directories_of_several_chunks_follow_format_md() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("many.kv");
+    let clock = ManualClock::new(Duration::from_millis(EXPIRES_AT - 60_000));
+    let config = Config {
+        clock: Some(Arc::new(clock)),
+        ..Default::default()
+    };
+    let db = MicroKV::create_new_with(&path, Credential::key(KEY), config).unwrap();
+    for (ns, n) in [("many", 300u32), ("edge", 128)] {
+        for k in 0..n {
+            let ttl = Duration::from_secs(60);
+            db.namespace(ns)
+                .put_with_ttl(&format!("k{k}"), &format!("v{k}"), ttl)
+                .unwrap();
+        }
+    }
+    db.save().unwrap();
+    let file = format_v2::read(&std::fs::read(&path).unwrap(), &KEY).unwrap();
+    let mut dirs: Vec<_> = (file.spaces.iter())
+        .map(|s| (s.name.as_str(), s.entries.len(), s.records_at - s.dir_at))
+        .collect();
+    dirs.sort();
+    assert_eq!(dirs, [("edge", 128, 4096), ("many", 300, 9600)]);
+
+    let list: Vec<_> = (0..300u32)
+        .map(|k| {
+            let (key, mut nonce) = (format!("k{k}"), [0x77; 24]);
+            nonce[..4].copy_from_slice(&k.to_le_bytes());
+            let value = vectors::msgpack_str(&format!("v{k}"));
+            format_v2::Entry {
+                sealed: sealed_value(&DATA_KEY, &nonce, "many", &key, &value),
+                ns: "many".into(),
+                key,
+                expires: Some(EXPIRES_AT),
+            }
+        })
+        .collect();
+    let path = dir.path().join("built.kv");
+    std::fs::write(&path, vectors::build_v2(&list)).unwrap();
+    let db = MicroKV::open_existing_with(&path, Credential::key(KEY), read_only_at(EXPIRES_AT - 1))
+        .unwrap();
+    let many = db.namespace("many");
+    for k in 0..300 {
+        assert_eq!(
+            many.require::<String>(&format!("k{k}")).unwrap(),
+            format!("v{k}")
+        );
+    }
+    assert_eq!(many.keys_sorted().unwrap().len(), 300);
 }
 
 /// Byte 11 names the values' encoding, and MessagePack (1) is the only one: a file with

@@ -52,6 +52,39 @@ pub fn hash_check(hash: &[u8; 16]) -> (u64, u32) {
     )
 }
 
+/// "Directories": the bytes of a directory each tag authenticates (the last chunk may be
+/// shorter).
+pub const DIR_CHUNK: usize = 4096;
+
+/// "Directories": where each field of a row lies in it, and how long it is.
+pub const HASH: (usize, usize) = (0, 8);
+pub const CHECK: (usize, usize) = (8, 4);
+pub const END: (usize, usize) = (12, 4);
+pub const PIN: (usize, usize) = (16, 8);
+pub const EXPIRY: (usize, usize) = (24, 8);
+
+/// "Directories": the bytes of a row, with and without the expiry.
+pub fn row_len(flags: u8) -> usize {
+    24 + 8 * usize::from(flags & 1)
+}
+
+/// "Nonces": `k` of space `i`'s names block.
+pub fn names_k(i: u64) -> u64 {
+    2 * i + 1
+}
+
+/// "Nonces": `k` of the tag of chunk `c` of space `i`'s directory.
+pub fn chunk_k(i: u64, c: u64) -> u64 {
+    ((i + 1) << 32) + c
+}
+
+/// "Directories": the tags of space `i`'s directory, one per chunk.
+pub fn chunk_tags(data_key: &[u8; 32], p: &[u8; 16], i: u64, directory: &[u8]) -> Vec<Vec<u8>> {
+    (directory.chunks(DIR_CHUNK).enumerate())
+        .map(|(c, chunk)| seal(data_key, &n(p, chunk_k(i, c as u64)), chunk, &[]))
+        .collect()
+}
+
 /// "Nonces": `n(k) = P || u64le(k)`.
 pub fn n(p: &[u8; 16], k: u64) -> [u8; 24] {
     let mut out = [0u8; 24];
@@ -128,33 +161,31 @@ pub fn build(
         let i = i as u64;
         list.sort_by_key(|e| hash_check(&name_hash(&nk, ns, &e.key)));
         let expiry = list.iter().any(|e| e.expires.is_some());
-        let (mut hashes, mut checks, mut ends, mut pins, mut expiries) =
-            (Vec::new(), Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut records, mut names) = (Vec::new(), Vec::new());
+        let (mut directory, mut records, mut names) = (Vec::new(), Vec::new(), Vec::new());
         for e in &list {
+            // One row: hash, check, end, pin, and the expiry with the column.
             let (hash, check) = hash_check(&name_hash(&nk, ns, &e.key));
-            hashes.extend_from_slice(&hash.to_le_bytes());
-            checks.extend_from_slice(&check.to_le_bytes());
             records.extend_from_slice(&e.sealed);
-            ends.extend_from_slice(&(records.len() as u32).to_le_bytes());
-            pins.extend_from_slice(&e.sealed[e.sealed.len() - 16..][..8]);
-            expiries.extend_from_slice(&e.expires.unwrap_or(u64::MAX).to_le_bytes());
+            directory.extend_from_slice(&hash.to_le_bytes());
+            directory.extend_from_slice(&check.to_le_bytes());
+            directory.extend_from_slice(&(records.len() as u32).to_le_bytes());
+            directory.extend_from_slice(&e.sealed[e.sealed.len() - 16..][..8]);
+            if expiry {
+                directory.extend_from_slice(&e.expires.unwrap_or(u64::MAX).to_le_bytes());
+            }
             varint(e.key.len() as u64, &mut names);
             names.extend_from_slice(e.key.as_bytes());
         }
-        let mut directory = [hashes, checks, ends, pins].concat();
-        if expiry {
-            directory.extend(expiries);
-        }
-        let dir_tag = seal(data_key, &n(p, 2 * i + 1), &directory, &[]);
-        let names = seal(data_key, &n(p, 2 * i + 2), &[], &names);
+        let tags = chunk_tags(data_key, p, i, &directory);
+        let names = seal(data_key, &n(p, names_k(i)), &[], &names);
         varint(ns.len() as u64, &mut toc);
         toc.extend_from_slice(ns.as_bytes());
         varint(list.len() as u64, &mut toc);
         toc.push(u8::from(expiry));
         varint(records.len() as u64, &mut toc);
         varint(names.len() as u64, &mut toc);
-        toc.extend_from_slice(&dir_tag);
+        varint(tags.len() as u64, &mut toc);
+        toc.extend(tags.concat());
         data.extend([directory, records, names].concat());
     }
     let mut out = key_part.to_vec();

@@ -7,7 +7,8 @@ use chacha20poly1305::aead::inout::InOutBuf;
 use chacha20poly1305::{AeadInOut, KeyInit, Tag, XChaCha20Poly1305, XNonce};
 
 use super::super::format_v1::value_aad;
-use super::{hash_check, key_schedule, n, name_hash, name_key, wrap_aad, HEADER_LEN};
+use super::{chunk_tags, hash_check, key_schedule, n, name_hash, name_key, names_k, wrap_aad};
+use super::{row_len, CHECK, DIR_CHUNK, END, EXPIRY, HASH, HEADER_LEN, PIN};
 
 /// Why a file is refused, as FORMAT.md's "Reading" tables name it.
 #[derive(Debug, PartialEq, Eq)]
@@ -16,7 +17,8 @@ pub enum Refusal {
     Corrupt(String),
     /// `WrongPassword`: the commitment does not match.
     WrongKey,
-    /// `Tampered`: the key wrap, the toc, a directory tag or (at a listing) a names block.
+    /// `Tampered`: at open the key wrap or the toc; at a read, a directory chunk's tag
+    /// ("directory of ..."), or (at a listing) a names block ("names of ...").
     Tampered(String),
     /// `Error::Crypto` at a read: a pin or a value's AEAD.
     Crypto(String),
@@ -129,8 +131,14 @@ fn le(bytes: &[u8]) -> u64 {
     u64::from_le_bytes(b)
 }
 
-/// A space as the toc gives it: name, count, flags, records_len, names_len, dir_tag.
-type TocSpace = (String, usize, u8, usize, usize, Vec<u8>);
+/// Field `at` (offset, length) of row `j` of a directory of rows `width` bytes long.
+fn field(dir: &[u8], width: usize, j: usize, at: (usize, usize)) -> u64 {
+    le(&dir[j * width + at.0..][..at.1])
+}
+
+/// A space as the toc gives it: name, count, flags, records_len, names_len, its
+/// directory's chunk tags.
+type TocSpace = (String, usize, u8, usize, usize, Vec<Vec<u8>>);
 
 /// Reads a version 2 file of a raw-key store by FORMAT.md alone.
 pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
@@ -177,7 +185,14 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
         let flags = c.byte().ok_or_else(short)?;
         let records_len = c.varint().ok_or_else(short)?;
         let names_len = c.varint().ok_or_else(short)?;
-        let dir_tag = c.take(16).ok_or_else(short)?.to_vec();
+        let tags = c
+            .varint()
+            .filter(|&t| t <= toc.len() as u64 / 16)
+            .ok_or_else(short)?;
+        let tags = (0..tags)
+            .map(|_| c.take(16).map(<[u8]>::to_vec))
+            .collect::<Option<Vec<_>>>()
+            .ok_or_else(short)?;
         if spaces.iter().any(|s| s.0 == name) || count == 0 || flags & !1 != 0 {
             return corrupt(format!(
                 "toc: space {name:?}: twice, empty or unknown flags"
@@ -187,34 +202,37 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
             return corrupt(format!("toc: space {name:?}: counts do not fit"));
         }
         let width = 24 + 8 * u128::from(flags & 1);
+        let chunks = (width * u128::from(count))
+            .div_ceil(DIR_CHUNK as u128)
+            .max(1);
+        if tags.len() as u128 != chunks {
+            return corrupt(format!("toc: space {name:?}: {} tags", tags.len()));
+        }
         sum += width * u128::from(count) + u128::from(records_len) + u128::from(names_len);
         if sum > data_len as u128 {
             return corrupt("toc: regions pass data_len");
         }
         let (count, records_len) = (count as usize, records_len as usize);
-        spaces.push((name, count, flags, records_len, names_len as usize, dir_tag));
+        spaces.push((name, count, flags, records_len, names_len as usize, tags));
     }
     if c.at != toc.len() || sum != data_len as u128 {
         return corrupt("toc: trailing bytes, or regions short of data_len");
     }
-    // Open: every directory's tag, then its columns.
+    // Reads: every directory's chunks against their tags, then its rows.
     let mut at = HEADER_LEN;
     let mut out = Vec::new();
-    for (i, (name, count, flags, records_len, names_len, dir_tag)) in spaces.iter().enumerate() {
+    for (i, (name, count, flags, records_len, names_len, tags)) in spaces.iter().enumerate() {
         let i = i as u64;
-        let dir = &file[at..at + count * (24 + 8 * usize::from(flags & 1))];
-        let tag = super::seal(&data_key, &n(&p, 2 * i + 1), dir, &[]);
-        if &tag != dir_tag {
+        let width = row_len(*flags);
+        let dir = &file[at..at + count * width];
+        if &chunk_tags(&data_key, &p, i, dir) != tags {
             return Err(Refusal::Tampered(format!("directory of {name:?}")));
         }
-        let column = |j: usize, width: usize, from: usize| le(&dir[from + j * width..][..width]);
+        let key = |j: usize| (field(dir, width, j, HASH), field(dir, width, j, CHECK));
         let mut last_end = 0;
         for j in 0..*count {
-            let end = column(j, 4, 12 * count) as usize;
-            if j > 0
-                && (column(j - 1, 8, 0), column(j - 1, 4, 8 * count))
-                    > (column(j, 8, 0), column(j, 4, 8 * count))
-            {
+            let end = field(dir, width, j, END) as usize;
+            if j > 0 && key(j - 1) > key(j) {
                 return corrupt(format!("directory of {name:?}: out of order"));
             }
             if end < last_end + 40 || end > *records_len {
@@ -245,7 +263,7 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
         // A listing: the names block.
         let names = open(
             &data_key,
-            &n(&p, 2 * i + 2),
+            &n(&p, names_k(i)),
             &[],
             &file[space.names_at..][..space.names_len],
         )
@@ -255,9 +273,9 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
         for j in 0..count {
             let key = c.text("names")?;
             let (hash, check) = hash_check(&name_hash(&nk, &space.name, &key));
-            if (le(&dir[8 * j..][..8]), le(&dir[8 * count + 4 * j..][..4]))
-                != (hash, u64::from(check))
-            {
+            let width = row_len(space.flags);
+            let row = |at: (usize, usize)| field(dir, width, j, at);
+            if (row(HASH), row(CHECK)) != (hash, u64::from(check)) {
                 return corrupt(format!(
                     "names of {:?}: {key:?} is not entry {j}'s",
                     space.name
@@ -267,9 +285,9 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
                 return corrupt(format!("names of {:?}: {key:?} twice", space.name));
             }
             // A get: the pin, then the value under value_aad.
-            let end = le(&dir[12 * count + 4 * j..][..4]) as usize;
+            let end = row(END) as usize;
             let record = &file[space.records_at + start..space.records_at + end];
-            if record[record.len() - 16..][..8] != dir[16 * count + 8 * j..][..8] {
+            if le(&record[record.len() - 16..][..8]) != row(PIN) {
                 return Err(Refusal::Crypto(format!("{}/{key}: pin", space.name)));
             }
             let value = open(
@@ -279,7 +297,7 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
                 &record[24..],
             )
             .ok_or(Refusal::Crypto(format!("{}/{key}: value", space.name)))?;
-            let expiry = (space.flags & 1 == 1).then(|| le(&dir[24 * count + 8 * j..][..8]));
+            let expiry = (space.flags & 1 == 1).then(|| row(EXPIRY));
             space.entries.push(ReadEntry {
                 key,
                 value,
