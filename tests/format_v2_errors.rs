@@ -342,3 +342,35 @@ fn the_store_refuses_each_case_where_format_md_says() {
     let differ = store_differences(agreed);
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
+
+/// "A save re-checks every pin it copies" (FORMAT.md, "Writing a snapshot" and "Reading"):
+/// a writer that opened the file with an older alice put back, never read, and saves after
+/// a write elsewhere gets `Error::Crypto` and writes nothing, rather than pin that value
+/// anew. The control: the same steps on the vector itself save.
+#[test]
+fn a_save_does_not_pin_a_value_put_back_anew() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = cases();
+    let put_back = cases.iter().find(|c| c.0 == "an older alice put back");
+    for (file, saves) in [
+        (build_v2_vector(), true),
+        (put_back.unwrap().1.clone(), false),
+    ] {
+        let path = dir.path().join(format!("{saves}.kv"));
+        std::fs::write(&path, &file).unwrap();
+        let config = Config {
+            clock: Some(Arc::new(ManualClock::new(Duration::from_millis(
+                EXPIRES_AT - 1,
+            )))),
+            ..Default::default()
+        };
+        let db = MicroKV::open_existing_with(&path, Credential::key(KEY), config).unwrap();
+        db.namespace("sessions").put("bob", "token-abc").unwrap();
+        let saved = db.save();
+        assert_eq!(saved.is_ok(), saves, "{saved:?}");
+        if !saves {
+            assert!(matches!(saved, Err(Error::Crypto)), "{saved:?}");
+            assert_eq!(std::fs::read(&path).unwrap(), file, "nothing written");
+        }
+    }
+}
