@@ -6,10 +6,7 @@
 //! they are what only a forger holding the data key, or a writer's bug, makes.
 #![forbid(unsafe_code)]
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use microkv::{Config, Credential, Error, ManualClock, MicroKV};
+use microkv::{Config, Credential, Error, MicroKV};
 
 #[path = "support/format_v1.rs"]
 mod format_v1;
@@ -19,7 +16,7 @@ mod format_v2;
 use format_v2::{chunk_k, n, open, Refusal};
 #[path = "support/vectors.rs"]
 mod vectors;
-use vectors::{build_v2, build_v2_vector, entries, v2_entries, DATA_KEY, EXPIRES_AT, KEY, P};
+use vectors::{at, build_v2, build_v2_vector, entries, v2_entries, DATA_KEY, EXPIRES_AT, KEY, P};
 
 /// Where a case fails, and how.
 #[derive(Clone, Copy, Debug)]
@@ -250,10 +247,7 @@ fn format_md_s_reader_refuses_each_case_where_the_page_says() {
 fn store_differs(path: &std::path::Path, expect: Expect) -> Option<String> {
     let config = Config {
         read_only: true,
-        clock: Some(Arc::new(ManualClock::new(Duration::from_millis(
-            EXPIRES_AT - 1,
-        )))),
-        ..Default::default()
+        ..at(EXPIRES_AT - 1)
     };
     let opened = MicroKV::open_existing_with(path, Credential::key(KEY), config);
     // The reads that fail, and how: gets of one key or of a namespace, a listing.
@@ -358,13 +352,8 @@ fn a_save_does_not_pin_a_value_put_back_anew() {
     ] {
         let path = dir.path().join(format!("{saves}.kv"));
         std::fs::write(&path, &file).unwrap();
-        let config = Config {
-            clock: Some(Arc::new(ManualClock::new(Duration::from_millis(
-                EXPIRES_AT - 1,
-            )))),
-            ..Default::default()
-        };
-        let db = MicroKV::open_existing_with(&path, Credential::key(KEY), config).unwrap();
+        let db =
+            MicroKV::open_existing_with(&path, Credential::key(KEY), at(EXPIRES_AT - 1)).unwrap();
         db.namespace("sessions").put("bob", "token-abc").unwrap();
         let saved = db.save();
         assert_eq!(saved.is_ok(), saves, "{saved:?}");

@@ -30,8 +30,8 @@ use format_v1_read::{parse_by_the_doc, DocEntry};
 #[path = "support/vectors.rs"]
 mod vectors;
 use vectors::{
-    build_v2_vector, build_vector, entries, v2_vector_path, vector_path, DATA_KEY, EXPIRES_AT, KEY,
-    P, V2_SEQUENCE,
+    at, build_v2_vector, build_vector, entries, v2_vector_path, vector_path, DATA_KEY, EXPIRES_AT,
+    KEY, P, V2_SEQUENCE,
 };
 
 /// Writes `built` to `path` under `MICROKV_WRITE_VECTORS`, then checks the committed file
@@ -79,8 +79,7 @@ fn vector_entries() -> Vec<DocEntry> {
 fn read_only_at(ms: u64) -> Config {
     Config {
         read_only: true,
-        clock: Some(Arc::new(ManualClock::new(Duration::from_millis(ms)))),
-        ..Default::default()
+        ..at(ms)
     }
 }
 
@@ -245,13 +244,7 @@ fn a_v1_file_is_saved_as_v2() {
     let path = dir.path().join("v1.kv");
     let v1 = std::fs::read(vector_path()).unwrap();
     std::fs::write(&path, &v1).unwrap();
-    let config = Config {
-        clock: Some(Arc::new(ManualClock::new(Duration::from_millis(
-            EXPIRES_AT - 1,
-        )))),
-        ..Default::default()
-    };
-    let db = MicroKV::open_existing_with(&path, Credential::key(KEY), config).unwrap();
+    let db = MicroKV::open_existing_with(&path, Credential::key(KEY), at(EXPIRES_AT - 1)).unwrap();
     db.save().unwrap();
     drop(db);
     let saved = std::fs::read(&path).unwrap();
@@ -283,10 +276,7 @@ fn shared_writers_of_a_v1_file_go_on_after_one_saves_it_as_v2() {
     std::fs::write(&path, std::fs::read(vector_path()).unwrap()).unwrap();
     let writer = || Config {
         autosave: microkv::AutoSave::OnEveryWrite,
-        clock: Some(Arc::new(ManualClock::new(Duration::from_millis(
-            EXPIRES_AT - 1,
-        )))),
-        ..Default::default()
+        ..at(EXPIRES_AT - 1)
     };
     let a = MicroKV::open_existing_with(&path, Credential::key(KEY), writer()).unwrap();
     let b = MicroKV::open_existing_with(&path, Credential::key(KEY), writer()).unwrap();

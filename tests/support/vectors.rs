@@ -4,6 +4,10 @@
 #![allow(dead_code)] // not every test binary that includes this file uses every helper
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use microkv::{Config, ManualClock};
 
 use super::format_v1::{entry, key_schedule, seal, sealed_value, varint};
 use super::format_v2;
@@ -146,4 +150,13 @@ pub fn msgpack_str(s: &str) -> Vec<u8> {
     let mut out = vec![0xa0 | s.len() as u8];
     out.extend_from_slice(s.as_bytes());
     out
+}
+
+/// A configuration whose clock stands at `ms` milliseconds since the epoch (the vectors'
+/// TTL entry is live before [`EXPIRES_AT`]).
+pub fn at(ms: u64) -> Config {
+    Config {
+        clock: Some(Arc::new(ManualClock::new(Duration::from_millis(ms)))),
+        ..Default::default()
+    }
 }

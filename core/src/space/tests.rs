@@ -26,6 +26,28 @@ fn segment(n: u8) -> (super::Segment, Vec<(usize, usize)>) {
     (Arc::new(zeroize::Zeroizing::new(bytes)), at)
 }
 
+/// Every entry's key and first sealed byte, sorted.
+fn first_bytes(space: &Space) -> Vec<(alloc::string::String, u8)> {
+    let mut seen: Vec<(alloc::string::String, u8)> = space
+        .iter()
+        .unwrap()
+        .map(|s| (s.key.into(), s.sealed[0]))
+        .collect();
+    seen.sort();
+    seen
+}
+
+/// [`filled`]`(40)`, then `n` records `log<i>` written since (sealed bytes `i` 20 times).
+fn with_log(n: u8) -> Space {
+    let mut space = filled(40);
+    for i in 0..n {
+        space
+            .insert(&alloc::format!("log{i}"), &entry(i, 20, None), false)
+            .unwrap();
+    }
+    space
+}
+
 fn filled(n: u8) -> Space {
     let (seg, at) = segment(n);
     let mut space = Space::in_segment(seg.clone(), at.len());
@@ -225,12 +247,7 @@ fn a_log_rewritten_over_and_over_stays_within_twice_its_live_bytes() {
 /// log alike, over more entries than one batch holds (and none from an empty space).
 #[test]
 fn a_keyed_walk_yields_the_chosen_keys_of_both_kinds_of_record() {
-    let mut space = filled(40);
-    for i in 0..40u8 {
-        space
-            .insert(&alloc::format!("log{i}"), &entry(i, 20, None), false)
-            .unwrap();
-    }
+    let space = with_log(40);
     // k1, k10..k19 of the segment; log1, log10..log19 of the log.
     let picked = |prefix: &'static [u8]| {
         let mut keys: Vec<alloc::string::String> = space
@@ -271,12 +288,7 @@ fn a_keyed_walk_yields_the_chosen_keys_of_both_kinds_of_record() {
 /// slots (the last case fails if the walk is taken regardless).
 #[test]
 fn a_walk_in_record_order_passes_over_dead_records() {
-    let mut space = filled(40);
-    for i in 0..10u8 {
-        space
-            .insert(&alloc::format!("log{i}"), &entry(i, 20, None), false)
-            .unwrap();
-    }
+    let mut space = with_log(10);
     // Dead in the segment: k0..k4 overwritten, k5..k7 removed; in the log: log0 and
     // log1 overwritten, log2 removed. Fewer than half of either, so nothing compacts.
     for i in 0..5u8 {
@@ -294,12 +306,7 @@ fn a_walk_in_record_order_passes_over_dead_records() {
     space.insert("log1", &entry(201, 20, None), false).unwrap();
     space.remove("log2", false).unwrap();
     assert_eq!(seg_slots(&space), 32);
-    let mut seen: Vec<(alloc::string::String, u8)> = space
-        .iter()
-        .unwrap()
-        .map(|s| (s.key.into(), s.sealed[0]))
-        .collect();
-    seen.sort();
+    let seen = first_bytes(&space);
     let mut want: Vec<(alloc::string::String, u8)> = Vec::new();
     for i in 0..40u8 {
         match i {
@@ -378,12 +385,7 @@ fn a_scan_of_large_records_reads_the_slots() {
                 .unwrap();
         }
     }
-    let mut seen: Vec<(alloc::string::String, u8)> = space
-        .iter()
-        .unwrap()
-        .map(|s| (s.key.into(), s.sealed[0]))
-        .collect();
-    seen.sort();
+    let seen = first_bytes(&space);
     let mut want: Vec<(alloc::string::String, u8)> = (0..30u8)
         .map(|i| (alloc::format!("big{i}"), i + 1))
         .collect();
