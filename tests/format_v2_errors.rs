@@ -116,11 +116,11 @@ fn cases() -> Vec<(String, Vec<u8>, Expect)> {
             v[..v.len() - 1].to_vec(),
             Expect::Corrupt,
         ),
-        // The lengths are checked after the key wrap ("Reading"): a wrong key first.
+        // The lengths are checked before the commitment ("Reading", as v1's body length).
         (
             "last byte cut, salt changed".into(),
             flip(&v[..v.len() - 1], 30),
-            Expect::WrongKey,
+            Expect::Corrupt,
         ),
         ("data_len".into(), flip(&v, 168), Expect::Corrupt),
         ("toc ciphertext".into(), flip(&v, toc), Expect::Tampered),
@@ -303,12 +303,9 @@ fn store_differs(path: &std::path::Path, expect: Expect) -> Option<String> {
     None
 }
 
-/// The case on which the store and FORMAT.md (which follows the v2 spec) differ, an open
-/// question to the format's authors: the store checks a file's lengths before the
-/// commitment (a cut file under a wrong key is `CorruptStore`; the spec's "Reading" puts
-/// the length check after the key wrap, so `WrongPassword`). FORMAT.md's reader takes it
-/// as the page says (above); the store is held to it once the two agree.
-const OPEN_QUESTIONS: [&str; 1] = ["last byte cut, salt changed"];
+/// Cases where the store is known to differ from FORMAT.md: none (the one there was, the
+/// length check's place, was settled as the store does it: before the commitment).
+const OPEN_QUESTIONS: [&str; 0] = [];
 
 /// Every difference between what the store does with `cases` and what FORMAT.md says.
 fn store_differences(cases: Vec<(String, Vec<u8>, Expect)>) -> Vec<String> {
@@ -332,7 +329,7 @@ fn the_store_refuses_each_case_where_format_md_says() {
     let (open, agreed): (Vec<_>, Vec<_>) = cases()
         .into_iter()
         .partition(|c| OPEN_QUESTIONS.contains(&c.0.as_str()));
-    assert_eq!((open.len(), agreed.len()), (1, 34));
+    assert_eq!((open.len(), agreed.len()), (0, 35));
     let differ = store_differences(agreed);
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }

@@ -151,6 +151,11 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
     if file[10] != 0 || file[11] != 1 || file[12..24] != [0; 12] {
         return corrupt("not a raw-key MessagePack header");
     }
+    // The lengths before any key is derived, as a version 1 file's body length.
+    let (data_len, toc_len) = (le(&file[168..172]) as usize, le(&file[172..176]) as usize);
+    if HEADER_LEN + data_len + toc_len + 16 != file.len() {
+        return corrupt("lengths");
+    }
     let (kek, commitment) = key_schedule(key, &file[24..40].try_into().unwrap());
     if file[40..72] != commitment {
         return Err(Refusal::WrongKey);
@@ -159,10 +164,6 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
         .ok_or(Refusal::Tampered("key wrap".into()))?
         .try_into()
         .unwrap();
-    let (data_len, toc_len) = (le(&file[168..172]) as usize, le(&file[172..176]) as usize);
-    if HEADER_LEN + data_len + toc_len + 16 != file.len() {
-        return corrupt("lengths");
-    }
     let p: [u8; 16] = file[144..160].try_into().unwrap();
     if file[160..168] != [0; 8] {
         return corrupt("snapshot nonce: not P || 00×8");
