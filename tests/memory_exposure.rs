@@ -7,8 +7,8 @@
 //! mappings whose `VmFlags` carry `lo` and `dd` while the store is open, and none after.
 //! Pieces in this thread's dead stack (below the scanner's frame) are counted apart and
 //! reported: goal 0, not asserted for values, since a caller's own argument copies land
-//! there. The store's data key and its cached XChaCha20 subkey (read out through the
-//! `testing` accessor) are held to more: never in ordinary memory, never in dead stack, and
+//! there. The store's data key, its cached XChaCha20 subkey and format v2's name-hash key
+//! (read out through the `testing` accessors) are held to more: never in ordinary memory, never in dead stack, and
 //! nowhere after drop, through saves, snapshots and journal appends of bodies longer than
 //! the short-message threshold (512 bytes), which run RustCrypto's cipher. CI runs this test
 //! in release too, where inlining moves cipher state between frames.
@@ -33,6 +33,8 @@ const SUBKEY: usize = 4;
 const STACK_CONTROL: usize = 5;
 const VALUES: usize = 6;
 const N_VALUES: usize = 6;
+/// The key of format v2's name hash (after the values' ids).
+const NAME_KEY: usize = VALUES + N_VALUES;
 
 /// Puts, gets, updates and prefix-scans the values through `db`, wiping every copy the
 /// test itself holds. Runs in its own frame, so its temporaries end up in dead stack.
@@ -69,6 +71,11 @@ fn exercise(db: &MicroKV, values: &mut [String]) {
     let big = Zeroizing::new(values[5].repeat(12));
     db.put("big", &*big).unwrap();
     db.save().unwrap();
+    // Read back through the saved file's directory: the name hash (and its key) on the
+    // path of a get.
+    let mut e: String = db.require("e").unwrap();
+    assert_eq!(e, values[5]);
+    e.zeroize();
     for v in values.iter_mut() {
         v.zeroize();
     }
@@ -95,6 +102,7 @@ fn register_keys(scanner: &mut Scanner, db: &MicroKV) {
     let [data, sub] = db.testing_key_material().unwrap();
     scanner.register(DATA_KEY, &data[..]);
     scanner.register(SUBKEY, &sub[..]);
+    scanner.register(NAME_KEY, &db.testing_name_key().unwrap()[..]);
 }
 
 /// Scans, then asserts [`assert_clean`] and [`assert_keys_clean`] of `stage`.
@@ -108,7 +116,7 @@ fn scan_and_assert(scanner: &mut Scanner, stage: &str, raw_key_may_be_locked: bo
 /// at all: secret memory cannot be read even by this process): never in ordinary memory or
 /// dead stack, and nowhere once the store is dropped.
 fn assert_keys_clean(stage: &str, counts: &[Counts], open: bool) {
-    for id in [DATA_KEY, SUBKEY] {
+    for id in [DATA_KEY, SUBKEY, NAME_KEY] {
         let c = counts[id];
         assert_eq!(c.exposed, 0, "{stage}: key #{id} in ordinary memory: {c:?}");
         assert_eq!(c.dead_stack, 0, "{stage}: key #{id} in dead stack: {c:?}");
@@ -166,7 +174,10 @@ fn report(stage: &str, counts: &[Counts]) {
         "stack control",
     ];
     for (id, c) in counts.iter().enumerate() {
-        let name = names.get(id).copied().unwrap_or("value");
+        let name = match id {
+            NAME_KEY => "name key",
+            _ => names.get(id).copied().unwrap_or("value"),
+        };
         eprintln!("{stage}: {name} #{id}: {c:?}");
     }
 }
@@ -174,7 +185,7 @@ fn report(stage: &str, counts: &[Counts]) {
 fn assert_clean(stage: &str, counts: &[Counts], raw_key_may_be_locked: bool) {
     report(stage, counts);
     for (id, c) in counts.iter().enumerate().skip(PASSWORD) {
-        if matches!(id, DATA_KEY | SUBKEY | STACK_CONTROL) {
+        if matches!(id, DATA_KEY | SUBKEY | NAME_KEY | STACK_CONTROL) {
             continue; // held to their own rules
         }
         assert_eq!(
@@ -192,7 +203,7 @@ fn assert_clean(stage: &str, counts: &[Counts], raw_key_may_be_locked: bool) {
 
 #[test]
 fn secrets_leave_no_trace_in_process_memory() {
-    let mut scanner = Scanner::new(VALUES + N_VALUES);
+    let mut scanner = Scanner::new(NAME_KEY + 1);
 
     // The scanner must see a live secret, or the test proves nothing.
     let mut control = random_text(48);

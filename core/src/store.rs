@@ -205,6 +205,17 @@ impl Store {
         Ok(self.engine.keyring().key_material())
     }
 
+    /// A copy of the key of format v2's name hash, for tests that scan memory for it. The
+    /// `testing` feature only (semver-exempt), as [`Store::testing_key_material`].
+    ///
+    /// # Errors
+    /// None: reads never fail (the `Result` keeps the accessor's signature stable).
+    #[cfg(feature = "testing")]
+    #[doc(hidden)]
+    pub fn testing_name_key(&self) -> Result<zeroize::Zeroizing<[u8; 16]>> {
+        Ok(self.engine.keyring().name_key_material())
+    }
+
     /// Drops every expired entry and returns how many there were.
     ///
     /// ```

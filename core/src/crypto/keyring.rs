@@ -157,6 +157,15 @@ impl Keyring {
         [data, sub]
     }
 
+    /// A copy of the name key, for tests that look for it in memory (the `testing`
+    /// feature only).
+    #[cfg(feature = "testing")]
+    pub(crate) fn name_key_material(&self) -> zeroize::Zeroizing<[u8; NAME_KEY_LEN]> {
+        let mut key = zeroize::Zeroizing::new([0u8; NAME_KEY_LEN]);
+        key.copy_from_slice(&self.secret[NAME_KEY_AT..]);
+        key
+    }
+
     /// Runs `f` with the ChaCha20-Poly1305 key and nonce of a message under `nonce`: the
     /// cached subkey when the nonce carries this keyring's prefix, or the one other prefix
     /// whose subkey is kept (the first a value was opened under, when `value`), a derived
