@@ -4,7 +4,6 @@
 
 use alloc::string::String;
 use alloc::sync::Arc;
-use alloc::vec::Vec;
 use hashbrown::HashMap;
 
 use super::Now;
@@ -51,9 +50,12 @@ impl Contents {
             .try_for_each(Space::check)
     }
 
-    /// Applies `changes` in order (checked first, so all of them or none).
-    pub(super) fn replace_all<'c>(&mut self, changes: Vec<Change<'c>>) -> Result<()> {
-        self.check(&changes)?;
+    /// Applies `changes` in order: all of them, after [`Contents::check`] of them (which
+    /// every caller makes before it writes anything durable).
+    pub(super) fn replace_all<'c>(
+        &mut self,
+        changes: impl IntoIterator<Item = Change<'c>>,
+    ) -> Result<()> {
         changes
             .into_iter()
             .try_for_each(|c| self.set(c.ns, c.key, c.entry))

@@ -99,7 +99,7 @@ impl Exclusive<'_> {
                 return Err(e);
             }
             // Checked above: undoing cannot fail either.
-            contents.replace_all(undo.into_iter().rev().collect())?;
+            contents.replace_all(undo.into_iter().rev())?;
             self.dirty = was_dirty;
             self.forget_pending(newly_pending);
             return Err(e);

@@ -63,7 +63,8 @@ pub(crate) struct Indexed {
     file: Arc<SealedFile>,
     ns: String,
     layout: Layout,
-    /// A bit per directory chunk found authentic, and whether the rows were checked.
+    /// A bit per directory chunk found authentic, and whether the rows were checked (after
+    /// every chunk: then the whole directory is).
     checked: Vec<AtomicU64>,
     rows_checked: Once<()>,
     /// The names block, opened into the arena by the first listing.
@@ -128,11 +129,12 @@ impl Indexed {
     /// the records do (`CorruptStore` if not). What a listing or a write does first; a get
     /// checks only the chunks it reads and its record's bounds, so an authentic directory
     /// out of order (which only a writer holding the key makes) can make a get miss.
+    /// Once it has passed, it costs one load: writes call it each time.
     pub(crate) fn check_all(&self) -> Result<()> {
-        (0..self.layout.chunk_tags.len()).try_for_each(|c| self.check_chunk(c))?;
         if self.rows_checked.get().is_some() {
             return Ok(());
         }
+        (0..self.layout.chunk_tags.len()).try_for_each(|c| self.check_chunk(c))?;
         let (mut last, mut end) = ((0u64, 0u32), 0usize);
         for j in 0..self.layout.count {
             let key = (self.hash_at(j)?, self.check_at(j)?);
