@@ -25,8 +25,8 @@ use crate::error::Result;
 pub(crate) use indexed::{
     Indexed, Layout, SealedFile, DIR_CHUNK, DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN,
 };
-pub(crate) use record::varint_len;
 use record::{parse, prefixed, Log};
+pub(crate) use record::{put_varint, varint_len};
 use shadow::{idx_find, Dead};
 
 /// Bytes that records of several namespaces may point into: a decrypted v1 store file

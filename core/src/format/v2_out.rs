@@ -14,13 +14,14 @@ use alloc::vec::Vec;
 use hashbrown::HashMap;
 
 use super::header::{KeyHeader, DATA_LEN, HEADER_LEN, TOC_LEN};
+use super::serial::{append_serialized, serialized_len};
 use super::snapshot::MAX_STORE_LEN;
 use super::toc::{chunk_base, chunks, entry_len, names_k, nonce, Toc, TocSpace};
 use super::toc::{HAS_EXPIRY, PREFIX_LEN};
 use crate::arena::Arena;
 use crate::crypto::{random, Keyring, SEAL_OVERHEAD, TAG_LEN};
-use crate::error::{corrupt, Error, Result};
-use crate::space::{varint_len, Space, Stored, DIR_CHUNK, NO_EXPIRY, PIN_LEN};
+use crate::error::{Error, Result};
+use crate::space::{put_varint, varint_len, Space, Stored, DIR_CHUNK, NO_EXPIRY, PIN_LEN};
 use crate::storage::check_len;
 
 /// The v2 bytes of a store: every namespace's entries live at `now` (the others are left
@@ -57,14 +58,16 @@ pub(crate) fn encode(
         check_len(out.len() as u64, MAX_STORE_LEN)?;
     }
     let data_len = out.len() - HEADER_LEN;
-    let mut sealed_toc =
-        postcard::to_allocvec(&toc).map_err(|e| corrupt(alloc::format!("toc: {e}")))?;
-    let total = (out.len() + sealed_toc.len() + TAG_LEN) as u64;
-    check_len(total, MAX_STORE_LEN)?;
+    // Sized first, then serialized behind the data and sealed where it lies: no
+    // reallocation leaves a copy of the namespaces' names.
+    let toc_len = serialized_len(&toc)?;
+    check_len((out.len() + toc_len + TAG_LEN) as u64, MAX_STORE_LEN)?;
     out[DATA_LEN].copy_from_slice(&(data_len as u32).to_le_bytes());
-    out[TOC_LEN].copy_from_slice(&(sealed_toc.len() as u32).to_le_bytes());
-    let tag = keyring.seal_in_place(&nonce(&prefix, 0), &out[..HEADER_LEN], &mut sealed_toc)?;
-    out.extend_from_slice(&sealed_toc);
+    out[TOC_LEN].copy_from_slice(&(toc_len as u32).to_le_bytes());
+    out.reserve_exact(toc_len + TAG_LEN);
+    let mut out = append_serialized(&toc, out, toc_len)?;
+    let (head, rest) = out.split_at_mut(HEADER_LEN);
+    let tag = keyring.seal_in_place(&nonce(&prefix, 0), head, &mut rest[data_len..])?;
     out.extend_from_slice(&tag);
     Ok(out)
 }
@@ -95,15 +98,18 @@ fn write_space<'a>(
         false => 0,
     };
     let dir_at = out.len();
-    out.reserve(live.len() * entry_len(flags));
-    let mut end = 0u64;
+    let dir_len = live.len() * entry_len(flags);
+    let records_len: usize = live.iter().map(|e| e.sealed.len()).sum();
+    // Within the file's bound (under 2^32), so every record's end fits a `u32`.
+    check_len((dir_at + dir_len + records_len) as u64, MAX_STORE_LEN)?;
+    out.reserve(dir_len + records_len);
+    let mut end = 0usize;
     for &(h, c, i) in &order {
         let sealed = live[i].sealed;
-        end += sealed.len() as u64;
-        let end = u32::try_from(end).map_err(|_| too_large(end))?;
+        end += sealed.len();
         out.extend_from_slice(&h.to_le_bytes());
         out.extend_from_slice(&c.to_le_bytes());
-        out.extend_from_slice(&end.to_le_bytes());
+        out.extend_from_slice(&(end as u32).to_le_bytes());
         out.extend_from_slice(&sealed[sealed.len() - TAG_LEN..][..PIN_LEN]);
         if flags & HAS_EXPIRY != 0 {
             out.extend_from_slice(&live[i].expires_at.unwrap_or(NO_EXPIRY).to_le_bytes());
@@ -117,12 +123,9 @@ fn write_space<'a>(
         let chunk = &directory[c * DIR_CHUNK..directory.len().min((c + 1) * DIR_CHUNK)];
         tags.push(keyring.mac(&nonce(prefix, chunk_base(i) + c as u64), chunk)?);
     }
-    let records_at = out.len();
     for &(_, _, i) in &order {
         out.extend_from_slice(live[i].sealed);
-        check_len(out.len() as u64, MAX_STORE_LEN)?;
     }
-    let records_len = (out.len() - records_at) as u64;
     let names_len: usize = live
         .iter()
         .map(|e| varint_len(e.key.len()) + e.key.len())
@@ -131,7 +134,7 @@ fn write_space<'a>(
     let mut at = 0;
     for &(_, _, i) in &order {
         let key = live[i].key.as_bytes();
-        at += put_varint(&mut names[at..], key.len());
+        at += put_varint(&mut names[at..], key.len() as u64);
         names[at..at + key.len()].copy_from_slice(key);
         at += key.len();
     }
@@ -142,7 +145,7 @@ fn write_space<'a>(
         name: ns,
         count: live.len() as u64,
         flags,
-        records_len,
+        records_len: records_len as u64,
         names_len: (names_len + TAG_LEN) as u64,
         tags,
     })
@@ -160,23 +163,4 @@ fn live_entries(space: &Space, now: Option<u64>) -> Result<Vec<Stored<'_>>> {
         }
     }
     Ok(live)
-}
-
-/// Writes the varint of `value` at the start of `out`; returns its length.
-fn put_varint(out: &mut [u8], mut value: usize) -> usize {
-    let mut n = 0;
-    while value >= 0x80 {
-        out[n] = (value as u8) | 0x80;
-        value >>= 7;
-        n += 1;
-    }
-    out[n] = value as u8;
-    n + 1
-}
-
-fn too_large(len: u64) -> Error {
-    Error::TooLarge {
-        len,
-        max: MAX_STORE_LEN,
-    }
 }

@@ -28,12 +28,23 @@ pub(crate) fn varint_len(value: usize) -> usize {
     bits.div_ceil(7) as usize
 }
 
-fn push_varint(out: &mut Vec<u8>, mut value: u64) {
+/// Writes the varint of `value` at the start of `out` (room for it: [`varint_len`]);
+/// returns its length.
+pub(crate) fn put_varint(out: &mut [u8], mut value: u64) -> usize {
+    let mut n = 0;
     while value >= 0x80 {
-        out.push((value as u8) | 0x80);
+        out[n] = (value as u8) | 0x80;
         value >>= 7;
+        n += 1;
     }
-    out.push(value as u8);
+    out[n] = value as u8;
+    n + 1
+}
+
+fn push_varint(out: &mut Vec<u8>, value: u64) {
+    let mut bytes = [0u8; 10];
+    let n = put_varint(&mut bytes, value);
+    out.extend_from_slice(&bytes[..n]);
 }
 
 /// The bytes `len` prefixed by a varint at `*at`.
