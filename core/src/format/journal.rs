@@ -259,7 +259,8 @@ fn replay_records(
         let (record, after) = body.split_at(len);
         let (nonce, sealed) = record.split_at(NONCE_LEN);
         let (ciphertext, tag) = sealed.split_at(sealed.len() - TAG_LEN);
-        let mut plain = ciphertext.to_vec();
+        // Key names in the clear once opened: wiped as it drops, on every path.
+        let mut plain = zeroize::Zeroizing::new(ciphertext.to_vec());
         if let Err(e) = keyring.open_in_place(nonce, &at.aad(), &mut plain, tag) {
             if after.iter().all(|&b| b == 0) && torn(at.len + LEN_LEN as u64, record) {
                 break; // the last record, torn

@@ -53,7 +53,8 @@ pub(super) fn open(
     if bytes[BODY_NONCE][PREFIX_LEN..] != [0u8; 8] {
         return Err(corrupt("snapshot nonce: its last 8 bytes are not zero"));
     }
-    let mut toc_plain = bytes[data_end..toc_end].to_vec();
+    // The namespaces' names in the clear once opened: wiped as it drops.
+    let mut toc_plain = zeroize::Zeroizing::new(bytes[data_end..toc_end].to_vec());
     let mut prefix = [0u8; PREFIX_LEN];
     prefix.copy_from_slice(&bytes[BODY_NONCE][..PREFIX_LEN]);
     keyring.open_in_place(
