@@ -105,6 +105,11 @@ impl SecretBuf {
 }
 
 impl SecretBuf {
+    /// The arena the buffer lives in (where what belongs with it is allocated too).
+    pub(crate) fn arena(&self) -> &Arc<Arena> {
+        &self.arena
+    }
+
     /// Whether this runs in the process that made the buffer's arena (not in a child
     /// forked from it, where the block may not be mapped and its bytes are the parent's).
     /// What holds its secrets in a `SecretBuf` (a keyring) asks this before using them.

@@ -46,7 +46,6 @@ pub(crate) struct Keyring {
     /// that sealed the values of the file this keyring read, mostly) and its subkey, in the
     /// arena: derived once instead of at every get (HChaCha20, about 90 ns).
     other: Once<Option<SecretBuf>>,
-    arena: Arc<Arena>,
 }
 
 impl Keyring {
@@ -86,7 +85,6 @@ impl Keyring {
             secret,
             counter: AtomicU64::new(0),
             other: Once::new(),
-            arena: arena.clone(),
         })
     }
 
@@ -201,7 +199,7 @@ impl Keyring {
     /// `prefix || subkey of prefix` in the arena (`None` if the arena has no room: every
     /// message under that prefix then derives its own, as any other prefix's does).
     fn subkey_of(&self, prefix: &[u8]) -> Option<SecretBuf> {
-        let mut buf = self.arena.alloc(PREFIX_LEN + KEY_LEN).ok()?;
+        let mut buf = self.secret.arena().alloc(PREFIX_LEN + KEY_LEN).ok()?;
         let (head, subkey) = buf.split_at_mut(PREFIX_LEN);
         head.copy_from_slice(prefix);
         hchacha(self.data_key(), prefix, subkey).ok()?;

@@ -23,7 +23,6 @@ use hashbrown::HashMap;
 
 use super::header::{KeyHeader, BODY_LEN, BODY_NONCE, HEADER_LEN, KEY_PART_LEN, V1};
 use super::journal::Cursor;
-use super::serial::as_bytes;
 use crate::arena::Arena;
 use crate::crypto::{Keyring, TAG_LEN};
 use crate::error::{corrupt, Result};
@@ -37,11 +36,10 @@ pub(crate) use super::v2_out::encode;
 pub const MAX_STORE_LEN: u64 = 1 << 30;
 
 /// One entry as a v1 body holds it, read by [`super::body_in`] into the maps.
-#[derive(serde::Serialize, serde::Deserialize)]
+#[derive(serde::Deserialize)]
 pub(super) struct EntryRecord<'a> {
     pub(super) key: &'a str,
     pub(super) expires_at: Option<u64>,
-    #[serde(serialize_with = "as_bytes")]
     pub(super) sealed: &'a [u8],
 }
 
