@@ -151,6 +151,15 @@ impl Indexed {
         Ok(())
     }
 
+    /// Counts the whole directory as checked: for a file this process wrote from its own
+    /// memory a moment ago (a save's, made the contents), whose tags it has just computed.
+    pub(crate) fn written_here(&self) {
+        for word in &self.checked {
+            word.store(u64::MAX, Ordering::Release);
+        }
+        self.rows_checked.call_once(|| ());
+    }
+
     /// Row `j` of the directory, the chunks it lies in checked.
     #[inline]
     fn row(&self, j: usize) -> Result<Row<'_>> {

@@ -88,6 +88,13 @@ impl Space {
         self.idx.as_ref().map_or(Ok(()), Indexed::check_all)
     }
 
+    /// Counts the v2 file's directory as checked ([`Indexed::written_here`]).
+    pub(crate) fn written_here(&self) {
+        if let Some(idx) = &self.idx {
+            idx.written_here();
+        }
+    }
+
     /// Drops the v2 file's entries expired at `now`.
     pub(super) fn idx_retain_live(&mut self, now: u64) -> Result<()> {
         let Some(idx) = &self.idx else { return Ok(()) };
