@@ -125,14 +125,6 @@ impl Keyring {
         Ok(result)
     }
 
-    /// `Error::Forked` in a process forked from the keyring's, where it does nothing.
-    pub(crate) fn in_its_process(&self) -> Result<()> {
-        match self.secret.in_owning_process() {
-            true => Ok(()),
-            false => Err(Error::Forked),
-        }
-    }
-
     /// The tag of `aad` alone under `nonce`: XChaCha20-Poly1305 of an empty message (how
     /// the v2 file authenticates a directory without encrypting it).
     pub(crate) fn mac(&self, nonce: &XNonce, aad: &[u8]) -> Result<Tag> {

@@ -31,9 +31,9 @@ impl Engine {
         let f = |plain: &[u8]| decode(plain);
         let mut slot = self.scratch.claim();
         let found = self.read(|c, now| {
+            // (A v2 file's lookup is `Forked` in a forked child: its name hash says so.)
             let Some(entry) = c.live(now, ns, key)? else {
-                // A v2 file's lookup finds nothing in a forked child: say why.
-                return c.keyring.in_its_process().map(|()| None);
+                return Ok::<_, Error>(None);
             };
             let copied =
                 (slot.as_deref_mut()).is_some_and(|s| s.copy(c.generation, &c.keyring, &entry));
@@ -72,9 +72,9 @@ impl Engine {
     /// Opens the live value of `ns`/`key` into the arena; `None` if absent or expired.
     /// The lock is held only to copy the entry out: the decryption runs without it.
     pub(crate) fn open_live(&self, ns: &str, key: &str) -> Result<Option<SecretBuf>> {
-        let found = self.read(|c, now| match c.live(now, ns, key)? {
-            Some(entry) => Ok(Some((c.keyring.clone(), entry.to_entry()))),
-            None => c.keyring.in_its_process().map(|()| None),
+        let found = self.read(|c, now| {
+            let live = c.live(now, ns, key)?;
+            Ok::<_, Error>(live.map(|entry| (c.keyring.clone(), entry.to_entry())))
         })?;
         match found {
             Some((keyring, entry)) => entry.open(&keyring, &self.arena, ns, key).map(Some),
