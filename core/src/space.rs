@@ -291,15 +291,13 @@ impl Space {
     /// (and nothing changed) if it shadows a v2 file's entry the lookup of which reads a
     /// directory chunk that is not authentic.
     pub(crate) fn insert(&mut self, key: &str, entry: &Entry, old: bool) -> Result<Option<Entry>> {
-        let shadowed = match self.idx.is_some() && self.table_slot(key).is_none() {
-            true => idx_find(&self.idx, &self.idx_dead, key, old)?,
-            false => None,
-        };
         let Space {
             table,
             hasher,
             own,
             seg,
+            idx,
+            idx_dead,
             ..
         } = self;
         let hash = hasher.hash_one(key.as_bytes());
@@ -316,9 +314,11 @@ impl Space {
                 (was, Some(slot))
             }
             Slot0::Vacant(v) => {
+                // Looked up before anything changes: a failing chunk fails the write whole.
+                let shadowed = idx_find(idx, idx_dead, key, old)?;
                 v.insert(own_slot(at));
                 let was = shadowed.and_then(|(j, was)| {
-                    self.idx_dead.set(j);
+                    idx_dead.set(j);
                     was
                 });
                 (was, None)
