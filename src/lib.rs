@@ -24,9 +24,9 @@ pub use microkv_core::Position;
 pub use microkv_core::{
     AllocFailure, AutoSave, Clock, Config, Credential, Error, HeapPages, IoContext, IoError,
     KdfLimit, KdfParams, LockMode, ManualClock, MemoryPolicy, MemoryReport, MemoryStorage,
-    PageSource, Refresh, Region, Result, Secret, SecretBytes, SecretString, Storage, Store, Tree,
-    Txn, WriteLock, MAGIC, MAX_ARGON2_PASSES, MAX_JOURNAL_LEN, MAX_KDF_MEMORY_KIB,
-    MAX_KDF_PARALLELISM, MAX_STORE_LEN, VERSION,
+    PageSource, Refresh, Region, Result, Secret, SecretBytes, SecretString, Snapshot, SnapshotFile,
+    Storage, Store, Tree, Txn, WriteLock, MAGIC, MAX_ARGON2_PASSES, MAX_JOURNAL_LEN,
+    MAX_KDF_MEMORY_KIB, MAX_KDF_PARALLELISM, MAX_STORE_LEN, VERSION,
 };
 pub use microkv_std::{FileStorage, SystemClock};
 

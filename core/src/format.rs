@@ -18,6 +18,8 @@ use crate::error::{corrupt, Error, Result};
 mod body_in;
 pub(crate) mod header;
 pub(crate) mod journal;
+#[cfg(test)]
+mod lazy_tests;
 pub(crate) mod position;
 mod serial;
 pub(crate) mod snapshot;

@@ -65,7 +65,7 @@ pub use secrecy;
 #[allow(deprecated)]
 pub use secret::SecretString;
 pub use secret::{Secret, SecretBytes};
-pub use storage::{MemoryStorage, Storage, WriteLock};
+pub use storage::{MemoryStorage, Snapshot, SnapshotFile, Storage, WriteLock};
 pub use store::Store;
 pub use tree::Tree;
 pub use txn::Txn;

@@ -362,6 +362,7 @@ impl Space {
 
 mod compact;
 mod indexed;
+mod lazy;
 mod record;
 mod scan;
 mod shadow;

@@ -88,6 +88,20 @@ pub trait Storage: Send + Sync {
             None => Ok(None),
         }
     }
+    /// The snapshot, for an open: [`Snapshot::File`] (a handle kept open on it, read a
+    /// piece at a time: an open then reads a version 2 file's header, toc and directories,
+    /// and each value's records when a read first needs them), or its bytes; `None` if
+    /// nothing is stored. `Error::TooLarge` past `max`, as [`Storage::load_at_most`]. The
+    /// default is `load_at_most`'s bytes. A storage should return a file only if the
+    /// bytes under the handle never change while it is open (a save must replace the
+    /// file, as a rename does, never write into it), and if keeping it open does not
+    /// keep the storage from replacing it (so not on Windows, where it would).
+    ///
+    /// # Errors
+    /// As [`Storage::load_at_most`].
+    fn open_snapshot(&self, max: u64) -> Result<Option<Snapshot>> {
+        Ok(self.load_at_most(max)?.map(Snapshot::Bytes))
+    }
     /// Whether other handles (other processes) may write this storage while this one is
     /// open, so that every write must first catch up with theirs (docs/DECISIONS.md, 32).
     /// `false` (the default): this handle is the storage's only writer, and the store
@@ -132,6 +146,64 @@ pub trait Storage: Send + Sync {
         let bytes = self.load_journal()?;
         check_len(bytes.len() as u64, max).map(|()| bytes)
     }
+}
+
+/// A stored snapshot as [`Storage::open_snapshot`] hands it to an open.
+///
+/// ```
+/// # use microkv_core as microkv;
+/// use microkv::{MemoryStorage, Snapshot, Storage};
+/// let storage = MemoryStorage::default();
+/// storage.store(b"bytes")?;
+/// assert!(matches!(storage.open_snapshot(1 << 20)?, Some(Snapshot::Bytes(b)) if b == b"bytes"));
+/// # Ok::<(), microkv::Error>(())
+/// ```
+#[non_exhaustive]
+pub enum Snapshot {
+    /// Its bytes, read whole.
+    Bytes(Vec<u8>),
+    /// A handle kept open on it.
+    File(Box<dyn SnapshotFile>),
+}
+
+/// A snapshot kept open and read a piece at a time ([`Snapshot::File`]): its bytes must
+/// not change while it is open (what a reader checked at open, it trusts after).
+///
+/// ```
+/// # use microkv_core as microkv;
+/// use microkv::{Error, SnapshotFile};
+/// struct InMemory(Vec<u8>);
+/// impl SnapshotFile for InMemory {
+///     fn len(&self) -> u64 {
+///         self.0.len() as u64
+///     }
+///     fn read_exact_at(&self, at: u64, buf: &mut [u8]) -> microkv::Result<()> {
+///         let at = usize::try_from(at).map_err(|_| Error::Tampered)?;
+///         let bytes = self.0.get(at..at + buf.len()).ok_or(Error::Tampered)?;
+///         buf.copy_from_slice(bytes);
+///         Ok(())
+///     }
+/// }
+/// let file = InMemory(b"snapshot".to_vec());
+/// let mut buf = [0u8; 4];
+/// file.read_exact_at(4, &mut buf)?;
+/// assert_eq!(&buf, b"shot");
+/// assert!(file.read_exact_at(6, &mut buf).is_err());
+/// # Ok::<(), microkv::Error>(())
+/// ```
+pub trait SnapshotFile: Send + Sync {
+    /// Its length in bytes, when it was opened.
+    fn len(&self) -> u64;
+    /// Whether it is empty.
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    /// Fills `buf` with the bytes at offset `at`.
+    ///
+    /// # Errors
+    /// `Error::Tampered` if the file no longer holds them (it was cut short since it was
+    /// opened: someone wrote into it), `Error::Io` if reading fails.
+    fn read_exact_at(&self, at: u64, buf: &mut [u8]) -> Result<()>;
 }
 
 /// A storage's write lock, held for one operation ([`Storage::lock_writes`]) and

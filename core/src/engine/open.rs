@@ -29,16 +29,16 @@ impl Engine {
         let pages = config.page_source();
         let arena = Arena::new(pages, config.memory);
         let existing = match &storage {
-            Some(s) => s.load_at_most(snapshot::MAX_STORE_LEN)?,
+            Some(s) => s.open_snapshot(snapshot::MAX_STORE_LEN)?,
             None => None,
         };
         let fresh = existing.is_none();
         // The entries stay where they lie in the file's bytes (a v1 file's body decrypted
         // in place; a v2 file as it is).
         let (header, keyring, opened) = match existing {
-            Some(bytes) => {
+            Some(found) => {
                 let (header, keyring, opened) =
-                    snapshot::decode(bytes, config.kdf_limit, &arena, |header| {
+                    snapshot::decode(found, config.kdf_limit, &arena, |header| {
                         unlock(&arena, &credential, header, config.kdf_limit)
                     })?;
                 (header, keyring, Some(opened))

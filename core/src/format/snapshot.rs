@@ -18,6 +18,7 @@
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 
@@ -28,6 +29,7 @@ use crate::crypto::{Keyring, TAG_LEN};
 use crate::error::{corrupt, Result};
 use crate::kdf::KdfLimit;
 use crate::space::Space;
+use crate::storage::{check_len, Snapshot};
 
 pub(crate) use super::v2_out::encode;
 
@@ -48,20 +50,64 @@ pub(super) struct EntryRecord<'a> {
 /// then the lengths, then `unlock` (which checks the credential against the commitment,
 /// `WrongPassword`, and the key wrap, `Tampered`), then the body (v1) or the toc and the
 /// directories (v2), `Tampered`, then their structure.
+///
+/// A v2 file kept open ([`Snapshot::File`]) is read lazily: its header, toc and
+/// directories now, its records and names blocks when a read needs them (the checks are
+/// the same, each when its bytes are read). Anything else is read whole first.
 pub(crate) fn decode(
-    bytes: Vec<u8>,
+    snapshot: Snapshot,
     limit: KdfLimit,
     arena: &Arc<Arena>,
     unlock: impl FnOnce(&KeyHeader) -> Result<Keyring>,
 ) -> Result<(KeyHeader, Arc<Keyring>, Opened)> {
-    let header = KeyHeader::parse(&bytes)?;
+    let (file, head) = match snapshot {
+        Snapshot::File(file) => {
+            let len = usize::try_from(file.len()).unwrap_or(usize::MAX);
+            check_len(file.len(), MAX_STORE_LEN)?;
+            let mut head = vec![0u8; len.min(HEADER_LEN)];
+            file.read_exact_at(0, &mut head)?;
+            if head.len() < HEADER_LEN || version(&head) == V1 {
+                // Short (its error comes from the whole) or version 1: read whole.
+                let mut bytes = vec![0u8; len];
+                file.read_exact_at(0, &mut bytes)?;
+                (None, bytes)
+            } else {
+                (Some((file, len)), head)
+            }
+        }
+        Snapshot::Bytes(bytes) => (None, bytes),
+    };
+    let header = KeyHeader::parse(&head)?;
     if let Some(kdf) = &header.kdf {
         limit.admit(kdf)?;
     }
-    check_lengths(&bytes)?;
+    let Some((file, len)) = file else {
+        check_lengths(&head)?;
+        let keyring = Arc::new(unlock(&header)?);
+        let opened = open_file(&keyring, arena, head)?;
+        return Ok((header, keyring, opened));
+    };
+    super::v2_in::check_lengths(&head, len)?;
     let keyring = Arc::new(unlock(&header)?);
-    let opened = open_file(&keyring, arena, bytes)?;
+    let (key_part, nonce) = key_part_and_nonce(&head);
+    let (spaces, sequence, tag) = super::v2_in::open_lazily(&keyring, arena, head, file)?;
+    let opened = Opened {
+        spaces,
+        sequence,
+        len,
+        key_part,
+        cursor: Cursor::of(nonce, tag, sequence),
+    };
     Ok((header, keyring, opened))
+}
+
+/// The key part (bytes `0..144`) and the body or snapshot nonce of a file's header.
+fn key_part_and_nonce(head: &[u8]) -> ([u8; KEY_PART_LEN], [u8; 24]) {
+    let mut key_part = [0u8; KEY_PART_LEN];
+    key_part.copy_from_slice(&head[..KEY_PART_LEN]);
+    let mut nonce = [0u8; 24];
+    nonce.copy_from_slice(&head[BODY_NONCE]);
+    (key_part, nonce)
 }
 
 /// The namespaces of `bytes`, a file whose key part (bytes `0..144`) is the one `keyring`
@@ -85,7 +131,7 @@ fn version(bytes: &[u8]) -> u16 {
 /// Checks the lengths in the header of `bytes` (parsed) against the file's.
 fn check_lengths(bytes: &[u8]) -> Result<()> {
     if version(bytes) != V1 {
-        return super::v2_in::check_lengths(bytes);
+        return super::v2_in::check_lengths(bytes, bytes.len());
     }
     let mut len = [0u8; 8];
     len.copy_from_slice(&bytes[BODY_LEN]);
@@ -115,10 +161,7 @@ pub(crate) struct Opened {
 /// Opens the body of `bytes` (its lengths checked) under `keyring` and parses it.
 fn open_file(keyring: &Arc<Keyring>, arena: &Arc<Arena>, bytes: Vec<u8>) -> Result<Opened> {
     let len = bytes.len();
-    let mut key_part = [0u8; KEY_PART_LEN];
-    key_part.copy_from_slice(&bytes[..KEY_PART_LEN]);
-    let mut nonce = [0u8; 24];
-    nonce.copy_from_slice(&bytes[BODY_NONCE]);
+    let (key_part, nonce) = key_part_and_nonce(&bytes);
     let mut tag = [0u8; TAG_LEN];
     tag.copy_from_slice(&bytes[len - TAG_LEN..]);
     let (spaces, sequence) = match version(&bytes) {

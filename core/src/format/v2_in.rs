@@ -5,9 +5,11 @@
 //! against its tag (from the toc) when a read first touches it.
 #![forbid(unsafe_code)]
 
+use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::String;
 use alloc::sync::Arc;
+use alloc::vec;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
 
@@ -17,6 +19,7 @@ use crate::arena::Arena;
 use crate::crypto::{Keyring, TAG_LEN};
 use crate::error::{corrupt, Result};
 use crate::space::{Indexed, Layout, SealedFile, Space};
+use crate::storage::SnapshotFile;
 
 /// Fewest bytes a namespace's toc entry takes: a name's length, a count, flags, two
 /// lengths, a tag count and a tag.
@@ -28,41 +31,39 @@ fn u32_at(bytes: &[u8], at: core::ops::Range<usize>) -> usize {
     u32::from_le_bytes(word) as usize
 }
 
-/// Checks the lengths in the header of `bytes` (a parsed header) against the file's.
-pub(super) fn check_lengths(bytes: &[u8]) -> Result<()> {
-    let (data, toc) = (u32_at(bytes, DATA_LEN), u32_at(bytes, TOC_LEN));
+/// Checks the lengths in the header `head` (parsed) against the file's, `len` bytes.
+pub(super) fn check_lengths(head: &[u8], len: usize) -> Result<()> {
+    let (data, toc) = (u32_at(head, DATA_LEN), u32_at(head, TOC_LEN));
     let expected = (HEADER_LEN as u64) + data as u64 + toc as u64 + TAG_LEN as u64;
-    if expected != bytes.len() as u64 {
+    if expected != len as u64 {
         return Err(corrupt(format!(
-            "data length {data} and toc length {toc} disagree with the file ({} bytes)",
-            bytes.len()
+            "data length {data} and toc length {toc} disagree with the file ({len} bytes)"
         )));
     }
     Ok(())
 }
 
-/// Reads the v2 file `bytes` (its lengths checked) under `keyring`: its namespaces and
-/// its sequence number. `Tampered` if the toc is not authentic.
-pub(super) fn open(
-    keyring: &Arc<Keyring>,
-    arena: &Arc<Arena>,
-    bytes: Vec<u8>,
-) -> Result<(HashMap<String, Space>, u64)> {
-    let data_end = HEADER_LEN + u32_at(&bytes, DATA_LEN);
-    let toc_end = bytes.len() - TAG_LEN;
-    if bytes[BODY_NONCE][PREFIX_LEN..] != [0u8; 8] {
+/// A v2 file's toc, opened: its sequence number, its values' nonce prefixes, and where
+/// each namespace lies in the file.
+struct Contents {
+    sequence: u64,
+    prefixes: Vec<[u8; PREFIX_LEN]>,
+    layouts: Vec<(String, Layout)>,
+}
+
+/// Opens the toc `sealed` (ciphertext and tag) of the file whose header is `head` (its
+/// lengths checked) under `keyring`; `Tampered` if it is not authentic.
+fn contents(keyring: &Keyring, head: &[u8], sealed: &[u8]) -> Result<Contents> {
+    let data_end = HEADER_LEN + u32_at(head, DATA_LEN);
+    if head[BODY_NONCE][PREFIX_LEN..] != [0u8; 8] {
         return Err(corrupt("snapshot nonce: its last 8 bytes are not zero"));
     }
+    let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
     // The namespaces' names in the clear once opened: wiped as it drops.
-    let mut toc_plain = zeroize::Zeroizing::new(bytes[data_end..toc_end].to_vec());
+    let mut toc_plain = zeroize::Zeroizing::new(ct.to_vec());
     let mut prefix = [0u8; PREFIX_LEN];
-    prefix.copy_from_slice(&bytes[BODY_NONCE][..PREFIX_LEN]);
-    keyring.open_in_place(
-        &bytes[BODY_NONCE],
-        &bytes[..HEADER_LEN],
-        &mut toc_plain,
-        &bytes[toc_end..],
-    )?;
+    prefix.copy_from_slice(&head[BODY_NONCE][..PREFIX_LEN]);
+    keyring.open_in_place(&head[BODY_NONCE], &head[..HEADER_LEN], &mut toc_plain, tag)?;
     let (mut toc, rest) = postcard::take_from_bytes::<Toc<'_>>(&toc_plain)
         .map_err(|e| corrupt(format!("toc: {e}")))?;
     if !rest.is_empty() {
@@ -80,23 +81,86 @@ pub(super) fn open(
     if at != data_end {
         return Err(corrupt("toc: the namespaces do not fill the data"));
     }
-    let sequence = toc.sequence;
-    let prefixes = core::mem::take(&mut toc.prefixes);
-    drop(toc);
-    let file = Arc::new(SealedFile {
-        bytes,
-        prefixes,
-        keyring: keyring.clone(),
-        arena: arena.clone(),
-    });
-    let mut spaces = HashMap::with_capacity(layouts.len());
-    for (name, layout) in layouts {
+    Ok(Contents {
+        sequence: toc.sequence,
+        prefixes: core::mem::take(&mut toc.prefixes),
+        layouts,
+    })
+}
+
+/// The namespaces of `file`, as `contents` lays them out.
+fn spaces(file: SealedFile, contents: Contents) -> Result<(HashMap<String, Space>, u64)> {
+    let file = Arc::new(file);
+    let mut spaces = HashMap::with_capacity(contents.layouts.len());
+    for (name, layout) in contents.layouts {
         let space = Space::indexed(Indexed::new(file.clone(), &name, layout));
         if spaces.insert(name, space).is_some() {
             return Err(corrupt("duplicate namespace in toc"));
         }
     }
-    Ok((spaces, sequence))
+    Ok((spaces, contents.sequence))
+}
+
+/// Reads the v2 file `bytes` (its lengths checked) under `keyring`: its namespaces and
+/// its sequence number. `Tampered` if the toc is not authentic.
+pub(super) fn open(
+    keyring: &Arc<Keyring>,
+    arena: &Arc<Arena>,
+    bytes: Vec<u8>,
+) -> Result<(HashMap<String, Space>, u64)> {
+    let data_end = HEADER_LEN + u32_at(&bytes, DATA_LEN);
+    let mut contents = contents(keyring, &bytes[..HEADER_LEN], &bytes[data_end..])?;
+    contents.prefixes.shrink_to_fit();
+    let file = SealedFile {
+        bytes,
+        lazy: None,
+        prefixes: core::mem::take(&mut contents.prefixes),
+        keyring: keyring.clone(),
+        arena: arena.clone(),
+    };
+    spaces(file, contents)
+}
+
+/// Reads the v2 file `file` (its header `head`, its lengths checked) under `keyring`, as
+/// [`open`] does, but only its toc and its directories: the namespaces read their records
+/// and names from `file` when they need them. Also returns the file's last 16 bytes (the
+/// toc's tag).
+pub(super) fn open_lazily(
+    keyring: &Arc<Keyring>,
+    arena: &Arc<Arena>,
+    head: Vec<u8>,
+    file: Box<dyn SnapshotFile>,
+) -> Result<(HashMap<String, Space>, u64, [u8; TAG_LEN])> {
+    let data_end = HEADER_LEN + u32_at(&head, DATA_LEN);
+    let len = usize::try_from(file.len()).map_err(|_| corrupt("file too long"))?;
+    let mut sealed = vec![0u8; len - data_end];
+    file.read_exact_at(data_end as u64, &mut sealed)?;
+    let mut contents = contents(keyring, &head, &sealed)?;
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&sealed[sealed.len() - TAG_LEN..]);
+    // The header, then each directory, back to back.
+    let dirs: usize = contents
+        .layouts
+        .iter()
+        .map(|(_, l)| l.directory.len())
+        .sum();
+    let mut bytes = head;
+    bytes.reserve_exact(dirs);
+    for (_, layout) in &mut contents.layouts {
+        let at = bytes.len();
+        bytes.resize(at + layout.directory.len(), 0);
+        file.read_exact_at(layout.directory.start as u64, &mut bytes[at..])?;
+        layout.directory = at..bytes.len();
+    }
+    let file = SealedFile {
+        bytes,
+        lazy: Some(file),
+        prefixes: core::mem::take(&mut contents.prefixes),
+        keyring: keyring.clone(),
+        arena: arena.clone(),
+    };
+    let (spaces, sequence) = spaces(file, contents)?;
+    Ok((spaces, sequence, tag))
 }
 
 /// Where namespace `i` lies in the file, from `*at` on (moved past it), before `end`.
@@ -124,8 +188,9 @@ fn region(
     };
     let directory = *at;
     let records = directory + count * entry_len(space.flags);
+    let directory = directory..records;
     let names = records + records_len;
-    if space.tags.len() != chunks(records - directory) {
+    if space.tags.len() != chunks(directory.len()) {
         return Err(corrupt("toc: a directory's tags do not match its chunks"));
     }
     *at = stop;

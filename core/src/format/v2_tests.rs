@@ -15,13 +15,13 @@ use crate::entry::Entry;
 use crate::error::Error;
 use crate::space::Space;
 
-struct Fixture {
-    arena: Arc<Arena>,
+pub(super) struct Fixture {
+    pub(super) arena: Arc<Arena>,
     header: KeyHeader,
-    keyring: Arc<Keyring>,
+    pub(super) keyring: Arc<Keyring>,
 }
 
-fn fixture() -> Fixture {
+pub(super) fn fixture() -> Fixture {
     let arena = Arena::new(Arc::new(HeapPages), MemoryPolicy::BestEffort);
     let keyring = Keyring::generate(&arena).unwrap();
     // The key part is only written and compared here: no credential unwraps it.
@@ -39,14 +39,14 @@ fn fixture() -> Fixture {
 }
 
 impl Fixture {
-    fn seal(&self, ns: &str, key: &str, value: &[u8], expires_at: Option<u64>) -> Entry {
+    pub(super) fn seal(&self, ns: &str, key: &str, value: &[u8], expires_at: Option<u64>) -> Entry {
         let mut plain = self.arena.alloc(value.len()).unwrap();
         plain.copy_from_slice(value);
         Entry::seal(&self.keyring, ns, key, &mut plain, expires_at).unwrap()
     }
 
     /// Namespaces `""` (`n` keys `k<i>`, every third with an expiry) and `"other"` (one).
-    fn spaces(&self, n: usize) -> HashMap<String, Space> {
+    pub(super) fn spaces(&self, n: usize) -> HashMap<String, Space> {
         let mut spaces: HashMap<String, Space> = HashMap::new();
         for i in 0..n {
             let (key, value) = (alloc::format!("k{i}"), alloc::format!("value {i}"));
@@ -67,15 +67,20 @@ impl Fixture {
         spaces
     }
 
-    fn encode(&self, spaces: &HashMap<String, Space>) -> Vec<u8> {
+    pub(super) fn encode(&self, spaces: &HashMap<String, Space>) -> Vec<u8> {
         encode(&self.header, &self.keyring, &self.arena, spaces, None, 7).unwrap()
     }
 
-    fn decode(&self, bytes: Vec<u8>) -> crate::error::Result<Opened> {
+    pub(super) fn decode(&self, bytes: Vec<u8>) -> crate::error::Result<Opened> {
         decode_with(&self.keyring, &self.arena, bytes)
     }
 
-    fn value(&self, opened: &Opened, ns: &str, key: &str) -> crate::error::Result<Vec<u8>> {
+    pub(super) fn value(
+        &self,
+        opened: &Opened,
+        ns: &str,
+        key: &str,
+    ) -> crate::error::Result<Vec<u8>> {
         let stored = opened.spaces[ns].get(key)?.ok_or(Error::KeyNotFound)?;
         let plain = stored
             .to_entry()

@@ -13,6 +13,7 @@
 //! a record is checked when it is read: its bounds, and its value's tag against the pin.
 #![forbid(unsafe_code)]
 
+use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::sync::Arc;
 use alloc::vec::Vec;
@@ -20,12 +21,14 @@ use core::ops::Range;
 use core::sync::atomic::Ordering;
 use subtle::ConstantTimeEq;
 
+use super::lazy::{Groups, GROUP_ROWS};
 use super::record::prefixed;
 use super::stored::{short_sealed, NONCE_PREFIX_LEN};
 use super::Stored;
 use crate::arena::{Arena, SecretBuf};
 use crate::crypto::{Keyring, XNonce, TAG_LEN};
 use crate::error::{corrupt, Error, Result};
+use crate::storage::SnapshotFile;
 use crate::sync::{AtomicU64, Once};
 
 /// Bytes of a directory row without an expiry, and of the expiry.
@@ -40,21 +43,24 @@ pub(crate) const DIR_CHUNK: usize = 4096;
 /// Fewest bytes of a record: two one-byte varints and the tag.
 const MIN_RECORD_LEN: usize = 2 + TAG_LEN;
 
-/// A v2 store file as read: its bytes, the nonce prefixes of its values (from its toc),
-/// and the keys and arena its names open with.
+/// A v2 store file as read: its bytes (all of them; or, with `lazy`, its header and
+/// directories, the rest read from `lazy` when needed), the nonce prefixes of its values
+/// (from its toc), and the keys and arena its names open with.
 pub(crate) struct SealedFile {
     pub(crate) bytes: Vec<u8>,
+    pub(crate) lazy: Option<Box<dyn SnapshotFile>>,
     pub(crate) prefixes: Vec<[u8; NONCE_PREFIX_LEN]>,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) arena: Arc<Arena>,
 }
 
 /// Where one namespace's parts lie in a [`SealedFile`] (checked against its length by the
-/// reader), and what authenticates its directory.
+/// reader): the directory in its bytes, the records and names in the file (the same
+/// offsets, unless the file is read lazily); and what authenticates its directory.
 pub(crate) struct Layout {
     pub(crate) count: usize,
     pub(crate) expiries: bool,
-    pub(crate) directory: usize,
+    pub(crate) directory: Range<usize>,
     pub(crate) records: Range<usize>,
     pub(crate) names: Range<usize>,
     pub(crate) names_nonce: XNonce,
@@ -75,16 +81,24 @@ pub(crate) struct Indexed {
     rows_checked: Once<()>,
     /// The names block, opened into the arena by the first listing.
     names: Once<SecretBuf>,
+    /// The records as read so far, if the file is read lazily.
+    groups: Groups,
 }
 
 impl Indexed {
     pub(crate) fn new(file: Arc<SealedFile>, ns: &str, layout: Layout) -> Indexed {
         let words = layout.chunk_tags.len().div_ceil(64);
+        let groups = match file.lazy {
+            Some(_) => Groups::of(layout.count),
+            None => Groups::default(),
+        };
         Indexed {
+            groups,
             file,
             ns: String::from(ns),
             checked: (0..words).map(|_| AtomicU64::new(0)).collect(),
             rows_checked: Once::new(),
+
             layout,
             names: Once::new(),
         }
@@ -108,8 +122,8 @@ impl Indexed {
 
     #[inline(never)]
     fn check_chunk_now(&self, c: usize) -> Result<()> {
-        let start = self.layout.directory + c * DIR_CHUNK;
-        let end = self.layout.records.start.min(start + DIR_CHUNK);
+        let start = self.layout.directory.start + c * DIR_CHUNK;
+        let end = self.layout.directory.end.min(start + DIR_CHUNK);
         let mut nonce = self.layout.chunk_nonce;
         let mut k = [0u8; 8];
         k.copy_from_slice(&nonce[16..]);
@@ -175,7 +189,7 @@ impl Indexed {
         if (at + len - 1) / DIR_CHUNK != at / DIR_CHUNK {
             self.check_chunk((at + len - 1) / DIR_CHUNK)?;
         }
-        let start = self.layout.directory + at;
+        let start = self.layout.directory.start + at;
         match self.file.bytes.get(start..start + len) {
             Some(bytes) => Ok(Row(bytes)),
             None => Err(Error::Tampered),
@@ -204,21 +218,40 @@ impl Indexed {
     /// not parse, names a prefix the file does not list, or ends in a tag other than the
     /// one the directory pins.
     fn value_at(&self, j: usize, row: Row<'_>) -> Result<Option<(XNonce, &[u8])>> {
-        let start = match j {
-            0 => 0,
-            _ => self.end_at(j - 1)?,
-        };
-        let end = row.end();
-        let records = &self.layout.records;
-        let record = (start <= end && end <= records.len())
-            .then(|| {
-                self.file
-                    .bytes
-                    .get(records.start + start..records.start + end)
-            })
-            .flatten();
+        let record = self.record(j, self.end_before(j)?, row.end())?;
         let value = record.and_then(|r| short_sealed(r, &self.file.prefixes));
         Ok(value.filter(|(_, sealed)| sealed[sealed.len() - TAG_LEN..][..PIN_LEN] == *row.pin()))
+    }
+
+    /// Where entry `j`'s record starts (where entry `j - 1`'s ends).
+    fn end_before(&self, j: usize) -> Result<usize> {
+        match j {
+            0 => Ok(0),
+            _ => self.end_at(j - 1),
+        }
+    }
+
+    /// Entry `j`'s record, `start..end` of the records; `None` if that is not within
+    /// them (or, read lazily, within the entry's group of records).
+    fn record(&self, j: usize, start: usize, end: usize) -> Result<Option<&[u8]>> {
+        let records = &self.layout.records;
+        if start > end || end > records.len() {
+            return Ok(None);
+        }
+        let Some(file) = &self.file.lazy else {
+            return Ok(self
+                .file
+                .bytes
+                .get(records.start + start..records.start + end));
+        };
+        let g = j / GROUP_ROWS;
+        let from = self.end_before(g * GROUP_ROWS)?;
+        let to = self.end_before(self.layout.count.min((g + 1) * GROUP_ROWS))?;
+        if !(from <= start && end <= to && to <= records.len()) {
+            return Ok(None);
+        }
+        let group = (self.groups).get(g, &**file, records.start + from, to - from)?;
+        Ok(group.and_then(|bytes| bytes.get(start - from..end - from)))
     }
 
     /// Entry `j` (its key left empty: lookups do not need it).
@@ -312,13 +345,24 @@ impl Indexed {
     }
 
     fn open_names(&self) -> Result<SecretBuf> {
-        let sealed = (self.file.bytes.get(self.layout.names.clone()))
-            .filter(|s| s.len() >= TAG_LEN)
+        let names = self.layout.names.clone();
+        let len = (names.len().checked_sub(TAG_LEN))
             .ok_or_else(|| corrupt("names block out of the file"))?;
-        let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
-        let mut buf = self.file.arena.alloc(ct.len())?;
-        buf.copy_from_slice(ct);
-        (self.file.keyring).open_in_place(&self.layout.names_nonce, &[], &mut buf, tag)?;
+        let mut buf = self.file.arena.alloc(len)?;
+        let mut tag = [0u8; TAG_LEN];
+        match &self.file.lazy {
+            Some(file) => {
+                file.read_exact_at(names.start as u64, &mut buf)?;
+                file.read_exact_at((names.start + len) as u64, &mut tag)?;
+            }
+            None => {
+                let sealed = (self.file.bytes.get(names))
+                    .ok_or_else(|| corrupt("names block out of the file"))?;
+                buf.copy_from_slice(&sealed[..len]);
+                tag.copy_from_slice(&sealed[len..]);
+            }
+        }
+        (self.file.keyring).open_in_place(&self.layout.names_nonce, &[], &mut buf, &tag)?;
         let mut at = 0;
         for _ in 0..self.layout.count {
             let name = prefixed(&buf, &mut at).ok_or_else(|| corrupt("names block: short"))?;

@@ -72,16 +72,9 @@ pub(super) fn read_regular(
     role: Role,
     links: Links,
 ) -> Result<Option<(Vec<u8>, Identity)>> {
-    let Some(file) = open_if_present(OpenOptions::new().read(true), path, role, links, false)?
-    else {
+    let Some((file, len, id)) = open_regular(path, max, role, links)? else {
         return Ok(None);
     };
-    let meta = file.metadata().map_err(Error::Io)?;
-    let id = Identity::of(&file)?;
-    let len = meta.len();
-    if len > max {
-        return Err(Error::TooLarge { len, max });
-    }
     let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
     file.take(max.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -91,6 +84,52 @@ pub(super) fn read_regular(
         return Err(Error::TooLarge { len, max });
     }
     Ok(Some((bytes, id)))
+}
+
+/// The regular file at `path` opened to be read, as [`read_regular`] opens it, with its
+/// length (at most `max`, else `Error::TooLarge`) and identity; `None` if there is none.
+pub(super) fn open_regular(
+    path: &Path,
+    max: u64,
+    role: Role,
+    links: Links,
+) -> Result<Option<(fs::File, u64, Identity)>> {
+    let Some(file) = open_if_present(OpenOptions::new().read(true), path, role, links, false)?
+    else {
+        return Ok(None);
+    };
+    let len = file.metadata().map_err(Error::Io)?.len();
+    let id = Identity::of(&file)?;
+    if len > max {
+        return Err(Error::TooLarge { len, max });
+    }
+    Ok(Some((file, len, id)))
+}
+
+/// A store file kept open, read at offsets ([`microkv_core::Snapshot::File`]): a save
+/// renames a new file over it, never writes into it, so what the open checked stays put.
+#[cfg(unix)]
+pub(super) struct OpenFile {
+    pub(super) file: fs::File,
+    pub(super) len: u64,
+    pub(super) path: PathBuf,
+}
+
+#[cfg(unix)]
+impl microkv_core::SnapshotFile for OpenFile {
+    fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn read_exact_at(&self, at: u64, buf: &mut [u8]) -> Result<()> {
+        use std::os::unix::fs::FileExt;
+        match self.file.read_exact_at(buf, at) {
+            Ok(()) => Ok(()),
+            // Cut short since the open: only a write into the file does that.
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::Tampered),
+            Err(e) => Err(Error::Io(e).in_file("reading the store file", &self.path)),
+        }
+    }
 }
 
 /// The first `len` bytes of the file at `path` (fewer if it is shorter); `None` if there

@@ -8,10 +8,14 @@
 use std::fs;
 use std::path::Path;
 
+#[cfg(unix)]
+use microkv_core::Snapshot;
 use microkv_core::{Error, Result, Storage, WriteLock, MAX_JOURNAL_LEN, MAX_STORE_LEN};
 
 use super::atomic_write::{lock_current, write_atomic, Replace};
 use super::files::{self, after_placing, read_regular};
+#[cfg(unix)]
+use super::files::{open_regular, OpenFile};
 use super::journal;
 use super::lock;
 use super::regular::{Identity, Links, Role};
@@ -41,6 +45,23 @@ impl Storage for FileStorage {
 
     fn store(&self, bytes: &[u8]) -> Result<()> {
         at(SAVING, &self.inner.path, self.save(bytes))
+    }
+
+    /// The store file kept open (on Unix: a save renames a new file over it, which the
+    /// open handle does not hinder), checked and bounded as [`Storage::load_at_most`]
+    /// checks it; elsewhere its bytes.
+    #[cfg(unix)]
+    fn open_snapshot(&self, max: u64) -> Result<Option<Snapshot>> {
+        let path = &self.inner.path;
+        let opened = self.load_with(|p| {
+            let found = open_regular(p, max, Role::Store, Links::Refuse)?;
+            Ok(found.map(|(file, len, id)| {
+                let path = p.to_path_buf();
+                (OpenFile { file, len, path }, id)
+            }))
+        });
+        let opened = at(READING, path, opened)?;
+        Ok(opened.map(|file| Snapshot::File(Box::new(file))))
     }
 
     /// Locks the store file as it is now (exclusively, waiting for another writer's save
@@ -137,6 +158,16 @@ impl Storage for FileStorage {
 /// The steps of the methods above, before their errors name the file.
 impl FileStorage {
     fn load_file(&self, max: u64) -> Result<Option<Vec<u8>>> {
+        self.load_with(|path| read_regular(path, max, Role::Store, Links::Refuse))
+    }
+
+    /// What `read` makes of the store file (`None`: there is none), as a load sees it:
+    /// a new store's file that appeared since is someone else's, and one that is being
+    /// created by another handle is waited for.
+    fn load_with<T>(
+        &self,
+        read: impl Fn(&Path) -> Result<Option<(T, Identity)>>,
+    ) -> Result<Option<T>> {
         let mut state = self.state();
         if self.inner.mode == Mode::CreateNew && state.create {
             // A file that appeared since the constructor's check is someone else's: the
@@ -144,19 +175,22 @@ impl FileStorage {
             return Ok(None);
         }
         let first = !std::mem::replace(&mut state.loaded, true);
-        let mut read = read_regular(&self.inner.path, max, Role::Store, Links::Refuse)?;
-        if read.is_none() && first && self.inner.mode == Mode::OpenOrCreate && !self.inner.exclusive
+        let mut found = read(&self.inner.path)?;
+        if found.is_none()
+            && first
+            && self.inner.mode == Mode::OpenOrCreate
+            && !self.inner.exclusive
         {
             // Others may be creating this store at the same instant: wait for the write
             // lock, and read what the one before us created; else create it under the
             // lock, held until the first save (docs/DECISIONS.md, 32).
             let held = lock::lock_writes(&self.inner.write_lock, true)?;
-            read = read_regular(&self.inner.path, max, Role::Store, Links::Refuse)?;
-            if read.is_none() {
+            found = read(&self.inner.path)?;
+            if found.is_none() {
                 state.creating = held;
             }
         }
-        match read {
+        match found {
             Some((bytes, id)) => {
                 state.create = false;
                 state.store_id = Some(id);

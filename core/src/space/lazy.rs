@@ -1,0 +1,54 @@
+//! The records of a v2 file's namespace read from a handle kept open on the file
+//! ([`crate::SnapshotFile`]), a group of [`GROUP_ROWS`] entries' records at a time, at
+//! the first read that needs one of them: an open reads the header, the toc and the
+//! directories, not the values. A group is read once and kept (its bytes never change,
+//! and the reads borrow them), so after every entry was read the namespace holds what an
+//! open of the whole file would have.
+#![forbid(unsafe_code)]
+
+use alloc::boxed::Box;
+use alloc::vec;
+use alloc::vec::Vec;
+
+use crate::error::Result;
+use crate::storage::SnapshotFile;
+use crate::sync::Once;
+
+/// Entries whose records a group holds (the last group may hold fewer).
+pub(crate) const GROUP_ROWS: usize = 64;
+
+/// The record groups of one namespace: none for a file read whole.
+#[derive(Default)]
+pub(crate) struct Groups(Vec<Once<Box<[u8]>>>);
+
+impl Groups {
+    /// The groups of a namespace of `count` entries.
+    pub(crate) fn of(count: usize) -> Groups {
+        Groups(
+            (0..count.div_ceil(GROUP_ROWS))
+                .map(|_| Once::new())
+                .collect(),
+        )
+    }
+
+    /// Group `g`'s bytes, the `len` at offset `at` of `file`, read at its first use (a
+    /// failed read is not kept: the next use reads again).
+    pub(crate) fn get(
+        &self,
+        g: usize,
+        file: &dyn SnapshotFile,
+        at: usize,
+        len: usize,
+    ) -> Result<Option<&[u8]>> {
+        let Some(cell) = self.0.get(g) else {
+            return Ok(None);
+        };
+        if let Some(bytes) = cell.get() {
+            return Ok(Some(bytes));
+        }
+        let mut bytes = vec![0u8; len];
+        file.read_exact_at(at as u64, &mut bytes)?;
+        // Two threads may both read it: the first one's is kept.
+        Ok(Some(cell.call_once(|| bytes.into_boxed_slice())))
+    }
+}
