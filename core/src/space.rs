@@ -19,7 +19,6 @@ use hashbrown::hash_table::Entry as Slot0;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use zeroize::Zeroizing;
 
-use crate::crypto::SEAL_OVERHEAD;
 use crate::entry::Entry;
 use crate::error::Result;
 pub(crate) use indexed::{
@@ -28,6 +27,7 @@ pub(crate) use indexed::{
 use record::{parse, prefixed, Log};
 pub(crate) use record::{put_varint, varint_len};
 use shadow::{idx_find, Dead};
+pub(crate) use stored::Stored;
 
 /// Bytes that records of several namespaces may point into: a decrypted v1 store file
 /// (its key names in the clear: wiped when the last namespace lets it go).
@@ -40,34 +40,6 @@ const WALK_MAX: usize = 512;
 /// `OWN` set, at this offset of its log (`Space::own`).
 type Slot = u64;
 const OWN: Slot = 1 << 63;
-
-/// One entry as its record holds it.
-#[derive(Clone, Copy)]
-pub(crate) struct Stored<'a> {
-    pub(crate) key: &'a str,
-    pub(crate) expires_at: Option<u64>,
-    pub(crate) sealed: &'a [u8],
-}
-
-impl Stored<'_> {
-    /// An owned copy of the entry, to use without the map.
-    pub(crate) fn to_entry(self) -> Entry {
-        Entry {
-            sealed: self.sealed.into(),
-            expires_at: self.expires_at,
-        }
-    }
-
-    /// Whether the entry is live at `now` (always, without a TTL or without a clock).
-    pub(crate) fn is_live(&self, now: Option<u64>) -> bool {
-        crate::entry::is_live(self.expires_at, now)
-    }
-
-    /// The length of the plaintext sealed in this entry.
-    pub(crate) fn plain_len(&self) -> usize {
-        self.sealed.len().saturating_sub(SEAL_OVERHEAD)
-    }
-}
 
 /// One namespace: key name -> entry.
 #[derive(Default)]
@@ -93,11 +65,7 @@ pub(crate) struct Space {
     idx_dead: Dead,
 }
 
-const NONE: Stored<'static> = Stored {
-    key: "",
-    expires_at: None,
-    sealed: &[],
-};
+const NONE: Stored<'static> = Stored::whole("", None, &[]);
 
 /// The bytes `slot`'s record lies in, and its offset there.
 fn place<'a>(seg: &'a Option<Segment>, own: &'a [u8], slot: Slot) -> (&'a [u8], usize) {
@@ -397,5 +365,6 @@ mod indexed;
 mod record;
 mod scan;
 mod shadow;
+mod stored;
 #[cfg(test)]
 mod tests;

@@ -134,7 +134,7 @@ impl Slot {
         }
         self.refresh(generation, current);
         self.sealed.clear();
-        self.sealed.extend_from_slice(entry.sealed);
+        entry.append_sealed(&mut self.sealed);
         true
     }
 

@@ -172,11 +172,7 @@ impl<'de> Visitor<'de> for Entries<'_> {
             let key_at = (e.key.as_ptr() as usize).wrapping_sub(base);
             let at = key_at.saturating_sub(varint_len(e.key.len()));
             let end = (e.sealed.as_ptr() as usize).wrapping_sub(base) + e.sealed.len();
-            let stored = Stored {
-                key: e.key,
-                expires_at: e.expires_at,
-                sealed: e.sealed,
-            };
+            let stored = Stored::whole(e.key, e.expires_at, e.sealed);
             if !space.insert_at(at, end, stored) {
                 return Err(fail(self.failure, corrupt("duplicate key in body")));
             }

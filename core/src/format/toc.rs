@@ -1,11 +1,12 @@
 //! The v2 store file's table of contents (docs/FORMAT.md, "Toc"): the snapshot's sequence
-//! number, and for each namespace its name, its entry count, whether its directory has an
+//! number, the nonce prefixes of its values (a record holds the index of its own and its
+//! counter), and for each namespace its name, its entry count, whether its directory has an
 //! expiry column, the lengths of its records and names block, and the tags of its
 //! directory's chunks. Postcard, sealed at the end of the file under the snapshot's nonce
 //! `n(0)`.
 //!
 //! ```text
-//! toc   = varint(sequence) varint(#spaces) space*
+//! toc   = varint(sequence) varint(#prefixes) [u8; 16]* varint(#spaces) space*
 //! space = str name || varint(count) || u8 flags || varint(records_len)
 //!         || varint(names_len) || varint(#tags) || [u8; 16]*
 //! ```
@@ -25,6 +26,7 @@ pub(super) const PREFIX_LEN: usize = 16;
 #[derive(Serialize, Deserialize)]
 pub(super) struct Toc<'a> {
     pub(super) sequence: u64,
+    pub(super) prefixes: Vec<[u8; PREFIX_LEN]>,
     #[serde(borrow)]
     pub(super) spaces: Vec<TocSpace<'a>>,
 }

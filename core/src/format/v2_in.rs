@@ -63,7 +63,7 @@ pub(super) fn open(
         &mut toc_plain,
         &bytes[toc_end..],
     )?;
-    let (toc, rest) = postcard::take_from_bytes::<Toc<'_>>(&toc_plain)
+    let (mut toc, rest) = postcard::take_from_bytes::<Toc<'_>>(&toc_plain)
         .map_err(|e| corrupt(format!("toc: {e}")))?;
     if !rest.is_empty() {
         return Err(corrupt("trailing bytes in toc"));
@@ -81,9 +81,11 @@ pub(super) fn open(
         return Err(corrupt("toc: the namespaces do not fill the data"));
     }
     let sequence = toc.sequence;
+    let prefixes = core::mem::take(&mut toc.prefixes);
     drop(toc);
     let file = Arc::new(SealedFile {
         bytes,
+        prefixes,
         keyring: keyring.clone(),
         arena: arena.clone(),
     });

@@ -161,18 +161,23 @@ fn an_older_sealed_value_put_back_is_refused_by_its_pin() {
             .or_default()
             .insert("token", &e, false)
             .unwrap();
-        f.encode(&spaces)
+        (f.encode(&spaces), e)
     };
-    let (old, new) = (file_of(b"old secret"), file_of(b"new secret"));
+    let ((old, old_entry), (new, _)) = (file_of(b"old secret"), file_of(b"new secret"));
     let (was, now) = (only_record(&old), only_record(&new));
     assert_eq!(was.len(), now.len());
-    // Control: the old record is an authentic sealed value of that very key, so the
-    // value's own AEAD would take it.
+    // Control: the old record is an authentic sealed value of that very key, written
+    // short (`p = 0`, the one prefix both files list, the handle's; `c`, its counter), so
+    // the value's own AEAD would take it.
     let old_record = old[was].to_vec();
-    let plain = Entry::from_sealed(&old_record, None)
-        .unwrap()
-        .open(&f.keyring, &f.arena, "", "token")
-        .unwrap();
+    let sealed = &old_entry.sealed;
+    assert_eq!(old_record[0], 0);
+    assert_eq!(
+        u64::from(old_record[1]),
+        u64::from_le_bytes(sealed[16..24].try_into().unwrap())
+    );
+    assert_eq!(old_record[2..], sealed[24..]);
+    let plain = old_entry.open(&f.keyring, &f.arena, "", "token").unwrap();
     assert_eq!(&plain[..], b"old secret");
     // Put back into the newer file, it does not read: the directory pins the new tag.
     let mut rolled = new.clone();
@@ -304,5 +309,60 @@ fn a_forged_toc_gets_a_typed_error_and_allocates_by_the_file() {
             Err(e) => panic!("{what}: {e:?}"),
             Ok(_) => panic!("{what}: opened"),
         }
+    }
+}
+
+#[test]
+fn records_write_their_nonces_short_under_the_prefixes_the_toc_lists() {
+    let mut f = fixture();
+    let key = [9u8; 32];
+    f.keyring = Arc::new(Keyring::with_key(&f.arena, &key).unwrap());
+    // A second handle on the same data key: its own nonce prefix.
+    let other = Keyring::with_key(&f.arena, &key).unwrap();
+    let mut spaces: HashMap<String, Space> = HashMap::new();
+    let mut expected_len = 0;
+    for i in 0..20 {
+        let (name, value) = (alloc::format!("k{i}"), alloc::format!("value {i}"));
+        let ring = if i % 2 == 0 { &*f.keyring } else { &other };
+        let mut plain = f.arena.alloc(value.len()).unwrap();
+        plain.copy_from_slice(value.as_bytes());
+        let e = Entry::seal(ring, "", &name, &mut plain, None).unwrap();
+        // p and c below 128: one byte each, then ciphertext and tag.
+        expected_len += 2 + value.len() + TAG_LEN;
+        spaces.entry(String::new()).or_default();
+        spaces
+            .get_mut("")
+            .unwrap()
+            .insert(&name, &e, false)
+            .unwrap();
+    }
+    let good = f.encode(&spaces);
+    let mut seen = None;
+    forged(&f, &good, |t| {
+        seen = Some((t.prefixes.len(), t.spaces[0].records_len))
+    });
+    assert_eq!(seen, Some((2, expected_len as u64)));
+    let opened = f.decode(good.clone()).unwrap();
+    for i in 0..20 {
+        let value = f.value(&opened, "", &alloc::format!("k{i}")).unwrap();
+        assert_eq!(value, alloc::format!("value {i}").as_bytes());
+    }
+    // Control: the forger's resealing alone changes nothing a read sees.
+    let resealed = f.decode(forged(&f, &good, |_| ())).unwrap();
+    assert!(f.value(&resealed, "", "k1").is_ok());
+    // A list that lost a prefix, or has them swapped: the values under them do not open
+    // (a typed error at the read, never a panic), and the open still succeeds.
+    let cases: [Change; 2] = [|t| t.prefixes.truncate(1), |t| t.prefixes.swap(0, 1)];
+    for change in cases {
+        let opened = f.decode(forged(&f, &good, change)).unwrap();
+        let failed = (0..20)
+            .filter(|i| {
+                matches!(
+                    f.value(&opened, "", &alloc::format!("k{i}")),
+                    Err(Error::Crypto)
+                )
+            })
+            .count();
+        assert!(failed >= 10, "{failed}");
     }
 }

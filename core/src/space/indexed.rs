@@ -5,7 +5,8 @@
 //! own, sealed, opened into the arena by the first call that lists them.
 //!
 //! ```text
-//! row = hash u64 || check u32 || end u32 || pin [u8; 8] || (expiry u64, with expiries)
+//! row    = hash u64 || check u32 || end u32 || pin [u8; 8] || (expiry u64, with expiries)
+//! record = varint(p) || varint(c) || ciphertext || tag     (nonce: prefixes[p] || u64le(c))
 //! ```
 //!
 //! The directory was authenticated when the file was read (its tag, in the sealed toc);
@@ -20,9 +21,10 @@ use core::sync::atomic::Ordering;
 use subtle::ConstantTimeEq;
 
 use super::record::prefixed;
+use super::stored::{short_sealed, NONCE_PREFIX_LEN};
 use super::Stored;
 use crate::arena::{Arena, SecretBuf};
-use crate::crypto::{Keyring, XNonce, SEAL_OVERHEAD, TAG_LEN};
+use crate::crypto::{Keyring, XNonce, TAG_LEN};
 use crate::error::{corrupt, Error, Result};
 use crate::sync::{AtomicU64, Once};
 
@@ -35,10 +37,14 @@ pub(crate) const NO_EXPIRY: u64 = u64::MAX;
 pub(crate) const PIN_LEN: usize = 8;
 /// Bytes of a directory each tag authenticates (the last chunk may be shorter).
 pub(crate) const DIR_CHUNK: usize = 4096;
+/// Fewest bytes of a record: two one-byte varints and the tag.
+const MIN_RECORD_LEN: usize = 2 + TAG_LEN;
 
-/// A v2 store file as read: its bytes, and the keys and arena its names open with.
+/// A v2 store file as read: its bytes, the nonce prefixes of its values (from its toc),
+/// and the keys and arena its names open with.
 pub(crate) struct SealedFile {
     pub(crate) bytes: Vec<u8>,
+    pub(crate) prefixes: Vec<[u8; NONCE_PREFIX_LEN]>,
     pub(crate) keyring: Arc<Keyring>,
     pub(crate) arena: Arc<Arena>,
 }
@@ -139,7 +145,7 @@ impl Indexed {
         for j in 0..self.layout.count {
             let key = (self.hash_at(j)?, self.check_at(j)?);
             let next = self.end_at(j)?;
-            if (j > 0 && key < last) || next < end + SEAL_OVERHEAD {
+            if (j > 0 && key < last) || next < end + MIN_RECORD_LEN {
                 return Err(corrupt("directory: rows out of order or records too short"));
             }
             (last, end) = (key, next);
@@ -193,27 +199,26 @@ impl Indexed {
         Ok(self.row(j)?.expiry())
     }
 
-    /// The sealed value of entry `j` (row `row`): empty (which opens as nothing does,
-    /// `Error::Crypto`) if its record is out of bounds or its tag is not the one the
-    /// directory pins.
-    fn sealed_at(&self, j: usize, row: Row<'_>) -> Result<&[u8]> {
+    /// The value of entry `j` (row `row`): its nonce and `ciphertext || tag`; nothing
+    /// (which opens as nothing does, `Error::Crypto`) if its record is out of bounds, does
+    /// not parse, names a prefix the file does not list, or ends in a tag other than the
+    /// one the directory pins.
+    fn value_at(&self, j: usize, row: Row<'_>) -> Result<Option<(XNonce, &[u8])>> {
         let start = match j {
             0 => 0,
             _ => self.end_at(j - 1)?,
         };
         let end = row.end();
         let records = &self.layout.records;
-        let record = (start <= end && end - start >= SEAL_OVERHEAD && end <= records.len())
+        let record = (start <= end && end <= records.len())
             .then(|| {
                 self.file
                     .bytes
                     .get(records.start + start..records.start + end)
             })
             .flatten();
-        Ok(match record {
-            Some(r) if r[r.len() - TAG_LEN..][..PIN_LEN] == *row.pin() => r,
-            _ => &[],
-        })
+        let value = record.and_then(|r| short_sealed(r, &self.file.prefixes));
+        Ok(value.filter(|(_, sealed)| sealed[sealed.len() - TAG_LEN..][..PIN_LEN] == *row.pin()))
     }
 
     /// Entry `j` (its key left empty: lookups do not need it).
@@ -223,10 +228,12 @@ impl Indexed {
 
     fn named<'a>(&'a self, j: usize, key: &'a str) -> Result<Stored<'a>> {
         let row = self.row(j)?;
+        let value = self.value_at(j, row)?;
         Ok(Stored {
             key,
             expires_at: row.expiry(),
-            sealed: self.sealed_at(j, row)?,
+            sealed: value.map_or(&[][..], |(_, sealed)| sealed),
+            nonce: value.map(|(nonce, _)| nonce),
         })
     }
 

@@ -8,13 +8,16 @@ use alloc::vec::Vec;
 use super::Stored;
 use crate::entry::Entry;
 
-/// Reads a varint (postcard's: LEB128, at most 10 bytes for a u64) at `*at`.
+/// Reads a varint (postcard's: LEB128, at most 10 bytes, the value below 2^64) at `*at`.
 pub(super) fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     let mut value = 0u64;
     for shift in (0..70).step_by(7) {
         let byte = *bytes.get(*at)?;
         *at += 1;
-        value |= u64::from(byte & 0x7f).checked_shl(shift)?;
+        if shift == 63 && byte > 1 {
+            return None;
+        }
+        value |= u64::from(byte & 0x7f) << shift;
         if byte & 0x80 == 0 {
             return Some(value);
         }
@@ -80,11 +83,7 @@ fn fields(bytes: &[u8], mut at: usize) -> Option<Fields<'_>> {
 /// The record at `at` of `bytes`, and where it ends.
 pub(super) fn parse(bytes: &[u8], at: usize) -> Option<(Stored<'_>, usize)> {
     let (key, expires_at, sealed, end) = fields(bytes, at)?;
-    let stored = Stored {
-        key: core::str::from_utf8(key).ok()?,
-        expires_at,
-        sealed,
-    };
+    let stored = Stored::whole(core::str::from_utf8(key).ok()?, expires_at, sealed);
     Some((stored, end))
 }
 
