@@ -45,6 +45,15 @@ fn short_nonce_cases(v: &[u8], at: usize) -> Vec<(String, Vec<u8>, Expect)> {
     let long_p = [&[0x83][..], &[0x80; 8], &[0x00]].concat();
     // c in 10 bytes: its 9-byte form continued by a zero byte.
     let long_c = [&own[1..9], &[own[9] | 0x80, 0x00]].concat();
+    let mut reversed = prefixes.clone();
+    reversed.reverse();
+    let list: Vec<_> = (raw.iter().zip(v2_entries()))
+        .map(|(e, sealed)| format_v2::RawEntry {
+            record: format_v2::record(&sealed.sealed, &reversed),
+            ..e.clone()
+        })
+        .collect();
+    let reversed = build_v2_raw(&reversed, &list);
     let mut toc_varint = Vec::new();
     format_v1::varint(1 << 40, &mut toc_varint);
     vec![
@@ -73,6 +82,14 @@ fn short_nonce_cases(v: &[u8], at: usize) -> Vec<(String, Vec<u8>, Expect)> {
             with_alice([&long_p[..], &long_c, &own[10..]].concat()),
             Expect::Reads,
         ),
+        // p and c fit, but 15 bytes are left for ciphertext and tag.
+        (
+            "alice's record: a tag short".into(),
+            with_alice([&[3, 0x80, 0x01][..], &own[12..]].concat()),
+            get,
+        ),
+        // "in no particular order": the prefixes listed last used first.
+        ("prefixes in another order".into(), reversed, Expect::Reads),
         (
             "toc: prefixes truncated".into(),
             reseal_toc(v, |t| t.truncate(2 + 3 * 16 + 8)),
@@ -89,6 +106,24 @@ fn short_nonce_cases(v: &[u8], at: usize) -> Vec<(String, Vec<u8>, Expect)> {
                 t.splice(1..2, toc_varint);
             }),
             Expect::Corrupt,
+        ),
+        // "each written once", "only those its records use": what a writer does; the
+        // "Reading" tables hold a reader to neither.
+        (
+            "toc: a prefix twice".into(),
+            reseal_toc(v, |t| {
+                t[1] += 1;
+                t.splice(2 + 5 * 16..2 + 5 * 16, [0x34; 16]);
+            }),
+            Expect::Reads,
+        ),
+        (
+            "toc: a prefix no record uses".into(),
+            reseal_toc(v, |t| {
+                t[1] += 1;
+                t.splice(2 + 5 * 16..2 + 5 * 16, [0x36; 16]);
+            }),
+            Expect::Reads,
         ),
     ]
 }
@@ -224,7 +259,7 @@ fn format_md_s_reader_refuses_each_case_where_the_page_says() {
     let good = format_v2::read(&build_v2_vector(), &KEY);
     assert!(good.is_ok(), "control: the vector reads");
     let cases = cases();
-    assert_eq!(cases.len(), 44);
+    assert_eq!(cases.len(), 48);
     // The cases of the short nonces fail for the reason they name, not another one.
     let reasons = [
         ("alice's p: #prefixes", "users/alice: p not below #prefixes"),
@@ -281,7 +316,7 @@ fn the_store_refuses_each_case_where_format_md_says() {
     let (open, agreed): (Vec<_>, Vec<_>) = cases()
         .into_iter()
         .partition(|c| OPEN_QUESTIONS.contains(&c.0.as_str()));
-    assert_eq!((open.len(), agreed.len()), (0, 44));
+    assert_eq!((open.len(), agreed.len()), (0, 48));
     let differ = store_differences(agreed);
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
@@ -291,8 +326,10 @@ fn the_store_refuses_each_case_where_format_md_says() {
 /// a write elsewhere gets `Error::Crypto` and writes nothing, rather than pin that value
 /// anew; so does one whose alice record does not parse ("as at a get": her `p` not below
 /// `#prefixes`, her `c` past her record's end). The controls: the same steps on the vector
-/// itself save, and on a file whose alice record writes `p` and `c` in 10 bytes each (a
-/// form a reader accepts) save her value as it was sealed, in the shortest form.
+/// itself save, and so do files a reader accepts but a writer does not write (alice's `p`
+/// and `c` in 10 bytes each, a prefix listed twice, one no record uses, the prefixes out
+/// of the order of first use): the saved file keeps the writer's rules (shortest varints,
+/// each prefix once and used) and holds alice's value as it was sealed.
 #[test]
 fn a_save_does_not_pin_a_value_put_back_anew() {
     let dir = tempfile::tempdir().unwrap();
@@ -301,6 +338,9 @@ fn a_save_does_not_pin_a_value_put_back_anew() {
     for (i, (file, saves)) in [
         (build_v2_vector(), true),
         (case("alice's p and c in 10 bytes each"), true),
+        (case("toc: a prefix twice"), true),
+        (case("toc: a prefix no record uses"), true),
+        (case("prefixes in another order"), true),
         (case("an older alice put back"), false),
         (case("alice's p: #prefixes"), false),
         (case("alice's c: past her record"), false),
@@ -308,6 +348,15 @@ fn a_save_does_not_pin_a_value_put_back_anew() {
     .into_iter()
     .enumerate()
     {
+        // The control of the writer's rules checked below: these files break them.
+        if (1..=3).contains(&i) {
+            let before = format_v2::read(&file, &KEY).unwrap();
+            assert_ne!(
+                format_v2::writer_rules(&before),
+                Vec::<String>::new(),
+                "{i}"
+            );
+        }
         let path = dir.path().join(format!("{i}.kv"));
         std::fs::write(&path, &file).unwrap();
         let db =
