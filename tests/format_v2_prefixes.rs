@@ -94,6 +94,45 @@ fn a_save_lists_the_prefixes_its_records_use_each_once() {
     assert_eq!(writer_rules(&third), Vec::<String>::new());
 }
 
+/// A value that reached the file through the journal (a record sealed by a handle that
+/// never saved a snapshot) keeps the nonce its put sealed it under: the next snapshot, by
+/// another handle that sealed nothing, lists that handle's prefix beside the first's, and
+/// its own not at all.
+#[test]
+fn a_journaled_value_keeps_its_handle_s_prefix() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.kv");
+    let db = writer(&path);
+    db.put("a", "one").unwrap();
+    db.save().unwrap();
+    drop(db);
+    let first = read(&path);
+    let config = Config {
+        autosave: microkv::AutoSave::OnEveryWrite,
+        ..Default::default()
+    };
+    let journaled = MicroKV::open_existing_with(&path, Credential::key(KEY), config).unwrap();
+    journaled.put("j", "two").unwrap();
+    drop(journaled);
+    let journal = std::fs::read(path.with_extension("kv.journal")).unwrap();
+    assert!(journal.len() > 36, "the put is a journal record");
+    assert_eq!(read(&path).prefixes, first.prefixes, "no snapshot saved");
+
+    let db = writer(&path);
+    assert_eq!(db.require::<String>("j").unwrap(), "two");
+    db.save().unwrap();
+    drop(db);
+    let saved = read(&path);
+    assert_eq!(saved.prefixes.len(), 2);
+    assert_eq!(writer_rules(&saved), Vec::<String>::new());
+    let each = prefix_of_each(&saved);
+    assert_eq!(each[0], ("a".to_string(), first.prefixes[0]));
+    assert_ne!(
+        each[1].1, first.prefixes[0],
+        "j: the journaling handle's prefix"
+    );
+}
+
 /// A file FORMAT.md's builder made with 300 prefixes, one for each value (so from `p` =
 /// 128 on a record writes `p` in two bytes), saved by the store after a write: its 300
 /// values copied as they were sealed, with their prefixes, each listed once, and the new
