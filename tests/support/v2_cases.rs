@@ -1,15 +1,17 @@
 //! Damaged copies of the v2 vector for tests/format_v2_errors.rs: where FORMAT.md's
 //! "Reading" tables say each fails ([`Expect`]), the changes a forger holding the data key
-//! makes (a toc or a directory sealed again), and what the store does with each case.
+//! makes (a toc or a directory sealed again), the cases of the records' short nonces and
+//! the toc's `prefixes`, and what the store does with each case.
 //! Included beside `format_v1.rs`, `format_v2.rs` and `vectors.rs`
 //! (`#[path = "support/v2_cases.rs"] mod v2_cases;`).
 #![allow(dead_code)] // not every test binary that includes this file uses every helper
 
 use microkv::{Config, Credential, Error, MicroKV};
 
-use super::format_v1::seal;
-use super::format_v2::{chunk_k, n, open};
-use super::vectors::{at, entries, DATA_KEY, EXPIRES_AT, KEY, P};
+use super::format_v1::{self, seal};
+use super::format_v2::{self, chunk_k, n, open};
+use super::vectors::{at, build_v2_raw, entries, v2_entries, v2_raw_entries};
+use super::vectors::{DATA_KEY, EXPIRES_AT, KEY, P};
 
 /// Where a case fails, and how.
 #[derive(Clone, Copy, Debug)]
@@ -168,4 +170,116 @@ pub fn store_differences(cases: Vec<(String, Vec<u8>, Expect)>) -> Vec<String> {
         }
     }
     differ
+}
+
+/// The toc's first space: after varint(sequence), varint(#prefixes) (one byte each: 1,
+/// 5), the five prefixes and varint(#spaces).
+pub const FIRST_SPACE: usize = 2 + 5 * 16 + 1;
+
+/// Cases of "Records" and of the toc's `prefixes`, on `v` (the vector) whose users/alice
+/// record is at `at`: `varint(p)` (one byte, 3: her prefix `34`×16 is the fourth used),
+/// `varint(c)` (9 bytes), her value (1 byte), her tag.
+pub fn short_nonce_cases(v: &[u8], at: usize) -> Vec<(String, Vec<u8>, Expect)> {
+    let get = Expect::Get("users", "alice");
+    let (prefixes, raw) = v2_raw_entries();
+    let alice = raw.iter().position(|e| e.key == "alice" && e.ns == "users");
+    let own = raw[alice.unwrap()].record.clone();
+    assert_eq!((&own[..], v[at]), (&v[at..at + 27], 3));
+    // A file whose alice record is `record`: its end, pin and tags made to match.
+    let with_alice = |record: Vec<u8>| {
+        let mut list = raw.clone();
+        list[alice.unwrap()].record = record;
+        build_v2_raw(&prefixes, &list)
+    };
+    // p = 3 in 10 bytes, the most a varint may take.
+    let long_p = [&[0x83][..], &[0x80; 8], &[0x00]].concat();
+    // c in 10 bytes: its 9-byte form continued by a zero byte.
+    let long_c = [&own[1..9], &[own[9] | 0x80, 0x00]].concat();
+    let mut reversed = prefixes.clone();
+    reversed.reverse();
+    let list: Vec<_> = (raw.iter().zip(v2_entries()))
+        .map(|(e, sealed)| format_v2::RawEntry {
+            record: format_v2::record(&sealed.sealed, &reversed),
+            ..e.clone()
+        })
+        .collect();
+    let reversed = build_v2_raw(&reversed, &list);
+    let mut toc_varint = Vec::new();
+    format_v1::varint(1 << 40, &mut toc_varint);
+    vec![
+        ("alice's p: another prefix".into(), flip(v, at), get),
+        ("alice's p: #prefixes".into(), set(v, at, &[5]), get),
+        ("alice's c".into(), flip(v, at + 1), get),
+        // c's 9 bytes and the value's byte all continue: an eleventh byte (the tag's).
+        (
+            "alice's c: 11 bytes".into(),
+            set(v, at + 1, &[0xff; 10]),
+            get,
+        ),
+        (
+            "alice's c: 2^64 or more".into(),
+            with_alice([&[3][..], &[0xff; 9], &[0x02], &own[10..]].concat()),
+            get,
+        ),
+        // A record of 18 bytes (the listing takes it), whose c runs past its end.
+        (
+            "alice's c: past her record".into(),
+            with_alice([&long_p[..], &[0xff; 8]].concat()),
+            get,
+        ),
+        (
+            "alice's p and c in 10 bytes each".into(),
+            with_alice([&long_p[..], &long_c, &own[10..]].concat()),
+            Expect::Reads,
+        ),
+        // p = 2^32 + 3: her prefix's index, were p cut to 32 bits.
+        (
+            "alice's p: 2^32 + 3".into(),
+            with_alice([&[0x83, 0x80, 0x80, 0x80, 0x10][..], &own[1..]].concat()),
+            get,
+        ),
+        // p and c fit, but 15 bytes are left for ciphertext and tag.
+        (
+            "alice's record: a tag short".into(),
+            with_alice([&[3, 0x80, 0x01][..], &own[12..]].concat()),
+            get,
+        ),
+        // "in no particular order": the prefixes listed last used first.
+        ("prefixes in another order".into(), reversed, Expect::Reads),
+        (
+            "toc: prefixes truncated".into(),
+            reseal_toc(v, |t| t.truncate(2 + 3 * 16 + 8)),
+            Expect::Corrupt,
+        ),
+        (
+            "toc: #prefixes + 1".into(),
+            reseal_toc(v, |t| t[1] += 1),
+            Expect::Corrupt,
+        ),
+        (
+            "toc: #prefixes 2^40".into(),
+            reseal_toc(v, |t| {
+                t.splice(1..2, toc_varint);
+            }),
+            Expect::Corrupt,
+        ),
+        // "each written once", "only those its records use": what a writer does; the
+        // "Reading" tables hold a reader to neither.
+        (
+            "toc: a prefix twice".into(),
+            reseal_toc(v, |t| {
+                t[1] += 1;
+                t.splice(2 + 5 * 16..2 + 5 * 16, [0x34; 16]);
+            }),
+            Expect::Reads,
+        ),
+        (
+            "toc: a prefix no record uses".into(),
+            reseal_toc(v, |t| {
+                t[1] += 1;
+                t.splice(2 + 5 * 16..2 + 5 * 16, [0x36; 16]);
+            }),
+            Expect::Reads,
+        ),
+    ]
 }
