@@ -291,6 +291,10 @@ mod linux {
         let mut recovered = 0;
         let mut at = 0;
         varint(toc, &mut at); // the sequence
+                              // The values' nonce prefixes, 16 bytes each.
+        let prefixes = varint(toc, &mut at).unwrap_or(0) as usize;
+        let prefixes: Vec<&[u8]> = toc[at..][..16 * prefixes].chunks(16).collect();
+        at += 16 * prefixes.len();
         let spaces = varint(toc, &mut at).unwrap_or(0);
         let mut region = 0;
         for i in 0..spaces {
@@ -314,13 +318,23 @@ mod linux {
                 let row = 24 + 8 * usize::from(flags & 1);
                 let end = u32_at(data, region + row * j + 12);
                 let name = bytes(&names, &mut name_at).unwrap_or_default();
-                let sealed = &records[start..end];
+                // The record: varint(p) varint(c) ciphertext tag, its nonce prefixes[p] || c.
+                let record = &records[start..end];
                 start = end;
+                let mut body = 0;
+                let (Some(p), Some(c)) = (varint(record, &mut body), varint(record, &mut body))
+                else {
+                    continue;
+                };
+                let Some(prefix) = prefixes.get(p as usize) else {
+                    continue;
+                };
+                let nonce = [prefix, &c.to_le_bytes()[..]].concat();
                 let mut aad = vec![1u8];
                 aad.extend_from_slice(&(ns.len() as u32).to_le_bytes());
                 aad.extend_from_slice(ns);
                 aad.extend_from_slice(name);
-                if let Some(plain) = key.open(&sealed[..24], &aad, &sealed[24..]) {
+                if let Some(plain) = key.open(&nonce, &aad, &record[body..]) {
                     if values
                         .iter()
                         .any(|v| plain.windows(v.len()).any(|w| w == v.as_bytes()))

@@ -114,19 +114,26 @@ mod linux {
         // The one namespace's first record (FORMAT.md, v2): the file holds the victim's
         // `VALUES` entries (the extra one is in the journal), so its directory is `VALUES`
         // rows of 24 bytes (no expiries), and the record ends where the first row's `end`
-        // (after its hash and check) says.
+        // (after its hash and check) says. The record is varint(p) varint(c) ciphertext
+        // tag: its nonce's last 8 bytes are c, all a subkey's ChaCha20-Poly1305 nonce
+        // takes; its prefix (in the sealed toc) is what made the subkey the window may be,
+        // so it is left as zeros here.
         let data_len = u32::from_le_bytes(header[168..172].try_into().unwrap()) as usize;
         let data = &file[HEADER..HEADER + data_len];
         let end = u32::from_le_bytes(data[12..16].try_into().unwrap());
         let first = &data[VALUES * 24..VALUES * 24 + end as usize];
+        let mut nonce = vec![0u8; 16];
+        let mut at = 0;
+        let _p = varint(first, &mut at);
+        nonce.extend_from_slice(&varint(first, &mut at).unwrap().to_le_bytes());
         let value = (0..VALUES)
             .map(|i| {
                 let mut aad = vec![1, 0, 0, 0, 0];
                 aad.extend_from_slice(format!("secret-{i}").as_bytes());
                 Sealed {
-                    nonce: first[..24].to_vec(),
+                    nonce: nonce.clone(),
                     aad,
-                    body: first[24..].to_vec(),
+                    body: first[at..].to_vec(),
                 }
             })
             .collect();
@@ -154,6 +161,20 @@ mod linux {
                 body: record[24..].to_vec(),
             },
         }
+    }
+
+    /// Reads an unsigned LEB128 varint (postcard's) at `at`, moving `at` past it.
+    fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
+        let mut v = 0u64;
+        for shift in (0..70).step_by(7) {
+            let byte = *b.get(*at)?;
+            *at += 1;
+            v |= u64::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(v);
+            }
+        }
+        None
     }
 
     /// Which keys the window is (a window can be only one, but each test is cheap).

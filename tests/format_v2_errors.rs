@@ -6,91 +6,22 @@
 //! they are what only a forger holding the data key, or a writer's bug, makes.
 #![forbid(unsafe_code)]
 
-use microkv::{Config, Credential, Error, MicroKV};
+use microkv::{Credential, Error, MicroKV};
 
 #[path = "support/format_v1.rs"]
 mod format_v1;
-use format_v1::{seal, sealed_value};
+use format_v1::sealed_value;
 #[path = "support/format_v2.rs"]
 mod format_v2;
-use format_v2::{chunk_k, n, open, Refusal};
+use format_v2::Refusal;
 #[path = "support/vectors.rs"]
 mod vectors;
-use vectors::{at, build_v2, build_v2_vector, entries, v2_entries, DATA_KEY, EXPIRES_AT, KEY, P};
-
-/// Where a case fails, and how.
-#[derive(Clone, Copy, Debug)]
-enum Expect {
-    /// At open: `CorruptStore`.
-    Corrupt,
-    /// At open: `WrongPassword`.
-    WrongKey,
-    /// At open: `Tampered`.
-    Tampered,
-    /// Opens; the get of this namespace/key is `Error::Crypto`, every other entry reads.
-    Get(&'static str, &'static str),
-    /// Opens; the first listing of this namespace is `Tampered`.
-    List(&'static str),
-    /// Opens; every read that touches this namespace's directory (each get of one of its
-    /// keys, its listing) is `Tampered`: a chunk that does not match its tag.
-    Space(&'static str),
-    /// Opens; this namespace's directory is authentic but breaks one of the rules of
-    /// "Directories": its listing (which reads the whole directory) is `CorruptStore`; its
-    /// gets are not held to anything (one may miss an entry whose row is out of order).
-    Rule(&'static str),
-}
-
-/// The vector's toc offset and `toc_len`.
-fn toc_at(file: &[u8]) -> (usize, usize) {
-    let le = |at: usize| u32::from_le_bytes(file[at..at + 4].try_into().unwrap()) as usize;
-    (176 + le(168), le(172))
-}
-
-/// `file` with its toc plaintext changed by `change` and sealed again (toc_len updated).
-fn reseal_toc(file: &[u8], change: impl FnOnce(&mut Vec<u8>)) -> Vec<u8> {
-    let (at, _) = toc_at(file);
-    let mut toc = open(&DATA_KEY, &n(&P, 0), &file[..176], &file[at..]).unwrap();
-    change(&mut toc);
-    let mut out = file[..at].to_vec();
-    out[172..176].copy_from_slice(&(toc.len() as u32).to_le_bytes());
-    let sealed = seal(&DATA_KEY, &n(&P, 0), &out[..176], &toc);
-    out.extend(sealed);
-    out
-}
-
-/// `file` with space `i`'s directory (at `dir_at`, `len` bytes, one chunk) changed by
-/// `change`, its tag made anew in the toc: an authentic directory that breaks a rule.
-fn retag_directory(
-    file: &[u8],
-    dir: (u64, usize, usize),
-    change: impl FnOnce(&mut [u8]),
-) -> Vec<u8> {
-    let (i, dir_at, len) = dir;
-    let old = seal(
-        &DATA_KEY,
-        &n(&P, chunk_k(i, 0)),
-        &file[dir_at..dir_at + len],
-        &[],
-    );
-    let mut out = file.to_vec();
-    change(&mut out[dir_at..dir_at + len]);
-    let new = seal(
-        &DATA_KEY,
-        &n(&P, chunk_k(i, 0)),
-        &out[dir_at..dir_at + len],
-        &[],
-    );
-    reseal_toc(&out, |toc| {
-        let at = toc.windows(16).position(|w| w == old).unwrap();
-        toc[at..at + 16].copy_from_slice(&new);
-    })
-}
-
-fn flip(file: &[u8], at: usize) -> Vec<u8> {
-    let mut out = file.to_vec();
-    out[at] ^= 0x01;
-    out
-}
+use vectors::{at, build_v2, build_v2_vector, entries, v2_entries};
+use vectors::{DATA_KEY, EXPIRES_AT, KEY, P};
+#[path = "support/v2_cases.rs"]
+mod v2_cases;
+use v2_cases::{flip, reseal_toc, retag_directory, short_nonce_cases, store_differences, toc_at};
+use v2_cases::{Expect, FIRST_SPACE};
 
 /// Every case: a name, the changed file, where and how it fails.
 fn cases() -> Vec<(String, Vec<u8>, Expect)> {
@@ -138,24 +69,23 @@ fn cases() -> Vec<(String, Vec<u8>, Expect)> {
             }),
             Expect::Corrupt,
         ),
-        // The toc's first space (""): varint(1) varint(3), then name length 0, its count
-        // at 3, its flags at 4.
+        // The toc's first space (""): name length 0, then its count, then its flags.
         (
             "toc: count + 1".into(),
-            reseal_toc(&v, |t| t[3] += 1),
+            reseal_toc(&v, |t| t[FIRST_SPACE + 1] += 1),
             Expect::Corrupt,
         ),
         (
             "toc: unknown flag".into(),
-            reseal_toc(&v, |t| t[4] |= 2),
+            reseal_toc(&v, |t| t[FIRST_SPACE + 2] |= 2),
             Expect::Corrupt,
         ),
-        // Values: nonce, ciphertext, tag past the pin, the pin (tag bytes 0..8).
-        ("alice's nonce".into(), flip(&v, at), get),
-        ("alice's ciphertext".into(), flip(&v, at + 24), get),
+        // Values: ciphertext (after p and c), tag past the pin, the pin (tag bytes 0..8).
+        ("alice's ciphertext".into(), flip(&v, at + 10), get),
         ("alice's tag past the pin".into(), flip(&v, end - 1), get),
         ("alice's tag, in the pin".into(), flip(&v, end - 16), get),
     ];
+    out.extend(short_nonce_cases(&v, at));
     assert_eq!(f.spaces[0].name, "");
     for s in &f.spaces {
         let name = ["", "sessions", "users"].into_iter().find(|n| *n == s.name);
@@ -166,14 +96,17 @@ fn cases() -> Vec<(String, Vec<u8>, Expect)> {
         let why = format!("names of {:?}", s.name);
         out.push((why, flip(&v, s.names_at + 1), Expect::List(name.unwrap())));
     }
-    // An older sealed value of the same key put back: authentic under value_aad, its tag
-    // not the one pinned.
+    // An older sealed value of the same key put back: authentic under value_aad (sealed
+    // under alice's prefix, an earlier counter), its tag not the one pinned.
     let mut list = v2_entries();
     let j = list
         .iter()
         .position(|e| (e.ns.as_str(), e.key.as_str()) == ("users", "alice"));
     let value = &entries()[3].2;
-    let older = sealed_value(&DATA_KEY, &[0x36; 24], "users", "alice", value);
+    let mut nonce = [0x34; 24];
+    nonce[16..].copy_from_slice(&0x3030_3030_3030_3030u64.to_le_bytes());
+    let older = sealed_value(&DATA_KEY, &nonce, "users", "alice", value);
+    let older = format_v2::record(&older, &f.prefixes);
     assert_eq!(older.len(), alice.record_len);
     let mut put_back = v.clone();
     put_back[at..end].copy_from_slice(&older);
@@ -184,7 +117,7 @@ fn cases() -> Vec<(String, Vec<u8>, Expect)> {
     list[j.unwrap()].sealed = list[bob].sealed.clone();
     out.push(("bob's value as alice's".into(), build_v2(&list), get));
     // Authentic directories that break a rule: the two rows (24 bytes each) swapped but
-    // for their ends (out of order), a first record of 39 bytes, a last end short of
+    // for their ends (out of order), a first record of 17 bytes, a last end short of
     // records_len.
     let dir = (ui as u64, users.dir_at, users.records_at - users.dir_at);
     assert_eq!(dir.2, 48);
@@ -195,9 +128,9 @@ fn cases() -> Vec<(String, Vec<u8>, Expect)> {
         }
     });
     out.push(("users: out of order".into(), swapped, Expect::Rule("users")));
-    let short = retag_directory(&v, dir, |d| d[format_v2::END.0] = 39);
+    let short = retag_directory(&v, dir, |d| d[format_v2::END.0] = 17);
     out.push((
-        "users: a record of 39 bytes".into(),
+        "users: a record of 17 bytes".into(),
         short,
         Expect::Rule("users"),
     ));
@@ -221,7 +154,30 @@ fn format_md_s_reader_refuses_each_case_where_the_page_says() {
     let good = format_v2::read(&build_v2_vector(), &KEY);
     assert!(good.is_ok(), "control: the vector reads");
     let cases = cases();
-    assert_eq!(cases.len(), 35);
+    assert_eq!(cases.len(), 49);
+    // The cases of the short nonces fail for the reason they name, not another one.
+    let reasons = [
+        ("alice's p: #prefixes", "users/alice: p not below #prefixes"),
+        ("alice's p: 2^32 + 3", "users/alice: p not below #prefixes"),
+        ("alice's c: 11 bytes", "users/alice: c does not parse"),
+        ("alice's c: 2^64 or more", "users/alice: c does not parse"),
+        (
+            "alice's c: past her record",
+            "users/alice: c does not parse",
+        ),
+        ("alice's p: another prefix", "users/alice: value"),
+        ("toc: prefixes truncated", "toc: truncated"),
+        ("toc: #prefixes 2^40", "toc: truncated"),
+    ];
+    for (name, why) in reasons {
+        let file = &cases.iter().find(|c| c.0 == name).unwrap().1;
+        let got = format_v2::read(file, &KEY).err();
+        let got = got.map(|r| match r {
+            Refusal::Crypto(w) | Refusal::Corrupt(w) => w,
+            other => format!("{other:?}"),
+        });
+        assert_eq!(got.as_deref(), Some(why), "{name}");
+    }
     for (name, file, expect) in cases {
         let got = format_v2::read(&file, &KEY);
         let ok = match (&expect, &got) {
@@ -234,6 +190,7 @@ fn format_md_s_reader_refuses_each_case_where_the_page_says() {
             }
             (Expect::List(ns), Err(Refusal::Tampered(w))) => *w == format!("names of {ns:?}"),
             (Expect::Get(ns, k), Err(Refusal::Crypto(w))) => w.starts_with(&format!("{ns}/{k}:")),
+            (Expect::Reads, Ok(_)) => true,
             _ => false,
         };
         assert!(
@@ -243,83 +200,9 @@ fn format_md_s_reader_refuses_each_case_where_the_page_says() {
     }
 }
 
-/// What the store does with one case, if it is not what FORMAT.md says.
-fn store_differs(path: &std::path::Path, expect: Expect) -> Option<String> {
-    let config = Config {
-        read_only: true,
-        ..at(EXPIRES_AT - 1)
-    };
-    let opened = MicroKV::open_existing_with(path, Credential::key(KEY), config);
-    // The reads that fail, and how: gets of one key or of a namespace, a listing.
-    let (bad_get, bad_list, bad_space, bad_rule) = match expect {
-        Expect::Get(ns, key) => (Some((ns, key)), None, None, None),
-        Expect::List(ns) => (None, Some(ns), None, None),
-        Expect::Space(ns) => (None, None, Some(ns), None),
-        Expect::Rule(ns) => (None, None, None, Some(ns)),
-        _ => {
-            let err = opened.err();
-            let ok = matches!(
-                (&expect, &err),
-                (Expect::Corrupt, Some(Error::CorruptStore(_)))
-                    | (Expect::WrongKey, Some(Error::WrongPassword))
-                    | (Expect::Tampered, Some(Error::Tampered))
-            );
-            return (!ok).then(|| format!("the open says {err:?}"));
-        }
-    };
-    let db = match opened {
-        Ok(db) => db,
-        Err(e) => return Some(format!("the open says {e:?}")),
-    };
-    for (ns, key, value, _, _) in entries() {
-        let got = db.namespace(ns).get_encoded(key);
-        let got = got.map(|v| v.map(|v| v.expose_secret().to_vec()));
-        let ok = if bad_rule == Some(ns) {
-            true
-        } else if bad_space == Some(ns) {
-            matches!(got, Err(Error::Tampered))
-        } else if bad_get == Some((ns, key)) {
-            matches!(got, Err(Error::Crypto))
-        } else {
-            matches!(&got, Ok(Some(v)) if *v == value)
-        };
-        if !ok {
-            return Some(format!("the get of {ns}/{key} says {got:?}"));
-        }
-    }
-    for ns in ["", "sessions", "users"] {
-        let got = db.namespace(ns).keys_sorted();
-        let ok = if bad_rule == Some(ns) {
-            matches!(got, Err(Error::CorruptStore(_)))
-        } else if bad_list == Some(ns) || bad_space == Some(ns) {
-            matches!(got, Err(Error::Tampered))
-        } else {
-            got.is_ok()
-        };
-        if !ok {
-            return Some(format!("the keys of {ns:?} say {got:?}"));
-        }
-    }
-    None
-}
-
 /// Cases where the store is known to differ from FORMAT.md: none (the one there was, the
 /// length check's place, was settled as the store does it: before the commitment).
 const OPEN_QUESTIONS: [&str; 0] = [];
-
-/// Every difference between what the store does with `cases` and what FORMAT.md says.
-fn store_differences(cases: Vec<(String, Vec<u8>, Expect)>) -> Vec<String> {
-    let dir = tempfile::tempdir().unwrap();
-    let mut differ = Vec::new();
-    for (i, (name, file, expect)) in cases.into_iter().enumerate() {
-        let path = dir.path().join(format!("{i}.kv"));
-        std::fs::write(&path, &file).unwrap();
-        if let Some(what) = store_differs(&path, expect) {
-            differ.push(format!("{name}: {what}, FORMAT.md {expect:?}"));
-        }
-    }
-    differ
-}
 
 /// The store gives each case the page's answer: at open, or at the get or listing the
 /// page names, every other value and listing reading as before (every case run, every
@@ -329,7 +212,7 @@ fn the_store_refuses_each_case_where_format_md_says() {
     let (open, agreed): (Vec<_>, Vec<_>) = cases()
         .into_iter()
         .partition(|c| OPEN_QUESTIONS.contains(&c.0.as_str()));
-    assert_eq!((open.len(), agreed.len()), (0, 35));
+    assert_eq!((open.len(), agreed.len()), (0, 49));
     let differ = store_differences(agreed);
     assert!(differ.is_empty(), "{}", differ.join("\n"));
 }
@@ -337,17 +220,40 @@ fn the_store_refuses_each_case_where_format_md_says() {
 /// "A save re-checks every pin it copies" (FORMAT.md, "Writing a snapshot" and "Reading"):
 /// a writer that opened the file with an older alice put back, never read, and saves after
 /// a write elsewhere gets `Error::Crypto` and writes nothing, rather than pin that value
-/// anew. The control: the same steps on the vector itself save.
+/// anew; so does one whose alice record does not parse ("as at a get": her `p` not below
+/// `#prefixes`, her `c` past her record's end). The controls: the same steps on the vector
+/// itself save, and so do files a reader accepts but a writer does not write (alice's `p`
+/// and `c` in 10 bytes each, a prefix listed twice, one no record uses, the prefixes out
+/// of the order of first use): the saved file keeps the writer's rules (shortest varints,
+/// each prefix once and used) and holds alice's value as it was sealed.
 #[test]
 fn a_save_does_not_pin_a_value_put_back_anew() {
     let dir = tempfile::tempdir().unwrap();
     let cases = cases();
-    let put_back = cases.iter().find(|c| c.0 == "an older alice put back");
-    for (file, saves) in [
+    let case = |name: &str| cases.iter().find(|c| c.0 == name).unwrap().1.clone();
+    for (i, (file, saves)) in [
         (build_v2_vector(), true),
-        (put_back.unwrap().1.clone(), false),
-    ] {
-        let path = dir.path().join(format!("{saves}.kv"));
+        (case("alice's p and c in 10 bytes each"), true),
+        (case("toc: a prefix twice"), true),
+        (case("toc: a prefix no record uses"), true),
+        (case("prefixes in another order"), true),
+        (case("an older alice put back"), false),
+        (case("alice's p: #prefixes"), false),
+        (case("alice's c: past her record"), false),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        // The control of the writer's rules checked below: these files break them.
+        if (1..=3).contains(&i) {
+            let before = format_v2::read(&file, &KEY).unwrap();
+            assert_ne!(
+                format_v2::writer_rules(&before),
+                Vec::<String>::new(),
+                "{i}"
+            );
+        }
+        let path = dir.path().join(format!("{i}.kv"));
         std::fs::write(&path, &file).unwrap();
         let db =
             MicroKV::open_existing_with(&path, Credential::key(KEY), at(EXPIRES_AT - 1)).unwrap();
@@ -355,8 +261,41 @@ fn a_save_does_not_pin_a_value_put_back_anew() {
         let saved = db.save();
         assert_eq!(saved.is_ok(), saves, "{saved:?}");
         if !saves {
-            assert!(matches!(saved, Err(Error::Crypto)), "{saved:?}");
+            assert!(matches!(saved, Err(Error::Crypto)), "{i}: {saved:?}");
             assert_eq!(std::fs::read(&path).unwrap(), file, "nothing written");
+            continue;
         }
+        let after = format_v2::read(&std::fs::read(&path).unwrap(), &KEY).unwrap();
+        assert_eq!(format_v2::writer_rules(&after), Vec::<String>::new());
+        let users = after.spaces.iter().find(|s| s.name == "users").unwrap();
+        let alice = users.entries.iter().find(|e| e.key == "alice").unwrap();
+        assert_eq!(
+            alice.sealed,
+            v2_entries()[3].sealed,
+            "{i}: as it was sealed"
+        );
+    }
+}
+
+/// "Directories": a get reads one row, so "a record whose `end`s break the rules fails its
+/// read (`Error::Crypto`)": users/alice's record cut to 17 bytes (a directory tagged anew)
+/// fails her get, where the listing of users is `CorruptStore` (the case above), and the
+/// other namespaces read. The control: the vector's alice reads.
+#[test]
+fn a_get_of_a_record_shorter_than_18_bytes_is_crypto() {
+    let dir = tempfile::tempdir().unwrap();
+    let cases = cases();
+    let short = &cases.iter().find(|c| c.0 == "users: a record of 17 bytes");
+    for (file, short) in [(build_v2_vector(), false), (short.unwrap().1.clone(), true)] {
+        let path = dir.path().join(format!("{short}.kv"));
+        std::fs::write(&path, &file).unwrap();
+        let db =
+            MicroKV::open_existing_with(&path, Credential::key(KEY), at(EXPIRES_AT - 1)).unwrap();
+        let got = db.namespace("users").get::<u32>("alice");
+        match short {
+            true => assert!(matches!(got, Err(Error::Crypto)), "{got:?}"),
+            false => assert_eq!(got.unwrap(), Some(42)),
+        }
+        assert_eq!(db.require::<String>("name").unwrap(), "test");
     }
 }

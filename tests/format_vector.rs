@@ -133,8 +133,10 @@ fn the_committed_v1_vector_is_what_format_md_describes() {
 }
 
 /// The v2 vector: rebuilt byte for byte, read back by FORMAT.md's "Reading" (every tag,
-/// pin, value and names block), and its key part (bytes 10..144) is v1's: the key wrap
-/// carries over.
+/// pin, record's `p` and `c`, value and names block), its sealed values v1's (nonce,
+/// ciphertext and tag: only the nonce's spelling differs), its `prefixes` those of the
+/// values in the order of first use, and its key part (bytes 10..144) is v1's: the key
+/// wrap carries over.
 #[test]
 fn the_committed_v2_vector_is_what_format_md_describes() {
     let built = build_v2_vector();
@@ -151,6 +153,33 @@ fn the_committed_v2_vector_is_what_format_md_describes() {
         .map(|s| (s.name.as_str(), s.flags))
         .collect();
     assert_eq!(names, [("", 1), ("sessions", 0), ("users", 0)]);
+    // Records in file order: ""/"otp" (nonce 32×24), ""/"name" (31×24), then 33, 34, 35.
+    let first_use = [0x32, 0x31, 0x33, 0x34, 0x35].map(|b| [b; 16]);
+    assert_eq!(file.prefixes, first_use);
+    // The page's regions table and toc tag.
+    let regions: Vec<_> = (file.spaces.iter())
+        .map(|s| (s.dir_at, s.records_at, s.names_at, s.names_at + s.names_len))
+        .collect();
+    let table = [
+        (176, 240, 304, 329),
+        (329, 353, 389, 411),
+        (411, 459, 514, 540),
+    ];
+    assert_eq!((regions, built.len() - 16), (table.to_vec(), 702));
+    let tag: String = built[702..].iter().map(|x| format!("{x:02x}")).collect();
+    assert_eq!(tag, "9e0e54a8d64e47ba92f53e8d0b0cd1e5");
+    assert_eq!(format_v2::writer_rules(&file), Vec::<String>::new());
+    for s in &file.spaces {
+        for e in &s.entries {
+            let (_, _, value, _, nonce) = (entries().into_iter())
+                .find(|v| (v.0, v.1) == (s.name.as_str(), e.key.as_str()))
+                .unwrap();
+            let sealed = sealed_value(&DATA_KEY, &nonce, &s.name, &e.key, &value);
+            assert_eq!(e.sealed, sealed, "{}/{}", s.name, e.key);
+            // varint(p), then c = 0x3131313131313131 in 9 bytes, then ciphertext and tag.
+            assert_eq!(e.record_len, 1 + 9 + value.len() + 16);
+        }
+    }
     let v1 = std::fs::read(vector_path()).unwrap();
     assert_eq!(built[10..144], v1[10..144]);
     assert_eq!(built[8..10], [2, 0]);
@@ -192,8 +221,11 @@ fn write_the_vector_contents(path: &Path) -> MicroKV {
 }
 
 /// A file the current build writes is version 2 and reads by FORMAT.md alone: header,
-/// toc, every directory tag, pin, value under `value_aad` and names block, each name's
-/// hash that of its directory entry, sort order, regions adding up (format_v2::read).
+/// toc, every directory tag, pin, record's `p` and `c`, value under `value_aad` and names
+/// block, each name's hash that of its directory entry, sort order, regions adding up
+/// (format_v2::read); and it keeps the writer's rules (shortest varints, each prefix once,
+/// only the prefixes its records use: one here, one handle sealed every value;
+/// tests/format_v2_prefixes.rs has more handles).
 #[test]
 fn files_the_current_build_writes_follow_format_md() {
     let dir = tempfile::tempdir().unwrap();
@@ -213,26 +245,26 @@ fn files_the_current_build_writes_follow_format_md() {
     let second = format_v2::read(&std::fs::read(&path).unwrap(), &KEY).unwrap();
     assert_eq!(second.sequence, 3);
     assert_ne!(second.p, file.p);
-    let records = |f: &format_v2::File, bytes: &[u8]| -> Vec<Vec<u8>> {
-        let mut all: Vec<_> = f
-            .spaces
-            .iter()
-            .flat_map(|s| &s.entries)
-            .map(|e| bytes[e.record_at..][..e.record_len].to_vec())
+    let sealed = |f: &format_v2::File| -> Vec<Vec<u8>> {
+        let mut all: Vec<_> = (f.spaces.iter().flat_map(|s| &s.entries))
+            .map(|e| e.sealed.clone())
             .collect();
         all.sort();
         all
     };
-    let now = std::fs::read(&path).unwrap();
-    let kept: Vec<_> = records(&second, &now)
-        .into_iter()
-        .filter(|r| records(&file, &first).contains(r))
+    let kept: Vec<_> = (sealed(&second).into_iter())
+        .filter(|r| sealed(&file).contains(r))
         .collect();
     assert_eq!(
         kept.len(),
         5,
         "every value but the new one copied as it was sealed"
     );
+    // One handle sealed every value: one prefix.
+    for f in [&file, &second] {
+        assert_eq!(f.prefixes.len(), 1);
+        assert_eq!(format_v2::writer_rules(f), Vec::<String>::new());
+    }
 }
 
 /// A writable handle that opens a version 1 file writes version 2 at its next save: the
@@ -260,9 +292,10 @@ fn a_v1_file_is_saved_as_v2() {
                 .find(|v| (v.0, v.1) == (s.name.as_str(), e.key.as_str()))
                 .unwrap();
             let sealed = sealed_value(&DATA_KEY, &nonce, &s.name, &e.key, &value);
-            assert_eq!(saved[e.record_at..][..e.record_len], sealed[..]);
+            assert_eq!(e.sealed, sealed);
         }
     }
+    assert_eq!(format_v2::writer_rules(&file), Vec::<String>::new());
     the_store_reads_the_vector(&path);
 }
 
@@ -291,7 +324,8 @@ fn shared_writers_of_a_v1_file_go_on_after_one_saves_it_as_v2() {
 /// Directories of several chunks ("Directories": a tag per 4,096 bytes): the store writes
 /// them as the page says (300 entries with an expiry column, 9,600 bytes in 3 chunks; 128,
 /// exactly 4,096 bytes in 1), checked by FORMAT.md's reader, and reads one FORMAT.md's
-/// builder made.
+/// builder made, whose 300 values each have a prefix of their own (300 `prefixes`, so
+/// records from `p` = 128 on write it in two bytes).
 #[test]
 fn directories_of_several_chunks_follow_format_md() {
     let dir = tempfile::tempdir().unwrap();
@@ -332,7 +366,12 @@ fn directories_of_several_chunks_follow_format_md() {
         })
         .collect();
     let path = dir.path().join("built.kv");
-    std::fs::write(&path, vectors::build_v2(&list)).unwrap();
+    let built = vectors::build_v2(&list);
+    let read = format_v2::read(&built, &KEY).unwrap();
+    assert_eq!(read.prefixes.len(), 300);
+    let long = (read.spaces.iter().flat_map(|s| &s.entries)).filter(|e| e.p >= 128);
+    assert_eq!(long.count(), 300 - 128);
+    std::fs::write(&path, built).unwrap();
     let db = MicroKV::open_existing_with(&path, Credential::key(KEY), read_only_at(EXPIRES_AT - 1))
         .unwrap();
     let many = db.namespace("many");

@@ -124,8 +124,8 @@ pub fn raw_key_part(
     out
 }
 
-/// One entry to write: namespace, key, sealed value (`nonce || ciphertext || tag`), expiry
-/// in ms since the epoch.
+/// One entry to write: namespace, key, sealed value (`nonce || ciphertext || tag`, as
+/// "Values" gives it), expiry in ms since the epoch.
 #[derive(Clone, Debug)]
 pub struct Entry {
     pub ns: String,
@@ -134,10 +134,82 @@ pub struct Entry {
     pub expires: Option<u64>,
 }
 
+/// One entry with its record's bytes as they are to be written (`varint(p) || varint(c)
+/// || ciphertext || tag` in a well-formed file; anything for a forged one).
+#[derive(Clone, Debug)]
+pub struct RawEntry {
+    pub ns: String,
+    pub key: String,
+    pub record: Vec<u8>,
+    pub expires: Option<u64>,
+}
+
+/// What places an entry in a file: its namespace and key.
+pub trait Placed {
+    fn place(&self) -> (&str, &str);
+}
+
+impl Placed for Entry {
+    fn place(&self) -> (&str, &str) {
+        (&self.ns, &self.key)
+    }
+}
+
+impl Placed for RawEntry {
+    fn place(&self) -> (&str, &str) {
+        (&self.ns, &self.key)
+    }
+}
+
+/// The spaces of a file of `entries`: one per namespace in the order the namespaces first
+/// appear, each space's entries sorted by `(hash, check)` ("Directories").
+pub fn layout<'a, T: Placed>(nk: &[u8; 16], entries: &'a [T]) -> Vec<(&'a str, Vec<&'a T>)> {
+    let mut spaces: Vec<(&str, Vec<&T>)> = Vec::new();
+    for e in entries {
+        match spaces.iter_mut().find(|(ns, _)| *ns == e.place().0) {
+            Some((_, list)) => list.push(e),
+            None => spaces.push((e.place().0, vec![e])),
+        }
+    }
+    for (ns, list) in &mut spaces {
+        list.sort_by_key(|e| hash_check(&name_hash(nk, ns, e.place().1)));
+    }
+    spaces
+}
+
+/// "Records": a sealed value's record, its nonce written as the index `p` of its first 16
+/// bytes in `prefixes` and its last 8 bytes as `c`, both varints in their shortest form.
+pub fn record(sealed: &[u8], prefixes: &[[u8; 16]]) -> Vec<u8> {
+    let p = prefixes.iter().position(|x| x[..] == sealed[..16]).unwrap();
+    let mut out = Vec::new();
+    varint(p as u64, &mut out);
+    varint(
+        u64::from_le_bytes(sealed[16..24].try_into().unwrap()),
+        &mut out,
+    );
+    out.extend_from_slice(&sealed[24..]);
+    out
+}
+
+/// The nonce prefixes of `entries`' sealed values in the order of first use: records in
+/// file order (spaces in toc order, each in directory order), each prefix once.
+pub fn prefixes_in_first_use(data_key: &[u8; 32], entries: &[Entry]) -> Vec<[u8; 16]> {
+    let mut out: Vec<[u8; 16]> = Vec::new();
+    let spaces = layout(&name_key(data_key), entries);
+    for e in spaces.into_iter().flat_map(|(_, list)| list) {
+        let prefix: [u8; 16] = e.sealed[..16].try_into().unwrap();
+        if !out.contains(&prefix) {
+            out.push(prefix);
+        }
+    }
+    out
+}
+
 /// A whole version 2 file: `key_part` (header bytes 0..144), the snapshot's prefix `p`,
 /// its sequence, and the entries, one space per namespace in the order the namespaces
 /// first appear; each space's entries sorted by `(hash, check)`, with an expiry column when
-/// one of them expires.
+/// one of them expires; the toc's `prefixes` those of the values, in the order of first
+/// use.
 pub fn build(
     key_part: &[u8],
     data_key: &[u8; 32],
@@ -145,31 +217,49 @@ pub fn build(
     sequence: u64,
     entries: &[Entry],
 ) -> Vec<u8> {
+    let prefixes = prefixes_in_first_use(data_key, entries);
+    let raw: Vec<RawEntry> = (entries.iter())
+        .map(|e| RawEntry {
+            ns: e.ns.clone(),
+            key: e.key.clone(),
+            record: record(&e.sealed, &prefixes),
+            expires: e.expires,
+        })
+        .collect();
+    build_raw(key_part, data_key, p, sequence, &prefixes, &raw)
+}
+
+/// [`build`] with the toc's `prefixes` and each entry's record given as they are to be
+/// written: the directories (ends, pins), their tags, the names blocks and the toc are
+/// made from them as FORMAT.md says, whatever the records hold.
+pub fn build_raw(
+    key_part: &[u8],
+    data_key: &[u8; 32],
+    p: &[u8; 16],
+    sequence: u64,
+    prefixes: &[[u8; 16]],
+    entries: &[RawEntry],
+) -> Vec<u8> {
     assert_eq!(key_part.len(), 144);
     let nk = name_key(data_key);
-    let mut spaces: Vec<(&str, Vec<&Entry>)> = Vec::new();
-    for e in entries {
-        match spaces.iter_mut().find(|(ns, _)| *ns == e.ns) {
-            Some((_, list)) => list.push(e),
-            None => spaces.push((&e.ns, vec![e])),
-        }
-    }
+    let spaces = layout(&nk, entries);
     let (mut data, mut toc) = (Vec::new(), Vec::new());
     varint(sequence, &mut toc);
+    varint(prefixes.len() as u64, &mut toc);
+    toc.extend(prefixes.concat());
     varint(spaces.len() as u64, &mut toc);
-    for (i, (ns, mut list)) in spaces.into_iter().enumerate() {
+    for (i, (ns, list)) in spaces.into_iter().enumerate() {
         let i = i as u64;
-        list.sort_by_key(|e| hash_check(&name_hash(&nk, ns, &e.key)));
         let expiry = list.iter().any(|e| e.expires.is_some());
         let (mut directory, mut records, mut names) = (Vec::new(), Vec::new(), Vec::new());
         for e in &list {
             // One row: hash, check, end, pin, and the expiry with the column.
             let (hash, check) = hash_check(&name_hash(&nk, ns, &e.key));
-            records.extend_from_slice(&e.sealed);
+            records.extend_from_slice(&e.record);
             directory.extend_from_slice(&hash.to_le_bytes());
             directory.extend_from_slice(&check.to_le_bytes());
             directory.extend_from_slice(&(records.len() as u32).to_le_bytes());
-            directory.extend_from_slice(&e.sealed[e.sealed.len() - 16..][..8]);
+            directory.extend_from_slice(&e.record[e.record.len() - 16..][..8]);
             if expiry {
                 directory.extend_from_slice(&e.expires.unwrap_or(u64::MAX).to_le_bytes());
             }
@@ -197,4 +287,24 @@ pub fn build(
     out.extend(data);
     out.extend(sealed_toc);
     out
+}
+
+/// What "Records" and "Toc" ask of a writer and a reader cannot check for itself: each
+/// record's `p` and `c` in the shortest form, each prefix listed once, and only the
+/// prefixes some record uses. Every breach, described.
+pub fn writer_rules(file: &File) -> Vec<String> {
+    let mut breaches = Vec::new();
+    let entries = || file.spaces.iter().flat_map(|s| &s.entries);
+    for e in entries().filter(|e| !e.shortest) {
+        breaches.push(format!("{}: p or c not in the shortest form", e.key));
+    }
+    for (i, prefix) in file.prefixes.iter().enumerate() {
+        if file.prefixes[..i].contains(prefix) {
+            breaches.push(format!("prefix {i} listed twice"));
+        }
+        if !entries().any(|e| e.p == i as u64) {
+            breaches.push(format!("prefix {i} used by no record"));
+        }
+    }
+    breaches
 }

@@ -20,7 +20,8 @@ pub enum Refusal {
     /// `Tampered`: at open the key wrap or the toc; at a read, a directory chunk's tag
     /// ("directory of ..."), or (at a listing) a names block ("names of ...").
     Tampered(String),
-    /// `Error::Crypto` at a read: a pin or a value's AEAD.
+    /// `Error::Crypto` at a read: a pin, a record's `p` or `c` (not parsing within it, `p`
+    /// not below `#prefixes`), or a value's AEAD.
     Crypto(String),
 }
 
@@ -30,6 +31,8 @@ pub struct File {
     pub sequence: u64,
     /// The snapshot's prefix `P`.
     pub p: [u8; 16],
+    /// The toc's `prefixes`, the values' nonce prefixes.
+    pub prefixes: Vec<[u8; 16]>,
     pub data_key: [u8; 32],
     pub spaces: Vec<Space>,
 }
@@ -47,7 +50,9 @@ pub struct Space {
     pub entries: Vec<ReadEntry>,
 }
 
-/// One entry: its name, value plaintext, expiry and record's place in the file.
+/// One entry: its name, value plaintext, expiry, record's place in the file, and its
+/// sealed value as "Values" gives it (`nonce || ciphertext || tag`, the nonce
+/// `prefixes[p] || u64le(c)`).
 #[derive(Debug)]
 pub struct ReadEntry {
     pub key: String,
@@ -55,6 +60,12 @@ pub struct ReadEntry {
     pub expires: Option<u64>,
     pub record_at: usize,
     pub record_len: usize,
+    pub sealed: Vec<u8>,
+    /// The record's `p`.
+    pub p: u64,
+    /// Whether the record's `p` and `c` are each in the shortest form (what a writer
+    /// writes; a reader accepts any).
+    pub shortest: bool,
 }
 
 fn corrupt<T>(why: impl Into<String>) -> Result<T, Refusal> {
@@ -125,6 +136,33 @@ pub fn open(key: &[u8], nonce: &[u8], aad: &[u8], sealed: &[u8]) -> Option<Vec<u
     Some(buf)
 }
 
+/// "Directories", "Records": the fewest bytes of a record (two one-byte varints and the
+/// tag).
+pub const MIN_RECORD: usize = 18;
+
+/// "Records": a record's nonce `prefixes[p] || u64le(c)`, where its ciphertext starts, its
+/// `p`, and whether both varints are in their shortest form; why not, if its varints do
+/// not both parse within it or `p` is not below `#prefixes`.
+pub fn short_nonce(
+    record: &[u8],
+    prefixes: &[[u8; 16]],
+) -> Result<([u8; 24], usize, u64, bool), &'static str> {
+    let mut at = Cursor { buf: record, at: 0 };
+    let p = at.varint().ok_or("p does not parse")?;
+    let p_len = at.at;
+    let c = at.varint().ok_or("c does not parse")?;
+    let prefix = usize::try_from(p)
+        .ok()
+        .and_then(|p| prefixes.get(p))
+        .ok_or("p not below #prefixes")?;
+    let mut nonce = [0u8; 24];
+    nonce[..16].copy_from_slice(prefix);
+    nonce[16..].copy_from_slice(&c.to_le_bytes());
+    let shortest = |n: u64| (64 - (n | 1).leading_zeros() as usize).div_ceil(7);
+    let short = p_len == shortest(p) && at.at - p_len == shortest(c);
+    Ok((nonce, at.at, p, short))
+}
+
 fn le(bytes: &[u8]) -> u64 {
     let mut b = [0u8; 8];
     b[..bytes.len()].copy_from_slice(bytes);
@@ -178,6 +216,14 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
     let mut c = Cursor { buf: &toc, at: 0 };
     let short = || Refusal::Corrupt("toc: truncated".into());
     let sequence = c.varint().ok_or_else(short)?;
+    let prefixes = c
+        .varint()
+        .filter(|&n| n <= toc.len() as u64 / 16)
+        .ok_or_else(short)?;
+    let prefixes = (0..prefixes)
+        .map(|_| c.take(16).map(|x| x.try_into().unwrap()))
+        .collect::<Option<Vec<[u8; 16]>>>()
+        .ok_or_else(short)?;
     let mut spaces: Vec<TocSpace> = Vec::new();
     let mut sum = 0u128;
     for _ in 0..c.varint().ok_or_else(short)? {
@@ -199,7 +245,7 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
                 "toc: space {name:?}: twice, empty or unknown flags"
             ));
         }
-        if names_len < 16 || u128::from(records_len) < 40 * u128::from(count) {
+        if names_len < 16 || u128::from(records_len) < MIN_RECORD as u128 * u128::from(count) {
             return corrupt(format!("toc: space {name:?}: counts do not fit"));
         }
         let width = 24 + 8 * u128::from(flags & 1);
@@ -236,7 +282,7 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
             if j > 0 && key(j - 1) > key(j) {
                 return corrupt(format!("directory of {name:?}: out of order"));
             }
-            if end < last_end + 40 || end > *records_len {
+            if end < last_end + MIN_RECORD || end > *records_len {
                 return corrupt(format!("directory of {name:?}: end {end}"));
             }
             last_end = end;
@@ -291,13 +337,11 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
             if le(&record[record.len() - 16..][..8]) != row(PIN) {
                 return Err(Refusal::Crypto(format!("{}/{key}: pin", space.name)));
             }
-            let value = open(
-                &data_key,
-                &record[..24],
-                &value_aad(&space.name, &key),
-                &record[24..],
-            )
-            .ok_or(Refusal::Crypto(format!("{}/{key}: value", space.name)))?;
+            let (nonce, sealed_at, p, shortest) = (short_nonce(record, &prefixes))
+                .map_err(|why| Refusal::Crypto(format!("{}/{key}: {why}", space.name)))?;
+            let body = &record[sealed_at..];
+            let value = open(&data_key, &nonce, &value_aad(&space.name, &key), body)
+                .ok_or(Refusal::Crypto(format!("{}/{key}: value", space.name)))?;
             let expiry = (space.flags & 1 == 1).then(|| row(EXPIRY));
             space.entries.push(ReadEntry {
                 key,
@@ -305,6 +349,9 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
                 expires: expiry.filter(|&ms| ms != u64::MAX),
                 record_at: space.records_at + start,
                 record_len: end - start,
+                sealed: [&nonce[..], body].concat(),
+                p,
+                shortest,
             });
             start = end;
         }
@@ -315,6 +362,7 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
     Ok(File {
         sequence,
         p,
+        prefixes,
         data_key,
         spaces: out,
     })

@@ -86,6 +86,28 @@ pub fn build_v2(list: &[format_v2::Entry]) -> Vec<u8> {
     format_v2::build(&key_part, &DATA_KEY, &P, V2_SEQUENCE, list)
 }
 
+/// The vector's toc `prefixes` (in the order of first use) and its entries with their
+/// records as version 2 writes them, for a case to change one before [`build_v2_raw`].
+pub fn v2_raw_entries() -> (Vec<[u8; 16]>, Vec<format_v2::RawEntry>) {
+    let list = v2_entries();
+    let prefixes = format_v2::prefixes_in_first_use(&DATA_KEY, &list);
+    let raw = (list.into_iter())
+        .map(|e| format_v2::RawEntry {
+            record: format_v2::record(&e.sealed, &prefixes),
+            ns: e.ns,
+            key: e.key,
+            expires: e.expires,
+        })
+        .collect();
+    (prefixes, raw)
+}
+
+/// A version 2 file of the vector's store with these `prefixes` and records as they are.
+pub fn build_v2_raw(prefixes: &[[u8; 16]], list: &[format_v2::RawEntry]) -> Vec<u8> {
+    let key_part = format_v2::raw_key_part(&KEY, &SALT, &DATA_KEY, &WRAP_NONCE);
+    format_v2::build_raw(&key_part, &DATA_KEY, &P, V2_SEQUENCE, prefixes, list)
+}
+
 /// Builds the v2 vector from FORMAT.md alone: the v1 vector's key, salt, data key, wrap
 /// nonce and sealed values, in one space per namespace in body order.
 pub fn build_v2_vector() -> Vec<u8> {
