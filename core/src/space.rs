@@ -364,6 +364,7 @@ mod compact;
 mod indexed;
 mod lazy;
 mod record;
+mod row;
 mod scan;
 mod shadow;
 mod stored;

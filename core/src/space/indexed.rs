@@ -23,6 +23,8 @@ use subtle::ConstantTimeEq;
 
 use super::lazy::{Groups, GROUP_ROWS};
 use super::record::prefixed;
+use super::row::Row;
+pub(crate) use super::row::{DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN};
 use super::stored::{short_sealed, NONCE_PREFIX_LEN};
 use super::Stored;
 use crate::arena::{Arena, SecretBuf};
@@ -31,13 +33,6 @@ use crate::error::{corrupt, Error, Result};
 use crate::storage::SnapshotFile;
 use crate::sync::{AtomicU64, Once};
 
-/// Bytes of a directory row without an expiry, and of the expiry.
-pub(crate) const DIR_ENTRY_LEN: usize = 24;
-pub(crate) const EXPIRY_LEN: usize = 8;
-/// The expiry field's "no expiry".
-pub(crate) const NO_EXPIRY: u64 = u64::MAX;
-/// Bytes of a value's tag a directory pins.
-pub(crate) const PIN_LEN: usize = 8;
 /// Bytes of a directory each tag authenticates (the last chunk may be shorter).
 pub(crate) const DIR_CHUNK: usize = 4096;
 /// Fewest bytes of a record: two one-byte varints and the tag.
@@ -392,45 +387,5 @@ impl Indexed {
                 .then(|| self.named(j, core::str::from_utf8(name).ok()?).ok())
                 .flatten()
         }))
-    }
-}
-
-/// One row of a directory: `hash u64 || check u32 || end u32 || pin [u8; 8] || (expiry
-/// u64)`, 24 or 32 bytes.
-#[derive(Clone, Copy)]
-struct Row<'a>(&'a [u8]);
-
-impl Row<'_> {
-    fn u64_at(self, at: usize) -> u64 {
-        let mut b = [0u8; 8];
-        b.copy_from_slice(&self.0[at..at + 8]);
-        u64::from_le_bytes(b)
-    }
-
-    fn u32_at(self, at: usize) -> u32 {
-        let mut b = [0u8; 4];
-        b.copy_from_slice(&self.0[at..at + 4]);
-        u32::from_le_bytes(b)
-    }
-
-    fn hash(self) -> u64 {
-        self.u64_at(0)
-    }
-
-    fn check(self) -> u32 {
-        self.u32_at(8)
-    }
-
-    fn end(self) -> usize {
-        self.u32_at(12) as usize
-    }
-
-    fn pin(&self) -> &[u8] {
-        &self.0[16..16 + PIN_LEN]
-    }
-
-    fn expiry(self) -> Option<u64> {
-        let at = (self.0.len() > DIR_ENTRY_LEN).then(|| self.u64_at(DIR_ENTRY_LEN))?;
-        (at != NO_EXPIRY).then_some(at)
     }
 }
