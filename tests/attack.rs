@@ -25,6 +25,9 @@
 mod linux_main;
 
 #[cfg(target_os = "linux")]
+#[path = "support/leb128.rs"]
+mod leb128;
+#[cfg(target_os = "linux")]
 #[path = "support/memscan.rs"]
 mod memscan;
 
@@ -32,6 +35,7 @@ linux_only_main!("attack", "/proc/PID/mem, memfd_secret");
 
 #[cfg(target_os = "linux")]
 mod linux {
+    use super::leb128::varint;
     use std::fmt;
     use std::io::{BufRead, BufReader, Write};
     use std::os::unix::fs::PermissionsExt;
@@ -251,20 +255,6 @@ mod linux {
         }
         outcome.millis = started.elapsed().as_millis();
         outcome
-    }
-
-    /// Reads an unsigned LEB128 varint.
-    fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..70).step_by(7) {
-            let byte = *b.get(*at)?;
-            *at += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
     }
 
     fn bytes<'a>(b: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {

@@ -41,8 +41,14 @@ mod memscan;
 
 linux_only_main!("attack_builds", "/proc/PID/mem, memfd_secret");
 
+/// The attacker's varint, as the other attack test reads store files.
+#[cfg(target_os = "linux")]
+#[path = "support/leb128.rs"]
+mod leb128;
+
 #[cfg(target_os = "linux")]
 mod linux {
+    use super::leb128::varint;
     use std::collections::BTreeMap;
     use std::path::{Path, PathBuf};
     use std::process::{Command, Stdio};
@@ -161,20 +167,6 @@ mod linux {
                 body: record[24..].to_vec(),
             },
         }
-    }
-
-    /// Reads an unsigned LEB128 varint (postcard's) at `at`, moving `at` past it.
-    fn varint(b: &[u8], at: &mut usize) -> Option<u64> {
-        let mut v = 0u64;
-        for shift in (0..70).step_by(7) {
-            let byte = *b.get(*at)?;
-            *at += 1;
-            v |= u64::from(byte & 0x7f) << shift;
-            if byte & 0x80 == 0 {
-                return Some(v);
-            }
-        }
-        None
     }
 
     /// Which keys the window is (a window can be only one, but each test is cheap).

@@ -39,6 +39,17 @@ fn read(path: &Path) -> format_v2::File {
 }
 
 /// Each record's sealed value's first 16 bytes (its nonce's prefix), sorted by key.
+/// Saves and closes `db` (the store at `path`), then reads its file by FORMAT.md: it lists
+/// `prefixes` prefixes, and keeps the writer's rules.
+fn save_and_read(db: MicroKV, path: &Path, prefixes: usize) -> format_v2::File {
+    db.save().unwrap();
+    drop(db);
+    let file = read(path);
+    assert_eq!(file.prefixes.len(), prefixes);
+    assert_eq!(writer_rules(&file), Vec::<String>::new());
+    file
+}
+
 fn prefix_of_each(file: &format_v2::File) -> Vec<(String, [u8; 16])> {
     let mut out: Vec<_> = (file.spaces.iter().flat_map(|s| &s.entries))
         .map(|e| (e.key.clone(), e.sealed[..16].try_into().unwrap()))
@@ -59,11 +70,7 @@ fn a_save_lists_the_prefixes_its_records_use_each_once() {
     for k in ["a", "b", "c"] {
         db.put(k, &k.to_string()).unwrap();
     }
-    db.save().unwrap();
-    drop(db);
-    let first = read(&path);
-    assert_eq!(first.prefixes.len(), 1);
-    assert_eq!(writer_rules(&first), Vec::<String>::new());
+    let first = save_and_read(db, &path, 1);
 
     let db = writer(&path);
     db.namespace("other").put("d", &4u32).unwrap();
@@ -120,11 +127,7 @@ fn a_journaled_value_keeps_its_handle_s_prefix() {
 
     let db = writer(&path);
     assert_eq!(db.require::<String>("j").unwrap(), "two");
-    db.save().unwrap();
-    drop(db);
-    let saved = read(&path);
-    assert_eq!(saved.prefixes.len(), 2);
-    assert_eq!(writer_rules(&saved), Vec::<String>::new());
+    let saved = save_and_read(db, &path, 2);
     let each = prefix_of_each(&saved);
     assert_eq!(each[0], ("a".to_string(), first.prefixes[0]));
     assert_ne!(

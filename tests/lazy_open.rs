@@ -30,18 +30,29 @@ fn key(i: usize) -> String {
     format!("k{i:07}")
 }
 
-#[test]
-fn an_open_reads_a_fifth_of_the_file_and_a_cut_file_gives_typed_errors() {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+/// A new store in a new directory of `n` entries, `key(i)` = `value(i)`, under the raw
+/// key `[byte; 32]`, saved; the directory and the store's path.
+fn saved<V: serde::Serialize>(
+    byte: u8,
+    n: usize,
+    value: impl Fn(usize) -> V,
+) -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("store.kv");
-    let credential = || Credential::key([7; 32]);
-    let db = MicroKV::create_new_with(&path, credential(), config()).unwrap();
-    for i in 0..N {
-        db.put(&key(i), &format!("{i:064}")).unwrap();
+    let db = MicroKV::create_new_with(&path, Credential::key([byte; 32]), config()).unwrap();
+    for i in 0..n {
+        db.put(&key(i), &value(i)).unwrap();
     }
     db.save().unwrap();
     drop(db);
+    (dir, path)
+}
+
+#[test]
+fn an_open_reads_a_fifth_of_the_file_and_a_cut_file_gives_typed_errors() {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let (_dir, path) = saved(7, N, |i| format!("{i:064}"));
+    let credential = || Credential::key([7; 32]);
     let len = std::fs::metadata(&path).unwrap().len();
 
     // Control: the counter sees a read of the whole file.
@@ -97,15 +108,8 @@ fn an_open_reads_a_fifth_of_the_file_and_a_cut_file_gives_typed_errors() {
 #[test]
 fn a_save_over_a_lazily_opened_store_keeps_every_entry() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("store.kv");
+    let (_dir, path) = saved(8, 1000, |i| i);
     let credential = || Credential::key([8; 32]);
-    let db = MicroKV::create_new_with(&path, credential(), config()).unwrap();
-    for i in 0..1000 {
-        db.put(&key(i), &i).unwrap();
-    }
-    db.save().unwrap();
-    drop(db);
     // Opened (nothing read but the directories), changed, saved: the save reads every
     // group it has not read yet.
     let db = MicroKV::open_existing_with(&path, credential(), config()).unwrap();

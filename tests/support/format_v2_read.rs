@@ -106,6 +106,18 @@ impl<'a> Cursor<'a> {
         None
     }
 
+    /// `varint(n)` then `n` raw 16-byte strings (prefixes, tags); `None` if the count is
+    /// more than the bytes left could hold or they run out.
+    pub fn sixteens(&mut self) -> Option<Vec<[u8; 16]>> {
+        let n = self.varint()?;
+        if n > (self.buf.len() - self.at) as u64 / 16 {
+            return None;
+        }
+        (0..n)
+            .map(|_| self.take(16).map(|x| x.try_into().unwrap()))
+            .collect()
+    }
+
     /// `varint(len) bytes`.
     pub fn bytes(&mut self) -> Option<&'a [u8]> {
         let len = usize::try_from(self.varint()?).ok()?;
@@ -216,14 +228,7 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
     let mut c = Cursor { buf: &toc, at: 0 };
     let short = || Refusal::Corrupt("toc: truncated".into());
     let sequence = c.varint().ok_or_else(short)?;
-    let prefixes = c
-        .varint()
-        .filter(|&n| n <= toc.len() as u64 / 16)
-        .ok_or_else(short)?;
-    let prefixes = (0..prefixes)
-        .map(|_| c.take(16).map(|x| x.try_into().unwrap()))
-        .collect::<Option<Vec<[u8; 16]>>>()
-        .ok_or_else(short)?;
+    let prefixes = c.sixteens().ok_or_else(short)?;
     let mut spaces: Vec<TocSpace> = Vec::new();
     let mut sum = 0u128;
     for _ in 0..c.varint().ok_or_else(short)? {
@@ -232,14 +237,10 @@ pub fn read(file: &[u8], key: &[u8; 32]) -> Result<File, Refusal> {
         let flags = c.byte().ok_or_else(short)?;
         let records_len = c.varint().ok_or_else(short)?;
         let names_len = c.varint().ok_or_else(short)?;
-        let tags = c
-            .varint()
-            .filter(|&t| t <= toc.len() as u64 / 16)
-            .ok_or_else(short)?;
-        let tags = (0..tags)
-            .map(|_| c.take(16).map(<[u8]>::to_vec))
-            .collect::<Option<Vec<_>>>()
-            .ok_or_else(short)?;
+        let tags: Vec<Vec<u8>> = (c.sixteens().ok_or_else(short)?)
+            .into_iter()
+            .map(|t| t.to_vec())
+            .collect();
         if spaces.iter().any(|s| s.0 == name) || count == 0 || flags & !1 != 0 {
             return corrupt(format!(
                 "toc: space {name:?}: twice, empty or unknown flags"
