@@ -20,7 +20,7 @@ pub(crate) use spin::Once;
 #[cfg(feature = "std")]
 mod blocking;
 #[cfg(feature = "std")]
-pub(crate) use blocking::{thread_token, Mutex, MutexGuard, RwLock, Signal};
+pub(crate) use blocking::{thread_token, yield_now, Mutex, MutexGuard, RwLock, Signal};
 
 #[cfg(not(feature = "std"))]
 pub(crate) use spin::{Mutex, MutexGuard, RwLock};
@@ -47,6 +47,12 @@ impl Signal {
 
     /// Nothing to wake: waiters spin.
     pub(crate) fn notify_all(&self) {}
+}
+
+/// Lets other threads run: without `std`, one spin.
+#[cfg(not(feature = "std"))]
+pub(crate) fn yield_now() {
+    core::hint::spin_loop();
 }
 
 /// A token naming the calling thread: `0` (unknown) without `std`.

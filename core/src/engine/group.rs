@@ -18,6 +18,7 @@
 use alloc::string::{String, ToString};
 use alloc::sync::Arc;
 use alloc::vec::Vec;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 
 use super::Engine;
@@ -25,7 +26,7 @@ use crate::arena::SecretBuf;
 use crate::config::AutoSave;
 use crate::entry::{Change, Entry};
 use crate::error::{Error, IoError, Result};
-use crate::sync::{Mutex, Signal};
+use crate::sync::{yield_now, Mutex, Signal};
 
 /// One queued put: where it goes, its encoded value (taken by the committer), its TTL,
 /// and, once committed, its outcome.
@@ -43,6 +44,45 @@ struct Put {
 pub(super) struct Queue {
     puts: Mutex<Vec<Arc<Put>>>,
     done: Signal,
+    /// Puts between their start and their return now, and the most there were since the
+    /// last batch was taken (a leader expects that many in its batch: see
+    /// [`Queue::wait_for_company`]).
+    in_flight: AtomicUsize,
+    most_in_flight: AtomicUsize,
+}
+
+/// How many times a leader lets other threads run while it waits for the puts it
+/// expects (each a `yield`: a few microseconds, where a sync costs 100 us or more).
+const COMPANY_TRIES: usize = 32;
+
+impl Queue {
+    /// Counts a put in (`true`) or out.
+    fn count(&self, entering: bool) {
+        if entering {
+            let now = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+            self.most_in_flight.fetch_max(now, Ordering::AcqRel);
+        } else {
+            self.in_flight.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+
+    /// Lets the threads that put again as soon as their last put returned (the ones the
+    /// last batch's leader and its batch woke) queue before the batch is taken: while
+    /// fewer puts are queued than were under way at once since the last batch, the leader
+    /// yields, a bounded number of times. A lone writer never waits (at most one put was
+    /// ever under way); four writers fill batches of four instead of three, the one that
+    /// led the last batch no longer always missing the next.
+    fn wait_for_company(&self) {
+        let expected = self.most_in_flight.swap(0, Ordering::AcqRel);
+        for _ in 0..COMPANY_TRIES {
+            if expected <= 1 || self.puts.lock().len() >= expected {
+                break;
+            }
+            yield_now();
+        }
+        self.most_in_flight
+            .fetch_max(self.in_flight.load(Ordering::Acquire), Ordering::AcqRel);
+    }
 }
 
 impl Engine {
@@ -67,6 +107,20 @@ impl Engine {
         if self.held_here() {
             return Err(Error::Reentrant);
         }
+        self.queue.count(true);
+        let outcome = self.put_queued(ns, key, plain, ttl);
+        self.queue.count(false);
+        outcome
+    }
+
+    /// [`Engine::put_grouped`], counted in and out by the caller.
+    fn put_queued(
+        &self,
+        ns: &str,
+        key: &str,
+        plain: SecretBuf,
+        ttl: Option<Duration>,
+    ) -> Result<()> {
         let mine = Arc::new(Put {
             ns: String::from(ns),
             key: String::from(key),
@@ -99,6 +153,7 @@ impl Engine {
             queue.done.notify_all();
             return Err(e);
         }
+        queue.wait_for_company();
         let batch = core::mem::take(&mut *queue.puts.lock());
         let mut sealed: Vec<(&Put, Entry)> = Vec::with_capacity(batch.len());
         for put in &batch {

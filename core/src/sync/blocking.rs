@@ -86,3 +86,8 @@ pub(crate) fn thread_token() -> u64 {
     std::thread_local!(static TOKEN: u64 = NEXT.fetch_add(1, Ordering::Relaxed));
     TOKEN.with(|t| *t)
 }
+
+/// Lets other threads run before this one goes on.
+pub(crate) fn yield_now() {
+    std::thread::yield_now();
+}
