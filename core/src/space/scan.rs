@@ -1,6 +1,6 @@
 //! How a scan of a [`super::Space`]'s table reads its entries. The log's names are read
 //! where they lie, apart from the values (memory read forward, a value read only for a
-//! name the scan keeps). The segment's records, names and values together, are read where
+//! name the scan keeps, those a batch at a time). The segment's records, names and values together, are read where
 //! they lie if they are small, or through the table's slots a batch at a time (large
 //! records, or a segment shared with gaps: one cache miss per record, but the misses of a
 //! batch overlap). A record or name met where it lies counts if a slot points at it (a
@@ -10,7 +10,7 @@
 
 use core::hash::BuildHasher;
 
-use super::log::NAME_BITS;
+use super::log::{value_at, NAME_BITS};
 use super::record::skim;
 use super::{key_of, seg_at, seg_bytes, view, Slot, Space, Stored, OWN};
 
@@ -24,25 +24,28 @@ impl Space {
     /// The entries of the table (all but a v2 file's), as [`Space::iter_keyed`].
     pub(super) fn table_entries<'s>(
         &'s self,
-        keep: impl Fn(&[u8]) -> bool + 's,
+        keep: impl Fn(&[u8]) -> bool + Copy + 's,
     ) -> impl Iterator<Item = Stored<'s>> + 's {
         let (seg, own) = (&self.seg, &self.own);
+        let bytes = seg_bytes(seg);
         let span = self.seg_hi - self.seg_lo;
         let back_to_back = span == self.seg_span;
         let walk = back_to_back && span <= self.table.len().saturating_mul(WALK_MAX);
-        let placed = walk.then(|| by_place(seg_bytes(seg), self.seg_lo, self.seg_hi));
-        let placed = placed.into_iter().flatten().map(|(s, k)| (s, k, Slot::MAX));
-        let named = own.names().map(|(s, k)| (s, k, NAME_BITS));
-        let in_seg = self.table.iter().filter(|&&s| s & OWN == 0);
-        let slotted = (!walk).then(|| by_slot(in_seg, seg_bytes(seg)));
-        let slotted = (slotted.into_iter().flatten()).map(|s| (s, key_of(seg, own, s), 0));
-        (placed.chain(named).chain(slotted))
-            .filter(move |&(_, key, _)| keep(key))
-            .filter_map(move |(slot, key, bits)| match bits {
-                0 => Some(slot),
-                _ => self.slot_of(key, slot, bits),
-            })
-            .map(|slot| view(seg, own, slot))
+        let placed = walk.then(|| by_place(bytes, self.seg_lo, self.seg_hi));
+        let placed = (placed.into_iter().flatten())
+            .filter(move |&(_, key)| keep(key))
+            .filter_map(move |(slot, key)| self.slot_of(key, slot, Slot::MAX));
+        // The values of the names kept are read a batch at a time, as the segment's
+        // records through the slots: a scan that keeps most names (`keys`, which reads
+        // each entry's expiry) overlaps their misses.
+        let named = (own.names())
+            .filter(move |&(_, key)| keep(key))
+            .filter_map(move |(slot, key)| self.slot_of(key, slot, NAME_BITS));
+        let named = by_slot(named, |s| own.values.get(value_at(s)).copied());
+        let in_seg = self.table.iter().copied().filter(|&s| s & OWN == 0);
+        let slotted = (!walk).then(|| by_slot(in_seg, |s| bytes.get(seg_at(s)).copied()));
+        let slotted = (slotted.into_iter().flatten()).filter(move |&s| keep(key_of(seg, own, s)));
+        (placed.chain(named).chain(slotted)).map(|slot| view(seg, own, slot))
     }
 
     /// The table's slot of `key` if its `bits` are `met`'s (the record or name a walk met
@@ -64,25 +67,26 @@ fn by_place(bytes: &[u8], mut at: usize, end: usize) -> impl Iterator<Item = (Sl
     })
 }
 
-/// The segment slots of `slots`, [`BATCH`] at a time, each batch's records' first bytes
-/// read in a loop of nothing else first: the loads are independent, so the processor
-/// overlaps their misses, and the work that follows finds the records cached.
-fn by_slot<'a>(
-    mut slots: impl Iterator<Item = &'a Slot> + 'a,
-    seg: &'a [u8],
-) -> impl Iterator<Item = Slot> + 'a {
+/// The slots of `slots`, [`BATCH`] at a time, each batch's bytes (`touch`: the first of
+/// a slot's record, or of its value) read in a loop of nothing else first: the loads are
+/// independent, so the processor overlaps their misses, and the work that follows finds
+/// the bytes cached.
+fn by_slot(
+    mut slots: impl Iterator<Item = Slot>,
+    touch: impl Fn(Slot) -> Option<u8>,
+) -> impl Iterator<Item = Slot> {
     let mut batch = [0; BATCH];
     let (mut len, mut next) = (0, 0);
     core::iter::from_fn(move || {
         if next == len {
             len = 0;
-            for (place_in, &slot) in batch.iter_mut().zip(slots.by_ref()) {
+            for (place_in, slot) in batch.iter_mut().zip(slots.by_ref()) {
                 *place_in = slot;
                 len += 1;
             }
             let mut touched = 0u8;
             for &slot in &batch[..len] {
-                touched ^= seg.get(seg_at(slot)).copied().unwrap_or(0);
+                touched ^= touch(slot).unwrap_or(0);
             }
             core::hint::black_box(touched);
             next = 0;
