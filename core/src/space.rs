@@ -3,9 +3,10 @@
 //! hash table. A store read from a file keeps its records where the body parse found them,
 //! in the decrypted file itself (a [`Segment`] the namespaces share): the bytes an entry
 //! costs are its record and its slot, not a bucket, a name and an allocation of its own.
-//! An entry written since is a record appended to the namespace's own log of them. Once
-//! more than half of the segment's records or of the log's are dead (overwritten or
-//! removed), the live ones are copied into a segment, or a log, of their own.
+//! An entry written since goes to the namespace's own log of them, its name and its value
+//! apart (two buffers, both offsets in its slot: [`log`]), so a scan reads names only.
+//! Once more than half of the segment's bytes, or of the log's names or values, are dead
+//! (overwritten or removed), the live ones are copied into a buffer of their own.
 //!
 //! ```text
 //! record = varint(len) || key || option<u64> expires_at || varint(len) || sealed
@@ -21,10 +22,12 @@ use zeroize::Zeroizing;
 
 use crate::entry::Entry;
 use crate::error::Result;
+use compact::Freed;
 pub(crate) use indexed::{
     Indexed, Layout, SealedFile, DIR_CHUNK, DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN,
 };
-use record::{parse, prefixed, Log};
+use log::Log;
+use record::{parse, prefixed};
 pub(crate) use record::{put_varint, varint_len};
 use shadow::{idx_find, Dead};
 pub(crate) use stored::Stored;
@@ -33,11 +36,8 @@ pub(crate) use stored::Stored;
 /// (its key names in the clear: wiped when the last namespace lets it go).
 pub(crate) type Segment = Arc<Zeroizing<Vec<u8>>>;
 
-/// The largest average record [`Space::iter_keyed`] reads where the records lie.
-const WALK_MAX: usize = 512;
-
 /// Where one entry's record lies: at this offset of the namespace's segment, or, with
-/// `OWN` set, at this offset of its log (`Space::own`).
+/// `OWN` set, at these offsets of its log's names and values (`Space::own`, [`log`]).
 type Slot = u64;
 const OWN: Slot = 1 << 63;
 
@@ -46,10 +46,8 @@ const OWN: Slot = 1 << 63;
 pub(crate) struct Space {
     table: HashTable<Slot>,
     hasher: DefaultHashBuilder,
-    /// The log of records written since the segment (`OWN | offset` slots), and how many
-    /// of its bytes no slot holds.
+    /// The log of the entries written since the segment (`OWN` slots).
     own: Log,
-    own_dead: usize,
     /// The segment the other slots point into, and how many of its bytes they hold.
     seg: Option<Segment>,
     seg_live: usize,
@@ -67,38 +65,33 @@ pub(crate) struct Space {
 
 const NONE: Stored<'static> = Stored::whole("", None, &[]);
 
-/// The bytes `slot`'s record lies in, and its offset there.
-fn place<'a>(seg: &'a Option<Segment>, own: &'a [u8], slot: Slot) -> (&'a [u8], usize) {
-    let at = usize::try_from(slot & !OWN).unwrap_or(usize::MAX);
-    match slot & OWN {
-        0 => (seg.as_deref().map_or(&[][..], |s| &s[..]), at),
-        _ => (own, at),
-    }
+/// The bytes of the segment.
+fn seg_bytes(seg: &Option<Segment>) -> &[u8] {
+    seg.as_deref().map_or(&[][..], |s| &s[..])
+}
+
+/// The offset of a segment slot's record.
+fn seg_at(slot: Slot) -> usize {
+    usize::try_from(slot).unwrap_or(usize::MAX)
 }
 
 /// The entry in `slot` (records are checked when they enter a space: `NONE` is never
 /// seen, and opens as nothing would).
-fn view<'a>(seg: &'a Option<Segment>, own: &'a [u8], slot: Slot) -> Stored<'a> {
-    let (bytes, at) = place(seg, own, slot);
-    parse(bytes, at).map_or(NONE, |(stored, _)| stored)
+fn view<'a>(seg: &'a Option<Segment>, own: &'a Log, slot: Slot) -> Stored<'a> {
+    let found = match slot & OWN {
+        0 => parse(seg_bytes(seg), seg_at(slot)).map(|(stored, _)| stored),
+        _ => own.view(slot),
+    };
+    found.unwrap_or(NONE)
 }
 
 /// The key bytes of the record in `slot` (what a lookup compares and hashes: no UTF-8
 /// check, which the record passed when it entered the space).
-fn key_of<'a>(seg: &'a Option<Segment>, own: &'a [u8], slot: Slot) -> &'a [u8] {
-    let (bytes, mut at) = place(seg, own, slot);
-    prefixed(bytes, &mut at).unwrap_or(&[])
-}
-
-/// The length of the record in `slot`.
-fn rec_len(seg: &Option<Segment>, own: &[u8], slot: Slot) -> usize {
-    let (bytes, at) = place(seg, own, slot);
-    parse(bytes, at).map_or(0, |(_, end)| end - at)
-}
-
-/// The slot of the record at offset `at` of the log.
-fn own_slot(at: usize) -> Slot {
-    OWN | at as Slot
+fn key_of<'a>(seg: &'a Option<Segment>, own: &'a Log, slot: Slot) -> &'a [u8] {
+    match slot & OWN {
+        0 => prefixed(seg_bytes(seg), &mut seg_at(slot)).unwrap_or(&[]),
+        _ => own.key(slot),
+    }
 }
 
 impl Space {
@@ -142,7 +135,7 @@ impl Space {
         if self.table.is_empty() {
             return None;
         }
-        let (seg, own) = (&self.seg, &self.own[..]);
+        let (seg, own) = (&self.seg, &self.own);
         let hash = self.hasher.hash_one(key.as_bytes());
         let found = (self.table).find(hash, |&s| key_of(seg, own, s) == key.as_bytes());
         found.copied()
@@ -155,14 +148,7 @@ impl Space {
     }
 
     /// The entries whose key bytes `keep` takes, in no particular order: the others are
-    /// passed over on their key alone, never parsed whole.
-    ///
-    /// Small records are read where they lie, the segment's then the log's: memory read
-    /// forward, where the table's order is random against theirs (a cache miss each). A
-    /// record met so counts if a slot points at it (a probe with its key, comparing slots
-    /// only): dead ones, at most half of each buffer, are passed over. Records of over
-    /// [`WALK_MAX`] bytes on average, or a segment whose records do not lie back to back,
-    /// are read through the slots, a batch at a time ([`scan::by_slot`]).
+    /// passed over on their key alone, never parsed whole (the table's, [`scan`]).
     pub(crate) fn iter_keyed<'s>(
         &'s self,
         keep: impl Fn(&[u8]) -> bool + Copy + 's,
@@ -173,41 +159,10 @@ impl Space {
             .chain(indexed.into_iter().flatten()))
     }
 
-    /// The entries of the table (all but a v2 file's), as [`Space::iter_keyed`].
-    fn table_entries<'s>(
-        &'s self,
-        keep: impl Fn(&[u8]) -> bool + 's,
-    ) -> impl Iterator<Item = Stored<'s>> + 's {
-        let (seg, own) = (&self.seg, &self.own[..]);
-        let seg_bytes = seg.as_deref().map_or(&[][..], |s| &s[..]);
-        let bytes = self.seg_hi - self.seg_lo + own.len();
-        let back_to_back = self.seg_hi - self.seg_lo == self.seg_span;
-        let walk = back_to_back && bytes <= self.table.len().saturating_mul(WALK_MAX);
-        let runs = [
-            (seg_bytes, self.seg_lo, self.seg_hi, 0),
-            (own, 0, own.len(), OWN),
-        ];
-        let placed = walk.then(|| scan::by_place(runs)).into_iter().flatten();
-        let slotted = (!walk).then(|| scan::by_slot(self.table.iter(), seg, own));
-        let slotted = slotted
-            .into_iter()
-            .flatten()
-            .map(|s| (s, key_of(seg, own, s)));
-        (placed.map(|(s, k)| (s, k, true)))
-            .chain(slotted.map(|(s, k)| (s, k, false)))
-            .filter(move |&(slot, key, walked)| keep(key) && (!walked || self.holds(key, slot)))
-            .map(|(slot, _, _)| view(seg, own, slot))
-    }
-
-    /// Whether `slot` is the slot of `key` (the record it points at is live).
-    fn holds(&self, key: &[u8], slot: Slot) -> bool {
-        let hash = self.hasher.hash_one(key);
-        self.table.find(hash, |&s| s == slot).is_some()
-    }
-
     /// Adds the record at `at` of the segment (which must be `stored`, parsed there and
     /// ending at `end`); `false` if its key is here already. A record whose bytes are not
-    /// where `stored` says is copied into one of its own.
+    /// where `stored` says is copied into the log (`false` if that has no room: never
+    /// from a store file, which `MAX_STORE_LEN` bounds far below [`Log::fits`]).
     pub(crate) fn insert_at(&mut self, at: usize, end: usize, stored: Stored<'_>) -> bool {
         let found = self.seg.as_ref().and_then(|s| parse(s, at));
         let same = found.is_some_and(|(s, e)| {
@@ -247,10 +202,11 @@ impl Space {
                 *seg_span = *seg_live;
                 vacant.insert(at);
             }
-            _ => {
-                vacant.insert(own_slot(own.len()));
+            _ if own.fits() => {
+                vacant.insert(own.next_slot());
                 own.append(stored.key, &stored.to_entry());
             }
+            _ => return false,
         }
         true
     }
@@ -259,6 +215,7 @@ impl Space {
     /// (and nothing changed) if it shadows a v2 file's entry the lookup of which reads a
     /// directory chunk that is not authentic.
     pub(crate) fn insert(&mut self, key: &str, entry: &Entry, old: bool) -> Result<Option<Entry>> {
+        self.make_room(log::NAMES_MAX, log::VALUES_MAX)?;
         let Space {
             table,
             hasher,
@@ -274,17 +231,17 @@ impl Space {
             |&s| key_of(seg, own, s) == key.as_bytes(),
             |&s| hasher.hash_one(key_of(seg, own, s)),
         );
-        let at = own.len();
+        let at = own.next_slot();
         let (was, gone) = match found {
             Slot0::Occupied(mut o) => {
-                let slot = core::mem::replace(o.get_mut(), own_slot(at));
+                let slot = core::mem::replace(o.get_mut(), at);
                 let was = old.then(|| view(seg, own, slot).to_entry());
                 (was, Some(slot))
             }
             Slot0::Vacant(v) => {
                 // Looked up before anything changes: a failing chunk fails the write whole.
                 let shadowed = idx_find(idx, idx_dead, key, old)?;
-                v.insert(own_slot(at));
+                v.insert(at);
                 let was = shadowed.and_then(|(j, was)| {
                     idx_dead.set(j);
                     was
@@ -292,17 +249,15 @@ impl Space {
                 (was, None)
             }
         };
-        let dead = gone.map(|slot| (slot, rec_len(seg, own, slot)));
+        let freed = gone.map_or(Freed::default(), |slot| Freed::of(seg, own, slot));
         own.append(key, entry);
-        if let Some((slot, len)) = dead {
-            self.died(slot, len);
-        }
+        self.died(freed);
         Ok(was)
     }
 
     /// Removes `key`'s entry; returns it if `old` (copied out), as [`Space::insert`].
     pub(crate) fn remove(&mut self, key: &str, old: bool) -> Result<Option<Entry>> {
-        let (seg, own) = (&self.seg, &self.own[..]);
+        let (seg, own) = (&self.seg, &self.own);
         let hash = self.hasher.hash_one(key.as_bytes());
         let found = (self.table).find_entry(hash, |&s| key_of(seg, own, s) == key.as_bytes());
         let Ok(found) = found else {
@@ -314,8 +269,7 @@ impl Space {
         };
         let (slot, _) = found.remove();
         let was = old.then(|| view(seg, own, slot).to_entry());
-        let len = rec_len(seg, own, slot);
-        self.died(slot, len);
+        self.died(Freed::of(seg, own, slot));
         Ok(was)
     }
 
@@ -329,21 +283,16 @@ impl Space {
 
     /// Keeps the entries of the table (all but a v2 file's) that `keep` says to.
     fn retain_table(&mut self, mut keep: impl FnMut(Stored<'_>) -> bool) {
-        let (seg, own) = (&self.seg, &self.own[..]);
-        let (mut seg_dead, mut own_dead) = (0, 0);
+        let (seg, own) = (&self.seg, &self.own);
+        let mut freed = Freed::default();
         self.table.retain(|&mut s| {
             let kept = keep(view(seg, own, s));
             if !kept {
-                let len = rec_len(seg, own, s);
-                match s & OWN {
-                    0 => seg_dead += len,
-                    _ => own_dead += len,
-                }
+                freed = freed.and(Freed::of(seg, own, s));
             }
             kept
         });
-        self.died(0, seg_dead);
-        self.died(OWN, own_dead);
+        self.died(freed);
     }
 
     /// Keeps the entries `keep` says to, of a space without a v2 file's (for tests).
@@ -363,6 +312,7 @@ impl Space {
 mod compact;
 mod indexed;
 mod lazy;
+mod log;
 mod record;
 mod row;
 mod scan;

@@ -1,6 +1,7 @@
-//! How a space lets its dead records go: once more than half of its segment's bytes, or
-//! of its log's, are dead (overwritten or removed), the live records are copied into a
-//! buffer of their own and the slots re-pointed.
+//! How a space lets its dead bytes go: once more than half of its segment's bytes, or of
+//! its log's names or values, are dead (overwritten or removed), the live ones are copied
+//! into a buffer of their own and the slots re-pointed. The log's two buffers compact
+//! apart (a slot holds both offsets): each when half of its own bytes are dead.
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -8,68 +9,150 @@ use alloc::vec::Vec;
 use hashbrown::HashTable;
 use zeroize::Zeroizing;
 
-use super::record::{parse, Log};
-use super::{own_slot, Slot, Space, OWN};
+use super::log::{name_at, name_len, own_slot, value_at, value_len, Buf, Log, NAME_BITS};
+use super::record::parse;
+use super::{seg_at, seg_bytes, Segment, Slot, Space, OWN};
+use crate::error::{Error, Result};
 
-/// Copies the records of the slots of `table` that `mine` says lie in `from` into a
-/// buffer of their own, re-pointing each slot (`make`: a slot from the new offset).
-fn compact(
-    table: &mut HashTable<Slot>,
-    from: &[u8],
-    live: usize,
-    mine: impl Fn(Slot) -> bool,
-    make: impl Fn(usize) -> Slot,
-) -> Vec<u8> {
+/// Bytes that no slot holds any longer (an overwrite's, a removal's, a retain's): of the
+/// segment, and of the log's names and values.
+#[derive(Clone, Copy, Default)]
+pub(super) struct Freed {
+    seg: usize,
+    names: usize,
+    values: usize,
+}
+
+impl Freed {
+    /// The bytes of `slot`'s record (in the segment) or name and value (in the log).
+    pub(super) fn of(seg: &Option<Segment>, own: &Log, slot: Slot) -> Freed {
+        match slot & OWN {
+            0 => {
+                let at = seg_at(slot);
+                let seg = parse(seg_bytes(seg), at).map_or(0, |(_, end)| end - at);
+                Freed {
+                    seg,
+                    ..Freed::default()
+                }
+            }
+            _ => {
+                let (names, values) = own.lens(slot);
+                Freed {
+                    names,
+                    values,
+                    seg: 0,
+                }
+            }
+        }
+    }
+
+    /// These bytes and `other`'s.
+    pub(super) fn and(self, other: Freed) -> Freed {
+        Freed {
+            seg: self.seg + other.seg,
+            names: self.names + other.names,
+            values: self.values + other.values,
+        }
+    }
+}
+
+/// Copies the segment records of the slots of `table` out of `from` into a buffer of
+/// their own, re-pointing each slot.
+fn compact_seg(table: &mut HashTable<Slot>, from: &[u8], live: usize) -> Vec<u8> {
     let mut fresh = Vec::with_capacity(live);
-    for slot in table.iter_mut().filter(|s| mine(**s)) {
-        let start = usize::try_from(*slot & !OWN).unwrap_or(usize::MAX);
+    for slot in table.iter_mut().filter(|s| **s & OWN == 0) {
+        let start = seg_at(*slot);
         let end = parse(from, start).map_or(start, |(_, end)| end);
-        *slot = make(fresh.len());
+        *slot = fresh.len() as Slot;
         fresh.extend_from_slice(from.get(start..end).unwrap_or(&[]));
     }
     fresh
 }
 
+/// Copies the live names of `log` into a buffer of their own, re-pointing the slots.
+fn compact_names(table: &mut HashTable<Slot>, log: &mut Log) {
+    let old = &log.names;
+    let mut fresh = Buf::with_capacity(old.len() - log.names_dead.min(old.len()));
+    for slot in table.iter_mut().filter(|s| **s & OWN != 0) {
+        let start = name_at(*slot);
+        let bytes = old.get(start..start + name_len(old, start)).unwrap_or(&[]);
+        *slot = (*slot & !NAME_BITS) | own_slot(fresh.len(), 0);
+        fresh.extend(bytes);
+    }
+    log.names = fresh;
+    log.names_dead = 0;
+}
+
+/// Copies the live values of `log` into a buffer of their own, re-pointing the slots.
+fn compact_values(table: &mut HashTable<Slot>, log: &mut Log) {
+    let old = &log.values;
+    let mut fresh = Buf::with_capacity(old.len() - log.values_dead.min(old.len()));
+    for slot in table.iter_mut().filter(|s| **s & OWN != 0) {
+        let start = value_at(*slot);
+        let bytes = old.get(start..start + value_len(old, start)).unwrap_or(&[]);
+        *slot = (*slot & NAME_BITS) | fresh.len() as Slot;
+        fresh.extend(bytes);
+    }
+    log.values = fresh;
+    log.values_dead = 0;
+}
+
 impl Space {
-    /// Counts `dead` bytes of the segment (`slot` one of its) or the log (`slot` one of
-    /// its) as no longer held; copies the live records into a buffer of their own once
-    /// more than half of that one's are dead.
-    pub(super) fn died(&mut self, slot: Slot, dead: usize) {
-        if dead == 0 {
+    /// Counts `freed` bytes as no longer held; copies the live records of the segment,
+    /// or the live names or values of the log, into a buffer of their own once more than
+    /// half of that one's are dead.
+    pub(super) fn died(&mut self, freed: Freed) {
+        let own = &mut self.own;
+        own.names_dead += freed.names;
+        own.values_dead += freed.values;
+        if own.names_dead.saturating_mul(2) > own.names.len() {
+            compact_names(&mut self.table, own);
+        }
+        if own.values_dead.saturating_mul(2) > own.values.len() {
+            compact_values(&mut self.table, own);
+        }
+        if freed.seg == 0 {
             return;
         }
-        if slot & OWN != 0 {
-            self.own_dead += dead;
-            if self.own_dead.saturating_mul(2) <= self.own.len() {
-                return;
-            }
-            let live = self.own.len() - self.own_dead.min(self.own.len());
-            let old = core::mem::take(&mut self.own);
-            self.own = Log::from(compact(
-                &mut self.table,
-                &old,
-                live,
-                |s| s & OWN != 0,
-                own_slot,
-            ));
-            self.own_dead = 0;
-            return;
-        }
-        self.seg_live = self.seg_live.saturating_sub(dead);
+        self.seg_live = self.seg_live.saturating_sub(freed.seg);
         if self.seg_live.saturating_mul(2) >= self.seg_span {
             return;
         }
         let Some(old) = self.seg.take() else { return };
-        let fresh = compact(
-            &mut self.table,
-            &old,
-            self.seg_live,
-            |s| s & OWN == 0,
-            |at| at as Slot,
-        );
+        let fresh = compact_seg(&mut self.table, &old, self.seg_live);
         self.seg_live = fresh.len();
         self.seg_span = fresh.len();
         (self.seg_lo, self.seg_hi) = (0, fresh.len());
         self.seg = (!fresh.is_empty()).then(|| Arc::new(Zeroizing::new(fresh)));
+    }
+
+    /// Room in the log for the offsets of one more entry, its names buffer at most
+    /// `names_max` long and its values buffer at most `values_max` ([`Log::fits`] with the
+    /// bounds of a slot): the log's dead bytes let go first if need be; `TooLarge` (and
+    /// nothing changed but that) if its live bytes alone leave no room.
+    pub(super) fn make_room(&mut self, names_max: usize, values_max: usize) -> Result<()> {
+        let own = &mut self.own;
+        let fits = |own: &Log| own.names.len() <= names_max && own.values.len() <= values_max;
+        if fits(own) {
+            return Ok(());
+        }
+        if own.names.len() > names_max {
+            compact_names(&mut self.table, own);
+        }
+        if own.values.len() > values_max {
+            compact_values(&mut self.table, own);
+        }
+        match (own.names.len(), own.values.len()) {
+            (names, _) if names > names_max => Err(too_large(names, names_max)),
+            (_, values) if values > values_max => Err(too_large(values, values_max)),
+            _ => Ok(()),
+        }
+    }
+}
+
+fn too_large(len: usize, max: usize) -> Error {
+    Error::TooLarge {
+        len: len as u64,
+        max: max as u64,
     }
 }

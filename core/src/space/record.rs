@@ -1,12 +1,10 @@
 //! A record's bytes: `varint(len) || key || option<u64> expires_at || varint(len) ||
-//! sealed`, postcard's encoding of the snapshot body's entry (FORMAT.md), read and written
-//! here without serde, for the lookups of [`super::Space`].
+//! sealed`, postcard's encoding of the snapshot body's entry (FORMAT.md), read here
+//! without serde, for the lookups of [`super::Space`] in a segment; and the varints and
+//! value fields its write log ([`super::log`]) shares.
 #![forbid(unsafe_code)]
 
-use alloc::vec::Vec;
-
 use super::Stored;
-use crate::entry::Entry;
 
 /// Reads a varint (postcard's: LEB128, at most 10 bytes, the value below 2^64) at `*at`.
 pub(super) fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
@@ -44,15 +42,17 @@ pub(crate) fn put_varint(out: &mut [u8], mut value: u64) -> usize {
     n + 1
 }
 
-fn push_varint(out: &mut Vec<u8>, value: u64) {
-    let mut bytes = [0u8; 10];
-    let n = put_varint(&mut bytes, value);
-    out.extend_from_slice(&bytes[..n]);
-}
-
 /// The bytes `len` prefixed by a varint at `*at`.
+#[inline]
 pub(super) fn prefixed<'a>(bytes: &'a [u8], at: &mut usize) -> Option<&'a [u8]> {
-    let len = usize::try_from(varint(bytes, at)?).ok()?;
+    // A length below 128 (most names) is one byte, read here without the loop's call.
+    let len = match bytes.get(*at) {
+        Some(&byte) if byte < 0x80 => {
+            *at += 1;
+            usize::from(byte)
+        }
+        _ => usize::try_from(varint(bytes, at)?).ok()?,
+    };
     let out = bytes.get(*at..at.checked_add(len)?)?;
     *at += len;
     Some(out)
@@ -65,6 +65,13 @@ type Fields<'a> = (&'a [u8], Option<u64>, &'a [u8], usize);
 /// ends.
 fn fields(bytes: &[u8], mut at: usize) -> Option<Fields<'_>> {
     let key = prefixed(bytes, &mut at)?;
+    let (expires_at, sealed, at) = value_fields(bytes, at)?;
+    Some((key, expires_at, sealed, at))
+}
+
+/// The expiry and sealed value at `at` of `bytes` (a record's after its key, or a write
+/// log's value record), and where they end.
+pub(super) fn value_fields(bytes: &[u8], mut at: usize) -> Option<(Option<u64>, &[u8], usize)> {
     let expires_at = match bytes.get(at)? {
         0 => {
             at += 1;
@@ -77,7 +84,7 @@ fn fields(bytes: &[u8], mut at: usize) -> Option<Fields<'_>> {
         _ => return None,
     };
     let sealed = prefixed(bytes, &mut at)?;
-    Some((key, expires_at, sealed, at))
+    Some((expires_at, sealed, at))
 }
 
 /// The record at `at` of `bytes`, and where it ends.
@@ -93,66 +100,26 @@ pub(super) fn skim(bytes: &[u8], at: usize) -> Option<(&[u8], usize)> {
     fields(bytes, at).map(|(key, _, _, end)| (key, end))
 }
 
-/// Appends the record of `key`'s `entry` to `out`.
-fn append_record(out: &mut Vec<u8>, key: &str, entry: &Entry) {
-    push_varint(out, key.len() as u64);
+/// The record of `key`'s `entry`, as a segment holds it (for tests).
+#[cfg(test)]
+pub(super) fn record(key: &str, entry: &crate::entry::Entry) -> alloc::vec::Vec<u8> {
+    use alloc::vec::Vec;
+    fn push_varint(out: &mut Vec<u8>, value: u64) {
+        let mut bytes = [0u8; 10];
+        let n = put_varint(&mut bytes, value);
+        out.extend_from_slice(&bytes[..n]);
+    }
+    let mut out = Vec::new();
+    push_varint(&mut out, key.len() as u64);
     out.extend_from_slice(key.as_bytes());
     match entry.expires_at {
         None => out.push(0),
         Some(at) => {
             out.push(1);
-            push_varint(out, at);
+            push_varint(&mut out, at);
         }
     }
-    push_varint(out, entry.sealed.len() as u64);
+    push_varint(&mut out, entry.sealed.len() as u64);
     out.extend_from_slice(&entry.sealed);
-}
-
-/// The record of `key`'s `entry` (for tests).
-#[cfg(test)]
-pub(super) fn record(key: &str, entry: &Entry) -> Vec<u8> {
-    let mut out = Vec::new();
-    append_record(&mut out, key, entry);
     out
-}
-
-/// A namespace's log of the records written since its segment: they hold key names in the
-/// clear, so the log never leaves a copy behind. It grows by moving to a buffer twice as
-/// large and wiping the old one (never by a reallocation that frees it as it is), and is
-/// wiped when dropped.
-#[derive(Default)]
-pub(super) struct Log(Vec<u8>);
-
-impl Log {
-    /// Appends the record of `key`'s `entry`.
-    pub(super) fn append(&mut self, key: &str, entry: &Entry) {
-        let extra = varint_len(key.len()) + key.len() + 11 + varint_len(entry.sealed.len());
-        let extra = extra + entry.sealed.len();
-        if self.0.capacity() - self.0.len() < extra {
-            let mut fresh = Vec::with_capacity((self.0.len() + extra).max(2 * self.0.capacity()));
-            fresh.extend_from_slice(&self.0);
-            zeroize::Zeroize::zeroize(&mut self.0);
-            self.0 = fresh;
-        }
-        append_record(&mut self.0, key, entry);
-    }
-}
-
-impl From<Vec<u8>> for Log {
-    fn from(bytes: Vec<u8>) -> Log {
-        Log(bytes)
-    }
-}
-
-impl core::ops::Deref for Log {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Drop for Log {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
 }
