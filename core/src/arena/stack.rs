@@ -54,8 +54,14 @@ const STEP: usize = 1024;
 /// [`STEP`]-byte frames, each also holding a return address: a gap too small for a key),
 /// but never more than the stack left to the thread (less [`SCRUB_MARGIN`]); then clears
 /// the vector registers.
+///
+/// Always inlined, so that the first zeroed step lies right below the caller's frame: a
+/// frame of its own would lie between the two and keep, unwritten, whatever the dead frames
+/// held there (a get's decoded value, in a release build: tests/dead_frames.rs). The stack
+/// left is asked in a frame of its own ([`left_here`]), which the steps then overwrite.
+#[inline(always)]
 pub(crate) fn scrub(len: usize) {
-    let len = match stack_left() {
+    let len = match left_here() {
         Some(left) => len.min(left.saturating_sub(SCRUB_MARGIN)),
         None => len,
     };
@@ -64,6 +70,12 @@ pub(crate) fn scrub(len: usize) {
         scrub_steps(steps);
     }
     super::registers::clear();
+}
+
+/// [`stack_left`], in a frame of its own below the caller's (see [`scrub`]).
+#[inline(never)]
+fn left_here() -> Option<usize> {
+    stack_left()
 }
 
 #[inline(never)]
