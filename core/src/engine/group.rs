@@ -55,15 +55,22 @@ pub(super) struct Queue {
 /// expects (each a `yield`: a few microseconds, where a sync costs 100 us or more).
 const COMPANY_TRIES: usize = 32;
 
+/// A put under way, counted out of [`Queue::in_flight`] when it drops (at the put's
+/// return, or its unwinding).
+struct UnderWay<'a>(&'a AtomicUsize);
+
+impl Drop for UnderWay<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 impl Queue {
-    /// Counts a put in (`true`) or out.
-    fn count(&self, entering: bool) {
-        if entering {
-            let now = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
-            self.most_in_flight.fetch_max(now, Ordering::AcqRel);
-        } else {
-            self.in_flight.fetch_sub(1, Ordering::AcqRel);
-        }
+    /// Counts a put in, until the returned guard drops.
+    fn enter(&self) -> UnderWay<'_> {
+        let now = self.in_flight.fetch_add(1, Ordering::AcqRel) + 1;
+        self.most_in_flight.fetch_max(now, Ordering::AcqRel);
+        UnderWay(&self.in_flight)
     }
 
     /// Lets the threads that put again as soon as their last put returned (the ones the
@@ -74,11 +81,13 @@ impl Queue {
     /// led the last batch no longer always missing the next.
     fn wait_for_company(&self) {
         let expected = self.most_in_flight.swap(0, Ordering::AcqRel);
-        for _ in 0..COMPANY_TRIES {
-            if expected <= 1 || self.puts.lock().len() >= expected {
-                break;
+        if expected > 1 {
+            for _ in 0..COMPANY_TRIES {
+                if self.puts.lock().len() >= expected {
+                    break;
+                }
+                yield_now();
             }
-            yield_now();
         }
         self.most_in_flight
             .fetch_max(self.in_flight.load(Ordering::Acquire), Ordering::AcqRel);
@@ -107,20 +116,7 @@ impl Engine {
         if self.held_here() {
             return Err(Error::Reentrant);
         }
-        self.queue.count(true);
-        let outcome = self.put_queued(ns, key, plain, ttl);
-        self.queue.count(false);
-        outcome
-    }
-
-    /// [`Engine::put_grouped`], counted in and out by the caller.
-    fn put_queued(
-        &self,
-        ns: &str,
-        key: &str,
-        plain: SecretBuf,
-        ttl: Option<Duration>,
-    ) -> Result<()> {
+        let _under_way = self.queue.enter();
         let mine = Arc::new(Put {
             ns: String::from(ns),
             key: String::from(key),

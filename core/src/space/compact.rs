@@ -69,31 +69,51 @@ fn compact_seg(table: &mut HashTable<Slot>, from: &[u8], live: usize) -> Vec<u8>
     fresh
 }
 
-/// Copies the live names of `log` into a buffer of their own, re-pointing the slots.
-fn compact_names(table: &mut HashTable<Slot>, log: &mut Log) {
-    let old = &log.names;
-    let mut fresh = Buf::with_capacity(old.len() - log.names_dead.min(old.len()));
+/// Which of the log's two buffers a compaction copies: where a slot points into it, how
+/// long the record there is, and the slot re-pointed to a new offset.
+struct Part {
+    at: fn(Slot) -> usize,
+    len: fn(&[u8], usize) -> usize,
+    moved: fn(Slot, usize) -> Slot,
+}
+
+const NAMES: Part = Part {
+    at: name_at,
+    len: name_len,
+    moved: |slot, at| (slot & !NAME_BITS) | own_slot(at, 0),
+};
+
+const VALUES: Part = Part {
+    at: value_at,
+    len: value_len,
+    moved: |slot, at| (slot & NAME_BITS) | at as Slot,
+};
+
+/// Copies the live records of `old` (one of the log's buffers, `dead` of its bytes held
+/// by no slot) into a buffer of their own, re-pointing the slots; the old one is wiped as
+/// the caller lets it go.
+fn compact_log(table: &mut HashTable<Slot>, old: &Buf, dead: usize, part: Part) -> Buf {
+    let mut fresh = Buf::with_capacity(old.len() - dead.min(old.len()));
     for slot in table.iter_mut().filter(|s| **s & OWN != 0) {
-        let start = name_at(*slot);
-        let bytes = old.get(start..start + name_len(old, start)).unwrap_or(&[]);
-        *slot = (*slot & !NAME_BITS) | own_slot(fresh.len(), 0);
+        let start = (part.at)(*slot);
+        let bytes = old
+            .get(start..start + (part.len)(old, start))
+            .unwrap_or(&[]);
+        *slot = (part.moved)(*slot, fresh.len());
         fresh.extend(bytes);
     }
-    log.names = fresh;
+    fresh
+}
+
+/// Copies the live names of `log` into a buffer of their own, re-pointing the slots.
+fn compact_names(table: &mut HashTable<Slot>, log: &mut Log) {
+    log.names = compact_log(table, &log.names, log.names_dead, NAMES);
     log.names_dead = 0;
 }
 
 /// Copies the live values of `log` into a buffer of their own, re-pointing the slots.
 fn compact_values(table: &mut HashTable<Slot>, log: &mut Log) {
-    let old = &log.values;
-    let mut fresh = Buf::with_capacity(old.len() - log.values_dead.min(old.len()));
-    for slot in table.iter_mut().filter(|s| **s & OWN != 0) {
-        let start = value_at(*slot);
-        let bytes = old.get(start..start + value_len(old, start)).unwrap_or(&[]);
-        *slot = (*slot & NAME_BITS) | fresh.len() as Slot;
-        fresh.extend(bytes);
-    }
-    log.values = fresh;
+    log.values = compact_log(table, &log.values, log.values_dead, VALUES);
     log.values_dead = 0;
 }
 
@@ -132,8 +152,7 @@ impl Space {
     /// nothing changed but that) if its live bytes alone leave no room.
     pub(super) fn make_room(&mut self, names_max: usize, values_max: usize) -> Result<()> {
         let own = &mut self.own;
-        let fits = |own: &Log| own.names.len() <= names_max && own.values.len() <= values_max;
-        if fits(own) {
+        if own.fits_within(names_max, values_max) {
             return Ok(());
         }
         if own.names.len() > names_max {

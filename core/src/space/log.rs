@@ -49,11 +49,6 @@ pub(super) fn value_at(slot: Slot) -> usize {
     (slot & VALUES_MAX as Slot) as usize
 }
 
-/// One entry as the log holds it (the one place it builds a [`Stored`]).
-fn stored<'a>(key: &'a str, expires_at: Option<u64>, sealed: &'a [u8]) -> Stored<'a> {
-    Stored::whole(key, expires_at, sealed)
-}
-
 /// Bytes that never leave a copy behind: grown by moving to a buffer twice as large and
 /// wiping the old one, wiped when dropped.
 #[derive(Default)]
@@ -133,7 +128,7 @@ impl Log {
     pub(super) fn view(&self, slot: Slot) -> Option<Stored<'_>> {
         let key = core::str::from_utf8(self.key(slot)).ok()?;
         let (expires_at, sealed, _) = value_fields(&self.values, value_at(slot))?;
-        Some(stored(key, expires_at, sealed))
+        Some(Stored::whole(key, expires_at, sealed))
     }
 
     /// The lengths of `slot`'s name record and value record.
@@ -144,7 +139,12 @@ impl Log {
 
     /// Whether the next entry's offsets fit in a slot ([`NAMES_MAX`], [`VALUES_MAX`]).
     pub(super) fn fits(&self) -> bool {
-        self.names.len() <= NAMES_MAX && self.values.len() <= VALUES_MAX
+        self.fits_within(NAMES_MAX, VALUES_MAX)
+    }
+
+    /// Whether the buffers are at most `names_max` and `values_max` bytes long.
+    pub(super) fn fits_within(&self, names_max: usize, values_max: usize) -> bool {
+        self.names.len() <= names_max && self.values.len() <= values_max
     }
 
     /// The slot of the next entry [`Log::append`] adds.

@@ -15,6 +15,11 @@ fn entry(fill: u8, len: usize) -> Entry {
     }
 }
 
+/// Puts `key` = `len` bytes of `fill` into `space`.
+fn put(space: &mut Space, key: &str, fill: u8, len: usize) {
+    space.insert(key, &entry(fill, len), false).unwrap();
+}
+
 /// What `space` holds, sorted: each key with its sealed value.
 fn contents(space: &Space) -> Vec<(String, Vec<u8>)> {
     let mut all: Vec<(String, Vec<u8>)> = (space.iter().unwrap())
@@ -93,9 +98,7 @@ fn the_log_keeps_names_apart_from_values() {
 fn overwrites_and_removes_count_dead_names_and_values() {
     let mut space = Space::default();
     for i in 0..10u8 {
-        space
-            .insert(&format!("k{i}"), &entry(i, 40), false)
-            .unwrap();
+        put(&mut space, &format!("k{i}"), i, 40);
     }
     let was = space.insert("k0", &entry(100, 40), true).unwrap();
     assert_eq!(was.map(|e| e.sealed[0]), Some(0));
@@ -123,9 +126,7 @@ fn names_and_values_compact_apart() {
     // Values die faster: k0 rewritten with large values, its name short.
     let mut space = Space::default();
     for i in 0..10u8 {
-        space
-            .insert(&format!("k{i}"), &entry(i, 40), false)
-            .unwrap();
+        put(&mut space, &format!("k{i}"), i, 40);
     }
     for round in 0..5u8 {
         space.insert("k0", &entry(200 + round, 120), false).unwrap();
@@ -239,14 +240,10 @@ fn a_log_under_random_writes_matches_a_map() {
 fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
     let mut space = Space::default();
     for i in 0..200u8 {
-        space
-            .insert(&format!("a{i:03}"), &entry(i, 20), false)
-            .unwrap();
+        put(&mut space, &format!("a{i:03}"), i, 20);
     }
     for i in 10..15u8 {
-        space
-            .insert(&format!("a{i:03}"), &entry(i + 100, 30), false)
-            .unwrap();
+        put(&mut space, &format!("a{i:03}"), i + 100, 30);
     }
     for i in [16u8, 18] {
         space.remove(&format!("a{i:03}"), false).unwrap();
@@ -282,14 +279,10 @@ fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
 fn a_log_with_no_room_compacts_or_refuses() {
     let mut space = Space::default();
     for i in 0..10u8 {
-        space
-            .insert(&format!("k{i}"), &entry(i, 40), false)
-            .unwrap();
+        put(&mut space, &format!("k{i}"), i, 40);
     }
     for i in 0..3u8 {
-        space
-            .insert(&format!("k{i}"), &entry(50 + i, 40), false)
-            .unwrap();
+        put(&mut space, &format!("k{i}"), 50 + i, 40);
     }
     let before = contents(&space);
     let (names, values) = (space.own.names.len(), space.own.values.len());
