@@ -12,6 +12,7 @@ use alloc::sync::Arc;
 use alloc::vec;
 use alloc::vec::Vec;
 use hashbrown::HashMap;
+use zeroize::Zeroizing;
 
 use super::header::{BODY_NONCE, DATA_LEN, HEADER_LEN, TOC_LEN};
 use super::toc::{chunk_base, chunks, entry_len, names_k, nonce, Toc, HAS_EXPIRY, PREFIX_LEN};
@@ -51,19 +52,26 @@ struct Contents {
     layouts: Vec<(String, Layout)>,
 }
 
-/// Opens the toc `sealed` (ciphertext and tag) of the file whose header is `head` (its
-/// lengths checked) under `keyring`; `Tampered` if it is not authentic.
-fn contents(keyring: &Keyring, head: &[u8], sealed: &[u8]) -> Result<Contents> {
+/// Opens in place the toc `sealed` (the file's bytes from the end of its data: ciphertext
+/// and tag; the namespaces' names in the clear once opened, so wiped as it drops) of the
+/// file whose header is `head` (its lengths checked) under `keyring`; `Tampered` if it is
+/// not authentic. Also returns the tag (the file's last 16 bytes).
+fn contents(
+    keyring: &Keyring,
+    head: &[u8],
+    mut toc_plain: Zeroizing<Vec<u8>>,
+) -> Result<(Contents, [u8; TAG_LEN])> {
     let data_end = HEADER_LEN + u32_at(head, DATA_LEN);
     if head[BODY_NONCE][PREFIX_LEN..] != [0u8; 8] {
         return Err(corrupt("snapshot nonce: its last 8 bytes are not zero"));
     }
-    let (ct, tag) = sealed.split_at(sealed.len() - TAG_LEN);
-    // The namespaces' names in the clear once opened: wiped as it drops.
-    let mut toc_plain = zeroize::Zeroizing::new(ct.to_vec());
+    let ct_len = toc_plain.len() - TAG_LEN;
+    let mut tag = [0u8; TAG_LEN];
+    tag.copy_from_slice(&toc_plain[ct_len..]);
+    toc_plain.truncate(ct_len);
     let mut prefix = [0u8; PREFIX_LEN];
     prefix.copy_from_slice(&head[BODY_NONCE][..PREFIX_LEN]);
-    keyring.open_in_place(&head[BODY_NONCE], &head[..HEADER_LEN], &mut toc_plain, tag)?;
+    keyring.open_in_place(&head[BODY_NONCE], &head[..HEADER_LEN], &mut toc_plain, &tag)?;
     let (mut toc, rest) = postcard::take_from_bytes::<Toc<'_>>(&toc_plain)
         .map_err(|e| corrupt(format!("toc: {e}")))?;
     if !rest.is_empty() {
@@ -81,11 +89,14 @@ fn contents(keyring: &Keyring, head: &[u8], sealed: &[u8]) -> Result<Contents> {
     if at != data_end {
         return Err(corrupt("toc: the namespaces do not fill the data"));
     }
-    Ok(Contents {
+    let mut prefixes = core::mem::take(&mut toc.prefixes);
+    prefixes.shrink_to_fit();
+    let contents = Contents {
         sequence: toc.sequence,
-        prefixes: core::mem::take(&mut toc.prefixes),
+        prefixes,
         layouts,
-    })
+    };
+    Ok((contents, tag))
 }
 
 /// The namespaces of `file`, as `contents` lays them out.
@@ -109,8 +120,8 @@ pub(super) fn open(
     bytes: Vec<u8>,
 ) -> Result<(HashMap<String, Space>, u64)> {
     let data_end = HEADER_LEN + u32_at(&bytes, DATA_LEN);
-    let mut contents = contents(keyring, &bytes[..HEADER_LEN], &bytes[data_end..])?;
-    contents.prefixes.shrink_to_fit();
+    let toc = Zeroizing::new(bytes[data_end..].to_vec());
+    let (mut contents, _) = contents(keyring, &bytes[..HEADER_LEN], toc)?;
     let file = SealedFile {
         bytes,
         lazy: None,
@@ -133,11 +144,9 @@ pub(super) fn open_lazily(
 ) -> Result<(HashMap<String, Space>, u64, [u8; TAG_LEN])> {
     let data_end = HEADER_LEN + u32_at(&head, DATA_LEN);
     let len = usize::try_from(file.len()).map_err(|_| corrupt("file too long"))?;
-    let mut sealed = vec![0u8; len - data_end];
-    file.read_exact_at(data_end as u64, &mut sealed)?;
-    let mut contents = contents(keyring, &head, &sealed)?;
-    let mut tag = [0u8; TAG_LEN];
-    tag.copy_from_slice(&sealed[sealed.len() - TAG_LEN..]);
+    let mut toc = Zeroizing::new(vec![0u8; len - data_end]);
+    file.read_exact_at(data_end as u64, &mut toc)?;
+    let (mut contents, tag) = contents(keyring, &head, toc)?;
     // The header, then each directory, back to back.
     let dirs: usize = contents
         .layouts

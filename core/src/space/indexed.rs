@@ -240,13 +240,18 @@ impl Indexed {
                 .get(records.start + start..records.start + end));
         };
         let g = j / GROUP_ROWS;
-        let from = self.end_before(g * GROUP_ROWS)?;
-        let to = self.end_before(self.layout.count.min((g + 1) * GROUP_ROWS))?;
-        if !(from <= start && end <= to && to <= records.len()) {
+        // The group's bounds are read from the directory once, when it is read.
+        let bounds = || {
+            let from = self.end_before(g * GROUP_ROWS)?;
+            let to = self.end_before(self.layout.count.min((g + 1) * GROUP_ROWS))?;
+            Ok((from <= to && to <= records.len()).then_some(from..to))
+        };
+        let Some((from, bytes)) = self.groups.get(g, &**file, records.start, bounds)? else {
             return Ok(None);
-        }
-        let group = (self.groups).get(g, &**file, records.start + from, to - from)?;
-        Ok(group.and_then(|bytes| bytes.get(start - from..end - from)))
+        };
+        Ok(start
+            .checked_sub(from)
+            .and_then(|at| bytes.get(at..end - from)))
     }
 
     /// Entry `j` (its key left empty: lookups do not need it).

@@ -9,6 +9,7 @@
 use alloc::boxed::Box;
 use alloc::vec;
 use alloc::vec::Vec;
+use core::ops::Range;
 
 use crate::error::Result;
 use crate::storage::SnapshotFile;
@@ -17,9 +18,10 @@ use crate::sync::Once;
 /// Entries whose records a group holds (the last group may hold fewer).
 pub(crate) const GROUP_ROWS: usize = 64;
 
-/// The record groups of one namespace: none for a file read whole.
+/// The record groups of one namespace, each where it starts in the namespace's records
+/// and its bytes: none for a file read whole.
 #[derive(Default)]
-pub(crate) struct Groups(Vec<Once<Box<[u8]>>>);
+pub(crate) struct Groups(Vec<Once<(usize, Box<[u8]>)>>);
 
 impl Groups {
     /// The groups of a namespace of `count` entries.
@@ -31,24 +33,30 @@ impl Groups {
         )
     }
 
-    /// Group `g`'s bytes, the `len` at offset `at` of `file`, read at its first use (a
-    /// failed read is not kept: the next use reads again).
+    /// Group `g`: where it starts in the records, and its bytes. At its first use, read
+    /// from `file`, its records' range (`bounds`, `None` if the directory's give none) an
+    /// offset of the records that start at `records` in the file; a failed read is not
+    /// kept (the next use reads again).
     pub(crate) fn get(
         &self,
         g: usize,
         file: &dyn SnapshotFile,
-        at: usize,
-        len: usize,
-    ) -> Result<Option<&[u8]>> {
+        records: usize,
+        bounds: impl FnOnce() -> Result<Option<Range<usize>>>,
+    ) -> Result<Option<(usize, &[u8])>> {
         let Some(cell) = self.0.get(g) else {
             return Ok(None);
         };
-        if let Some(bytes) = cell.get() {
-            return Ok(Some(bytes));
+        if let Some((from, bytes)) = cell.get() {
+            return Ok(Some((*from, bytes)));
         }
-        let mut bytes = vec![0u8; len];
-        file.read_exact_at(at as u64, &mut bytes)?;
+        let Some(range) = bounds()? else {
+            return Ok(None);
+        };
+        let mut bytes = vec![0u8; range.len()];
+        file.read_exact_at((records + range.start) as u64, &mut bytes)?;
         // Two threads may both read it: the first one's is kept.
-        Ok(Some(cell.call_once(|| bytes.into_boxed_slice())))
+        let (from, bytes) = cell.call_once(|| (range.start, bytes.into_boxed_slice()));
+        Ok(Some((*from, bytes)))
     }
 }

@@ -56,13 +56,10 @@ impl<'a> Stored<'a> {
 
     /// An owned copy of the entry, to use without the map.
     pub(crate) fn to_entry(self) -> Entry {
-        let sealed = match self.nonce {
+        let sealed = match &self.nonce {
             None => self.sealed.into(),
-            Some(_) => {
-                let mut whole = Vec::with_capacity(NONCE_LEN + self.sealed.len());
-                self.append_sealed(&mut whole);
-                whole.into()
-            }
+            // One allocation, of the exact length (the chain of two slices says it).
+            Some(nonce) => nonce.iter().chain(self.sealed).copied().collect(),
         };
         Entry {
             sealed,
