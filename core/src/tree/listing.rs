@@ -157,6 +157,7 @@ impl Tree {
 /// Whether `key` starts with `prefix`, compared a byte at a time inline: a scan asks it of
 /// every name, and `<[u8]>::starts_with` calls `memcmp`, whose call dwarfs the compare of
 /// a short name (most of a prefix scan's time at 100k entries).
+#[inline]
 fn has_prefix(key: &[u8], prefix: &[u8]) -> bool {
     key.len() >= prefix.len() && key.iter().zip(prefix).all(|(k, p)| k == p)
 }
