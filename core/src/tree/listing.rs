@@ -101,9 +101,9 @@ impl Tree {
     pub fn prefix<V: DeserializeOwned>(&self, prefix: &str) -> Result<Vec<(String, V)>> {
         self.engine.refresh_if_due()?;
         scrubbed(|| {
-            let (keyring, mut entries) = self
-                .engine
-                .live_entries(&self.name, |k| has_prefix(k, prefix.as_bytes()))?;
+            let wanted = Prefix::new(prefix.as_bytes());
+            let (keyring, mut entries) =
+                (self.engine).live_entries(&self.name, |k| wanted.of(k))?;
             entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             entries
                 .into_iter()
@@ -154,10 +154,67 @@ impl Tree {
     }
 }
 
-/// Whether `key` starts with `prefix`, compared a byte at a time inline: a scan asks it of
-/// every name, and `<[u8]>::starts_with` calls `memcmp`, whose call dwarfs the compare of
-/// a short name (most of a prefix scan's time at 100k entries).
-#[inline]
-fn has_prefix(key: &[u8], prefix: &[u8]) -> bool {
-    key.len() >= prefix.len() && key.iter().zip(prefix).all(|(k, p)| k == p)
+/// A prefix that a scan compares with every name, inline: `<[u8]>::starts_with` calls
+/// `memcmp`, whose call dwarfs the compare of a short name, and a byte-at-a-time compare
+/// was half a 100k-name scan's time. A prefix of at most 8 bytes is compared with a name
+/// of at least 8 in one load, its bytes and mask made once per scan.
+#[derive(Clone, Copy)]
+struct Prefix<'p> {
+    bytes: &'p [u8],
+    /// The prefix's bytes as a little-endian word, the bytes past it zero.
+    word: u64,
+    /// The bits of a name's first 8 bytes that the prefix covers (0 if it is longer).
+    mask: u64,
+}
+
+impl<'p> Prefix<'p> {
+    fn new(bytes: &'p [u8]) -> Prefix<'p> {
+        let mut head = [0; 8];
+        let short = bytes.len() <= 8;
+        if let Some(place) = head.get_mut(..bytes.len()) {
+            place.copy_from_slice(bytes);
+        }
+        let bits = 8 * bytes.len() as u32;
+        let mask = match (short, u64::MAX.checked_shl(bits)) {
+            (false, _) => 0,
+            (true, Some(past)) => !past,
+            (true, None) => u64::MAX,
+        };
+        let word = u64::from_le_bytes(head);
+        Prefix { bytes, word, mask }
+    }
+
+    /// Whether `key` starts with the prefix.
+    #[inline]
+    fn of(&self, key: &[u8]) -> bool {
+        match key.get(..8).and_then(|head| <[u8; 8]>::try_from(head).ok()) {
+            Some(head) if self.mask != 0 => (u64::from_le_bytes(head) ^ self.word) & self.mask == 0,
+            _ => key.len() >= self.bytes.len() && key.iter().zip(self.bytes).all(|(k, p)| k == p),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Prefix;
+
+    /// The one-load compare agrees with `starts_with` for prefixes and names of every
+    /// length around the word (0 to 10 bytes each), and differences at every place.
+    #[test]
+    fn prefix_compare_is_starts_with() {
+        let base = b"abcdefghij";
+        for plen in 0..=base.len() {
+            for klen in 0..=base.len() {
+                for flip in 0..=klen {
+                    let mut key = base[..klen].to_vec();
+                    if let Some(b) = key.get_mut(flip) {
+                        *b ^= 0x20;
+                    }
+                    let prefix = &base[..plen];
+                    let wanted = Prefix::new(prefix);
+                    assert_eq!(wanted.of(&key), key.starts_with(prefix), "{plen} {key:?}");
+                }
+            }
+        }
+    }
 }
