@@ -203,8 +203,7 @@ impl Space {
                 vacant.insert(at);
             }
             _ if own.fits() => {
-                vacant.insert(own.next_slot());
-                own.append(stored.key, &stored.to_entry());
+                vacant.insert(own.append(stored.key, &stored.to_entry()));
             }
             _ => return false,
         }
@@ -231,7 +230,9 @@ impl Space {
             |&s| key_of(seg, own, s) == key.as_bytes(),
             |&s| hasher.hash_one(key_of(seg, own, s)),
         );
-        let at = own.next_slot();
+        // Appended first: nothing in the log moves as it grows, so the slot replaced (or
+        // shadowed) still reads its entry.
+        let at = own.append(key, entry);
         let (was, gone) = match found {
             Slot0::Occupied(mut o) => {
                 let slot = core::mem::replace(o.get_mut(), at);
@@ -250,7 +251,6 @@ impl Space {
             }
         };
         let freed = gone.map_or(Freed::default(), |slot| Freed::of(seg, own, slot));
-        own.append(key, entry);
         self.died(freed);
         Ok(was)
     }
@@ -309,6 +309,7 @@ impl Space {
     }
 }
 
+mod buf;
 mod compact;
 mod indexed;
 mod lazy;

@@ -9,7 +9,8 @@ use alloc::vec::Vec;
 use hashbrown::HashTable;
 use zeroize::Zeroizing;
 
-use super::log::{name_at, name_len, own_slot, value_at, value_len, Buf, Log, NAME_BITS};
+use super::buf::Buf;
+use super::log::{name_at, name_len, own_slot, value_at, value_len, Log, NAME_BITS};
 use super::record::parse;
 use super::{seg_at, seg_bytes, Segment, Slot, Space, OWN};
 use crate::error::{Error, Result};
@@ -90,31 +91,30 @@ const VALUES: Part = Part {
 };
 
 /// Copies the live records of `old` (one of the log's buffers, `dead` of its bytes held
-/// by no slot) into a buffer of their own, re-pointing the slots; the old one is wiped as
-/// the caller lets it go.
-fn compact_log(table: &mut HashTable<Slot>, old: &Buf, dead: usize, part: Part) -> Buf {
+/// by no slot) into a buffer of their own, re-pointing the slots; returns it and the bytes
+/// it skipped (none: its first chunk holds them all). The old one is wiped as the caller
+/// lets it go.
+fn compact_log(table: &mut HashTable<Slot>, old: &Buf, dead: usize, part: Part) -> (Buf, usize) {
     let mut fresh = Buf::with_capacity(old.len() - dead.min(old.len()));
+    let mut skipped = 0;
     for slot in table.iter_mut().filter(|s| **s & OWN != 0) {
-        let start = (part.at)(*slot);
-        let bytes = old
-            .get(start..start + (part.len)(old, start))
-            .unwrap_or(&[]);
-        *slot = (part.moved)(*slot, fresh.len());
-        fresh.extend(bytes);
+        let (chunk, start) = old.chunk_at((part.at)(*slot));
+        let bytes = chunk.get(start..start + (part.len)(chunk, start));
+        let (at, gap) = fresh.push(&[], bytes.unwrap_or(&[]));
+        *slot = (part.moved)(*slot, at);
+        skipped += gap;
     }
-    fresh
+    (fresh, skipped)
 }
 
 /// Copies the live names of `log` into a buffer of their own, re-pointing the slots.
 fn compact_names(table: &mut HashTable<Slot>, log: &mut Log) {
-    log.names = compact_log(table, &log.names, log.names_dead, NAMES);
-    log.names_dead = 0;
+    (log.names, log.names_dead) = compact_log(table, &log.names, log.names_dead, NAMES);
 }
 
 /// Copies the live values of `log` into a buffer of their own, re-pointing the slots.
 fn compact_values(table: &mut HashTable<Slot>, log: &mut Log) {
-    log.values = compact_log(table, &log.values, log.values_dead, VALUES);
-    log.values_dead = 0;
+    (log.values, log.values_dead) = compact_log(table, &log.values, log.values_dead, VALUES);
 }
 
 impl Space {

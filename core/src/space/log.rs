@@ -15,13 +15,11 @@
 //! [`crate::MAX_STORE_LEN`] bounds at 1 GiB whole).
 //!
 //! Both buffers hold secrets (key names, sealed values): they never leave a copy behind,
-//! growing by moving to a buffer twice as large and wiping the old one (never by a
-//! reallocation that frees it as it is), and are wiped when dropped.
+//! growing by chunks that never move ([`Buf`]), and are wiped when dropped.
 #![forbid(unsafe_code)]
 
-use alloc::vec::Vec;
-
-use super::record::{prefixed, put_varint, value_fields, varint_len};
+use super::buf::Buf;
+use super::record::{prefixed, put_varint, value_fields};
 use super::{Slot, Stored, OWN};
 use crate::entry::Entry;
 
@@ -49,54 +47,6 @@ pub(super) fn value_at(slot: Slot) -> usize {
     (slot & VALUES_MAX as Slot) as usize
 }
 
-/// Bytes that never leave a copy behind: grown by moving to a buffer twice as large and
-/// wiping the old one, wiped when dropped.
-#[derive(Default)]
-pub(super) struct Buf(Vec<u8>);
-
-impl Buf {
-    /// An empty buffer with room for `n` bytes.
-    pub(super) fn with_capacity(n: usize) -> Buf {
-        Buf(Vec::with_capacity(n))
-    }
-
-    /// Room for `extra` more bytes, moving (and wiping) the bytes if need be.
-    fn reserve(&mut self, extra: usize) {
-        if self.0.capacity() - self.0.len() < extra {
-            let mut fresh = Vec::with_capacity((self.0.len() + extra).max(2 * self.0.capacity()));
-            fresh.extend_from_slice(&self.0);
-            zeroize::Zeroize::zeroize(&mut self.0);
-            self.0 = fresh;
-        }
-    }
-
-    /// Appends `bytes`.
-    pub(super) fn extend(&mut self, bytes: &[u8]) {
-        self.reserve(bytes.len());
-        self.0.extend_from_slice(bytes);
-    }
-
-    /// Appends the varint of `value`.
-    fn push_varint(&mut self, value: u64) {
-        let mut bytes = [0u8; 10];
-        let n = put_varint(&mut bytes, value);
-        self.extend(&bytes[..n]);
-    }
-}
-
-impl core::ops::Deref for Buf {
-    type Target = [u8];
-    fn deref(&self) -> &[u8] {
-        &self.0
-    }
-}
-
-impl Drop for Buf {
-    fn drop(&mut self) {
-        zeroize::Zeroize::zeroize(&mut self.0);
-    }
-}
-
 /// The length of the name record at `at` of `names` (0 if there is none).
 pub(super) fn name_len(names: &[u8], at: usize) -> usize {
     let mut end = at;
@@ -121,20 +71,23 @@ pub(super) struct Log {
 impl Log {
     /// The key bytes of `slot`'s name (no UTF-8 check: it passed one on the way in).
     pub(super) fn key(&self, slot: Slot) -> &[u8] {
-        prefixed(&self.names, &mut name_at(slot)).unwrap_or(&[])
+        let (names, mut at) = self.names.chunk_at(name_at(slot));
+        prefixed(names, &mut at).unwrap_or(&[])
     }
 
     /// The entry of `slot`.
     pub(super) fn view(&self, slot: Slot) -> Option<Stored<'_>> {
         let key = core::str::from_utf8(self.key(slot)).ok()?;
-        let (expires_at, sealed, _) = value_fields(&self.values, value_at(slot))?;
+        let (values, at) = self.values.chunk_at(value_at(slot));
+        let (expires_at, sealed, _) = value_fields(values, at)?;
         Some(Stored::whole(key, expires_at, sealed))
     }
 
     /// The lengths of `slot`'s name record and value record.
     pub(super) fn lens(&self, slot: Slot) -> (usize, usize) {
-        let name = name_len(&self.names, name_at(slot));
-        (name, value_len(&self.values, value_at(slot)))
+        let (names, name) = self.names.chunk_at(name_at(slot));
+        let (values, value) = self.values.chunk_at(value_at(slot));
+        (name_len(names, name), value_len(values, value))
     }
 
     /// Whether the next entry's offsets fit in a slot ([`NAMES_MAX`], [`VALUES_MAX`]).
@@ -147,39 +100,36 @@ impl Log {
         self.names.len() <= names_max && self.values.len() <= values_max
     }
 
-    /// The slot of the next entry [`Log::append`] adds.
-    pub(super) fn next_slot(&self) -> Slot {
-        own_slot(self.names.len(), self.values.len())
-    }
-
-    /// Appends `key`'s `entry`, whose slot is [`Log::next_slot`] (the offsets must fit:
-    /// [`Log::fits`]).
-    pub(super) fn append(&mut self, key: &str, entry: &Entry) {
-        let (names, values) = (&mut self.names, &mut self.values);
-        names.reserve(varint_len(key.len()) + key.len());
-        names.push_varint(key.len() as u64);
-        names.extend(key.as_bytes());
-        let sealed = &entry.sealed;
-        values.reserve(11 + varint_len(sealed.len()) + sealed.len());
-        match entry.expires_at {
-            None => values.extend(&[0]),
-            Some(at) => {
-                values.extend(&[1]);
-                values.push_varint(at);
-            }
+    /// Appends `key`'s `entry` (the offsets must fit: [`Log::fits`]); returns its slot.
+    /// The bytes a buffer skips to keep a record in one chunk count as dead.
+    pub(super) fn append(&mut self, key: &str, entry: &Entry) -> Slot {
+        let mut head = [0; 10];
+        let n = put_varint(&mut head, key.len() as u64);
+        let (name, skipped) = self.names.push(&head[..n], key.as_bytes());
+        self.names_dead += skipped;
+        // The value's head: whether it expires, when, and the sealed value's length.
+        let mut head = [0; 21];
+        let mut n = 1;
+        if let Some(at) = entry.expires_at {
+            head[0] = 1;
+            n += put_varint(&mut head[1..], at);
         }
-        values.push_varint(sealed.len() as u64);
-        values.extend(sealed);
+        n += put_varint(&mut head[n..], entry.sealed.len() as u64);
+        let (value, skipped) = self.values.push(&head[..n], &entry.sealed);
+        self.values_dead += skipped;
+        own_slot(name, value)
     }
 
     /// Every name record, dead ones included, in order: the bits of the slot that points
     /// at it ([`NAME_BITS`]) and its key bytes.
     pub(super) fn names(&self) -> impl Iterator<Item = (Slot, &[u8])> + '_ {
-        let mut at = 0;
-        core::iter::from_fn(move || {
-            let start = at;
-            let key = prefixed(&self.names, &mut at)?;
-            Some((own_slot(start, 0), key))
+        self.names.chunks().flat_map(|(base, names)| {
+            let mut at = 0;
+            core::iter::from_fn(move || {
+                let start = at;
+                let key = prefixed(names, &mut at)?;
+                Some((own_slot(base + start, 0), key))
+            })
         })
     }
 }

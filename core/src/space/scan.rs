@@ -41,7 +41,7 @@ impl Space {
         let named = (own.names())
             .filter(move |&(_, key)| keep(key))
             .filter_map(move |(slot, key)| self.slot_of(key, slot, NAME_BITS));
-        let named = by_slot(named, |s| own.values.get(value_at(s)).copied());
+        let named = by_slot(named, |s| own.values.byte(value_at(s)));
         let in_seg = self.table.iter().copied().filter(|&s| s & OWN == 0);
         let slotted = (!walk).then(|| by_slot(in_seg, |s| bytes.get(seg_at(s)).copied()));
         let slotted = (slotted.into_iter().flatten()).filter(move |&s| keep(key_of(seg, own, s)));

@@ -6,6 +6,7 @@ use alloc::vec::Vec;
 use super::{name_at, own_slot, value_at, NAMES_MAX, NAME_BITS, VALUES_MAX};
 use crate::entry::Entry;
 use crate::error::Error;
+use crate::space::buf::Buf;
 use crate::space::{Space, OWN};
 
 fn entry(fill: u8, len: usize) -> Entry {
@@ -84,9 +85,10 @@ fn the_log_keeps_names_apart_from_values() {
     let names: Vec<u8> = (0..50u8)
         .flat_map(|i| core::iter::once(6).chain(key(i).into_bytes()))
         .collect();
-    assert_eq!(&space.own.names[..], &names[..]);
-    assert_eq!(space.own.values.len(), 50 * (1 + 1 + 30));
-    assert!(!space.own.values.windows(4).any(|w| w == b"name"));
+    let held = |buf: &Buf| -> Vec<u8> { buf.chunks().flat_map(|(_, c)| c.to_vec()).collect() };
+    assert_eq!(held(&space.own.names), names);
+    assert_eq!(held(&space.own.values).len(), 50 * (1 + 1 + 30));
+    assert!(!held(&space.own.values).windows(4).any(|w| w == b"name"));
     for i in 0..50u8 {
         let got = space.get(&key(i)).unwrap().map(|s| s.sealed.to_vec());
         assert_eq!(got, Some(alloc::vec![i; 30]));
