@@ -46,12 +46,14 @@ impl Buf {
 
     /// The chunk that holds offset `at`, and where `at` lies in it (an empty chunk if no
     /// byte was written there).
+    #[inline]
     pub(super) fn chunk_at(&self, at: usize) -> (&[u8], usize) {
         let (k, inner) = self.place(at);
         (self.chunks.get(k).map_or(&[][..], |c| c.as_slice()), inner)
     }
 
     /// The byte at `at`, if one was written there.
+    #[inline]
     pub(super) fn byte(&self, at: usize) -> Option<u8> {
         let (chunk, inner) = self.chunk_at(at);
         chunk.get(inner).copied()
@@ -102,16 +104,19 @@ impl Buf {
     }
 
     /// The size of chunk `k`.
+    #[inline]
     fn size(&self, k: usize) -> usize {
         to_usize((self.first as u64) << k)
     }
 
     /// The offset chunk `k` starts at.
+    #[inline]
     fn start(&self, k: usize) -> usize {
-        to_usize((self.first as u64) * ((1u64 << k) - 1))
+        to_usize(((self.first as u64) << k) - self.first as u64)
     }
 
     /// The chunk of offset `at` and where `at` lies in it.
+    #[inline]
     fn place(&self, at: usize) -> (usize, usize) {
         let Some(shift) = (self.first != 0).then(|| self.first.trailing_zeros()) else {
             return (0, at);

@@ -70,12 +70,14 @@ pub(super) struct Log {
 
 impl Log {
     /// The key bytes of `slot`'s name (no UTF-8 check: it passed one on the way in).
+    #[inline]
     pub(super) fn key(&self, slot: Slot) -> &[u8] {
         let (names, mut at) = self.names.chunk_at(name_at(slot));
         prefixed(names, &mut at).unwrap_or(&[])
     }
 
     /// The entry of `slot`.
+    #[inline]
     pub(super) fn view(&self, slot: Slot) -> Option<Stored<'_>> {
         let key = core::str::from_utf8(self.key(slot)).ok()?;
         let (values, at) = self.values.chunk_at(value_at(slot));
