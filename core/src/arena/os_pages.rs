@@ -15,11 +15,6 @@ use std::io;
 use super::{PageSource, Region};
 use crate::error::{Error, Result};
 
-/// An OS error as the crate's error.
-fn os_error(err: io::Error) -> Error {
-    Error::Io(err)
-}
-
 /// A [`PageSource`] mapping memory from the kernel with `mmap`.
 ///
 /// **Secret memory first.** On Linux 5.14+ each mapping is backed by `memfd_secret(2)`:
@@ -117,7 +112,7 @@ impl OsPages {
     /// [`Error::Io`] with the system call's error, as above.
     pub fn probe_secret_memory() -> Result<()> {
         let pages = OsPages::new();
-        let region = secret_map(pages.page, pages.page).map_err(os_error)?;
+        let region = secret_map(pages.page, pages.page).map_err(Error::Io)?;
         // SAFETY: `region` was just mapped by `secret_map` and nothing else uses it.
         unsafe { pages.unmap(&region) };
         Ok(())

@@ -14,12 +14,11 @@
 //!
 //! **The scrub** ([`scrub`]): each AEAD call of a get or put is too short for a mapping
 //! (a get costs about 450 ns; a mapping tens of microseconds), so it runs on the thread's
-//! stack, and that stack is overwritten after it, as deep as the call reached. How deep that
-//! is depends on the build, so it is measured once per process ([`depth_of`]: the same
-//! calls on a fresh zeroed stack of their own, then the lowest byte they wrote) rather than
-//! assumed; the crypto module does that. The scrub never runs past the stack left to the
-//! thread ([`stack_left`], where the C library tells it: Linux, FreeBSD, macOS): it stops
-//! a safety margin short of the thread's guard page.
+//! stack, and that stack is overwritten after it, as deep as the call reached. How deep
+//! depends on the build, so the crypto module measures it once per process ([`depth_of`]:
+//! the same calls on a fresh zeroed stack of their own, then the lowest byte they wrote).
+//! The scrub never runs past the stack left to the thread ([`stack_left`], where the C
+//! library tells it: Linux, FreeBSD, macOS): it stops a margin short of the guard page.
 //!
 //! Where `psm` cannot switch stacks (targets other than x86_64 and aarch64, Windows, no
 //! `std`), calls run on the ordinary stack and [`own_stack_supported`] is `false`: the
@@ -104,9 +103,9 @@ mod imp {
         yes {
             use std::cell::RefCell;
 
-            pub(crate) const SUPPORTED: bool = true;
-
             use crate::arena::os_pages;
+
+            pub(crate) const SUPPORTED: bool = true;
 
             /// A stack of [`OWN_STACK`] bytes between two `PROT_NONE` guard pages, mapped as
             /// the arena's anonymous pages are (`os_pages::guarded_map`), but not locked:
