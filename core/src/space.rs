@@ -29,6 +29,7 @@ pub(crate) use indexed::{
 use log::Log;
 use record::{parse, prefixed};
 pub(crate) use record::{put_varint, varint_len};
+pub(crate) use scan::{Every, Keep};
 use shadow::{idx_find, Dead};
 pub(crate) use stored::Stored;
 
@@ -144,14 +145,14 @@ impl Space {
     /// Every entry, in no particular order; `Tampered` if the names of a v2 file's
     /// entries do not open.
     pub(crate) fn iter(&self) -> Result<impl Iterator<Item = Stored<'_>> + '_> {
-        self.iter_keyed(|_| true)
+        self.iter_keyed(Every)
     }
 
     /// The entries whose key bytes `keep` takes, in no particular order: the others are
     /// passed over on their key alone, never parsed whole (the table's, [`scan`]).
     pub(crate) fn iter_keyed<'s>(
         &'s self,
-        keep: impl Fn(&[u8]) -> bool + Copy + 's,
+        keep: impl Keep + 's,
     ) -> Result<impl Iterator<Item = Stored<'s>> + 's> {
         let indexed = self.idx_entries(keep)?;
         Ok(self
@@ -237,22 +238,25 @@ impl Space {
             Slot0::Occupied(mut o) => {
                 let slot = core::mem::replace(o.get_mut(), at);
                 let was = old.then(|| view(seg, own, slot).to_entry());
-                (was, Some(slot))
+                (Ok(was), Some(slot))
             }
-            Slot0::Vacant(v) => {
-                // Looked up before anything changes: a failing chunk fails the write whole.
-                let shadowed = idx_find(idx, idx_dead, key, old)?;
-                v.insert(at);
-                let was = shadowed.and_then(|(j, was)| {
-                    idx_dead.set(j);
-                    was
-                });
-                (was, None)
-            }
+            // Looked up before anything changes: a failing chunk fails the write whole,
+            // the entry appended dead from the start (no slot points at it).
+            Slot0::Vacant(v) => match idx_find(idx, idx_dead, key, old) {
+                Ok(shadowed) => {
+                    v.insert(at);
+                    let was = shadowed.and_then(|(j, was)| {
+                        idx_dead.set(j);
+                        was
+                    });
+                    (Ok(was), None)
+                }
+                Err(e) => (Err(e), Some(at)),
+            },
         };
         let freed = gone.map_or(Freed::default(), |slot| Freed::of(seg, own, slot));
         self.died(freed);
-        Ok(was)
+        was
     }
 
     /// Removes `key`'s entry; returns it if `old` (copied out), as [`Space::insert`].

@@ -11,7 +11,7 @@ use crate::crypto::Keyring;
 use crate::entry::{Change, Entry};
 use crate::error::Result;
 use crate::format::header::KeyHeader;
-use crate::space::{Space, Stored};
+use crate::space::{Keep, Space, Stored};
 
 /// What a store holds: its keys and its namespaces.
 pub(crate) struct Contents {
@@ -85,7 +85,7 @@ impl Contents {
         &'s self,
         now: &'s Now<'_>,
         ns: &str,
-        keep: impl Fn(&[u8]) -> bool + Copy + 's,
+        keep: impl Keep + 's,
     ) -> Result<impl Iterator<Item = Stored<'s>> + 's> {
         let entries = match self.spaces.get(ns) {
             Some(space) => Some(space.iter_keyed(keep)?),

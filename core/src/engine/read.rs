@@ -14,6 +14,7 @@ use crate::crypto::Keyring;
 use crate::entry::Entry;
 use crate::error::{Error, Result};
 use crate::kdf::KdfParams;
+use crate::space::{Every, Keep, Space};
 
 impl Engine {
     /// Runs `f` over the contents, shared with other readers.
@@ -112,20 +113,19 @@ impl Engine {
     /// The names of the live entries of `ns`, in no particular order.
     pub(crate) fn live_keys(&self, ns: &str) -> Result<Vec<String>> {
         self.read(|c, now| {
-            let live = c.live_in(now, ns, |_| true)?;
-            Ok(live.map(|e| String::from(e.key)).collect())
+            // Room for them all at once: a vector grown by doubling faulted in fresh pages
+            // at each step (a third of the call's time at 100k names).
+            let mut keys = Vec::with_capacity(c.spaces.get(ns).map_or(0, Space::len));
+            keys.extend(c.live_in(now, ns, Every)?.map(|e| String::from(e.key)));
+            Ok(keys)
         })
     }
 
     /// The live entries of `ns` whose names' bytes pass `keep`, copied out with the
     /// keyring that opens them, so that they can be decrypted without holding the lock.
-    pub(crate) fn live_entries(
-        &self,
-        ns: &str,
-        keep: impl Fn(&[u8]) -> bool,
-    ) -> Result<LiveEntries> {
+    pub(crate) fn live_entries(&self, ns: &str, keep: impl Keep) -> Result<LiveEntries> {
         self.read(|c, now| {
-            let entries = (c.live_in(now, ns, &keep)?)
+            let entries = (c.live_in(now, ns, keep)?)
                 .map(|e| (String::from(e.key), e.to_entry()))
                 .collect();
             Ok((c.keyring.clone(), entries))

@@ -30,15 +30,6 @@ pub(super) struct Buf {
 }
 
 impl Buf {
-    /// An empty buffer whose first chunk holds `n` bytes (or more).
-    pub(super) fn with_capacity(n: usize) -> Buf {
-        Buf {
-            chunks: Vec::new(),
-            first: first_for(n),
-            len: 0,
-        }
-    }
-
     /// The offset past the last byte written (the bytes skipped at chunks' ends counted).
     pub(super) fn len(&self) -> usize {
         self.len
@@ -68,39 +59,98 @@ impl Buf {
     /// at and how many bytes were skipped to start it there (at the last chunk's end).
     pub(super) fn push(&mut self, head: &[u8], body: &[u8]) -> (usize, usize) {
         let n = head.len() + body.len();
-        let skipped = self.make_room(n);
-        let at = self.len;
-        if let Some(chunk) = self.chunks.last_mut() {
-            chunk.extend_from_slice(head);
-            chunk.extend_from_slice(body);
-        }
-        self.len += n;
-        (at, skipped)
-    }
-
-    /// Room for `n` more bytes in the last chunk (the next one large enough allocated at
-    /// its full size if need be, so that no write ever reallocates one); returns the bytes
-    /// skipped at the last chunk's end.
-    fn make_room(&mut self, n: usize) -> usize {
         if self.first == 0 {
             self.first = first_for(n);
         }
-        let (mut k, inner) = self.place(self.len);
-        if k < self.chunks.len() {
-            if inner + n <= self.size(k) {
-                return 0;
+        let (k, at) = self.fit(self.len, n);
+        let skipped = at - self.len;
+        let chunk = self.chunk_mut(k);
+        chunk.extend_from_slice(head);
+        chunk.extend_from_slice(body);
+        self.len = at + n;
+        (at, skipped)
+    }
+
+    /// Moves the records at `moves` (each an offset and a length; in the order they lie
+    /// in, none overlapping another) down to lie back to back from the start, each whole
+    /// in one chunk, and writes each one's new offset over its old one; the bytes after
+    /// them are wiped, the chunks past them let go but one (kept for the writes to come,
+    /// its pages faulted in already). Returns the bytes skipped at chunks' ends.
+    ///
+    /// Nothing is allocated and nothing moves to memory of its own: a log compacted by
+    /// copying into a fresh buffer faulted in every page of the copy, and an overwrite of
+    /// 4 KiB values spent most of its time there (12 us where sealing takes 2).
+    pub(super) fn pack(&mut self, moves: &mut [(usize, usize)]) -> usize {
+        // Each record lands at or before where it lies (the cursor is never past it, and
+        // its own chunk is large enough for it), so it overwrites only bytes already moved
+        // or dead.
+        let (mut cursor, mut skipped) = (0, 0);
+        let mut ends: Vec<usize> = Vec::new();
+        for (at, len) in moves.iter_mut() {
+            let (k, to) = self.fit(cursor, *len);
+            let (from_k, from) = self.place(*at);
+            let inner = to - self.start(k);
+            let into = self.chunk_mut(k);
+            if into.len() < inner + *len {
+                into.resize(inner + *len, 0);
             }
-            k += 1;
+            if k == from_k {
+                into.copy_within(from..from + *len, inner);
+            } else {
+                let (before, after) = self.chunks.split_at_mut(from_k);
+                let src = after.first().and_then(|c| c.get(from..from + *len));
+                let into = before
+                    .get_mut(k)
+                    .and_then(|c| c.get_mut(inner..inner + *len));
+                if let (Some(into), Some(src)) = (into, src) {
+                    into.copy_from_slice(src);
+                }
+            }
+            ends.resize(ends.len().max(k + 1), 0);
+            ends[k] = inner + *len;
+            skipped += to - cursor;
+            (cursor, *at) = (to + *len, to);
         }
+        // The old bytes after each chunk's last record, and the chunks no record is in.
+        for (k, chunk) in self.chunks.iter_mut().enumerate() {
+            let end = ends.get(k).copied().unwrap_or(0);
+            chunk.get_mut(end..).map(Zeroize::zeroize);
+            chunk.truncate(end);
+        }
+        let spare = ends.len() + 1;
+        self.chunks.truncate(spare.min(self.chunks.len()));
+        self.len = cursor;
+        skipped
+    }
+
+    /// The chunk and the offset a record of `n` bytes written at `at` or after lands at:
+    /// `at` if it fits in the rest of its chunk, else the start of the next one large
+    /// enough.
+    fn fit(&self, at: usize, n: usize) -> (usize, usize) {
+        let (mut k, inner) = self.place(at);
+        if inner + n <= self.size(k) {
+            return (k, at);
+        }
+        k += 1;
         while self.size(k) < n {
             k += 1;
         }
-        let start = self.start(k);
-        let skipped = start - self.len;
-        self.chunks.resize_with(k, Vec::new);
-        self.chunks.push(Vec::with_capacity(self.size(k)));
-        self.len = start;
-        skipped
+        (k, self.start(k))
+    }
+
+    /// Chunk `k`, allocated at its full size if it was not (or was let go), so that no
+    /// write into it ever reallocates it.
+    fn chunk_mut(&mut self, k: usize) -> &mut Vec<u8> {
+        if self.chunks.len() <= k {
+            self.chunks.resize_with(k + 1, Vec::new);
+        }
+        let size = self.size(k);
+        let chunk = &mut self.chunks[k];
+        if chunk.capacity() < size {
+            // Only a chunk never written is short of its size: nothing is left behind.
+            chunk.reserve_exact(size);
+        }
+        chunk
     }
 
     /// The size of chunk `k`.
@@ -198,7 +248,7 @@ mod tests {
     /// allocation it was made with.
     #[test]
     fn chunks_never_move() {
-        let mut buf = Buf::with_capacity(300);
+        let mut buf = Buf::default();
         let mut first_places = Vec::new();
         for i in 0..2000usize {
             buf.push(&[1, 2, 3], &vec![i as u8; i % 97]);
@@ -210,5 +260,54 @@ mod tests {
             }
         }
         assert!(first_places.len() > 3);
+    }
+
+    /// A pack keeps every record it is given, whole and in order, back to back but for
+    /// the chunks' ends; nothing of the records it drops is left in the chunks (the bytes
+    /// past each chunk's last record are gone), and it never moves a chunk.
+    #[test]
+    fn pack_keeps_the_records_given_and_nothing_else() {
+        let mut buf = Buf::default();
+        let mut placed = Vec::new();
+        for i in 0..600usize {
+            let len = (i * 53) % 900 + (i % 70 == 0) as usize * 6000;
+            let body = vec![0x80 | (i % 100) as u8; len];
+            let (at, _) = buf.push(&[(i % 100) as u8], &body);
+            placed.push((at, 1 + len, i));
+        }
+        let before: Vec<usize> = buf.chunks.iter().map(|c| c.as_ptr() as usize).collect();
+        let kept: Vec<_> = placed.iter().filter(|p| p.2 % 3 == 1).copied().collect();
+        let mut moves: Vec<(usize, usize)> = kept.iter().map(|&(at, n, _)| (at, n)).collect();
+        let skipped = buf.pack(&mut moves);
+        let total: usize = kept.iter().map(|p| p.1).sum();
+        assert_eq!(buf.len(), total + skipped);
+        let held: usize = buf.chunks().map(|(_, c)| c.len()).sum();
+        assert_eq!(
+            held, total,
+            "the chunks hold the records kept and nothing else"
+        );
+        for (&(at, n), &(_, _, i)) in moves.iter().zip(&kept) {
+            let (chunk, inner) = buf.chunk_at(at);
+            assert_eq!(chunk.get(inner), Some(&((i % 100) as u8)), "record {i}");
+            assert!(chunk[inner + 1..inner + n]
+                .iter()
+                .all(|&b| b == 0x80 | (i % 100) as u8));
+        }
+        assert!(moves.windows(2).all(|w| w[0].0 + w[0].1 <= w[1].0));
+        for (k, chunk) in buf.chunks.iter().enumerate() {
+            assert_eq!(chunk.as_ptr() as usize, before[k], "chunk {k} moved");
+        }
+        assert!(
+            buf.chunks.len() < before.len(),
+            "the chunks past the records let go"
+        );
+        // Writes go on after the records kept, and a second pack of none empties it.
+        let (at, _) = buf.push(&[7], &[7; 10]);
+        assert_eq!(buf.byte(at), Some(7));
+        assert_eq!(buf.pack(&mut []), 0);
+        assert_eq!(
+            (buf.len(), buf.chunks().map(|(_, c)| c.len()).sum::<usize>()),
+            (0, 0)
+        );
     }
 }

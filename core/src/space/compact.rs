@@ -1,7 +1,8 @@
 //! How a space lets its dead bytes go: once more than half of its segment's bytes, or of
 //! its log's names or values, are dead (overwritten or removed), the live ones are copied
-//! into a buffer of their own and the slots re-pointed. The log's two buffers compact
-//! apart (a slot holds both offsets): each when half of its own bytes are dead.
+//! into a buffer of their own (the segment's) or moved down over the dead ones where they
+//! lie (the log's), and the slots re-pointed. The log's two buffers compact apart (a slot
+//! holds both offsets): each when half of its own bytes are dead.
 #![forbid(unsafe_code)]
 
 use alloc::sync::Arc;
@@ -22,6 +23,8 @@ pub(super) struct Freed {
     seg: usize,
     names: usize,
     values: usize,
+    /// The log's entries among them.
+    entries: usize,
 }
 
 impl Freed {
@@ -42,6 +45,7 @@ impl Freed {
                     names,
                     values,
                     seg: 0,
+                    entries: 1,
                 }
             }
         }
@@ -53,6 +57,7 @@ impl Freed {
             seg: self.seg + other.seg,
             names: self.names + other.names,
             values: self.values + other.values,
+            entries: self.entries + other.entries,
         }
     }
 }
@@ -90,31 +95,37 @@ const VALUES: Part = Part {
     moved: |slot, at| (slot & NAME_BITS) | at as Slot,
 };
 
-/// Copies the live records of `old` (one of the log's buffers, `dead` of its bytes held
-/// by no slot) into a buffer of their own, re-pointing the slots; returns it and the bytes
-/// it skipped (none: its first chunk holds them all). The old one is wiped as the caller
-/// lets it go.
-fn compact_log(table: &mut HashTable<Slot>, old: &Buf, dead: usize, part: Part) -> (Buf, usize) {
-    let mut fresh = Buf::with_capacity(old.len() - dead.min(old.len()));
-    let mut skipped = 0;
-    for slot in table.iter_mut().filter(|s| **s & OWN != 0) {
-        let (chunk, start) = old.chunk_at((part.at)(*slot));
-        let bytes = chunk.get(start..start + (part.len)(chunk, start));
-        let (at, gap) = fresh.push(&[], bytes.unwrap_or(&[]));
+/// Moves the live records of `buf` (one of the log's buffers) down over its dead ones,
+/// in the order they lie in, re-pointing the slots ([`Buf::pack`]); returns the bytes it
+/// skipped at chunks' ends (dead from now on).
+fn compact_log(table: &mut HashTable<Slot>, buf: &mut Buf, part: Part) -> usize {
+    let mut live: Vec<(usize, &mut Slot)> = (table.iter_mut().filter(|s| **s & OWN != 0))
+        .map(|slot| ((part.at)(*slot), slot))
+        .collect();
+    live.sort_unstable_by_key(|&(at, _)| at);
+    let mut moves: Vec<(usize, usize)> = (live.iter())
+        .map(|&(at, _)| {
+            let (chunk, inner) = buf.chunk_at(at);
+            (at, (part.len)(chunk, inner))
+        })
+        .collect();
+    let skipped = buf.pack(&mut moves);
+    for ((_, slot), &(at, _)) in live.into_iter().zip(&moves) {
         *slot = (part.moved)(*slot, at);
-        skipped += gap;
     }
-    (fresh, skipped)
+    skipped
 }
 
 /// Copies the live names of `log` into a buffer of their own, re-pointing the slots.
 fn compact_names(table: &mut HashTable<Slot>, log: &mut Log) {
-    (log.names, log.names_dead) = compact_log(table, &log.names, log.names_dead, NAMES);
+    log.names_dead = compact_log(table, &mut log.names, NAMES);
+    log.dead_in_names = 0;
 }
 
 /// Copies the live values of `log` into a buffer of their own, re-pointing the slots.
 fn compact_values(table: &mut HashTable<Slot>, log: &mut Log) {
-    (log.values, log.values_dead) = compact_log(table, &log.values, log.values_dead, VALUES);
+    log.values_dead = compact_log(table, &mut log.values, VALUES);
+    log.dead_in_values = 0;
 }
 
 impl Space {
@@ -125,6 +136,8 @@ impl Space {
         let own = &mut self.own;
         own.names_dead += freed.names;
         own.values_dead += freed.values;
+        own.dead_in_names += freed.entries;
+        own.dead_in_values += freed.entries;
         if own.names_dead.saturating_mul(2) > own.names.len() {
             compact_names(&mut self.table, own);
         }

@@ -59,13 +59,15 @@ pub(super) fn value_len(values: &[u8], at: usize) -> usize {
 }
 
 /// A namespace's log: the names and the values of the entries written since its segment
-/// (`OWN` slots), and how many bytes of each no slot holds.
+/// (`OWN` slots), how many bytes of each no slot holds, and how many records of each.
 #[derive(Default)]
 pub(super) struct Log {
     pub(super) names: Buf,
     pub(super) values: Buf,
     pub(super) names_dead: usize,
     pub(super) values_dead: usize,
+    pub(super) dead_in_names: usize,
+    pub(super) dead_in_values: usize,
 }
 
 impl Log {
@@ -120,6 +122,24 @@ impl Log {
         let (value, skipped) = self.values.push(&head[..n], &entry.sealed);
         self.values_dead += skipped;
         own_slot(name, value)
+    }
+
+    /// Every entry, in the order written, if no slot has let go of one (each name and each
+    /// value is then live, and the two buffers hold them in the same order: a compaction
+    /// keeps each one's order): a scan of the log reads both forward, probing nothing.
+    pub(super) fn all_live(&self) -> Option<impl Iterator<Item = Stored<'_>> + '_> {
+        let values = self.values.chunks().flat_map(|(_, values)| {
+            let mut at = 0;
+            core::iter::from_fn(move || {
+                let (expires_at, sealed, end) = value_fields(values, at)?;
+                at = end;
+                Some((expires_at, sealed))
+            })
+        });
+        let keys = self.names().map(|(_, key)| core::str::from_utf8(key).ok());
+        let entries = (keys.zip(values))
+            .map_while(|(key, (expires_at, sealed))| Some(Stored::whole(key?, expires_at, sealed)));
+        (self.dead_in_names == 0 && self.dead_in_values == 0).then_some(entries)
     }
 
     /// Every name record, dead ones included, in order: the bits of the slot that points

@@ -6,7 +6,7 @@
 use alloc::vec::Vec;
 
 use super::indexed::Indexed;
-use super::{Space, Stored};
+use super::{Every, Keep, Space, Stored};
 use crate::entry::{is_live, Entry};
 use crate::error::Result;
 
@@ -110,20 +110,21 @@ impl Space {
     /// The v2 file's live entries whose names `keep` takes, with their names.
     pub(super) fn idx_entries<'s>(
         &'s self,
-        keep: impl Fn(&[u8]) -> bool + 's,
+        keep: impl Keep + 's,
     ) -> Result<Option<impl Iterator<Item = Stored<'s>> + 's>> {
         let Some(idx) = &self.idx else {
             return Ok(None);
         };
         let dead = &self.idx_dead;
-        idx.entries(move |j| !dead.has(j), keep).map(Some)
+        idx.entries(move |j| !dead.has(j), move |name| keep.keeps(name))
+            .map(Some)
     }
 
     /// The expiries of every entry, read without the names (every directory chunk
     /// checked first).
     fn expiries(&self) -> Result<impl Iterator<Item = Option<u64>> + '_> {
         self.check()?;
-        let table = self.table_entries(|_| true).map(|e| e.expires_at);
+        let table = self.table_entries(Every).map(|e| e.expires_at);
         let indexed = self.idx.iter().flat_map(move |idx| {
             (0..idx.count())
                 .filter(|&j| !self.idx_dead.has(j))

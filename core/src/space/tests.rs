@@ -249,7 +249,7 @@ fn a_keyed_walk_yields_the_chosen_keys_of_both_kinds_of_record() {
     // k1, k10..k19 of the segment; log1, log10..log19 of the log.
     let picked = |prefix: &'static [u8]| {
         let mut keys: Vec<alloc::string::String> = space
-            .iter_keyed(|k| k.starts_with(prefix))
+            .iter_keyed(|k: &[u8]| k.starts_with(prefix))
             .unwrap()
             .map(|s| s.key.into())
             .collect();
@@ -265,14 +265,14 @@ fn a_keyed_walk_yields_the_chosen_keys_of_both_kinds_of_record() {
     assert!(picked(b"zz").is_empty());
     assert_eq!(
         Space::with_capacity(0)
-            .iter_keyed(|_| true)
+            .iter_keyed(|_: &[u8]| true)
             .unwrap()
             .count(),
         0
     );
     // Each record yielded whole: the sealed bytes are those of its key.
     let s = space
-        .iter_keyed(|k| k == b"k23")
+        .iter_keyed(|k: &[u8]| k == b"k23")
         .unwrap()
         .next()
         .map(|s| s.sealed.to_vec());
@@ -391,7 +391,7 @@ fn a_scan_of_large_records_reads_the_slots() {
     assert_eq!(seen, want);
     assert_eq!(
         space
-            .iter_keyed(|k| k.starts_with(b"big1"))
+            .iter_keyed(|k: &[u8]| k.starts_with(b"big1"))
             .unwrap()
             .count(),
         11

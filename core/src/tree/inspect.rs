@@ -8,6 +8,7 @@ use core::time::Duration;
 use super::Tree;
 use crate::error::{Error, Result};
 use crate::secret::SecretBytes;
+use crate::space::Every;
 
 impl Tree {
     /// When the entry under `key` expires, as a time since the Unix epoch by the store's
@@ -121,7 +122,7 @@ impl Tree {
         F: FnMut(&str, SecretBytes) -> ControlFlow<()>,
     {
         self.engine.refresh_if_due()?;
-        let (keyring, entries) = self.engine.live_entries(&self.name, |_| true)?;
+        let (keyring, entries) = self.engine.live_entries(&self.name, Every)?;
         for (k, e) in entries {
             let plain = e.open(&keyring, &self.engine.arena, &self.name, &k)?;
             if f(&k, SecretBytes::whole(plain)).is_break() {

@@ -10,6 +10,7 @@ use serde::de::DeserializeOwned;
 use super::Tree;
 use crate::crypto::scrubbed;
 use crate::error::Result;
+use crate::space::Every;
 
 impl Tree {
     /// The number of live entries (decrypts nothing).
@@ -103,7 +104,7 @@ impl Tree {
         scrubbed(|| {
             let wanted = Prefix::new(prefix.as_bytes());
             let (keyring, mut entries) =
-                (self.engine).live_entries(&self.name, |k| wanted.of(k))?;
+                (self.engine).live_entries(&self.name, |k: &[u8]| wanted.of(k))?;
             entries.sort_unstable_by(|a, b| a.0.cmp(&b.0));
             entries
                 .into_iter()
@@ -142,7 +143,7 @@ impl Tree {
     {
         self.engine.refresh_if_due()?;
         scrubbed(|| {
-            let (keyring, entries) = self.engine.live_entries(&self.name, |_| true)?;
+            let (keyring, entries) = self.engine.live_entries(&self.name, Every)?;
             for (k, e) in entries {
                 let value = (self.engine).read_entry(&keyring, &e, (&self.name, &k))?;
                 if f(&k, value).is_break() {

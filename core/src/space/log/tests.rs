@@ -236,6 +236,52 @@ fn a_log_under_random_writes_matches_a_map() {
     assert!(names_shrank && values_shrank && apart);
 }
 
+/// A log no slot has let go of is listed by reading its names and values side by side
+/// (`Log::all_live`): after a fill, and again once both buffers compacted their dead
+/// entries away (each keeps its records' order), each name paired with its own value;
+/// with dead entries it is not.
+#[test]
+fn a_log_with_no_dead_entries_lists_names_and_values_side_by_side() {
+    let mut space = Space::default();
+    let mut model = BTreeMap::new();
+    let mut set = |space: &mut Space, i: usize, round: usize| {
+        let v = alloc::vec![(i * 7 + round) as u8; (i * 13 + round) % 300];
+        space
+            .insert(&format!("k{i:03}"), &entry_of(&v), false)
+            .unwrap();
+        model.insert(format!("k{i:03}"), v);
+    };
+    for i in 0..400 {
+        set(&mut space, i, 0);
+    }
+    assert_eq!(space.own.all_live().map(Iterator::count), Some(400));
+    let filled = contents(&space);
+    assert_eq!(filled.len(), 400);
+    for round in 1..6 {
+        for i in (0..400).filter(|i| i % 5 == round % 5 || i % 7 == 0) {
+            set(&mut space, i, round);
+        }
+    }
+    assert!(space.own.all_live().is_none(), "dead entries: probed");
+    let probed = contents(&space);
+    assert_ne!(probed, filled);
+    // Both buffers compacted (a bound of 0 makes it refuse the write, after compacting).
+    assert!(space.make_room(0, 0).is_err());
+    assert_eq!((space.own.dead_in_names, space.own.dead_in_values), (0, 0));
+    assert_eq!(space.own.all_live().map(Iterator::count), Some(400));
+    assert_eq!(contents(&space), probed, "side by side, as probed");
+    space.remove("k007", false).unwrap();
+    assert!(space.own.all_live().is_none());
+    assert_eq!(contents(&space).len(), 399);
+}
+
+fn entry_of(value: &[u8]) -> Entry {
+    Entry {
+        sealed: value.into(),
+        expires_at: None,
+    }
+}
+
 /// A scan that keeps a few names reads those entries' latest values, passing over the
 /// dead names of the same prefix (overwritten or removed) that the names buffer holds.
 #[test]
@@ -254,7 +300,7 @@ fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
         .filter(|(_, k)| k.starts_with(b"a01"))
         .count();
     assert_eq!(met, 15, "the names buffer holds the dead names too");
-    let mut got: Vec<(String, Vec<u8>)> = (space.iter_keyed(|k| k.starts_with(b"a01")))
+    let mut got: Vec<(String, Vec<u8>)> = (space.iter_keyed(|k: &[u8]| k.starts_with(b"a01")))
         .unwrap()
         .map(|s| (s.key.into(), s.sealed.to_vec()))
         .collect();
@@ -271,7 +317,10 @@ fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
         })
         .collect();
     assert_eq!(got, want);
-    assert_eq!(space.iter_keyed(|k| k == b"a016").unwrap().count(), 0);
+    assert_eq!(
+        space.iter_keyed(|k: &[u8]| k == b"a016").unwrap().count(),
+        0
+    );
 }
 
 /// A log whose offsets would not fit in a slot lets its dead bytes go first, and refuses
