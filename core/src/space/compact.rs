@@ -118,14 +118,14 @@ fn compact_log(table: &mut HashTable<Slot>, buf: &mut Buf, part: Part) -> usize 
 
 /// Copies the live names of `log` into a buffer of their own, re-pointing the slots.
 fn compact_names(table: &mut HashTable<Slot>, log: &mut Log) {
-    log.names_dead = compact_log(table, &mut log.names, NAMES);
-    log.dead_in_names = 0;
+    log.names.dead = compact_log(table, &mut log.names, NAMES);
+    log.names.dead_entries = 0;
 }
 
 /// Copies the live values of `log` into a buffer of their own, re-pointing the slots.
 fn compact_values(table: &mut HashTable<Slot>, log: &mut Log) {
-    log.values_dead = compact_log(table, &mut log.values, VALUES);
-    log.dead_in_values = 0;
+    log.values.dead = compact_log(table, &mut log.values, VALUES);
+    log.values.dead_entries = 0;
 }
 
 impl Space {
@@ -134,14 +134,14 @@ impl Space {
     /// half of that one's are dead.
     pub(super) fn died(&mut self, freed: Freed) {
         let own = &mut self.own;
-        own.names_dead += freed.names;
-        own.values_dead += freed.values;
-        own.dead_in_names += freed.entries;
-        own.dead_in_values += freed.entries;
-        if own.names_dead.saturating_mul(2) > own.names.len() {
+        own.names.dead += freed.names;
+        own.values.dead += freed.values;
+        own.names.dead_entries += freed.entries;
+        own.values.dead_entries += freed.entries;
+        if own.names.dead.saturating_mul(2) > own.names.len() {
             compact_names(&mut self.table, own);
         }
-        if own.values_dead.saturating_mul(2) > own.values.len() {
+        if own.values.dead.saturating_mul(2) > own.values.len() {
             compact_values(&mut self.table, own);
         }
         if freed.seg == 0 {

@@ -59,15 +59,33 @@ pub(super) fn value_len(values: &[u8], at: usize) -> usize {
 }
 
 /// A namespace's log: the names and the values of the entries written since its segment
-/// (`OWN` slots), how many bytes of each no slot holds, and how many records of each.
+/// (`OWN` slots), each buffer with what of it no slot holds.
 #[derive(Default)]
 pub(super) struct Log {
-    pub(super) names: Buf,
-    pub(super) values: Buf,
-    pub(super) names_dead: usize,
-    pub(super) values_dead: usize,
-    pub(super) dead_in_names: usize,
-    pub(super) dead_in_values: usize,
+    pub(super) names: Held,
+    pub(super) values: Held,
+}
+
+/// One of the log's buffers, how many of its bytes no slot holds, and how many of its
+/// entries (records) are dead; it reads as its [`Buf`].
+#[derive(Default)]
+pub(super) struct Held {
+    pub(super) buf: Buf,
+    pub(super) dead: usize,
+    pub(super) dead_entries: usize,
+}
+
+impl core::ops::Deref for Held {
+    type Target = Buf;
+    fn deref(&self) -> &Buf {
+        &self.buf
+    }
+}
+
+impl core::ops::DerefMut for Held {
+    fn deref_mut(&mut self) -> &mut Buf {
+        &mut self.buf
+    }
 }
 
 impl Log {
@@ -110,7 +128,7 @@ impl Log {
         let mut head = [0; 10];
         let n = put_varint(&mut head, key.len() as u64);
         let (name, skipped) = self.names.push(&head[..n], key.as_bytes());
-        self.names_dead += skipped;
+        self.names.dead += skipped;
         // The value's head: whether it expires, when, and the sealed value's length.
         let mut head = [0; 21];
         let mut n = 1;
@@ -120,7 +138,7 @@ impl Log {
         }
         n += put_varint(&mut head[n..], entry.sealed.len() as u64);
         let (value, skipped) = self.values.push(&head[..n], &entry.sealed);
-        self.values_dead += skipped;
+        self.values.dead += skipped;
         own_slot(name, value)
     }
 
@@ -139,7 +157,7 @@ impl Log {
         let keys = self.names().map(|(_, key)| core::str::from_utf8(key).ok());
         let entries = (keys.zip(values))
             .map_while(|(key, (expires_at, sealed))| Some(Stored::whole(key?, expires_at, sealed)));
-        (self.dead_in_names == 0 && self.dead_in_values == 0).then_some(entries)
+        (self.names.dead_entries == 0 && self.values.dead_entries == 0).then_some(entries)
     }
 
     /// Every name record, dead ones included, in order: the bits of the slot that points

@@ -217,7 +217,7 @@ fn records_written_since_follow_removals_and_retains() {
         .count();
     assert_eq!(left - space.in_segment_count(), own);
     let own = &space.own;
-    assert!(own.names_dead * 2 <= own.names.len() && own.values_dead * 2 <= own.values.len());
+    assert!(own.names.dead * 2 <= own.names.len() && own.values.dead * 2 <= own.values.len());
 }
 
 #[test]

@@ -195,9 +195,8 @@ pub fn in_memory() -> Result<()> {
     db.put("balance", &100u64)?;
     db.transaction(|tx| {
         let balance: u64 = tx.require("", "balance")?;
-        tx.put("", "balance", &(balance - 10))?;
         tx.put("audit", "last", &"debit".to_string())?;
-        Ok(())
+        tx.put("", "balance", &(balance - 10))
     })?;
     let n = db.transaction::<_, u64>(|tx: &mut Txn<'_>| {
         let got: Option<u64> = tx.get("", "balance")?;

@@ -21,6 +21,15 @@ fn put(space: &mut Space, key: &str, fill: u8, len: usize) {
     space.insert(key, &entry(fill, len), false).unwrap();
 }
 
+/// A space of the entries `names(i)` = `len` bytes of `i`, each `i` of `range`.
+fn puts(range: core::ops::Range<u8>, names: impl Fn(u8) -> String, len: usize) -> Space {
+    let mut space = Space::default();
+    for i in range {
+        put(&mut space, &names(i), i, len);
+    }
+    space
+}
+
 /// What `space` holds, sorted: each key with its sealed value.
 fn contents(space: &Space) -> Vec<(String, Vec<u8>)> {
     let mut all: Vec<(String, Vec<u8>)> = (space.iter().unwrap())
@@ -39,8 +48,8 @@ fn listed(model: &BTreeMap<String, Vec<u8>>) -> Vec<(String, Vec<u8>)> {
 fn live(space: &Space) -> (usize, usize) {
     let own = &space.own;
     (
-        own.names.len() - own.names_dead,
-        own.values.len() - own.values_dead,
+        own.names.len() - own.names.dead,
+        own.values.len() - own.values.dead,
     )
 }
 
@@ -98,10 +107,7 @@ fn the_log_keeps_names_apart_from_values() {
 
 #[test]
 fn overwrites_and_removes_count_dead_names_and_values() {
-    let mut space = Space::default();
-    for i in 0..10u8 {
-        put(&mut space, &format!("k{i}"), i, 40);
-    }
+    let mut space = puts(0..10, |i| format!("k{i}"), 40);
     let was = space.insert("k0", &entry(100, 40), true).unwrap();
     assert_eq!(was.map(|e| e.sealed[0]), Some(0));
     space.insert("k1", &entry(101, 40), false).unwrap();
@@ -111,7 +117,7 @@ fn overwrites_and_removes_count_dead_names_and_values() {
     );
     // Three names of 3 bytes and three values of 42 dead; under half of either: kept.
     let own = &space.own;
-    assert_eq!((own.names_dead, own.values_dead), (3 * 3, 3 * 42));
+    assert_eq!((own.names.dead, own.values.dead), (3 * 3, 3 * 42));
     assert_eq!((own.names.len(), own.values.len()), (12 * 3, 12 * 42));
     let mut model = BTreeMap::new();
     for i in 3..10u8 {
@@ -126,10 +132,7 @@ fn overwrites_and_removes_count_dead_names_and_values() {
 #[test]
 fn names_and_values_compact_apart() {
     // Values die faster: k0 rewritten with large values, its name short.
-    let mut space = Space::default();
-    for i in 0..10u8 {
-        put(&mut space, &format!("k{i}"), i, 40);
-    }
+    let mut space = puts(0..10, |i| format!("k{i}"), 40);
     for round in 0..5u8 {
         space.insert("k0", &entry(200 + round, 120), false).unwrap();
         if round == 3 {
@@ -140,8 +143,8 @@ fn names_and_values_compact_apart() {
     // Values: 42 + 4 x 122 dead of 10 x 42 + 5 x 122: past half, compacted; names: 5 x 3
     // dead of 15 x 3: kept.
     let own = &space.own;
-    assert_eq!((own.values_dead, own.values.len()), (0, 9 * 42 + 122));
-    assert_eq!((own.names_dead, own.names.len()), (15, 15 * 3));
+    assert_eq!((own.values.dead, own.values.len()), (0, 9 * 42 + 122));
+    assert_eq!((own.names.dead, own.names.len()), (15, 15 * 3));
     let mut model = BTreeMap::new();
     for i in 1..10u8 {
         model.insert(format!("k{i}"), alloc::vec![i; 40]);
@@ -164,9 +167,9 @@ fn names_and_values_compact_apart() {
     // Names: 6 x 51 dead of 4 + 5 + 10 x 51: compacted; values: 6 x 12 of 2 x 122 +
     // 10 x 12: kept.
     let own = &space.own;
-    assert_eq!((own.names_dead, own.names.len()), (0, 4 + 5 + 4 * 51));
+    assert_eq!((own.names.dead, own.names.len()), (0, 4 + 5 + 4 * 51));
     assert_eq!(
-        (own.values_dead, own.values.len()),
+        (own.values.dead, own.values.len()),
         (6 * 12, 2 * 122 + 10 * 12)
     );
     let mut model = BTreeMap::new();
@@ -225,8 +228,8 @@ fn a_log_under_random_writes_matches_a_map() {
         names_shrank |= shrank.0;
         values_shrank |= shrank.1;
         apart |= shrank.0 != shrank.1;
-        assert!(own.names_dead * 2 <= own.names.len(), "step {step}");
-        assert!(own.values_dead * 2 <= own.values.len(), "step {step}");
+        assert!(own.names.dead * 2 <= own.names.len(), "step {step}");
+        assert!(own.values.dead * 2 <= own.values.len(), "step {step}");
         assert_eq!(live(&space), model_bytes(&model), "step {step}");
         if step % 50 == 0 {
             assert_eq!(contents(&space), listed(&model), "step {step}");
@@ -243,13 +246,11 @@ fn a_log_under_random_writes_matches_a_map() {
 #[test]
 fn a_log_with_no_dead_entries_lists_names_and_values_side_by_side() {
     let mut space = Space::default();
-    let mut model = BTreeMap::new();
-    let mut set = |space: &mut Space, i: usize, round: usize| {
+    let set = |space: &mut Space, i: usize, round: usize| {
         let v = alloc::vec![(i * 7 + round) as u8; (i * 13 + round) % 300];
         space
             .insert(&format!("k{i:03}"), &entry_of(&v), false)
             .unwrap();
-        model.insert(format!("k{i:03}"), v);
     };
     for i in 0..400 {
         set(&mut space, i, 0);
@@ -267,7 +268,10 @@ fn a_log_with_no_dead_entries_lists_names_and_values_side_by_side() {
     assert_ne!(probed, filled);
     // Both buffers compacted (a bound of 0 makes it refuse the write, after compacting).
     assert!(space.make_room(0, 0).is_err());
-    assert_eq!((space.own.dead_in_names, space.own.dead_in_values), (0, 0));
+    assert_eq!(
+        (space.own.names.dead_entries, space.own.values.dead_entries),
+        (0, 0)
+    );
     assert_eq!(space.own.all_live().map(Iterator::count), Some(400));
     assert_eq!(contents(&space), probed, "side by side, as probed");
     space.remove("k007", false).unwrap();
@@ -286,10 +290,7 @@ fn entry_of(value: &[u8]) -> Entry {
 /// dead names of the same prefix (overwritten or removed) that the names buffer holds.
 #[test]
 fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
-    let mut space = Space::default();
-    for i in 0..200u8 {
-        put(&mut space, &format!("a{i:03}"), i, 20);
-    }
+    let mut space = puts(0..200, |i| format!("a{i:03}"), 20);
     for i in 10..15u8 {
         put(&mut space, &format!("a{i:03}"), i + 100, 30);
     }
@@ -328,10 +329,7 @@ fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
 /// stand in for a slot's (2^31 and 2^32 bytes), which [`Space::insert`] passes.
 #[test]
 fn a_log_with_no_room_compacts_or_refuses() {
-    let mut space = Space::default();
-    for i in 0..10u8 {
-        put(&mut space, &format!("k{i}"), i, 40);
-    }
+    let mut space = puts(0..10, |i| format!("k{i}"), 40);
     for i in 0..3u8 {
         put(&mut space, &format!("k{i}"), 50 + i, 40);
     }
@@ -343,10 +341,10 @@ fn a_log_with_no_room_compacts_or_refuses() {
         (space.own.names.len(), space.own.values.len()),
         (names, values)
     );
-    assert_eq!(space.own.names_dead, 9);
+    assert_eq!(space.own.names.dead, 9);
     // No room for names: they compact, the values stay.
     space.make_room(names - 1, values).unwrap();
-    assert_eq!((space.own.names.len(), space.own.names_dead), (30, 0));
+    assert_eq!((space.own.names.len(), space.own.names.dead), (30, 0));
     assert_eq!(space.own.values.len(), values);
     assert_eq!(contents(&space), before);
     // No room for the live values: refused, the entries as they were.
@@ -355,7 +353,7 @@ fn a_log_with_no_room_compacts_or_refuses() {
         matches!(refused, Err(Error::TooLarge { len: 420, max: 10 })),
         "{refused:?}"
     );
-    assert_eq!(space.own.values_dead, 0);
+    assert_eq!(space.own.values.dead, 0);
     assert_eq!(contents(&space), before);
     space.insert("k9", &entry(9, 40), false).unwrap();
     assert_eq!(contents(&space), before);
