@@ -231,6 +231,15 @@ impl Space {
             |&s| key_of(seg, own, s) == key.as_bytes(),
             |&s| hasher.hash_one(key_of(seg, own, s)),
         );
+        // A log's value of the same length is written over where it lies.
+        if let Slot0::Occupied(o) = &found {
+            let slot = *o.get();
+            if slot & OWN != 0 && own.fits_over(slot, entry) {
+                let was = old.then(|| view(seg, own, slot).to_entry());
+                own.overwrite(slot, entry);
+                return Ok(was);
+            }
+        }
         // Appended first: nothing in the log moves as it grows, so the slot replaced (or
         // shadowed) still reads its entry.
         let at = own.append(key, entry);

@@ -71,6 +71,19 @@ impl Buf {
         (at, skipped)
     }
 
+    /// Writes `head` then `body` over the bytes at `at` (written before, in one chunk);
+    /// nothing if they are not all there.
+    pub(super) fn write_at(&mut self, at: usize, head: &[u8], body: &[u8]) {
+        let (k, inner) = self.place(at);
+        let n = head.len() + body.len();
+        let Some(there) = (self.chunks.get_mut(k)).and_then(|c| c.get_mut(inner..inner + n)) else {
+            return;
+        };
+        let (head_at, body_at) = there.split_at_mut(head.len());
+        head_at.copy_from_slice(head);
+        body_at.copy_from_slice(body);
+    }
+
     /// Moves the records at `moves` (each an offset and a length; in the order they lie
     /// in, none overlapping another) down to lie back to back from the start, each whole
     /// in one chunk, and writes each one's new offset over its old one; the bytes after

@@ -108,9 +108,10 @@ fn the_log_keeps_names_apart_from_values() {
 #[test]
 fn overwrites_and_removes_count_dead_names_and_values() {
     let mut space = puts(0..10, |i| format!("k{i}"), 40);
-    let was = space.insert("k0", &entry(100, 40), true).unwrap();
+    // Values of another length are appended, the old ones dead.
+    let was = space.insert("k0", &entry(100, 41), true).unwrap();
     assert_eq!(was.map(|e| e.sealed[0]), Some(0));
-    space.insert("k1", &entry(101, 40), false).unwrap();
+    space.insert("k1", &entry(101, 41), false).unwrap();
     assert_eq!(
         space.remove("k2", true).unwrap().map(|e| e.sealed[0]),
         Some(2)
@@ -118,13 +119,34 @@ fn overwrites_and_removes_count_dead_names_and_values() {
     // Three names of 3 bytes and three values of 42 dead; under half of either: kept.
     let own = &space.own;
     assert_eq!((own.names.dead, own.values.dead), (3 * 3, 3 * 42));
-    assert_eq!((own.names.len(), own.values.len()), (12 * 3, 12 * 42));
+    assert_eq!(
+        (own.names.len(), own.values.len()),
+        (12 * 3, 10 * 42 + 2 * 43)
+    );
+    // A value of the same length is written where the old one lies: nothing appended,
+    // nothing dead, the old bytes gone.
+    let was = space.insert("k3", &entry(103, 40), true).unwrap();
+    assert_eq!(was.map(|e| e.sealed.to_vec()), Some(alloc::vec![3; 40]));
+    let own = &space.own;
+    assert_eq!((own.names.dead, own.values.dead), (3 * 3, 3 * 42));
+    assert_eq!(
+        (own.names.len(), own.values.len()),
+        (12 * 3, 10 * 42 + 2 * 43)
+    );
+    let held: Vec<u8> = (own.values.chunks())
+        .flat_map(|(_, c)| c.to_vec())
+        .collect();
+    assert!(
+        !held.windows(40).any(|w| w == [3; 40]),
+        "the old value is gone"
+    );
     let mut model = BTreeMap::new();
-    for i in 3..10u8 {
+    for i in 4..10u8 {
         model.insert(format!("k{i}"), alloc::vec![i; 40]);
     }
-    model.insert("k0".into(), alloc::vec![100; 40]);
-    model.insert("k1".into(), alloc::vec![101; 40]);
+    model.insert("k0".into(), alloc::vec![100; 41]);
+    model.insert("k1".into(), alloc::vec![101; 41]);
+    model.insert("k3".into(), alloc::vec![103; 40]);
     assert_eq!(contents(&space), listed(&model));
     assert_eq!(live(&space), model_bytes(&model));
 }
@@ -134,22 +156,24 @@ fn names_and_values_compact_apart() {
     // Values die faster: k0 rewritten with large values, its name short.
     let mut space = puts(0..10, |i| format!("k{i}"), 40);
     for round in 0..5u8 {
-        space.insert("k0", &entry(200 + round, 120), false).unwrap();
+        // Each round's value one byte longer: appended, not written over the last.
+        let len = 120 + usize::from(round);
+        space.insert("k0", &entry(200 + round, len), false).unwrap();
         if round == 3 {
-            // 42 + 3 x 122 of 10 x 42 + 4 x 122 bytes dead: under half, kept.
-            assert_eq!(space.own.values.len(), 10 * 42 + 4 * 122);
+            // 42 + 122 + 123 + 124 of 10 x 42 + 122 + .. + 125 bytes dead: under half.
+            assert_eq!(space.own.values.len(), 10 * 42 + 122 + 123 + 124 + 125);
         }
     }
-    // Values: 42 + 4 x 122 dead of 10 x 42 + 5 x 122: past half, compacted; names: 5 x 3
-    // dead of 15 x 3: kept.
+    // Values: 42 + 122 + .. + 125 dead of 10 x 42 + 122 + .. + 126: past half,
+    // compacted; names: 5 x 3 dead of 15 x 3: kept.
     let own = &space.own;
-    assert_eq!((own.values.dead, own.values.len()), (0, 9 * 42 + 122));
+    assert_eq!((own.values.dead, own.values.len()), (0, 9 * 42 + 126));
     assert_eq!((own.names.dead, own.names.len()), (15, 15 * 3));
     let mut model = BTreeMap::new();
     for i in 1..10u8 {
         model.insert(format!("k{i}"), alloc::vec![i; 40]);
     }
-    model.insert("k0".into(), alloc::vec![204; 120]);
+    model.insert("k0".into(), alloc::vec![204; 124]);
     assert_eq!(contents(&space), listed(&model));
 
     // Names die faster: long names removed, a large value kept.
@@ -331,7 +355,7 @@ fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
 fn a_log_with_no_room_compacts_or_refuses() {
     let mut space = puts(0..10, |i| format!("k{i}"), 40);
     for i in 0..3u8 {
-        put(&mut space, &format!("k{i}"), 50 + i, 40);
+        put(&mut space, &format!("k{i}"), 50 + i, 41);
     }
     let before = contents(&space);
     let (names, values) = (space.own.names.len(), space.own.values.len());
@@ -350,7 +374,7 @@ fn a_log_with_no_room_compacts_or_refuses() {
     // No room for the live values: refused, the entries as they were.
     let refused = space.make_room(usize::MAX, 10);
     assert!(
-        matches!(refused, Err(Error::TooLarge { len: 420, max: 10 })),
+        matches!(refused, Err(Error::TooLarge { len: 423, max: 10 })),
         "{refused:?}"
     );
     assert_eq!(space.own.values.dead, 0);
