@@ -6,8 +6,8 @@
 //! read where they lie if they are small, or through the table's slots a batch at a time
 //! (large records, or a segment shared with gaps: one cache miss per record, but the
 //! misses of a batch overlap). A record or name met where it lies counts if a slot points
-//! at it (a probe with its key, comparing slots only, a batch at a time): dead ones, at
-//! most half of each buffer, are passed over.
+//! at it (a probe with its key, comparing slots only): dead ones, at most half of each
+//! buffer, are passed over.
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
@@ -78,8 +78,9 @@ impl Space {
         let back_to_back = span == self.seg_span;
         if back_to_back && span <= self.table.len().saturating_mul(WALK_MAX) {
             let placed = by_place(bytes, self.seg_lo, self.seg_hi);
-            let placed = placed.filter(move |&(_, key)| keep.keeps(key));
-            return Box::new(self.live_of(placed, Slot::MAX));
+            let placed = (placed.filter(move |&(_, key)| keep.keeps(key)))
+                .filter_map(move |(slot, key)| self.slot_of(key, slot, Slot::MAX));
+            return Box::new(placed);
         }
         let in_seg = self.table.iter().copied().filter(|&s| s & OWN == 0);
         let slotted = by_slot(in_seg, |s| bytes.get(seg_at(s)).copied());
@@ -100,49 +101,18 @@ impl Space {
         if let Some(all_live) = K::EVERY.then(|| own.all_live()).flatten() {
             return Box::new(all_live);
         }
-        let named = (own.names()).filter(move |&(_, key)| keep.keeps(key));
-        let probed = by_slot(self.live_of(named, NAME_BITS), |s| {
-            own.values.byte(value_at(s))
-        });
+        let named = (own.names())
+            .filter(move |&(_, key)| keep.keeps(key))
+            .filter_map(move |(slot, key)| self.slot_of(key, slot, NAME_BITS));
+        let probed = by_slot(named, |s| own.values.byte(value_at(s)));
         Box::new(probed.map(move |slot| view(seg, own, slot)))
     }
 
-    /// The table's slots of the records or names `met` (each as the `bits` of the slot
-    /// that would point at it, and its key bytes) that a slot points at: the live ones.
-    /// They are probed [`BATCH`] at a time, each batch's probes made first in a loop of
-    /// nothing else that reads the slots they meet, so that the misses on the table
-    /// overlap (one a name otherwise: most of a `keys` call's time at 100k entries).
-    fn live_of<'s, 'k>(
-        &'s self,
-        mut met: impl Iterator<Item = (Slot, &'k [u8])> + 's,
-        bits: Slot,
-    ) -> impl Iterator<Item = Slot> + 's {
-        let mut batch = [(0, 0); BATCH];
-        let (mut len, mut next) = (0, 0);
-        core::iter::from_fn(move || loop {
-            if next == len {
-                len = 0;
-                for (place_in, (slot, key)) in batch.iter_mut().zip(met.by_ref()) {
-                    *place_in = (self.hasher.hash_one(key), slot);
-                    len += 1;
-                }
-                let mut touched = 0;
-                for &(hash, _) in &batch[..len] {
-                    let found = self.table.find(hash, |&s| {
-                        touched ^= s;
-                        false
-                    });
-                    touched ^= found.is_some() as Slot;
-                }
-                core::hint::black_box(touched);
-                next = 0;
-            }
-            let &(hash, met) = batch.get(next).filter(|_| next < len)?;
-            next += 1;
-            if let Some(&slot) = self.table.find(hash, |&s| s & bits == met) {
-                return Some(slot);
-            }
-        })
+    /// The table's slot of `key` if its `bits` are `met`'s (the record or name a walk met
+    /// is live).
+    fn slot_of(&self, key: &[u8], met: Slot, bits: Slot) -> Option<Slot> {
+        let hash = self.hasher.hash_one(key);
+        self.table.find(hash, |&s| s & bits == met).copied()
     }
 }
 
