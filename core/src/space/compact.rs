@@ -116,13 +116,13 @@ fn compact_log(table: &mut HashTable<Slot>, buf: &mut Buf, part: Part) -> usize 
     skipped
 }
 
-/// Copies the live names of `log` into a buffer of their own, re-pointing the slots.
+/// Moves the live names of `log` down over its dead ones, re-pointing the slots.
 fn compact_names(table: &mut HashTable<Slot>, log: &mut Log) {
     log.names.dead = compact_log(table, &mut log.names, NAMES);
     log.names.dead_entries = 0;
 }
 
-/// Copies the live values of `log` into a buffer of their own, re-pointing the slots.
+/// Moves the live values of `log` down over its dead ones, re-pointing the slots.
 fn compact_values(table: &mut HashTable<Slot>, log: &mut Log) {
     log.values.dead = compact_log(table, &mut log.values, VALUES);
     log.values.dead_entries = 0;
