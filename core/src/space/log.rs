@@ -77,6 +77,8 @@ fn value_head(entry: &Entry) -> ([u8; 21], usize) {
 pub(super) struct Log {
     pub(super) names: Held,
     pub(super) values: Held,
+    /// Whether a value with an expiry was ever written here (none can have expired if not).
+    expiring: bool,
 }
 
 /// One of the log's buffers, how many of its bytes no slot holds, and how many of its
@@ -142,6 +144,7 @@ impl Log {
         let n = put_varint(&mut head, key.len() as u64);
         let (name, skipped) = self.names.push(&head[..n], key.as_bytes());
         self.names.dead += skipped;
+        self.expiring |= entry.expires_at.is_some();
         let (head, n) = value_head(entry);
         let (value, skipped) = self.values.push(&head[..n], &entry.sealed);
         self.values.dead += skipped;
@@ -163,6 +166,7 @@ impl Log {
     /// an append faulted in a fresh page for every 4 KiB written until the next
     /// compaction (100k x 4 KiB overwrites: 18 us each, 4 of them sealing).
     pub(super) fn overwrite(&mut self, slot: Slot, entry: &Entry) {
+        self.expiring |= entry.expires_at.is_some();
         let (head, n) = value_head(entry);
         self.values
             .write_at(value_at(slot), &head[..n], &entry.sealed);
@@ -184,6 +188,14 @@ impl Log {
         let entries = (keys.zip(values))
             .map_while(|(key, (expires_at, sealed))| Some(Stored::whole(key?, expires_at, sealed)));
         (self.names.dead_entries == 0 && self.values.dead_entries == 0).then_some(entries)
+    }
+
+    /// The key bytes of every entry, if each name is live and none can have expired (no
+    /// value with an expiry was ever written here): a listing of the live names then
+    /// reads the names alone, where [`Log::all_live`] reads every value beside its name.
+    pub(super) fn live_names(&self) -> Option<impl Iterator<Item = &[u8]> + '_> {
+        let alone = self.names.dead_entries == 0 && !self.expiring;
+        alone.then(|| self.names().map(|(_, key)| key))
     }
 
     /// Every name record, dead ones included, in order: the bits of the slot that points

@@ -108,6 +108,15 @@ impl Space {
         Box::new(probed.map(move |slot| view(seg, own, slot)))
     }
 
+    /// The key bytes of every entry, if they are all the log's, each live and none with an
+    /// expiry ([`Log::live_names`](super::log::Log::live_names)): what `keys` of a store
+    /// written in memory, or of one whose every entry was written since it was read, lists
+    /// without a value read or a probe.
+    pub(crate) fn live_names(&self) -> Option<impl Iterator<Item = &[u8]> + '_> {
+        let all_own = self.idx.is_none() && self.seg_live == 0;
+        all_own.then(|| self.own.live_names()).flatten()
+    }
+
     /// The table's slot of `key` if its `bits` are `met`'s (the record or name a walk met
     /// is live).
     fn slot_of(&self, key: &[u8], met: Slot, bits: Slot) -> Option<Slot> {

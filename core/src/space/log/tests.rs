@@ -382,3 +382,34 @@ fn a_log_with_no_room_compacts_or_refuses() {
     space.insert("k9", &entry(9, 40), false).unwrap();
     assert_eq!(contents(&space), before);
 }
+
+/// `keys`' names-alone listing (`Space::live_names`): every name of a log whose names are
+/// all live and none of whose values ever had an expiry, and nothing (the side-by-side or
+/// probing scan instead) once a name is dead or a value with an expiry was written.
+#[test]
+fn a_log_of_live_names_without_expiries_lists_its_names_alone() {
+    let mut space = puts(0..200, |i| format!("n{i:03}"), 40);
+    let listed = |space: &Space| {
+        let mut names: Option<Vec<String>> = space
+            .live_names()
+            .map(|n| n.map(|k| String::from_utf8(k.to_vec()).unwrap()).collect());
+        names.as_mut().map(|n| n.sort());
+        names
+    };
+    let all: Vec<String> = (0..200).map(|i| format!("n{i:03}")).collect();
+    assert_eq!(listed(&space), Some(all.clone()));
+    // Overwritten in place (same length): the name stays live.
+    put(&mut space, "n005", 9, 40);
+    assert_eq!(listed(&space), Some(all.clone()));
+    // Overwritten by a longer value: the old name is dead until the log compacts.
+    put(&mut space, "n006", 9, 80);
+    assert_eq!(listed(&space), None);
+    assert!(space.make_room(0, 0).is_err());
+    assert_eq!(listed(&space), Some(all));
+    let expiring = Entry {
+        sealed: alloc::vec![1; 40].into(),
+        expires_at: Some(7),
+    };
+    space.insert("n007", &expiring, false).unwrap();
+    assert_eq!(listed(&space), None, "an expiry: each value must be read");
+}
