@@ -390,11 +390,12 @@ fn a_log_with_no_room_compacts_or_refuses() {
 fn a_log_of_live_names_without_expiries_lists_its_names_alone() {
     let mut space = puts(0..200, |i| format!("n{i:03}"), 40);
     let listed = |space: &Space| {
-        let mut names: Option<Vec<String>> = space
-            .live_names()
-            .map(|n| n.map(|k| String::from_utf8(k.to_vec()).unwrap()).collect());
-        names.as_mut().map(|n| n.sort());
-        names
+        space.live_names().map(|n| {
+            let mut names: Vec<String> =
+                n.map(|k| String::from_utf8(k.to_vec()).unwrap()).collect();
+            names.sort();
+            names
+        })
     };
     let all: Vec<String> = (0..200).map(|i| format!("n{i:03}")).collect();
     assert_eq!(listed(&space), Some(all.clone()));
