@@ -331,6 +331,7 @@ mod record;
 mod row;
 mod scan;
 mod shadow;
+mod spare;
 mod stored;
 #[cfg(test)]
 mod tests;

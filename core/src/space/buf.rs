@@ -16,10 +16,13 @@
 use alloc::vec::Vec;
 use zeroize::Zeroize;
 
+use super::spare;
+
 /// The smallest first chunk: a page.
 const FIRST_MIN: usize = 4096;
 
-/// Bytes in chunks that never move (see the module), wiped when dropped.
+/// Bytes in chunks that never move (see the module), wiped when dropped (and the chunks
+/// kept for the next log's, [`spare`]).
 #[derive(Default)]
 pub(super) struct Buf {
     chunks: Vec<Vec<u8>>,
@@ -130,8 +133,8 @@ impl Buf {
             chunk.get_mut(end..).map(Zeroize::zeroize);
             chunk.truncate(end);
         }
-        let spare = ends.len() + 1;
-        self.chunks.truncate(spare.min(self.chunks.len()));
+        let kept = (ends.len() + 1).min(self.chunks.len());
+        self.chunks.drain(kept..).for_each(spare::give);
         self.len = cursor;
         skipped
     }
@@ -161,7 +164,10 @@ impl Buf {
         let chunk = &mut self.chunks[k];
         if chunk.capacity() < size {
             // Only a chunk never written is short of its size: nothing is left behind.
-            chunk.reserve_exact(size);
+            match spare::take(size) {
+                Some(kept) => *chunk = kept,
+                None => chunk.reserve_exact(size),
+            }
         }
         chunk
     }
@@ -205,8 +211,9 @@ impl Drop for Buf {
     fn drop(&mut self) {
         // Only the bytes written hold anything: a chunk's spare room was never written,
         // and wiping it would fault in pages that were never touched.
-        for chunk in &mut self.chunks {
+        for mut chunk in self.chunks.drain(..) {
             chunk.as_mut_slice().zeroize();
+            spare::give(chunk);
         }
     }
 }
