@@ -303,6 +303,17 @@ impl Exclusive<'_> {
         Ok(entry)
     }
 
+    /// The value of `ns`/`key` live at the operation's time, decoded as a `V`, and its
+    /// expiry ([`Engine::read_live`]: through this thread's scratch slot, no copy of its
+    /// own); `None` if absent or expired.
+    pub(crate) fn read_live<V: DeserializeOwned>(
+        &self,
+        ns: &str,
+        key: &str,
+    ) -> Result<Option<(V, Option<u64>)>> {
+        self.engine.read_live(&self.now, ns, key)
+    }
+
     /// Whether a live entry is under `ns`/`key` (as [`Exclusive::live`], without copying
     /// it out).
     pub(crate) fn has_live(&self, ns: &str, key: &str) -> Result<bool> {

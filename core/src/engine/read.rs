@@ -23,36 +23,49 @@ impl Engine {
         f(&self.contents.read(), &now)
     }
 
-    /// The live value of `ns`/`key`, decoded as a `V`; `None` if absent or expired. The
-    /// contents' lock is held only to copy the entry out; the value is decrypted after,
-    /// into the calling thread's scratch slot when it is free and the value fits. A value
-    /// that fits is copied into the slot rather than shared (see `Slot::copy`), so that
-    /// reader threads write no cache line in common but their lock shards'.
+    /// The live value of `ns`/`key`, decoded as a `V`; `None` if absent or expired
+    /// ([`Engine::read_live`] at the time of the call).
     pub(crate) fn read_value<V: DeserializeOwned>(&self, ns: &str, key: &str) -> Result<Option<V>> {
+        let found = self.read_live(&Now::new(self), ns, key)?;
+        Ok(found.map(|(value, _)| value))
+    }
+
+    /// The value of `ns`/`key` live at `now`, decoded as a `V`, and its expiry; `None` if
+    /// absent or expired. The contents' lock is held only to copy the entry out; the
+    /// value is decrypted after, into the calling thread's scratch slot when it is free
+    /// and the value fits. A value that fits is copied into the slot rather than shared
+    /// (see `Slot::copy`), so that reader threads write no cache line in common but their
+    /// lock shards' (and a write that reads first, `update`, allocates nothing for it).
+    pub(crate) fn read_live<V: DeserializeOwned>(
+        &self,
+        now: &Now<'_>,
+        ns: &str,
+        key: &str,
+    ) -> Result<Option<(V, Option<u64>)>> {
         let f = |plain: &[u8]| decode(plain);
         let mut slot = self.scratch.claim();
-        let found = self.read(|c, now| {
+        let found = {
+            let c = self.contents.read();
             // (A v2 file's lookup is `Forked` in a forked child: its name hash says so.)
             let Some(entry) = c.live(now, ns, key)? else {
-                return Ok::<_, Error>(None);
+                return Ok(None);
             };
             let copied =
                 (slot.as_deref_mut()).is_some_and(|s| s.copy(c.generation, &c.keyring, &entry));
-            Ok(Some(if copied {
-                Found::InSlot
-            } else {
-                Found::Shared(entry.to_entry(), c.keyring.clone())
-            }))
-        })?;
-        match (found, slot.as_deref_mut()) {
-            (None, _) => Ok(None),
-            (Some(Found::Shared(entry, keyring)), _) => {
-                f(&entry.open(&keyring, &self.arena, ns, key)?).map(Some)
+            let expires_at = entry.expires_at;
+            let found = match copied {
+                true => Found::InSlot,
+                false => Found::Shared(entry.to_entry(), c.keyring.clone()),
+            };
+            (found, expires_at)
+        };
+        let value = match (found.0, slot.as_deref_mut()) {
+            (Found::Shared(entry, keyring), _) => f(&entry.open(&keyring, &self.arena, ns, key)?),
+            (Found::InSlot, slot) => {
+                (slot.ok_or(Error::Crypto)?).open_copy(&self.arena, (ns, key), f)
             }
-            (Some(Found::InSlot), slot) => (slot.ok_or(Error::Crypto)?)
-                .open_copy(&self.arena, (ns, key), f)
-                .map(Some),
-        }
+        }?;
+        Ok(Some((value, found.1)))
     }
 
     /// Opens `entry` (the value of `ns`/`key`, copied out under `keyring`) and decodes it

@@ -62,11 +62,8 @@ impl Tree {
         F: FnOnce(Option<V>) -> Result<Option<V>>,
     {
         let mut g = self.engine.lock_write()?;
-        let (current, expires_at) = match g.live(&self.name, key)? {
-            Some(entry) => (
-                Some(g.read::<V>(&self.name, key, &entry)?),
-                entry.expires_at,
-            ),
+        let (current, expires_at) = match g.read_live::<V>(&self.name, key)? {
+            Some((value, expires_at)) => (Some(value), expires_at),
             None => (None, None),
         };
         let existed = current.is_some();
@@ -103,8 +100,8 @@ impl Tree {
         }
         let mut g = self.engine.lock()?;
         // Looked up again under the writer lock: another writer may have inserted it.
-        if let Some(entry) = g.live(&self.name, key)? {
-            return g.read(&self.name, key, &entry);
+        if let Some((value, _)) = g.read_live(&self.name, key)? {
+            return Ok(value);
         }
         if self.engine.is_read_only() {
             return Err(Error::ReadOnly);
