@@ -330,6 +330,7 @@ mod log;
 mod record;
 mod row;
 mod scan;
+mod search;
 mod shadow;
 mod spare;
 mod stored;

@@ -25,6 +25,7 @@ use super::lazy::{Groups, GROUP_ROWS};
 use super::record::prefixed;
 use super::row::Row;
 pub(crate) use super::row::{DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN};
+use super::search;
 use super::stored::{short_sealed, NONCE_PREFIX_LEN};
 use super::Stored;
 use crate::arena::{Arena, SecretBuf};
@@ -35,6 +36,7 @@ use crate::sync::{AtomicU64, Once};
 
 /// Bytes of a directory each tag authenticates (the last chunk may be shorter).
 pub(crate) const DIR_CHUNK: usize = 4096;
+
 /// Fewest bytes of a record: two one-byte varints and the tag.
 const MIN_RECORD_LEN: usize = 2 + TAG_LEN;
 
@@ -292,44 +294,9 @@ impl Indexed {
         Ok(None)
     }
 
-    /// The first position whose hash is at least `hash`: a guess from the hash itself (the
-    /// hashes are uniform), widened by doubling steps, then halved.
+    /// The first position whose hash is at least `hash` ([`search::lower_bound`]).
     fn lower_bound(&self, hash: u64) -> Result<usize> {
-        let n = self.layout.count;
-        let guess = ((u128::from(hash) * n as u128) >> 64) as usize;
-        let (mut lo, mut hi);
-        if self.hash_at(guess)? < hash {
-            (lo, hi) = (guess + 1, n);
-            let mut step = 1;
-            while guess + step < n {
-                if self.hash_at(guess + step)? >= hash {
-                    hi = guess + step;
-                    break;
-                }
-                lo = guess + step + 1;
-                step *= 2;
-            }
-        } else {
-            (lo, hi) = (0, guess);
-            let mut step = 1;
-            while step <= guess {
-                if self.hash_at(guess - step)? < hash {
-                    lo = guess - step + 1;
-                    break;
-                }
-                hi = guess - step;
-                step *= 2;
-            }
-        }
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            if self.hash_at(mid)? < hash {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        Ok(lo)
+        search::lower_bound(self.layout.count, hash, |j| self.hash_at(j))
     }
 
     /// The names block, opened into the arena on first use and kept, and checked:
