@@ -241,13 +241,20 @@ impl Space {
             }
         }
         // Appended first: nothing in the log moves as it grows, so the slot replaced (or
-        // shadowed) still reads its entry.
-        let at = own.append(key, entry);
+        // shadowed) still reads its entry. A log's entry keeps its name, live.
+        let at = match &found {
+            Slot0::Occupied(o) if *o.get() & OWN != 0 => own.append_value(*o.get(), entry),
+            _ => own.append(key, entry),
+        };
         let (was, gone) = match found {
             Slot0::Occupied(mut o) => {
                 let slot = core::mem::replace(o.get_mut(), at);
                 let was = old.then(|| view(seg, own, slot).to_entry());
-                (Ok(was), Some(slot))
+                let gone = match slot & OWN {
+                    0 => Freed::of(seg, own, slot),
+                    _ => Freed::value_of(own, slot),
+                };
+                (Ok(was), Some(gone))
             }
             // Looked up before anything changes: a failing chunk fails the write whole,
             // the entry appended dead from the start (no slot points at it).
@@ -260,11 +267,10 @@ impl Space {
                     });
                     (Ok(was), None)
                 }
-                Err(e) => (Err(e), Some(at)),
+                Err(e) => (Err(e), Some(Freed::of(seg, own, at))),
             },
         };
-        let freed = gone.map_or(Freed::default(), |slot| Freed::of(seg, own, slot));
-        self.died(freed);
+        self.died(gone.unwrap_or_default());
         was
     }
 

@@ -23,8 +23,9 @@ pub(super) struct Freed {
     seg: usize,
     names: usize,
     values: usize,
-    /// The log's entries among them.
-    entries: usize,
+    /// The log's names and values among them.
+    name_entries: usize,
+    value_entries: usize,
 }
 
 impl Freed {
@@ -45,9 +46,20 @@ impl Freed {
                     names,
                     values,
                     seg: 0,
-                    entries: 1,
+                    name_entries: 1,
+                    value_entries: 1,
                 }
             }
+        }
+    }
+
+    /// The bytes of the value of `slot` (the log's) alone: an overwrite that keeps the
+    /// name where it lies.
+    pub(super) fn value_of(own: &Log, slot: Slot) -> Freed {
+        Freed {
+            values: own.lens(slot).1,
+            value_entries: 1,
+            ..Freed::default()
         }
     }
 
@@ -57,7 +69,8 @@ impl Freed {
             seg: self.seg + other.seg,
             names: self.names + other.names,
             values: self.values + other.values,
-            entries: self.entries + other.entries,
+            name_entries: self.name_entries + other.name_entries,
+            value_entries: self.value_entries + other.value_entries,
         }
     }
 }
@@ -136,8 +149,8 @@ impl Space {
         let own = &mut self.own;
         own.names.dead += freed.names;
         own.values.dead += freed.values;
-        own.names.dead_entries += freed.entries;
-        own.values.dead_entries += freed.entries;
+        own.names.dead_entries += freed.name_entries;
+        own.values.dead_entries += freed.value_entries;
         if own.names.dead.saturating_mul(2) > own.names.len() {
             compact_names(&mut self.table, own);
         }

@@ -79,6 +79,9 @@ pub(super) struct Log {
     pub(super) values: Held,
     /// Whether a value with an expiry was ever written here (none can have expired if not).
     expiring: bool,
+    /// Whether a value was ever appended apart from its name ([`Log::append_value`]): the
+    /// values no longer lie in their names' order.
+    reordered: bool,
 }
 
 /// One of the log's buffers, how many of its bytes no slot holds, and how many of its
@@ -144,6 +147,19 @@ impl Log {
         let n = put_varint(&mut head, key.len() as u64);
         let (name, skipped) = self.names.push(&head[..n], key.as_bytes());
         self.names.dead += skipped;
+        self.push_value(name, entry)
+    }
+
+    /// Appends `entry` as the new value of the name `slot` points at (the offsets must
+    /// fit: [`Log::fits`]); returns the slot of both. The name stays where it lies, live:
+    /// an overwrite by a value of another length costs the log no name, and leaves a
+    /// listing of names with nothing dead to pass over.
+    pub(super) fn append_value(&mut self, slot: Slot, entry: &Entry) -> Slot {
+        self.reordered = true;
+        self.push_value(name_at(slot), entry)
+    }
+
+    fn push_value(&mut self, name: usize, entry: &Entry) -> Slot {
         self.expiring |= entry.expires_at.is_some();
         let (head, n) = value_head(entry);
         let (value, skipped) = self.values.push(&head[..n], &entry.sealed);
@@ -187,7 +203,8 @@ impl Log {
         let keys = self.names().map(|(_, key)| core::str::from_utf8(key).ok());
         let entries = (keys.zip(values))
             .map_while(|(key, (expires_at, sealed))| Some(Stored::whole(key?, expires_at, sealed)));
-        (self.names.dead_entries == 0 && self.values.dead_entries == 0).then_some(entries)
+        let in_step = self.names.dead_entries == 0 && self.values.dead_entries == 0;
+        (in_step && !self.reordered).then_some(entries)
     }
 
     /// The key bytes of every entry, if each name is live and none can have expired (no

@@ -116,22 +116,24 @@ fn overwrites_and_removes_count_dead_names_and_values() {
         space.remove("k2", true).unwrap().map(|e| e.sealed[0]),
         Some(2)
     );
-    // Three names of 3 bytes and three values of 42 dead; under half of either: kept.
+    // Three values of 42 dead, and one name of 3 bytes (the one removed): an overwrite
+    // keeps its name where it lies. Under half of either: kept.
     let own = &space.own;
-    assert_eq!((own.names.dead, own.values.dead), (3 * 3, 3 * 42));
+    assert_eq!((own.names.dead, own.values.dead), (3, 3 * 42));
     assert_eq!(
         (own.names.len(), own.values.len()),
-        (12 * 3, 10 * 42 + 2 * 43)
+        (10 * 3, 10 * 42 + 2 * 43)
     );
+    assert_eq!((own.names.dead_entries, own.values.dead_entries), (1, 3));
     // A value of the same length is written where the old one lies: nothing appended,
     // nothing dead, the old bytes gone.
     let was = space.insert("k3", &entry(103, 40), true).unwrap();
     assert_eq!(was.map(|e| e.sealed.to_vec()), Some(alloc::vec![3; 40]));
     let own = &space.own;
-    assert_eq!((own.names.dead, own.values.dead), (3 * 3, 3 * 42));
+    assert_eq!((own.names.dead, own.values.dead), (3, 3 * 42));
     assert_eq!(
         (own.names.len(), own.values.len()),
-        (12 * 3, 10 * 42 + 2 * 43)
+        (10 * 3, 10 * 42 + 2 * 43)
     );
     let held: Vec<u8> = (own.values.chunks())
         .flat_map(|(_, c)| c.to_vec())
@@ -165,10 +167,10 @@ fn names_and_values_compact_apart() {
         }
     }
     // Values: 42 + 122 + .. + 125 dead of 10 x 42 + 122 + .. + 126: past half,
-    // compacted; names: 5 x 3 dead of 15 x 3: kept.
+    // compacted; names: none dead (an overwrite keeps its name), none appended.
     let own = &space.own;
     assert_eq!((own.values.dead, own.values.len()), (0, 9 * 42 + 126));
-    assert_eq!((own.names.dead, own.names.len()), (15, 15 * 3));
+    assert_eq!((own.names.dead, own.names.len()), (0, 10 * 3));
     let mut model = BTreeMap::new();
     for i in 1..10u8 {
         model.insert(format!("k{i}"), alloc::vec![i; 40]);
@@ -266,15 +268,17 @@ fn a_log_under_random_writes_matches_a_map() {
 /// A log no slot has let go of is listed by reading its names and values side by side
 /// (`Log::all_live`): after a fill, and again once both buffers compacted their dead
 /// entries away (each keeps its records' order), each name paired with its own value;
-/// with dead entries it is not.
+/// with dead entries it is not, nor once a value was appended apart from its name (an
+/// overwrite by a value of another length: the values are out of their names' order).
 #[test]
 fn a_log_with_no_dead_entries_lists_names_and_values_side_by_side() {
     let mut space = Space::default();
+    // Removed first, so that the name and the value are appended together.
     let set = |space: &mut Space, i: usize, round: usize| {
         let v = alloc::vec![(i * 7 + round) as u8; (i * 13 + round) % 300];
-        space
-            .insert(&format!("k{i:03}"), &entry_of(&v), false)
-            .unwrap();
+        let key = format!("k{i:03}");
+        space.remove(&key, false).unwrap();
+        space.insert(&key, &entry_of(&v), false).unwrap();
     };
     for i in 0..400 {
         set(&mut space, i, 0);
@@ -301,6 +305,15 @@ fn a_log_with_no_dead_entries_lists_names_and_values_side_by_side() {
     space.remove("k007", false).unwrap();
     assert!(space.own.all_live().is_none());
     assert_eq!(contents(&space).len(), 399);
+    // An overwrite by a longer value, appended apart: never side by side again.
+    space.insert("k008", &entry_of(&[9; 301]), false).unwrap();
+    assert!(space.make_room(0, 0).is_err());
+    assert!(space.own.all_live().is_none());
+    assert_eq!(contents(&space).len(), 399);
+    assert_eq!(
+        space.get("k008").unwrap().map(|s| s.sealed.len()),
+        Some(301)
+    );
 }
 
 fn entry_of(value: &[u8]) -> Entry {
@@ -310,8 +323,9 @@ fn entry_of(value: &[u8]) -> Entry {
     }
 }
 
-/// A scan that keeps a few names reads those entries' latest values, passing over the
-/// dead names of the same prefix (overwritten or removed) that the names buffer holds.
+/// A scan that keeps a few names reads those entries' latest values (an overwrite keeps
+/// its name), passing over the removed names of the same prefix that the names buffer
+/// holds.
 #[test]
 fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
     let mut space = puts(0..200, |i| format!("a{i:03}"), 20);
@@ -324,7 +338,7 @@ fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
     let met = (space.own.names())
         .filter(|(_, k)| k.starts_with(b"a01"))
         .count();
-    assert_eq!(met, 15, "the names buffer holds the dead names too");
+    assert_eq!(met, 10, "the names buffer holds the removed names too");
     let mut got: Vec<(String, Vec<u8>)> = (space.iter_keyed(|k: &[u8]| k.starts_with(b"a01")))
         .unwrap()
         .map(|s| (s.key.into(), s.sealed.to_vec()))
@@ -355,6 +369,8 @@ fn a_scan_that_keeps_a_few_names_yields_their_latest_values() {
 fn a_log_with_no_room_compacts_or_refuses() {
     let mut space = puts(0..10, |i| format!("k{i}"), 40);
     for i in 0..3u8 {
+        // Removed and written again: a name and a value dead each.
+        space.remove(&format!("k{i}"), false).unwrap();
         put(&mut space, &format!("k{i}"), 50 + i, 41);
     }
     let before = contents(&space);
@@ -402,7 +418,11 @@ fn a_log_of_live_names_without_expiries_lists_its_names_alone() {
     // Overwritten in place (same length): the name stays live.
     put(&mut space, "n005", 9, 40);
     assert_eq!(listed(&space), Some(all.clone()));
-    // Overwritten by a longer value: the old name is dead until the log compacts.
+    // Overwritten by a longer value: the value appended apart, the name kept live.
+    put(&mut space, "n006", 9, 80);
+    assert_eq!(listed(&space), Some(all.clone()));
+    // Removed and written again: the old name is dead until the log compacts.
+    space.remove("n006", false).unwrap();
     put(&mut space, "n006", 9, 80);
     assert_eq!(listed(&space), None);
     assert!(space.make_room(0, 0).is_err());
