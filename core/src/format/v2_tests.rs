@@ -247,6 +247,18 @@ fn a_damaged_toc_does_not_open_and_a_damaged_directory_fails_the_reads_of_its_ch
     // The other namespace reads, and the damage is found again (never kept as good).
     assert!(opened.spaces[good_ns].get("k0").unwrap().is_some());
     assert!(matches!(space.get("k0"), Err(Error::Tampered)));
+    // A write there fails whole, by itself (what applying one change to memory counts
+    // on): no slot of the table takes the key, so a get still reads the directory.
+    let mut opened = opened;
+    let space = opened.spaces.get_mut(bad_ns).unwrap();
+    let fresh = f.seal(bad_ns, "k0", b"fresh", None);
+    assert!(matches!(
+        space.insert("k0", &fresh, true),
+        Err(Error::Tampered)
+    ));
+    assert!(matches!(space.remove("k1", true), Err(Error::Tampered)));
+    assert!(matches!(space.get("k0"), Err(Error::Tampered)));
+    assert_eq!(space.len(), if bad_ns.is_empty() { 100 } else { 1 });
     // Control: the same reads of the undamaged file succeed.
     let opened = f.decode(good).unwrap();
     assert!(opened.spaces[bad_ns].get("k0").unwrap().is_some());
