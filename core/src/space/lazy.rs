@@ -74,7 +74,9 @@ impl Groups {
         // Two threads may both read it: the first one's is kept.
         let mut mine = Some(bytes);
         let (from, kept) = cell.call_once(|| (range.start, mine.take().unwrap_or_default()));
-        mine.map(give_back);
+        if let Some(lost) = mine {
+            give_back(lost);
+        }
         Ok(Some((*from, kept)))
     }
 }
