@@ -74,9 +74,7 @@ impl Groups {
         // Two threads may both read it: the first one's is kept.
         let mut mine = Some(bytes);
         let (from, kept) = cell.call_once(|| (range.start, mine.take().unwrap_or_default()));
-        if let Some(lost) = mine {
-            give_back(lost);
-        }
+        mine.map(give_back);
         Ok(Some((*from, kept)))
     }
 }
