@@ -1,6 +1,6 @@
 //! The chunks the write logs of this process let go of, wiped, kept for the next chunk of
 //! their size ([`take`], [`give`]): what a heap does for small allocations, done for the
-//! logs' large ones (and for the record groups a lazily opened file reads, `lazy`).
+//! logs' large ones.
 //!
 //! A log's chunks are larger than the allocator keeps for reuse (glibc maps every block
 //! over its `mmap` threshold afresh and unmaps it when freed), so each log dropped (a
