@@ -29,15 +29,22 @@ pub(crate) struct Process(u64);
 #[cfg(all(feature = "std", unix))]
 mod imp {
     extern crate std;
-    use core::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+    use core::sync::atomic::{AtomicU32, AtomicU8, Ordering};
 
     /// This process's id, or 0 until it is first asked for (and again in a fresh child).
     static PID: AtomicU32 = AtomicU32::new(0);
     /// How many `fork`s separate this process from the one that first took a token.
     static GENERATION: AtomicU32 = AtomicU32::new(0);
-    /// The fork handler is in place, so a cached `PID` can be trusted.
-    static HANDLER: AtomicBool = AtomicBool::new(false);
-    static REGISTER: std::sync::Once = std::sync::Once::new();
+    /// Where the fork handler's registration is: [`NONE`], [`REGISTERING`], or done
+    /// ([`CACHED`]: a cached `PID` can be trusted; [`UNCACHED`]: `pthread_atfork` failed).
+    /// Not a `Once`: a child forked while another thread of its parent was registering
+    /// would find the `Once` running forever and wait on it (a hang seen in
+    /// std-shim/tests/os_pages.rs); a state nobody waits on only keeps it from caching.
+    static HANDLER: AtomicU8 = AtomicU8::new(NONE);
+    const NONE: u8 = 0;
+    const REGISTERING: u8 = 1;
+    const CACHED: u8 = 2;
+    const UNCACHED: u8 = 3;
 
     extern "C" fn in_child() {
         GENERATION.fetch_add(1, Ordering::Relaxed);
@@ -54,16 +61,19 @@ mod imp {
         if cached != 0 {
             return pack(cached);
         }
-        REGISTER.call_once(|| {
+        let first =
+            HANDLER.compare_exchange(NONE, REGISTERING, Ordering::AcqRel, Ordering::Acquire);
+        if first.is_ok() {
             // SAFETY: `in_child` is an `extern "C"` function that only writes
             // atomics, which is async-signal-safe as a fork child handler must be.
             let ok = unsafe { libc::pthread_atfork(None, None, Some(in_child)) } == 0;
-            HANDLER.store(ok, Ordering::Relaxed);
-        });
+            HANDLER.store(if ok { CACHED } else { UNCACHED }, Ordering::Release);
+        }
         let pid = std::process::id();
-        // Without the handler (pthread_atfork failed: ENOMEM) nothing would clear the
-        // cache in a child: ask the kernel every time instead.
-        if HANDLER.load(Ordering::Relaxed) {
+        // Until the handler is in place (another thread registering it, or
+        // pthread_atfork failed: ENOMEM) nothing would clear the cache in a child: ask
+        // the kernel every time instead. Nobody waits.
+        if HANDLER.load(Ordering::Acquire) == CACHED {
             PID.store(pid, Ordering::Relaxed);
         }
         pack(pid)
