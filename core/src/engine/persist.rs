@@ -51,24 +51,20 @@ impl Exclusive<'_> {
         }
         let engine = self.engine;
         let changes: Vec<Change<'c>> = changes.collect();
-        if !self.saves_on_write() && changes.len() == 1 {
-            // One change to memory alone applies whole or fails whole by itself (a v2
-            // file's directory chunk that fails is read before the entry's slot changes:
-            // `Space::insert`, `Space::remove`): no check first, no second lookup.
+        // A v2 file's directory chunks the changes read, checked before anything is
+        // written: after this, applying them to memory cannot fail. One change to memory
+        // alone needs no check: it applies whole or fails whole by itself (the chunk is
+        // read before the entry's slot changes: `Space::insert`, `Space::remove`).
+        let to_memory = !self.saves_on_write();
+        if !to_memory || changes.len() > 1 {
+            engine.contents.read().check(&changes)?;
+        }
+        if to_memory {
             let newly_pending = self.note_pending(&changes);
             if let Err(e) = engine.contents.write().replace_all(changes) {
                 self.forget_pending(newly_pending);
                 return Err(e);
             }
-            self.dirty = true;
-            return Ok(());
-        }
-        // A v2 file's directory chunks the changes read, checked before anything is
-        // written: after this, applying them to memory cannot fail.
-        engine.contents.read().check(&changes)?;
-        if !self.saves_on_write() {
-            self.note_pending(&changes);
-            engine.contents.write().replace_all(changes)?;
             self.dirty = true;
             return Ok(());
         }

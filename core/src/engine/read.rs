@@ -44,7 +44,7 @@ impl Engine {
     ) -> Result<Option<(V, Option<u64>)>> {
         let f = |plain: &[u8]| decode(plain);
         let mut slot = self.scratch.claim();
-        let found = {
+        let (found, expires_at) = {
             let c = self.contents.read();
             // (A v2 file's lookup is `Forked` in a forked child: its name hash says so.)
             let Some(entry) = c.live(now, ns, key)? else {
@@ -59,13 +59,13 @@ impl Engine {
             };
             (found, expires_at)
         };
-        let value = match (found.0, slot.as_deref_mut()) {
+        let value = match (found, slot.as_deref_mut()) {
             (Found::Shared(entry, keyring), _) => f(&entry.open(&keyring, &self.arena, ns, key)?),
             (Found::InSlot, slot) => {
                 (slot.ok_or(Error::Crypto)?).open_copy(&self.arena, (ns, key), f)
             }
         }?;
-        Ok(Some((value, found.1)))
+        Ok(Some((value, expires_at)))
     }
 
     /// Opens `entry` (the value of `ns`/`key`, copied out under `keyring`) and decodes it

@@ -56,8 +56,9 @@ impl Freed {
     /// The bytes of the value of `slot` (the log's) alone: an overwrite that keeps the
     /// name where it lies.
     pub(super) fn value_of(own: &Log, slot: Slot) -> Freed {
+        let (values, at) = own.values.chunk_at(value_at(slot));
         Freed {
-            values: own.lens(slot).1,
+            values: value_len(values, at),
             value_entries: 1,
             ..Freed::default()
         }
