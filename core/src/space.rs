@@ -86,6 +86,17 @@ fn view<'a>(seg: &'a Option<Segment>, own: &'a Log, slot: Slot) -> Stored<'a> {
     found.unwrap_or(NONE)
 }
 
+/// The entry in `slot`, whose key a lookup just compared with `key` (a log's name is
+/// then not read again, nor checked as UTF-8 again).
+fn view_as<'a>(seg: &'a Option<Segment>, own: &'a Log, slot: Slot, key: &'a str) -> Stored<'a> {
+    match slot & OWN {
+        0 => view(seg, own, slot),
+        _ => (own.sealed_of(slot)).map_or(NONE, |(expires_at, sealed)| {
+            Stored::whole(key, expires_at, sealed)
+        }),
+    }
+}
+
 /// The key bytes of the record in `slot` (what a lookup compares and hashes: no UTF-8
 /// check, which the record passed when it entered the space).
 fn key_of<'a>(seg: &'a Option<Segment>, own: &'a Log, slot: Slot) -> &'a [u8] {
@@ -124,9 +135,9 @@ impl Space {
 
     /// The entry under `key`; `Tampered` if the chunk of a v2 file's directory that the
     /// lookup reads is not authentic.
-    pub(crate) fn get(&self, key: &str) -> Result<Option<Stored<'_>>> {
+    pub(crate) fn get<'s>(&'s self, key: &'s str) -> Result<Option<Stored<'s>>> {
         if let Some(slot) = self.table_slot(key) {
-            return Ok(Some(view(&self.seg, &self.own, slot)));
+            return Ok(Some(view_as(&self.seg, &self.own, slot, key)));
         }
         self.idx_get(key)
     }

@@ -72,7 +72,12 @@ impl Contents {
     }
 
     /// The live entry under `ns`/`key`, if any.
-    pub(super) fn live(&self, now: &Now<'_>, ns: &str, key: &str) -> Result<Option<Stored<'_>>> {
+    pub(super) fn live<'c>(
+        &'c self,
+        now: &Now<'_>,
+        ns: &str,
+        key: &'c str,
+    ) -> Result<Option<Stored<'c>>> {
         let Some(space) = self.spaces.get(ns) else {
             return Ok(None);
         };

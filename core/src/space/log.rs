@@ -118,9 +118,16 @@ impl Log {
     #[inline]
     pub(super) fn view(&self, slot: Slot) -> Option<Stored<'_>> {
         let key = core::str::from_utf8(self.key(slot)).ok()?;
+        let (expires_at, sealed) = self.sealed_of(slot)?;
+        Some(Stored::whole(key, expires_at, sealed))
+    }
+
+    /// The expiry and sealed value of `slot`, its name left unread.
+    #[inline]
+    pub(super) fn sealed_of(&self, slot: Slot) -> Option<(Option<u64>, &[u8])> {
         let (values, at) = self.values.chunk_at(value_at(slot));
         let (expires_at, sealed, _) = value_fields(values, at)?;
-        Some(Stored::whole(key, expires_at, sealed))
+        Some((expires_at, sealed))
     }
 
     /// The lengths of `slot`'s name record and value record.

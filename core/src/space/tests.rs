@@ -144,7 +144,8 @@ fn a_space_compacts_once_half_its_segment_is_dead() {
     assert_eq!(space.seg_live, seg.len());
     assert_eq!(seg_slots(&space), 19);
     for i in 21..40u8 {
-        let s = space.get(&alloc::format!("k{i}")).unwrap().unwrap();
+        let key = alloc::format!("k{i}");
+        let s = space.get(&key).unwrap().unwrap();
         assert_eq!(s.sealed, &[i; 50][..]);
     }
     // Overwriting everything left lets the segment go.
