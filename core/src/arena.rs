@@ -63,6 +63,7 @@ use layout::{
 #[cfg(all(feature = "std", unix))]
 pub use os_pages::OsPages;
 use process::Process;
+pub(crate) use registers::clear as clear_registers;
 use report::{missing_protection, Stats};
 pub use report::{MemoryPolicy, MemoryReport};
 use secret_buf::Kind;

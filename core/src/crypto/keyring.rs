@@ -138,7 +138,7 @@ impl Keyring {
 
     /// Copies of the data key and the cached subkey, for tests that look for them in
     /// memory (the `testing` feature only).
-    #[cfg(feature = "testing")]
+    #[cfg(any(test, feature = "testing"))]
     pub(crate) fn key_material(&self) -> [zeroize::Zeroizing<[u8; KEY_LEN]>; 2] {
         let mut data = zeroize::Zeroizing::new([0u8; KEY_LEN]);
         let mut sub = zeroize::Zeroizing::new([0u8; KEY_LEN]);

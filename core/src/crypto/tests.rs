@@ -325,3 +325,60 @@ fn values_under_other_prefixes_open_through_the_kept_subkey_and_without_it() {
         }
     }
 }
+
+/// A read region ([`scrubbed`]) defers the scrubs of the AEAD calls inside it and scrubs
+/// for them as it closes: after an open inside one, no copy of the cached subkey is left in
+/// the dead stack below. Control: the same region closed without its scrub leaves ring's
+/// copy there, which shows the calls' own scrubs were deferred, and that the scan finds it.
+#[cfg(all(feature = "std", target_os = "linux"))]
+#[test]
+fn a_read_region_scrubs_for_the_calls_it_deferred() {
+    extern crate std;
+    use std::os::unix::fs::FileExt;
+
+    #[inline(never)]
+    fn at_depth(n: usize, f: &dyn Fn()) {
+        let mut pad = [0u8; 1024];
+        core::hint::black_box(&mut pad);
+        if n == 0 {
+            f()
+        } else {
+            at_depth(n - 1, f)
+        }
+        core::hint::black_box(&mut pad);
+    }
+    #[inline(never)]
+    fn frame_address() -> usize {
+        let here = 0u8;
+        core::hint::black_box(&here) as *const u8 as usize
+    }
+
+    let arena = arena();
+    let ring = Keyring::generate(&arena).unwrap();
+    let sealed = ring.seal(b"aad", &[7u8; 64]).unwrap();
+    let [_, subkey] = ring.key_material();
+    let mem = std::fs::File::open("/proc/self/mem").unwrap();
+    let mut buf = vec![0u8; 120 * 1024];
+    // Whether the subkey is in the dead stack 6-126 KiB below this frame after `region`
+    // ran an open 8 KiB below it.
+    let mut left_behind = |region: &dyn Fn(&dyn Fn())| {
+        let top = frame_address();
+        at_depth(8, &|| {
+            region(&|| {
+                let mut out = [0u8; 64];
+                ring.open_into(b"aad", &sealed, &mut out).unwrap();
+            })
+        });
+        mem.read_exact_at(&mut buf, (top - 126 * 1024) as u64)
+            .unwrap();
+        buf.windows(32).any(|w| w == &subkey[..])
+    };
+    assert!(
+        left_behind(&|open| super::scrub::unscrubbed(open)),
+        "control: a region closed without its scrub leaves ring's copy of the subkey"
+    );
+    assert!(
+        !left_behind(&|open| super::scrub::scrubbed(open)),
+        "a closed region leaves no copy of the subkey"
+    );
+}

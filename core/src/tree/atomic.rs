@@ -6,6 +6,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 use super::Tree;
+use crate::crypto::scrubbed;
 use crate::error::{Error, Result};
 
 impl Tree {
@@ -62,17 +63,27 @@ impl Tree {
         F: FnOnce(Option<V>) -> Result<Option<V>>,
     {
         let mut g = self.engine.lock_write()?;
-        let (current, expires_at) = match g.read_live::<V>(&self.name, key)? {
-            Some((value, expires_at)) => (Some(value), expires_at),
-            None => (None, None),
-        };
-        let existed = current.is_some();
-        let change = match f(current)? {
-            Some(value) => self.change(key, Some(g.seal(&self.name, key, &value, expires_at)?)),
-            None if existed => self.change(key, None),
-            None => return Ok(()),
-        };
-        g.apply([change])
+        // Read, changed and sealed in one read region: the frames the value went through
+        // are scrubbed once, after the seal, for both calls.
+        let change = scrubbed(|| -> Result<_> {
+            let (current, expires_at) = match g.read_live::<V>(&self.name, key)? {
+                Some((value, expires_at)) => (Some(value), expires_at),
+                None => (None, None),
+            };
+            let existed = current.is_some();
+            Ok(match f(current)? {
+                Some(value) => {
+                    let sealed = g.seal(&self.name, key, &value, expires_at)?;
+                    Some(self.change(key, Some(sealed)))
+                }
+                None if existed => Some(self.change(key, None)),
+                None => None,
+            })
+        })?;
+        match change {
+            Some(change) => g.apply([change]),
+            None => Ok(()),
+        }
     }
 
     /// The value under `key`; if absent, stores `f()` and returns it, atomically. `f`
@@ -100,7 +111,7 @@ impl Tree {
         }
         let mut g = self.engine.lock()?;
         // Looked up again under the writer lock: another writer may have inserted it.
-        if let Some((value, _)) = g.read_live(&self.name, key)? {
+        if let Some((value, _)) = scrubbed(|| g.read_live(&self.name, key))? {
             return Ok(value);
         }
         if self.engine.is_read_only() {
