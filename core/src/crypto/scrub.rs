@@ -102,7 +102,7 @@ fn below<R>(f: impl FnOnce() -> R) -> R {
 
 /// A [`scrubbed`] region closed without its scrub (for the control of the test that shows
 /// the region scrubs for the calls it deferred).
-#[cfg(test)]
+#[cfg(all(test, feature = "std", target_os = "linux"))]
 pub(super) fn unscrubbed<R>(read: impl FnOnce() -> R) -> R {
     let result = below(read);
     let _ = deferred::close();
