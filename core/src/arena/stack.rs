@@ -42,51 +42,8 @@ pub(crate) const OWN_STACK: usize = 256 * 1024;
 /// AEAD calls write about 16 KiB; optimised ones about 4 KiB.
 pub(crate) const FALLBACK_SCRUB: usize = 32 * 1024;
 
-/// What a scrub leaves untouched above the thread's guard page: signal handlers and the
-/// scrub's own frame need some stack of their own.
-const SCRUB_MARGIN: usize = 8 * 1024;
-
-/// One step of [`scrub`]: a frame of `STEP` zeroed bytes, and the next step below it.
-const STEP: usize = 1024;
-
-/// Overwrites about `len` bytes of stack below the caller's frame (rounded up to
-/// [`STEP`]-byte frames, each also holding a return address: a gap too small for a key),
-/// but never more than the stack left to the thread (less [`SCRUB_MARGIN`]); then clears
-/// the vector registers.
-///
-/// Always inlined, so that the first zeroed step lies right below the caller's frame: a
-/// frame of its own would lie between the two and keep, unwritten, whatever the dead frames
-/// held there (a get's decoded value, in a release build: tests/dead_frames.rs). The stack
-/// left is asked in a frame of its own ([`left_here`]), which the steps then overwrite.
-#[inline(always)]
-pub(crate) fn scrub(len: usize) {
-    let len = match left_here() {
-        Some(left) => len.min(left.saturating_sub(SCRUB_MARGIN)),
-        None => len,
-    };
-    let steps = len.div_ceil(STEP);
-    if steps > 0 {
-        scrub_steps(steps);
-    }
-    super::registers::clear();
-}
-
-/// [`stack_left`], in a frame of its own below the caller's (see [`scrub`]).
-#[inline(never)]
-fn left_here() -> Option<usize> {
-    stack_left()
-}
-
-#[inline(never)]
-fn scrub_steps(n: usize) {
-    let mut pad = [0u64; STEP / 8];
-    core::hint::black_box(&mut pad);
-    if n > 1 {
-        scrub_steps(n - 1);
-    }
-    // Used after the call: the frame stays below the caller's, never a tail call.
-    core::hint::black_box(&mut pad);
-}
+mod scrub;
+pub(crate) use scrub::scrub;
 
 #[cfg(all(
     feature = "std",
