@@ -325,7 +325,7 @@ impl Exclusive<'_> {
     /// Every key of `ns`, live or expired.
     pub(crate) fn keys_of(&self, ns: &str) -> Result<Vec<Name>> {
         let contents = self.engine.contents.read();
-        let Some(space) = contents.spaces.get(ns) else {
+        let Some(space) = contents.space(ns) else {
             return Ok(Vec::new());
         };
         let keys = space.iter()?.map(|e| Name::from(e.key)).collect();

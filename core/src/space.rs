@@ -97,6 +97,17 @@ fn view_as<'a>(seg: &'a Option<Segment>, own: &'a Log, slot: Slot, key: &'a str)
     }
 }
 
+/// Whether two names are the same bytes; short ones compared inline, where a call to
+/// `memcmp` and its setup cost more than the compare (every lookup's hit compares once).
+#[inline]
+pub(crate) fn same_name(a: &[u8], b: &[u8]) -> bool {
+    match a.len() == b.len() {
+        false => false,
+        true if a.len() <= 16 => a.iter().zip(b).all(|(x, y)| x == y),
+        true => a == b,
+    }
+}
+
 /// The key bytes of the record in `slot` (what a lookup compares and hashes: no UTF-8
 /// check, which the record passed when it entered the space).
 fn key_of<'a>(seg: &'a Option<Segment>, own: &'a Log, slot: Slot) -> &'a [u8] {
@@ -149,7 +160,7 @@ impl Space {
         }
         let (seg, own) = (&self.seg, &self.own);
         let hash = self.hasher.hash_one(key.as_bytes());
-        let found = (self.table).find(hash, |&s| key_of(seg, own, s) == key.as_bytes());
+        let found = (self.table).find(hash, |&s| same_name(key_of(seg, own, s), key.as_bytes()));
         found.copied()
     }
 
@@ -197,7 +208,7 @@ impl Space {
         let hash = hasher.hash_one(stored.key.as_bytes());
         let vacant = match table.entry(
             hash,
-            |&s| key_of(seg, own, s) == stored.key.as_bytes(),
+            |&s| same_name(key_of(seg, own, s), stored.key.as_bytes()),
             |&s| hasher.hash_one(key_of(seg, own, s)),
         ) {
             Slot0::Occupied(_) => return false,
@@ -239,7 +250,7 @@ impl Space {
         let hash = hasher.hash_one(key.as_bytes());
         let found = table.entry(
             hash,
-            |&s| key_of(seg, own, s) == key.as_bytes(),
+            |&s| same_name(key_of(seg, own, s), key.as_bytes()),
             |&s| hasher.hash_one(key_of(seg, own, s)),
         );
         // A log's value of the same length is written over where it lies.
@@ -289,7 +300,8 @@ impl Space {
     pub(crate) fn remove(&mut self, key: &str, old: bool) -> Result<Option<Entry>> {
         let (seg, own) = (&self.seg, &self.own);
         let hash = self.hasher.hash_one(key.as_bytes());
-        let found = (self.table).find_entry(hash, |&s| key_of(seg, own, s) == key.as_bytes());
+        let found =
+            (self.table).find_entry(hash, |&s| same_name(key_of(seg, own, s), key.as_bytes()));
         let Ok(found) = found else {
             let Some((j, was)) = idx_find(&self.idx, &self.idx_dead, key, old)? else {
                 return Ok(None);

@@ -120,7 +120,10 @@ impl Engine {
 
     /// The number of live entries of `ns`.
     pub(crate) fn count_live(&self, ns: &str) -> Result<usize> {
-        self.read(|c, now| (c.spaces.get(ns)).map_or(Ok(0), |s| s.count_live(|e| now.is_live(e))))
+        self.read(|c, now| {
+            c.space(ns)
+                .map_or(Ok(0), |s| s.count_live(|e| now.is_live(e)))
+        })
     }
 
     /// The names of the live entries of `ns`, in no particular order.
@@ -128,7 +131,7 @@ impl Engine {
         self.read(|c, now| {
             // Room for them all at once: a vector grown by doubling faulted in fresh pages
             // at each step (a third of the call's time at 100k names).
-            let space = c.spaces.get(ns);
+            let space = c.space(ns);
             let mut keys = Vec::with_capacity(space.map_or(0, Space::len));
             if let Some(names) = space.and_then(Space::live_names) {
                 // Every name is valid UTF-8 (each came in as a `&str`).
