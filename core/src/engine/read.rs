@@ -134,8 +134,6 @@ impl Engine {
             let space = c.space(ns);
             let mut keys = Vec::with_capacity(space.map_or(0, Space::len));
             if let Some(names) = space.and_then(Space::live_names) {
-                // Every name is valid UTF-8 (each came in as a `&str`).
-                let names = names.filter_map(|key| core::str::from_utf8(key).ok());
                 keys.extend(names.map(String::from));
                 return Ok(keys);
             }

@@ -214,12 +214,31 @@ impl Log {
         (in_step && !self.reordered).then_some(entries)
     }
 
-    /// The key bytes of every entry, if each name is live and none can have expired (no
-    /// value with an expiry was ever written here): a listing of the live names then
-    /// reads the names alone, where [`Log::all_live`] reads every value beside its name.
-    pub(super) fn live_names(&self) -> Option<impl Iterator<Item = &[u8]> + '_> {
+    /// The name of every entry, if each name is live and none can have expired (no value
+    /// with an expiry was ever written here): a listing of the live names then reads the
+    /// names alone, where [`Log::all_live`] reads every value beside its name.
+    ///
+    /// Each chunk of names is checked as UTF-8 once, whole: names shorter than 128 bytes
+    /// have a one-byte length, an ASCII byte, so a chunk of them is UTF-8 exactly when
+    /// each name is, and each name is then a slice of it (one check a chunk instead of one
+    /// a name: 14 % of a `keys` call's samples). A chunk that is not (a longer name's
+    /// length) is checked name by name. A name that is not UTF-8 is passed over.
+    pub(super) fn live_names(&self) -> Option<impl Iterator<Item = &str> + '_> {
         let alone = self.names.dead_entries == 0 && !self.expiring;
-        alone.then(|| self.names().map(|(_, key)| key))
+        alone.then(|| {
+            self.names.chunks().flat_map(|(_, names)| {
+                let whole = core::str::from_utf8(names).ok();
+                let mut at = 0;
+                core::iter::from_fn(move || {
+                    let key = prefixed(names, &mut at)?;
+                    Some(match whole {
+                        Some(text) => text.get(at - key.len()..at),
+                        None => core::str::from_utf8(key).ok(),
+                    })
+                })
+                .flatten()
+            })
+        })
     }
 
     /// Every name record, dead ones included, in order: the bits of the slot that points

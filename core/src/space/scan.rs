@@ -112,7 +112,7 @@ impl Space {
     /// expiry ([`Log::live_names`](super::log::Log::live_names)): what `keys` of a store
     /// written in memory, or of one whose every entry was written since it was read, lists
     /// without a value read or a probe.
-    pub(crate) fn live_names(&self) -> Option<impl Iterator<Item = &[u8]> + '_> {
+    pub(crate) fn live_names(&self) -> Option<impl Iterator<Item = &str> + '_> {
         let all_own = self.idx.is_none() && self.seg_live == 0;
         all_own.then(|| self.own.live_names()).flatten()
     }

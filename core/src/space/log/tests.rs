@@ -407,8 +407,7 @@ fn a_log_of_live_names_without_expiries_lists_its_names_alone() {
     let mut space = puts(0..200, |i| format!("n{i:03}"), 40);
     let listed = |space: &Space| {
         space.live_names().map(|n| {
-            let mut names: Vec<String> =
-                n.map(|k| String::from_utf8(k.to_vec()).unwrap()).collect();
+            let mut names: Vec<String> = n.map(String::from).collect();
             names.sort();
             names
         })
@@ -433,4 +432,28 @@ fn a_log_of_live_names_without_expiries_lists_its_names_alone() {
     };
     space.insert("n007", &expiring, false).unwrap();
     assert_eq!(listed(&space), None, "an expiry: each value must be read");
+}
+
+/// The names-alone listing checks a chunk of names as UTF-8 once when every length is one
+/// byte, and name by name when one is not (a name of 128 bytes or more): both list every
+/// name whole, multi-byte characters included.
+#[test]
+fn names_alone_list_whole_with_short_and_long_names() {
+    let short = |i: u8| format!("é{i:03}✓");
+    let listed = |space: &Space| {
+        let mut names: Vec<String> = space.live_names().unwrap().map(String::from).collect();
+        names.sort();
+        names
+    };
+    let mut space = puts(0..100, short, 40);
+    let mut want: Vec<String> = (0..100).map(short).collect();
+    want.sort();
+    assert_eq!(listed(&space), want);
+    // A long name: its length takes two bytes (the second below 0x80, the first not), so
+    // the chunk is no longer UTF-8 as a whole.
+    let long = "ü".repeat(100);
+    put(&mut space, &long, 7, 40);
+    want.push(long);
+    want.sort();
+    assert_eq!(listed(&space), want);
 }
