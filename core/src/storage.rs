@@ -204,6 +204,46 @@ pub trait SnapshotFile: Send + Sync {
     /// `Error::Tampered` if the file no longer holds them (it was cut short since it was
     /// opened: someone wrote into it), `Error::Io` if reading fails.
     fn read_exact_at(&self, at: u64, buf: &mut [u8]) -> Result<()>;
+    /// Appends the `len` bytes at offset `at` to `out`, as [`SnapshotFile::read_exact_at`]
+    /// reads them; on an error `out` is as it was. What an open calls for its large reads
+    /// (a store's directories): the provided method zeroes the bytes it then reads over,
+    /// which an implementation may skip by reading into `out`'s spare capacity.
+    ///
+    /// ```
+    /// # use microkv_core as microkv;
+    /// use microkv::{Error, SnapshotFile};
+    /// struct InMemory(Vec<u8>);
+    /// impl SnapshotFile for InMemory {
+    ///     fn len(&self) -> u64 {
+    ///         self.0.len() as u64
+    ///     }
+    ///     fn read_exact_at(&self, at: u64, buf: &mut [u8]) -> microkv::Result<()> {
+    ///         let at = usize::try_from(at).map_err(|_| Error::Tampered)?;
+    ///         let bytes = self.0.get(at..at + buf.len()).ok_or(Error::Tampered)?;
+    ///         buf.copy_from_slice(bytes);
+    ///         Ok(())
+    ///     }
+    /// }
+    /// let file = InMemory(b"snapshot".to_vec());
+    /// let mut out = b"a ".to_vec();
+    /// file.read_to_vec_at(4, 4, &mut out)?;
+    /// assert_eq!(out, b"a shot");
+    /// assert!(file.read_to_vec_at(6, 4, &mut out).is_err());
+    /// assert_eq!(out, b"a shot");
+    /// # Ok::<(), microkv::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    /// As [`SnapshotFile::read_exact_at`]'s.
+    fn read_to_vec_at(&self, at: u64, len: usize, out: &mut Vec<u8>) -> Result<()> {
+        let start = out.len();
+        out.resize(start + len, 0);
+        let read = self.read_exact_at(at, &mut out[start..]);
+        if read.is_err() {
+            out.truncate(start);
+        }
+        read
+    }
 }
 
 /// A storage's write lock, held for one operation ([`Storage::lock_writes`]) and

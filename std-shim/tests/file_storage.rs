@@ -1,7 +1,7 @@
 //! `FileStorage` on its own: stale temporary files, first saves, locks.
 #![forbid(unsafe_code)]
 
-use microkv_core::{Error, LockMode, Storage};
+use microkv_core::{Error, LockMode, Snapshot, SnapshotFile, Storage};
 use microkv_std::FileStorage;
 
 #[path = "../../tests/support/files.rs"]
@@ -248,4 +248,71 @@ fn a_save_takes_over_the_slots_of_dead_saves_but_not_of_live_ones() {
     drop(live);
     storage.store(b"third").unwrap();
     assert_eq!(std::fs::read(&path).unwrap(), b"third");
+}
+
+/// A store file kept open reads at offsets into a vector's spare capacity (no zeroing
+/// first) from many threads at once, beside positioned reads, each getting its own
+/// bytes; a file cut short under the handle gives `Tampered` and leaves the vector as it
+/// was. Its control is the provided method (zeroes, then `read_exact_at`): the same bytes.
+#[cfg(unix)]
+#[test]
+fn a_kept_file_reads_into_vectors_at_offsets_from_many_threads() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.kv");
+    let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
+    let bytes: Vec<u8> = (0..1_000_000u32).map(|i| (i * 7 + i / 251) as u8).collect();
+    storage.store(&bytes).unwrap();
+    let Some(Snapshot::File(file)) = storage.open_snapshot(1 << 30).unwrap() else {
+        panic!("no file kept open");
+    };
+    assert_eq!(file.len(), bytes.len() as u64);
+    std::thread::scope(|s| {
+        for t in 0..4usize {
+            let (file, bytes) = (&file, &bytes);
+            s.spawn(move || {
+                for i in 0..300 {
+                    let at = (t * 100_003 + i * 2_741) % 900_000;
+                    let len = 1 + (i * 997 + t) % 60_000;
+                    let mut out = vec![0xAA; 3];
+                    file.read_to_vec_at(at as u64, len, &mut out).unwrap();
+                    assert_eq!(&out[..3], [0xAA; 3]);
+                    assert_eq!(&out[3..], &bytes[at..at + len], "thread {t}, read {i}");
+                    let mut buf = vec![0; 64];
+                    file.read_exact_at((at / 2) as u64, &mut buf).unwrap();
+                    assert_eq!(buf, &bytes[at / 2..at / 2 + 64]);
+                }
+            });
+        }
+    });
+    // Control: the provided method reads the same bytes.
+    struct Provided<'a>(&'a dyn SnapshotFile);
+    impl SnapshotFile for Provided<'_> {
+        fn len(&self) -> u64 {
+            self.0.len()
+        }
+        fn read_exact_at(&self, at: u64, buf: &mut [u8]) -> microkv_core::Result<()> {
+            self.0.read_exact_at(at, buf)
+        }
+    }
+    let (mut ours, mut provided) = (Vec::new(), Vec::new());
+    file.read_to_vec_at(12_345, 500_000, &mut ours).unwrap();
+    (Provided(&*file))
+        .read_to_vec_at(12_345, 500_000, &mut provided)
+        .unwrap();
+    assert_eq!(ours, provided);
+    // Cut short under the handle (only a write into the file does that).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(600_000)
+        .unwrap();
+    let mut out = b"kept".to_vec();
+    assert!(matches!(
+        file.read_to_vec_at(500_000, 200_000, &mut out),
+        Err(Error::Tampered)
+    ));
+    assert_eq!(out, b"kept");
+    file.read_to_vec_at(500_000, 100_000, &mut out).unwrap();
+    assert_eq!(&out[4..], &bytes[500_000..600_000]);
 }

@@ -157,8 +157,8 @@ pub(super) fn open_lazily(
     bytes.reserve_exact(dirs);
     for (_, layout) in &mut contents.layouts {
         let at = bytes.len();
-        bytes.resize(at + layout.directory.len(), 0);
-        file.read_exact_at(layout.directory.start as u64, &mut bytes[at..])?;
+        let directory = layout.directory.clone();
+        file.read_to_vec_at(directory.start as u64, directory.len(), &mut bytes)?;
         layout.directory = at..bytes.len();
     }
     let file = SealedFile {

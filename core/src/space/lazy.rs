@@ -7,7 +7,6 @@
 #![forbid(unsafe_code)]
 
 use alloc::boxed::Box;
-use alloc::vec;
 use alloc::vec::Vec;
 use core::ops::Range;
 
@@ -53,8 +52,8 @@ impl Groups {
         let Some(range) = bounds()? else {
             return Ok(None);
         };
-        let mut bytes = vec![0u8; range.len()];
-        file.read_exact_at((records + range.start) as u64, &mut bytes)?;
+        let mut bytes = Vec::with_capacity(range.len());
+        file.read_to_vec_at((records + range.start) as u64, range.len(), &mut bytes)?;
         // Two threads may both read it: the first one's is kept.
         let (from, bytes) = cell.call_once(|| (range.start, bytes.into_boxed_slice()));
         Ok(Some((*from, bytes)))

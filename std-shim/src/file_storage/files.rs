@@ -113,6 +113,11 @@ pub(super) struct OpenFile {
     pub(super) file: fs::File,
     pub(super) len: u64,
     pub(super) path: PathBuf,
+    /// Held by [`SnapshotFile::read_to_vec_at`] from its seek to its read (the one use of
+    /// the file's offset: every other read is positioned).
+    ///
+    /// [`SnapshotFile::read_to_vec_at`]: microkv_core::SnapshotFile::read_to_vec_at
+    pub(super) seeking: std::sync::Mutex<()>,
 }
 
 #[cfg(unix)]
@@ -128,6 +133,34 @@ impl microkv_core::SnapshotFile for OpenFile {
             // Cut short since the open: only a write into the file does that.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Err(Error::Tampered),
             Err(e) => Err(Error::Io(e).in_file("reading the store file", &self.path)),
+        }
+    }
+
+    /// Reads into `out`'s spare capacity (`Read::read_to_end` through `take`), where the
+    /// provided method zeroes the bytes first: a 100k-entry store's 2.4 MB directory was a
+    /// quarter of its open in `memset`. `read_exact_at` has no such form in stable std, so
+    /// this seeks, under `seeking`.
+    fn read_to_vec_at(&self, at: u64, len: usize, out: &mut Vec<u8>) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
+        let start = out.len();
+        out.reserve_exact(len);
+        let read = {
+            let _seeking = self.seeking.lock().unwrap_or_else(|e| e.into_inner());
+            let mut file = &self.file;
+            file.seek(SeekFrom::Start(at))
+                .and_then(|_| file.take(len as u64).read_to_end(out))
+        };
+        match read {
+            Ok(n) if n == len => Ok(()),
+            // Cut short since the open: only a write into the file does that.
+            Ok(_) => {
+                out.truncate(start);
+                Err(Error::Tampered)
+            }
+            Err(e) => {
+                out.truncate(start);
+                Err(Error::Io(e).in_file("reading the store file", &self.path))
+            }
         }
     }
 }

@@ -57,7 +57,15 @@ impl Storage for FileStorage {
             let found = open_regular(p, max, Role::Store, Links::Refuse)?;
             Ok(found.map(|(file, len, id)| {
                 let path = p.to_path_buf();
-                (OpenFile { file, len, path }, id)
+                (
+                    OpenFile {
+                        file,
+                        len,
+                        path,
+                        seeking: Default::default(),
+                    },
+                    id,
+                )
             }))
         });
         let opened = at(READING, path, opened)?;
