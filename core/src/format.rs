@@ -16,6 +16,8 @@
 use crate::error::{corrupt, Error, Result};
 
 mod body_in;
+#[cfg(test)]
+mod fence_tests;
 pub(crate) mod header;
 pub(crate) mod journal;
 #[cfg(test)]

@@ -25,7 +25,7 @@ use super::lazy::{Groups, GROUP_ROWS};
 use super::record::prefixed;
 use super::row::Row;
 pub(crate) use super::row::{DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN};
-use super::search;
+use super::search::{self, Fence};
 use super::stored::{short_sealed, NONCE_PREFIX_LEN};
 use super::Stored;
 use crate::arena::{Arena, SecretBuf};
@@ -80,6 +80,13 @@ pub(crate) struct Indexed {
     names: Once<SecretBuf>,
     /// The records as read so far, if the file is read lazily.
     groups: Groups,
+    /// Every 32nd row's hash, where a search starts.
+    fence: Fence,
+}
+
+/// Bytes of one row of `layout`'s directory.
+fn row_len(layout: &Layout) -> usize {
+    DIR_ENTRY_LEN + usize::from(layout.expiries) * EXPIRY_LEN
 }
 
 impl Indexed {
@@ -89,8 +96,14 @@ impl Indexed {
             Some(_) => Groups::of(layout.count),
             None => Groups::default(),
         };
+        let fence = Fence::of(layout.count, |j| {
+            let at = layout.directory.start + j * row_len(&layout);
+            let hash = file.bytes.get(at..at + DIR_ENTRY_LEN)?;
+            Some(Row(hash).hash())
+        });
         Indexed {
             groups,
+            fence,
             file,
             ns: String::from(ns),
             checked: (0..words).map(|_| AtomicU64::new(0)).collect(),
@@ -180,7 +193,7 @@ impl Indexed {
     /// Row `j` of the directory, the chunks it lies in checked.
     #[inline]
     fn row(&self, j: usize) -> Result<Row<'_>> {
-        let len = DIR_ENTRY_LEN + usize::from(self.layout.expiries) * EXPIRY_LEN;
+        let len = row_len(&self.layout);
         let at = j * len;
         self.check_chunk(at / DIR_CHUNK)?;
         if (at + len - 1) / DIR_CHUNK != at / DIR_CHUNK {
@@ -294,9 +307,15 @@ impl Indexed {
         Ok(None)
     }
 
-    /// The first position whose hash is at least `hash` ([`search::lower_bound`]).
+    /// The first position whose hash is at least `hash`: between the fence's posts
+    /// (whose rows are checked first, so that only authentic hashes bracket the search:
+    /// their chunks' bits, in the steady state) by [`search::lower_bound_in`].
     fn lower_bound(&self, hash: u64) -> Result<usize> {
-        search::lower_bound(self.layout.count, hash, |j| self.hash_at(j))
+        let within = self.fence.bracket(self.layout.count, hash);
+        for post in within.posts.into_iter().flatten() {
+            self.row(post)?;
+        }
+        search::lower_bound_in(within, hash, |j| self.hash_at(j))
     }
 
     /// The names block, opened into the arena on first use and kept, and checked:
