@@ -1,7 +1,7 @@
 //! `FileStorage` on its own: stale temporary files, first saves, locks.
 #![forbid(unsafe_code)]
 
-use microkv_core::{Error, LockMode, Snapshot, SnapshotFile, Storage};
+use microkv_core::{Error, LockMode, Storage};
 use microkv_std::FileStorage;
 
 #[path = "../../tests/support/files.rs"]
@@ -257,6 +257,7 @@ fn a_save_takes_over_the_slots_of_dead_saves_but_not_of_live_ones() {
 #[cfg(unix)]
 #[test]
 fn a_kept_file_reads_into_vectors_at_offsets_from_many_threads() {
+    use microkv_core::{Snapshot, SnapshotFile};
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("s.kv");
     let storage = FileStorage::open(&path, LockMode::Exclusive).unwrap();
