@@ -52,8 +52,12 @@ pub(super) struct Queue {
 }
 
 /// How many times a leader lets other threads run while it waits for the puts it
-/// expects (each a `yield`: a few microseconds, where a sync costs 100 us or more).
-const COMPANY_TRIES: usize = 32;
+/// expects (each a `yield`: 256 took 47-66 us on an idle 2-core VM, where a sync costs
+/// 200 us there). 32 were too few there: the threads its last batch woke had not all
+/// been scheduled again, and 4 writers got 2.4x one writer's durable puts (BENCHMARKS.md,
+/// "Session 14"). A leader waits that long only once after writers stop: the next batch
+/// expects only the puts under way then.
+const COMPANY_TRIES: usize = 256;
 
 /// A put under way, counted out of [`Queue::in_flight`] when it drops (at the put's
 /// return, or its unwinding).
