@@ -265,11 +265,6 @@ fn a_log_under_random_writes_matches_a_map() {
     assert!(names_shrank && values_shrank && apart);
 }
 
-/// A log no slot has let go of is listed by reading its names and values side by side
-/// (`Log::all_live`): after a fill, and again once both buffers compacted their dead
-/// entries away (each keeps its records' order), each name paired with its own value;
-/// with dead entries it is not, nor once a value was appended apart from its name (an
-/// overwrite by a value of another length: the values are out of their names' order).
 /// A log whose offsets would not fit in a slot lets its dead bytes go first, and refuses
 /// (changing nothing it holds) once its live bytes alone are too many. Small bounds
 /// stand in for a slot's (2^31 and 2^32 bytes), which [`Space::insert`] passes.

@@ -9,6 +9,11 @@ use super::{contents, put, puts};
 use crate::entry::Entry;
 use crate::space::Space;
 
+/// A log no slot has let go of is listed by reading its names and values side by side
+/// (`Log::all_live`): after a fill, and again once both buffers compacted their dead
+/// entries away (each keeps its records' order), each name paired with its own value;
+/// with dead entries it is not, nor once a value was appended apart from its name (an
+/// overwrite by a value of another length: the values are out of their names' order).
 #[test]
 fn a_log_with_no_dead_entries_lists_names_and_values_side_by_side() {
     let mut space = Space::default();
