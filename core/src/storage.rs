@@ -205,9 +205,10 @@ pub trait SnapshotFile: Send + Sync {
     /// opened: someone wrote into it), `Error::Io` if reading fails.
     fn read_exact_at(&self, at: u64, buf: &mut [u8]) -> Result<()>;
     /// Appends the `len` bytes at offset `at` to `out`, as [`SnapshotFile::read_exact_at`]
-    /// reads them; on an error `out` is as it was. What an open calls for its large reads
-    /// (a store's directories): the provided method zeroes the bytes it then reads over,
-    /// which an implementation may skip by reading into `out`'s spare capacity.
+    /// reads them; on an error `out` is as it was. What the store calls for its large reads
+    /// (an open's directories, a get's group of records): the provided method zeroes the
+    /// bytes it then reads over, which an implementation may skip by reading into `out`'s
+    /// spare capacity.
     ///
     /// ```
     /// # use microkv_core as microkv;
