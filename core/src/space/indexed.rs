@@ -22,7 +22,7 @@ use core::sync::atomic::Ordering;
 use subtle::ConstantTimeEq;
 
 use super::lazy::{Groups, GROUP_ROWS};
-use super::record::prefixed;
+use super::record::{prefixed, preload};
 use super::row::Row;
 pub(crate) use super::row::{DIR_ENTRY_LEN, EXPIRY_LEN, NO_EXPIRY, PIN_LEN};
 use super::search::{self, Fence};
@@ -264,9 +264,14 @@ impl Indexed {
         let Some((from, bytes)) = self.groups.get(g, &**file, records.start, bounds)? else {
             return Ok(None);
         };
-        Ok(start
-            .checked_sub(from)
-            .and_then(|at| bytes.get(at..end - from)))
+        let record = (start.checked_sub(from)).and_then(|at| bytes.get(at..end - from));
+        // Its second line and its last (the tag, which the pin is compared with) are asked
+        // for with its first, not after its head is parsed.
+        if let Some(record) = record {
+            preload(record, 64);
+            preload(record, record.len().wrapping_sub(1));
+        }
+        Ok(record)
     }
 
     /// Entry `j` (its key left empty: lookups do not need it).
@@ -309,13 +314,20 @@ impl Indexed {
 
     /// The first position whose hash is at least `hash`: between the fence's posts
     /// (whose rows are checked first, so that only authentic hashes bracket the search:
-    /// their chunks' bits, in the steady state) by [`search::lower_bound_in`].
+    /// their chunks' bits, in the steady state) by [`search::lower_bound_in`]. Each row
+    /// read asks for the row before it too ([`preload`]): where a hit's record starts.
     fn lower_bound(&self, hash: u64) -> Result<usize> {
         let within = self.fence.bracket(self.layout.count, hash);
         for post in within.posts.into_iter().flatten() {
             self.row(post)?;
         }
-        search::lower_bound_in(within, hash, |j| self.hash_at(j))
+        let dir = self.layout.directory.start;
+        search::lower_bound_in(within, hash, |j| {
+            if let Some(before) = j.checked_sub(1) {
+                preload(&self.file.bytes, dir + before * row_len(&self.layout));
+            }
+            self.hash_at(j)
+        })
     }
 
     /// The names block, opened into the arena on first use and kept, and checked:

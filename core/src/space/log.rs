@@ -19,7 +19,7 @@
 #![forbid(unsafe_code)]
 
 use super::buf::Buf;
-use super::record::{prefixed, put_varint, value_fields};
+use super::record::{prefixed, preload, put_varint, value_fields};
 use super::{Slot, Stored, OWN};
 use crate::entry::Entry;
 
@@ -122,10 +122,14 @@ impl Log {
         Some(Stored::whole(key, expires_at, sealed))
     }
 
-    /// The expiry and sealed value of `slot`, its name left unread.
+    /// The expiry and sealed value of `slot`, its name left unread. The record's second
+    /// and third cache lines are asked for with its first ([`preload`]), not after its
+    /// head is parsed: a 64-byte value's record spans two or three.
     #[inline]
     pub(super) fn sealed_of(&self, slot: Slot) -> Option<(Option<u64>, &[u8])> {
         let (values, at) = self.values.chunk_at(value_at(slot));
+        preload(values, at + 64);
+        preload(values, at + 127);
         let (expires_at, sealed, _) = value_fields(values, at)?;
         Some((expires_at, sealed))
     }

@@ -23,6 +23,18 @@ pub(super) fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
     None
 }
 
+/// Asks for the cache line of `bytes[at]` (if there is such a byte) without waiting for
+/// it: the byte is loaded and let go (`black_box` keeps the load), so the line is on its
+/// way while the code goes on with what it has. What a prefetch instruction does, without
+/// the `unsafe` one takes (kept to the arena's modules). A get asks for the lines it will
+/// need next beside the one it waits for ([`super::log::Log::sealed_of`],
+/// [`super::Indexed`]'s search and record): at 100k entries each is a miss, and one after
+/// another they were most of a get's time (BENCHMARKS.md, session 15).
+#[inline(always)]
+pub(super) fn preload(bytes: &[u8], at: usize) {
+    core::hint::black_box(bytes.get(at).copied());
+}
+
 /// How many bytes the varint of `value` takes.
 pub(crate) fn varint_len(value: usize) -> usize {
     let bits = usize::BITS - (value | 1).leading_zeros();
