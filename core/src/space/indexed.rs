@@ -326,50 +326,35 @@ impl Indexed {
             if let Some(before) = j.checked_sub(1) {
                 preload(&self.file.bytes, dir + before * row_len(&self.layout));
             }
+            self.preload_guess(j);
             self.hash_at(j)
         })
     }
 
-    /// The names block, opened into the arena on first use and kept, and checked:
-    /// `count` names, each UTF-8, and nothing after them. A block that does not open is
-    /// `Tampered` (at every call: nothing is kept of it).
-    fn names(&self) -> Result<&[u8]> {
-        if let Some(buf) = self.names.get() {
-            return Ok(buf);
-        }
-        let opened = self.open_names()?;
-        // Two threads may both open it: the first one's is kept, the other wiped.
-        Ok(self.names.call_once(|| opened))
-    }
-
-    fn open_names(&self) -> Result<SecretBuf> {
-        let names = self.layout.names.clone();
-        let len = (names.len().checked_sub(TAG_LEN))
-            .ok_or_else(|| corrupt("names block out of the file"))?;
-        let mut buf = self.file.arena.alloc(len)?;
-        let mut tag = [0u8; TAG_LEN];
-        match &self.file.lazy {
-            Some(file) => {
-                file.read_exact_at(names.start as u64, &mut buf)?;
-                file.read_exact_at((names.start + len) as u64, &mut tag)?;
+    /// Asks for where entry `j`'s record would lie if its group's records were all as
+    /// long: where it does lie in a store of values of one length, before the row that
+    /// says so is read.
+    #[inline]
+    fn preload_guess(&self, j: usize) {
+        let (bytes, at) = match &self.file.lazy {
+            Some(_) => {
+                let g = j / GROUP_ROWS;
+                let Some(bytes) = self.groups.read(g) else {
+                    return;
+                };
+                let rows = GROUP_ROWS
+                    .min(self.layout.count.saturating_sub(g * GROUP_ROWS))
+                    .max(1);
+                (bytes, bytes.len() / rows * (j % GROUP_ROWS))
             }
             None => {
-                let sealed = (self.file.bytes.get(names))
-                    .ok_or_else(|| corrupt("names block out of the file"))?;
-                buf.copy_from_slice(&sealed[..len]);
-                tag.copy_from_slice(&sealed[len..]);
+                let records = &self.layout.records;
+                let each = records.len() / self.layout.count.max(1);
+                (&self.file.bytes[..], records.start + each * j)
             }
-        }
-        (self.file.keyring).open_in_place(&self.layout.names_nonce, &[], &mut buf, &tag)?;
-        let mut at = 0;
-        for _ in 0..self.layout.count {
-            let name = prefixed(&buf, &mut at).ok_or_else(|| corrupt("names block: short"))?;
-            core::str::from_utf8(name).map_err(|_| corrupt("names block: not UTF-8"))?;
-        }
-        match at == buf.len() {
-            true => Ok(buf),
-            false => Err(corrupt("names block: trailing bytes")),
-        }
+        };
+        preload(bytes, at);
+        preload(bytes, at + 64);
     }
 
     /// Every entry `alive` says is, with its name, in directory order, if `keep` takes
@@ -392,3 +377,5 @@ impl Indexed {
         }))
     }
 }
+
+mod names;

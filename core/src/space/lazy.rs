@@ -32,6 +32,12 @@ impl Groups {
         )
     }
 
+    /// Group `g`'s bytes, if it was read.
+    #[inline]
+    pub(crate) fn read(&self, g: usize) -> Option<&[u8]> {
+        self.0.get(g)?.get().map(|(_, bytes)| &bytes[..])
+    }
+
     /// Group `g`: where it starts in the records, and its bytes. At its first use, read
     /// from `file`, its records' range (`bounds`, `None` if the directory's give none) an
     /// offset of the records that start at `records` in the file; a failed read is not
