@@ -14,11 +14,15 @@ use crate::error::{Error, Result};
 use crate::storage::SnapshotFile;
 use crate::sync::Mutex;
 
+/// The bytes under a handle, which a test may change.
+type Shared = Arc<Mutex<Vec<u8>>>;
+
 /// A file in memory that counts the bytes read from it, and that a test may change.
 struct Counted {
     bytes: Arc<Mutex<Vec<u8>>>,
     len: u64,
     read: Arc<AtomicUsize>,
+    calls: Arc<AtomicUsize>,
 }
 
 impl SnapshotFile for Counted {
@@ -31,6 +35,7 @@ impl SnapshotFile for Counted {
         let from = bytes.get(at..at + buf.len()).ok_or(Error::Tampered)?;
         buf.copy_from_slice(from);
         self.read.fetch_add(buf.len(), Ordering::Relaxed);
+        self.calls.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
 }
@@ -38,14 +43,22 @@ impl SnapshotFile for Counted {
 /// `file` opened lazily through a [`Counted`]: the namespaces, the bytes under the
 /// handle (to change), and the count of bytes read.
 fn lazily(f: &Fixture, file: &[u8]) -> (Opened, Arc<Mutex<Vec<u8>>>, Arc<AtomicUsize>) {
+    let (opened, bytes, read, _) = counted(f, file);
+    (opened, bytes, read)
+}
+
+/// [`lazily`], and the count of reads.
+fn counted(f: &Fixture, file: &[u8]) -> (Opened, Shared, Arc<AtomicUsize>, Arc<AtomicUsize>) {
     let (bytes, read) = (
         Arc::new(Mutex::new(file.to_vec())),
         Arc::new(AtomicUsize::new(0)),
     );
+    let calls = Arc::new(AtomicUsize::new(0));
     let counted = Counted {
         bytes: bytes.clone(),
         len: file.len() as u64,
         read: read.clone(),
+        calls: calls.clone(),
     };
     let head = file[..HEADER_LEN].to_vec();
     let (spaces, sequence, tag) =
@@ -59,7 +72,32 @@ fn lazily(f: &Fixture, file: &[u8]) -> (Opened, Arc<Mutex<Vec<u8>>>, Arc<AtomicU
         key_part: [0; 144],
         cursor,
     };
-    (opened, bytes, read)
+    (opened, bytes, read, calls)
+}
+
+/// A store read through takes in its groups a few reads at a time, not a read a group
+/// (16 groups of 64 here): each read takes the groups after its own that are not read
+/// yet, twice as many as the read before. Control: a read a group makes 16.
+#[test]
+fn a_store_read_through_reads_its_groups_a_span_at_a_time() {
+    let f = fixture();
+    let file = f.encode(&f.spaces(1000));
+    let (opened, _, read, calls) = counted(&f, &file);
+    let (calls_at_open, read_at_open) =
+        (calls.load(Ordering::Relaxed), read.load(Ordering::Relaxed));
+    let eager = f.decode(file.clone()).unwrap();
+    for i in 0..1000 {
+        let key = alloc::format!("k{i}");
+        assert_eq!(
+            f.value(&opened, "", &key).unwrap(),
+            f.value(&eager, "", &key).unwrap()
+        );
+    }
+    let reads = calls.load(Ordering::Relaxed) - calls_at_open;
+    assert!(reads <= 10, "{reads} reads for 16 groups");
+    // Each record read once: less than the rest of the file (the names are not read).
+    let records = read.load(Ordering::Relaxed) - read_at_open;
+    assert!(records < file.len() - read_at_open, "{records}");
 }
 
 #[test]

@@ -255,8 +255,8 @@ impl Indexed {
                 .get(records.start + start..records.start + end));
         };
         let g = j / GROUP_ROWS;
-        // The group's bounds are read from the directory once, when it is read.
-        let bounds = || {
+        // A group's bounds are read from the directory once, when it is read.
+        let bounds = |g: usize| {
             let from = self.end_before(g * GROUP_ROWS)?;
             let to = self.end_before(self.layout.count.min((g + 1) * GROUP_ROWS))?;
             Ok((from <= to && to <= records.len()).then_some(from..to))
