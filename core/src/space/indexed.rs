@@ -89,6 +89,11 @@ fn row_len(layout: &Layout) -> usize {
     DIR_ENTRY_LEN + usize::from(layout.expiries) * EXPIRY_LEN
 }
 
+/// Where row `j` of `layout`'s directory starts in the file's bytes (unchecked).
+fn row_start(layout: &Layout, j: usize) -> usize {
+    layout.directory.start + j * row_len(layout)
+}
+
 impl Indexed {
     pub(crate) fn new(file: Arc<SealedFile>, ns: &str, layout: Layout) -> Indexed {
         let words = layout.chunk_tags.len().div_ceil(64);
@@ -97,7 +102,7 @@ impl Indexed {
             None => Groups::default(),
         };
         let fence = Fence::of(layout.count, |j| {
-            let at = layout.directory.start + j * row_len(&layout);
+            let at = row_start(&layout, j);
             let hash = file.bytes.get(at..at + DIR_ENTRY_LEN)?;
             Some(Row(hash).hash())
         });
@@ -321,10 +326,9 @@ impl Indexed {
         for post in within.posts.into_iter().flatten() {
             self.row(post)?;
         }
-        let dir = self.layout.directory.start;
         search::lower_bound_in(within, hash, |j| {
             if let Some(before) = j.checked_sub(1) {
-                preload(&self.file.bytes, dir + before * row_len(&self.layout));
+                preload(&self.file.bytes, row_start(&self.layout, before));
             }
             self.preload_guess(j);
             self.hash_at(j)

@@ -39,6 +39,13 @@ struct Group {
     at: Range<usize>,
 }
 
+impl Group {
+    /// Where the group starts in the records, and its bytes.
+    fn read(&self) -> Option<(usize, &[u8])> {
+        Some((self.from, self.span.get(self.at.clone())?))
+    }
+}
+
 /// The record groups of one namespace and how many reads took them in: none for a file
 /// read whole.
 #[derive(Default)]
@@ -61,8 +68,7 @@ impl Groups {
     /// Group `g`'s bytes, if it was read.
     #[inline]
     pub(crate) fn read(&self, g: usize) -> Option<&[u8]> {
-        let group = self.cells.get(g)?.get()?;
-        group.span.get(group.at.clone())
+        Some(self.cells.get(g)?.get()?.read()?.1)
     }
 
     /// Group `g`: where it starts in the records, and its bytes. At its first use, read
@@ -81,7 +87,7 @@ impl Groups {
             return Ok(None);
         };
         if let Some(group) = cell.get() {
-            return Ok(group.span.get(group.at.clone()).map(|b| (group.from, b)));
+            return Ok(group.read());
         }
         let Some(first) = bounds(g)? else {
             return Ok(None);
@@ -131,7 +137,6 @@ impl Groups {
                 c.call_once(group);
             }
         }
-        let group = cell.get();
-        Ok(group.and_then(|gr| gr.span.get(gr.at.clone()).map(|b| (gr.from, b))))
+        Ok(cell.get().and_then(Group::read))
     }
 }

@@ -29,7 +29,9 @@ pub(super) fn varint(bytes: &[u8], at: &mut usize) -> Option<u64> {
 /// the `unsafe` one takes (kept to the arena's modules). A get asks for the lines it will
 /// need next beside the one it waits for ([`super::log::Log::sealed_of`],
 /// [`super::Indexed`]'s search and record): at 100k entries each is a miss, and one after
-/// another they were most of a get's time (BENCHMARKS.md, session 15).
+/// another they were most of a get's time (BENCHMARKS.md, session 15). For bytes that
+/// are not secret only (sealed values, records, directory rows): the byte may be left in
+/// a register or a stack slot.
 #[inline(always)]
 pub(super) fn preload(bytes: &[u8], at: usize) {
     core::hint::black_box(bytes.get(at).copied());
