@@ -2,7 +2,8 @@
 //! entries of `len`-byte values, after every entry was read once (in key order): for
 //! counting what one steady get costs with valgrind, which counts instructions and
 //! simulated cache misses the same on a busy host as on an idle one. The file is built
-//! once, in the temporary directory, and kept for the next run. Two runs that differ only
+//! once, in the temporary directory, and kept for the next run (give each build compared
+//! a `TMPDIR` of its own: an older build cannot read a newer one's file). Two runs that differ only
 //! in `gets` give one get's cost by subtraction:
 //!
 //! ```text
